@@ -1,0 +1,1 @@
+//! `dhtchat inspect`: the operator's datagram dissector (filled in below).

@@ -1,0 +1,5 @@
+//! The `dhtchat` binary.
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}
