@@ -1,5 +1,50 @@
-//! The `dhtchat` binary.
+//! The `dhtchat` binary: parses the command line and runs one subcommand from
+//! [`dhtchat::cli`].
+
+use clap::{Parser, Subcommand};
+use dhtchat::cli;
+
+/// Command line of the `dhtchat` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dhtchat",
+    version,
+    about = "Peer-to-peer group chat node speaking the Tox-style DHT group-chat protocol",
+    after_help = "\
+Examples:
+  Dissect a captured datagram with the receiver's X25519 secret key:
+    dhtchat inspect --secret-key <64 hex digits> 300FAA684E...
+
+  Dissect a capture, one hex datagram per line, verifying signed broadcasts:
+    dhtchat inspect --secret-key <64 hex> --chat-id <64 hex> < datagrams.txt
+
+See PROTOCOL.md for the wire format and docs/inspect.md for the output format."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode group-chat datagrams (hex) into one line of fields each
+    #[command(after_help = "\
+Examples:
+  dhtchat inspect --secret-key 2222...2222 300FAA684ED2...
+  dhtchat inspect --secret-key <hex> --chat-id <hex> < capture.txt
+  dhtchat inspect --secret-key <hex> \"$(xxd -p datagram.bin)\"
+
+Output: one line per datagram of name=value fields, e.g.
+  outer=48 receiver=<hex> sender=<hex> nonce=<hex> len=114 inner=48 kind=get_nodes ping_id=<hex>
+or error=<reason> followed by the fields known so far. See docs/inspect.md.")]
+    Inspect(cli::inspect::Args),
+}
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Inspect(args) => cli::inspect::run(&args)?,
+    }
     Ok(())
 }

@@ -1,3 +1,9 @@
-//! The command-line front end: argument parsing and the subcommands of the `dhtchat` binary.
+//! The command-line front end: the library side of the `dhtchat` binary's subcommands.
+//!
+//! Each subcommand is a module with a `clap::Args` struct and a `run` function; `src/main.rs`
+//! only parses the command line and dispatches. Keeping the logic here makes it testable
+//! without spawning the binary.
+//!
+//! - [`inspect`]: `dhtchat inspect`, the operator's datagram dissector (`docs/inspect.md`).
 
 pub mod inspect;

@@ -1,0 +1,382 @@
+//! The golden vectors of PROTOCOL.md §7, checked byte for byte against the crate.
+//!
+//! PROTOCOL.md is read at compile time; every ```` ```vector ```` block is parsed and checked
+//! both ways: sealing the plaintext must give the datagram (encoding), and opening the
+//! datagram must give the plaintext, which must decode and re-encode to itself (decoding).
+//! The set of vector names is fixed here, so a vector cannot silently disappear.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroUsize;
+
+use dhtchat::crypto::{
+    BoxKeypair, Identity, SharedKeys, VerifyError, open_datagram, precompute, seal_packet,
+    verify_broadcast,
+};
+use dhtchat::wire::{
+    Broadcast, MAX_PLAINTEXT, MessageId, NODE_INFO_LEN, Payload, PeerMessage, PublicKey,
+};
+
+const PROTOCOL: &str = include_str!("../PROTOCOL.md");
+
+/// Every kind of datagram PROTOCOL.md §7 must have a vector for.
+const REQUIRED: [&str; 14] = [
+    "get_nodes",
+    "send_nodes_0",
+    "send_nodes_2",
+    "broadcast_ping",
+    "broadcast_new_peer",
+    "broadcast_ban",
+    "broadcast_topic",
+    "broadcast_quit",
+    "broadcast_name",
+    "broadcast_status",
+    "broadcast_action",
+    "broadcast_chat",
+    "broadcast_seed_action",
+    "signed_broadcast_chat",
+];
+
+/// wire-2014.md §5: the public keys of the secrets 0x11×32 and 0x22×32.
+const PK_11: &str = "7B4E909BBE7FFE44C465A220037D608EE35897D31EF972F07F74892CB0F73F13";
+const PK_22: &str = "0FAA684ED28867B97F4A6A2DEE5DF8CE974E76B7018E3F22A1C4CF2678570F20";
+
+/// One parsed vector: field name to value, comments removed, continuation lines joined.
+#[derive(Debug)]
+struct Vector {
+    fields: BTreeMap<String, String>,
+}
+
+impl Vector {
+    fn name(&self) -> &str {
+        self.text("name")
+    }
+
+    fn text(&self, field: &str) -> &str {
+        match self.fields.get(field) {
+            Some(value) => value,
+            None => panic!("vector {:?} has no field {field}", self.fields.get("name")),
+        }
+    }
+
+    fn has(&self, field: &str) -> bool {
+        self.fields.contains_key(field)
+    }
+
+    fn hex(&self, field: &str) -> Vec<u8> {
+        let digits: String = self.text(field).split_whitespace().collect();
+        hex::decode(&digits).unwrap_or_else(|e| panic!("{}: {field}: {e}", self.name()))
+    }
+
+    fn key(&self, field: &str) -> [u8; 32] {
+        self.hex(field)
+            .try_into()
+            .unwrap_or_else(|_| panic!("{}: {field} is not 32 bytes", self.name()))
+    }
+
+    fn sender(&self) -> BoxKeypair {
+        BoxKeypair::from_secret_bytes(self.key("sender-secret"))
+    }
+
+    fn receiver(&self) -> BoxKeypair {
+        BoxKeypair::from_secret_bytes(self.key("receiver-secret"))
+    }
+
+    fn nonce(&self) -> [u8; 24] {
+        self.hex("nonce").try_into().unwrap()
+    }
+}
+
+/// Extracts every ```vector block of a markdown document.
+fn parse(doc: &str) -> Vec<Vector> {
+    let mut out = Vec::new();
+    let mut lines = doc.lines();
+    while let Some(line) = lines.next() {
+        if line.trim_end() == "```vector" {
+            let body = lines.by_ref().take_while(|l| l.trim_end() != "```");
+            out.push(parse_block(body));
+        }
+    }
+    out
+}
+
+fn parse_block<'a>(lines: impl Iterator<Item = &'a str>) -> Vector {
+    let mut fields = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for raw in lines {
+        let line = raw.split('#').next().unwrap_or_default();
+        if line.trim().is_empty() {
+            continue;
+        }
+        if line.starts_with(char::is_whitespace) {
+            let key = current
+                .as_ref()
+                .expect("continuation line before any field");
+            let value: &mut String = fields.get_mut(key).unwrap();
+            value.push(' ');
+            value.push_str(line.trim());
+        } else {
+            let (key, value) = line.split_once(':').expect("a field line is `key: value`");
+            let key = key.trim().to_owned();
+            assert!(!fields.contains_key(&key), "field {key} given twice");
+            fields.insert(key.clone(), value.trim().to_owned());
+            current = Some(key);
+        }
+    }
+    Vector { fields }
+}
+
+fn vectors() -> Vec<Vector> {
+    parse(PROTOCOL)
+}
+
+/// The message id a broadcast vector's name promises.
+fn expected_message_id(name: &str) -> Option<MessageId> {
+    let message = name
+        .strip_prefix("signed_broadcast_")
+        .or_else(|| name.strip_prefix("broadcast_"))?;
+    Some(match message {
+        "ping" => MessageId::Ping,
+        "new_peer" => MessageId::NewPeer,
+        "ban" => MessageId::Ban,
+        "topic" => MessageId::Topic,
+        "quit" => MessageId::Quit,
+        "name" => MessageId::Name,
+        "status" => MessageId::Status,
+        "action" => MessageId::Action,
+        "chat" => MessageId::Chat,
+        "seed_action" => MessageId::SeedAction,
+        other => panic!("{name}: unknown message {other}"),
+    })
+}
+
+fn open(v: &Vector) -> (PublicKey, Vec<u8>) {
+    let mut keys = SharedKeys::new(NonZeroUsize::MIN);
+    let mut scratch = [0u8; MAX_PLAINTEXT];
+    let datagram = v.hex("datagram");
+    let (sender, plain) = open_datagram(&v.receiver(), &mut keys, &datagram, &mut scratch)
+        .unwrap_or_else(|e| panic!("{}: {e}", v.name()));
+    (sender, plain.to_vec())
+}
+
+#[test]
+fn every_kind_has_exactly_one_vector() {
+    let all = vectors();
+    let names: Vec<&str> = all.iter().map(Vector::name).collect();
+    let unique: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        names.len(),
+        "duplicate vector names: {names:?}"
+    );
+    let required: BTreeSet<&str> = REQUIRED.into_iter().collect();
+    assert_eq!(
+        unique, required,
+        "PROTOCOL.md §7 must have exactly these vectors"
+    );
+}
+
+#[test]
+fn parser_reads_comments_and_continuation_lines() {
+    let doc = "x\n```vector\nname: t  # c\nplaintext:  # layout\n  30 # id\n\n  0102\n```\n";
+    let v = parse(doc);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].name(), "t");
+    assert_eq!(v[0].hex("plaintext"), [0x30, 1, 2]);
+}
+
+#[test]
+fn public_keys_derive_from_the_secrets() {
+    for v in vectors() {
+        let name = v.name();
+        let sender = v.sender().public_key();
+        assert_eq!(sender, PublicKey(v.key("sender-public")), "{name}: sender");
+        let receiver = v.receiver().public_key();
+        assert_eq!(
+            receiver,
+            PublicKey(v.key("receiver-public")),
+            "{name}: receiver"
+        );
+        if !v.has("sender-seed") {
+            assert_eq!(
+                sender.to_string(),
+                PK_11,
+                "{name}: sender is wire-2014 0x11"
+            );
+        }
+        assert_eq!(
+            receiver.to_string(),
+            PK_22,
+            "{name}: receiver is wire-2014 0x22"
+        );
+    }
+}
+
+#[test]
+fn identity_keys_derive_from_the_seeds() {
+    let signed: Vec<Vector> = vectors()
+        .into_iter()
+        .filter(|v| v.has("sender-seed"))
+        .collect();
+    assert_eq!(signed.len(), 1);
+    for v in signed {
+        let id = Identity::from_seed(&v.key("sender-seed"));
+        assert_eq!(*id.keypair().secret_bytes(), v.key("sender-secret"));
+        assert_eq!(id.public_key(), PublicKey(v.key("sender-public")));
+        assert_eq!(id.signing_key(), v.key("signer"));
+        let chat = Identity::from_seed(&v.key("chat-seed"));
+        assert_eq!(chat.signing_key(), v.key("chat-id"));
+    }
+}
+
+#[test]
+fn sealing_the_plaintext_gives_the_datagram() {
+    for v in vectors() {
+        let plain = v.hex("plaintext");
+        let payload = Payload::decode(&plain).unwrap_or_else(|e| panic!("{}: {e}", v.name()));
+        let (sender, receiver) = (v.sender(), v.receiver());
+        let shared = precompute(&sender, &receiver.public_key());
+        let mut out = Vec::new();
+        let (to, from) = (receiver.public_key(), sender.public_key());
+        seal_packet(&shared, &to, &from, &v.nonce(), &payload, &mut out).unwrap();
+        assert_eq!(
+            hex::encode_upper(out),
+            hex::encode_upper(v.hex("datagram")),
+            "{}",
+            v.name()
+        );
+    }
+}
+
+#[test]
+fn opening_the_datagram_gives_the_plaintext() {
+    for v in vectors() {
+        let (sender, plain) = open(&v);
+        assert_eq!(sender, v.sender().public_key(), "{}", v.name());
+        assert_eq!(plain, v.hex("plaintext"), "{}", v.name());
+        let payload = Payload::decode(&plain).unwrap();
+        let mut again = Vec::new();
+        payload.encode(&mut again).unwrap();
+        assert_eq!(again, plain, "{}: re-encoding", v.name());
+    }
+}
+
+#[test]
+fn envelope_header_is_in_the_clear() {
+    for v in vectors() {
+        let d = v.hex("datagram");
+        assert_eq!(d[0], 48, "{}", v.name());
+        assert_eq!(d[1..33], v.key("receiver-public"), "{}", v.name());
+        assert_eq!(d[33..65], v.key("sender-public"), "{}", v.name());
+        assert_eq!(d[65..89], v.nonce(), "{}", v.name());
+        assert_eq!(d.len(), 89 + 16 + v.hex("plaintext").len(), "{}", v.name());
+    }
+}
+
+#[test]
+fn datagram_sizes() {
+    for v in vectors() {
+        let len = v.hex("datagram").len();
+        let plain = v.hex("plaintext");
+        let expected = match Payload::decode(&plain).unwrap() {
+            Payload::GetNodes(_) => 114,
+            Payload::SendNodes(s) => 114 + NODE_INFO_LEN * s.nodes.len(),
+            Payload::Broadcast(b) if b.trailer.is_some() => 143 + b.body.len() + 96,
+            Payload::Broadcast(b) => 143 + b.body.len(),
+        };
+        assert_eq!(len, expected, "{}", v.name());
+    }
+    let sizes: BTreeMap<String, usize> = vectors()
+        .iter()
+        .map(|v| (v.name().to_owned(), v.hex("datagram").len()))
+        .collect();
+    assert_eq!(sizes["get_nodes"], 114);
+    assert_eq!(sizes["send_nodes_0"], 114);
+    assert_eq!(sizes["send_nodes_2"], 114 + 2 * 51);
+    assert_eq!(sizes["broadcast_ping"], 143);
+}
+
+#[test]
+fn kinds_match_the_names() {
+    for v in vectors() {
+        let plain = v.hex("plaintext");
+        let payload = Payload::decode(&plain).unwrap();
+        let name = v.name();
+        match payload {
+            Payload::GetNodes(_) => assert_eq!(name, "get_nodes"),
+            Payload::SendNodes(s) => assert_eq!(name, format!("send_nodes_{}", s.nodes.len())),
+            Payload::Broadcast(b) if b.trailer.is_some() => {
+                assert!(name.starts_with("signed_broadcast_"), "{name}")
+            }
+            Payload::Broadcast(_) => assert!(name.starts_with("broadcast_"), "{name}"),
+        }
+    }
+}
+
+#[test]
+fn send_nodes_2_has_one_ipv4_and_one_ipv6_node() {
+    let v = vectors().into_iter().find(|v| v.name() == "send_nodes_2");
+    let plain = v.unwrap().hex("plaintext");
+    let Ok(Payload::SendNodes(s)) = Payload::decode(&plain) else {
+        panic!("send_nodes_2 is not a send_nodes");
+    };
+    let families: Vec<bool> = s.nodes.iter().map(|n| n.addr.is_ipv4()).collect();
+    assert_eq!(families, [true, false]);
+    assert_eq!(plain[9 + 37..9 + 49], [0; 12], "IPv4 padding is zeroed");
+}
+
+fn broadcast<'a>(v: &Vector, plain: &'a [u8]) -> Option<Broadcast<'a>> {
+    match Payload::decode(plain) {
+        Ok(Payload::Broadcast(b)) => Some(b),
+        Ok(_) => None,
+        Err(e) => panic!("{}: {e}", v.name()),
+    }
+}
+
+#[test]
+fn broadcast_bodies_decode_to_the_named_message() {
+    for v in vectors() {
+        let plain = v.hex("plaintext");
+        let Some(b) = broadcast(&v, &plain) else {
+            assert!(!v.has("message-id"), "{}", v.name());
+            continue;
+        };
+        let expected = expected_message_id(v.name()).unwrap();
+        assert_eq!(
+            v.text("message-id"),
+            (expected as u8).to_string(),
+            "{}",
+            v.name()
+        );
+        assert_eq!(b.message_id, expected as u8, "{}", v.name());
+        let msg = PeerMessage::decode(b.message_id, b.body).unwrap();
+        assert_eq!(msg.id(), expected, "{}", v.name());
+        assert_eq!(
+            msg.to_vec().unwrap(),
+            b.body,
+            "{}: body re-encoding",
+            v.name()
+        );
+    }
+}
+
+#[test]
+fn signed_broadcast_verifies_for_its_chat_only() {
+    for v in vectors() {
+        let plain = v.hex("plaintext");
+        let Some(b) = broadcast(&v, &plain) else {
+            continue;
+        };
+        let Some(trailer) = b.trailer else {
+            assert_eq!(verify_broadcast(&[0; 32], &b), Err(VerifyError::Unsigned));
+            continue;
+        };
+        let chat_id = v.key("chat-id");
+        assert_eq!(verify_broadcast(&chat_id, &b), Ok(()), "{}", v.name());
+        assert_eq!(trailer.signer, v.key("signer"), "{}", v.name());
+        let mut input = Vec::new();
+        b.write_signing_input(&chat_id, &mut input);
+        assert_eq!(input, v.hex("signing-input"), "{}", v.name());
+        let other = Identity::from_seed(&[0x55; 32]).signing_key();
+        assert_eq!(verify_broadcast(&other, &b), Err(VerifyError::BadSignature));
+    }
+}
