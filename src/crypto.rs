@@ -147,7 +147,11 @@ impl Identity {
 
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Identity({}, secret: ..)", self.keypair.public.fmt_short())
+        write!(
+            f,
+            "Identity({}, secret: ..)",
+            self.keypair.public.fmt_short()
+        )
     }
 }
 
@@ -279,7 +283,7 @@ pub fn is_acceptable_key(key: &PublicKey) -> bool {
 /// A bounded LRU of precomputed shared keys, keyed by (our key, their key).
 pub struct SharedKeys {
     cache: LruCache<(PublicKey, PublicKey), SalsaBox>,
-    hits: u64,
+    lookups: u64,
     misses: u64,
 }
 
@@ -288,7 +292,7 @@ impl SharedKeys {
     pub fn new(capacity: NonZeroUsize) -> Self {
         Self {
             cache: LruCache::new(capacity),
-            hits: 0,
+            lookups: 0,
             misses: 0,
         }
     }
@@ -300,12 +304,13 @@ impl SharedKeys {
             return None;
         }
         let key = (ours.public, *theirs);
-        if self.cache.contains(&key) {
-            self.hits += 1;
-        } else {
-            self.misses += 1;
-        }
-        Some(self.cache.get_or_insert(key, || precompute(ours, theirs)))
+        let misses = &mut self.misses;
+        let shared = self.cache.get_or_insert(key, || {
+            *misses += 1;
+            precompute(ours, theirs)
+        });
+        self.lookups += 1;
+        Some(shared)
     }
 
     /// Number of cached keys.
@@ -320,7 +325,7 @@ impl SharedKeys {
 
     /// (hits, misses) since creation.
     pub fn counters(&self) -> (u64, u64) {
-        (self.hits, self.misses)
+        (self.lookups - self.misses, self.misses)
     }
 }
 

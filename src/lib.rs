@@ -18,4 +18,5 @@
 pub mod cli;
 pub mod crypto;
 pub mod fuzzing;
+pub mod proto;
 pub mod wire;

@@ -1,0 +1,258 @@
+//! Broadcasts: accepting, delivering and relaying them, and sending our own (PROTOCOL.md
+//! §6.4–§6.5).
+//!
+//! Order of checks for an inbound broadcast, cheapest first:
+//! 1. the hop that sent it is a known member, and the origin is not us;
+//! 2. the dialect matches (signed iff the group is secure);
+//! 3. the origin has not quit, and the number passes its dedup window (a duplicate is dropped
+//!    here, before any signature work);
+//! 4. secure groups: the signature verifies (before the window moves, delivery and relay);
+//! 5. the window moves, then the body is decoded: a bad body is neither delivered nor relayed;
+//! 6. the message is applied (events), then relayed to every table entry but the hop and the
+//!    origin.
+
+use super::group::{Group, Member};
+use super::io::Io;
+use super::{Dialect, DropReason, Event, LeaveReason, TextKind};
+use crate::crypto::SignerKey;
+use crate::wire::{Broadcast, EncodeError, Payload, PeerMessage, PublicKey};
+
+/// Why an own broadcast could not be sent. Nothing was spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// No group with that id.
+    #[error("no such group")]
+    UnknownGroup,
+    /// The message does not fit (body too long, or a field out of range).
+    #[error("message does not fit: {0}")]
+    Encode(#[from] EncodeError),
+}
+
+impl Group {
+    /// A broadcast relayed to us by `hop`.
+    pub(crate) fn on_broadcast(
+        &mut self,
+        io: &mut Io<'_>,
+        hop: PublicKey,
+        b: &Broadcast<'_>,
+    ) -> Result<(), DropReason> {
+        self.check_broadcast(io, hop, b)?;
+        let member = self.accept_origin(io, b)?;
+        member.last_seen = io.now;
+        match &mut member.window {
+            Some(w) => w.mark(b.number),
+            None => member.window = Some(super::window::SeenWindow::new(b.number)),
+        }
+        let msg = PeerMessage::decode(b.message_id, b.body).map_err(|_| DropReason::BadBody)?;
+        io.stats.delivered += 1;
+        self.apply(io, b.origin, b.number, &msg);
+        self.relay(io, hop, b);
+        Ok(())
+    }
+
+    /// Steps 1–4 of the module docs; changes nothing.
+    fn check_broadcast(
+        &self,
+        io: &Io<'_>,
+        hop: PublicKey,
+        b: &Broadcast<'_>,
+    ) -> Result<(), DropReason> {
+        if !self.members.contains_key(&hop) {
+            return Err(DropReason::UnknownSender);
+        }
+        if b.origin == self.own() {
+            return Err(DropReason::OwnEcho);
+        }
+        if (self.dialect == Dialect::Secure) != b.trailer.is_some() {
+            return Err(DropReason::WrongDialect);
+        }
+        let member = self.members.get(&b.origin);
+        if member.is_some_and(|m| m.departed_at.is_some()) {
+            return Err(DropReason::Departed);
+        }
+        if let Some(w) = member.and_then(|m| m.window.as_ref()) {
+            w.check(b.number, io.config.forward_cap)?;
+        }
+        if self.dialect == Dialect::Secure {
+            self.verify(member.and_then(|m| m.signer.as_ref()), b)?;
+        }
+        Ok(())
+    }
+
+    fn verify(&self, cached: Option<&SignerKey>, b: &Broadcast<'_>) -> Result<(), DropReason> {
+        let bad = |_| DropReason::BadSignature;
+        match cached {
+            Some(signer) => signer.verify(&self.chat_id, b).map_err(bad),
+            None => crate::crypto::verify_broadcast(&self.chat_id, b).map_err(bad),
+        }
+    }
+
+    /// The origin's member entry, created (and announced to the app) on first contact.
+    fn accept_origin(
+        &mut self,
+        io: &mut Io<'_>,
+        b: &Broadcast<'_>,
+    ) -> Result<&mut Member, DropReason> {
+        let is_new = !self.members.contains_key(&b.origin);
+        if is_new && self.members.len() >= io.config.max_members {
+            return Err(DropReason::MemberLimit);
+        }
+        if is_new {
+            io.emit(Event::PeerJoined {
+                group: self.id,
+                peer: b.origin,
+            });
+        }
+        let now = io.now;
+        let member = self
+            .members
+            .entry(b.origin)
+            .or_insert_with(|| Member::new(now));
+        if member.signer.is_none() {
+            member.signer = b
+                .trailer
+                .and_then(|t| SignerKey::new(b.origin, &t.signer).ok());
+        }
+        Ok(member)
+    }
+
+    /// Turns an accepted message into state changes and events.
+    fn apply(&mut self, io: &mut Io<'_>, origin: PublicKey, number: u32, msg: &PeerMessage<'_>) {
+        let group = self.id;
+        match *msg {
+            PeerMessage::Ping | PeerMessage::Ban(_) => {}
+            PeerMessage::NewPeer(peer) => self.on_new_peer(io, peer),
+            PeerMessage::Topic(t) => {
+                if self.topic.as_ref().is_none_or(|(v, _)| t.version > *v) {
+                    self.topic = Some((t.version, t.text.to_owned()));
+                    let topic = t.text.to_owned();
+                    io.emit(Event::TopicChanged {
+                        group,
+                        by: origin,
+                        topic,
+                    });
+                }
+            }
+            PeerMessage::Quit => self.on_quit(io, origin),
+            PeerMessage::Name(name) => self.on_name(io, origin, name),
+            PeerMessage::Status(status) => self.on_status(io, origin, status),
+            PeerMessage::Chat(text) => self.deliver(io, origin, number, TextKind::Chat, text),
+            PeerMessage::Action(text) | PeerMessage::SeedAction(text) => {
+                self.deliver(io, origin, number, TextKind::Action, text)
+            }
+        }
+    }
+
+    fn deliver(
+        &self,
+        io: &mut Io<'_>,
+        origin: PublicKey,
+        number: u32,
+        kind: TextKind,
+        text: &[u8],
+    ) {
+        io.emit(Event::MessageReceived {
+            group: self.id,
+            origin,
+            number,
+            kind,
+            text: text.to_vec(),
+        });
+    }
+
+    fn on_new_peer(&mut self, io: &mut Io<'_>, peer: PublicKey) {
+        if peer == self.own() || self.members.contains_key(&peer) {
+            return;
+        }
+        if self.members.len() >= io.config.max_members {
+            io.stats.count_drop(DropReason::MemberLimit);
+            return;
+        }
+        self.members.insert(peer, Member::new(io.now));
+        io.emit(Event::PeerJoined {
+            group: self.id,
+            peer,
+        });
+    }
+
+    fn on_quit(&mut self, io: &mut Io<'_>, origin: PublicKey) {
+        if let Some(m) = self.members.get_mut(&origin) {
+            m.departed_at = Some(io.now);
+        }
+        self.table.remove(&origin);
+        io.emit(Event::PeerLeft {
+            group: self.id,
+            peer: origin,
+            reason: LeaveReason::Quit,
+        });
+    }
+
+    fn on_name(&mut self, io: &mut Io<'_>, origin: PublicKey, name: &[u8]) {
+        let Some(m) = self.members.get_mut(&origin) else {
+            return;
+        };
+        if m.name != name {
+            m.name = name.to_vec();
+            io.emit(Event::NameChanged {
+                group: self.id,
+                peer: origin,
+                name: name.to_vec(),
+            });
+        }
+    }
+
+    fn on_status(&mut self, io: &mut Io<'_>, origin: PublicKey, status: crate::wire::Status) {
+        let Some(m) = self.members.get_mut(&origin) else {
+            return;
+        };
+        if m.status != status {
+            m.status = status;
+            io.emit(Event::StatusChanged {
+                group: self.id,
+                peer: origin,
+                status,
+            });
+        }
+    }
+
+    /// Re-sends an accepted broadcast, unchanged, to every table entry but `hop` and origin.
+    fn relay(&self, io: &mut Io<'_>, hop: PublicKey, b: &Broadcast<'_>) {
+        let payload = Payload::Broadcast(*b);
+        for e in self.table.iter() {
+            if e.key != hop && e.key != b.origin {
+                io.stats.relayed += 1;
+                io.send(&self.identity, &e.key, e.addr, &payload);
+            }
+        }
+    }
+
+    /// Sends our own message to every table entry. Every size is checked before a number is
+    /// spent; returns the number used.
+    pub(crate) fn broadcast(
+        &mut self,
+        io: &mut Io<'_>,
+        msg: &PeerMessage<'_>,
+    ) -> Result<u32, SendError> {
+        msg.check()?;
+        let signed = self.dialect == Dialect::Secure;
+        Broadcast::check_body_len(msg.encoded_len(), signed)?;
+        let body = msg.to_vec()?;
+        let mut b = Broadcast {
+            origin: self.own(),
+            number: 0,
+            message_id: msg.id() as u8,
+            body: &body,
+            trailer: None,
+        };
+        b.number = self.next_number();
+        if signed {
+            b.trailer = Some(self.identity.sign_broadcast(&self.chat_id, &b)?);
+        }
+        io.stats.originated += 1;
+        let payload = Payload::Broadcast(b);
+        for e in self.table.iter() {
+            io.send(&self.identity, &e.key, e.addr, &payload);
+        }
+        Ok(b.number)
+    }
+}

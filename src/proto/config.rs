@@ -1,0 +1,152 @@
+//! Node configuration: every tunable with its unit and default, validated before use.
+
+use std::time::Duration;
+
+/// Tunables of a [`super::Node`]. Build with `Config::new(seed)` (defaults below), change
+/// fields, and [`super::Node::new`] validates the whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Seed of the node's RNG (ping ids, nonces, new identities, jitter). The driver passes
+    /// 32 bytes from the OS; tests pass fixed bytes for reproducible runs.
+    pub rng_seed: [u8; 32],
+    /// Closest peers kept in the DHT table's close set. Default 6 (the 2014 close list).
+    pub close_size: usize,
+    /// Peers kept per Kademlia bucket, besides the close set. Default 2.
+    pub bucket_size: usize,
+    /// Most table entries that share one IP address. Default 2.
+    pub max_per_ip: usize,
+    /// Most groups one node hosts. Default 16.
+    pub max_groups: usize,
+    /// Most members remembered per group. Default 4096.
+    pub max_members: usize,
+    /// Most get_nodes requests outstanding per group. Default 256.
+    pub max_pending: usize,
+    /// Largest forward jump of an origin's message number that is accepted. Default 65536.
+    pub forward_cap: u32,
+    /// Interval of the broadcast ping (message 0). Default 30 s.
+    pub ping_interval: Duration,
+    /// A member with no accepted broadcast for this long has left. Default 120 s.
+    pub peer_timeout: Duration,
+    /// Keep-alive get_nodes to each table entry at this interval. Default 10 s.
+    pub node_ping_interval: Duration,
+    /// A table entry with no send_nodes answer for this long is dropped. Default 30 s.
+    pub bad_node_timeout: Duration,
+    /// A get_nodes ping id is valid this long; also the least gap between two get_nodes to one
+    /// peer. Default 5 s.
+    pub request_timeout: Duration,
+    /// Own nick is re-broadcast at this interval. Default 180 s.
+    pub name_interval: Duration,
+    /// A member that quit is forgotten after this delay (its broadcasts are ignored
+    /// meanwhile). Default 3 s.
+    pub quit_delay: Duration,
+    /// First retry delay of a join that has no answer yet; doubles up to `join_retry_max`.
+    /// Default 1 s.
+    pub join_retry_min: Duration,
+    /// Longest retry delay of a join. Default 30 s.
+    pub join_retry_max: Duration,
+    /// Period of the housekeeping tick (keep-alives, timeouts, refresh). Default 1 s.
+    pub tick: Duration,
+    /// Members not in the table that are probed per tick while the table has room. Default 2.
+    pub refresh_per_tick: usize,
+    /// Precomputed shared keys kept in the LRU cache. Default 1024.
+    pub shared_key_cache: usize,
+    /// Most datagrams waiting in `poll_transmit`; more are dropped and counted. Default 8192.
+    pub max_transmits: usize,
+    /// Most events waiting in `poll_event`; more are dropped and counted. Default 4096.
+    pub max_events: usize,
+    /// Announce newly validated members with a new_peer broadcast. Default true.
+    pub announce_new_peers: bool,
+}
+
+/// A configuration value out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid config: {0}")]
+pub struct ConfigError(pub &'static str);
+
+impl Config {
+    /// The defaults, with the given RNG seed.
+    pub fn new(rng_seed: [u8; 32]) -> Self {
+        Self {
+            rng_seed,
+            close_size: 6,
+            bucket_size: 2,
+            max_per_ip: 2,
+            max_groups: 16,
+            max_members: 4096,
+            max_pending: 256,
+            forward_cap: 1 << 16,
+            ping_interval: Duration::from_secs(30),
+            peer_timeout: Duration::from_secs(120),
+            node_ping_interval: Duration::from_secs(10),
+            bad_node_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(5),
+            name_interval: Duration::from_secs(180),
+            quit_delay: Duration::from_secs(3),
+            join_retry_min: Duration::from_secs(1),
+            join_retry_max: Duration::from_secs(30),
+            tick: Duration::from_secs(1),
+            refresh_per_tick: 2,
+            shared_key_cache: 1024,
+            max_transmits: 8192,
+            max_events: 4096,
+            announce_new_peers: true,
+        }
+    }
+
+    /// Checks every field and the rules between fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let checks: [(bool, &'static str); 12] = [
+            (
+                (1..=64).contains(&self.close_size),
+                "close_size must be 1..=64",
+            ),
+            (self.bucket_size <= 64, "bucket_size must be at most 64"),
+            (self.max_per_ip >= 1, "max_per_ip must be at least 1"),
+            (self.max_groups >= 1, "max_groups must be at least 1"),
+            (self.max_members >= 1, "max_members must be at least 1"),
+            (self.max_pending >= 8, "max_pending must be at least 8"),
+            (self.forward_cap >= 64, "forward_cap must be at least 64"),
+            (!self.tick.is_zero(), "tick must be positive"),
+            (
+                self.node_ping_interval < self.bad_node_timeout,
+                "node_ping_interval must be shorter than bad_node_timeout",
+            ),
+            (
+                self.ping_interval < self.peer_timeout,
+                "ping_interval must be shorter than peer_timeout",
+            ),
+            (
+                self.join_retry_min <= self.join_retry_max && !self.join_retry_min.is_zero(),
+                "join_retry_min must be positive and at most join_retry_max",
+            ),
+            (
+                self.shared_key_cache >= 1 && self.max_transmits >= 64 && self.max_events >= 64,
+                "shared_key_cache ≥ 1, max_transmits ≥ 64, max_events ≥ 64",
+            ),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, why)) => Err(ConfigError(why)),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Config::new([0; 32]).validate(), Ok(()));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut c = Config::new([0; 32]);
+        c.close_size = 0;
+        assert_eq!(c.validate(), Err(ConfigError("close_size must be 1..=64")));
+        let mut c = Config::new([0; 32]);
+        c.bad_node_timeout = c.node_ping_interval;
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,241 @@
+//! What a [`super::Node`] hands back: datagrams to send, events for the application, and the
+//! counters of everything it did or dropped.
+
+use std::net::SocketAddr;
+
+use crate::wire::{PublicKey, Status};
+
+/// A local handle of one group hosted by the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupId(pub u32);
+
+/// One datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Transmit {
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// The whole datagram.
+    pub payload: Vec<u8>,
+}
+
+/// Why a member left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LeaveReason {
+    /// It sent quit.
+    Quit,
+    /// Nothing was heard from it for the peer timeout.
+    Timeout,
+}
+
+/// The kind of a delivered text message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TextKind {
+    /// A chat message (64).
+    Chat,
+    /// A /me action (63 or 65).
+    Action,
+}
+
+/// A fact for the application, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// We are in the group: a first member answered us.
+    Joined {
+        /// The group.
+        group: GroupId,
+    },
+    /// A member appeared (announced, or first heard from).
+    PeerJoined {
+        /// The group.
+        group: GroupId,
+        /// The member's key.
+        peer: PublicKey,
+    },
+    /// A member left.
+    PeerLeft {
+        /// The group.
+        group: GroupId,
+        /// The member's key.
+        peer: PublicKey,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// A chat message or action arrived.
+    MessageReceived {
+        /// The group.
+        group: GroupId,
+        /// Its author.
+        origin: PublicKey,
+        /// The author's message number.
+        number: u32,
+        /// Chat or action.
+        kind: TextKind,
+        /// The text (raw bytes; usually UTF-8).
+        text: Vec<u8>,
+    },
+    /// A member changed its nick.
+    NameChanged {
+        /// The group.
+        group: GroupId,
+        /// The member.
+        peer: PublicKey,
+        /// The new nick.
+        name: Vec<u8>,
+    },
+    /// A member changed its presence.
+    StatusChanged {
+        /// The group.
+        group: GroupId,
+        /// The member.
+        peer: PublicKey,
+        /// The new status.
+        status: Status,
+    },
+    /// The topic changed.
+    TopicChanged {
+        /// The group.
+        group: GroupId,
+        /// Who set it.
+        by: PublicKey,
+        /// The new topic.
+        topic: String,
+    },
+}
+
+/// Why an inbound datagram or an outbound item was dropped. Counted in [`Stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(usize)]
+pub enum DropReason {
+    /// The envelope is malformed (length, outer id).
+    Malformed,
+    /// No hosted group has the receiver key.
+    UnknownGroup,
+    /// The sender key is of small order or not canonical.
+    BadKey,
+    /// The box did not open.
+    Decrypt,
+    /// The plaintext does not decode.
+    BadPayload,
+    /// A packet from a sender we do not know (besides a join request).
+    UnknownSender,
+    /// A join request to a private group from a key nobody invited.
+    NotInvited,
+    /// A send_nodes whose ping id is unknown, expired, used, or not from the asked peer.
+    UnsolicitedSendNodes,
+    /// A broadcast number already seen.
+    Duplicate,
+    /// A broadcast number older than the dedup window.
+    TooOld,
+    /// A broadcast number beyond the forward cap.
+    TooFarAhead,
+    /// A signed broadcast in a legacy group or an unsigned one in a secure group.
+    WrongDialect,
+    /// A broadcast whose signature does not verify.
+    BadSignature,
+    /// Our own broadcast, echoed back by a relay.
+    OwnEcho,
+    /// A broadcast body that does not decode; not delivered, not relayed.
+    BadBody,
+    /// A broadcast from a member that has quit.
+    Departed,
+    /// The member list is full.
+    MemberLimit,
+    /// The pending-request table is full; a get_nodes was not sent.
+    PendingFull,
+    /// The transmit queue was full.
+    TransmitQueueFull,
+    /// The event queue was full.
+    EventQueueFull,
+}
+
+impl DropReason {
+    /// Every reason, in counter order.
+    pub const ALL: [Self; 20] = [
+        Self::Malformed,
+        Self::UnknownGroup,
+        Self::BadKey,
+        Self::Decrypt,
+        Self::BadPayload,
+        Self::UnknownSender,
+        Self::NotInvited,
+        Self::UnsolicitedSendNodes,
+        Self::Duplicate,
+        Self::TooOld,
+        Self::TooFarAhead,
+        Self::WrongDialect,
+        Self::BadSignature,
+        Self::OwnEcho,
+        Self::BadBody,
+        Self::Departed,
+        Self::MemberLimit,
+        Self::PendingFull,
+        Self::TransmitQueueFull,
+        Self::EventQueueFull,
+    ];
+
+    /// A short snake_case name for logs and metrics.
+    pub fn name(self) -> &'static str {
+        const NAMES: [&str; 20] = [
+            "malformed",
+            "unknown_group",
+            "bad_key",
+            "decrypt",
+            "bad_payload",
+            "unknown_sender",
+            "not_invited",
+            "unsolicited_send_nodes",
+            "duplicate",
+            "too_old",
+            "too_far_ahead",
+            "wrong_dialect",
+            "bad_signature",
+            "own_echo",
+            "bad_body",
+            "departed",
+            "member_limit",
+            "pending_full",
+            "transmit_queue_full",
+            "event_queue_full",
+        ];
+        NAMES[self as usize]
+    }
+}
+
+/// Counters of a node since it started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handed to `handle_datagram`.
+    pub datagrams_in: u64,
+    /// Their bytes.
+    pub bytes_in: u64,
+    /// Datagrams queued for sending.
+    pub datagrams_out: u64,
+    /// Their bytes.
+    pub bytes_out: u64,
+    /// Broadcasts accepted (each delivered once).
+    pub delivered: u64,
+    /// Broadcast copies relayed to other members.
+    pub relayed: u64,
+    /// Own broadcasts sent (message numbers spent).
+    pub originated: u64,
+    /// Drops by reason, indexed by `DropReason as usize`.
+    pub drops: [u64; DropReason::ALL.len()],
+}
+
+impl Stats {
+    /// Counts one drop.
+    pub fn count_drop(&mut self, reason: DropReason) {
+        self.drops[reason as usize] += 1;
+    }
+
+    /// The count for one reason.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize]
+    }
+
+    /// All drops.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+}

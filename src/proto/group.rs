@@ -1,0 +1,168 @@
+//! The state of one hosted group: our identity in it, its DHT table, its members with their
+//! dedup windows, outstanding requests and timers. Handlers live in `handlers.rs` (packets),
+//! `broadcast.rs` (peer messages) and `timers.rs` (housekeeping).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::dht::Table;
+use super::io::Io;
+use super::pending::{Pending, Purpose, Request};
+use super::window::SeenWindow;
+use super::{Config, Dialect, GroupId, Privacy};
+use crate::crypto::{Identity, SignerKey};
+use crate::wire::{GetNodes, KEY_LEN, NodeInfo, Payload, PublicKey, Status};
+
+/// What we know of one member.
+#[derive(Debug, Clone)]
+pub(crate) struct Member {
+    pub(crate) name: Vec<u8>,
+    pub(crate) status: Status,
+    /// Last accepted broadcast from it (or when it was validated/announced).
+    pub(crate) last_seen: Instant,
+    /// Its dedup window; `None` until its first broadcast.
+    pub(crate) window: Option<SeenWindow>,
+    /// Its checked signing key (secure groups), cached after the first good signature.
+    pub(crate) signer: Option<SignerKey>,
+    /// When it quit; it is forgotten `quit_delay` later.
+    pub(crate) departed_at: Option<Instant>,
+    /// Its address, if known.
+    pub(crate) addr: Option<SocketAddr>,
+    /// True when `addr` was proven by a round trip that we started.
+    pub(crate) validated: bool,
+}
+
+impl Member {
+    pub(crate) fn new(now: Instant) -> Self {
+        Self {
+            name: Vec::new(),
+            status: Status::Online,
+            last_seen: now,
+            window: None,
+            signer: None,
+            departed_at: None,
+            addr: None,
+            validated: false,
+        }
+    }
+}
+
+/// One hosted group.
+#[derive(Debug)]
+pub(crate) struct Group {
+    pub(crate) id: GroupId,
+    pub(crate) identity: Identity,
+    pub(crate) dialect: Dialect,
+    pub(crate) privacy: Privacy,
+    /// The founder's Ed25519 key; for legacy groups our own (never on the wire).
+    pub(crate) chat_id: [u8; KEY_LEN],
+    pub(crate) table: Table,
+    pub(crate) members: BTreeMap<PublicKey, Member>,
+    pub(crate) pending: Pending,
+    /// Last message number spent (0: none yet).
+    pub(crate) last_number: u32,
+    pub(crate) nick: Vec<u8>,
+    pub(crate) status: Status,
+    pub(crate) topic: Option<(u32, String)>,
+    /// The join string's member, kept for re-bootstrapping.
+    pub(crate) contact: Option<NodeInfo>,
+    pub(crate) joined: bool,
+    pub(crate) join_retry: Duration,
+    pub(crate) next_join: Instant,
+    pub(crate) next_tick: Instant,
+    pub(crate) next_ping: Instant,
+    pub(crate) next_name: Instant,
+}
+
+impl Group {
+    /// A new group state; `contact` is set for a joiner.
+    pub(crate) fn new(
+        id: GroupId,
+        identity: Identity,
+        spec: (Dialect, Privacy, [u8; KEY_LEN]),
+        config: &Config,
+        now: Instant,
+    ) -> Self {
+        let (dialect, privacy, chat_id) = spec;
+        let own = identity.public_key();
+        Self {
+            id,
+            identity,
+            dialect,
+            privacy,
+            chat_id,
+            table: Table::new(
+                own,
+                config.close_size,
+                config.bucket_size,
+                config.max_per_ip,
+            ),
+            members: BTreeMap::new(),
+            pending: Pending::new(config.max_pending),
+            last_number: 0,
+            nick: Vec::new(),
+            status: Status::Online,
+            topic: None,
+            contact: None,
+            joined: false,
+            join_retry: config.join_retry_min,
+            next_join: now,
+            next_tick: now + config.tick,
+            next_ping: now,
+            next_name: now,
+        }
+    }
+
+    /// Our key in this group.
+    pub(crate) fn own(&self) -> PublicKey {
+        self.identity.public_key()
+    }
+
+    /// May `key` join (get into our table)? Anyone in a public group; in a private one only
+    /// members (announced by new_peer or invited).
+    pub(crate) fn authorized(&self, key: &PublicKey) -> bool {
+        self.privacy == Privacy::Public || self.members.contains_key(key)
+    }
+
+    /// True if `key` proved `addr` to us by answering one of our requests.
+    pub(crate) fn is_validated(&self, key: &PublicKey, addr: &SocketAddr) -> bool {
+        self.members
+            .get(key)
+            .is_some_and(|m| m.validated && m.addr == Some(*addr))
+    }
+
+    /// Sends a get_nodes and records it; false if the pending table is full.
+    pub(crate) fn request(
+        &mut self,
+        io: &mut Io<'_>,
+        key: PublicKey,
+        addr: SocketAddr,
+        purpose: Purpose,
+    ) -> bool {
+        let ping_id = io.ping_id();
+        let request = Request {
+            key,
+            addr,
+            sent: io.now,
+            purpose,
+        };
+        if !self.pending.insert(ping_id, request) {
+            io.stats.count_drop(super::DropReason::PendingFull);
+            return false;
+        }
+        io.send(
+            &self.identity,
+            &key,
+            addr,
+            &Payload::GetNodes(GetNodes { ping_id }),
+        );
+        true
+    }
+
+    /// Next message number: from 1, 0 skipped on wrap.
+    pub(crate) fn next_number(&mut self) -> u32 {
+        self.last_number = self.last_number.wrapping_add(1).max(1);
+        self.last_number
+    }
+}

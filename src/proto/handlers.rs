@@ -1,0 +1,163 @@
+//! get_nodes and send_nodes handling: answering, address validation, table admission and
+//! discovery (PROTOCOL.md §6.1–§6.3).
+//!
+//! - get_nodes from a validated peer: answered with up to 6 table entries (send_nodes).
+//! - get_nodes from a peer we are asking ourselves (a probe of us): answered.
+//! - get_nodes from a peer we are asking ourselves (it is probing us): answered.
+//! - get_nodes from a peer we may admit but have not validated: answered with one get_nodes
+//!   of our own (a probe, same size as the request), which owes the peer its answer.
+//! - send_nodes: accepted only for a ping id we issued to that key and address; it validates
+//!   the sender, admits it to the table, pays any owed answer, and each listed node that would
+//!   fit our table gets a get_nodes.
+
+use std::net::SocketAddr;
+
+use super::group::{Group, Member};
+use super::io::Io;
+use super::pending::Purpose;
+use super::{DropReason, Event};
+use crate::wire::{
+    GetNodes, MAX_NODES, NodeInfo, NodeList, PING_ID_LEN, Payload, PeerMessage, PublicKey,
+    SendNodes,
+};
+
+/// Of the 6 nodes in a send_nodes, how many are the closest to the asker; the rest are drawn
+/// at random from the table, so askers also learn far parts of the key space.
+const CLOSEST_IN_ANSWER: usize = 4;
+
+impl Group {
+    /// A get_nodes from `sender` at `from`.
+    pub(crate) fn on_get_nodes(
+        &mut self,
+        io: &mut Io<'_>,
+        sender: PublicKey,
+        from: SocketAddr,
+        g: GetNodes,
+    ) -> Result<(), DropReason> {
+        if self.is_validated(&sender, &from) {
+            self.answer(io, sender, from, g.ping_id);
+            self.consider(
+                io,
+                NodeInfo {
+                    key: sender,
+                    addr: from,
+                },
+            );
+            return Ok(());
+        }
+        let asked = self.pending.to_key(&sender).is_some_and(|r| r.addr == from);
+        if asked {
+            // We contacted this address ourselves and it is probing us: answering is not
+            // reflection towards a third party.
+            self.answer(io, sender, from, g.ping_id);
+            return Ok(());
+        }
+        if !self.authorized(&sender) {
+            return Err(DropReason::NotInvited);
+        }
+        if self.pending.to_key(&sender).is_none() {
+            let owed = g.ping_id;
+            self.request(io, sender, from, Purpose::Probe { owed });
+        }
+        Ok(())
+    }
+
+    /// A send_nodes from `sender` at `from`.
+    pub(crate) fn on_send_nodes(
+        &mut self,
+        io: &mut Io<'_>,
+        sender: PublicKey,
+        from: SocketAddr,
+        s: SendNodes,
+    ) -> Result<(), DropReason> {
+        let timeout = io.config.request_timeout;
+        let Some(request) = self
+            .pending
+            .take(&s.ping_id, &sender, &from, io.now, timeout)
+        else {
+            return Err(DropReason::UnsolicitedSendNodes);
+        };
+        self.validate(io, sender, from, request.purpose);
+        if let Purpose::Probe { owed } = request.purpose {
+            self.answer(io, sender, from, owed);
+        }
+        for node in s.nodes.iter() {
+            if node.key != sender {
+                self.consider(io, *node);
+            }
+        }
+        Ok(())
+    }
+
+    /// `key` proved `addr` by answering our request: remember it, admit it to the table, and
+    /// announce it if it joined through us.
+    fn validate(&mut self, io: &mut Io<'_>, key: PublicKey, addr: SocketAddr, why: Purpose) {
+        let now = io.now;
+        let is_new = !self.members.contains_key(&key);
+        if is_new && self.members.len() >= io.config.max_members {
+            io.stats.count_drop(DropReason::MemberLimit);
+            return;
+        }
+        let member = self.members.entry(key).or_insert_with(|| Member::new(now));
+        member.addr = Some(addr);
+        member.validated = true;
+        if is_new {
+            io.emit(Event::PeerJoined {
+                group: self.id,
+                peer: key,
+            });
+        }
+        self.table.insert(key, addr, now);
+        if !self.joined {
+            self.joined = true;
+            self.join_retry = io.config.join_retry_min;
+            io.emit(Event::Joined { group: self.id });
+        }
+        let joined_through_us = matches!(why, Purpose::Probe { .. });
+        if is_new && joined_through_us && io.config.announce_new_peers {
+            let _ = self.broadcast(io, &PeerMessage::NewPeer(key));
+        }
+    }
+
+    /// Sends `to` a send_nodes echoing `ping_id`.
+    fn answer(
+        &mut self,
+        io: &mut Io<'_>,
+        to: PublicKey,
+        addr: SocketAddr,
+        ping_id: [u8; PING_ID_LEN],
+    ) {
+        let nodes = self.pick_nodes(io, &to);
+        let payload = Payload::SendNodes(SendNodes { ping_id, nodes });
+        io.send(&self.identity, &to, addr, &payload);
+    }
+
+    /// Up to 6 table entries for `asker`: the closest to it, then random others.
+    fn pick_nodes(&self, io: &mut Io<'_>, asker: &PublicKey) -> NodeList {
+        let all = self.table.closest_to(asker, usize::MAX);
+        let (close, rest) = all.split_at(all.len().min(CLOSEST_IN_ANSWER));
+        let mut list: NodeList = close.iter().copied().collect();
+        let extra = MAX_NODES.saturating_sub(list.len());
+        let picked = rand::seq::index::sample(io.rng, rest.len(), extra.min(rest.len()));
+        for i in picked {
+            let _ = list.push(rest[i]);
+        }
+        list
+    }
+
+    /// A node we heard of: ask it for nodes if it would fit our table and is not being asked.
+    pub(crate) fn consider(&mut self, io: &mut Io<'_>, node: NodeInfo) {
+        if node.key == self.own() || self.table.contains(&node.key) {
+            return;
+        }
+        if let Some(m) = self.members.get_mut(&node.key) {
+            if !m.validated {
+                m.addr = Some(node.addr);
+            }
+        }
+        let fits = self.table.would_accept(&node.key, &node.addr);
+        if fits && self.pending.to_key(&node.key).is_none() {
+            self.request(io, node.key, node.addr, Purpose::Refresh);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The outputs a group handler writes to during one call: sealed datagrams, events, counters,
+//! plus the shared-key cache and the RNG. One `Io` lives for one `handle_*` call.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rand_chacha::ChaCha20Rng;
+
+use super::{Config, DropReason, Event, Stats, Transmit};
+use crate::crypto::{Identity, SharedKeys, random_nonce, seal_packet};
+use crate::wire::{PING_ID_LEN, Payload, PublicKey};
+
+/// Borrowed node state that handlers write to.
+#[derive(Debug)]
+pub(crate) struct Io<'a> {
+    pub(crate) now: Instant,
+    pub(crate) config: &'a Config,
+    pub(crate) keys: &'a mut SharedKeys,
+    pub(crate) rng: &'a mut ChaCha20Rng,
+    pub(crate) transmits: &'a mut VecDeque<Transmit>,
+    pub(crate) events: &'a mut VecDeque<Event>,
+    pub(crate) stats: &'a mut Stats,
+}
+
+impl Io<'_> {
+    /// Seals `payload` from `from` to `to` and queues it for `addr`. Bounded: a full queue
+    /// drops and counts.
+    pub(crate) fn send(
+        &mut self,
+        from: &Identity,
+        to: &PublicKey,
+        addr: SocketAddr,
+        payload: &Payload<'_>,
+    ) {
+        if self.transmits.len() >= self.config.max_transmits {
+            self.stats.count_drop(DropReason::TransmitQueueFull);
+            return;
+        }
+        let nonce = random_nonce(self.rng);
+        let Some(shared) = self.keys.get(from.keypair(), to) else {
+            self.stats.count_drop(DropReason::BadKey);
+            return;
+        };
+        let mut datagram = Vec::with_capacity(crate::wire::MAX_DATAGRAM);
+        if seal_packet(
+            shared,
+            to,
+            &from.public_key(),
+            &nonce,
+            payload,
+            &mut datagram,
+        )
+        .is_err()
+        {
+            return;
+        }
+        self.stats.datagrams_out += 1;
+        self.stats.bytes_out += datagram.len() as u64;
+        self.transmits.push_back(Transmit {
+            destination: addr,
+            payload: datagram,
+        });
+    }
+
+    /// Queues an event for the application. Bounded: a full queue drops and counts.
+    pub(crate) fn emit(&mut self, event: Event) {
+        if self.events.len() >= self.config.max_events {
+            self.stats.count_drop(DropReason::EventQueueFull);
+            return;
+        }
+        self.events.push_back(event);
+    }
+
+    /// A fresh random ping id.
+    pub(crate) fn ping_id(&mut self) -> [u8; PING_ID_LEN] {
+        let mut id = [0u8; PING_ID_LEN];
+        rand::RngCore::fill_bytes(self.rng, &mut id);
+        id
+    }
+}

@@ -1,0 +1,30 @@
+//! The sans-IO protocol state machine: groups, the DHT table, relay and dedup, timers.
+//!
+//! A [`Node`] hosts one or more groups (demultiplexed by the envelope's receiver key). It reads
+//! no clock and does no IO: time arrives as `now` on every call and randomness comes from the
+//! seed in [`Config`], so a simulator can run thousands of nodes in one process with a virtual
+//! clock.
+//!
+//! - `dht`: the table (close set + Kademlia buckets, per-IP cap).
+//! - `pending`: one-shot get_nodes ping ids.
+//! - `window`: per-origin dedup window.
+//! - `handlers`: get_nodes / send_nodes; `broadcast`: relayed messages; `timers`: upkeep.
+
+mod broadcast;
+mod config;
+pub mod dht;
+mod event;
+mod group;
+mod handlers;
+mod io;
+mod join;
+mod node;
+mod pending;
+mod timers;
+pub mod window;
+
+pub use broadcast::SendError;
+pub use config::{Config, ConfigError};
+pub use event::{DropReason, Event, GroupId, LeaveReason, Stats, TextKind, Transmit};
+pub use join::{Dialect, JoinString, JoinStringError, Privacy};
+pub use node::{GroupError, GroupInfo, GroupSpec, MemberInfo, Node};

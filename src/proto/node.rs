@@ -1,0 +1,451 @@
+//! [`Node`]: the sans-IO state machine hosting one or more groups.
+//!
+//! Inputs are `handle_datagram`, `handle_timeout` and the application commands; outputs are
+//! `poll_transmit`, `poll_event` and `poll_timeout`. Nothing here reads a clock or does IO.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use super::group::{Group, Member};
+use super::io::Io;
+use super::pending::Purpose;
+use super::{
+    Config, ConfigError, Dialect, DropReason, Event, GroupId, JoinString, Privacy, SendError,
+    Stats, Transmit,
+};
+use crate::crypto::{Identity, SharedKeys, open_packet};
+use crate::wire::{
+    Envelope, KEY_LEN, MAX_PLAINTEXT, NodeInfo, Payload, PeerMessage, PublicKey, Status, Topic,
+};
+
+/// How to set up a group we create or join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSpec {
+    /// Dialect of a group we create (a joined group's dialect comes from the join string).
+    pub dialect: Dialect,
+    /// Privacy of a group we create.
+    pub privacy: Privacy,
+    /// Seed of our identity in the group; `None` makes a fresh one (as the 2014 code did).
+    pub identity_seed: Option<[u8; KEY_LEN]>,
+    /// Our nick (may be empty).
+    pub nick: Vec<u8>,
+}
+
+impl Default for GroupSpec {
+    fn default() -> Self {
+        Self {
+            dialect: Dialect::Secure,
+            privacy: Privacy::Public,
+            identity_seed: None,
+            nick: Vec::new(),
+        }
+    }
+}
+
+/// Why a group could not be created or joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GroupError {
+    /// The node already hosts `max_groups` groups.
+    #[error("too many groups")]
+    TooManyGroups,
+    /// We are already in a group with this identity.
+    #[error("already in this group with this identity")]
+    AlreadyJoined,
+    /// The nick is empty or longer than 128 bytes.
+    #[error("bad nick")]
+    BadNick,
+}
+
+/// A member as the application sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Its key.
+    pub key: PublicKey,
+    /// Its nick (empty if unknown).
+    pub name: Vec<u8>,
+    /// Its presence.
+    pub status: Status,
+    /// Whether it is in our DHT table.
+    pub in_table: bool,
+}
+
+/// The state of one group as the application sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// Our key in the group.
+    pub own_key: PublicKey,
+    /// The chat id (secure groups).
+    pub chat_id: Option<[u8; KEY_LEN]>,
+    /// Dialect.
+    pub dialect: Dialect,
+    /// Privacy.
+    pub privacy: Privacy,
+    /// Whether a member has answered us yet.
+    pub joined: bool,
+    /// Entries in our DHT table.
+    pub table_len: usize,
+    /// Members we know of.
+    pub members: usize,
+    /// The current topic.
+    pub topic: Option<String>,
+}
+
+/// The protocol state machine. See the crate docs, "Driving a Node".
+#[derive(Debug)]
+pub struct Node {
+    config: Config,
+    rng: ChaCha20Rng,
+    groups: BTreeMap<GroupId, Group>,
+    by_key: HashMap<PublicKey, GroupId>,
+    keys: SharedKeys,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+    next_id: u32,
+}
+
+/// Builds an [`Io`] from disjoint fields of a node.
+macro_rules! io {
+    ($self:ident, $now:expr) => {
+        Io {
+            now: $now,
+            config: &$self.config,
+            keys: &mut $self.keys,
+            rng: &mut $self.rng,
+            transmits: &mut $self.transmits,
+            events: &mut $self.events,
+            stats: &mut $self.stats,
+        }
+    };
+}
+
+impl Node {
+    /// A node with no groups. Fails if the configuration is invalid.
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let cache = NonZeroUsize::new(config.shared_key_cache).ok_or(ConfigError("cache"))?;
+        Ok(Self {
+            rng: ChaCha20Rng::from_seed(config.rng_seed),
+            keys: SharedKeys::new(cache),
+            config,
+            groups: BTreeMap::new(),
+            by_key: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            next_id: 0,
+        })
+    }
+
+    /// Founds a new group; we are its only member until someone joins.
+    pub fn create_group(&mut self, now: Instant, spec: &GroupSpec) -> Result<GroupId, GroupError> {
+        let identity = self.identity(spec)?;
+        let chat_id = identity.signing_key();
+        self.add_group(
+            now,
+            identity,
+            (spec.dialect, spec.privacy, chat_id),
+            spec,
+            None,
+        )
+    }
+
+    /// Joins a group through a join string; keeps asking its member until it answers.
+    /// Call `poll_transmit` afterwards.
+    pub fn join_group(
+        &mut self,
+        now: Instant,
+        join: &JoinString,
+        spec: &GroupSpec,
+    ) -> Result<GroupId, GroupError> {
+        let identity = self.identity(spec)?;
+        let chat_id = join.chat_id.unwrap_or_else(|| identity.signing_key());
+        let kind = (join.dialect, join.privacy, chat_id);
+        self.add_group(now, identity, kind, spec, Some(join.contact))
+    }
+
+    fn identity(&mut self, spec: &GroupSpec) -> Result<Identity, GroupError> {
+        if self.groups.len() >= self.config.max_groups {
+            return Err(GroupError::TooManyGroups);
+        }
+        if spec.nick.len() > crate::wire::message::MAX_NAME_LEN {
+            return Err(GroupError::BadNick);
+        }
+        Ok(match spec.identity_seed {
+            Some(seed) => Identity::from_seed(&seed),
+            None => Identity::generate(&mut self.rng),
+        })
+    }
+
+    fn add_group(
+        &mut self,
+        now: Instant,
+        identity: Identity,
+        kind: (Dialect, Privacy, [u8; KEY_LEN]),
+        spec: &GroupSpec,
+        contact: Option<NodeInfo>,
+    ) -> Result<GroupId, GroupError> {
+        let own = identity.public_key();
+        if self.by_key.contains_key(&own) {
+            return Err(GroupError::AlreadyJoined);
+        }
+        let id = GroupId(self.next_id);
+        self.next_id += 1;
+        let mut group = Group::new(id, identity, kind, &self.config, now);
+        group.nick = spec.nick.clone();
+        group.contact = contact;
+        if let Some(c) = contact {
+            let mut member = Member::new(now);
+            member.addr = Some(c.addr);
+            group.members.insert(c.key, member);
+            let mut io = io!(self, now);
+            group.request(&mut io, c.key, c.addr, Purpose::Join);
+            group.next_join = now + self.config.join_retry_min;
+        }
+        self.by_key.insert(own, id);
+        self.groups.insert(id, group);
+        Ok(id)
+    }
+
+    /// Sends a chat message; returns its number.
+    pub fn send_chat(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        text: &[u8],
+    ) -> Result<u32, SendError> {
+        self.send(now, group, &PeerMessage::Chat(text))
+    }
+
+    /// Sends a /me action (id 63, as the 2014 code); returns its number.
+    pub fn send_action(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        text: &[u8],
+    ) -> Result<u32, SendError> {
+        self.send(now, group, &PeerMessage::Action(text))
+    }
+
+    /// Sets our nick and broadcasts it.
+    pub fn set_name(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        name: &[u8],
+    ) -> Result<u32, SendError> {
+        let n = self.send(now, group, &PeerMessage::Name(name))?;
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.nick = name.to_vec();
+            g.next_name = now + self.config.name_interval;
+        }
+        Ok(n)
+    }
+
+    /// Sets our presence and broadcasts it.
+    pub fn set_status(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        status: Status,
+    ) -> Result<u32, SendError> {
+        let n = self.send(now, group, &PeerMessage::Status(status))?;
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.status = status;
+        }
+        Ok(n)
+    }
+
+    /// Sets the topic (version one above the current) and broadcasts it.
+    pub fn set_topic(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        topic: &str,
+    ) -> Result<u32, SendError> {
+        let g = self.groups.get(&group).ok_or(SendError::UnknownGroup)?;
+        let version = g.topic.as_ref().map_or(1, |(v, _)| v.saturating_add(1));
+        let n = self.send(
+            now,
+            group,
+            &PeerMessage::Topic(Topic {
+                version,
+                text: topic,
+            }),
+        )?;
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.topic = Some((version, topic.to_owned()));
+        }
+        Ok(n)
+    }
+
+    /// Lets `key` into a private group and announces it to the members (new_peer).
+    pub fn invite(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        key: PublicKey,
+    ) -> Result<u32, SendError> {
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        g.members.entry(key).or_insert_with(|| Member::new(now));
+        self.send(now, group, &PeerMessage::NewPeer(key))
+    }
+
+    /// Broadcasts quit and forgets the group. The quit datagrams are already queued.
+    pub fn leave_group(&mut self, now: Instant, group: GroupId) -> Result<(), SendError> {
+        self.send(now, group, &PeerMessage::Quit)?;
+        if let Some(g) = self.groups.remove(&group) {
+            self.by_key.remove(&g.own());
+        }
+        Ok(())
+    }
+
+    fn send(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        msg: &PeerMessage<'_>,
+    ) -> Result<u32, SendError> {
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        let mut io = io!(self, now);
+        g.broadcast(&mut io, msg)
+    }
+
+    /// Handles one received datagram. Problems are counted in [`Stats`], never returned.
+    /// Call `poll_transmit` and `poll_event` afterwards.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.stats.datagrams_in += 1;
+        self.stats.bytes_in += datagram.len() as u64;
+        if let Err(reason) = self.process(now, from, datagram) {
+            self.stats.count_drop(reason);
+        }
+    }
+
+    fn process(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Result<(), DropReason> {
+        let env = Envelope::new_checked(datagram).map_err(|_| DropReason::Malformed)?;
+        let id = *self
+            .by_key
+            .get(&env.receiver())
+            .ok_or(DropReason::UnknownGroup)?;
+        let group = self.groups.get_mut(&id).ok_or(DropReason::UnknownGroup)?;
+        let sender = env.sender();
+        let mut scratch = [0u8; MAX_PLAINTEXT];
+        let shared = self
+            .keys
+            .get(group.identity.keypair(), &sender)
+            .ok_or(DropReason::BadKey)?;
+        let plain = open_packet(shared, &env, &mut scratch).map_err(|_| DropReason::Decrypt)?;
+        let payload = Payload::decode(plain).map_err(|_| DropReason::BadPayload)?;
+        let mut io = io!(self, now);
+        match payload {
+            Payload::GetNodes(g) => group.on_get_nodes(&mut io, sender, from, g),
+            Payload::SendNodes(s) => group.on_send_nodes(&mut io, sender, from, s),
+            Payload::Broadcast(b) => group.on_broadcast(&mut io, sender, &b),
+        }
+    }
+
+    /// Runs timers that are due. Call `poll_*` afterwards.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut io = io!(self, now);
+        for group in self.groups.values_mut() {
+            group.on_tick(&mut io);
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.groups.values().map(|g| g.next_tick).min()
+    }
+
+    /// Counters since the node started.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The groups hosted, in creation order.
+    pub fn groups(&self) -> impl Iterator<Item = GroupId> + '_ {
+        self.groups.keys().copied()
+    }
+
+    /// A summary of one group.
+    pub fn group_info(&self, group: GroupId) -> Option<GroupInfo> {
+        let g = self.groups.get(&group)?;
+        Some(GroupInfo {
+            own_key: g.own(),
+            chat_id: (g.dialect == Dialect::Secure).then_some(g.chat_id),
+            dialect: g.dialect,
+            privacy: g.privacy,
+            joined: g.joined,
+            table_len: g.table.len(),
+            members: g.members.len(),
+            topic: g.topic.as_ref().map(|(_, t)| t.clone()),
+        })
+    }
+
+    /// The DHT table of one group.
+    pub fn table(&self, group: GroupId) -> Vec<NodeInfo> {
+        let Some(g) = self.groups.get(&group) else {
+            return Vec::new();
+        };
+        g.table
+            .iter()
+            .map(|e| NodeInfo {
+                key: e.key,
+                addr: e.addr,
+            })
+            .collect()
+    }
+
+    /// The members of one group, by key.
+    pub fn members(&self, group: GroupId) -> Vec<MemberInfo> {
+        let Some(g) = self.groups.get(&group) else {
+            return Vec::new();
+        };
+        g.members
+            .iter()
+            .filter(|(_, m)| m.departed_at.is_none())
+            .map(|(k, m)| MemberInfo {
+                key: *k,
+                name: m.name.clone(),
+                status: m.status,
+                in_table: g.table.contains(k),
+            })
+            .collect()
+    }
+
+    /// The join string others can use to join `group` through us at `addr`.
+    pub fn join_string(&self, group: GroupId, addr: SocketAddr) -> Option<JoinString> {
+        let g = self.groups.get(&group)?;
+        Some(JoinString {
+            dialect: g.dialect,
+            privacy: g.privacy,
+            chat_id: (g.dialect == Dialect::Secure).then_some(g.chat_id),
+            contact: NodeInfo { key: g.own(), addr },
+        })
+    }
+
+    /// Our X25519 secret in `group` (for persistence); wiped when dropped.
+    pub fn identity_seed(&self, group: GroupId) -> Option<zeroize::Zeroizing<[u8; KEY_LEN]>> {
+        Some(self.groups.get(&group)?.identity.seed())
+    }
+}

@@ -1,0 +1,139 @@
+//! Housekeeping of one group, run every `tick` (PROTOCOL.md §6.6):
+//!
+//! - expire get_nodes requests older than `request_timeout`;
+//! - drop table entries with no send_nodes answer for `bad_node_timeout`, send a keep-alive
+//!   get_nodes to the others every `node_ping_interval`;
+//! - while the table is empty, (re)join through the join string's member or a known one, with
+//!   a doubling back-off from `join_retry_min` to `join_retry_max`;
+//! - broadcast a ping every `ping_interval` and our nick every `name_interval`;
+//! - forget members `quit_delay` after their quit, and time out those silent for
+//!   `peer_timeout`;
+//! - while the table has room, probe a few known members that are not in it (this is how two
+//!   halves of a healed partition find each other again).
+
+use std::net::SocketAddr;
+
+use super::group::Group;
+use super::io::Io;
+use super::pending::Purpose;
+use super::{Event, LeaveReason};
+use crate::wire::{PeerMessage, PublicKey};
+
+impl Group {
+    /// Runs the housekeeping if its time has come.
+    pub(crate) fn on_tick(&mut self, io: &mut Io<'_>) {
+        if io.now < self.next_tick {
+            return;
+        }
+        self.next_tick = io.now + io.config.tick;
+        self.pending.expire(io.now, io.config.request_timeout);
+        self.upkeep_table(io);
+        self.maybe_rejoin(io);
+        self.periodic_broadcasts(io);
+        self.expire_members(io);
+        self.refresh_from_members(io);
+    }
+
+    fn upkeep_table(&mut self, io: &mut Io<'_>) {
+        let now = io.now;
+        let bad: Vec<PublicKey> = self
+            .table
+            .iter()
+            .filter(|e| now.saturating_duration_since(e.last_pong) >= io.config.bad_node_timeout)
+            .map(|e| e.key)
+            .collect();
+        for key in bad {
+            self.table.remove(&key);
+        }
+        let due: Vec<(PublicKey, SocketAddr)> = self
+            .table
+            .iter_mut()
+            .filter(|e| now.saturating_duration_since(e.last_ping) >= io.config.node_ping_interval)
+            .map(|e| {
+                e.last_ping = now;
+                (e.key, e.addr)
+            })
+            .collect();
+        for (key, addr) in due {
+            if self.pending.to_key(&key).is_none() {
+                self.request(io, key, addr, Purpose::Refresh);
+            }
+        }
+    }
+
+    fn maybe_rejoin(&mut self, io: &mut Io<'_>) {
+        if !self.table.is_empty() || io.now < self.next_join {
+            return;
+        }
+        let target = self.contact.map(|c| (c.key, c.addr)).or_else(|| {
+            let known: Vec<_> = self.known_addresses().collect();
+            let i = rand::Rng::random_range(io.rng, 0..known.len().max(1));
+            known.get(i).copied()
+        });
+        if let Some((key, addr)) = target {
+            if self.pending.to_key(&key).is_none() {
+                self.request(io, key, addr, Purpose::Join);
+            }
+        }
+        self.next_join = io.now + self.join_retry;
+        self.join_retry = (self.join_retry * 2).min(io.config.join_retry_max);
+    }
+
+    fn known_addresses(&self) -> impl Iterator<Item = (PublicKey, SocketAddr)> + '_ {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.departed_at.is_none())
+            .filter_map(|(k, m)| m.addr.map(|a| (*k, a)))
+    }
+
+    fn periodic_broadcasts(&mut self, io: &mut Io<'_>) {
+        if self.table.is_empty() {
+            return;
+        }
+        if io.now >= self.next_ping {
+            self.next_ping = io.now + io.config.ping_interval;
+            let _ = self.broadcast(io, &PeerMessage::Ping);
+        }
+        if !self.nick.is_empty() && io.now >= self.next_name {
+            self.next_name = io.now + io.config.name_interval;
+            let nick = std::mem::take(&mut self.nick);
+            let _ = self.broadcast(io, &PeerMessage::Name(&nick));
+            self.nick = nick;
+        }
+    }
+
+    fn expire_members(&mut self, io: &mut Io<'_>) {
+        let now = io.now;
+        let (quit_delay, timeout) = (io.config.quit_delay, io.config.peer_timeout);
+        let mut timed_out = Vec::new();
+        self.members.retain(|key, m| match m.departed_at {
+            Some(t) => now.saturating_duration_since(t) < quit_delay,
+            None if now.saturating_duration_since(m.last_seen) >= timeout => {
+                timed_out.push(*key);
+                false
+            }
+            None => true,
+        });
+        for peer in timed_out {
+            self.table.remove(&peer);
+            io.emit(Event::PeerLeft {
+                group: self.id,
+                peer,
+                reason: LeaveReason::Timeout,
+            });
+        }
+    }
+
+    fn refresh_from_members(&mut self, io: &mut Io<'_>) {
+        let candidates: Vec<(PublicKey, SocketAddr)> = self
+            .known_addresses()
+            .filter(|(k, a)| !self.table.contains(k) && self.table.would_accept(k, a))
+            .filter(|(k, _)| self.pending.to_key(k).is_none())
+            .collect();
+        let n = io.config.refresh_per_tick.min(candidates.len());
+        for i in rand::seq::index::sample(io.rng, candidates.len(), n) {
+            let (key, addr) = candidates[i];
+            self.request(io, key, addr, Purpose::Refresh);
+        }
+    }
+}
