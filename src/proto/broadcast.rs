@@ -8,8 +8,8 @@
 //!    here, before any signature work);
 //! 4. secure groups: the signature verifies (before the window moves, delivery and relay);
 //! 5. the window moves, then the body is decoded: a bad body is neither delivered nor relayed;
-//! 6. the message is applied (events), then relayed to every table entry but the hop and the
-//!    origin.
+//! 6. the message is applied (events), then relayed to every relay target (table entries and
+//!    fresh in-links) but the hop and the origin.
 
 use super::group::{Group, Member};
 use super::io::Io;
@@ -215,18 +215,18 @@ impl Group {
         }
     }
 
-    /// Re-sends an accepted broadcast, unchanged, to every table entry but `hop` and origin.
+    /// Re-sends an accepted broadcast, unchanged, to every relay target but `hop` and origin.
     fn relay(&self, io: &mut Io<'_>, hop: PublicKey, b: &Broadcast<'_>) {
         let payload = Payload::Broadcast(*b);
-        for e in self.table.iter() {
-            if e.key != hop && e.key != b.origin {
+        for (key, addr) in self.relay_targets(io.now, io.config.bad_node_timeout) {
+            if key != hop && key != b.origin {
                 io.stats.relayed += 1;
-                io.send(&self.identity, &e.key, e.addr, &payload);
+                io.send(&self.identity, &key, addr, &payload);
             }
         }
     }
 
-    /// Sends our own message to every table entry. Every size is checked before a number is
+    /// Sends our own message to every relay target. Every size is checked before a number is
     /// spent; returns the number used.
     pub(crate) fn broadcast(
         &mut self,
@@ -250,8 +250,8 @@ impl Group {
         }
         io.stats.originated += 1;
         let payload = Payload::Broadcast(b);
-        for e in self.table.iter() {
-            io.send(&self.identity, &e.key, e.addr, &payload);
+        for (key, addr) in self.relay_targets(io.now, io.config.bad_node_timeout) {
+            io.send(&self.identity, &key, addr, &payload);
         }
         Ok(b.number)
     }

@@ -46,6 +46,9 @@ pub struct Config {
     pub join_retry_max: Duration,
     /// Period of the housekeeping tick (keep-alives, timeouts, refresh). Default 1 s.
     pub tick: Duration,
+    /// Most in-links kept per group: validated peers that keep us in their table and get our
+    /// relays too. Default 32.
+    pub max_in_links: usize,
     /// Members not in the table that are probed per tick while the table has room. Default 2.
     pub refresh_per_tick: usize,
     /// Precomputed shared keys kept in the LRU cache. Default 1024.
@@ -85,6 +88,7 @@ impl Config {
             join_retry_min: Duration::from_secs(1),
             join_retry_max: Duration::from_secs(30),
             tick: Duration::from_secs(1),
+            max_in_links: 32,
             refresh_per_tick: 2,
             shared_key_cache: 1024,
             max_transmits: 8192,

@@ -256,7 +256,11 @@ mod tests {
         t.insert(key(0x81, 0), addr(3), t0);
         t.insert(key(0x40, 0), addr(4), t0);
         let keys: Vec<_> = t.iter().map(|e| e.key).collect();
-        assert_eq!(keys, [key(0, 1), key(0x40, 0), key(0x80, 0)], "distance order");
+        assert_eq!(
+            keys,
+            [key(0, 1), key(0x40, 0), key(0x80, 0)],
+            "distance order"
+        );
         assert!(!t.would_accept(&key(0x90, 0), &addr(5)), "bucket 0 is full");
         assert!(!t.would_accept(&key(0, 0), &addr(6)), "never ourselves");
     }

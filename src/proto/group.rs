@@ -58,6 +58,9 @@ pub(crate) struct Group {
     /// The founder's Ed25519 key; for legacy groups our own (never on the wire).
     pub(crate) chat_id: [u8; KEY_LEN],
     pub(crate) table: Table,
+    /// Validated peers that keep us in *their* table (they send us keep-alives): relays go to
+    /// them too, so every link of the overlay carries broadcasts both ways.
+    pub(crate) in_links: BTreeMap<PublicKey, (SocketAddr, Instant)>,
     pub(crate) members: BTreeMap<PublicKey, Member>,
     pub(crate) pending: Pending,
     /// Last message number spent (0: none yet).
@@ -98,6 +101,7 @@ impl Group {
                 config.bucket_size,
                 config.max_per_ip,
             ),
+            in_links: BTreeMap::new(),
             members: BTreeMap::new(),
             pending: Pending::new(config.max_pending),
             last_number: 0,
@@ -158,6 +162,45 @@ impl Group {
             &Payload::GetNodes(GetNodes { ping_id }),
         );
         true
+    }
+
+    /// Records that validated `key` at `addr` asked us for nodes. Bounded by `max_in_links`;
+    /// when full, the stalest entry gives way.
+    pub(crate) fn note_in_link(
+        &mut self,
+        key: PublicKey,
+        addr: SocketAddr,
+        now: Instant,
+        cap: usize,
+    ) {
+        if !self.in_links.contains_key(&key) && self.in_links.len() >= cap {
+            let oldest = self
+                .in_links
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                self.in_links.remove(&k);
+            }
+        }
+        self.in_links.insert(key, (addr, now));
+    }
+
+    /// Where broadcasts go: every table entry, then every fresh in-link not in the table.
+    pub(crate) fn relay_targets(
+        &self,
+        now: Instant,
+        fresh: Duration,
+    ) -> Vec<(PublicKey, SocketAddr)> {
+        let table = self.table.iter().map(|e| (e.key, e.addr));
+        let links = self
+            .in_links
+            .iter()
+            .filter(|(k, (_, t))| {
+                now.saturating_duration_since(*t) < fresh && !self.table.contains(k)
+            })
+            .map(|(k, (a, _))| (*k, *a));
+        table.chain(links).collect()
     }
 
     /// Next message number: from 1, 0 skipped on wrap.

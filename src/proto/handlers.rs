@@ -35,6 +35,7 @@ impl Group {
         g: GetNodes,
     ) -> Result<(), DropReason> {
         if self.is_validated(&sender, &from) {
+            self.note_in_link(sender, from, io.now, io.config.max_in_links);
             self.answer(io, sender, from, g.ping_id);
             self.consider(
                 io,

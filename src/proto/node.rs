@@ -402,6 +402,17 @@ impl Node {
         })
     }
 
+    /// Where one group's broadcasts go now: the table, then fresh in-links (its fan-out).
+    pub fn relay_targets(&self, group: GroupId, now: Instant) -> Vec<NodeInfo> {
+        let Some(g) = self.groups.get(&group) else {
+            return Vec::new();
+        };
+        g.relay_targets(now, self.config.bad_node_timeout)
+            .into_iter()
+            .map(|(key, addr)| NodeInfo { key, addr })
+            .collect()
+    }
+
     /// The DHT table of one group.
     pub fn table(&self, group: GroupId) -> Vec<NodeInfo> {
         let Some(g) = self.groups.get(&group) else {

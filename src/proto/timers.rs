@@ -45,6 +45,9 @@ impl Group {
         for key in bad {
             self.table.remove(&key);
         }
+        let fresh = io.config.bad_node_timeout;
+        self.in_links
+            .retain(|_, (_, t)| now.saturating_duration_since(*t) < fresh);
         let due: Vec<(PublicKey, SocketAddr)> = self
             .table
             .iter_mut()
