@@ -61,12 +61,19 @@ fn protocol_layers_are_sans_io() {
     for p in PROTOCOL_PATHS {
         rust_files(&root.join(p), &mut files);
     }
-    assert!(files.len() >= 8, "expected the wire and crypto sources, found {files:?}");
+    assert!(
+        files.len() >= 8,
+        "expected the wire and crypto sources, found {files:?}"
+    );
     let found: Vec<String> = files
         .iter()
         .flat_map(|f| violations(&f.display().to_string(), &fs::read_to_string(f).unwrap()))
         .collect();
-    assert!(found.is_empty(), "sans-IO rule broken:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "sans-IO rule broken:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]

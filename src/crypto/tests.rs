@@ -14,13 +14,28 @@ fn hex32(s: &str) -> PublicKey {
 #[test]
 fn fixed_secrets_give_the_reference_public_keys() {
     let cases = [
-        (0x11, "7B4E909BBE7FFE44C465A220037D608EE35897D31EF972F07F74892CB0F73F13"),
-        (0x22, "0FAA684ED28867B97F4A6A2DEE5DF8CE974E76B7018E3F22A1C4CF2678570F20"),
-        (0x33, "7B0D47D93427F8311160781C7C733FD89F88970AEF490D8AA0EE19A4CB8A1B14"),
-        (0x44, "FF2EE45601EC1B67310C7790404585AE697331EEE1C1F8CF2419731C1FFF3E6B"),
+        (
+            0x11,
+            "7B4E909BBE7FFE44C465A220037D608EE35897D31EF972F07F74892CB0F73F13",
+        ),
+        (
+            0x22,
+            "0FAA684ED28867B97F4A6A2DEE5DF8CE974E76B7018E3F22A1C4CF2678570F20",
+        ),
+        (
+            0x33,
+            "7B0D47D93427F8311160781C7C733FD89F88970AEF490D8AA0EE19A4CB8A1B14",
+        ),
+        (
+            0x44,
+            "FF2EE45601EC1B67310C7790404585AE697331EEE1C1F8CF2419731C1FFF3E6B",
+        ),
     ];
     for (byte, pk) in cases {
-        assert_eq!(BoxKeypair::from_secret_bytes([byte; 32]).public_key(), hex32(pk));
+        assert_eq!(
+            BoxKeypair::from_secret_bytes([byte; 32]).public_key(),
+            hex32(pk)
+        );
     }
 }
 
@@ -38,7 +53,11 @@ fn debug_prints_no_secret() {
     let id = Identity::from_seed(&[0x5A; 32]);
     let text = format!("{id:?} {:?}", id.keypair());
     assert!(!text.contains("5A5A"), "{text}");
-    assert!(!text.to_lowercase().contains(&hex::encode(*id.keypair().secret_bytes())));
+    assert!(
+        !text
+            .to_lowercase()
+            .contains(&hex::encode(*id.keypair().secret_bytes()))
+    );
 }
 
 fn pair() -> (BoxKeypair, BoxKeypair) {
@@ -53,8 +72,15 @@ fn sealed_get_nodes(alice: &BoxKeypair, bob: &BoxKeypair) -> Vec<u8> {
     let mut out = Vec::new();
     let payload = Payload::GetNodes(GetNodes { ping_id: [9; 8] });
     let nonce = [0x42; 24];
-    seal_packet(&shared, &bob.public_key(), &alice.public_key(), &nonce, &payload, &mut out)
-        .unwrap();
+    seal_packet(
+        &shared,
+        &bob.public_key(),
+        &alice.public_key(),
+        &nonce,
+        &payload,
+        &mut out,
+    )
+    .unwrap();
     out
 }
 
@@ -166,7 +192,10 @@ fn signed_broadcast_verifies_and_tampering_fails() {
         verify_broadcast(&[0xC2; 32], &b),
         Err(VerifyError::BadSignature)
     );
-    let tampered = Broadcast { body: b"hellO", ..b };
+    let tampered = Broadcast {
+        body: b"hellO",
+        ..b
+    };
     assert_eq!(
         verify_broadcast(&chat_id, &tampered),
         Err(VerifyError::BadSignature)
@@ -200,7 +229,10 @@ fn cached_signer_key_checks_origin_and_key() {
     let signer = SignerKey::new(alice.public_key(), &alice.signing_key()).unwrap();
     let mut b = chat(bob.public_key(), b"x");
     b.trailer = Some(bob.sign_broadcast(&chat_id, &b).unwrap());
-    assert_eq!(signer.verify(&chat_id, &b), Err(VerifyError::SignerMismatch));
+    assert_eq!(
+        signer.verify(&chat_id, &b),
+        Err(VerifyError::SignerMismatch)
+    );
     assert_eq!(
         SignerKey::new(alice.public_key(), &bob.signing_key()).unwrap_err(),
         VerifyError::SignerMismatch
@@ -214,7 +246,10 @@ fn signing_refuses_an_oversized_body() {
     let b = chat(id.public_key(), &body);
     assert!(id.sign_broadcast(&[0; 32], &b).is_err());
     let ok = vec![0u8; MAX_SIGNED_PAYLOAD];
-    assert!(id.sign_broadcast(&[0; 32], &chat(id.public_key(), &ok)).is_ok());
+    assert!(
+        id.sign_broadcast(&[0; 32], &chat(id.public_key(), &ok))
+            .is_ok()
+    );
 }
 
 #[test]

@@ -165,7 +165,7 @@ impl Table {
             .filter(|e| e.key != *target)
             .map(|e| (e, distance(&e.key, target)))
             .collect();
-        all.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        all.sort_unstable_by_key(|a| a.1);
         all.iter()
             .take(n)
             .map(|(e, _)| NodeInfo {

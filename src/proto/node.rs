@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use super::group::{Group, Member};
@@ -197,6 +197,10 @@ impl Node {
         let id = GroupId(self.next_id);
         self.next_id += 1;
         let mut group = Group::new(id, identity, kind, &self.config, now);
+        // The first ping goes out at a random point of the interval, so a group's pings (and
+        // a burst of joins) spread over time instead of flooding together.
+        let interval = self.config.ping_interval.as_millis().max(1) as u64;
+        group.next_ping = now + Duration::from_millis(self.rng.random_range(0..interval));
         group.nick = spec.nick.clone();
         group.contact = contact;
         if let Some(c) = contact {

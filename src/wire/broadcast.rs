@@ -205,10 +205,16 @@ mod tests {
         assert!(Broadcast::check_body_len(785, true).is_ok());
         assert!(Broadcast::check_body_len(786, true).is_err());
         let body = [0u8; 882];
-        let b = Broadcast { body: &body, ..sample(None) };
+        let b = Broadcast {
+            body: &body,
+            ..sample(None)
+        };
         let mut out = Vec::new();
         assert!(Payload::Broadcast(b).encode(&mut out).is_err());
-        assert!(out.is_empty(), "nothing is written when the size check fails");
+        assert!(
+            out.is_empty(),
+            "nothing is written when the size check fails"
+        );
     }
 
     #[test]

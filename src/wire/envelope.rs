@@ -152,13 +152,19 @@ mod tests {
     fn length_bounds_are_106_to_1024() {
         assert_eq!(
             Envelope::new_checked(&datagram(105)[..]).unwrap_err(),
-            DecodeError::TooShort { need: 106, got: 105 }
+            DecodeError::TooShort {
+                need: 106,
+                got: 105
+            }
         );
         assert!(Envelope::new_checked(&datagram(106)[..]).is_ok());
         assert!(Envelope::new_checked(&datagram(1024)[..]).is_ok());
         assert_eq!(
             Envelope::new_checked(&datagram(1025)[..]).unwrap_err(),
-            DecodeError::TooLong { len: 1025, max: 1024 }
+            DecodeError::TooLong {
+                len: 1025,
+                max: 1024
+            }
         );
     }
 

@@ -128,6 +128,7 @@ impl FromIterator<NodeInfo> for NodeList {
 
 /// One decoded plaintext.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // send_nodes is inline on purpose: decoding never allocates
 pub enum Payload<'a> {
     /// Inner id 48.
     GetNodes(GetNodes),
@@ -237,7 +238,9 @@ mod tests {
     fn node(i: u8) -> NodeInfo {
         NodeInfo {
             key: PublicKey([i; 32]),
-            addr: format!("127.0.0.{i}:{}", 1000 + u16::from(i)).parse().unwrap(),
+            addr: format!("127.0.0.{i}:{}", 1000 + u16::from(i))
+                .parse()
+                .unwrap(),
         }
     }
 

@@ -166,7 +166,10 @@ impl Sim {
     /// Node `i` joins through `join`.
     pub fn join(&mut self, i: usize, join: &JoinString, spec: &GroupSpec) -> GroupId {
         let now = self.now;
-        let g = self.nodes[i].node.join_group(now, join, spec).expect("join");
+        let g = self.nodes[i]
+            .node
+            .join_group(now, join, spec)
+            .expect("join");
         self.nodes[i].group = Some(g);
         self.flush(i, None);
         g
@@ -175,11 +178,17 @@ impl Sim {
     /// The join string of node `i`'s group, through node `i`.
     pub fn join_string(&self, i: usize) -> JoinString {
         let n = &self.nodes[i];
-        n.node.join_string(n.group.expect("in a group"), n.addr).expect("group")
+        n.node
+            .join_string(n.group.expect("in a group"), n.addr)
+            .expect("group")
     }
 
     /// Runs `f` on node `i` at the current time, then collects its output.
-    pub fn with_node<T>(&mut self, i: usize, f: impl FnOnce(&mut Node, Instant, GroupId) -> T) -> T {
+    pub fn with_node<T>(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(&mut Node, Instant, GroupId) -> T,
+    ) -> T {
         let now = self.now;
         let group = self.nodes[i].group.expect("in a group");
         let out = f(&mut self.nodes[i].node, now, group);
@@ -232,7 +241,7 @@ impl Sim {
     }
 
     /// Runs until `done` holds or `limit` virtual time has passed; true if `done` held.
-    pub fn drive_until(&mut self, limit: Duration, mut done: impl FnMut(&Sim) -> bool) -> bool {
+    pub fn drive_until(&mut self, limit: Duration, mut done: impl FnMut(&Self) -> bool) -> bool {
         let end = self.elapsed() + limit;
         while !done(self) {
             if self.elapsed() >= end {
@@ -304,13 +313,23 @@ impl Sim {
             self.counters.lost += 1;
             return;
         }
-        let copies = if self.rng.random_bool(self.link.duplicate) { 2 } else { 1 };
+        let copies = if self.rng.random_bool(self.link.duplicate) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let at = self.now + self.latency(from, to) + self.jitter();
             self.seq += 1;
             let seq = self.seq;
             let bytes = bytes.clone();
-            self.flights.push(Reverse(Flight { at, seq, from, to, bytes }));
+            self.flights.push(Reverse(Flight {
+                at,
+                seq,
+                from,
+                to,
+                bytes,
+            }));
         }
     }
 

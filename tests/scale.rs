@@ -1,0 +1,130 @@
+//! Scale run: 10,000 nodes in one process. Ignored by default (minutes of CPU); run with
+//!
+//! ```text
+//! cargo test --release --test scale -- --ignored --nocapture
+//! ```
+//!
+//! (`DHTCHAT_SCALE_NODES=2000` runs a smaller group.) It reports broadcast hop counts
+//! (p50/max, checked against 2·log2(N)), packets per node per message and memory per node.
+//! Group-wide pings and new_peer announcements are turned off: with them every join floods
+//! all N members, which measures the join storm rather than the overlay.
+
+mod sim;
+
+use std::time::Duration;
+
+use dhtchat::proto::{Event, GroupSpec};
+use dhtchat::wire::PublicKey;
+use sim::{LinkModel, Sim, build_group};
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Hop count of every node that delivered (origin, number), from the causes in the logs.
+fn hops(sim: &Sim, origin_node: usize, msg: (PublicKey, u32)) -> Vec<u32> {
+    let mut got: Vec<(Duration, usize, usize)> = Vec::new();
+    for (i, n) in sim.nodes.iter().enumerate() {
+        for (t, cause, e) in &n.events {
+            if let Event::MessageReceived { origin, number, .. } = e {
+                if (*origin, *number) == msg {
+                    got.push((*t, i, cause.expect("delivered from a datagram")));
+                }
+            }
+        }
+    }
+    got.sort();
+    let mut hop = vec![u32::MAX; sim.nodes.len()];
+    hop[origin_node] = 0;
+    for (_, i, cause) in got {
+        hop[i] = hop[cause].saturating_add(1);
+    }
+    hop.into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != origin_node)
+        .map(|(_, h)| h)
+        .collect()
+}
+
+#[test]
+#[ignore = "minutes of CPU; run explicitly in release mode"]
+fn ten_thousand_nodes_broadcast_in_logarithmic_hops() {
+    let n: usize = std::env::var("DHTCHAT_SCALE_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let mut sim = Sim::new(10, LinkModel::default());
+    let rss0 = rss_kib();
+    build_group(
+        &mut sim,
+        n,
+        &GroupSpec::default(),
+        Duration::from_millis(10),
+        |c| {
+            c.announce_new_peers = false;
+            c.ping_interval = Duration::from_secs(3600);
+            c.peer_timeout = Duration::from_secs(7200);
+        },
+    );
+    let settle = Duration::from_millis(10) * n as u32 + Duration::from_secs(30);
+    sim.run_until(settle);
+    let rss1 = rss_kib();
+    let tables: Vec<usize> = sim
+        .nodes
+        .iter()
+        .map(|x| x.node.table(x.group.unwrap()).len())
+        .collect();
+    let isolated = tables.iter().filter(|l| **l == 0).count();
+    let mean_table = tables.iter().sum::<usize>() as f64 / n as f64;
+
+    let bound = 2.0 * (n as f64).log2();
+    let mut all_hops = Vec::new();
+    let mut packets = 0u64;
+    let messages = 5;
+    for k in 0..messages {
+        let from = (k * 7919) % n;
+        let relayed = |sim: &Sim| {
+            sim.nodes
+                .iter()
+                .map(|x| x.node.stats().relayed)
+                .sum::<u64>()
+        };
+        let before = relayed(&sim);
+        let fan_out = {
+            let x = &sim.nodes[from];
+            x.node.relay_targets(x.group.unwrap(), sim.now()).len() as u64
+        };
+        let msg = sim.with_node(from, |node, now, g| {
+            let number = node.send_chat(now, g, b"scale").unwrap();
+            (node.group_info(g).unwrap().own_key, number)
+        });
+        sim.run_for(Duration::from_secs(3));
+        packets += relayed(&sim) - before + fan_out;
+        let h = hops(&sim, from, msg);
+        let missing = h.iter().filter(|x| **x == u32::MAX).count();
+        assert_eq!(missing, 0, "message {k} missed {missing} nodes");
+        all_hops.extend(h);
+    }
+    all_hops.sort_unstable();
+    let p50 = all_hops[all_hops.len() / 2];
+    let max = *all_hops.last().unwrap();
+    let per_node = packets as f64 / (messages * n) as f64;
+    let mem = (rss1.saturating_sub(rss0)) as f64 * 1024.0 / n as f64;
+    println!(
+        "scale: nodes={n} isolated={isolated} mean_table={mean_table:.1} hops_p50={p50} hops_max={max} \
+         bound={bound:.1} packets_per_node_per_message={per_node:.2} memory_per_node_bytes={mem:.0} \
+         virtual_s={:.0} datagrams={}",
+        sim.elapsed().as_secs_f64(),
+        sim.counters.delivered
+    );
+    assert_eq!(isolated, 0);
+    assert!(
+        (max as f64) <= bound,
+        "max hops {max} > 2·log2(N) = {bound:.1}"
+    );
+}
