@@ -5,7 +5,9 @@
 //! ```
 //!
 //! (`DHTCHAT_SCALE_NODES=2000` runs a smaller group.) It reports broadcast hop counts
-//! (p50/max, checked against 2·log2(N)), packets per node per message and memory per node.
+//! (p50/max, checked against 2·log2(N)), packets per node per message and memory per node:
+//! the live heap bytes of the nodes after convergence (counted by `allocation-counter`, minus
+//! the datagrams still in flight in the simulator) and the process RSS growth.
 //! Group-wide pings and new_peer announcements are turned off: with them every join floods
 //! all N members, which measures the join storm rather than the overlay.
 
@@ -60,20 +62,24 @@ fn ten_thousand_nodes_broadcast_in_logarithmic_hops() {
         .unwrap_or(10_000);
     let mut sim = Sim::new(10, LinkModel::default());
     let rss0 = rss_kib();
-    build_group(
-        &mut sim,
-        n,
-        &GroupSpec::default(),
-        Duration::from_millis(10),
-        |c| {
-            c.announce_new_peers = false;
-            c.ping_interval = Duration::from_secs(3600);
-            c.peer_timeout = Duration::from_secs(7200);
-        },
-    );
     let settle = Duration::from_millis(10) * n as u32 + Duration::from_secs(30);
-    sim.run_until(settle);
+    let heap = allocation_counter::measure(|| {
+        build_group(
+            &mut sim,
+            n,
+            &GroupSpec::default(),
+            Duration::from_millis(10),
+            |c| {
+                c.announce_new_peers = false;
+                c.ping_interval = Duration::from_secs(3600);
+                c.peer_timeout = Duration::from_secs(7200);
+                c.shared_key_cache = 128;
+            },
+        );
+        sim.run_until(settle);
+    });
     let rss1 = rss_kib();
+    let in_flight = sim.in_flight_bytes() as i64;
     let tables: Vec<usize> = sim
         .nodes
         .iter()
@@ -114,10 +120,11 @@ fn ten_thousand_nodes_broadcast_in_logarithmic_hops() {
     let p50 = all_hops[all_hops.len() / 2];
     let max = *all_hops.last().unwrap();
     let per_node = packets as f64 / (messages * n) as f64;
-    let mem = (rss1.saturating_sub(rss0)) as f64 * 1024.0 / n as f64;
+    let rss = (rss1.saturating_sub(rss0)) as f64 * 1024.0 / n as f64;
+    let live = (heap.bytes_current as i64 - in_flight).max(0) as f64 / n as f64;
     println!(
         "scale: nodes={n} isolated={isolated} mean_table={mean_table:.1} hops_p50={p50} hops_max={max} \
-         bound={bound:.1} packets_per_node_per_message={per_node:.2} memory_per_node_bytes={mem:.0} \
+         bound={bound:.1} packets_per_node_per_message={per_node:.2} heap_per_node_bytes={live:.0} rss_per_node_bytes={rss:.0} \
          virtual_s={:.0} datagrams={}",
         sim.elapsed().as_secs_f64(),
         sim.counters.delivered

@@ -196,6 +196,14 @@ impl Sim {
         out
     }
 
+    /// Bytes of the datagrams in flight (the simulator's own memory, not the nodes').
+    pub fn in_flight_bytes(&self) -> u64 {
+        self.flights
+            .iter()
+            .map(|Reverse(f)| f.bytes.capacity() as u64 + 64)
+            .sum()
+    }
+
     /// Processes the next datagram or timer. False when nothing is left to do.
     pub fn step(&mut self) -> bool {
         let next_flight = self.flights.peek().map(|Reverse(f)| f.at);
