@@ -258,3 +258,14 @@ fn random_nonces_do_not_repeat() {
     let nonces: HashSet<_> = (0..10_000).map(|_| random_nonce(&mut rng)).collect();
     assert_eq!(nonces.len(), 10_000);
 }
+
+/// The secret-holding types wipe themselves on drop: the signing key by `ZeroizeOnDrop`,
+/// the X25519 secret and the precomputed shared key (`SalsaBox`) by their `Drop` impls.
+#[test]
+fn secrets_are_zeroized_on_drop() {
+    fn zeroize_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+    zeroize_on_drop::<SigningKey>();
+    assert!(std::mem::needs_drop::<SecretKey>());
+    assert!(std::mem::needs_drop::<SalsaBox>());
+    assert!(std::mem::needs_drop::<Identity>());
+}
