@@ -49,6 +49,16 @@ pub struct Config {
     /// Most in-links kept per group: validated peers that keep us in their table and get our
     /// relays too. Default 32.
     pub max_in_links: usize,
+    /// Probes (replies to senders not yet validated) per source IP: (burst, per second).
+    /// Default (20, 10).
+    pub probe_rate_per_ip: (u32, u32),
+    /// Probes for the whole node: (burst, per second). Default (200, 100).
+    pub probe_rate_global: (u32, u32),
+    /// Source IPs tracked by the probe limiter. Default 4096.
+    pub probe_ips: usize,
+    /// Most probes outstanding per group, so a flood of fresh keys cannot fill the table of
+    /// our own requests. Default 64.
+    pub max_probes: usize,
     /// Members not in the table that are probed per tick while the table has room. Default 2.
     pub refresh_per_tick: usize,
     /// Precomputed shared keys kept in the LRU cache. Default 1024.
@@ -89,6 +99,10 @@ impl Config {
             join_retry_max: Duration::from_secs(30),
             tick: Duration::from_secs(1),
             max_in_links: 32,
+            probe_rate_per_ip: (20, 10),
+            probe_rate_global: (200, 100),
+            probe_ips: 4096,
+            max_probes: 64,
             refresh_per_tick: 2,
             shared_key_cache: 1024,
             max_transmits: 8192,

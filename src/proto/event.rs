@@ -147,11 +147,14 @@ pub enum DropReason {
     TransmitQueueFull,
     /// The event queue was full.
     EventQueueFull,
+    /// A probe was not sent: the sender's IP or the whole node is over its probe rate, or
+    /// too many probes are outstanding.
+    RateLimited,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 21] = [
         Self::Malformed,
         Self::UnknownGroup,
         Self::BadKey,
@@ -172,11 +175,12 @@ impl DropReason {
         Self::PendingFull,
         Self::TransmitQueueFull,
         Self::EventQueueFull,
+        Self::RateLimited,
     ];
 
     /// A short snake_case name for logs and metrics.
     pub fn name(self) -> &'static str {
-        const NAMES: [&str; 20] = [
+        const NAMES: [&str; 21] = [
             "malformed",
             "unknown_group",
             "bad_key",
@@ -197,6 +201,7 @@ impl DropReason {
             "pending_full",
             "transmit_queue_full",
             "event_queue_full",
+            "rate_limited",
         ];
         NAMES[self as usize]
     }

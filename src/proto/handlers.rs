@@ -56,10 +56,14 @@ impl Group {
         if !self.authorized(&sender) {
             return Err(DropReason::NotInvited);
         }
-        if self.pending.to_key(&sender).is_none() {
-            let owed = g.ping_id;
-            self.request(io, sender, from, Purpose::Probe { owed });
+        if self.pending.to_key(&sender).is_some() {
+            return Ok(());
         }
+        if self.pending.probes() >= io.config.max_probes || !io.limiter.allow(from.ip(), io.now) {
+            return Err(DropReason::RateLimited);
+        }
+        let owed = g.ping_id;
+        self.request(io, sender, from, Purpose::Probe { owed });
         Ok(())
     }
 

@@ -21,6 +21,7 @@ pub(crate) struct Io<'a> {
     pub(crate) transmits: &'a mut VecDeque<Transmit>,
     pub(crate) events: &'a mut VecDeque<Event>,
     pub(crate) stats: &'a mut Stats,
+    pub(crate) limiter: &'a mut super::limiter::ReplyLimiter,
 }
 
 impl Io<'_> {

@@ -18,6 +18,7 @@ mod group;
 mod handlers;
 mod io;
 mod join;
+mod limiter;
 mod node;
 mod pending;
 mod timers;

@@ -106,6 +106,7 @@ pub struct Node {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
+    limiter: super::limiter::ReplyLimiter,
     next_id: u32,
 }
 
@@ -120,6 +121,7 @@ macro_rules! io {
             transmits: &mut $self.transmits,
             events: &mut $self.events,
             stats: &mut $self.stats,
+            limiter: &mut $self.limiter,
         }
     };
 }
@@ -129,6 +131,11 @@ impl Node {
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
         let cache = NonZeroUsize::new(config.shared_key_cache).ok_or(ConfigError("cache"))?;
+        let limiter = super::limiter::ReplyLimiter::new(
+            config.probe_rate_per_ip,
+            config.probe_rate_global,
+            config.probe_ips,
+        );
         Ok(Self {
             rng: ChaCha20Rng::from_seed(config.rng_seed),
             keys: SharedKeys::new(cache),
@@ -138,6 +145,7 @@ impl Node {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            limiter,
             next_id: 0,
         })
     }

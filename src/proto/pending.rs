@@ -85,6 +85,14 @@ impl Pending {
     }
 
     /// The request to `key` still outstanding, if any.
+    /// Outstanding probes (requests answering a stranger's get_nodes).
+    pub(crate) fn probes(&self) -> usize {
+        self.requests
+            .values()
+            .filter(|r| matches!(r.purpose, Purpose::Probe { .. }))
+            .count()
+    }
+
     pub(crate) fn to_key(&self, key: &PublicKey) -> Option<&Request> {
         self.requests.get(self.by_key.get(key)?)
     }
