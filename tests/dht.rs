@@ -139,7 +139,13 @@ fn fingerprint(seed: u64) -> Vec<String> {
         ..LinkModel::default()
     };
     let mut sim = Sim::new(seed, link);
-    build_group(&mut sim, 30, &GroupSpec::default(), Duration::from_millis(50), |_| {});
+    build_group(
+        &mut sim,
+        30,
+        &GroupSpec::default(),
+        Duration::from_millis(50),
+        |_| {},
+    );
     sim.run_until(Duration::from_secs(20));
     chat(&mut sim, 7, "determinism");
     sim.run_for(Duration::from_secs(5));
