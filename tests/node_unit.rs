@@ -9,6 +9,20 @@ use dhtchat::proto::{Dialect, DropReason, Privacy, SendError};
 use dhtchat::wire::{EncodeError, GetNodes, NodeList, Payload, PublicKey, SendNodes};
 use peer::{Peer, admit, drain, fixture};
 
+/// Runs the node's timers at `at` and returns the ping id of the keep-alive it sends `peer`.
+fn keepalive_ping_id(f: &mut peer::Fixture, peer: &mut Peer, at: std::time::Instant) -> [u8; 8] {
+    f.node.handle_timeout(at);
+    let out = drain(&mut f.node);
+    let keepalive = out
+        .iter()
+        .find(|(to, _)| *to == peer.addr)
+        .expect("keep-alive");
+    let Ok(Payload::GetNodes(g)) = Payload::decode(&peer.open(&keepalive.1)) else {
+        panic!("keep-alive is a get_nodes");
+    };
+    g.ping_id
+}
+
 #[test]
 fn a_stranger_gets_one_probe_no_bigger_than_its_request() {
     let mut f = fixture(Dialect::Secure, Privacy::Public);
@@ -88,19 +102,11 @@ fn a_send_nodes_with_an_unknown_stale_or_replayed_ping_id_changes_nothing() {
 
     // A keep-alive goes out after 10 s; its answer arrives 6 s later: stale.
     let t1 = f.now + Duration::from_secs(11);
-    f.node.handle_timeout(t1);
-    let out = drain(&mut f.node);
-    let keepalive = out
-        .iter()
-        .find(|(to, _)| *to == peer.addr)
-        .expect("keep-alive");
-    let Ok(Payload::GetNodes(g)) = Payload::decode(&peer.open(&keepalive.1)) else {
-        panic!("keep-alive is a get_nodes");
-    };
+    let ping_id = keepalive_ping_id(&mut f, &mut peer, t1);
     let answer = peer.packet(
         f.key,
         &Payload::SendNodes(SendNodes {
-            ping_id: g.ping_id,
+            ping_id,
             nodes: lure,
         }),
     );
@@ -118,19 +124,11 @@ fn a_replayed_send_nodes_is_used_once() {
     let mut peer = Peer::new(1);
     admit(&mut f, &mut peer);
     let t1 = f.now + Duration::from_secs(11);
-    f.node.handle_timeout(t1);
-    let out = drain(&mut f.node);
-    let keepalive = out
-        .iter()
-        .find(|(to, _)| *to == peer.addr)
-        .expect("keep-alive");
-    let Ok(Payload::GetNodes(g)) = Payload::decode(&peer.open(&keepalive.1)) else {
-        panic!("keep-alive is a get_nodes");
-    };
+    let ping_id = keepalive_ping_id(&mut f, &mut peer, t1);
     let answer = peer.packet(
         f.key,
         &Payload::SendNodes(SendNodes {
-            ping_id: g.ping_id,
+            ping_id,
             nodes: NodeList::new(),
         }),
     );
