@@ -21,6 +21,15 @@ fn quiet(c: &mut Config) {
     c.peer_timeout = Duration::from_secs(7200);
 }
 
+/// 200 nodes joined one by one (100 ms apart) and left to settle until 60 virtual seconds.
+fn converged_200(seed: u64, link: LinkModel) -> Sim {
+    let mut sim = Sim::new(seed, link);
+    let spec = GroupSpec::default();
+    build_group(&mut sim, 200, &spec, Duration::from_millis(100), quiet);
+    sim.run_until(Duration::from_secs(60));
+    sim
+}
+
 /// (origin, number) → how many times each node delivered it.
 fn deliveries(sim: &Sim) -> Vec<HashMap<(PublicKey, u32), usize>> {
     sim.nodes
@@ -85,15 +94,7 @@ fn score(sim: &Sim, sent: &[(usize, PublicKey, u32)]) -> (f64, usize) {
 
 #[test]
 fn a_broadcast_from_any_node_reaches_all_200_exactly_once() {
-    let mut sim = Sim::new(2, LinkModel::default());
-    build_group(
-        &mut sim,
-        200,
-        &GroupSpec::default(),
-        Duration::from_millis(100),
-        quiet,
-    );
-    sim.run_until(Duration::from_secs(60));
+    let mut sim = converged_200(2, LinkModel::default());
     let sent = send_chats(&mut sim, 20, Duration::from_secs(1), 7);
     sim.run_for(Duration::from_secs(5));
     let (ratio, dups) = score(&sim, &sent);
@@ -107,15 +108,7 @@ fn a_broadcast_from_any_node_reaches_all_200_exactly_once() {
 
 #[test]
 fn relays_per_message_per_node_stay_within_the_table_fan_out() {
-    let mut sim = Sim::new(3, LinkModel::default());
-    build_group(
-        &mut sim,
-        200,
-        &GroupSpec::default(),
-        Duration::from_millis(100),
-        quiet,
-    );
-    sim.run_until(Duration::from_secs(60));
+    let mut sim = converged_200(3, LinkModel::default());
     let before: Vec<u64> = sim.nodes.iter().map(|n| n.node.stats().relayed).collect();
     let now = sim.now();
     let fan_out: Vec<usize> = sim
@@ -145,15 +138,7 @@ fn with_5pct_loss_1pct_duplication_and_reordering_99pct_arrive_by_relay_alone() 
         duplicate: 0.01,
         ..LinkModel::default()
     };
-    let mut sim = Sim::new(4, link);
-    build_group(
-        &mut sim,
-        200,
-        &GroupSpec::default(),
-        Duration::from_millis(100),
-        quiet,
-    );
-    sim.run_until(Duration::from_secs(60));
+    let mut sim = converged_200(4, link);
     let sent = send_chats(&mut sim, 100, Duration::from_millis(200), 13);
     sim.run_for(Duration::from_secs(5));
     let (ratio, dups) = score(&sim, &sent);
