@@ -10,6 +10,8 @@
 //! - [`proto`]: the sans-IO [`proto::Node`]: groups, DHT table, join handshake, relay with
 //!   dedup windows, timers. No IO, no clock.
 //! - [`fuzzing`]: the bodies of the fuzz targets, shared by `fuzz/` and `cargo test`.
+//! - [`net`]: the tokio driver: one task owns one UDP socket and one node, bounded channels
+//!   to the front ends; the one place that reads the clock.
 //! - [`cli`]: the command-line front end behind the `dhtchat` binary.
 //!
 //! The protocol layers (`wire`, `crypto`, `proto`) do no IO, read no clock and use no thread
@@ -51,5 +53,6 @@
 pub mod cli;
 pub mod crypto;
 pub mod fuzzing;
+pub mod net;
 pub mod proto;
 pub mod wire;

@@ -5,5 +5,7 @@
 //! without spawning the binary.
 //!
 //! - [`inspect`]: `dhtchat inspect`, the operator's datagram dissector (`docs/inspect.md`).
+//! - [`demo`]: `dhtchat demo`, N nodes on loopback UDP in one process, with a summary.
 
+pub mod demo;
 pub mod inspect;

@@ -1,0 +1,371 @@
+//! [`Driver`]: the task that owns one UDP socket and one [`Node`] (docs/style.md §4.2).
+//!
+//! One loop, three inputs, one `select!` (unbiased, so no input starves the others):
+//!
+//! - the socket is readable: up to `recv_batch` datagrams are read without waiting, each into
+//!   `Node::handle_datagram`. `ConnectionReset`/`ConnectionRefused` (an ICMP error for an
+//!   earlier send, reported on some systems) are skipped, as in quinn's `poll_socket`.
+//! - the node's timer: `sleep_until(poll_timeout())`; on waking the real clock is compared with
+//!   the deadline (quinn's `drive_timer`) before `handle_timeout` runs.
+//! - a [`Command`] from a front end (bounded channel). When every [`Handle`] is dropped the
+//!   driver leaves its groups and stops, as on [`Command::Quit`].
+//!
+//! After every input the node's events go to the event channel (`try_send`: a full channel
+//! drops and counts, the protocol never waits for a slow front end), and before the next input
+//! is read every queued datagram is sent (send errors are counted and logged, never fatal).
+//!
+//! Addresses: a socket bound to an IPv6 address with IPv4 peers sees them as
+//! `::ffff:a.b.c.d`; the node is always given the plain IPv4 form, and IPv4 destinations are
+//! mapped back when sending from an IPv6 socket.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Sleep;
+use tracing::{debug, trace, warn};
+
+use super::command::{Command, GroupSnapshot, Handle, Outgoing};
+use super::{DriverError, now};
+use crate::proto::{Config, Event, GroupId, Node, SendError, Stats};
+
+/// Receive buffer size: above the 1024-byte datagram cap, so an oversize datagram is seen
+/// whole (and dropped by the node as malformed) instead of being truncated into a valid size.
+const RECV_BUF: usize = 2048;
+
+/// Channel sizes and work bounds of one driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverOptions {
+    /// Commands waiting for the driver. Default 64.
+    pub command_capacity: usize,
+    /// Events waiting for the front end; more are dropped and counted. Default 4096.
+    pub event_capacity: usize,
+    /// Most datagrams read per wake-up before the queued output is sent. Default 64.
+    pub recv_batch: usize,
+    /// Requested socket receive buffer in bytes (`SO_RCVBUF`), which absorbs bursts of
+    /// relayed copies while the task waits for a core; the OS may grant less (Linux caps it at
+    /// `net.core.rmem_max`). `None` keeps the system default. Default 1 MiB.
+    pub recv_buffer: Option<usize>,
+}
+
+impl Default for DriverOptions {
+    fn default() -> Self {
+        Self {
+            command_capacity: 64,
+            event_capacity: 4096,
+            recv_batch: 64,
+            recv_buffer: Some(1 << 20),
+        }
+    }
+}
+
+/// An event of the node, with the instant of the input that caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEvent {
+    /// When the datagram, timer or command that produced the event was handled.
+    pub at: Instant,
+    /// The event.
+    pub event: Event,
+}
+
+/// Counters of a driver: the node's own, plus what happened at the socket and channels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    /// The node's counters (datagrams and bytes in/out, deliveries, drops by reason).
+    pub node: Stats,
+    /// Events dropped because the front end's channel was full or closed.
+    pub events_dropped: u64,
+    /// `send_to` failures (the datagram is lost; the node's timers recover).
+    pub send_errors: u64,
+    /// `recv_from` failures other than would-block and connection resets.
+    pub recv_errors: u64,
+}
+
+/// Owns one UDP socket and one [`Node`]; run it with [`Driver::run`] on its own task.
+#[derive(Debug)]
+pub struct Driver {
+    socket: UdpSocket,
+    local_addr: SocketAddr,
+    node: Node,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NodeEvent>,
+    recv_batch: usize,
+    buf: Box<[u8; RECV_BUF]>,
+    events_dropped: u64,
+    send_errors: u64,
+    recv_errors: u64,
+}
+
+impl Driver {
+    /// Binds a UDP socket at `addr` (port 0: any free port; IPv4 or IPv6) and builds the
+    /// node. Returns the driver, a handle for commands and the event channel.
+    pub async fn bind(
+        addr: SocketAddr,
+        config: Config,
+        options: &DriverOptions,
+    ) -> Result<(Self, Handle, mpsc::Receiver<NodeEvent>), DriverError> {
+        let socket = bind_socket(addr, options.recv_buffer)?;
+        let node = Node::new(config)?;
+        Ok(Self::new(socket, node, options)?)
+    }
+
+    /// A driver around an already bound socket and a node.
+    pub fn new(
+        socket: UdpSocket,
+        node: Node,
+        options: &DriverOptions,
+    ) -> io::Result<(Self, Handle, mpsc::Receiver<NodeEvent>)> {
+        let local_addr = socket.local_addr()?;
+        let (command_tx, commands) = mpsc::channel(options.command_capacity.max(1));
+        let (events, event_rx) = mpsc::channel(options.event_capacity.max(1));
+        let driver = Self {
+            socket,
+            local_addr,
+            node,
+            commands,
+            events,
+            recv_batch: options.recv_batch.max(1),
+            buf: Box::new([0; RECV_BUF]),
+            events_dropped: 0,
+            send_errors: 0,
+            recv_errors: 0,
+        };
+        Ok((driver, Handle::new(command_tx, local_addr), event_rx))
+    }
+
+    /// The socket's local address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Runs until [`Command::Quit`] or until every [`Handle`] is dropped; either way the node
+    /// leaves its groups first. Returns the final counters.
+    pub async fn run(mut self) -> DriverStats {
+        let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
+        let quit = loop {
+            self.flush_transmits().await;
+            let deadline = self.node.poll_timeout();
+            if deadline != armed {
+                if let Some(d) = deadline {
+                    timer.as_mut().reset(tokio::time::Instant::from_std(d));
+                }
+                armed = deadline;
+            }
+            if let ControlFlow::Break(quit) = self.step(timer.as_mut(), armed).await {
+                break quit;
+            }
+        };
+        self.leave_all();
+        self.flush_transmits().await;
+        let stats = self.stats();
+        if let Some(reply) = quit {
+            let _ = reply.send(stats.clone());
+        }
+        debug!(addr = %self.local_addr, ?stats, "driver stopped");
+        stats
+    }
+
+    /// Waits for one input and handles it. `Break` carries the reply of a quit command.
+    async fn step(
+        &mut self,
+        timer: Pin<&mut Sleep>,
+        armed: Option<Instant>,
+    ) -> ControlFlow<Option<oneshot::Sender<DriverStats>>> {
+        tokio::select! {
+            ready = self.socket.readable() => {
+                match ready {
+                    Ok(()) => self.read_batch(),
+                    Err(e) => self.recv_failed(&e),
+                }
+                ControlFlow::Continue(())
+            }
+            () = timer, if armed.is_some() => {
+                self.on_timer(armed);
+                ControlFlow::Continue(())
+            }
+            command = self.commands.recv() => match command {
+                Some(c) => self.on_command(c),
+                None => ControlFlow::Break(None),
+            },
+        }
+    }
+
+    /// Reads up to `recv_batch` datagrams that are already waiting.
+    fn read_batch(&mut self) {
+        for _ in 0..self.recv_batch {
+            match self.socket.try_recv_from(&mut self.buf[..]) {
+                Ok((len, from)) => {
+                    let at = now();
+                    let from = canonical(from);
+                    self.node.handle_datagram(at, from, &self.buf[..len]);
+                    self.drain_events(at);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_reset(&e) => trace!(error = %e, "ignored"),
+                Err(e) => return self.recv_failed(&e),
+            }
+        }
+    }
+
+    fn recv_failed(&mut self, e: &io::Error) {
+        self.recv_errors += 1;
+        warn!(addr = %self.local_addr, error = %e, "recv_from failed");
+    }
+
+    /// The timer fired: run the node's timers if their deadline has really passed.
+    fn on_timer(&mut self, deadline: Option<Instant>) {
+        let at = now();
+        if deadline.is_some_and(|d| at >= d) {
+            self.node.handle_timeout(at);
+            self.drain_events(at);
+        }
+    }
+
+    fn on_command(
+        &mut self,
+        command: Command,
+    ) -> ControlFlow<Option<oneshot::Sender<DriverStats>>> {
+        let at = now();
+        match command {
+            Command::CreateGroup { spec, reply } => {
+                let _ = reply.send(self.node.create_group(at, &spec));
+            }
+            Command::JoinGroup { join, spec, reply } => {
+                let _ = reply.send(self.node.join_group(at, &join, &spec));
+            }
+            Command::Send {
+                group,
+                message,
+                reply,
+            } => {
+                let _ = reply.send(self.send(at, group, &message));
+            }
+            Command::LeaveGroup { group, reply } => {
+                let _ = reply.send(self.node.leave_group(at, group));
+            }
+            Command::GroupInfo { group, reply } => {
+                let _ = reply.send(self.snapshot(group));
+            }
+            Command::Stats { reply } => {
+                let _ = reply.send(self.stats());
+            }
+            Command::Quit { reply } => return ControlFlow::Break(Some(reply)),
+        }
+        self.drain_events(at);
+        ControlFlow::Continue(())
+    }
+
+    fn send(&mut self, at: Instant, group: GroupId, message: &Outgoing) -> Result<u32, SendError> {
+        match message {
+            Outgoing::Chat(text) => self.node.send_chat(at, group, text),
+            Outgoing::Action(text) => self.node.send_action(at, group, text),
+            Outgoing::Name(name) => self.node.set_name(at, group, name),
+        }
+    }
+
+    fn snapshot(&self, group: GroupId) -> Option<GroupSnapshot> {
+        Some(GroupSnapshot {
+            info: self.node.group_info(group)?,
+            join: self.node.join_string(group, self.local_addr)?,
+        })
+    }
+
+    /// Broadcasts quit to every group (the datagrams are queued, not yet sent).
+    fn leave_all(&mut self) {
+        let at = now();
+        let groups: Vec<GroupId> = self.node.groups().collect();
+        for group in groups {
+            let _ = self.node.leave_group(at, group);
+        }
+        self.drain_events(at);
+    }
+
+    fn stats(&self) -> DriverStats {
+        DriverStats {
+            node: self.node.stats().clone(),
+            events_dropped: self.events_dropped,
+            send_errors: self.send_errors,
+            recv_errors: self.recv_errors,
+        }
+    }
+
+    /// Hands every queued event to the front end; a full or closed channel drops and counts.
+    fn drain_events(&mut self, at: Instant) {
+        while let Some(event) = self.node.poll_event() {
+            if self.events.try_send(NodeEvent { at, event }).is_err() {
+                self.events_dropped += 1;
+            }
+        }
+    }
+
+    /// Sends every queued datagram. The node's queue is bounded, so this is too.
+    async fn flush_transmits(&mut self) {
+        let v6 = self.local_addr.is_ipv6();
+        while let Some(t) = self.node.poll_transmit() {
+            let to = for_socket(t.destination, v6);
+            if let Err(e) = self.socket.send_to(&t.payload, to).await {
+                self.send_errors += 1;
+                debug!(addr = %self.local_addr, %to, error = %e, "send_to failed");
+            }
+        }
+    }
+}
+
+/// A non-blocking UDP socket bound at `addr`, registered with the runtime. A receive buffer
+/// size the OS refuses is logged, not fatal.
+fn bind_socket(addr: SocketAddr, recv_buffer: Option<usize>) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Some(size) = recv_buffer {
+        if let Err(e) = socket.set_recv_buffer_size(size) {
+            debug!(%addr, size, error = %e, "SO_RCVBUF not set");
+        }
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Errors that report an ICMP message about an earlier datagram, not a broken socket.
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// An IPv4 peer seen through an IPv6 socket (`::ffff:a.b.c.d`) as the plain IPv4 address.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+/// The destination as the socket can reach it: IPv4 addresses are mapped for an IPv6 socket.
+fn for_socket(addr: SocketAddr, socket_is_v6: bool) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if socket_is_v6 => SocketAddr::new(ip.to_ipv6_mapped().into(), addr.port()),
+        _ => addr,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_ipv4_is_canonicalised_and_mapped_back() {
+        let v4: SocketAddr = "127.0.0.5:4000".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:127.0.0.5]:4000".parse().unwrap();
+        assert_eq!(canonical(mapped), v4);
+        assert_eq!(for_socket(v4, true), mapped);
+        assert_eq!(for_socket(v4, false), v4);
+        let v6: SocketAddr = "[::1]:4000".parse().unwrap();
+        assert_eq!(canonical(v6), v6);
+        assert_eq!(for_socket(v6, true), v6);
+    }
+}

@@ -1,0 +1,36 @@
+//! The tokio driver: one task owns one UDP socket and one [`Node`](crate::proto::Node).
+//!
+//! The protocol lives in [`crate::proto`] and never does IO or reads a clock. This module is
+//! the thin shell around it (docs/style.md §4.2): a [`Driver`] receives datagrams, fires the
+//! node's timers, executes [`Command`]s from a front end, and after every input sends what the
+//! node queued and forwards its events. Front ends hold a cloneable [`Handle`] and read
+//! [`NodeEvent`]s from a bounded channel; nothing outside the driver task touches the `Node`.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), dhtchat::net::DriverError> {
+//! use dhtchat::net::{Driver, DriverOptions};
+//! use dhtchat::proto::{Config, GroupSpec};
+//!
+//! let config = Config::new(dhtchat::net::os_seed()?);
+//! let addr = "127.0.0.1:0".parse().expect("literal address");
+//! let (driver, handle, mut events) = Driver::bind(addr, config, &DriverOptions::default()).await?;
+//! tokio::spawn(driver.run());
+//! let group = handle.create_group(GroupSpec::default()).await?;
+//! handle.send_chat(group, "hello").await?;
+//! while let Some(e) = events.recv().await {
+//!     println!("{:?}", e.event);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! - `driver`: the [`Driver`] task and its loop.
+//! - `command`: the [`Command`]s it accepts and the [`Handle`] that sends them.
+//! - `clock`: [`now`], the one clock read of the crate, and [`os_seed`].
+
+mod clock;
+mod command;
+mod driver;
+
+pub use clock::{now, os_seed};
+pub use command::{Command, DriverError, GroupSnapshot, Handle, Outgoing};
+pub use driver::{Driver, DriverOptions, DriverStats, NodeEvent};
