@@ -2,7 +2,8 @@
 //! §6.4–§6.5).
 //!
 //! Order of checks for an inbound broadcast, cheapest first:
-//! 1. the hop that sent it is a known member, and the origin is not us;
+//! 1. in a private group the hop that sent it is a known member (in a public group any key
+//!    that sealed the envelope may relay); the origin is not us;
 //! 2. the dialect matches (signed iff the group is secure);
 //! 3. the origin has not quit, and the number passes its dedup window (a duplicate is dropped
 //!    here, before any signature work);
@@ -13,7 +14,7 @@
 
 use super::group::{Group, Member};
 use super::io::Io;
-use super::{Dialect, DropReason, Event, LeaveReason, TextKind};
+use super::{Dialect, DropReason, Event, LeaveReason, Privacy, TextKind};
 use crate::crypto::SignerKey;
 use crate::wire::{Broadcast, EncodeError, Payload, PeerMessage, PublicKey};
 
@@ -57,7 +58,7 @@ impl Group {
         hop: PublicKey,
         b: &Broadcast<'_>,
     ) -> Result<(), DropReason> {
-        if !self.members.contains_key(&hop) {
+        if self.privacy == Privacy::Private && !self.members.contains_key(&hop) {
             return Err(DropReason::UnknownSender);
         }
         if b.origin == self.own() {

@@ -59,6 +59,10 @@ pub struct Config {
     /// Most probes outstanding per group, so a flood of fresh keys cannot fill the table of
     /// our own requests. Default 64.
     pub max_probes: usize,
+    /// Every this often, one random known member outside the table is asked for nodes even if
+    /// it would not fit: its answer lists the peers closest to us in its part of the overlay,
+    /// so parts that lost touch merge again. Default 15 s.
+    pub explore_interval: Duration,
     /// Members not in the table that are probed per tick while the table has room. Default 2.
     pub refresh_per_tick: usize,
     /// Precomputed shared keys kept in the LRU cache. Default 1024.
@@ -99,6 +103,7 @@ impl Config {
             join_retry_max: Duration::from_secs(30),
             tick: Duration::from_secs(1),
             max_in_links: 32,
+            explore_interval: Duration::from_secs(15),
             probe_rate_per_ip: (20, 10),
             probe_rate_global: (200, 100),
             probe_ips: 4096,

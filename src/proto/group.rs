@@ -76,6 +76,7 @@ pub(crate) struct Group {
     pub(crate) next_tick: Instant,
     pub(crate) next_ping: Instant,
     pub(crate) next_name: Instant,
+    pub(crate) next_explore: Instant,
 }
 
 impl Group {
@@ -115,6 +116,7 @@ impl Group {
             next_tick: now + config.tick,
             next_ping: now,
             next_name: now,
+            next_explore: now + config.explore_interval,
         }
     }
 

@@ -9,7 +9,9 @@
 //! - forget members `quit_delay` after their quit, and time out those silent for
 //!   `peer_timeout`;
 //! - while the table has room, probe a few known members that are not in it (this is how two
-//!   halves of a healed partition find each other again).
+//!   halves of a healed partition find each other again);
+//! - every `explore_interval`, ask one random known member outside the table even if it would
+//!   not fit, so parts of the overlay that lost touch merge again.
 
 use std::net::SocketAddr;
 
@@ -32,6 +34,25 @@ impl Group {
         self.periodic_broadcasts(io);
         self.expire_members(io);
         self.refresh_from_members(io);
+        self.explore(io);
+    }
+
+    /// Asks one random known member outside the table, fit or not (see
+    /// `Config::explore_interval`).
+    fn explore(&mut self, io: &mut Io<'_>) {
+        if io.now < self.next_explore {
+            return;
+        }
+        self.next_explore = io.now + io.config.explore_interval;
+        let outside: Vec<(PublicKey, SocketAddr)> = self
+            .known_addresses()
+            .filter(|(k, _)| !self.table.contains(k) && self.pending.to_key(k).is_none())
+            .collect();
+        if outside.is_empty() {
+            return;
+        }
+        let (key, addr) = outside[rand::Rng::random_range(io.rng, 0..outside.len())];
+        self.request(io, key, addr, Purpose::Refresh);
     }
 
     fn upkeep_table(&mut self, io: &mut Io<'_>) {
