@@ -23,9 +23,13 @@ fn quiet(c: &mut Config) {
 
 /// 200 nodes joined one by one (100 ms apart) and left to settle until 60 virtual seconds.
 fn converged_200(seed: u64, link: LinkModel) -> Sim {
+    converged_200_with(seed, link, quiet)
+}
+
+fn converged_200_with(seed: u64, link: LinkModel, configure: fn(&mut Config)) -> Sim {
     let mut sim = Sim::new(seed, link);
     let spec = GroupSpec::default();
-    build_group(&mut sim, 200, &spec, Duration::from_millis(100), quiet);
+    build_group(&mut sim, 200, &spec, Duration::from_millis(100), configure);
     sim.run_until(Duration::from_secs(60));
     sim
 }
@@ -108,7 +112,12 @@ fn a_broadcast_from_any_node_reaches_all_200_exactly_once() {
 
 #[test]
 fn relays_per_message_per_node_stay_within_the_table_fan_out() {
-    let mut sim = converged_200(3, LinkModel::default());
+    // No new_peer announcements either: the window must hold this one message only.
+    let silent = |c: &mut Config| {
+        quiet(c);
+        c.announce_new_peers = false;
+    };
+    let mut sim = converged_200_with(3, LinkModel::default(), silent);
     let before: Vec<u64> = sim.nodes.iter().map(|n| n.node.stats().relayed).collect();
     let now = sim.now();
     let fan_out: Vec<usize> = sim
