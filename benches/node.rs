@@ -29,13 +29,10 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use dhtchat::crypto::{
-    Identity, SharedKeys, open_datagram, open_in_place, precompute, seal_in_place, seal_packet,
-};
+use dhtchat::crypto::{Identity, open_in_place, precompute, seal_in_place};
 use dhtchat::proto::{
     Config, Dialect, DropReason, Event, GroupId, GroupSpec, Node, Privacy, TextKind,
 };
@@ -62,48 +59,10 @@ const CHAT_PLAINTEXT: usize = 1 + 37 + 200 + 96;
 /// Plaintext of a send_nodes with 6 nodes.
 const SEND_NODES6_PLAINTEXT: usize = 1 + 8 + 6 * 51;
 
-/// A hand-driven peer with its own key and address (as in tests/node_unit.rs).
-struct Peer {
-    id: Identity,
-    addr: SocketAddr,
-    keys: SharedKeys,
-}
-
-impl Peer {
-    fn new(i: u8) -> Self {
-        Self {
-            id: Identity::from_seed(&[i; 32]),
-            addr: SocketAddr::from(([127, 0, 9, i], 4000 + u16::from(i))),
-            keys: SharedKeys::new(NonZeroUsize::new(4).unwrap()),
-        }
-    }
-
-    fn key(&self) -> PublicKey {
-        self.id.public_key()
-    }
-
-    fn packet(&mut self, to: PublicKey, payload: &Payload<'_>) -> Vec<u8> {
-        let shared = self.keys.get(self.id.keypair(), &to).unwrap();
-        let mut out = Vec::new();
-        seal_packet(
-            shared,
-            &to,
-            &self.id.public_key(),
-            &[7; 24],
-            payload,
-            &mut out,
-        )
-        .unwrap();
-        out
-    }
-
-    fn open(&mut self, datagram: &[u8]) -> Vec<u8> {
-        let mut scratch = [0u8; MAX_PLAINTEXT];
-        let (_, plain) =
-            open_datagram(self.id.keypair(), &mut self.keys, datagram, &mut scratch).unwrap();
-        plain.to_vec()
-    }
-}
+/// The hand-driven peer of the test suite (a key, an address, a shared-key cache).
+#[path = "../tests/peer/mod.rs"]
+mod peer;
+use peer::Peer;
 
 /// One node hosting one secure public group, in a deterministic state.
 struct Fixture {
