@@ -92,6 +92,7 @@ fn ten_thousand_nodes_broadcast_in_logarithmic_hops() {
     let mut all_hops = Vec::new();
     let mut packets = 0u64;
     let messages = 5;
+    let mut missed = 0;
     for k in 0..messages {
         let from = (k * 7919) % n;
         let relayed = |sim: &Sim| {
@@ -112,9 +113,8 @@ fn ten_thousand_nodes_broadcast_in_logarithmic_hops() {
         sim.run_for(Duration::from_secs(3));
         packets += relayed(&sim) - before + fan_out;
         let h = hops(&sim, from, msg);
-        let missing = h.iter().filter(|x| **x == u32::MAX).count();
-        assert_eq!(missing, 0, "message {k} missed {missing} nodes");
-        all_hops.extend(h);
+        missed += h.iter().filter(|x| **x == u32::MAX).count();
+        all_hops.extend(h.into_iter().filter(|x| *x != u32::MAX));
     }
     all_hops.sort_unstable();
     let p50 = all_hops[all_hops.len() / 2];
@@ -129,6 +129,11 @@ fn ten_thousand_nodes_broadcast_in_logarithmic_hops() {
         sim.elapsed().as_secs_f64(),
         sim.counters.delivered
     );
+    println!(
+        "scale: missed deliveries {missed} of {}",
+        messages * (n - 1)
+    );
+    assert_eq!(missed, 0, "every broadcast reaches every node");
     assert_eq!(isolated, 0);
     assert!(
         (max as f64) <= bound,
