@@ -47,7 +47,7 @@ pub struct Config {
     /// Period of the housekeeping tick (keep-alives, timeouts, refresh). Default 1 s.
     pub tick: Duration,
     /// Most in-links kept per group: validated peers that keep us in their table and get our
-    /// relays too. Default 64.
+    /// relays too. Default 32.
     pub max_in_links: usize,
     /// Probes (replies to senders not yet validated) per source IP: (burst, per second).
     /// Default (20, 10).
@@ -102,7 +102,7 @@ impl Config {
             join_retry_min: Duration::from_secs(1),
             join_retry_max: Duration::from_secs(30),
             tick: Duration::from_secs(1),
-            max_in_links: 64,
+            max_in_links: 32,
             explore_interval: Duration::from_secs(15),
             probe_rate_per_ip: (20, 10),
             probe_rate_global: (200, 100),
