@@ -28,7 +28,6 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -37,8 +36,7 @@ use dhtchat::proto::{
     Config, Dialect, DropReason, Event, GroupId, GroupSpec, Node, Privacy, TextKind,
 };
 use dhtchat::wire::{
-    Broadcast, ENVELOPE_HEADER_LEN, GetNodes, MAC_LEN, MAX_PLAINTEXT, NodeList, Payload, PublicKey,
-    SendNodes,
+    Broadcast, ENVELOPE_HEADER_LEN, GetNodes, MAC_LEN, MAX_PLAINTEXT, Payload, PublicKey,
 };
 use ed25519_dalek::{Signature, VerifyingKey};
 
@@ -62,7 +60,7 @@ const SEND_NODES6_PLAINTEXT: usize = 1 + 8 + 6 * 51;
 /// The hand-driven peer of the test suite (a key, an address, a shared-key cache).
 #[path = "../tests/peer/mod.rs"]
 mod peer;
-use peer::Peer;
+use peer::{Peer, drain};
 
 /// One node hosting one secure public group, in a deterministic state.
 struct Fixture {
@@ -92,12 +90,6 @@ fn fixture(now: Instant) -> Fixture {
     }
 }
 
-fn drain(node: &mut Node) -> Vec<(SocketAddr, Vec<u8>)> {
-    std::iter::from_fn(|| node.poll_transmit())
-        .map(|t| (t.destination, t.payload))
-        .collect()
-}
-
 /// What the timed loops do after each datagram: take and drop every output.
 fn discard_outputs(node: &mut Node) {
     while let Some(t) = node.poll_transmit() {
@@ -108,24 +100,10 @@ fn discard_outputs(node: &mut Node) {
     }
 }
 
-/// Walks `peer` through the join handshake: get_nodes, our probe, its answer, our answer.
+/// The test suite's join handshake, then the node's events are dropped.
 fn admit(f: &mut Fixture, peer: &mut Peer) {
-    let ask = peer.packet(f.key, &Payload::GetNodes(GetNodes { ping_id: [1; 8] }));
-    f.node.handle_datagram(f.now, peer.addr, &ask);
-    let out = drain(&mut f.node);
-    assert_eq!(out.len(), 1, "one probe");
-    let Payload::GetNodes(probe) = Payload::decode(&peer.open(&out[0].1)).unwrap() else {
-        panic!("expected a probe");
-    };
-    let answer = SendNodes {
-        ping_id: probe.ping_id,
-        nodes: NodeList::new(),
-    };
-    let reply = peer.packet(f.key, &Payload::SendNodes(answer));
-    f.node.handle_datagram(f.now, peer.addr, &reply);
-    drain(&mut f.node);
+    peer::admit_to(&mut f.node, f.group, f.key, f.now, peer);
     while f.node.poll_event().is_some() {}
-    assert!(f.node.table(f.group).iter().any(|n| n.key == peer.key()));
 }
 
 /// A signed chat from `origin`, number `number`, sealed by `hop` for the node.

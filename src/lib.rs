@@ -56,3 +56,11 @@ pub mod fuzzing;
 pub mod net;
 pub mod proto;
 pub mod wire;
+
+/// A fixed instant for unit tests of the sans-IO layers, which must not read the clock
+/// themselves (ARCHITECTURE.md §2): only the driver and this test helper do.
+#[cfg(test)]
+pub(crate) fn test_epoch() -> std::time::Instant {
+    #[allow(clippy::disallowed_methods)] // the test epoch; the protocol layers never call this
+    std::time::Instant::now()
+}

@@ -109,8 +109,7 @@ mod tests {
 
     #[test]
     fn per_ip_burst_then_rate() {
-        #[allow(clippy::disallowed_methods)] // a fixed base for this test
-        let t0 = Instant::now();
+        let t0 = crate::test_epoch();
         let mut l = ReplyLimiter::new((5, 10), (1000, 1000), 16);
         let ip: IpAddr = [127, 0, 0, 1].into();
         assert_eq!((0..100).filter(|_| l.allow(ip, t0)).count(), 5);
@@ -122,8 +121,7 @@ mod tests {
 
     #[test]
     fn global_bucket_bounds_many_addresses() {
-        #[allow(clippy::disallowed_methods)] // a fixed base for this test
-        let t0 = Instant::now();
+        let t0 = crate::test_epoch();
         let mut l = ReplyLimiter::new((5, 10), (50, 10), 100_000);
         let allowed = (0..10_000u32)
             .filter(|i| l.allow(IpAddr::from(i.to_be_bytes()), t0))
@@ -133,8 +131,7 @@ mod tests {
 
     #[test]
     fn the_ip_table_is_bounded() {
-        #[allow(clippy::disallowed_methods)] // a fixed base for this test
-        let t0 = Instant::now();
+        let t0 = crate::test_epoch();
         let mut l = ReplyLimiter::new((5, 10), (100_000, 100_000), 8);
         for i in 0..1000u32 {
             l.allow(IpAddr::from(i.to_be_bytes()), t0);

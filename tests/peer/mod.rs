@@ -87,9 +87,14 @@ pub fn drain(node: &mut Node) -> Vec<(SocketAddr, Vec<u8>)> {
 
 /// Walks `peer` through the join handshake: get_nodes, our probe, its answer, our answer.
 pub fn admit(f: &mut Fixture, peer: &mut Peer) {
-    let ask = peer.packet(f.key, &Payload::GetNodes(GetNodes { ping_id: [1; 8] }));
-    f.node.handle_datagram(f.now, peer.addr, &ask);
-    let out = drain(&mut f.node);
+    admit_to(&mut f.node, f.group, f.key, f.now, peer);
+}
+
+/// [`admit`] on the parts of any fixture: the node, its group and key in it, and the time.
+pub fn admit_to(node: &mut Node, group: GroupId, key: PublicKey, now: Instant, peer: &mut Peer) {
+    let ask = peer.packet(key, &Payload::GetNodes(GetNodes { ping_id: [1; 8] }));
+    node.handle_datagram(now, peer.addr, &ask);
+    let out = drain(node);
     assert_eq!(out.len(), 1, "one probe");
     let plain = peer.open(&out[0].1);
     let Payload::GetNodes(probe) = Payload::decode(&plain).unwrap() else {
@@ -99,8 +104,8 @@ pub fn admit(f: &mut Fixture, peer: &mut Peer) {
         ping_id: probe.ping_id,
         nodes: NodeList::new(),
     };
-    let reply = peer.packet(f.key, &Payload::SendNodes(answer));
-    f.node.handle_datagram(f.now, peer.addr, &reply);
-    drain(&mut f.node);
-    assert!(f.node.table(f.group).iter().any(|n| n.key == peer.key()));
+    let reply = peer.packet(key, &Payload::SendNodes(answer));
+    node.handle_datagram(now, peer.addr, &reply);
+    drain(node);
+    assert!(node.table(group).iter().any(|n| n.key == peer.key()));
 }
