@@ -53,6 +53,34 @@ fn hops(sim: &Sim, origin_node: usize, msg: (PublicKey, u32)) -> Vec<u32> {
         .collect()
 }
 
+/// Why did these nodes miss a broadcast? Prints, for each, its own table and relay fan-out and
+/// how many nodes would relay to it (have it among their relay targets).
+fn report_missed(sim: &Sim, lost: &[usize]) {
+    for &i in lost.iter().take(20) {
+        let x = &sim.nodes[i];
+        let g = x.group.unwrap();
+        let info = x.node.group_info(g).unwrap();
+        let key = info.own_key;
+        let relayers = sim
+            .nodes
+            .iter()
+            .filter(|y| {
+                y.node
+                    .relay_targets(y.group.unwrap(), sim.now())
+                    .iter()
+                    .any(|t| t.key == key)
+            })
+            .count();
+        println!(
+            "missed: node={i} joined={} table={} targets={} relayers={relayers} members={}",
+            info.joined,
+            info.table_len,
+            x.node.relay_targets(g, sim.now()).len(),
+            info.members,
+        );
+    }
+}
+
 #[test]
 #[ignore = "minutes of CPU; run explicitly in release mode"]
 fn ten_thousand_nodes_broadcast_in_logarithmic_hops() {
@@ -113,7 +141,14 @@ fn ten_thousand_nodes_broadcast_in_logarithmic_hops() {
         sim.run_for(Duration::from_secs(3));
         packets += relayed(&sim) - before + fan_out;
         let h = hops(&sim, from, msg);
-        missed += h.iter().filter(|x| **x == u32::MAX).count();
+        let lost: Vec<usize> = (0..n)
+            .filter(|i| *i != from)
+            .zip(h.iter())
+            .filter(|(_, x)| **x == u32::MAX)
+            .map(|(i, _)| i)
+            .collect();
+        report_missed(&sim, &lost);
+        missed += lost.len();
         all_hops.extend(h.into_iter().filter(|x| *x != u32::MAX));
     }
     all_hops.sort_unstable();

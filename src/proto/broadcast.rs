@@ -12,6 +12,8 @@
 //! 6. the message is applied (events), then relayed to every relay target (table entries and
 //!    fresh in-links) but the hop and the origin.
 
+use rand::Rng;
+
 use super::group::{Group, Member};
 use super::io::Io;
 use super::{Dialect, DropReason, Event, LeaveReason, Privacy, TextKind};
@@ -216,14 +218,24 @@ impl Group {
         }
     }
 
-    /// Re-sends an accepted broadcast, unchanged, to every relay target but `hop` and origin.
+    /// Re-sends an accepted broadcast, unchanged, to the close set and a random sample of the
+    /// other relay targets, `relay_fanout` in all, never to `hop` or the origin.
     fn relay(&self, io: &mut Io<'_>, hop: PublicKey, b: &Broadcast<'_>) {
         let payload = Payload::Broadcast(*b);
-        for (key, addr) in self.relay_targets(io.now, io.config.bad_node_timeout) {
-            if key != hop && key != b.origin {
-                io.stats.relayed += 1;
-                io.send(&self.identity, &key, addr, &payload);
-            }
+        let mut targets = self.relay_targets(io.now, io.config.bad_node_timeout);
+        let skip = |key: &PublicKey| *key == hop || *key == b.origin;
+        // The table's entries come first, nearest first: the close set leads.
+        let close = self.table.close_len();
+        let fixed = targets.iter().take(close).filter(|(k, _)| !skip(k)).count();
+        targets.retain(|(key, _)| !skip(key));
+        let fanout = io.config.relay_fanout.max(fixed).min(targets.len());
+        for i in fixed..fanout {
+            let j = io.rng.random_range(i..targets.len());
+            targets.swap(i, j);
+        }
+        for &(key, addr) in &targets[..fanout] {
+            io.stats.relayed += 1;
+            io.send(&self.identity, &key, addr, &payload);
         }
     }
 

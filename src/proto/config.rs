@@ -49,6 +49,10 @@ pub struct Config {
     /// Most in-links kept per group: validated peers that keep us in their table and get our
     /// relays too. Default 32.
     pub max_in_links: usize,
+    /// Most peers a relayed broadcast is re-sent to: the close set always, then a fresh random
+    /// sample of the other relay targets (bucket entries and in-links) up to this many. Our own
+    /// broadcasts go to every relay target. Default 10; at least `close_size`.
+    pub relay_fanout: usize,
     /// Probes (replies to senders not yet validated) per source IP: (burst, per second).
     /// Default (20, 10).
     pub probe_rate_per_ip: (u32, u32),
@@ -103,6 +107,7 @@ impl Config {
             join_retry_max: Duration::from_secs(30),
             tick: Duration::from_secs(1),
             max_in_links: 32,
+            relay_fanout: 10,
             explore_interval: Duration::from_secs(15),
             probe_rate_per_ip: (20, 10),
             probe_rate_global: (200, 100),
@@ -118,7 +123,7 @@ impl Config {
 
     /// Checks every field and the rules between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(bool, &'static str); 12] = [
+        let checks: [(bool, &'static str); 13] = [
             (
                 (1..=64).contains(&self.close_size),
                 "close_size must be 1..=64",
@@ -130,6 +135,10 @@ impl Config {
             (self.max_pending >= 8, "max_pending must be at least 8"),
             (self.forward_cap >= 64, "forward_cap must be at least 64"),
             (!self.tick.is_zero(), "tick must be positive"),
+            (
+                self.relay_fanout >= self.close_size,
+                "relay_fanout must be at least close_size",
+            ),
             (
                 self.node_ping_interval < self.bad_node_timeout,
                 "node_ping_interval must be shorter than bad_node_timeout",

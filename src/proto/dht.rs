@@ -92,7 +92,12 @@ impl Table {
         self.entries.len()
     }
 
-    /// True when there are no entries.
+    /// Number of entries in the close set (the first `close_size` entries).
+    pub fn close_len(&self) -> usize {
+        self.close_size.min(self.entries.len())
+    }
+
+    /// True if the table has no entry.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
