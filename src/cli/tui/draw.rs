@@ -96,14 +96,18 @@ fn draw_sidebar(frame: &mut Frame<'_>, view: &ChatView, area: Rect) {
         format!("{n} member{}", plural(n)),
         Style::new().add_modifier(Modifier::BOLD),
     );
-    let rows: Vec<Line<'static>> = std::iter::once(header)
-        .chain(
-            view.members
-                .iter()
-                .take(usize::from(inner.height))
-                .map(member_row),
-        )
+    let room = usize::from(inner.height).saturating_sub(1);
+    let shown = match n > room {
+        true => room.saturating_sub(1),
+        false => n,
+    };
+    let mut rows: Vec<Line<'static>> = std::iter::once(header)
+        .chain(view.members.iter().take(shown).map(member_row))
         .collect();
+    if shown < n {
+        let more = format!("… {} more", n - shown);
+        rows.push(Line::styled(more, Style::new().add_modifier(Modifier::DIM)));
+    }
     frame.render_widget(Paragraph::new(rows), inner);
 }
 

@@ -123,6 +123,32 @@ impl InputLine {
         self.cursor -= spaces + word;
     }
 
+    /// The word that ends at the cursor, and where it starts (in characters).
+    pub fn word_before_cursor(&self) -> (usize, String) {
+        let before: Vec<char> = self.buf.chars().take(self.cursor).collect();
+        let len = before
+            .iter()
+            .rev()
+            .take_while(|c| !c.is_whitespace())
+            .count();
+        let start = self.cursor - len;
+        (start, before[start..].iter().collect())
+    }
+
+    /// Replaces the characters from `start` to the cursor with `text` and puts the cursor
+    /// after it; ignored if the line would get too long.
+    pub fn replace_before_cursor(&mut self, start: usize, text: &str) {
+        let (from, to) = (
+            self.byte_at(start.min(self.cursor)),
+            self.byte_at(self.cursor),
+        );
+        if self.buf.len() - (to - from) + text.len() > MAX_LINE_BYTES {
+            return;
+        }
+        self.buf.replace_range(from..to, text);
+        self.cursor = start.min(self.cursor) + text.chars().count();
+    }
+
     /// Takes the line for submission, recording it in the history (blank lines and repeats of
     /// the newest entry are not recorded).
     pub fn submit(&mut self) -> String {

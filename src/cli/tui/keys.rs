@@ -7,11 +7,13 @@
 //! | Backspace/Delete, Ctrl-U, Ctrl-W | delete a character, the line, the previous word |
 //! | Up/Down | input history |
 //! | PgUp/PgDn, Shift-Up/Shift-Down | scroll back a page or a line, and forward |
+//! | Tab | complete the nick before the cursor (`nick: ` at the start of the line) |
 //! | Ctrl-B | show or hide the member sidebar |
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::ChatView;
+use super::lines::sanitise;
 use crate::cli::command::{ChatCommand, Input, help_for, help_lines, parse_input};
 
 /// What the runtime must do after a key.
@@ -61,6 +63,7 @@ impl ChatView {
             }
             KeyCode::Backspace => self.input.backspace(),
             KeyCode::Delete => self.input.delete(),
+            KeyCode::Tab => self.complete_nick(),
             _ => {}
         }
     }
@@ -73,6 +76,25 @@ impl ChatView {
             'w' => self.input.delete_word(),
             'b' => self.show_sidebar = !self.show_sidebar,
             _ => {}
+        }
+    }
+
+    /// Completes the word before the cursor to the first member nick it starts (our own nick
+    /// excluded, case-insensitive, in sidebar order).
+    fn complete_nick(&mut self) {
+        let (start, word) = self.input.word_before_cursor();
+        if word.is_empty() {
+            return;
+        }
+        let prefix = word.to_lowercase();
+        let found = self
+            .members
+            .iter()
+            .find(|m| !m.is_self && m.peer.nick.to_lowercase().starts_with(&prefix));
+        if let Some(m) = found {
+            let suffix = if start == 0 { ": " } else { " " };
+            let text = format!("{}{suffix}", sanitise(&m.peer.nick));
+            self.input.replace_before_cursor(start, &text);
         }
     }
 

@@ -133,8 +133,7 @@ pub(super) fn event_lines(ev: &ChatEvent) -> Vec<Line<'static>> {
         E::Private { at, from, text } => vec![private(*at, from, text)],
         E::Info { at, text } => vec![info(*at, text)],
         E::Error { at, text } => vec![error(*at, text)],
-        E::Members(_) => Vec::new(),
-        _ => vec![membership_line(ev)],
+        _ => membership_line(ev).into_iter().collect(),
     }
 }
 
@@ -148,10 +147,10 @@ fn private(at: LocalTime, from: &Peer, text: &str) -> Line<'static> {
     ])
 }
 
-/// Join, part, kick, ban, nick, topic, status and role lines.
-fn membership_line(ev: &ChatEvent) -> Line<'static> {
+/// Join, part, kick, ban, nick, topic, status and role lines (`None` for other events).
+fn membership_line(ev: &ChatEvent) -> Option<Line<'static>> {
     use ChatEvent as E;
-    match ev {
+    Some(match ev {
         E::Join { at, peer } => system(
             *at,
             vec![
@@ -208,8 +207,14 @@ fn membership_line(ev: &ChatEvent) -> Line<'static> {
                 plain(role_phrase(*role)),
             ],
         ),
-        other => info(LocalTime::default(), &format!("{other:?}")),
-    }
+        E::Ready { .. }
+        | E::Message { .. }
+        | E::Action { .. }
+        | E::Private { .. }
+        | E::Info { .. }
+        | E::Error { .. }
+        | E::Members(_) => return None,
+    })
 }
 
 /// The first 8 characters of a key (hex).

@@ -450,3 +450,62 @@ fn member_list_follows_incremental_events() {
         &"13:01 -!- alice cleared the topic"
     );
 }
+
+#[test]
+fn tab_completes_member_nicks() {
+    let mut v = scripted();
+    for c in "BO".chars() {
+        v.handle_key(key(KeyCode::Char(c)));
+    }
+    v.handle_key(key(KeyCode::Tab));
+    assert_eq!(v.input().text(), "bobby: ");
+    for c in "see ca".chars() {
+        v.handle_key(key(KeyCode::Char(c)));
+    }
+    v.handle_key(key(KeyCode::Tab));
+    assert_eq!(v.input().text(), "bobby: see carol ");
+    for c in "al zz".chars() {
+        v.handle_key(key(KeyCode::Char(c)));
+    }
+    v.handle_key(key(KeyCode::Tab));
+    assert_eq!(
+        v.input().text(),
+        "bobby: see carol al zz",
+        "no match: unchanged"
+    );
+    v.handle_key(key(KeyCode::Left));
+    v.handle_key(key(KeyCode::Left));
+    v.handle_key(key(KeyCode::Left));
+    v.handle_key(key(KeyCode::Tab));
+    assert_eq!(
+        v.input().text(),
+        "bobby: see carol al zz",
+        "our own nick is not offered"
+    );
+}
+
+#[test]
+fn long_member_list_ends_with_a_count_of_the_rest() {
+    let mut v = ChatView::new();
+    let members = (0..30)
+        .map(|i| MemberView {
+            peer: Peer::new(format!("{i:064x}"), format!("user{i:02}")),
+            ..MemberView::default()
+        })
+        .collect();
+    v.apply(E::Members(members));
+    let side: Vec<String> = screen(&v, 80, 10)[1..8]
+        .iter()
+        .map(|r| r.get(63..).unwrap_or("").to_owned())
+        .collect();
+    let want = [
+        "30 members",
+        " user00",
+        " user01",
+        " user02",
+        " user03",
+        " user04",
+        "… 25 more",
+    ];
+    assert_eq!(side, want);
+}
