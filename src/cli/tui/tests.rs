@@ -509,3 +509,25 @@ fn long_member_list_ends_with_a_count_of_the_rest() {
     ];
     assert_eq!(side, want);
 }
+
+#[test]
+fn tiny_terminals_and_wide_characters_do_not_panic() {
+    let mut v = scripted();
+    v.apply(E::Message {
+        at: at(1, 1),
+        from: peer('b', "ボブ"),
+        text: "日本語のテキスト".repeat(20),
+    });
+    for c in "日本語 input".chars().cycle().take(300) {
+        v.handle_key(key(KeyCode::Char(c)));
+    }
+    v.handle_key(key(KeyCode::PageUp));
+    for (w, h) in [(1, 1), (2, 2), (5, 3), (10, 4), (59, 5), (60, 5), (200, 60)] {
+        let rows = screen(&v, w, h);
+        assert_eq!(rows.len(), usize::from(h));
+    }
+    v.handle_key(key(KeyCode::End));
+    let rows = screen(&v, 40, 30);
+    let wrapped: Vec<_> = rows.iter().filter(|r| r.contains('日')).collect();
+    assert!(wrapped.len() >= 8, "{rows:#?}");
+}
