@@ -1,0 +1,255 @@
+//! Turning chat events into styled message-pane lines (`HH:MM` first), irssi style:
+//! `<nick> text`, `* nick action`, `*nick* private`, and `-!-` system lines.
+//!
+//! Text from the network is sanitised here: control characters become `?` (tabs a space), so
+//! no peer can move the cursor or recolour the terminal.
+
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+
+use crate::cli::chat_event::{ChatEvent, LocalTime, Peer, Role};
+
+/// Colours a nick can get; chosen from the key so a nick keeps its colour.
+const NICK_COLOURS: [Color; 10] = [
+    Color::Red,
+    Color::Green,
+    Color::Yellow,
+    Color::Blue,
+    Color::Magenta,
+    Color::Cyan,
+    Color::LightRed,
+    Color::LightGreen,
+    Color::LightBlue,
+    Color::LightMagenta,
+];
+
+/// The stable colour of a member, from an FNV-1a hash of its key.
+pub fn nick_colour(key_hex: &str) -> Color {
+    let hash = key_hex.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    NICK_COLOURS[hash as usize % NICK_COLOURS.len()]
+}
+
+/// `s` with control characters replaced (tab → space, others → `?`).
+pub fn sanitise(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\t' => ' ',
+            c if c.is_control() => '?',
+            c => c,
+        })
+        .collect()
+}
+
+fn time(at: LocalTime) -> Span<'static> {
+    Span::styled(format!("{at} "), Style::new().fg(Color::DarkGray))
+}
+
+fn nick(p: &Peer) -> Span<'static> {
+    Span::styled(
+        sanitise(p.display_name()),
+        Style::new().fg(nick_colour(&p.key_hex)),
+    )
+}
+
+fn plain(s: &str) -> Span<'static> {
+    Span::raw(sanitise(s))
+}
+
+/// A `-!-` system line made of spans.
+pub(super) fn system(at: LocalTime, parts: Vec<Span<'static>>) -> Line<'static> {
+    let mut spans = vec![time(at), Span::styled("-!- ", Style::new().fg(Color::Cyan))];
+    spans.extend(parts);
+    Line::from(spans)
+}
+
+/// A `-!-` system line of plain text.
+pub(super) fn info(at: LocalTime, text: &str) -> Line<'static> {
+    system(at, vec![plain(text)])
+}
+
+/// A red `-!-` error line.
+pub(super) fn error(at: LocalTime, text: &str) -> Line<'static> {
+    let red = Style::new().fg(Color::Red);
+    Line::from(vec![
+        time(at),
+        Span::styled("-!- ", red),
+        Span::styled(sanitise(text), red),
+    ])
+}
+
+fn with_reason(mut parts: Vec<Span<'static>>, reason: &str) -> Vec<Span<'static>> {
+    if !reason.is_empty() {
+        parts.push(plain(&format!(" ({reason})")));
+    }
+    parts
+}
+
+fn role_phrase(role: Role) -> &'static str {
+    match role {
+        Role::Founder => " the founder",
+        Role::Moderator => " a moderator",
+        Role::User => " a user",
+        Role::Observer => " an observer",
+    }
+}
+
+/// The message-pane lines for one event (none for a members snapshot).
+pub(super) fn event_lines(ev: &ChatEvent) -> Vec<Line<'static>> {
+    use ChatEvent as E;
+    match ev {
+        E::Ready {
+            at,
+            join,
+            pk,
+            addr,
+            group,
+        } => vec![
+            info(
+                *at,
+                &format!("you are in {group} as {} on {addr}", short(pk)),
+            ),
+            info(*at, &format!("join string: {join}")),
+        ],
+        E::Message { at, from, text } => {
+            vec![Line::from(vec![
+                time(*at),
+                plain("<"),
+                nick(from),
+                plain("> "),
+                plain(text),
+            ])]
+        }
+        E::Action { at, from, text } => {
+            vec![Line::from(vec![
+                time(*at),
+                plain("* "),
+                nick(from),
+                plain(" "),
+                plain(text),
+            ])]
+        }
+        E::Private { at, from, text } => vec![private(*at, from, text)],
+        E::Info { at, text } => vec![info(*at, text)],
+        E::Error { at, text } => vec![error(*at, text)],
+        _ => membership_line(ev).into_iter().collect(),
+    }
+}
+
+fn private(at: LocalTime, from: &Peer, text: &str) -> Line<'static> {
+    let magenta = Style::new().fg(Color::Magenta);
+    let who = format!("*{}* ", sanitise(from.display_name()));
+    Line::from(vec![
+        time(at),
+        Span::styled(who, magenta.add_modifier(Modifier::BOLD)),
+        Span::styled(sanitise(text), magenta),
+    ])
+}
+
+/// Join, part, kick, ban, nick, topic, status and role lines (`None` for other events).
+fn membership_line(ev: &ChatEvent) -> Option<Line<'static>> {
+    use ChatEvent as E;
+    Some(match ev {
+        E::Join { at, peer } => system(
+            *at,
+            vec![
+                nick(peer),
+                plain(&format!(" [{}] has joined", peer.short_key())),
+            ],
+        ),
+        E::Part { at, peer, reason } => system(
+            *at,
+            with_reason(vec![nick(peer), plain(" has left")], reason),
+        ),
+        E::Kick {
+            at,
+            peer,
+            by,
+            reason,
+        } => system(
+            *at,
+            with_reason(vec![nick(peer), plain(" was kicked by "), nick(by)], reason),
+        ),
+        E::Ban {
+            at,
+            peer,
+            by,
+            reason,
+        } => system(
+            *at,
+            with_reason(vec![nick(peer), plain(" was banned by "), nick(by)], reason),
+        ),
+        E::Nick { at, peer, old, new } => {
+            let renamed = Peer::new(peer.key_hex.clone(), new.clone());
+            let was = Peer::new(peer.key_hex.clone(), old.clone());
+            system(
+                *at,
+                vec![nick(&was), plain(" is now known as "), nick(&renamed)],
+            )
+        }
+        E::Topic { at, by, topic } if topic.is_empty() => {
+            system(*at, vec![nick(by), plain(" cleared the topic")])
+        }
+        E::Topic { at, by, topic } => {
+            system(*at, vec![nick(by), plain(" set the topic: "), plain(topic)])
+        }
+        E::Status { at, peer, status } => system(
+            *at,
+            vec![nick(peer), plain(&format!(" is now {}", status.as_str()))],
+        ),
+        E::Role { at, peer, role, by } => system(
+            *at,
+            vec![
+                nick(by),
+                plain(" made "),
+                nick(peer),
+                plain(role_phrase(*role)),
+            ],
+        ),
+        E::Ready { .. }
+        | E::Message { .. }
+        | E::Action { .. }
+        | E::Private { .. }
+        | E::Info { .. }
+        | E::Error { .. }
+        | E::Members(_) => return None,
+    })
+}
+
+/// The first 8 characters of a key (hex).
+pub(super) fn short(key_hex: &str) -> &str {
+    key_hex.get(..8).unwrap_or(key_hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(line: &Line<'_>) -> String {
+        line.spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn nick_colours_are_stable_and_spread() {
+        assert_eq!(nick_colour("abc"), nick_colour("abc"));
+        let keys: Vec<String> = (0..40).map(|n| format!("{n:064x}")).collect();
+        let distinct: std::collections::HashSet<_> = keys
+            .iter()
+            .map(|k| format!("{:?}", nick_colour(k)))
+            .collect();
+        assert!(distinct.len() >= 5, "{distinct:?}");
+    }
+
+    #[test]
+    fn control_characters_are_neutralised() {
+        let at = LocalTime { hour: 1, minute: 2 };
+        let from = Peer::new("k", "ev\u{1b}il");
+        let ev = ChatEvent::Message {
+            at,
+            from,
+            text: "a\u{1b}[2J\tb\n".into(),
+        };
+        assert_eq!(text(&event_lines(&ev)[0]), "01:02 <ev?il> a?[2J b?");
+    }
+}
