@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use tokio::sync::{mpsc, oneshot};
 
 use super::DriverStats;
-use crate::proto::{GroupError, GroupId, GroupInfo, GroupSpec, JoinString, SendError};
+use crate::proto::{GroupError, GroupId, GroupInfo, GroupSpec, JoinString, Node, SendError};
+use std::time::Instant;
 
 /// Where a command's answer goes. A front end that does not care drops the receiver.
 type Reply<T> = oneshot::Sender<T>;
@@ -21,6 +22,19 @@ pub enum Outgoing {
     Action(Vec<u8>),
     /// A new nick for us (id 48), remembered by the node and re-broadcast periodically.
     Name(Vec<u8>),
+}
+
+/// A call on the driver's [`Node`], run inside the driver task (the node's one owner) with the
+/// current time; how front ends reach the node API that has no [`Command`] of its own.
+pub struct NodeCall(pub(super) Box<CallFn>);
+
+/// The closure inside a [`NodeCall`].
+type CallFn = dyn FnOnce(&mut Node, Instant) + Send;
+
+impl std::fmt::Debug for NodeCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NodeCall")
+    }
 }
 
 /// One request to the driver task. Each becomes one `Node` call (or a query of its state).
@@ -52,6 +66,8 @@ pub enum Command {
         /// The message number spent.
         reply: Reply<Result<u32, SendError>>,
     },
+    /// Run a call on the node (its answer travels through the call's own channel).
+    Call(NodeCall),
     /// Broadcast quit and forget the group.
     LeaveGroup {
         /// The group.
@@ -194,6 +210,22 @@ impl Handle {
         name: impl Into<Vec<u8>>,
     ) -> Result<u32, DriverError> {
         self.send(group, Outgoing::Name(name.into())).await
+    }
+
+    /// Runs `f` on the node inside the driver task and returns its result. Datagrams and
+    /// events that `f` causes are sent and delivered as for any command. `f` must be quick:
+    /// the driver reads no datagram while it runs.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, DriverError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Node, Instant) -> T + Send + 'static,
+    {
+        self.ask(|reply| {
+            Command::Call(NodeCall(Box::new(move |node, now| {
+                let _ = reply.send(f(node, now));
+            })))
+        })
+        .await
     }
 
     /// Broadcasts quit to the group and forgets it.

@@ -246,6 +246,7 @@ impl Driver {
             } => {
                 let _ = reply.send(self.send(at, group, &message));
             }
+            Command::Call(call) => (call.0)(&mut self.node, at),
             Command::LeaveGroup { group, reply } => {
                 let _ = reply.send(self.node.leave_group(at, group));
             }

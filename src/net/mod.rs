@@ -32,5 +32,5 @@ mod command;
 mod driver;
 
 pub use clock::{now, os_seed};
-pub use command::{Command, DriverError, GroupSnapshot, Handle, Outgoing};
+pub use command::{Command, DriverError, GroupSnapshot, Handle, NodeCall, Outgoing};
 pub use driver::{Driver, DriverOptions, DriverStats, NodeEvent};

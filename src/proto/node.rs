@@ -308,6 +308,43 @@ impl Node {
         self.send(now, group, &PeerMessage::NewPeer(key))
     }
 
+    /// Adds members we knew before (for instance the peers stored before a restart) as
+    /// bootstrap contacts: each is asked to let us in, as the join string's member is. At most
+    /// 16 are asked now; the rest are retried while the table is empty.
+    pub fn add_contacts(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        contacts: &[NodeInfo],
+    ) -> Result<(), SendError> {
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        let mut io = io!(self, now);
+        let own = g.own();
+        for c in contacts.iter().filter(|c| c.key != own).take(16) {
+            let member = g.members.entry(c.key).or_insert_with(|| Member::new(now));
+            if member.addr.is_none() {
+                member.addr = Some(c.addr);
+            }
+            if g.pending.to_key(&c.key).is_none() {
+                g.request(&mut io, c.key, c.addr, Purpose::Join);
+            }
+        }
+        Ok(())
+    }
+
+    /// The last message number we spent in the group (0: none yet).
+    pub fn last_number(&self, group: GroupId) -> Option<u32> {
+        self.groups.get(&group).map(|g| g.last_number)
+    }
+
+    /// Continues our message numbers after `last` (a restarted node must not reuse numbers its
+    /// peers' dedup windows have seen; PROTOCOL.md §6.8). Never moves them backwards.
+    pub fn resume_numbers(&mut self, group: GroupId, last: u32) -> Result<(), SendError> {
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        g.last_number = g.last_number.max(last);
+        Ok(())
+    }
+
     /// Broadcasts quit and forgets the group. The quit datagrams are already queued.
     pub fn leave_group(&mut self, now: Instant, group: GroupId) -> Result<(), SendError> {
         self.send(now, group, &PeerMessage::Quit)?;

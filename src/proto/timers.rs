@@ -89,11 +89,19 @@ impl Group {
         if !self.table.is_empty() || io.now < self.next_join {
             return;
         }
-        let target = self.contact.map(|c| (c.key, c.addr)).or_else(|| {
-            let known: Vec<_> = self.known_addresses().collect();
-            let i = rand::Rng::random_range(io.rng, 0..known.len().max(1));
-            known.get(i).copied()
-        });
+        // The join string's member first, then any member with a known address (after a
+        // restart: the peers remembered from last time), so one dead contact does not stall us.
+        let mut known: Vec<_> = self.known_addresses().collect();
+        if let Some(c) = self.contact {
+            known.retain(|(k, _)| *k != c.key);
+            known.insert(0, (c.key, c.addr));
+        }
+        let i = if self.join_retry <= io.config.join_retry_min || known.len() <= 1 {
+            0
+        } else {
+            rand::Rng::random_range(io.rng, 0..known.len())
+        };
+        let target = known.get(i).copied();
         if let Some((key, addr)) = target {
             if self.pending.to_key(&key).is_none() {
                 self.request(io, key, addr, Purpose::Join);
