@@ -12,6 +12,8 @@
 //! - [`fuzzing`]: the bodies of the fuzz targets, shared by `fuzz/` and `cargo test`.
 //! - [`net`]: the tokio driver: one task owns one UDP socket and one node, bounded channels
 //!   to the front ends; the one place that reads the clock.
+//! - [`store`]: the redb database: node seed, groups, last known peers, moderation facts, kept
+//!   across restarts.
 //! - [`cli`]: the command-line front end behind the `dhtchat` binary.
 //!
 //! The protocol layers (`wire`, `crypto`, `proto`) do no IO, read no clock and use no thread
@@ -55,6 +57,7 @@ pub mod crypto;
 pub mod fuzzing;
 pub mod net;
 pub mod proto;
+pub mod store;
 pub mod wire;
 
 /// A fixed instant for unit tests of the sans-IO layers, which must not read the clock

@@ -1,0 +1,155 @@
+//! Groups we are a member of: insert, replace, list, remove, and the two fields that change
+//! while we are in a group (last known peers, nick).
+
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+
+use super::records::{GroupDisk, capped_peers, check_len};
+use super::{
+    GROUPS, GroupRecord, MAX_NICK_LEN, META, NEXT_GROUP_KEY, PEERS, Store, StoreError, StoredPeer,
+    meta_u64,
+};
+
+/// Most groups the store keeps.
+pub const MAX_GROUPS: usize = 256;
+
+impl Store {
+    /// Stores `rec` and returns its id: a new group if `rec.id` is [`GroupRecord::NEW`] (the
+    /// store assigns a fresh id, never reused), else replaces the group with that id.
+    ///
+    /// Keeps at most [`super::MAX_PEERS`] distinct peers, first ones first. Errors:
+    /// [`StoreError::NoSuchGroup`] for an unknown non-zero id, [`StoreError::TooLarge`] for an
+    /// over-long field, [`StoreError::TooMany`] past [`MAX_GROUPS`].
+    pub fn put_group(&self, rec: &GroupRecord) -> Result<u64, StoreError> {
+        rec.check()?;
+        let disk = GroupDisk::from_record(rec);
+        let bytes = disk.encode().map_err(|e| self.corrupt(e.to_string()))?;
+        let peers = self.encode_peers(&rec.peers)?;
+        self.write(|txn| {
+            let id = if rec.id == GroupRecord::NEW {
+                self.new_group_id(txn)?
+            } else {
+                self.require_group(txn, rec.id)?;
+                rec.id
+            };
+            let mut groups = txn.open_table(GROUPS).map_err(|e| self.err(e))?;
+            groups.insert(id, &bytes[..]).map_err(|e| self.err(e))?;
+            let mut table = txn.open_table(PEERS).map_err(|e| self.err(e))?;
+            table.insert(id, &peers[..]).map_err(|e| self.err(e))?;
+            Ok(id)
+        })
+    }
+
+    /// Every stored group, in id order, with its peers.
+    pub fn groups(&self) -> Result<Vec<GroupRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let groups = txn.open_table(GROUPS).map_err(|e| self.err(e))?;
+        let peers = txn.open_table(PEERS).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for entry in groups.iter().map_err(|e| self.err(e))? {
+            let (id, value) = entry.map_err(|e| self.err(e))?;
+            let id = id.value();
+            let stored = peers.get(id).map_err(|e| self.err(e))?;
+            let peer_list = match stored {
+                Some(v) => self.decode_peers(v.value())?,
+                None => Vec::new(),
+            };
+            out.push(self.decode_group(id, value.value(), peer_list)?);
+        }
+        Ok(out)
+    }
+
+    /// Removes a group we left (`/part`) and its peers; its chat's facts (bans) are kept.
+    /// Returns whether it was stored.
+    pub fn remove_group(&self, id: u64) -> Result<bool, StoreError> {
+        self.write(|txn| {
+            let mut groups = txn.open_table(GROUPS).map_err(|e| self.err(e))?;
+            let removed = groups.remove(id).map_err(|e| self.err(e))?.is_some();
+            let mut peers = txn.open_table(PEERS).map_err(|e| self.err(e))?;
+            peers.remove(id).map_err(|e| self.err(e))?;
+            Ok(removed)
+        })
+    }
+
+    /// Replaces a group's last known peers (most recent first; the first
+    /// [`super::MAX_PEERS`] distinct keys are kept).
+    pub fn set_peers(&self, id: u64, peers: &[StoredPeer]) -> Result<(), StoreError> {
+        let bytes = self.encode_peers(peers)?;
+        self.write(|txn| {
+            self.require_group(txn, id)?;
+            let mut table = txn.open_table(PEERS).map_err(|e| self.err(e))?;
+            table.insert(id, &bytes[..]).map_err(|e| self.err(e))?;
+            Ok(())
+        })
+    }
+
+    /// Replaces our nick in a group.
+    pub fn set_nick(&self, id: u64, nick: &str) -> Result<(), StoreError> {
+        check_len("nick", nick.len(), MAX_NICK_LEN)?;
+        self.write(|txn| {
+            let mut groups = txn.open_table(GROUPS).map_err(|e| self.err(e))?;
+            let mut disk = {
+                let stored = groups.get(id).map_err(|e| self.err(e))?;
+                let value = stored.ok_or(StoreError::NoSuchGroup(id))?;
+                self.decode_disk(value.value())?
+            };
+            disk.set_nick(nick);
+            let bytes = disk.encode().map_err(|e| self.corrupt(e.to_string()))?;
+            groups.insert(id, &bytes[..]).map_err(|e| self.err(e))?;
+            Ok(())
+        })
+    }
+
+    /// Takes the next group id from `meta` (ids start at 1 and are never reused).
+    fn new_group_id(&self, txn: &WriteTransaction) -> Result<u64, StoreError> {
+        let groups = txn.open_table(GROUPS).map_err(|e| self.err(e))?;
+        let count = groups.len().map_err(|e| self.err(e))?;
+        if count >= MAX_GROUPS as u64 {
+            return Err(StoreError::TooMany {
+                what: "groups",
+                max: MAX_GROUPS,
+            });
+        }
+        let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
+        let id = meta_u64(&meta, NEXT_GROUP_KEY)
+            .map_err(|e| self.err(e))?
+            .unwrap_or(1);
+        let next = id
+            .checked_add(1)
+            .ok_or_else(|| self.corrupt("group ids exhausted".into()))?;
+        meta.insert(NEXT_GROUP_KEY, &next.to_le_bytes()[..])
+            .map_err(|e| self.err(e))?;
+        Ok(id)
+    }
+
+    /// Fails with `NoSuchGroup` unless group `id` is stored.
+    fn require_group(&self, txn: &WriteTransaction, id: u64) -> Result<(), StoreError> {
+        let groups = txn.open_table(GROUPS).map_err(|e| self.err(e))?;
+        match groups.get(id).map_err(|e| self.err(e))? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NoSuchGroup(id)),
+        }
+    }
+
+    fn encode_peers(&self, peers: &[StoredPeer]) -> Result<Vec<u8>, StoreError> {
+        postcard::to_allocvec(&capped_peers(peers)).map_err(|e| self.corrupt(e.to_string()))
+    }
+
+    fn decode_peers(&self, bytes: &[u8]) -> Result<Vec<StoredPeer>, StoreError> {
+        postcard::from_bytes(bytes).map_err(|e| self.corrupt(format!("peer list: {e}")))
+    }
+
+    fn decode_disk(&self, bytes: &[u8]) -> Result<GroupDisk, StoreError> {
+        postcard::from_bytes(bytes).map_err(|e| self.corrupt(format!("group record: {e}")))
+    }
+
+    fn decode_group(
+        &self,
+        id: u64,
+        bytes: &[u8],
+        peers: Vec<StoredPeer>,
+    ) -> Result<GroupRecord, StoreError> {
+        self.decode_disk(bytes)?
+            .into_record(id, peers)
+            .ok_or_else(|| self.corrupt(format!("group {id}: unknown dialect or privacy")))
+    }
+}

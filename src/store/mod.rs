@@ -1,0 +1,266 @@
+//! The embedded database: what a restarted `dhtchat` needs to come back as the same node in
+//! the same groups, and the moderation facts (bans) that must outlive a restart.
+//!
+//! One redb file, `<data dir>/dhtchat.redb` ([`Store::open`]; [`default_data_dir`] is
+//! `$XDG_DATA_HOME/dhtchat`, else `$HOME/.local/share/dhtchat`). Every write is one redb write
+//! transaction committed with the default durability (`Durability::Immediate`: fsynced before
+//! the call returns), so a call that returned `Ok` survives kill -9. Reads use MVCC read
+//! transactions and never wait for a writer. The file is opened with redb's integrity check,
+//! so a damaged or foreign file is an error ([`StoreError::Corrupt`]), not a panic; a second
+//! open of the same file, from this or another process, is [`StoreError::InUse`].
+//!
+//! **Secrets are stored unencrypted**: the node seed and every group identity seed are plain
+//! bytes in the file. They are protected by file permissions only: the directory is created
+//! with mode 0700 and the file is set to 0600 at every open (unix).
+//!
+//! # Tables (schema version [`SCHEMA_VERSION`])
+//!
+//! | table | key | value |
+//! | --- | --- | --- |
+//! | `meta` | `&str` | `"schema"`: u32 little-endian; `"node_seed"`: 32 bytes; `"next_group_id"`: u64 little-endian |
+//! | `groups` | `u64` group id (from 1) | postcard `GroupDisk`: label, dialect u8 (0 legacy, 1 secure), privacy u8 (0 public, 1 private), `Option<[u8;32]>` chat id, `[u8;32]` identity seed, nick, join string, created_by_us |
+//! | `peers` | `u64` group id | postcard `Vec<StoredPeer>` (key `[u8;32]`, `SocketAddr`), ≤ [`MAX_PEERS`], most recent first |
+//! | `facts` | `&[u8]`: chat id (32 bytes) ‖ fact key (≤ [`MAX_FACT_KEY_LEN`]) | opaque blob ≤ [`MAX_FACT_LEN`] |
+//!
+//! Postcard strings are length-prefixed UTF-8, `Option` a 0/1 byte, integers varints. Facts
+//! are keyed by chat id rather than group id, so removing a group ([`Store::remove_group`])
+//! keeps its bans, which apply again when the group is rejoined. A file whose schema record
+//! differs from [`SCHEMA_VERSION`] is refused ([`StoreError::Schema`]); there is no migration
+//! yet because there is no older version.
+
+mod error;
+mod facts;
+mod groups;
+mod records;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use zeroize::Zeroizing;
+
+pub use error::StoreError;
+pub use facts::{Fact, MAX_FACT_KEY_LEN, MAX_FACT_LEN, MAX_FACTS_PER_CHAT};
+pub use groups::MAX_GROUPS;
+pub use records::{GroupRecord, MAX_JOIN_LEN, MAX_LABEL_LEN, MAX_NICK_LEN, MAX_PEERS, StoredPeer};
+
+/// The schema this build reads and writes (the `meta` table's `"schema"` record).
+pub const SCHEMA_VERSION: u32 = 1;
+/// The database's file name inside the data directory.
+pub const FILE_NAME: &str = "dhtchat.redb";
+
+const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+const GROUPS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("groups");
+const PEERS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("peers");
+const FACTS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("facts");
+
+const SCHEMA_KEY: &str = "schema";
+const NODE_SEED_KEY: &str = "node_seed";
+const NEXT_GROUP_KEY: &str = "next_group_id";
+
+/// `$XDG_DATA_HOME/dhtchat`, else `$HOME/.local/share/dhtchat`; `None` if neither is set
+/// (empty or relative values are ignored, as the XDG spec asks).
+pub fn default_data_dir() -> Option<PathBuf> {
+    data_dir_from(std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME"))
+}
+
+/// [`default_data_dir`] given the two variables' values.
+fn data_dir_from(xdg_data_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+    let abs = |v: Option<OsString>| v.map(PathBuf::from).filter(|p| p.is_absolute());
+    if let Some(xdg) = abs(xdg_data_home) {
+        return Some(xdg.join("dhtchat"));
+    }
+    abs(home).map(|home| home.join(".local/share/dhtchat"))
+}
+
+/// The open database. One per data directory at a time; share it by reference (`&self`
+/// methods; reads run beside a write).
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`: creates `dir` (mode 0700), opens or creates
+    /// `dir/dhtchat.redb` (mode 0600), checks its integrity and schema version.
+    ///
+    /// Errors: [`StoreError::InUse`] if another `Store` has it open, [`StoreError::Corrupt`] for
+    /// a damaged or foreign file, [`StoreError::Schema`] for a file from another version.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        create_private_dir(dir)?;
+        let path = dir.join(FILE_NAME);
+        create_private_file(&path)?;
+        let db = redb::Builder::new()
+            .set_check_integrity_on_open(true)
+            .create(&path)
+            .map_err(|e| StoreError::from_redb(&path, e))?;
+        let store = Self { db, path };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Our node seed (for `Config::new`): the stored one, or `fresh()` stored durably first.
+    pub fn load_or_create_node_seed(
+        &self,
+        fresh: impl FnOnce() -> [u8; 32],
+    ) -> Result<Zeroizing<[u8; 32]>, StoreError> {
+        if let Some(seed) = self.read_node_seed()? {
+            return Ok(seed);
+        }
+        self.write(|txn| {
+            let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
+            if let Some(v) = meta.get(NODE_SEED_KEY).map_err(|e| self.err(e))? {
+                return self.seed_from(v.value());
+            }
+            let seed = Zeroizing::new(fresh());
+            meta.insert(NODE_SEED_KEY, &seed[..])
+                .map_err(|e| self.err(e))?;
+            Ok(seed)
+        })
+    }
+
+    fn read_node_seed(&self) -> Result<Option<Zeroizing<[u8; 32]>>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let meta = txn.open_table(META).map_err(|e| self.err(e))?;
+        let value = meta.get(NODE_SEED_KEY).map_err(|e| self.err(e))?;
+        value.map(|v| self.seed_from(v.value())).transpose()
+    }
+
+    fn seed_from(&self, bytes: &[u8]) -> Result<Zeroizing<[u8; 32]>, StoreError> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        if bytes.len() != seed.len() {
+            return Err(self.corrupt(format!("node seed is {} bytes", bytes.len())));
+        }
+        seed.copy_from_slice(bytes);
+        Ok(seed)
+    }
+
+    /// Writes the schema record into a new file, or checks the one already there.
+    fn check_schema(&self) -> Result<(), StoreError> {
+        self.write(|txn| {
+            let fresh = txn.list_tables().map_err(|e| self.err(e))?.next().is_none();
+            let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
+            if fresh {
+                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes()[..])
+                    .map_err(|e| self.err(e))?;
+                drop(meta);
+                for table in [GROUPS, PEERS] {
+                    txn.open_table(table).map_err(|e| self.err(e))?;
+                }
+                txn.open_table(FACTS).map_err(|e| self.err(e))?;
+                return Ok(());
+            }
+            let found = match meta.get(SCHEMA_KEY).map_err(|e| self.err(e))? {
+                Some(v) => <[u8; 4]>::try_from(v.value())
+                    .map(u32::from_le_bytes)
+                    .map_err(|_| self.corrupt("schema record is not 4 bytes".into()))?,
+                None => return Err(self.corrupt("no schema record".into())),
+            };
+            if found != SCHEMA_VERSION {
+                return Err(StoreError::Schema {
+                    path: self.path.clone(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `f` in one write transaction and commits it (fsynced) if `f` succeeds.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        match f(&txn) {
+            Ok(value) => {
+                txn.commit().map_err(|e| self.err(e))?;
+                Ok(value)
+            }
+            Err(e) => {
+                txn.abort().map_err(|e| self.err(e))?;
+                Err(e)
+            }
+        }
+    }
+
+    /// A redb error about this store's file.
+    fn err(&self, e: impl Into<redb::Error>) -> StoreError {
+        StoreError::from_redb(&self.path, e)
+    }
+
+    /// A record that does not decode.
+    fn corrupt(&self, detail: String) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            detail,
+        }
+    }
+}
+
+/// Reads `u64` little-endian from the `meta` record `key` (0 if absent).
+fn meta_u64(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Option<u64>, redb::StorageError> {
+    Ok(meta
+        .get(key)?
+        .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+        .map(u64::from_le_bytes))
+}
+
+/// Creates `dir` and its missing parents; a created `dir` gets mode 0700 (unix).
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|source| StoreError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Creates the database file with mode 0600 if missing, and sets 0600 if it exists (unix).
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path).map_err(io)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
+    }
+    #[cfg(not(unix))]
+    options.open(path).map_err(io)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_dir_prefers_xdg_then_home_and_ignores_relative_values() {
+        let os = |s: &str| Some(OsString::from(s));
+        let xdg = data_dir_from(os("/x"), os("/h"));
+        assert_eq!(xdg, Some(PathBuf::from("/x/dhtchat")));
+        let home = data_dir_from(os(""), os("/h"));
+        assert_eq!(home, Some(PathBuf::from("/h/.local/share/dhtchat")));
+        assert_eq!(data_dir_from(os("rel"), None), None);
+        assert_eq!(data_dir_from(None, os("rel")), None);
+    }
+}
