@@ -5,8 +5,8 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransact
 
 use super::records::{GroupDisk, capped_peers, check_len};
 use super::{
-    GROUPS, GroupRecord, MAX_NICK_LEN, META, NEXT_GROUP_KEY, PEERS, Store, StoreError, StoredPeer,
-    meta_u64,
+    GROUPS, GroupRecord, MAX_NICK_LEN, META, NEXT_GROUP_KEY, NUMBERS, PEERS, Store, StoreError,
+    StoredPeer, meta_u64,
 };
 
 /// Most groups the store keeps.
@@ -66,6 +66,8 @@ impl Store {
             let removed = groups.remove(id).map_err(|e| self.err(e))?.is_some();
             let mut peers = txn.open_table(PEERS).map_err(|e| self.err(e))?;
             peers.remove(id).map_err(|e| self.err(e))?;
+            let mut numbers = txn.open_table(NUMBERS).map_err(|e| self.err(e))?;
+            numbers.remove(id).map_err(|e| self.err(e))?;
             Ok(removed)
         })
     }
@@ -80,6 +82,28 @@ impl Store {
             table.insert(id, &bytes[..]).map_err(|e| self.err(e))?;
             Ok(())
         })
+    }
+
+    /// Records the last message number we spent in a group (PROTOCOL.md §6.6).
+    pub fn set_last_number(&self, id: u64, number: u32) -> Result<(), StoreError> {
+        self.write(|txn| {
+            self.require_group(txn, id)?;
+            let mut table = txn.open_table(NUMBERS).map_err(|e| self.err(e))?;
+            table.insert(id, number).map_err(|e| self.err(e))?;
+            Ok(())
+        })
+    }
+
+    /// The last message number recorded for a group (0 if none).
+    pub fn last_number(&self, id: u64) -> Result<u32, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = match txn.open_table(NUMBERS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(self.err(e)),
+        };
+        let value = table.get(id).map_err(|e| self.err(e))?;
+        Ok(value.map_or(0, |v| v.value()))
     }
 
     /// Replaces our nick in a group.

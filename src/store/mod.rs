@@ -53,6 +53,8 @@ const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const GROUPS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("groups");
 const PEERS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("peers");
 const FACTS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("facts");
+/// Group id → the last message number we spent in it (so a restart never reuses one).
+const NUMBERS: TableDefinition<'_, u64, u32> = TableDefinition::new("numbers");
 
 const SCHEMA_KEY: &str = "schema";
 const NODE_SEED_KEY: &str = "node_seed";
@@ -154,6 +156,7 @@ impl Store {
                     txn.open_table(table).map_err(|e| self.err(e))?;
                 }
                 txn.open_table(FACTS).map_err(|e| self.err(e))?;
+                txn.open_table(NUMBERS).map_err(|e| self.err(e))?;
                 return Ok(());
             }
             let found = match meta.get(SCHEMA_KEY).map_err(|e| self.err(e))? {
