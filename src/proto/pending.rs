@@ -56,6 +56,11 @@ impl Pending {
         }
     }
 
+    /// Requests outstanding.
+    pub(crate) fn len(&self) -> usize {
+        self.requests.len()
+    }
+
     /// Records a request; false (nothing recorded) when full or the id is taken.
     pub(crate) fn insert(&mut self, ping_id: [u8; PING_ID_LEN], request: Request) -> bool {
         if self.requests.len() >= self.cap || self.requests.contains_key(&ping_id) {
