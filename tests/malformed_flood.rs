@@ -100,11 +100,11 @@ impl Attacker {
         let extra = match kind {
             0 => self.rng.random_range(1..900),
             1 => [0, 1, 7, 9, 16][self.rng.random_range(0..5)], // never the valid 8
-            2 => 8 + 51 * 7,                          // seven entries
-            3 => self.rng.random_range(1..36),        // truncated header
-            4 => 37 + self.rng.random_range(0..95),   // trailer missing or cut
-            5 => 0,                                   // only the inner id
-            _ => 37 + 4 + 96,                         // whole but the signature is garbage
+            2 => 8 + 51 * 7,                                    // seven entries
+            3 => self.rng.random_range(1..36),                  // truncated header
+            4 => 37 + self.rng.random_range(0..95),             // trailer missing or cut
+            5 => 0,                                             // only the inner id
+            _ => 37 + 4 + 96, // whole but the signature is garbage
         };
         p.extend(self.bytes(extra));
         if kind == 2 && self.rng.random_bool(0.5) {
@@ -209,15 +209,25 @@ fn a_minute_of_malformed_datagrams_leaves_the_node_bounded_and_answering() {
         .filter(|r| st.dropped(**r) > before.dropped(**r))
         .map(|r| format!("{} {}", r.name(), st.dropped(*r) - before.dropped(*r)))
         .collect();
-    println!("{sent} malformed datagrams in {SECONDS} virtual s: {dropped} dropped ({})", names.join(", "));
+    println!(
+        "{sent} malformed datagrams in {SECONDS} virtual s: {dropped} dropped ({})",
+        names.join(", ")
+    );
     println!(
         "largest state seen: {worst:?}; graylistings {}; heap net growth {} KB, peak {} KB",
         st.graylistings,
         mem.bytes_current / 1024,
         mem.bytes_max / 1024
     );
-    assert_eq!(dropped, sent, "every malformed datagram was dropped and counted");
-    assert!(mem.bytes_current < 16 << 20, "heap growth {}", mem.bytes_current);
+    assert_eq!(
+        dropped, sent,
+        "every malformed datagram was dropped and counted"
+    );
+    assert!(
+        mem.bytes_current < 16 << 20,
+        "heap growth {}",
+        mem.bytes_current
+    );
     assert!(mem.bytes_max < 32 << 20, "heap peak {}", mem.bytes_max);
 
     // The node still works: a fresh peer is admitted and its get_nodes is answered.

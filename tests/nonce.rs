@@ -48,9 +48,8 @@ fn seal_many(
     for _ in 0..n {
         node.send_chat(now, group, b"n").unwrap();
         while let Some(t) = node.poll_transmit() {
-            let nonce: [u8; NONCE_LEN] = t.payload[NONCE_AT..ENVELOPE_HEADER_LEN]
-                .try_into()
-                .unwrap();
+            let nonce: [u8; NONCE_LEN] =
+                t.payload[NONCE_AT..ENVELOPE_HEADER_LEN].try_into().unwrap();
             if !seen.insert(nonce) {
                 repeats += 1;
             }
@@ -71,14 +70,22 @@ fn a_million_seals_to_one_peer_repeat_no_nonce() {
         seen.len(),
         seen.len()
     );
-    assert_eq!(seen.len(), 1_000_000, "one datagram per send, to the one peer");
+    assert_eq!(
+        seen.len(),
+        1_000_000,
+        "one datagram per send, to the one peer"
+    );
     assert!(out >= 1_000_000);
     assert_eq!(repeats, 0);
 }
 
 #[test]
 fn a_restarted_node_draws_a_fresh_seed_so_no_nonce_reappears() {
-    assert_ne!(os_seed().unwrap(), os_seed().unwrap(), "the OS seed is fresh");
+    assert_ne!(
+        os_seed().unwrap(),
+        os_seed().unwrap(),
+        "the OS seed is fresh"
+    );
     let mut seen = HashSet::new();
     let mut repeats = 0;
     for _run in 0..2 {

@@ -56,11 +56,6 @@ impl Pending {
         }
     }
 
-    /// Requests outstanding.
-    pub(crate) fn len(&self) -> usize {
-        self.requests.len()
-    }
-
     /// Records a request; false (nothing recorded) when full or the id is taken.
     pub(crate) fn insert(&mut self, ping_id: [u8; PING_ID_LEN], request: Request) -> bool {
         if self.requests.len() >= self.cap || self.requests.contains_key(&ping_id) {
@@ -124,8 +119,7 @@ impl Pending {
     }
 
     /// Number of outstanding requests.
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.requests.len()
     }
 

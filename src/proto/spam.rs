@@ -262,7 +262,11 @@ mod tests {
         let t0 = crate::test_epoch();
         let c = Config::new([0; 32]);
         let mut g = SpamGuard::default();
-        for r in [DropReason::Duplicate, DropReason::OverLimit, DropReason::Decrypt] {
+        for r in [
+            DropReason::Duplicate,
+            DropReason::OverLimit,
+            DropReason::Decrypt,
+        ] {
             assert!(!g.penalise(key(1), r, t0, &c));
         }
         assert_eq!(g.sizes().0, 0);
