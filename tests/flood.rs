@@ -8,19 +8,25 @@
 //!   burst 20 + 5/s);
 //! - delivery ratio and p95 latency of the honest messages at the other honest nodes;
 //! - the flooder is graylisted everywhere, and no honest node is graylisted by anyone;
+//! - (second test, hand-driven) a colluding relay that pushes an origin's messages faster
+//!   than any honest relay could is graylisted, while an honest relay forwarding the same
+//!   origin within its bucket is not;
 //! - memory: the net heap growth (bytes still allocated at the end) and the peak, counted by
 //!   `allocation_counter` around the whole flood on this thread, which runs all five nodes
 //!   *and* the simulator (its in-flight datagrams and event logs). It is therefore an upper
 //!   bound on the growth of the five nodes together, so of each node.
 
+mod peer;
 mod sim;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use allocation_counter::measure;
-use dhtchat::proto::{Config, DropReason, Event, GroupSpec};
-use dhtchat::wire::PublicKey;
+use dhtchat::crypto::Identity;
+use dhtchat::proto::{Config, Dialect, DropReason, Event, GroupSpec, Privacy};
+use dhtchat::wire::{Broadcast, Payload, PublicKey};
+use peer::{Peer, admit, drain, fixture};
 use sim::{LinkModel, Sim, build_group};
 
 const NODES: usize = 5;
@@ -35,14 +41,14 @@ fn key(sim: &Sim, i: usize) -> PublicKey {
 }
 
 /// A converged 5-node secure group: everyone has everyone else in its table.
-fn converged() -> Sim {
+fn converged(configure: impl FnMut(&mut Config)) -> Sim {
     let mut sim = Sim::new(91, LinkModel::default());
     build_group(
         &mut sim,
         NODES,
         &GroupSpec::default(),
         Duration::from_millis(500),
-        |_| {},
+        configure,
     );
     let done = sim.drive_until(Duration::from_secs(60), |s| {
         s.nodes
@@ -92,7 +98,7 @@ fn arrivals(sim: &Sim, i: usize) -> HashMap<(PublicKey, u32), Duration> {
 
 #[test]
 fn a_flooding_member_is_held_to_its_bucket_and_graylisted_while_honest_chat_flows() {
-    let mut sim = converged();
+    let mut sim = converged(|_| {});
     let keys: Vec<PublicKey> = (0..NODES).map(|i| key(&sim, i)).collect();
     let relayed_before: Vec<u64> = sim.nodes.iter().map(|n| n.node.stats().relayed).collect();
     let mut sent = Vec::new();
@@ -179,4 +185,79 @@ fn a_flooding_member_is_held_to_its_bucket_and_graylisted_while_honest_chat_flow
         mem.bytes_current
     );
     assert!(mem.bytes_max < 50 * MB as u64, "peak {}", mem.bytes_max);
+}
+
+#[test]
+fn without_the_graylist_the_origin_bucket_alone_holds_the_flood() {
+    let mut sim = converged(|c| c.graylist_threshold = u32::MAX);
+    let keys: Vec<PublicKey> = (0..NODES).map(|i| key(&sim, i)).collect();
+    let sent = flood(&mut sim);
+    let (burst, rate) = Config::new([0; 32]).origin_rate;
+    let cap = u64::from(burst) + u64::from(rate) * FLOOD_SECS;
+    let mut delivered = Vec::new();
+    for i in 0..FLOODER {
+        let got = arrivals(&sim, i);
+        let flood = got.keys().filter(|(o, _)| *o == keys[FLOODER]).count() as u64;
+        let honest = sent
+            .iter()
+            .filter(|s| s.0 != i && got.contains_key(&(keys[s.0], s.1)))
+            .count();
+        assert!(flood <= cap, "node {i} delivered {flood} of the flood");
+        assert!(flood + 2 >= cap, "the bucket is used: {flood}");
+        assert_eq!(honest, 30, "node {i}: every honest message");
+        assert_eq!(sim.nodes[i].node.stats().graylistings, 0);
+        delivered.push(flood);
+    }
+    println!("graylist off: flood messages delivered per honest node {delivered:?} (cap {cap})");
+}
+
+/// A chat from `origin` numbered `n`, signed, as a relay would forward it.
+fn signed(origin: &Identity, chat: &[u8; 32], n: u32) -> Broadcast<'static> {
+    let mut b = Broadcast {
+        origin: origin.public_key(),
+        number: n,
+        message_id: 64,
+        body: b"pushed",
+        trailer: None,
+    };
+    b.trailer = Some(origin.sign_broadcast(chat, &b).unwrap());
+    b
+}
+
+#[test]
+fn a_relay_pushing_an_origin_faster_than_any_honest_relay_is_graylisted_and_the_honest_one_is_not()
+{
+    let mut f = fixture(Dialect::Secure, Privacy::Public);
+    let (mut pusher, mut honest) = (Peer::new(1), Peer::new(2));
+    admit(&mut f, &mut pusher);
+    admit(&mut f, &mut honest);
+    drain(&mut f.node);
+    let chat = f.node.group_info(f.group).unwrap().chat_id.unwrap();
+    let alice = Identity::from_seed(&[42; 32]);
+    // The colluding relay pushes 300 of Alice's messages at once; the honest relay forwards 20
+    // others (what its own bucket let through). Ours for Alice is spent by then, so they are
+    // `over_limit` here: not delivered, and not held against the honest relay.
+    for n in 1..=300 {
+        let b = pusher.packet(f.key, &Payload::Broadcast(signed(&alice, &chat, n)));
+        f.node.handle_datagram(f.now, pusher.addr, &b);
+    }
+    for n in (201..=240).step_by(2) {
+        let b = honest.packet(f.key, &Payload::Broadcast(signed(&alice, &chat, n)));
+        f.node.handle_datagram(f.now, honest.addr, &b);
+    }
+    drain(&mut f.node);
+    let delivered = std::iter::from_fn(|| f.node.poll_event())
+        .filter(|e| matches!(e, Event::MessageReceived { .. }))
+        .count();
+    let st = f.node.stats();
+    println!(
+        "pusher: relay_over_limit {}, graylisted drops {}; Alice delivered {delivered}, over_limit {}",
+        st.dropped(DropReason::RelayOverLimit),
+        st.dropped(DropReason::Graylisted),
+        st.dropped(DropReason::OverLimit),
+    );
+    assert!(f.node.is_graylisted(f.group, &pusher.key(), f.now));
+    assert!(!f.node.is_graylisted(f.group, &honest.key(), f.now));
+    assert_eq!(delivered, 20, "Alice's bucket: burst 20");
+    assert_eq!(st.graylistings, 1);
 }
