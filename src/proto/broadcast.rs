@@ -8,6 +8,9 @@
 //! 3. the origin has not quit, and the number passes its dedup window (a duplicate is dropped
 //!    here, before any signature work);
 //! 4. secure groups: the signature verifies (before the window moves, delivery and relay);
+//!    4a. spam control (`spam.rs`): the hop forwards this origin no faster than an honest
+//!    relay can (else dropped, window unmoved, hop penalised); the origin is within its token
+//!    bucket (else the window moves but nothing is delivered or relayed);
 //! 5. the window moves, then the body is decoded: a bad body is neither delivered nor relayed;
 //! 6. the message is applied (events), then relayed to every relay target (table entries and
 //!    fresh in-links) but the hop and the origin.
@@ -40,11 +43,18 @@ impl Group {
         b: &Broadcast<'_>,
     ) -> Result<(), DropReason> {
         self.check_broadcast(io, hop, b)?;
+        if !self.spam.relay_within(hop, b.origin, io.now, io.config) {
+            return Err(DropReason::RelayOverLimit);
+        }
         let member = self.accept_origin(io, b)?;
         member.last_seen = io.now;
         match &mut member.window {
             Some(w) => w.mark(b.number),
             None => member.window = Some(super::window::SeenWindow::new(b.number)),
+        }
+        let limited = super::spam::is_rate_limited(b.message_id);
+        if limited && !member.rate.take(io.now, io.config.origin_rate) {
+            return Err(DropReason::OverLimit);
         }
         let msg = PeerMessage::decode(b.message_id, b.body).map_err(|_| DropReason::BadBody)?;
         io.stats.delivered += 1;

@@ -77,6 +77,17 @@ pub struct Config {
     pub max_events: usize,
     /// Announce newly validated members with a new_peer broadcast. Default true.
     pub announce_new_peers: bool,
+    /// Broadcasts accepted per origin at every node: (burst, per second). Over it a broadcast
+    /// is neither delivered nor relayed (PROTOCOL.md §6.7). Default (20, 5).
+    pub origin_rate: (u32, u32),
+    /// Misbehaviour points at which a hop is graylisted. Default 100.
+    pub graylist_threshold: u32,
+    /// Points a hop's score loses per second. Default 10.
+    pub graylist_decay: u32,
+    /// How long a graylisted hop's datagrams are dropped. Default 60 s.
+    pub graylist_cooldown: Duration,
+    /// Most hops scored, and most (hop, origin) relay buckets, per group. Default 1024.
+    pub max_scored_peers: usize,
 }
 
 /// A configuration value out of range.
@@ -118,12 +129,17 @@ impl Config {
             max_transmits: 8192,
             max_events: 4096,
             announce_new_peers: true,
+            origin_rate: (20, 5),
+            graylist_threshold: 100,
+            graylist_decay: 10,
+            graylist_cooldown: Duration::from_secs(60),
+            max_scored_peers: 1024,
         }
     }
 
     /// Checks every field and the rules between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(bool, &'static str); 13] = [
+        let checks: [(bool, &'static str); 15] = [
             (
                 (1..=64).contains(&self.close_size),
                 "close_size must be 1..=64",
@@ -154,6 +170,14 @@ impl Config {
             (
                 self.shared_key_cache >= 1 && self.max_transmits >= 64 && self.max_events >= 64,
                 "shared_key_cache ≥ 1, max_transmits ≥ 64, max_events ≥ 64",
+            ),
+            (
+                self.origin_rate.0 >= 1 && self.origin_rate.1 >= 1,
+                "origin_rate burst and rate must be at least 1",
+            ),
+            (
+                self.graylist_threshold >= 1 && self.max_scored_peers >= 1,
+                "graylist_threshold and max_scored_peers must be at least 1",
             ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {

@@ -150,11 +150,18 @@ pub enum DropReason {
     /// A probe was not sent: the sender's IP or the whole node is over its probe rate, or
     /// too many probes are outstanding.
     RateLimited,
+    /// A broadcast whose origin is over its token bucket (PROTOCOL.md §6.7); not delivered,
+    /// not relayed, its number spent. Never held against the hop.
+    OverLimit,
+    /// A broadcast from a hop that forwards this origin faster than an honest relay can.
+    RelayOverLimit,
+    /// A datagram from a graylisted hop, dropped before any crypto work.
+    Graylisted,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 24] = [
         Self::Malformed,
         Self::UnknownGroup,
         Self::BadKey,
@@ -176,11 +183,14 @@ impl DropReason {
         Self::TransmitQueueFull,
         Self::EventQueueFull,
         Self::RateLimited,
+        Self::OverLimit,
+        Self::RelayOverLimit,
+        Self::Graylisted,
     ];
 
     /// A short snake_case name for logs and metrics.
     pub fn name(self) -> &'static str {
-        const NAMES: [&str; 21] = [
+        const NAMES: [&str; 24] = [
             "malformed",
             "unknown_group",
             "bad_key",
@@ -202,6 +212,9 @@ impl DropReason {
             "transmit_queue_full",
             "event_queue_full",
             "rate_limited",
+            "over_limit",
+            "relay_over_limit",
+            "graylisted",
         ];
         NAMES[self as usize]
     }
@@ -226,6 +239,8 @@ pub struct Stats {
     pub originated: u64,
     /// Drops by reason, indexed by `DropReason as usize`.
     pub drops: [u64; DropReason::ALL.len()],
+    /// Times a hop was graylisted (PROTOCOL.md §6.7).
+    pub graylistings: u64,
 }
 
 impl Stats {

@@ -31,6 +31,8 @@ pub(crate) struct Member {
     pub(crate) addr: Option<SocketAddr>,
     /// True when `addr` was proven by a round trip that we started.
     pub(crate) validated: bool,
+    /// Its broadcasts' token bucket (`Config::origin_rate`).
+    pub(crate) rate: super::spam::Bucket,
 }
 
 impl Member {
@@ -44,6 +46,7 @@ impl Member {
             departed_at: None,
             addr: None,
             validated: false,
+            rate: super::spam::Bucket::default(),
         }
     }
 }
@@ -77,6 +80,8 @@ pub(crate) struct Group {
     pub(crate) next_ping: Instant,
     pub(crate) next_name: Instant,
     pub(crate) next_explore: Instant,
+    /// Hop scores and relay buckets (PROTOCOL.md §6.7).
+    pub(crate) spam: super::spam::SpamGuard,
 }
 
 impl Group {
@@ -117,6 +122,7 @@ impl Group {
             next_ping: now,
             next_name: now,
             next_explore: now + config.explore_interval,
+            spam: super::spam::SpamGuard::default(),
         }
     }
 

@@ -91,6 +91,11 @@ impl ReplyLimiter {
         bucket.take() && self.global.take()
     }
 
+    /// Source IPs tracked.
+    pub(crate) fn tracked_ips(&self) -> usize {
+        self.per_ip.len()
+    }
+
     /// Drops the buckets that are full again: they hold no information.
     fn forget_refilled(&mut self, now: Instant) {
         let (burst, rate) = (self.ip_burst, self.ip_rate);

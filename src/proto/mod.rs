@@ -9,6 +9,7 @@
 //! - `pending`: one-shot get_nodes ping ids.
 //! - `window`: per-origin dedup window.
 //! - `handlers`: get_nodes / send_nodes; `broadcast`: relayed messages; `timers`: upkeep.
+//! - `spam`: per-origin token buckets and the graylist of misbehaving hops.
 
 mod broadcast;
 mod config;
@@ -21,6 +22,7 @@ mod join;
 mod limiter;
 mod node;
 mod pending;
+mod spam;
 mod timers;
 pub mod window;
 
@@ -29,3 +31,4 @@ pub use config::{Config, ConfigError};
 pub use event::{DropReason, Event, GroupId, LeaveReason, Stats, TextKind, Transmit};
 pub use join::{Dialect, JoinString, JoinStringError, Privacy};
 pub use node::{GroupError, GroupInfo, GroupSpec, MemberInfo, Node};
+pub use spam::StateSizes;

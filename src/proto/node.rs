@@ -388,19 +388,29 @@ impl Node {
             .ok_or(DropReason::UnknownGroup)?;
         let group = self.groups.get_mut(&id).ok_or(DropReason::UnknownGroup)?;
         let sender = env.sender();
+        if group.spam.is_graylisted(&sender, now) {
+            return Err(DropReason::Graylisted);
+        }
         let mut scratch = [0u8; MAX_PLAINTEXT];
         let shared = self
             .keys
             .get(group.identity.keypair(), &sender)
             .ok_or(DropReason::BadKey)?;
         let plain = open_packet(shared, &env, &mut scratch).map_err(|_| DropReason::Decrypt)?;
-        let payload = Payload::decode(plain).map_err(|_| DropReason::BadPayload)?;
+        // The box opened: the sender key sealed it, so what follows is held against it.
         let mut io = io!(self, now);
-        match payload {
-            Payload::GetNodes(g) => group.on_get_nodes(&mut io, sender, from, g),
-            Payload::SendNodes(s) => group.on_send_nodes(&mut io, sender, from, s),
-            Payload::Broadcast(b) => group.on_broadcast(&mut io, sender, &b),
+        let handled = match Payload::decode(plain) {
+            Err(_) => Err(DropReason::BadPayload),
+            Ok(Payload::GetNodes(g)) => group.on_get_nodes(&mut io, sender, from, g),
+            Ok(Payload::SendNodes(s)) => group.on_send_nodes(&mut io, sender, from, s),
+            Ok(Payload::Broadcast(b)) => group.on_broadcast(&mut io, sender, &b),
+        };
+        if let Err(reason) = handled {
+            if group.spam.penalise(sender, reason, now, &self.config) {
+                self.stats.graylistings += 1;
+            }
         }
+        handled
     }
 
     /// Runs timers that are due. Call `poll_*` afterwards.
@@ -429,6 +439,34 @@ impl Node {
     /// Counters since the node started.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Sizes of the node's bounded state (caches, limiter, requests, members, spam scores and
+    /// output queues), summed over its groups.
+    pub fn state_sizes(&self) -> super::StateSizes {
+        let mut s = super::StateSizes {
+            shared_keys: self.keys.len(),
+            limiter_ips: self.limiter.tracked_ips(),
+            transmits: self.transmits.len(),
+            events: self.events.len(),
+            ..super::StateSizes::default()
+        };
+        for g in self.groups.values() {
+            let (hops, pairs) = g.spam.sizes();
+            s.pending += g.pending.len();
+            s.members += g.members.len();
+            s.in_links += g.in_links.len();
+            s.scored_hops += hops;
+            s.relay_pairs += pairs;
+        }
+        s
+    }
+
+    /// True while `hop` is graylisted in `group` (PROTOCOL.md §6.7).
+    pub fn is_graylisted(&self, group: GroupId, hop: &PublicKey, now: Instant) -> bool {
+        self.groups
+            .get(&group)
+            .is_some_and(|g| g.spam.graylisted(hop, now))
     }
 
     /// The groups hosted, in creation order.

@@ -119,8 +119,7 @@ impl Pending {
     }
 
     /// Number of outstanding requests.
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.requests.len()
     }
 

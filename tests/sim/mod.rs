@@ -154,6 +154,21 @@ impl Sim {
         i
     }
 
+    /// Adds a node with `config` at a chosen address (unique); returns its index.
+    pub fn add_node_at(&mut self, config: Config, addr: SocketAddr) -> usize {
+        let i = self.nodes.len();
+        let node = Node::new(config).expect("valid config");
+        assert!(self.by_addr.insert(addr, i).is_none(), "address in use");
+        self.nodes.push(SimNode {
+            node,
+            addr,
+            group: None,
+            events: Vec::new(),
+        });
+        self.timer_at.push(None);
+        i
+    }
+
     /// Node `i` founds a group.
     pub fn create_group(&mut self, i: usize, spec: &GroupSpec) -> GroupId {
         let now = self.now;

@@ -1,0 +1,292 @@
+//! Spam control of one group (PROTOCOL.md §6.7): the per-origin token bucket that every relay
+//! applies, the per-(hop, origin) relay check, and the graylist of hops that keep sending
+//! invalid or over-limit traffic.
+//!
+//! - **Origin bucket** (held in each `Member`, so it goes when the member goes): an origin's
+//!   broadcasts pass at most `origin_rate` (burst, per second) at every node, taken after the
+//!   signature verified, so a forger cannot drain an honest origin's bucket.
+//! - **Relay check**: a hop forwards one origin's messages to us at most at twice the origin
+//!   burst and the origin rate. An honest relay forwards only what passed its own origin
+//!   bucket, so it stays inside this check; only a hop that exceeds it is penalised. Being
+//!   over *our* origin bucket is never the relay's fault (different relays admit different
+//!   messages of a flood) and is never penalised by itself.
+//! - **Hop score**: points for provable misbehaviour of the hop (see [`weight`]), decaying
+//!   linearly; at `graylist_threshold` the hop is graylisted for `graylist_cooldown`: all its
+//!   datagrams are dropped before the shared key is even looked up.
+//!
+//! All maps are bounded by `max_scored_peers`; when full, entries that hold no information
+//! (score decayed to zero, bucket refilled) are forgotten first, and if none can be, the new
+//! key is simply not tracked (no penalty rather than unbounded state).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use super::{Config, DropReason};
+use crate::wire::PublicKey;
+
+/// One token, in the bucket's unit (billionths of a token).
+const ONE: u128 = 1_000_000_000;
+
+/// Points per score unit (scores are kept in thousandths so decay is not rounded away).
+const MILLI: u64 = 1000;
+
+/// Points a drop reason adds to the score of the hop that sent the datagram. Only reasons an
+/// honest hop never causes weigh: it relays only broadcasts that passed its own checks (right
+/// dialect, good signature, decodable body) and only seals payloads that decode. A bad body
+/// weighs little: a newer relay may forward a message id we do not know yet.
+pub(crate) fn weight(reason: DropReason) -> u32 {
+    match reason {
+        DropReason::BadSignature | DropReason::WrongDialect | DropReason::BadPayload => 10,
+        DropReason::BadBody | DropReason::RelayOverLimit => 1,
+        _ => 0,
+    }
+}
+
+/// A token bucket of `burst` tokens refilled at `rate` per second; starts full.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Bucket {
+    /// Tokens spent below full, in billionths (0 = full), so a new bucket needs no burst.
+    deficit: u128,
+    /// Last refill; `None` while untouched.
+    last: Option<Instant>,
+}
+
+impl Bucket {
+    fn refill(&mut self, now: Instant, rate: u32) {
+        let ns = self
+            .last
+            .map_or(0, |t| now.saturating_duration_since(t).as_nanos());
+        self.deficit = self.deficit.saturating_sub(ns * u128::from(rate));
+        self.last = Some(now);
+    }
+
+    /// Refills, then takes one token if there is one.
+    pub(crate) fn take(&mut self, now: Instant, (burst, rate): (u32, u32)) -> bool {
+        self.refill(now, rate);
+        let ok = self.deficit + ONE <= u128::from(burst) * ONE;
+        if ok {
+            self.deficit += ONE;
+        }
+        ok
+    }
+
+    fn is_full(&mut self, now: Instant, rate: u32) -> bool {
+        self.refill(now, rate);
+        self.deficit == 0
+    }
+}
+
+/// The misbehaviour score of one hop.
+#[derive(Debug, Clone, Copy)]
+struct Score {
+    milli: u64,
+    last: Instant,
+    /// Graylisted until then.
+    until: Option<Instant>,
+}
+
+impl Score {
+    fn decay(&mut self, now: Instant, per_sec: u32) {
+        let ms = now.saturating_duration_since(self.last).as_millis();
+        let gone = u64::try_from(ms.saturating_mul(u128::from(per_sec))).unwrap_or(u64::MAX);
+        self.milli = self.milli.saturating_sub(gone);
+        self.last = now;
+    }
+}
+
+/// Hop scores and relay buckets of one group. See the module docs.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SpamGuard {
+    scores: HashMap<PublicKey, Score>,
+    relays: HashMap<(PublicKey, PublicKey), Bucket>,
+}
+
+impl SpamGuard {
+    /// True while `hop` is graylisted. An expired graylisting is forgotten with its score.
+    pub(crate) fn is_graylisted(&mut self, hop: &PublicKey, now: Instant) -> bool {
+        match self.scores.get(hop).and_then(|s| s.until) {
+            Some(until) if now < until => true,
+            Some(_) => {
+                self.scores.remove(hop);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// True while `hop` is graylisted (read-only).
+    pub(crate) fn graylisted(&self, hop: &PublicKey, now: Instant) -> bool {
+        self.scores
+            .get(hop)
+            .and_then(|s| s.until)
+            .is_some_and(|until| now < until)
+    }
+
+    /// Adds the weight of `reason` to `hop`'s score; true if this graylisted it.
+    pub(crate) fn penalise(
+        &mut self,
+        hop: PublicKey,
+        reason: DropReason,
+        now: Instant,
+        config: &Config,
+    ) -> bool {
+        let points = u64::from(weight(reason)) * MILLI;
+        if points == 0 || !self.make_room_for_score(&hop, now, config) {
+            return false;
+        }
+        let score = self.scores.entry(hop).or_insert(Score {
+            milli: 0,
+            last: now,
+            until: None,
+        });
+        if score.until.is_some() {
+            return false;
+        }
+        score.decay(now, config.graylist_decay);
+        score.milli = score.milli.saturating_add(points);
+        if score.milli >= u64::from(config.graylist_threshold) * MILLI {
+            score.until = Some(now + config.graylist_cooldown);
+            return true;
+        }
+        false
+    }
+
+    /// Takes a token from `hop`'s relay bucket for `origin` (twice the origin burst, the
+    /// origin rate); false if `hop` forwards that origin faster than an honest relay can.
+    /// An untracked pair (tables full) passes.
+    pub(crate) fn relay_within(
+        &mut self,
+        hop: PublicKey,
+        origin: PublicKey,
+        now: Instant,
+        config: &Config,
+    ) -> bool {
+        let (burst, rate) = config.origin_rate;
+        let cap = config.max_scored_peers;
+        if !self.relays.contains_key(&(hop, origin)) && self.relays.len() >= cap {
+            self.relays.retain(|_, b| !b.is_full(now, rate));
+            if self.relays.len() >= cap {
+                return true;
+            }
+        }
+        let bucket = self.relays.entry((hop, origin)).or_default();
+        bucket.take(now, (burst.saturating_mul(2), rate))
+    }
+
+    /// Whether a score for `hop` can be kept, forgetting spent scores if the map is full.
+    fn make_room_for_score(&mut self, hop: &PublicKey, now: Instant, config: &Config) -> bool {
+        if self.scores.contains_key(hop) || self.scores.len() < config.max_scored_peers {
+            return true;
+        }
+        let per_sec = config.graylist_decay;
+        self.scores.retain(|_, s| {
+            s.decay(now, per_sec);
+            s.milli > 0 || s.until.is_some_and(|u| now < u)
+        });
+        self.scores.len() < config.max_scored_peers
+    }
+
+    /// (scored hops, tracked relay pairs), for [`super::StateSizes`].
+    pub(crate) fn sizes(&self) -> (usize, usize) {
+        (self.scores.len(), self.relays.len())
+    }
+}
+
+/// Sizes of a node's bounded state, summed over its groups: what an attacker could try to
+/// grow. From [`super::Node::state_sizes`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateSizes {
+    /// Precomputed shared keys cached.
+    pub shared_keys: usize,
+    /// Source IPs tracked by the probe limiter.
+    pub limiter_ips: usize,
+    /// Outstanding get_nodes requests.
+    pub pending: usize,
+    /// Members remembered.
+    pub members: usize,
+    /// In-links remembered.
+    pub in_links: usize,
+    /// Hops with a spam score.
+    pub scored_hops: usize,
+    /// (hop, origin) relay buckets.
+    pub relay_pairs: usize,
+    /// Datagrams waiting in `poll_transmit`.
+    pub transmits: usize,
+    /// Events waiting in `poll_event`.
+    pub events: usize,
+}
+
+/// Whether a message id counts against the origin bucket: everything but quit, which each
+/// member sends once per membership and which others must see to stop relaying to it.
+pub(crate) fn is_rate_limited(message_id: u8) -> bool {
+    message_id != crate::wire::message::MessageId::Quit as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn key(i: u8) -> PublicKey {
+        PublicKey([i; 32])
+    }
+
+    #[test]
+    fn bucket_gives_burst_then_rate() {
+        let t0 = crate::test_epoch();
+        let mut b = Bucket::default();
+        assert_eq!((0..100).filter(|_| b.take(t0, (20, 5))).count(), 20);
+        let t1 = t0 + Duration::from_secs(2);
+        assert_eq!((0..100).filter(|_| b.take(t1, (20, 5))).count(), 10);
+    }
+
+    #[test]
+    fn offences_graylist_and_the_graylisting_expires() {
+        let t0 = crate::test_epoch();
+        let c = Config::new([0; 32]);
+        let mut g = SpamGuard::default();
+        let n = c.graylist_threshold / weight(DropReason::BadSignature);
+        for i in 0..n {
+            let hit = g.penalise(key(1), DropReason::BadSignature, t0, &c);
+            assert_eq!(hit, i + 1 == n);
+        }
+        assert!(g.is_graylisted(&key(1), t0));
+        assert!(!g.is_graylisted(&key(2), t0));
+        assert!(!g.is_graylisted(&key(1), t0 + c.graylist_cooldown));
+        assert_eq!(g.sizes().0, 0, "an expired graylisting is forgotten");
+    }
+
+    #[test]
+    fn harmless_reasons_weigh_nothing_and_scores_decay() {
+        let t0 = crate::test_epoch();
+        let c = Config::new([0; 32]);
+        let mut g = SpamGuard::default();
+        for r in [
+            DropReason::Duplicate,
+            DropReason::OverLimit,
+            DropReason::Decrypt,
+        ] {
+            assert!(!g.penalise(key(1), r, t0, &c));
+        }
+        assert_eq!(g.sizes().0, 0);
+        // One bad signature a second (10 points) never outgrows a decay of 10 points a second.
+        for s in 0..100u64 {
+            let t = t0 + Duration::from_secs(s);
+            assert!(!g.penalise(key(1), DropReason::BadSignature, t, &c));
+        }
+        assert!(!g.is_graylisted(&key(1), t0 + Duration::from_secs(100)));
+    }
+
+    #[test]
+    fn relay_pairs_are_bounded() {
+        let t0 = crate::test_epoch();
+        let mut c = Config::new([0; 32]);
+        c.max_scored_peers = 8;
+        let mut g = SpamGuard::default();
+        for i in 0..100 {
+            assert!(g.relay_within(key(i), key(0), t0, &c));
+        }
+        assert!(g.sizes().1 <= 8);
+    }
+}
