@@ -57,6 +57,23 @@ send the messages. The summary gives the convergence time, the delivery ratio (d
 (messages x (nodes - 1))), duplicates, latency p50/p99 from the send call to each receiver's
 event, and the datagrams and bytes sent. Ctrl-C stops early; the nodes still leave the group.")]
     Demo(cli::demo::Args),
+    /// Chat in a group: create one, join one, or rejoin the stored ones
+    #[command(after_help = "\
+Examples:
+  Found a group and print the join string others use:
+    dhtchat chat --create lobby --nick alice
+  Join it from another machine (or terminal):
+    dhtchat chat --join dhtchat:public:<chat id>:<key>@192.0.2.7:33445 --nick bob
+  Rejoin every stored group with the same identity (no arguments needed):
+    dhtchat chat
+  A bot: one event per line on stdout, messages and /commands on stdin:
+    dhtchat chat --plain --join <join string> --data-dir /var/lib/mybot
+
+Commands inside the chat: /help lists them (/nick /me /topic /names /whois /status
+/join /create /part /chatid /invite /quit ...). Identity and groups are kept under
+--data-dir (default $XDG_DATA_HOME/dhtchat). The socket binds 0.0.0.0:33445 or the next
+free port; --bind 127.0.0.1:0 picks any free port. See docs/plain-mode.md for --plain.")]
+    Chat(cli::chat::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,6 +81,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(args) => cli::inspect::run(&args)?,
         Command::Demo(args) => cli::demo::run(&args)?,
+        Command::Chat(args) => cli::chat::run(&args)?,
     }
     Ok(())
 }

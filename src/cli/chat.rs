@@ -1,0 +1,168 @@
+//! `dhtchat chat`: the interactive chat (terminal UI) and its `--plain` mode for scripts.
+//!
+//! Start-up, in order: read the local UTC offset (before any thread exists), open the store
+//! under the data dir, bind the UDP socket (the well-known port or the next free one), start
+//! the driver, then create, join or restore groups and hand over to a front end.
+//!
+//! - `session`: the runtime state between the driver and a front end: groups, nicks, store
+//!   writes, and the translation of node events into [`ChatEvent`]s.
+//! - `commands`: what each `/command` does.
+//! - `front`: the two front ends' loops (`--plain` lines, the ratatui terminal).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use crate::cli::chat_event::LocalTime;
+use crate::net::{Driver, DriverError, DriverOptions, Handle, NodeEvent, now, os_seed};
+use crate::proto::Config;
+use crate::store::{Store, default_data_dir};
+
+mod commands;
+mod front;
+mod session;
+
+pub use session::Session;
+
+/// The port a chat node binds by default; the next free one is taken if it is busy.
+pub const DEFAULT_PORT: u16 = 33445;
+/// How many ports past [`DEFAULT_PORT`] are tried.
+const PORT_TRIES: u16 = 100;
+
+/// Command line of `dhtchat chat`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Found a new group with this name (secure and public unless --legacy / --private)
+    #[arg(long, value_name = "NAME", conflicts_with = "join")]
+    pub create: Option<String>,
+
+    /// Join a group through a join string (dhtchat:public:CHATID:KEY@IP:PORT or KEY@IP:PORT)
+    #[arg(long, value_name = "JOIN_STRING")]
+    pub join: Option<String>,
+
+    /// With --create: speak the unsigned 2014 dialect, so 2014 peers can join
+    #[arg(long, requires = "create")]
+    pub legacy: bool,
+
+    /// With --create: invite-only group (members let others in with /invite KEY)
+    #[arg(long, requires = "create")]
+    pub private: bool,
+
+    /// Our nick in the groups we create or join
+    #[arg(long, value_name = "NICK")]
+    pub nick: Option<String>,
+
+    /// Address to bind (default: 0.0.0.0:33445, or the next free port up to 33544)
+    #[arg(long, value_name = "IP:PORT")]
+    pub bind: Option<SocketAddr>,
+
+    /// Address others should use to reach us, put into join strings (default: the bound
+    /// IP, or the IP of the interface that routes outwards when bound to 0.0.0.0)
+    #[arg(long, value_name = "IP:PORT")]
+    pub advertise: Option<SocketAddr>,
+
+    /// Where identity and groups are kept (default: $XDG_DATA_HOME/dhtchat)
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Line mode for bots and scripts: stdin lines are messages or /commands, stdout one
+    /// event per line (docs/plain-mode.md)
+    #[arg(long)]
+    pub plain: bool,
+}
+
+/// Runs `dhtchat chat`. Must be called before any other thread is started (the local time
+/// offset can only be read safely then).
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let offset = time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC);
+    let data_dir = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => default_data_dir().context("no data dir: set --data-dir, XDG_DATA_HOME or HOME")?,
+    };
+    let store = Store::open(&data_dir)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async_main(args, store, offset))
+}
+
+async fn async_main(args: &Args, store: Store, offset: time::UtcOffset) -> anyhow::Result<()> {
+    let seed = store.load_or_create_node_seed(|| os_seed().unwrap_or_else(|_| fallback_seed()))?;
+    let config = Config::new(*seed);
+    let (driver, handle, events) = bind(args.bind, config).await?;
+    let advertised = advertised_addr(args.advertise, handle.local_addr());
+    let task = tokio::spawn(driver.run());
+    let mut session = Session::new(handle, store, advertised, offset);
+    let startup = session.start(args).await;
+    let result = match startup {
+        Ok(()) if args.plain => front::run_plain(&mut session, events).await,
+        Ok(()) => front::run_tui(&mut session, events).await,
+        Err(e) => Err(e),
+    };
+    session.shutdown().await;
+    let _ = task.await;
+    result
+}
+
+/// Binds the socket: `addr` if given, else the default port or the next free one.
+async fn bind(
+    addr: Option<SocketAddr>,
+    config: Config,
+) -> anyhow::Result<(Driver, Handle, tokio::sync::mpsc::Receiver<NodeEvent>)> {
+    let options = DriverOptions::default();
+    if let Some(addr) = addr {
+        return Driver::bind(addr, config, &options)
+            .await
+            .with_context(|| format!("cannot bind {addr}"));
+    }
+    for port in DEFAULT_PORT..DEFAULT_PORT + PORT_TRIES {
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+        match Driver::bind(addr, config.clone(), &options).await {
+            Err(DriverError::Io(e)) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            other => return other.with_context(|| format!("cannot bind {addr}")),
+        }
+    }
+    bail!(
+        "ports {DEFAULT_PORT}..{} are all in use; pick one with --bind IP:PORT",
+        DEFAULT_PORT + PORT_TRIES - 1
+    )
+}
+
+/// The address to put in join strings: `--advertise`, else the bound address, with an
+/// unspecified IP replaced by the one the routing table would use outwards (a UDP
+/// `connect` sends nothing), or loopback if there is no route.
+fn advertised_addr(explicit: Option<SocketAddr>, bound: SocketAddr) -> SocketAddr {
+    if let Some(a) = explicit {
+        return a;
+    }
+    if !bound.ip().is_unspecified() {
+        return bound;
+    }
+    let probe = || -> std::io::Result<IpAddr> {
+        let s = StdUdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+        s.connect((Ipv4Addr::new(192, 0, 2, 1), 9))?;
+        Ok(s.local_addr()?.ip())
+    };
+    let ip = probe().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    SocketAddr::new(ip, bound.port())
+}
+
+/// A seed from the clock and the process id, only if the OS random source fails (it is
+/// used for the node's RNG seed, never for keys when the OS source works).
+fn fallback_seed() -> [u8; 32] {
+    use sha2::Digest;
+    let t = format!("{:?}{}", now(), std::process::id());
+    sha2::Sha256::digest(t.as_bytes()).into()
+}
+
+/// The local wall-clock time as `HH:MM`, from the offset read at start-up.
+pub(crate) fn local_time(offset: time::UtcOffset) -> LocalTime {
+    #[allow(clippy::disallowed_methods)] // the front end's wall clock, for timestamps only
+    let t = time::OffsetDateTime::from(std::time::SystemTime::now()).to_offset(offset);
+    LocalTime {
+        hour: t.hour(),
+        minute: t.minute(),
+    }
+}
