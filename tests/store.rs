@@ -336,6 +336,21 @@ fn newer_schema_and_foreign_databases_are_refused() {
 }
 
 #[test]
+fn leftover_temp_files_of_a_crashed_creation_are_removed() {
+    let dir = TempDir::new().unwrap();
+    let tmp = dir.path().join(format!("{FILE_NAME}.999999.tmp"));
+    std::fs::write(&tmp, b"half a database").unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert!(!tmp.exists());
+    store.put_fact(&CHAT, b"k", b"v").unwrap();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, [FILE_NAME]);
+}
+
+#[test]
 fn second_open_while_open_is_in_use() {
     let dir = TempDir::new().unwrap();
     let first = Store::open(dir.path()).unwrap();
@@ -369,8 +384,12 @@ const CHILD_ENV: &str = "DHTCHAT_STORE_KILL9_DIR";
 #[ignore = "child process of acknowledged_facts_survive_kill_9"]
 fn kill9_writer_child() {
     let dir = std::env::var_os(CHILD_ENV).expect("run by acknowledged_facts_survive_kill_9");
-    let store = Store::open(Path::new(&dir)).unwrap();
     let mut out = std::io::stdout().lock();
+    // After libtest's "test kill9_writer_child ... " (no newline). A kill from here on lands
+    // in the first open, which creates the file.
+    writeln!(out, "\nSTART").unwrap();
+    out.flush().unwrap();
+    let store = Store::open(Path::new(&dir)).unwrap();
     for i in 0..MAX_FACTS_PER_CHAT as u32 {
         store.put_fact(&CHAT, &i.to_be_bytes(), &blob(i)).unwrap();
         writeln!(out, "ACK {i}").unwrap();
@@ -395,7 +414,7 @@ fn blob(i: u32) -> Vec<u8> {
 #[test]
 fn acknowledged_facts_survive_kill_9() {
     let exe = std::env::current_exe().unwrap();
-    for (round, acks_before_kill) in [1usize, 7, 20, 3, 40, 12, 0, 29, 5, 16, 2, 33]
+    for (round, acks_before_kill) in [1usize, 7, 0, 20, 3, 40, 0, 12, 0, 29, 5, 0, 16, 2, 0, 33]
         .into_iter()
         .enumerate()
     {
@@ -415,15 +434,18 @@ fn acknowledged_facts_survive_kill_9() {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut acked = Vec::new();
-        while acked.len() < acks_before_kill {
+        let mut started = false;
+        while !started || acked.len() < acks_before_kill {
             let line = lines.next().expect("child ended early").unwrap();
+            started |= line == "START";
             if let Some(i) = line.strip_prefix("ACK ") {
                 acked.push(i.parse::<u32>().unwrap());
             }
         }
         child.kill().unwrap(); // SIGKILL on unix
         child.wait().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path())
+            .unwrap_or_else(|e| panic!("round {round}, {} acks: {e}", acked.len()));
         let facts = store.facts(&CHAT).unwrap();
         for (key, value) in &facts {
             let i = u32::from_be_bytes(key[..].try_into().unwrap());
@@ -433,6 +455,11 @@ fn acknowledged_facts_survive_kill_9() {
             .iter()
             .map(|(k, _)| u32::from_be_bytes(k[..].try_into().unwrap()))
             .collect();
+        println!(
+            "round {round}: {} acked, {} stored",
+            acked.len(),
+            stored.len()
+        );
         for i in &acked {
             assert!(
                 stored.contains(i),
