@@ -214,15 +214,20 @@ impl Store {
     }
 }
 
-/// Reads `u64` little-endian from the `meta` record `key` (0 if absent).
-fn meta_u64(
-    meta: &impl ReadableTable<&'static str, &'static [u8]>,
-    key: &str,
-) -> Result<Option<u64>, redb::StorageError> {
-    Ok(meta
-        .get(key)?
-        .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
-        .map(u64::from_le_bytes))
+impl Store {
+    /// Reads the `meta` record `key` as a little-endian `u64` (`None` if absent).
+    fn meta_u64(
+        &self,
+        meta: &impl ReadableTable<&'static str, &'static [u8]>,
+        key: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let Some(value) = meta.get(key).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        <[u8; 8]>::try_from(value.value())
+            .map(|b| Some(u64::from_le_bytes(b)))
+            .map_err(|_| self.corrupt(format!("meta record {key} is not 8 bytes")))
+    }
 }
 
 #[cfg(test)]
