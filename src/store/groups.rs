@@ -6,7 +6,7 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransact
 use super::records::{GroupDisk, capped_peers, check_len};
 use super::{
     GROUPS, GroupRecord, MAX_NICK_LEN, META, NEXT_GROUP_KEY, NUMBERS, PEERS, Store, StoreError,
-    StoredPeer, meta_u64,
+    StoredPeer,
 };
 
 /// Most groups the store keeps.
@@ -134,9 +134,7 @@ impl Store {
             });
         }
         let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
-        let id = meta_u64(&meta, NEXT_GROUP_KEY)
-            .map_err(|e| self.err(e))?
-            .unwrap_or(1);
+        let id = self.meta_u64(&meta, NEXT_GROUP_KEY)?.unwrap_or(1);
         let next = id
             .checked_add(1)
             .ok_or_else(|| self.corrupt("group ids exhausted".into()))?;

@@ -7,7 +7,9 @@
 //! the call returns), so a call that returned `Ok` survives kill -9. Reads use MVCC read
 //! transactions and never wait for a writer. The file is opened with redb's integrity check,
 //! so a damaged or foreign file is an error ([`StoreError::Corrupt`]), not a panic; a second
-//! open of the same file, from this or another process, is [`StoreError::InUse`].
+//! open of the same file, from this or another process, is [`StoreError::InUse`]. A new file
+//! is initialised as `dhtchat.redb.<pid>.tmp` and hard-linked into place, so a crash during the
+//! very first open does not leave an unopenable file (the kill -9 test found that).
 //!
 //! **Secrets are stored unencrypted**: the node seed and every group identity seed are plain
 //! bytes in the file. They are protected by file permissions only: the directory is created
@@ -30,6 +32,7 @@
 
 mod error;
 mod facts;
+mod file;
 mod groups;
 mod records;
 
@@ -85,18 +88,24 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if needed) the store in `dir`: creates `dir` (mode 0700), opens or creates
-    /// `dir/dhtchat.redb` (mode 0600), checks its integrity and schema version.
+    /// `dir/dhtchat.redb` (mode 0600), checks its integrity and schema version. A new file is
+    /// built under a temporary name and linked into place, so a crash while creating it leaves
+    /// no half-made database behind.
     ///
     /// Errors: [`StoreError::InUse`] if another `Store` has it open, [`StoreError::Corrupt`] for
     /// a damaged or foreign file, [`StoreError::Schema`] for a file from another version.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        create_private_dir(dir)?;
+        file::create_private_dir(dir)?;
         let path = dir.join(FILE_NAME);
-        create_private_file(&path)?;
+        if !path.exists() {
+            file::create_database(dir, &path)?;
+        }
+        file::create_private_file(&path)?;
         let db = redb::Builder::new()
             .set_check_integrity_on_open(true)
             .create(&path)
             .map_err(|e| StoreError::from_redb(&path, e))?;
+        file::remove_leftover_temp_files(dir);
         let store = Self { db, path };
         store.check_schema()?;
         Ok(store)
@@ -208,48 +217,20 @@ impl Store {
     }
 }
 
-/// Reads `u64` little-endian from the `meta` record `key` (0 if absent).
-fn meta_u64(
-    meta: &impl ReadableTable<&'static str, &'static [u8]>,
-    key: &str,
-) -> Result<Option<u64>, redb::StorageError> {
-    Ok(meta
-        .get(key)?
-        .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
-        .map(u64::from_le_bytes))
-}
-
-/// Creates `dir` and its missing parents; a created `dir` gets mode 0700 (unix).
-fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|source| StoreError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })
-}
-
-/// Creates the database file with mode 0600 if missing, and sets 0600 if it exists (unix).
-fn create_private_file(path: &Path) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        let file = options.open(path).map_err(io)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(io)?;
+impl Store {
+    /// Reads the `meta` record `key` as a little-endian `u64` (`None` if absent).
+    fn meta_u64(
+        &self,
+        meta: &impl ReadableTable<&'static str, &'static [u8]>,
+        key: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let Some(value) = meta.get(key).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        <[u8; 8]>::try_from(value.value())
+            .map(|b| Some(u64::from_le_bytes(b)))
+            .map_err(|_| self.corrupt(format!("meta record {key} is not 8 bytes")))
     }
-    #[cfg(not(unix))]
-    options.open(path).map_err(io)?;
-    Ok(())
 }
 
 #[cfg(test)]
