@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::authority::Authority;
 use super::dht::Table;
 use super::io::Io;
 use super::pending::{Pending, Purpose, Request};
@@ -77,6 +78,10 @@ pub(crate) struct Group {
     pub(crate) next_ping: Instant,
     pub(crate) next_name: Instant,
     pub(crate) next_explore: Instant,
+    /// Signed facts: roles, bans, topic, lock, voice, peer limit (secure groups).
+    pub(crate) authority: Authority,
+    /// Set when we were kicked or banned: the node drops the group.
+    pub(crate) evicted: bool,
 }
 
 impl Group {
@@ -117,6 +122,8 @@ impl Group {
             next_ping: now,
             next_name: now,
             next_explore: now + config.explore_interval,
+            authority: Authority::new(chat_id),
+            evicted: false,
         }
     }
 

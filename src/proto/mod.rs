@@ -10,6 +10,7 @@
 //! - `window`: per-origin dedup window.
 //! - `handlers`: get_nodes / send_nodes; `broadcast`: relayed messages; `timers`: upkeep.
 
+mod authority;
 mod broadcast;
 mod config;
 pub mod dht;
@@ -24,6 +25,7 @@ mod pending;
 mod timers;
 pub mod window;
 
+pub use authority::{Moderation, ModerationError};
 pub use broadcast::SendError;
 pub use config::{Config, ConfigError};
 pub use event::{DropReason, Event, GroupId, LeaveReason, Stats, TextKind, Transmit};
