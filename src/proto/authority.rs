@@ -167,7 +167,9 @@ impl Authority {
 
     /// Whether only moderators may set the topic.
     pub(crate) fn topic_locked(&self) -> bool {
-        let v = self.value(FactKind::TopicLock, &GROUP_WIDE).map(|f| f.value);
+        let v = self
+            .value(FactKind::TopicLock, &GROUP_WIDE)
+            .map(|f| f.value);
         v == Some(FactValue::TopicLock(true))
     }
 
@@ -181,7 +183,10 @@ impl Authority {
 
     /// Most members, 0 for no limit.
     pub(crate) fn peer_limit(&self) -> u32 {
-        match self.value(FactKind::PeerLimit, &GROUP_WIDE).map(|f| f.value) {
+        match self
+            .value(FactKind::PeerLimit, &GROUP_WIDE)
+            .map(|f| f.value)
+        {
             Some(FactValue::PeerLimit(n)) => n,
             _ => 0,
         }

@@ -52,10 +52,11 @@ impl Group {
             return Err(DropReason::Silenced);
         }
         io.stats.delivered += 1;
-        self.apply(io, b.origin, b.number, &msg);
+        // Relayed before it is applied, so a ban or kick still reaches its target.
         if !matches!(msg, PeerMessage::FactSync(_)) {
             self.relay(io, hop, b);
         }
+        self.apply(io, b.origin, b.number, &msg);
         Ok(())
     }
 

@@ -83,7 +83,11 @@ impl From<ModerationError> for SendError {
 
 impl Group {
     /// Carries out one moderation command.
-    pub(crate) fn moderate(&mut self, io: &mut Io<'_>, m: Moderation) -> Result<u32, ModerationError> {
+    pub(crate) fn moderate(
+        &mut self,
+        io: &mut Io<'_>,
+        m: Moderation,
+    ) -> Result<u32, ModerationError> {
         if self.dialect != Dialect::Secure {
             return Err(ModerationError::NotSecure);
         }
@@ -123,10 +127,13 @@ impl Group {
         if subject == self.own() || !self.authority.permitted(&fact, self.own()) {
             return Err(ModerationError::NotPermitted);
         }
-        self.take_facts(io, [&bytes[..]], true);
         let list = FactList::new(&bytes).map_err(|_| EncodeError::BadValue("fact"))?;
-        self.broadcast(io, &PeerMessage::Facts(list))
-            .map_err(|_| ModerationError::Encode(EncodeError::BadValue("fact")))
+        // Broadcast before taking it, so a ban or kick still reaches its target.
+        let number = self
+            .broadcast(io, &PeerMessage::Facts(list))
+            .map_err(|_| ModerationError::Encode(EncodeError::BadValue("fact")))?;
+        self.take_facts(io, [&bytes[..]], true);
+        Ok(number)
     }
 
     /// Re-signs `facts` with our key at their own versions, takes and broadcasts them.
