@@ -1,6 +1,6 @@
 //! Authority in a secure group: the current signed facts (roles, bans, topic, topic lock,
 //! voice, peer limit) and the rules that decide whether a fact replaces the one we hold
-//! (PROTOCOL.md §6.6).
+//! (PROTOCOL.md §6.7).
 //!
 //! - The founder is the key whose Ed25519 form is the chat id; nobody can change its role.
 //! - One fact is kept per (kind, subject). A fact replaces the kept one only if its version
