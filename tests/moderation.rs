@@ -223,10 +223,10 @@ fn moderator_ban_removes_target_everywhere_and_survives_restart() {
     };
     sim.create_group(0, &own(0));
     sim.with_node(0, |n, now, g| n.restore_facts(now, g, &facts[0]));
-    for i in 1..N {
+    for (i, stored) in facts.iter().enumerate().skip(1) {
         let join = sim.join_string(if i == 2 { 1 } else { 0 });
         sim.join(i, &join, &own(i));
-        sim.with_node(i, |n, now, g| n.restore_facts(now, g, &facts[i]));
+        sim.with_node(i, |n, now, g| n.restore_facts(now, g, stored));
         sim.run_for(Duration::from_millis(300));
     }
     sim.run_for(Duration::from_secs(20));
@@ -263,7 +263,9 @@ fn after_unban_replaying_the_old_ban_is_ignored() {
     inject(&mut sim, 4, &outsider(), 1, 19, &old_ban);
     settle(&mut sim);
     for i in (0..N).filter(|&i| i != 2) {
-        let taken = sim.with_node(i, |n, now, g| n.restore_facts(now, g, &[old_ban.clone()]));
+        let taken = sim.with_node(i, |n, now, g| {
+            n.restore_facts(now, g, std::slice::from_ref(&old_ban))
+        });
         assert_eq!(taken, 0, "node {i}");
         assert!(bans(&sim, i).is_empty(), "node {i}");
         assert!(members(&sim, i).contains(&t), "node {i}");
