@@ -9,6 +9,8 @@
 //! - `pending`: one-shot get_nodes ping ids.
 //! - `window`: per-origin dedup window.
 //! - `handlers`: get_nodes / send_nodes; `broadcast`: relayed messages; `timers`: upkeep.
+//! - `authority`: signed facts (roles, bans, kicks, topic lock, voice, peer limit) and
+//!   moderation commands, secure groups only.
 
 mod authority;
 mod broadcast;

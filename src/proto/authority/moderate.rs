@@ -63,6 +63,9 @@ pub enum ModerationError {
     /// Our role does not allow it (or the target is the founder, or ourselves).
     #[error("not permitted with your role")]
     NotPermitted,
+    /// A kick of a banned key (it would lift the ban): unban it first.
+    #[error("the target is banned")]
+    TargetBanned,
     /// The fact's version counter is exhausted.
     #[error("version counter exhausted")]
     VersionExhausted,
@@ -92,6 +95,9 @@ impl Group {
             return Err(ModerationError::NotSecure);
         }
         let (subject, value) = m.fact();
+        if matches!(m, Moderation::Kick(k) if self.authority.is_banned(&k)) {
+            return Err(ModerationError::TargetBanned);
+        }
         let founder = self.authority.role(&self.own()) == Role::Founder;
         match m {
             Moderation::SetRole(k, r)
