@@ -489,3 +489,22 @@ fn forged_founder_fact_from_non_member_is_rejected() {
     }
     assert_eq!(dropped(&sim, 1, DropReason::FactRejected), 1);
 }
+
+#[test]
+fn late_joiner_learns_the_facts_by_sync() {
+    let mut sim = with_moderator(71);
+    let (m, t) = (key(&sim, 1), key(&sim, 2));
+    moderate(&mut sim, 1, Moderation::Ban(t)).unwrap();
+    moderate(&mut sim, 0, Moderation::Voice(VoiceLevel::Moderators)).unwrap();
+    settle(&mut sim);
+    let late = sim.add_node(sim.config(N));
+    let join = sim.join_string(3);
+    sim.join(late, &join, &spec());
+    sim.run_for(Duration::from_secs(10));
+    let n = &sim.nodes[late];
+    let g = n.group.unwrap();
+    assert_eq!(n.node.bans(g), [t]);
+    assert_eq!(n.node.role(g, &m), Some(Role::Moderator));
+    assert_eq!(n.node.group_info(g).unwrap().voice, VoiceLevel::Moderators);
+    assert_eq!(n.node.facts(g).len(), 3);
+}
