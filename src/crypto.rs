@@ -145,6 +145,38 @@ impl Identity {
     }
 }
 
+impl Identity {
+    /// Signs `fact` for the group `chat_id`: sets its signer to our Ed25519 key and its
+    /// signature over the fact signing input (PROTOCOL.md §5.5).
+    pub fn sign_fact(&self, chat_id: &[u8; KEY_LEN], fact: &mut crate::wire::Fact<'_>) {
+        fact.signer = self.signing_key();
+        fact.signature = self.signing.sign(&fact.signing_input(chat_id)).to_bytes();
+    }
+}
+
+/// Checks a fact's signature for the group `chat_id` under `verify_strict`; returns the
+/// signer's X25519 key (its name in the group).
+pub fn verify_fact(
+    chat_id: &[u8; KEY_LEN],
+    fact: &crate::wire::Fact<'_>,
+) -> Result<PublicKey, VerifyError> {
+    let key = VerifyingKey::from_bytes(&fact.signer).map_err(|_| VerifyError::BadSignerKey)?;
+    if key.is_weak() {
+        return Err(VerifyError::BadSignerKey);
+    }
+    let sig = Signature::from_bytes(&fact.signature);
+    key.verify_strict(&fact.signing_input(chat_id), &sig)
+        .map_err(|_| VerifyError::BadSignature)?;
+    Ok(PublicKey(key.to_montgomery().to_bytes()))
+}
+
+/// The X25519 form of an Ed25519 public key (the founder's member key from the chat id);
+/// `None` if the bytes are not a valid, non-weak Ed25519 key.
+pub fn x25519_of(signer: &[u8; KEY_LEN]) -> Option<PublicKey> {
+    let key = VerifyingKey::from_bytes(signer).ok()?;
+    (!key.is_weak()).then(|| PublicKey(key.to_montgomery().to_bytes()))
+}
+
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

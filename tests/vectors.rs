@@ -10,10 +10,10 @@ use std::num::NonZeroUsize;
 
 use dhtchat::crypto::{
     BoxKeypair, Identity, SharedKeys, VerifyError, open_datagram, precompute, seal_packet,
-    verify_broadcast,
+    verify_broadcast, verify_fact,
 };
 use dhtchat::wire::{
-    Broadcast, MAX_PLAINTEXT, MessageId, NODE_INFO_LEN, Payload, PeerMessage, PublicKey,
+    Broadcast, Fact, MAX_PLAINTEXT, MessageId, NODE_INFO_LEN, Payload, PeerMessage, PublicKey,
 };
 
 const PROTOCOL: &str = include_str!("../PROTOCOL.md");
@@ -378,5 +378,42 @@ fn signed_broadcast_verifies_for_its_chat_only() {
         assert_eq!(input, v.hex("signing-input"), "{}", v.name());
         let other = Identity::from_seed(&[0x55; 32]).signing_key();
         assert_eq!(verify_broadcast(&other, &b), Err(VerifyError::BadSignature));
+    }
+}
+
+/// The ```fact-vector blocks of §7.1.
+fn fact_vectors() -> Vec<Vector> {
+    let mut out = Vec::new();
+    let mut lines = PROTOCOL.lines();
+    while let Some(line) = lines.next() {
+        if line.trim_end() == "```fact-vector" {
+            let body = lines.by_ref().take_while(|l| l.trim_end() != "```");
+            out.push(parse_block(body));
+        }
+    }
+    out
+}
+
+#[test]
+fn fact_vectors_sign_verify_and_round_trip() {
+    let all = fact_vectors();
+    assert_eq!(all.len(), 3, "fact vectors in §7.1");
+    for v in &all {
+        let name = v.name();
+        let signer = Identity::from_seed(&v.key("signer-seed"));
+        assert_eq!(signer.signing_key(), v.key("signer"), "{name}: signer");
+        let chat = v.key("chat-id");
+        let bytes = v.hex("fact");
+        let fact = Fact::decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(fact.to_vec().unwrap(), bytes, "{name}: re-encoding");
+        assert_eq!(fact.signing_input(&chat), v.hex("signing-input"), "{name}");
+        let mut again = fact;
+        again.signature = [0; 64];
+        signer.sign_fact(&chat, &mut again);
+        assert_eq!(again, fact, "{name}: signature");
+        let member = verify_fact(&chat, &fact).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(member, signer.public_key(), "{name}: member key");
+        let other = Identity::from_seed(&[0x55; 32]).signing_key();
+        assert!(verify_fact(&other, &fact).is_err(), "{name}: other group");
     }
 }

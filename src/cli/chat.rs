@@ -7,6 +7,7 @@
 //! - `session`: the runtime state between the driver and a front end: groups, nicks, store
 //!   writes, and the translation of node events into [`ChatEvent`]s.
 //! - `commands`: what each `/command` does.
+//! - `moderation`: roles, bans and the other signed facts: commands, events, storing them.
 //! - `front`: the two front ends' loops (`--plain` lines, the ratatui terminal).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -21,6 +22,7 @@ use crate::store::{Store, default_data_dir};
 
 mod commands;
 mod front;
+mod moderation;
 mod session;
 
 pub use session::Session;

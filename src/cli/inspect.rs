@@ -350,6 +350,8 @@ fn message_name(id: MessageId) -> &'static str {
         MessageId::Action => "action",
         MessageId::Chat => "chat",
         MessageId::SeedAction => "seed_action",
+        MessageId::Facts => "facts",
+        MessageId::FactSync => "fact_sync",
     }
 }
 
@@ -371,6 +373,9 @@ fn describe_message(f: &mut Fields, message: &PeerMessage<'_>) {
         | PeerMessage::Action(text)
         | PeerMessage::Chat(text)
         | PeerMessage::SeedAction(text) => f.push("text", quoted(text)),
+        PeerMessage::Facts(list) | PeerMessage::FactSync(list) => {
+            f.push("facts", list.iter().count())
+        }
     }
 }
 

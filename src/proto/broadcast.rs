@@ -32,6 +32,9 @@ pub enum SendError {
     /// The message does not fit (body too long, or a field out of range).
     #[error("message does not fit: {0}")]
     Encode(#[from] EncodeError),
+    /// Our role (or the voice setting, or the topic lock) does not allow it.
+    #[error("not permitted with your role")]
+    NotPermitted,
 }
 
 impl Group {
@@ -57,9 +60,15 @@ impl Group {
             return Err(DropReason::OverLimit);
         }
         let msg = PeerMessage::decode(b.message_id, b.body).map_err(|_| DropReason::BadBody)?;
+        if !self.may_deliver(&b.origin, &msg) {
+            return Err(DropReason::Silenced);
+        }
         io.stats.delivered += 1;
+        // Relayed before it is applied, so a ban or kick still reaches its target.
+        if !matches!(msg, PeerMessage::FactSync(_)) {
+            self.relay(io, hop, b);
+        }
         self.apply(io, b.origin, b.number, &msg);
-        self.relay(io, hop, b);
         Ok(())
     }
 
@@ -75,6 +84,9 @@ impl Group {
         }
         if b.origin == self.own() {
             return Err(DropReason::OwnEcho);
+        }
+        if self.is_banned(&hop) || self.is_banned(&b.origin) {
+            return Err(DropReason::Banned);
         }
         if (self.dialect == Dialect::Secure) != b.trailer.is_some() {
             return Err(DropReason::WrongDialect);
@@ -135,6 +147,9 @@ impl Group {
         match *msg {
             PeerMessage::Ping | PeerMessage::Ban(_) => {}
             PeerMessage::NewPeer(peer) => self.on_new_peer(io, peer),
+            PeerMessage::Facts(list) => self.take_fact_list(io, list, true),
+            PeerMessage::FactSync(list) => self.take_fact_list(io, list, false),
+            PeerMessage::Topic(_) if self.dialect == Dialect::Secure => {}
             PeerMessage::Topic(t) => {
                 if self.topic.as_ref().is_none_or(|(v, _)| t.version > *v) {
                     self.topic = Some((t.version, t.text.to_owned()));
@@ -175,6 +190,10 @@ impl Group {
 
     fn on_new_peer(&mut self, io: &mut Io<'_>, peer: PublicKey) {
         if peer == self.own() || self.members.contains_key(&peer) {
+            return;
+        }
+        if self.is_banned(&peer) {
+            io.stats.count_drop(DropReason::Banned);
             return;
         }
         if self.members.len() >= io.config.max_members {

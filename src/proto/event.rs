@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use crate::wire::{PublicKey, Status};
+use crate::wire::{PublicKey, Role, Status, VoiceLevel};
 
 /// A local handle of one group hosted by the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -101,6 +101,77 @@ pub enum Event {
         /// The new topic.
         topic: String,
     },
+    /// A role fact was taken (secure groups).
+    RoleChanged {
+        /// The group.
+        group: GroupId,
+        /// The member.
+        peer: PublicKey,
+        /// Its new role.
+        role: Role,
+        /// Who signed it (X25519 key).
+        by: PublicKey,
+    },
+    /// A ban fact was taken; `peer` is our own key when we were banned (the node has left).
+    Banned {
+        /// The group.
+        group: GroupId,
+        /// The banned key.
+        peer: PublicKey,
+        /// Who signed it.
+        by: PublicKey,
+    },
+    /// An unban fact was taken.
+    Unbanned {
+        /// The group.
+        group: GroupId,
+        /// The key.
+        peer: PublicKey,
+        /// Who signed it.
+        by: PublicKey,
+    },
+    /// A member was kicked; `peer` is our own key when we were (the node has left; we may
+    /// join again).
+    Kicked {
+        /// The group.
+        group: GroupId,
+        /// The kicked key.
+        peer: PublicKey,
+        /// Who signed it.
+        by: PublicKey,
+    },
+    /// The topic lock fact changed.
+    TopicLocked {
+        /// The group.
+        group: GroupId,
+        /// Whether only moderators may set the topic now.
+        locked: bool,
+        /// Who signed it.
+        by: PublicKey,
+    },
+    /// The voice fact changed.
+    VoiceChanged {
+        /// The group.
+        group: GroupId,
+        /// Who may speak now.
+        level: VoiceLevel,
+        /// Who signed it.
+        by: PublicKey,
+    },
+    /// The peer limit fact changed.
+    PeerLimitChanged {
+        /// The group.
+        group: GroupId,
+        /// Most members, 0 for no limit.
+        limit: u32,
+        /// Who signed it.
+        by: PublicKey,
+    },
+    /// The group's signed facts changed: persist `Node::facts(group)`.
+    FactsChanged {
+        /// The group.
+        group: GroupId,
+    },
 }
 
 /// Why an inbound datagram or an outbound item was dropped. Counted in [`Stats`].
@@ -157,11 +228,21 @@ pub enum DropReason {
     RelayOverLimit,
     /// A datagram from a graylisted hop, dropped before any crypto work.
     Graylisted,
+    /// A packet from, or announcing, a banned key.
+    Banned,
+    /// A fact with a bad signature, from a signer without the role, or beyond the fact cap.
+    FactRejected,
+    /// A fact whose version (or tie-break) is not newer than the one we hold.
+    StaleFact,
+    /// A message an observer may not send, or that the voice setting forbids.
+    Silenced,
+    /// A join refused because the group is at its peer limit.
+    PeerLimit,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 29] = [
         Self::Malformed,
         Self::UnknownGroup,
         Self::BadKey,
@@ -186,11 +267,16 @@ impl DropReason {
         Self::OverLimit,
         Self::RelayOverLimit,
         Self::Graylisted,
+        Self::Banned,
+        Self::FactRejected,
+        Self::StaleFact,
+        Self::Silenced,
+        Self::PeerLimit,
     ];
 
     /// A short snake_case name for logs and metrics.
     pub fn name(self) -> &'static str {
-        const NAMES: [&str; 24] = [
+        const NAMES: [&str; 29] = [
             "malformed",
             "unknown_group",
             "bad_key",
@@ -215,6 +301,11 @@ impl DropReason {
             "over_limit",
             "relay_over_limit",
             "graylisted",
+            "banned",
+            "fact_rejected",
+            "stale_fact",
+            "silenced",
+            "peer_limit",
         ];
         NAMES[self as usize]
     }

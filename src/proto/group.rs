@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::authority::Authority;
 use super::dht::Table;
 use super::io::Io;
 use super::pending::{Pending, Purpose, Request};
@@ -82,6 +83,10 @@ pub(crate) struct Group {
     pub(crate) next_explore: Instant,
     /// Hop scores and relay buckets (PROTOCOL.md §6.7).
     pub(crate) spam: super::spam::SpamGuard,
+    /// Signed facts: roles, bans, topic, lock, voice, peer limit (secure groups).
+    pub(crate) authority: Authority,
+    /// Set when we were kicked or banned: the node drops the group.
+    pub(crate) evicted: bool,
 }
 
 impl Group {
@@ -123,6 +128,8 @@ impl Group {
             next_name: now,
             next_explore: now + config.explore_interval,
             spam: super::spam::SpamGuard::default(),
+            authority: Authority::new(chat_id),
+            evicted: false,
         }
     }
 

@@ -34,6 +34,12 @@ impl Group {
         from: SocketAddr,
         g: GetNodes,
     ) -> Result<(), DropReason> {
+        if self.is_banned(&sender) {
+            return Err(DropReason::Banned);
+        }
+        if self.over_peer_limit(&sender) {
+            return Err(DropReason::PeerLimit);
+        }
         if self.is_validated(&sender, &from) {
             self.note_in_link(sender, from, io.now, io.config.max_in_links);
             self.answer(io, sender, from, g.ping_id);
@@ -75,6 +81,9 @@ impl Group {
         from: SocketAddr,
         s: SendNodes,
     ) -> Result<(), DropReason> {
+        if self.is_banned(&sender) {
+            return Err(DropReason::Banned);
+        }
         let timeout = io.config.request_timeout;
         let Some(request) = self
             .pending
@@ -105,6 +114,7 @@ impl Group {
         }
         let member = self.members.entry(key).or_insert_with(|| Member::new(now));
         member.addr = Some(addr);
+        let newly_validated = !member.validated;
         member.validated = true;
         if is_new {
             io.emit(Event::PeerJoined {
@@ -117,6 +127,9 @@ impl Group {
             self.joined = true;
             self.join_retry = io.config.join_retry_min;
             io.emit(Event::Joined { group: self.id });
+        }
+        if newly_validated {
+            self.send_fact_sync(io, key, addr);
         }
         let joined_through_us = matches!(why, Purpose::Probe { .. });
         if is_new && joined_through_us && io.config.announce_new_peers {
@@ -152,7 +165,7 @@ impl Group {
 
     /// A node we heard of: ask it for nodes if it would fit our table and is not being asked.
     pub(crate) fn consider(&mut self, io: &mut Io<'_>, node: NodeInfo) {
-        if node.key == self.own() || self.table.contains(&node.key) {
+        if node.key == self.own() || self.table.contains(&node.key) || self.is_banned(&node.key) {
             return;
         }
         if let Some(m) = self.members.get_mut(&node.key) {

@@ -10,7 +10,10 @@
 //! - `window`: per-origin dedup window.
 //! - `handlers`: get_nodes / send_nodes; `broadcast`: relayed messages; `timers`: upkeep.
 //! - `spam`: per-origin token buckets and the graylist of misbehaving hops.
+//! - `authority`: signed facts (roles, bans, kicks, topic lock, voice, peer limit) and
+//!   moderation commands, secure groups only.
 
+mod authority;
 mod broadcast;
 mod config;
 pub mod dht;
@@ -26,6 +29,7 @@ mod spam;
 mod timers;
 pub mod window;
 
+pub use authority::{Moderation, ModerationError};
 pub use broadcast::SendError;
 pub use config::{Config, ConfigError};
 pub use event::{DropReason, Event, GroupId, LeaveReason, Stats, TextKind, Transmit};

@@ -15,12 +15,13 @@ use super::group::{Group, Member};
 use super::io::Io;
 use super::pending::Purpose;
 use super::{
-    Config, ConfigError, Dialect, DropReason, Event, GroupId, JoinString, Privacy, SendError,
-    Stats, Transmit,
+    Config, ConfigError, Dialect, DropReason, Event, GroupId, JoinString, Moderation,
+    ModerationError, Privacy, SendError, Stats, Transmit,
 };
 use crate::crypto::{Identity, SharedKeys, open_packet};
 use crate::wire::{
-    Envelope, KEY_LEN, MAX_PLAINTEXT, NodeInfo, Payload, PeerMessage, PublicKey, Status, Topic,
+    Envelope, FactValue, KEY_LEN, MAX_PLAINTEXT, NodeInfo, Payload, PeerMessage, PublicKey, Role,
+    Status, Topic, VoiceLevel,
 };
 
 /// How to set up a group we create or join.
@@ -72,6 +73,8 @@ pub struct MemberInfo {
     pub status: Status,
     /// Whether it is in our DHT table.
     pub in_table: bool,
+    /// Its role (always `User` in legacy groups).
+    pub role: Role,
 }
 
 /// The state of one group as the application sees it.
@@ -93,6 +96,12 @@ pub struct GroupInfo {
     pub members: usize,
     /// The current topic.
     pub topic: Option<String>,
+    /// Whether only moderators may set the topic.
+    pub topic_locked: bool,
+    /// Who may speak.
+    pub voice: VoiceLevel,
+    /// Most members, 0 for no limit.
+    pub peer_limit: u32,
 }
 
 /// The protocol state machine. See the crate docs, "Driving a Node".
@@ -280,7 +289,12 @@ impl Node {
         group: GroupId,
         topic: &str,
     ) -> Result<u32, SendError> {
-        let g = self.groups.get(&group).ok_or(SendError::UnknownGroup)?;
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        if g.dialect == Dialect::Secure {
+            let mut io = io!(self, now);
+            let zero = PublicKey([0; KEY_LEN]);
+            return Ok(g.issue(&mut io, zero, FactValue::Topic(topic))?);
+        }
         let version = g.topic.as_ref().map_or(1, |(v, _)| v.saturating_add(1));
         let n = self.send(
             now,
@@ -338,7 +352,7 @@ impl Node {
     }
 
     /// Continues our message numbers after `last` (a restarted node must not reuse numbers its
-    /// peers' dedup windows have seen; PROTOCOL.md §6.8). Never moves them backwards.
+    /// peers' dedup windows have seen; PROTOCOL.md §6.9). Never moves them backwards.
     pub fn resume_numbers(&mut self, group: GroupId, last: u32) -> Result<(), SendError> {
         let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
         g.last_number = g.last_number.max(last);
@@ -361,6 +375,9 @@ impl Node {
         msg: &PeerMessage<'_>,
     ) -> Result<u32, SendError> {
         let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        if !g.may_deliver(&g.own(), msg) {
+            return Err(SendError::NotPermitted);
+        }
         let mut io = io!(self, now);
         g.broadcast(&mut io, msg)
     }
@@ -410,7 +427,17 @@ impl Node {
                 self.stats.graylistings += 1;
             }
         }
+        self.drop_if_evicted(id);
         handled
+    }
+
+    /// Forgets a group whose authority removed us (kick or ban); its event is queued.
+    fn drop_if_evicted(&mut self, id: GroupId) {
+        if self.groups.get(&id).is_some_and(|g| g.evicted) {
+            if let Some(g) = self.groups.remove(&id) {
+                self.by_key.remove(&g.own());
+            }
+        }
     }
 
     /// Runs timers that are due. Call `poll_*` afterwards.
@@ -486,6 +513,9 @@ impl Node {
             table_len: g.table.len(),
             members: g.members.len(),
             topic: g.topic.as_ref().map(|(_, t)| t.clone()),
+            topic_locked: g.authority.topic_locked(),
+            voice: g.authority.voice(),
+            peer_limit: g.authority.peer_limit(),
         })
     }
 
@@ -527,6 +557,7 @@ impl Node {
                 name: m.name.clone(),
                 status: m.status,
                 in_table: g.table.contains(k),
+                role: g.authority.role(k),
             })
             .collect()
     }
@@ -545,5 +576,55 @@ impl Node {
     /// Our X25519 secret in `group` (for persistence); wiped when dropped.
     pub fn identity_seed(&self, group: GroupId) -> Option<zeroize::Zeroizing<[u8; KEY_LEN]>> {
         Some(self.groups.get(&group)?.identity.seed())
+    }
+
+    /// Carries out a moderation command in a secure group: signs the fact, applies it and
+    /// broadcasts it. Returns the broadcast's number.
+    pub fn moderate(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        command: Moderation,
+    ) -> Result<u32, ModerationError> {
+        let g = self
+            .groups
+            .get_mut(&group)
+            .ok_or(ModerationError::UnknownGroup)?;
+        let mut io = io!(self, now);
+        g.moderate(&mut io, command)
+    }
+
+    /// The role of `key` in `group` (`User` for anyone without a role fact).
+    pub fn role(&self, group: GroupId, key: &PublicKey) -> Option<Role> {
+        Some(self.groups.get(&group)?.authority.role(key))
+    }
+
+    /// The banned keys of `group`.
+    pub fn bans(&self, group: GroupId) -> Vec<PublicKey> {
+        self.groups
+            .get(&group)
+            .map(|g| g.authority.bans())
+            .unwrap_or_default()
+    }
+
+    /// The current signed facts of `group`, encoded (PROTOCOL.md §5.5), to persist and give
+    /// back to [`Node::restore_facts`] after a restart.
+    pub fn facts(&self, group: GroupId) -> Vec<Vec<u8>> {
+        self.groups
+            .get(&group)
+            .map(|g| g.authority.export())
+            .unwrap_or_default()
+    }
+
+    /// Restores stored facts into `group` (after create or join). Each is checked like a
+    /// received one; returns how many were taken. A stored ban of our own key makes us leave.
+    pub fn restore_facts(&mut self, now: Instant, group: GroupId, facts: &[Vec<u8>]) -> usize {
+        let Some(g) = self.groups.get_mut(&group) else {
+            return 0;
+        };
+        let mut io = io!(self, now);
+        let taken = g.take_facts(&mut io, facts.iter().map(Vec::as_slice), false);
+        self.drop_if_evicted(group);
+        taken
     }
 }

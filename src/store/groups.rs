@@ -84,7 +84,7 @@ impl Store {
         })
     }
 
-    /// Records the last message number we spent in a group (PROTOCOL.md §6.6).
+    /// Records the last message number we spent in a group (PROTOCOL.md §6.9).
     pub fn set_last_number(&self, id: u64, number: u32) -> Result<(), StoreError> {
         self.write(|txn| {
             self.require_group(txn, id)?;

@@ -6,6 +6,8 @@
 //! | 16 | new_peer    | `[public key 32]`                                        |
 //! | 17 | ban         | `[target key 32][version u32 BE][action: 0 unban, 1 ban, 2 kick]` |
 //! | 18 | topic       | `[version u32 BE][topic: 0..=512 bytes of UTF-8]`        |
+//! | 19 | facts       | one or more signed facts (secure groups; relayed)         |
+//! | 20 | fact sync   | one or more signed facts (secure groups; never relayed)   |
 //! | 24 | quit        | empty                                                    |
 //! | 48 | name        | `[name: 1..=128 bytes]`                                  |
 //! | 49 | status      | `[status: 0 online, 1 away, 2 busy]`                     |
@@ -18,6 +20,7 @@
 
 use bytes::BufMut;
 
+use super::fact::FactList;
 use super::{DecodeError, EncodeError, KEY_LEN, PublicKey, Reader};
 
 /// Longest nick, in bytes (`MAX_NICK_BYTES`).
@@ -39,6 +42,10 @@ pub enum MessageId {
     Ban = 17,
     /// Topic change.
     Topic = 18,
+    /// Signed facts, relayed to every member (secure groups).
+    Facts = 19,
+    /// Signed facts sent to one peer, never relayed (secure groups).
+    FactSync = 20,
     /// The origin leaves the group.
     Quit = 24,
     /// Nick change.
@@ -62,6 +69,8 @@ impl TryFrom<u8> for MessageId {
             16 => Self::NewPeer,
             17 => Self::Ban,
             18 => Self::Topic,
+            19 => Self::Facts,
+            20 => Self::FactSync,
             24 => Self::Quit,
             48 => Self::Name,
             49 => Self::Status,
@@ -129,6 +138,10 @@ pub enum PeerMessage<'a> {
     Ban(Ban),
     /// 18: topic change.
     Topic(Topic<'a>),
+    /// 19: signed facts, relayed.
+    Facts(FactList<'a>),
+    /// 20: signed facts for one peer, not relayed.
+    FactSync(FactList<'a>),
     /// 24: the origin leaves.
     Quit,
     /// 48: the origin's nick (raw bytes, as the C code sends them).
@@ -152,6 +165,8 @@ impl<'a> PeerMessage<'a> {
             MessageId::NewPeer => Self::NewPeer(PublicKey(r.array()?)),
             MessageId::Ban => Self::Ban(read_ban(&mut r)?),
             MessageId::Topic => Self::Topic(read_topic(&mut r)?),
+            MessageId::Facts => Self::Facts(FactList::new(r.rest())?),
+            MessageId::FactSync => Self::FactSync(FactList::new(r.rest())?),
             MessageId::Quit => Self::Quit,
             MessageId::Name => Self::Name(read_name(&mut r)?),
             MessageId::Status => Self::Status(read_status(&mut r)?),
@@ -170,6 +185,8 @@ impl<'a> PeerMessage<'a> {
             Self::NewPeer(_) => MessageId::NewPeer,
             Self::Ban(_) => MessageId::Ban,
             Self::Topic(_) => MessageId::Topic,
+            Self::Facts(_) => MessageId::Facts,
+            Self::FactSync(_) => MessageId::FactSync,
             Self::Quit => MessageId::Quit,
             Self::Name(_) => MessageId::Name,
             Self::Status(_) => MessageId::Status,
@@ -186,6 +203,7 @@ impl<'a> PeerMessage<'a> {
             Self::NewPeer(_) => KEY_LEN,
             Self::Ban(_) => BAN_LEN,
             Self::Topic(t) => 4 + t.text.len(),
+            Self::Facts(l) | Self::FactSync(l) => l.as_bytes().len(),
             Self::Status(_) => 1,
             Self::Name(b) | Self::Action(b) | Self::Chat(b) | Self::SeedAction(b) => b.len(),
         }
@@ -223,6 +241,7 @@ impl<'a> PeerMessage<'a> {
                 out.put_slice(t.text.as_bytes());
             }
             Self::Status(s) => out.put_u8(*s as u8),
+            Self::Facts(l) | Self::FactSync(l) => out.put_slice(l.as_bytes()),
             Self::Name(b) | Self::Action(b) | Self::Chat(b) | Self::SeedAction(b) => {
                 out.put_slice(b)
             }
@@ -376,8 +395,8 @@ mod tests {
     #[test]
     fn unknown_id_is_rejected() {
         assert_eq!(
-            PeerMessage::decode(19, &[]),
-            Err(DecodeError::UnknownMessageId(19))
+            PeerMessage::decode(21, &[]),
+            Err(DecodeError::UnknownMessageId(21))
         );
     }
 }

@@ -17,6 +17,7 @@
 
 pub mod broadcast;
 pub mod envelope;
+pub mod fact;
 pub mod message;
 pub mod node_info;
 pub mod payload;
@@ -25,6 +26,7 @@ mod reader;
 
 pub use broadcast::{Broadcast, SignatureTrailer};
 pub use envelope::Envelope;
+pub use fact::{Fact, FactKind, FactList, FactValue, Role, VoiceLevel};
 pub use message::{Ban, BanAction, MessageId, PeerMessage, Status, Topic};
 pub use node_info::NodeInfo;
 pub use payload::{GetNodes, NodeList, Payload, PayloadId, SendNodes};

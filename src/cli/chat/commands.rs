@@ -104,11 +104,6 @@ impl Session {
         Ok(Flow::Continue)
     }
 
-    /// Moderation commands need the secure-group roles (issue #6).
-    async fn moderate(&mut self, c: ChatCommand) -> anyhow::Result<()> {
-        anyhow::bail!("{c:?}: moderation is not available in this build yet")
-    }
-
     /// Sends text to the active group and echoes it (as the other members will see it).
     async fn say(&mut self, message: Outgoing) -> anyhow::Result<Flow> {
         let group = self.active_group()?;
@@ -228,7 +223,11 @@ impl Session {
     }
 
     /// A member by nick (exact), key, or key prefix of at least 4 hex digits.
-    async fn find_member(&self, group: GroupId, target: &str) -> anyhow::Result<MemberInfo> {
+    pub(super) async fn find_member(
+        &self,
+        group: GroupId,
+        target: &str,
+    ) -> anyhow::Result<MemberInfo> {
         let members = self.members(group).await?;
         let lower = target.to_ascii_lowercase();
         let found: Vec<&MemberInfo> = members

@@ -10,16 +10,17 @@ use std::net::SocketAddr;
 use anyhow::{Context, anyhow};
 use zeroize::Zeroizing;
 
+use super::moderation::view_role;
 use super::{Args, local_time};
 use crate::cli::chat_event::{ChatEvent, MemberView, Peer, Presence, Role};
 use crate::net::{Handle, NodeEvent, os_seed};
 use crate::proto::{
-    Dialect, Event, GroupId, GroupSpec, JoinString, LeaveReason, MemberInfo, Privacy, TextKind,
+    Dialect, Event, GroupId, GroupSpec, JoinString, LeaveReason, Privacy, TextKind,
 };
 use crate::store::{GroupRecord, Store, StoredPeer};
 use crate::wire::{NodeInfo, PublicKey};
 
-/// Our message numbers are stored at least this often (PROTOCOL.md §6.6).
+/// Our message numbers are stored at least this often (PROTOCOL.md §6.9).
 const NUMBER_STORE_EVERY: u32 = 100;
 /// A restarted node resumes numbering this far past the stored number.
 const NUMBER_RESUME_GAP: u32 = 1000;
@@ -53,7 +54,9 @@ pub struct Session {
     /// The group that commands and the member list are about.
     pub(super) active: Option<GroupId>,
     out: VecDeque<ChatEvent>,
-    members_dirty: bool,
+    pub(super) members_dirty: bool,
+    /// Set when a group's facts changed and should be stored.
+    pub(super) facts_dirty: Vec<GroupId>,
     pub(super) quitting: bool,
 }
 
@@ -74,6 +77,7 @@ impl Session {
             active: None,
             out: VecDeque::new(),
             members_dirty: false,
+            facts_dirty: Vec::new(),
             quitting: false,
         }
     }
@@ -157,6 +161,7 @@ impl Session {
         let seed = Zeroizing::new(os_seed().context("no OS randomness")?);
         let spec = spec_for(join.dialect, join.privacy, &seed, nick);
         let group = self.handle.join_group(join.clone(), spec).await?;
+        self.restore_facts(group, join.chat_id).await?;
         let own = self.snapshot(group).await?.0;
         let label = short_label(join);
         let rec = GroupRecord {
@@ -211,6 +216,7 @@ impl Session {
             })
             .await?;
         self.store.set_last_number(rec.id, resume)?;
+        self.restore_facts(group, rec.chat_id).await?;
         let own = self.snapshot(group).await?.0;
         self.add(group, rec.id, &rec.label, own, nick, founded);
         if let Some(j) = self.groups.get_mut(&group) {
@@ -327,6 +333,7 @@ impl Session {
     /// Takes the queued events, refreshing the member list first if it changed.
     pub async fn take_events(&mut self) -> Vec<ChatEvent> {
         self.complete_ready().await;
+        self.store_facts().await;
         if self.members_dirty {
             self.members_dirty = false;
             if let Some(ev) = self.members_view().await {
@@ -372,11 +379,16 @@ impl Session {
     /// The member list of the active group, for the sidebar.
     async fn members_view(&mut self) -> Option<ChatEvent> {
         let group = self.active?;
-        let members: Vec<MemberInfo> = self.handle.call(move |n, _| n.members(group)).await.ok()?;
+        let own = self.groups.get(&group)?.own;
+        let (members, own_role) = self
+            .handle
+            .call(move |n, _| (n.members(group), n.role(group, &own)))
+            .await
+            .ok()?;
         let j = self.groups.get_mut(&group)?;
         let mut view = vec![MemberView {
             peer: Peer::new(j.own.to_string(), j.nick.clone()),
-            role: Role::User,
+            role: own_role.map_or(Role::User, view_role),
             status: Presence::Online,
             is_self: true,
         }];
@@ -387,7 +399,7 @@ impl Session {
             }
             view.push(MemberView {
                 peer: Peer::new(m.key.to_string(), nick),
-                role: Role::User,
+                role: view_role(m.role),
                 status: m.status.into(),
                 is_self: false,
             });
@@ -486,6 +498,10 @@ impl Session {
                 by: self.peer(group, &by),
                 topic,
             },
+            other => {
+                self.on_authority_event(other);
+                return;
+            }
         };
         self.push(ev);
     }
@@ -545,7 +561,7 @@ impl Session {
 }
 
 /// The group an event is about.
-fn event_group(ev: &Event) -> GroupId {
+pub(super) fn event_group(ev: &Event) -> GroupId {
     match ev {
         Event::Joined { group }
         | Event::PeerJoined { group, .. }
@@ -553,7 +569,15 @@ fn event_group(ev: &Event) -> GroupId {
         | Event::MessageReceived { group, .. }
         | Event::NameChanged { group, .. }
         | Event::StatusChanged { group, .. }
-        | Event::TopicChanged { group, .. } => *group,
+        | Event::TopicChanged { group, .. }
+        | Event::RoleChanged { group, .. }
+        | Event::Banned { group, .. }
+        | Event::Unbanned { group, .. }
+        | Event::Kicked { group, .. }
+        | Event::TopicLocked { group, .. }
+        | Event::VoiceChanged { group, .. }
+        | Event::PeerLimitChanged { group, .. }
+        | Event::FactsChanged { group } => *group,
     }
 }
 
