@@ -92,7 +92,7 @@ impl Group {
             return Err(DropReason::WrongDialect);
         }
         let member = self.members.get(&b.origin);
-        if member.is_some_and(|m| m.departed_at.is_some()) {
+        if member.is_some_and(|m| m.departed_at.is_some() && !m.came_back(b.number)) {
             return Err(DropReason::Departed);
         }
         if let Some(w) = member.and_then(|m| m.window.as_ref()) {
@@ -133,6 +133,13 @@ impl Group {
             .members
             .entry(b.origin)
             .or_insert_with(|| Member::new(now));
+        if member.departed_at.take().is_some() {
+            // It quit and came back (a restart resumes numbering past its quit).
+            io.emit(Event::PeerJoined {
+                group: self.id,
+                peer: b.origin,
+            });
+        }
         if member.signer.is_none() {
             member.signer = b
                 .trailer

@@ -37,6 +37,14 @@ pub(crate) struct Member {
 }
 
 impl Member {
+    /// True if `number` is newer than everything it sent before it quit: it rejoined (a
+    /// restarted node resumes numbering past its quit, PROTOCOL.md §6.9).
+    pub(crate) fn came_back(&self, number: u32) -> bool {
+        self.window
+            .as_ref()
+            .is_some_and(|w| (number.wrapping_sub(w.top()) as i32) > 0)
+    }
+
     pub(crate) fn new(now: Instant) -> Self {
         Self {
             name: Vec::new(),
