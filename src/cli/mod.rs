@@ -6,6 +6,9 @@
 //!
 //! - [`inspect`]: `dhtchat inspect`, the operator's datagram dissector (`docs/inspect.md`).
 //! - [`demo`]: `dhtchat demo`, N nodes on loopback UDP in one process, with a summary.
+//! - [`bench`]: `dhtchat bench`, the same nodes under an open-loop chat load, with one
+//!   machine-readable result line.
 
+pub mod bench;
 pub mod demo;
 pub mod inspect;
