@@ -13,20 +13,27 @@ use super::ledger::{Ledger, payload};
 use super::report::{Latency, Report};
 use super::{BenchError, Options, procfs};
 use crate::cli::demo::nodes::{self, DemoNode};
-use crate::net::now;
+use crate::net::{DriverError, now};
 
 /// How often a progress line is printed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// How often the drain checks the deliveries.
 const DRAIN_POLL: Duration = Duration::from_millis(5);
-/// Longest wait for the publish calls still in flight after the window.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What the scheduler saw.
+/// What the scheduler saw, and the publish calls still in flight.
 #[derive(Debug, Default)]
 struct Schedule {
     failures: u64,
     max_lag: Duration,
+    sends: JoinSet<Result<u32, DriverError>>,
+}
+
+impl Schedule {
+    /// Counts the publish calls that have finished (a refusal is a failure).
+    fn reap(&mut self) {
+        while let Some(done) = self.sends.try_join_next() {
+            self.failures += u64::from(!matches!(done, Ok(Ok(_))));
+        }
+    }
 }
 
 /// Prints a progress line at most once per [`PROGRESS_EVERY`].
@@ -65,8 +72,10 @@ pub(super) async fn measure(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Report, BenchError> {
     let mut rng = ChaCha20Rng::seed_from_u64(options.seed);
-    let created = nodes::form_group(options.stagger, nodes, &mut rng, progress).await?;
-    let convergence = nodes::wait_converged(nodes, created, options.converge_timeout).await;
+    nodes::form_group(options.stagger, nodes, &mut rng, progress).await?;
+    // The bounded wait starts after the last join (not at the group's creation, as in the
+    // demo), so a slow join phase on a busy machine does not eat it.
+    let convergence = nodes::wait_converged(nodes, now(), options.converge_timeout).await;
     progress(&nodes::convergence_line(&convergence, nodes.len()));
     if !options.warmup.is_zero() {
         progress(&format!("warming up {} s", options.warmup.as_secs_f64()));
@@ -86,13 +95,17 @@ pub(super) async fn measure(
         receivers: nodes.len() as u64 - 1,
         progress,
     };
-    let schedule = publish(options, nodes, &publishers, ledger, start, &mut ticker).await;
-    drain(options, ledger, &mut ticker).await;
+    let mut schedule = publish(options, nodes, &publishers, ledger, start, &mut ticker).await;
+    drain(options, ledger, &mut schedule, &mut ticker).await;
+    // The cut: what has not been delivered now is lost.
     let cpu = cpu_before
         .zip(procfs::cpu_time())
         .map(|(a, b)| b.saturating_sub(a));
-    let after = nodes::traffic(nodes).await;
     let s = ledger.snapshot();
+    // An overloaded group answers the counter query late, and deliveries go on meanwhile:
+    // the datagrams are divided by the deliveries counted when the answers are in.
+    let after = nodes::traffic(nodes).await;
+    let (_, traffic_deliveries) = ledger.progress();
     let latency = s.latency.max().and_then(|max| {
         Some(Latency {
             p50: s.latency.quantile(0.50)?,
@@ -116,6 +129,7 @@ pub(super) async fn measure(
         cpu,
         peak_rss: procfs::peak_rss(),
         datagrams: after.0.saturating_sub(before.0),
+        traffic_deliveries,
         max_send_lag: schedule.max_lag,
         converged: convergence.converged,
         seed: options.seed,
@@ -124,7 +138,8 @@ pub(super) async fn measure(
 
 /// The open-loop scheduler: message k is issued at `start + k / rate`, round robin over
 /// `publishers`, whatever happened to the earlier ones. Each publish call runs on its own
-/// task, so a slow driver delays only its own message, never the schedule.
+/// task, so a slow driver delays only its own message, never the schedule. The calls still
+/// in flight at the end are left to [`drain`].
 async fn publish(
     options: &Options,
     nodes: &[DemoNode<()>],
@@ -134,7 +149,6 @@ async fn publish(
     ticker: &mut Ticker<'_>,
 ) -> Schedule {
     let mut out = Schedule::default();
-    let mut sends = JoinSet::new();
     for k in 0..options.messages() {
         let due = start + due_after(k, options.rate);
         tokio::time::sleep_until(due.into()).await;
@@ -146,21 +160,14 @@ async fn publish(
             Some(m) => {
                 let handle = nodes[p].handle.clone();
                 let text = payload(seq, options.size);
-                sends.spawn(async move { handle.send_chat(m.group, text).await });
+                out.sends
+                    .spawn(async move { handle.send_chat(m.group, text).await });
             }
             None => out.failures += 1,
         }
-        while let Some(done) = sends.try_join_next() {
-            out.failures += u64::from(!matches!(done, Ok(Ok(_))));
-        }
+        out.reap();
         ticker.tick(ledger, "publish");
     }
-    let until = tokio::time::Instant::from_std(now() + SEND_TIMEOUT);
-    while let Ok(Some(done)) = tokio::time::timeout_at(until, sends.join_next()).await {
-        out.failures += u64::from(!matches!(done, Ok(Ok(_))));
-    }
-    out.failures += sends.len() as u64;
-    sends.abort_all();
     out
 }
 
@@ -171,13 +178,22 @@ fn due_after(k: u64, rate: u32) -> Duration {
 }
 
 /// Waits until every message reached every node but its publisher, or `options.drain`.
-async fn drain(options: &Options, ledger: &Ledger, ticker: &mut Ticker<'_>) {
+/// A publish call that the publisher's driver has not answered by then counts as failed.
+async fn drain(
+    options: &Options,
+    ledger: &Ledger,
+    schedule: &mut Schedule,
+    ticker: &mut Ticker<'_>,
+) {
     let start = now();
     loop {
+        schedule.reap();
         let (sent, delivered) = ledger.progress();
         if delivered >= sent * ticker.receivers
             || now().saturating_duration_since(start) >= options.drain
         {
+            schedule.failures += schedule.sends.len() as u64;
+            schedule.sends.abort_all();
             return;
         }
         ticker.tick(ledger, "drain");

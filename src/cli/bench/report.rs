@@ -53,8 +53,12 @@ pub struct Report {
     pub cpu: Option<Duration>,
     /// Peak resident set size of the process in bytes; `None` without `/proc`.
     pub peak_rss: Option<u64>,
-    /// Datagrams all nodes sent from the first publish to the end of the drain.
+    /// Datagrams all nodes sent from the first publish until their counters were read
+    /// after the drain.
     pub datagrams: u64,
+    /// Deliveries counted when those counters were read (a busy group answers late, so
+    /// this can exceed `delivered`).
+    pub traffic_deliveries: u64,
     /// How late the scheduler issued its latest publish call.
     pub max_send_lag: Duration,
     /// Whether every node had joined with a full close set before publishing.
@@ -82,7 +86,7 @@ impl Report {
 
     /// Datagrams sent per delivery (the relay's fan-out cost).
     pub fn datagrams_per_delivery(&self) -> f64 {
-        ratio(self.datagrams, self.delivered)
+        ratio(self.datagrams, self.traffic_deliveries)
     }
 
     /// The fields in output order, each as (key, value); `None` is "not measured".
@@ -182,6 +186,7 @@ mod tests {
             cpu: Some(Duration::from_secs(20)),
             peak_rss: Some(150 << 20),
             datagrams: 1_193_400,
+            traffic_deliveries: 198_900,
             max_send_lag: Duration::from_micros(1_500),
             converged: true,
             seed: 7,
