@@ -77,8 +77,8 @@ impl Ledger {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records that message number `sent()` (the next one) is published by `publisher` at
-    /// `at`; returns its sequence number.
+    /// Records that the next message (sequence numbers count from 0) is published by
+    /// `publisher` at `at`; returns its sequence number.
     pub(crate) fn publish(&self, publisher: usize, at: Instant) -> u32 {
         let mut s = self.lock();
         let seq = u32::try_from(s.sent.len()).unwrap_or(u32::MAX);
