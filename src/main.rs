@@ -15,6 +15,9 @@ Examples:
   Watch 50 nodes form a group on loopback UDP and exchange messages:
     dhtchat demo
 
+  Measure 200 nodes under 50 messages/s of 200 bytes from 10 publishers for 20 s:
+    dhtchat bench --nodes 200
+
   Dissect a captured datagram with the receiver's X25519 secret key:
     dhtchat inspect --secret-key <64 hex digits> 300FAA684E...
 
@@ -74,6 +77,31 @@ Commands inside the chat: /help lists them (/nick /me /topic /names /whois /stat
 --data-dir (default $XDG_DATA_HOME/dhtchat). The socket binds 0.0.0.0:33445 or the next
 free port; --bind 127.0.0.1:0 picks any free port. See docs/plain-mode.md for --plain.")]
     Chat(cli::chat::Args),
+    /// Load N nodes in this process on loopback UDP; print one machine-readable result line
+    #[command(after_help = "\
+Examples:
+  dhtchat bench                          50 nodes, 50 msg/s of 200 B from 10 publishers, 20 s
+  dhtchat bench -n 200                   the same load on 200 nodes
+  dhtchat bench -n 100 --rate 200 --size 500 --publishers 20 --duration 60
+  dhtchat bench -n 5 --rate 20 --duration 2 --warmup 0 --json
+
+The nodes are demo's: each has its own UDP socket on its own loopback IP and one secure group
+is formed. After every node has joined (and --warmup), a scheduler issues --rate messages per
+second in total, round robin over --publishers random members, at fixed instants whatever the
+deliveries do (open loop), for --duration seconds; then it waits up to --drain seconds for the
+last deliveries. Undelivered messages are lost. Progress goes to stderr once per second.
+
+Output (stdout, one line; na = not measured):
+  BENCH nodes=200 publishers=10 rate=50 size=200 duration_s=20 sent=1000
+  delivery_ratio=0.99950 p50_ms=.. p90_ms=.. p99_ms=.. max_ms=.. delivered_per_s=..
+  cpu_us_per_delivery=.. peak_rss_mb=.. expected=.. delivered=.. duplicates=..
+  send_failures=.. datagrams_per_delivery=.. max_send_lag_ms=.. converged=true seed=..
+
+delivery_ratio = delivered / (sent x (nodes - 1)); latency from the publish call to each
+receiver's message event; delivered_per_s = delivered / duration_s; cpu_us_per_delivery =
+process user+system CPU (/proc/self/stat) from the first publish to the end of the drain,
+per delivery; peak_rss_mb = VmHWM (/proc/self/status). See benches/README.md.")]
+    Bench(cli::bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -82,6 +110,7 @@ fn main() -> anyhow::Result<()> {
         Command::Inspect(args) => cli::inspect::run(&args)?,
         Command::Demo(args) => cli::demo::run(&args)?,
         Command::Chat(args) => cli::chat::run(&args)?,
+        Command::Bench(args) => cli::bench::run(&args)?,
     }
     Ok(())
 }
