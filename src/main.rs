@@ -104,13 +104,20 @@ per delivery; peak_rss_mb = VmHWM (/proc/self/status). See benches/README.md.")]
     Bench(cli::bench::Args),
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the subcommand; an error is one line on stderr (never a backtrace) and exit code 1.
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Inspect(args) => cli::inspect::run(&args)?,
-        Command::Demo(args) => cli::demo::run(&args)?,
-        Command::Chat(args) => cli::chat::run(&args)?,
-        Command::Bench(args) => cli::bench::run(&args)?,
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Inspect(args) => cli::inspect::run(&args).map_err(Into::into),
+        Command::Demo(args) => cli::demo::run(&args).map_err(Into::into),
+        Command::Chat(args) => cli::chat::run(&args),
+        Command::Bench(args) => cli::bench::run(&args).map_err(Into::into),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dhtchat: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
-    Ok(())
 }

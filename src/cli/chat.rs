@@ -83,6 +83,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         None => default_data_dir().context("no data dir: set --data-dir, XDG_DATA_HOME or HOME")?,
     };
     let store = Store::open(&data_dir)?;
+    init_logging(args.plain, &data_dir);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -106,6 +107,28 @@ async fn async_main(args: &Args, store: Store, offset: time::UtcOffset) -> anyho
     session.shutdown().await;
     let _ = task.await;
     result
+}
+
+/// `RUST_LOG` (default `warn`) goes to stderr in `--plain` mode; the terminal UI owns the
+/// screen, so there it goes to `chat.log` in the data dir.
+fn init_logging(plain: bool, data_dir: &std::path::Path) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if plain {
+        let _ = builder.with_writer(std::io::stderr).try_init();
+        return;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.join("chat.log"));
+    if let Ok(file) = file {
+        let _ = builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init();
+    }
 }
 
 /// Binds the socket: `addr` if given, else the default port or the next free one.
