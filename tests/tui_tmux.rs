@@ -5,7 +5,8 @@
 //! - one scenario: the READY lines and the sidebar, a message with its `HH:MM` time, `/nick`,
 //!   an unknown command, `/chatid`, a second member (`--plain`, driven through its stdin)
 //!   joining with the join string read off the screen, chatting and leaving, then `/quit`;
-//! - Ctrl-C quits too.
+//! - resizing the terminal redraws it (narrow: no sidebar, lines rewrapped), and Ctrl-C
+//!   quits.
 //!
 //! After each exit the wrapper shell prints the exit code and `stty -a`, so the tests check that
 //! the process ended cleanly and left the terminal as it found it (no alternate screen, cursor
@@ -205,16 +206,27 @@ impl Screen {
         self.0.lines()
     }
 
-    /// The message-pane part of each body row (left of the sidebar border).
+    /// The rows between the topic bar and the status line.
+    fn body(&self) -> Vec<&str> {
+        let rows: Vec<&str> = self.rows().collect();
+        match rows.len() {
+            n if n > 3 => rows[1..n - 2].to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The message-pane part of each body row (left of the sidebar border, if shown).
     fn messages(&self) -> Vec<&str> {
-        self.rows()
-            .filter_map(|r| r.rsplit_once('│').map(|(m, _)| m.trim_end()))
+        self.body()
+            .into_iter()
+            .map(|r| r.rsplit_once('│').map_or(r, |(m, _)| m).trim_end())
             .collect()
     }
 
     /// The sidebar rows (right of its border), trimmed; the first is the member count.
     fn sidebar(&self) -> Vec<&str> {
-        self.rows()
+        self.body()
+            .into_iter()
             .filter_map(|r| r.rsplit_once('│').map(|(_, s)| s.trim()))
             .filter(|s| !s.is_empty())
             .collect()
@@ -354,27 +366,25 @@ fn start_alice() -> Tmux {
         "{data}",
     ];
     let tmux = Tmux::start(&args);
-    let screen = tmux.wait_for("the READY lines", |s| {
-        s.has_message("join string: ") && s.status_line().contains("[alice]")
+    // Every wait checks the whole expected screen: a capture can fall between two writes of
+    // one redraw, so a screen accepted on one detail may not show the next one yet.
+    tmux.wait_for("the READY lines, sidebar and status line", |s| {
+        s.has_message("-!- you are in room as ")
+            && s.join_string("join string: ")
+                .is_some_and(|j| j.contains("@127.0.0.1:"))
+            && s.topic_bar().contains("room · 1 member")
+            && s.sidebar().get(..2) == Some(&["1 member", "~alice"][..])
+            && s.status_line().contains("[alice] [online] [founder]")
     });
-    assert!(
-        screen.has_message("-!- you are in room as "),
-        "{}",
-        screen.0
-    );
-    assert!(
-        screen.topic_bar().contains("room · 1 member"),
-        "{}",
-        screen.0
-    );
-    assert_eq!(
-        screen.sidebar()[..2],
-        ["1 member", "~alice"],
-        "{}",
-        screen.0
-    );
-    assert!(screen.status_line().contains("[alice] [online] [founder]"));
     tmux
+}
+
+/// The rows of the message pane that contain `text`.
+fn rows_with<'a>(s: &'a Screen, text: &str) -> Vec<&'a str> {
+    s.messages()
+        .into_iter()
+        .filter(|r| r.contains(text))
+        .collect()
 }
 
 #[test]
@@ -383,42 +393,35 @@ fn chat_in_a_real_terminal_with_a_plain_peer() {
         return;
     }
     let tmux = start_alice();
-    assert!(tmux.data_dir().exists());
+    assert!(tmux.data_dir().join("data").exists());
 
     tmux.type_line("hello tmux");
-    let screen = tmux.wait_for("our message", |s| s.has_message("<alice> hello tmux"));
-    let row = screen
-        .messages()
-        .into_iter()
-        .find(|r| r.contains("hello tmux"));
-    assert!(
-        row.is_some_and(|r| timed_row(r, "<alice> hello tmux")),
-        "no `HH:MM <alice> hello tmux` row:\n{}",
-        screen.0
-    );
+    tmux.wait_for("`HH:MM <alice> hello tmux`", |s| {
+        let rows = rows_with(s, "hello tmux");
+        rows.len() == 1 && timed_row(rows[0], "<alice> hello tmux")
+    });
 
     tmux.type_line("/nick alicia");
-    let screen = tmux.wait_for("the nick change", |s| {
-        s.has_message("-!- alice is now known as alicia") && s.sidebar().contains(&"~alicia")
+    tmux.wait_for("the nick change", |s| {
+        s.has_message("-!- alice is now known as alicia")
+            && s.sidebar().get(..2) == Some(&["1 member", "~alicia"][..])
+            && s.status_line().contains("[alicia]")
     });
-    assert!(!screen.sidebar().contains(&"~alice"), "{}", screen.0);
-    assert!(screen.status_line().contains("[alicia]"), "{}", screen.0);
 
     tmux.type_line("/frobnicate");
-    let screen = tmux.wait_for("the error line", |s| s.has_message("/frobnicate"));
-    let errors: Vec<&str> = screen
-        .messages()
-        .into_iter()
-        .filter(|r| r.contains("frobnicate"))
-        .collect();
-    assert_eq!(errors.len(), 1, "{}", screen.0);
-    assert!(timed_row(errors[0], "-!- unknown command /frobnicate"));
+    tmux.wait_for("one error line", |s| {
+        let errors = rows_with(s, "frobnicate");
+        errors.len() == 1 && timed_row(errors[0], "-!- unknown command /frobnicate")
+    });
 
     // Still alive: a command after the error works, and gives the join string again.
     tmux.type_line("/chatid");
-    let screen = tmux.wait_for("/chatid", |s| s.has_message("-!- join string dhtchat:"));
+    let screen = tmux.wait_for("/chatid", |s| {
+        s.has_message("-!- chat id ")
+            && s.join_string("join string ").is_some()
+            && s.join_string("join string ") == s.join_string("join string: ")
+    });
     let join = screen.join_string("join string ").unwrap();
-    assert_eq!(screen.join_string("join string: ").as_deref(), Some(&*join));
     assert!(
         join.starts_with("dhtchat:") && join.contains("@127.0.0.1:"),
         "{join}"
@@ -428,37 +431,59 @@ fn chat_in_a_real_terminal_with_a_plain_peer() {
     bob.expect_line("READY ");
     // Bob's nick reaches alice after the join itself, and a message sent at once can overtake
     // it (it would show under his key prefix), so bob talks once alice lists him by nick.
-    let screen = tmux.wait_for("bob in the sidebar", |s| s.sidebar().contains(&"bob"));
-    assert!(screen.has_message("has joined"), "{}", screen.0);
+    tmux.wait_for("bob joining", |s| {
+        s.has_message("has joined") && s.sidebar().contains(&"bob")
+    });
     bob.say("hi from bob");
-    let screen = tmux.wait_for("bob's message", |s| s.has_message("<bob> hi from bob"));
-    assert!(screen.sidebar().contains(&"bob"), "{}", screen.0);
-    assert_eq!(screen.sidebar()[0], "2 members", "{}", screen.0);
-    assert!(
-        screen.topic_bar().contains("room · 2 members"),
-        "{}",
-        screen.0
-    );
+    tmux.wait_for("bob's message, two members", |s| {
+        s.has_message("<bob> hi from bob")
+            && s.sidebar().get(..3) == Some(&["2 members", "~alicia", "bob"][..])
+            && s.topic_bar().contains("room · 2 members")
+    });
     let msg = bob.expect_line("MSG ");
     assert!(msg.ends_with("nick=bob text=hi from bob"), "{msg}");
 
     bob.say("/quit");
     assert!(bob.wait_exit(), "the plain peer failed");
-    let screen = tmux.wait_for("bob leaving", |s| {
-        s.has_message("-!- bob has left") && s.sidebar().first() == Some(&"1 member")
+    tmux.wait_for("bob leaving", |s| {
+        s.has_message("-!- bob has left")
+            && s.sidebar() == ["1 member", "~alicia"]
+            && s.topic_bar().contains("room · 1 member")
     });
-    assert!(!screen.sidebar().contains(&"bob"), "{}", screen.0);
 
     tmux.type_line("/quit");
     tmux.expect_clean_exit();
 }
 
 #[test]
-fn ctrl_c_quits_and_restores_the_terminal() {
+fn resize_redraws_and_ctrl_c_quits_and_restores_the_terminal() {
     if !tmux_available() {
         return;
     }
     let tmux = start_alice();
+    let join = tmux.capture().join_string("join string: ").unwrap();
+
+    // A narrow terminal (SIGWINCH → redraw): no sidebar, the join string rewrapped.
+    tmux.run(&["resize-window", "-t", SESSION, "-x", "50", "-y", "12"]);
+    // tmux shows the old screen cut to size until the UI redraws, so wait for the new layout.
+    let screen = tmux.wait_for("the narrow layout", |s| {
+        s.rows().count() == 12
+            && s.status_line().contains("[alice]")
+            && s.join_string("join string: ").as_deref() == Some(&*join)
+    });
+    assert!(
+        !screen.0.contains('│'),
+        "sidebar shown at 50 columns:\n{}",
+        screen.0
+    );
+    assert!(screen.rows().all(|r| r.chars().count() <= 50));
+
+    // Wide enough again: the sidebar comes back.
+    tmux.run(&["resize-window", "-t", SESSION, "-x", "70", "-y", "12"]);
+    tmux.wait_for("the sidebar back", |s| {
+        s.sidebar().first() == Some(&"1 member")
+    });
+
     tmux.run(&["send-keys", "-t", SESSION, "C-c"]);
     tmux.expect_clean_exit();
 }
