@@ -160,7 +160,7 @@ impl Session {
         }
         let seed = Zeroizing::new(os_seed().context("no OS randomness")?);
         let spec = spec_for(join.dialect, join.privacy, &seed, nick);
-        let group = self.handle.join_group(join.clone(), spec).await?;
+        let group = self.handle.join_group(*join, spec).await?;
         self.restore_facts(group, join.chat_id).await?;
         let own = self.snapshot(group).await?.0;
         let label = short_label(join);
