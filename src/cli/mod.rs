@@ -7,6 +7,8 @@
 //! - [`inspect`]: `dhtchat inspect`, the operator's datagram dissector (`docs/inspect.md`).
 //! - [`chat`]: `dhtchat chat`, the interactive chat and its `--plain` mode; the runtime that
 //!   connects the driver, the store and a front end.
+//! - [`node`]: `dhtchat node`, the headless bootstrap/relay node that logs periodic stats.
+//! - [`id`]: `dhtchat id`, this node's key and join string in each stored group.
 //! - [`demo`]: `dhtchat demo`, N nodes on loopback UDP in one process, with a summary.
 //! - [`command`]: parsing a line of chat input (`/commands` and messages), for both front ends.
 //! - [`chat_event`]: the front-end-neutral events the chat runtime hands to a front end.
@@ -17,6 +19,8 @@ pub mod chat;
 pub mod chat_event;
 pub mod command;
 pub mod demo;
+pub mod id;
 pub mod inspect;
+pub mod node;
 pub mod plain;
 pub mod tui;
