@@ -15,6 +15,9 @@ Examples:
   Watch 50 nodes form a group on loopback UDP and exchange messages:
     dhtchat demo
 
+  Measure 200 nodes under 50 messages/s of 200 bytes from 10 publishers for 20 s:
+    dhtchat bench --nodes 200
+
   Found a group and chat in the terminal:
     dhtchat chat --create lobby --nick alice
 
@@ -112,6 +115,31 @@ the interface that routes outwards with port 33445 (the default port; pass --adv
 the node bound another one). Secret seeds are never printed. The store can be open in one
 process only: while `dhtchat node` runs, read the join strings from its log instead.")]
     Id(cli::id::Args),
+    /// Load N nodes in this process on loopback UDP; print one machine-readable result line
+    #[command(after_help = "\
+Examples:
+  dhtchat bench                          50 nodes, 50 msg/s of 200 B from 10 publishers, 20 s
+  dhtchat bench -n 200                   the same load on 200 nodes
+  dhtchat bench -n 100 --rate 200 --size 500 --publishers 20 --duration 60
+  dhtchat bench -n 5 --rate 20 --duration 2 --warmup 0 --json
+
+The nodes are demo's: each has its own UDP socket on its own loopback IP and one secure group
+is formed. After every node has joined (and --warmup), a scheduler issues --rate messages per
+second in total, round robin over --publishers random members, at fixed instants whatever the
+deliveries do (open loop), for --duration seconds; then it waits up to --drain seconds for the
+last deliveries. Undelivered messages are lost. Progress goes to stderr once per second.
+
+Output (stdout, one line; na = not measured):
+  BENCH nodes=200 publishers=10 rate=50 size=200 duration_s=20 sent=1000
+  delivery_ratio=0.99950 p50_ms=.. p90_ms=.. p99_ms=.. max_ms=.. delivered_per_s=..
+  cpu_us_per_delivery=.. peak_rss_mb=.. expected=.. delivered=.. duplicates=..
+  send_failures=.. datagrams_per_delivery=.. max_send_lag_ms=.. converged=true seed=..
+
+delivery_ratio = delivered / (sent x (nodes - 1)); latency from the publish call to each
+receiver's message event; delivered_per_s = delivered / duration_s; cpu_us_per_delivery =
+process user+system CPU (/proc/self/stat) from the first publish to the end of the drain,
+per delivery; peak_rss_mb = VmHWM (/proc/self/status). See benches/README.md.")]
+    Bench(cli::bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -122,6 +150,7 @@ fn main() -> anyhow::Result<()> {
         Command::Chat(args) => cli::chat::run(&args)?,
         Command::Node(args) => cli::node::run(&args)?,
         Command::Id(args) => cli::id::run(&args)?,
+        Command::Bench(args) => cli::bench::run(&args)?,
     }
     Ok(())
 }

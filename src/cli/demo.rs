@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use crate::net::{DriverError, now};
 
-mod nodes;
+pub(crate) mod nodes;
 mod summary;
 
 pub use summary::Summary;
@@ -197,7 +197,7 @@ pub fn run(args: &Args) -> Result<(), DemoError> {
 }
 
 /// `RUST_LOG` controls logging (to stderr); warnings only by default.
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
@@ -207,7 +207,7 @@ fn init_tracing() {
 }
 
 /// Resolves on Ctrl-C; never if signals cannot be watched.
-async fn ctrl_c() {
+pub(crate) async fn ctrl_c() {
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
     }

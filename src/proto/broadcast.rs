@@ -92,7 +92,7 @@ impl Group {
             return Err(DropReason::WrongDialect);
         }
         let member = self.members.get(&b.origin);
-        if member.is_some_and(|m| m.departed_at.is_some()) {
+        if member.is_some_and(|m| m.departed_at.is_some() && !m.came_back(b.number)) {
             return Err(DropReason::Departed);
         }
         if let Some(w) = member.and_then(|m| m.window.as_ref()) {
@@ -133,6 +133,13 @@ impl Group {
             .members
             .entry(b.origin)
             .or_insert_with(|| Member::new(now));
+        if member.departed_at.take().is_some() {
+            // It quit and came back (a restart resumes numbering past its quit).
+            io.emit(Event::PeerJoined {
+                group: self.id,
+                peer: b.origin,
+            });
+        }
         if member.signer.is_none() {
             member.signer = b
                 .trailer
@@ -247,15 +254,14 @@ impl Group {
         }
     }
 
-    /// Re-sends an accepted broadcast, unchanged, to the close set and a random sample of the
-    /// other relay targets, `relay_fanout` in all, never to `hop` or the origin.
+    /// Re-sends an accepted broadcast, unchanged, never to `hop` or the origin: to every
+    /// target a relay always uses (`relay_plan`), then to a fresh random sample of the others,
+    /// `relay_fanout` in all (PROTOCOL.md §6.4).
     fn relay(&self, io: &mut Io<'_>, hop: PublicKey, b: &Broadcast<'_>) {
         let payload = Payload::Broadcast(*b);
-        let mut targets = self.relay_targets(io.now, io.config.bad_node_timeout);
+        let (mut targets, fixed) = self.relay_plan(io.now, io.config.bad_node_timeout);
         let skip = |key: &PublicKey| *key == hop || *key == b.origin;
-        // The table's entries come first, nearest first: the close set leads.
-        let close = self.table.close_len();
-        let fixed = targets.iter().take(close).filter(|(k, _)| !skip(k)).count();
+        let fixed = targets.iter().take(fixed).filter(|(k, _)| !skip(k)).count();
         targets.retain(|(key, _)| !skip(key));
         let fanout = io.config.relay_fanout.max(fixed).min(targets.len());
         for i in fixed..fanout {
@@ -291,6 +297,8 @@ impl Group {
             b.trailer = Some(self.identity.sign_broadcast(&self.chat_id, &b)?);
         }
         io.stats.originated += 1;
+        // Any own broadcast shows we are alive: the group ping waits for 30 s of silence.
+        self.next_ping = self.next_ping.max(io.now + io.config.ping_interval);
         let payload = Payload::Broadcast(b);
         for (key, addr) in self.relay_targets(io.now, io.config.bad_node_timeout) {
             io.send(&self.identity, &key, addr, &payload);

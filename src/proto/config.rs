@@ -17,7 +17,7 @@ pub struct Config {
     pub max_per_ip: usize,
     /// Most groups one node hosts. Default 16.
     pub max_groups: usize,
-    /// Most members remembered per group. Default 4096.
+    /// Most members remembered per group. Default 16384 (above the 10,000-member groups the scale run checks).
     pub max_members: usize,
     /// Most get_nodes requests outstanding per group. Default 256.
     pub max_pending: usize,
@@ -104,7 +104,7 @@ impl Config {
             bucket_size: 2,
             max_per_ip: 2,
             max_groups: 16,
-            max_members: 4096,
+            max_members: 16384,
             max_pending: 256,
             forward_cap: 1 << 16,
             ping_interval: Duration::from_secs(30),

@@ -97,6 +97,14 @@ impl Table {
         self.close_size.min(self.entries.len())
     }
 
+    /// True if `key` is in the close set.
+    pub fn is_close(&self, key: &PublicKey) -> bool {
+        self.entries
+            .iter()
+            .take(self.close_size)
+            .any(|e| e.key == *key)
+    }
+
     /// True if the table has no entry.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

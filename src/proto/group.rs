@@ -13,7 +13,7 @@ use super::pending::{Pending, Purpose, Request};
 use super::window::SeenWindow;
 use super::{Config, Dialect, GroupId, Privacy};
 use crate::crypto::{Identity, SignerKey};
-use crate::wire::{GetNodes, KEY_LEN, NodeInfo, Payload, PublicKey, Status};
+use crate::wire::{GetNodes, KEY_LEN, NodeInfo, PING_ID_LEN, Payload, PublicKey, Status};
 
 /// What we know of one member.
 #[derive(Debug, Clone)]
@@ -37,6 +37,14 @@ pub(crate) struct Member {
 }
 
 impl Member {
+    /// True if `number` is newer than everything it sent before it quit: it rejoined (a
+    /// restarted node resumes numbering past its quit, PROTOCOL.md §6.9).
+    pub(crate) fn came_back(&self, number: u32) -> bool {
+        self.window
+            .as_ref()
+            .is_some_and(|w| (number.wrapping_sub(w.top()) as i32) > 0)
+    }
+
     pub(crate) fn new(now: Instant) -> Self {
         Self {
             name: Vec::new(),
@@ -64,7 +72,9 @@ pub(crate) struct Group {
     pub(crate) table: Table,
     /// Validated peers that keep us in *their* table (they send us keep-alives): relays go to
     /// them too, so every link of the overlay carries broadcasts both ways.
-    pub(crate) in_links: BTreeMap<PublicKey, (SocketAddr, Instant)>,
+    /// Each with its address, when it last asked, and whether it flagged us as one of its
+    /// close set (the low bit of its ping id, PROTOCOL.md §6.4).
+    pub(crate) in_links: BTreeMap<PublicKey, (SocketAddr, Instant, bool)>,
     pub(crate) members: BTreeMap<PublicKey, Member>,
     pub(crate) pending: Pending,
     /// Last message number spent (0: none yet).
@@ -159,7 +169,11 @@ impl Group {
         addr: SocketAddr,
         purpose: Purpose,
     ) -> bool {
-        let ping_id = io.ping_id();
+        let mut ping_id = io.ping_id();
+        // The low bit tells the peer whether it is in our close set, so it always relays to
+        // us (PROTOCOL.md §6.4); the other 63 bits stay random.
+        let last = PING_ID_LEN - 1;
+        ping_id[last] = (ping_id[last] & !1) | u8::from(self.table.is_close(&key));
         let request = Request {
             key,
             addr,
@@ -185,20 +199,20 @@ impl Group {
         &mut self,
         key: PublicKey,
         addr: SocketAddr,
-        now: Instant,
+        (now, close): (Instant, bool),
         cap: usize,
     ) {
         if !self.in_links.contains_key(&key) && self.in_links.len() >= cap {
             let oldest = self
                 .in_links
                 .iter()
-                .min_by_key(|(_, (_, t))| *t)
+                .min_by_key(|(_, (_, t, _))| *t)
                 .map(|(k, _)| *k);
             if let Some(k) = oldest {
                 self.in_links.remove(&k);
             }
         }
-        self.in_links.insert(key, (addr, now));
+        self.in_links.insert(key, (addr, now, close));
     }
 
     /// Where broadcasts go: every table entry, then every fresh in-link not in the table.
@@ -207,15 +221,42 @@ impl Group {
         now: Instant,
         fresh: Duration,
     ) -> Vec<(PublicKey, SocketAddr)> {
-        let table = self.table.iter().map(|e| (e.key, e.addr));
-        let links = self
+        self.relay_plan(now, fresh).0
+    }
+
+    /// The relay targets in relay order, and how many lead that a relay always uses: our
+    /// close set, then the fresh in-links that count us in their close set; then the other
+    /// table entries and fresh in-links (a relay samples among these).
+    pub(crate) fn relay_plan(
+        &self,
+        now: Instant,
+        fresh: Duration,
+    ) -> (Vec<(PublicKey, SocketAddr)>, usize) {
+        let close = self.table.close_len();
+        let live = |k: &PublicKey, t: &Instant| {
+            now.saturating_duration_since(*t) < fresh && !self.table.contains(k)
+        };
+        let mut targets: Vec<_> = self
+            .table
+            .iter()
+            .take(close)
+            .map(|e| (e.key, e.addr))
+            .collect();
+        let flagged = self
             .in_links
             .iter()
-            .filter(|(k, (_, t))| {
-                now.saturating_duration_since(*t) < fresh && !self.table.contains(k)
-            })
-            .map(|(k, (a, _))| (*k, *a));
-        table.chain(links).collect()
+            .filter(|(k, (_, t, c))| *c && live(k, t))
+            .map(|(k, (a, _, _))| (*k, *a));
+        targets.extend(flagged);
+        let fixed = targets.len();
+        targets.extend(self.table.iter().skip(close).map(|e| (e.key, e.addr)));
+        let others = self
+            .in_links
+            .iter()
+            .filter(|(k, (_, t, c))| !*c && live(k, t))
+            .map(|(k, (a, _, _))| (*k, *a));
+        targets.extend(others);
+        (targets, fixed)
     }
 
     /// Next message number: from 1, 0 skipped on wrap.

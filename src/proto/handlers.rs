@@ -41,7 +41,8 @@ impl Group {
             return Err(DropReason::PeerLimit);
         }
         if self.is_validated(&sender, &from) {
-            self.note_in_link(sender, from, io.now, io.config.max_in_links);
+            let close = g.ping_id[PING_ID_LEN - 1] & 1 == 1;
+            self.note_in_link(sender, from, (io.now, close), io.config.max_in_links);
             self.answer(io, sender, from, g.ping_id);
             self.consider(
                 io,

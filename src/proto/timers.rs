@@ -68,7 +68,7 @@ impl Group {
         }
         let fresh = io.config.bad_node_timeout;
         self.in_links
-            .retain(|_, (_, t)| now.saturating_duration_since(*t) < fresh);
+            .retain(|_, (_, t, _)| now.saturating_duration_since(*t) < fresh);
         let due: Vec<(PublicKey, SocketAddr)> = self
             .table
             .iter_mut()

@@ -1,5 +1,9 @@
 //! The demo's nodes: starting N drivers, forming the group, waiting for convergence,
 //! publishing, waiting for deliveries, and shutting down.
+//!
+//! `dhtchat bench` ([`crate::cli::bench`]) reuses the node machinery: [`start_nodes_with`]
+//! takes the task that consumes each node's events, and [`form_group`], [`wait_converged`],
+//! [`traffic`] and [`shutdown`] work whatever that task returns.
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -18,22 +22,22 @@ use crate::net::{Driver, DriverError, DriverOptions, DriverStats, Handle, NodeEv
 use crate::proto::{Config, Event, GroupId, GroupSpec, JoinString};
 use crate::wire::PublicKey;
 
-/// One started node.
+/// One started node; `C` is what its event collector returns when the events end.
 #[derive(Debug)]
-pub(super) struct DemoNode {
-    pub(super) handle: Handle,
-    pub(super) driver: JoinHandle<DriverStats>,
-    pub(super) collector: JoinHandle<Vec<Received>>,
+pub(crate) struct DemoNode<C = Vec<Received>> {
+    pub(crate) handle: Handle,
+    pub(crate) driver: JoinHandle<DriverStats>,
+    pub(crate) collector: JoinHandle<C>,
     /// Set once the node has created or joined the group.
-    pub(super) member: Option<Member>,
+    pub(crate) member: Option<Member>,
 }
 
 /// A node's place in the group.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Member {
-    pub(super) group: GroupId,
-    pub(super) key: PublicKey,
-    pub(super) join: JoinString,
+pub(crate) struct Member {
+    pub(crate) group: GroupId,
+    pub(crate) key: PublicKey,
+    pub(crate) join: JoinString,
 }
 
 /// A message as its publisher sent it.
@@ -47,10 +51,10 @@ pub(super) struct Sent {
 
 /// A `MessageReceived` as a driver stamped it.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Received {
-    pub(super) origin: PublicKey,
-    pub(super) number: u32,
-    pub(super) at: Instant,
+pub(crate) struct Received {
+    pub(crate) origin: PublicKey,
+    pub(crate) number: u32,
+    pub(crate) at: Instant,
 }
 
 /// What the phases measured before the shutdown.
@@ -65,15 +69,15 @@ pub(super) struct Phases {
 
 /// The group's state when the convergence wait ended.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Convergence {
-    pub(super) converged: bool,
-    pub(super) after: Duration,
-    pub(super) joined: usize,
-    pub(super) table: (usize, f64, usize),
+pub(crate) struct Convergence {
+    pub(crate) converged: bool,
+    pub(crate) after: Duration,
+    pub(crate) joined: usize,
+    pub(crate) table: (usize, f64, usize),
 }
 
 /// Node `i`'s own IP: 127.0.0.2 onwards, 250 per third octet.
-pub(super) fn demo_ip(i: usize) -> Ipv4Addr {
+pub(crate) fn demo_ip(i: usize) -> Ipv4Addr {
     // i < MAX_NODES = 2000, so both octets fit: i / 250 ≤ 7 and 2 + i % 250 ≤ 251.
     Ipv4Addr::new(127, 0, (i / 250) as u8, (2 + i % 250) as u8)
 }
@@ -84,6 +88,18 @@ pub(super) async fn start_nodes(
     cap: usize,
     deliveries: &Arc<AtomicU64>,
 ) -> Result<Vec<DemoNode>, DemoError> {
+    start_nodes_with(n, |_, events| {
+        tokio::spawn(collect(events, Arc::clone(deliveries), cap))
+    })
+    .await
+}
+
+/// Binds and spawns `n` drivers on [`demo_ip`]s; `collector(i, events)` spawns the task
+/// that consumes node `i`'s events.
+pub(crate) async fn start_nodes_with<C>(
+    n: usize,
+    mut collector: impl FnMut(usize, mpsc::Receiver<NodeEvent>) -> JoinHandle<C>,
+) -> Result<Vec<DemoNode<C>>, DemoError> {
     let mut nodes = Vec::with_capacity(n);
     for i in 0..n {
         let addr = SocketAddr::from((demo_ip(i), 0));
@@ -95,7 +111,7 @@ pub(super) async fn start_nodes(
         nodes.push(DemoNode {
             handle,
             driver: tokio::spawn(driver.run()),
-            collector: tokio::spawn(collect(events, Arc::clone(deliveries), cap)),
+            collector: collector(i, events),
             member: None,
         });
     }
@@ -131,7 +147,7 @@ pub(super) async fn phases(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Phases, DemoError> {
     let mut rng = ChaCha20Rng::seed_from_u64(options.seed);
-    let created = form_group(options, nodes, &mut rng, progress).await?;
+    let created = form_group(options.stagger, nodes, &mut rng, progress).await?;
     let convergence = wait_converged(nodes, created, options.converge_timeout).await;
     progress(&convergence_line(&convergence, nodes.len()));
     let before_publish = traffic(nodes).await;
@@ -159,7 +175,8 @@ pub(super) async fn phases(
     })
 }
 
-fn convergence_line(c: &Convergence, n: usize) -> String {
+/// The progress line that reports [`wait_converged`]'s outcome.
+pub(crate) fn convergence_line(c: &Convergence, n: usize) -> String {
     let (min, mean, max) = c.table;
     let verdict = if c.converged {
         "converged"
@@ -173,11 +190,11 @@ fn convergence_line(c: &Convergence, n: usize) -> String {
     )
 }
 
-/// Node 0 creates the group, then node i joins through a random earlier node. Returns when
-/// the group was created.
-async fn form_group(
-    options: &Options,
-    nodes: &mut [DemoNode],
+/// Node 0 creates the group, then node i joins through a random earlier node, `stagger`
+/// after node i − 1. Returns when the group was created.
+pub(crate) async fn form_group<C>(
+    stagger: Duration,
+    nodes: &mut [DemoNode<C>],
     rng: &mut ChaCha20Rng,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Instant, DemoError> {
@@ -188,7 +205,7 @@ async fn form_group(
     let n = nodes.len();
     let report_every = n.div_ceil(4).max(1);
     for i in 1..n {
-        tokio::time::sleep(options.stagger).await;
+        tokio::time::sleep(stagger).await;
         let via = rng.random_range(0..i);
         let join = nodes[via].member.map(|m| m.join).ok_or(DemoError::Node {
             index: via,
@@ -213,7 +230,7 @@ async fn ask<T>(
         .map_err(|source| DemoError::Node { index, source })
 }
 
-async fn member(nodes: &[DemoNode], i: usize, group: GroupId) -> Result<Member, DemoError> {
+async fn member<C>(nodes: &[DemoNode<C>], i: usize, group: GroupId) -> Result<Member, DemoError> {
     let snapshot = ask(i, nodes[i].handle.group(group))
         .await?
         .ok_or(DemoError::Node {
@@ -229,7 +246,11 @@ async fn member(nodes: &[DemoNode], i: usize, group: GroupId) -> Result<Member, 
 
 /// Polls every node until all have joined with a full close set (6 entries, or N − 1 in a
 /// smaller group), or until `timeout` after `created`.
-async fn wait_converged(nodes: &[DemoNode], created: Instant, timeout: Duration) -> Convergence {
+pub(crate) async fn wait_converged<C>(
+    nodes: &[DemoNode<C>],
+    created: Instant,
+    timeout: Duration,
+) -> Convergence {
     let want = 6.min(nodes.len() - 1);
     let deadline = created + timeout;
     loop {
@@ -258,7 +279,7 @@ async fn wait_converged(nodes: &[DemoNode], created: Instant, timeout: Duration)
 }
 
 /// Datagrams and bytes sent so far by the nodes that answer within [`QUERY_TIMEOUT`].
-async fn traffic(nodes: &[DemoNode]) -> (u64, u64) {
+pub(crate) async fn traffic<C>(nodes: &[DemoNode<C>]) -> (u64, u64) {
     let stats = ask_all(nodes, now() + QUERY_TIMEOUT, |handle, _| async move {
         handle.stats().await.map(Some)
     })
@@ -271,7 +292,7 @@ async fn traffic(nodes: &[DemoNode]) -> (u64, u64) {
 /// Asks every node in the group at once (`query` gets a clone of its handle); the answers
 /// by index, `None` for a node that failed or did not answer by `deadline`. Asking all at
 /// once keeps a busy group from making the demo wait N times over.
-async fn ask_all<T, F, Fut>(nodes: &[DemoNode], deadline: Instant, query: F) -> Vec<Option<T>>
+async fn ask_all<C, T, F, Fut>(nodes: &[DemoNode<C>], deadline: Instant, query: F) -> Vec<Option<T>>
 where
     T: Send + 'static,
     F: Fn(Handle, Member) -> Fut,
@@ -344,7 +365,7 @@ async fn wait_delivered(count: &AtomicU64, expected: u64, timeout: Duration) -> 
 
 /// Quits every node (each leaves the group), then collects final counters and events. A
 /// driver that does not stop within [`QUERY_TIMEOUT`] is aborted (its counters are lost).
-pub(super) async fn shutdown(nodes: Vec<DemoNode>) -> (Vec<DriverStats>, Vec<Vec<Received>>) {
+pub(crate) async fn shutdown<C: Default>(nodes: Vec<DemoNode<C>>) -> (Vec<DriverStats>, Vec<C>) {
     let mut quits = JoinSet::new();
     for node in &nodes {
         let handle = node.handle.clone();
