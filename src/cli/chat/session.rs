@@ -553,6 +553,14 @@ impl Session {
         }
     }
 
+    /// The groups we are in and their labels, in local id order.
+    pub fn labels(&self) -> Vec<(GroupId, String)> {
+        self.groups
+            .iter()
+            .map(|(g, j)| (*g, j.label.clone()))
+            .collect()
+    }
+
     /// Stores everything, leaves every group (quit is broadcast) and stops the driver.
     pub async fn shutdown(&mut self) {
         self.persist().await;
