@@ -194,7 +194,7 @@ impl Group {
     }
 
     /// Records that validated `key` at `addr` asked us for nodes. Bounded by `max_in_links`;
-    /// when full, the stalest entry gives way.
+    /// when full, the stalest entry gives way (close-set links last).
     pub(crate) fn note_in_link(
         &mut self,
         key: PublicKey,
@@ -203,10 +203,12 @@ impl Group {
         cap: usize,
     ) {
         if !self.in_links.contains_key(&key) && self.in_links.len() >= cap {
+            // The stalest entry gives way, but one that counts us in its close set only when
+            // no other is left: those are the links a relay must always serve.
             let oldest = self
                 .in_links
                 .iter()
-                .min_by_key(|(_, (_, t, _))| *t)
+                .min_by_key(|(_, (_, t, c))| (*c, *t))
                 .map(|(k, _)| *k);
             if let Some(k) = oldest {
                 self.in_links.remove(&k);
