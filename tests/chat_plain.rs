@@ -157,7 +157,11 @@ fn send_garbage(addr: &str, n: usize) {
 #[test]
 fn three_plain_processes_chat_quit_and_one_rejoins_after_restart() {
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut alice = Chat::start("alice", dirs[0].path(), &["--create", "lobby", "--nick", "alice"]);
+    let mut alice = Chat::start(
+        "alice",
+        dirs[0].path(),
+        &["--create", "lobby", "--nick", "alice"],
+    );
     let ready = alice.expect("READY", &[]);
     let join = field(&ready, "join").to_owned();
     let addr = field(&ready, "addr").to_owned();
@@ -167,7 +171,11 @@ fn three_plain_processes_chat_quit_and_one_rejoins_after_restart() {
 
     let mut bob = Chat::start("bob", dirs[1].path(), &["--join", &join, "--nick", "bob"]);
     let bob_pk = field(&bob.expect("READY", &[]), "pk").to_owned();
-    let mut carol = Chat::start("carol", dirs[2].path(), &["--join", &join, "--nick", "carol"]);
+    let mut carol = Chat::start(
+        "carol",
+        dirs[2].path(),
+        &["--join", &join, "--nick", "carol"],
+    );
     let carol_pk = field(&carol.expect("READY", &[]), "pk").to_owned();
     for c in [&mut alice, &mut bob] {
         c.expect("JOIN", &[("pk", &carol_pk)]);

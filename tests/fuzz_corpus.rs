@@ -15,8 +15,8 @@ use dhtchat::crypto::{self, BoxKeypair, Identity};
 use dhtchat::fuzzing::{self, CHAT_ID, NONCE, RECEIVER_SECRET, SENDER_SECRET};
 use dhtchat::wire::envelope::emit_header;
 use dhtchat::wire::{
-    Ban, BanAction, Broadcast, Direct, GetNodes, NodeInfo, NodeList, Payload, PeerMessage, PublicKey,
-    SendNodes, Status, Topic,
+    Ban, BanAction, Broadcast, Direct, GetNodes, NodeInfo, NodeList, Payload, PeerMessage,
+    PublicKey, SendNodes, Status, Topic,
 };
 
 /// A fuzz target body from `dhtchat::fuzzing`.
@@ -232,7 +232,10 @@ fn plaintexts() -> Vec<(String, Vec<u8>)> {
     ];
     let max_text = vec![b'z'; Direct::MAX_TEXT];
     for (name, number, text) in [("direct", 1, &b"psst"[..]), ("direct_max", 2, &max_text)] {
-        out.push((name.to_string(), encode(&Payload::Direct(Direct { number, text }))));
+        out.push((
+            name.to_string(),
+            encode(&Payload::Direct(Direct { number, text })),
+        ));
     }
     out.extend(broadcasts());
     out.extend(malformed_plaintexts(&out));

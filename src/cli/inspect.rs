@@ -47,11 +47,11 @@
 //!   | `name`, `action`, `chat`, `seed_action` | `text="..."`                              |
 //!   | `status`                             | `status=online\|away\|busy`                  |
 //!
-//! - `direct`: `number=<u32> text="..."` (the sender is the envelope's `sender`).
 //! - `signed_broadcast` only, after the body: `signer=<hex>` (the Ed25519 key of the
 //!   trailer), `signer_matches_origin=yes|no` (does the signer map to the origin; `no` also
 //!   when the signer is not a valid Ed25519 key), and `signature=valid|invalid` when
 //!   `--chat-id` is given, `signature=unchecked(no --chat-id)` otherwise.
+//! - `direct`: `number=<u32> text="..."` (the sender is the envelope's `sender`).
 //!
 //! # Errors
 //!
