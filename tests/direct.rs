@@ -154,3 +154,17 @@ fn a_direct_message_to_a_key_without_an_address_fails() {
     admit(&mut f, &mut bob);
     assert_eq!(f.node.send_direct(f.now, f.group, bob.key(), b"hi"), Ok(1));
 }
+
+#[test]
+fn a_direct_message_from_a_banned_member_is_dropped() {
+    let mut f = fixture(Dialect::Secure, Privacy::Public);
+    let mut bob = Peer::new(1);
+    admit(&mut f, &mut bob);
+    let ban = dhtchat::proto::Moderation::Ban(bob.key());
+    f.node.moderate(f.now, f.group, ban).unwrap();
+    delivered(&mut f.node);
+    let hello = dm(&mut bob, f.key, 1, b"hello");
+    f.node.handle_datagram(f.now, bob.addr, &hello);
+    assert_eq!(f.node.stats().dropped(DropReason::Banned), 1);
+    assert!(delivered(&mut f.node).is_empty());
+}
