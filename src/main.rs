@@ -18,6 +18,13 @@ Examples:
   Measure 200 nodes under 50 messages/s of 200 bytes from 10 publishers for 20 s:
     dhtchat bench --nodes 200
 
+  Found a group and chat in the terminal:
+    dhtchat chat --create lobby --nick alice
+
+  Run a headless relay node for a server, then print its join strings:
+    dhtchat node --create lobby
+    dhtchat id
+
   Dissect a captured datagram with the receiver's X25519 secret key:
     dhtchat inspect --secret-key <64 hex digits> 300FAA684E...
 
@@ -77,6 +84,37 @@ Commands inside the chat: /help lists them (/nick /me /topic /names /whois /stat
 --data-dir (default $XDG_DATA_HOME/dhtchat). The socket binds 0.0.0.0:33445 or the next
 free port; --bind 127.0.0.1:0 picks any free port. See docs/plain-mode.md for --plain.")]
     Chat(cli::chat::Args),
+    /// Run a headless bootstrap/relay node that logs periodic stats (for servers)
+    #[command(after_help = "\
+Examples:
+  Found a group on a server and relay for it; the log shows the join string:
+    dhtchat node --create lobby --advertise 192.0.2.7:33445
+  Relay for a group that exists elsewhere:
+    dhtchat node --join dhtchat:public:<chat id>:<key>@192.0.2.7:33445
+  Rejoin every stored group (what the systemd unit in contrib/ runs):
+    dhtchat node --data-dir /var/lib/dhtchat
+  More detail (joins and parts), stats every 10 s:
+    RUST_LOG=dhtchat=debug dhtchat node --stats-interval 10
+
+Logs go to stderr through tracing; RUST_LOG sets the filter (default info). At start one
+line per group gives its join string; then every --stats-interval seconds one line gives the
+groups, table and member counts, datagrams and bytes in/out since start, and the non-zero
+drop counters by reason. Ctrl-C or SIGTERM leaves every group (quit) and exits 0. Identity
+and groups are kept under --data-dir (default $XDG_DATA_HOME/dhtchat). See contrib/README.md
+for running it under systemd.")]
+    Node(cli::node::Args),
+    /// Print this node's key and the join string others can use, for each stored group
+    #[command(after_help = "\
+Examples:
+  dhtchat id
+  dhtchat id --data-dir /var/lib/dhtchat --advertise 192.0.2.7:33445
+
+For each group in the store: its label, dialect and privacy, chat id, our public key in it,
+and the join string through us. The join string's address is --advertise, else the IP of
+the interface that routes outwards with port 33445 (the default port; pass --advertise if
+the node bound another one). Secret seeds are never printed. The store can be open in one
+process only: while `dhtchat node` runs, read the join strings from its log instead.")]
+    Id(cli::id::Args),
     /// Load N nodes in this process on loopback UDP; print one machine-readable result line
     #[command(after_help = "\
 Examples:
@@ -111,6 +149,8 @@ fn main() -> std::process::ExitCode {
         Command::Inspect(args) => cli::inspect::run(&args).map_err(Into::into),
         Command::Demo(args) => cli::demo::run(&args).map_err(Into::into),
         Command::Chat(args) => cli::chat::run(&args),
+        Command::Node(args) => cli::node::run(&args),
+        Command::Id(args) => cli::id::run(&args),
         Command::Bench(args) => cli::bench::run(&args).map_err(Into::into),
     };
     match result {

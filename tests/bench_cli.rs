@@ -197,7 +197,7 @@ fn bad_arguments_give_a_one_line_error() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
-        assert!(lines[0].starts_with("Error: "), "{args:?}: {stderr}");
+        assert!(lines[0].starts_with("dhtchat: "), "{args:?}: {stderr}");
         assert!(lines[0].contains(says), "{args:?}: {stderr}");
     }
 }

@@ -132,7 +132,7 @@ fn init_logging(plain: bool, data_dir: &std::path::Path) {
 }
 
 /// Binds the socket: `addr` if given, else the default port or the next free one.
-async fn bind(
+pub(crate) async fn bind(
     addr: Option<SocketAddr>,
     config: Config,
 ) -> anyhow::Result<(Driver, Handle, tokio::sync::mpsc::Receiver<NodeEvent>)> {
@@ -158,7 +158,7 @@ async fn bind(
 /// The address to put in join strings: `--advertise`, else the bound address, with an
 /// unspecified IP replaced by the one the routing table would use outwards (a UDP
 /// `connect` sends nothing), or loopback if there is no route.
-fn advertised_addr(explicit: Option<SocketAddr>, bound: SocketAddr) -> SocketAddr {
+pub(crate) fn advertised_addr(explicit: Option<SocketAddr>, bound: SocketAddr) -> SocketAddr {
     if let Some(a) = explicit {
         return a;
     }
@@ -176,7 +176,7 @@ fn advertised_addr(explicit: Option<SocketAddr>, bound: SocketAddr) -> SocketAdd
 
 /// A seed from the clock and the process id, only if the OS random source fails (it is
 /// used for the node's RNG seed, never for keys when the OS source works).
-fn fallback_seed() -> [u8; 32] {
+pub(crate) fn fallback_seed() -> [u8; 32] {
     use sha2::Digest;
     let t = format!("{:?}{}", now(), std::process::id());
     sha2::Sha256::digest(t.as_bytes()).into()

@@ -7,6 +7,8 @@
 //! - [`inspect`]: `dhtchat inspect`, the operator's datagram dissector (`docs/inspect.md`).
 //! - [`chat`]: `dhtchat chat`, the interactive chat and its `--plain` mode; the runtime that
 //!   connects the driver, the store and a front end.
+//! - [`node`]: `dhtchat node`, the headless bootstrap/relay node that logs periodic stats.
+//! - [`id`]: `dhtchat id`, this node's key and join string in each stored group.
 //! - [`demo`]: `dhtchat demo`, N nodes on loopback UDP in one process, with a summary.
 //! - [`bench`]: `dhtchat bench`, the same nodes under an open-loop chat load, with one
 //!   machine-readable result line.
@@ -20,6 +22,8 @@ pub mod chat;
 pub mod chat_event;
 pub mod command;
 pub mod demo;
+pub mod id;
 pub mod inspect;
+pub mod node;
 pub mod plain;
 pub mod tui;

@@ -93,13 +93,25 @@ impl Session {
                     .await??;
                 self.info(format!("invited {key}"));
             }
-            ChatCommand::Help(_) => {
-                self.info("/help is shown by the terminal view; see docs/plain-mode.md")
-            }
+            ChatCommand::Help(topic) => self.help(topic.as_deref()),
             ChatCommand::Msg { target, text } => self.private(&target, text).await?,
             other => self.moderate(other).await?,
         }
         Ok(Flow::Continue)
+    }
+
+    /// `/help` in `--plain` mode (the terminal view answers it itself): one INFO line per
+    /// command, or the one asked about.
+    fn help(&mut self, topic: Option<&str>) {
+        match topic.map(crate::cli::command::help_for) {
+            Some(Some(line)) => self.info(line),
+            Some(None) => self.error("no such command; /help lists them"),
+            None => {
+                for line in crate::cli::command::help_lines() {
+                    self.info(*line);
+                }
+            }
+        }
     }
 
     /// Sends text to the active group and echoes it (as the other members will see it).

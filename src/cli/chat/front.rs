@@ -111,15 +111,16 @@ pub(super) async fn run_tui(
         match wake {
             Wake::Node(None) | Wake::Interrupt | Wake::Input(None) => break,
             Wake::Node(Some(ev)) => handle_batch(session, &mut events, ev),
-            Wake::Input(Some(TermInput::Key(key))) => match view.handle_key(key) {
-                Some(UiAction::Submit(input)) => {
-                    if session.execute(input).await == Flow::Quit {
-                        break;
-                    }
+            Wake::Input(Some(TermInput::Key(key))) => {
+                let quit = match view.handle_key(key) {
+                    Some(UiAction::Submit(input)) => session.execute(input).await == Flow::Quit,
+                    Some(UiAction::Quit(_)) => true,
+                    None => false,
+                };
+                if quit {
+                    break;
                 }
-                Some(UiAction::Quit(_)) => break,
-                None => {}
-            },
+            }
             Wake::Input(Some(TermInput::Redraw)) => {}
             Wake::Persist => session.persist().await,
         }

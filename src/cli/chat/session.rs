@@ -160,7 +160,7 @@ impl Session {
         }
         let seed = Zeroizing::new(os_seed().context("no OS randomness")?);
         let spec = spec_for(join.dialect, join.privacy, &seed, nick);
-        let group = self.handle.join_group(join.clone(), spec).await?;
+        let group = self.handle.join_group(*join, spec).await?;
         self.restore_facts(group, join.chat_id).await?;
         let own = self.snapshot(group).await?.0;
         let label = short_label(join);
@@ -556,6 +556,14 @@ impl Session {
         if due {
             self.store_number(group, number);
         }
+    }
+
+    /// The groups we are in and their labels, in local id order.
+    pub fn labels(&self) -> Vec<(GroupId, String)> {
+        self.groups
+            .iter()
+            .map(|(g, j)| (*g, j.label.clone()))
+            .collect()
     }
 
     /// Stores everything, leaves every group (quit is broadcast) and stops the driver.
