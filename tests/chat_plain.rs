@@ -207,6 +207,16 @@ fn three_plain_processes_chat_quit_and_one_rejoins_after_restart() {
     }
 
     let [alice, bob, carol] = &mut chats;
+    // A private message reaches bob only.
+    alice.say("/msg bob2 psst");
+    bob.expect("PRIVMSG", &[("pk", &alice_pk), ("text", "psst")]);
+    alice.say("after psst");
+    carol.expect("MSG", &[("pk", &alice_pk), ("text", "after psst")]);
+    assert!(
+        !carol.seen.iter().any(|l| l.starts_with("PRIVMSG")),
+        "carol must not see alice's private message"
+    );
+
     carol.say("/quit");
     assert!(carol.wait_exit().success(), "carol exits cleanly");
     for c in [&mut *alice, &mut *bob] {

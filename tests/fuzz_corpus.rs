@@ -15,8 +15,8 @@ use dhtchat::crypto::{self, BoxKeypair, Identity};
 use dhtchat::fuzzing::{self, CHAT_ID, NONCE, RECEIVER_SECRET, SENDER_SECRET};
 use dhtchat::wire::envelope::emit_header;
 use dhtchat::wire::{
-    Ban, BanAction, Broadcast, GetNodes, NodeInfo, NodeList, Payload, PeerMessage, PublicKey,
-    SendNodes, Status, Topic,
+    Ban, BanAction, Broadcast, Direct, GetNodes, NodeInfo, NodeList, Payload, PeerMessage,
+    PublicKey, SendNodes, Status, Topic,
 };
 
 /// A fuzz target body from `dhtchat::fuzzing`.
@@ -230,6 +230,13 @@ fn plaintexts() -> Vec<(String, Vec<u8>)> {
         ("send_nodes_1".to_string(), encode(&send(1))),
         ("send_nodes_6".to_string(), encode(&send(6))),
     ];
+    let max_text = vec![b'z'; Direct::MAX_TEXT];
+    for (name, number, text) in [("direct", 1, &b"psst"[..]), ("direct_max", 2, &max_text)] {
+        out.push((
+            name.to_string(),
+            encode(&Payload::Direct(Direct { number, text })),
+        ));
+    }
     out.extend(broadcasts());
     out.extend(malformed_plaintexts(&out));
     out
@@ -294,6 +301,7 @@ fn malformed_plaintexts(valid: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
         ("bad_id_only", vec![48]),
         ("bad_unknown_id", vec![47, 0, 0, 0, 0, 0, 0, 0, 0]),
         ("bad_get_nodes_trailing", trailing),
+        ("bad_direct_short_number", vec![52, 0, 0, 1]),
         ("bad_send_nodes_7", seven),
         ("bad_send_nodes_partial", partial),
         ("bad_send_nodes_family", bad_family),

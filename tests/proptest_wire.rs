@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use dhtchat::fuzzing;
 use dhtchat::wire::message::{MAX_NAME_LEN, MAX_TOPIC_LEN};
 use dhtchat::wire::{
-    Ban, BanAction, Broadcast, Envelope, GetNodes, MAX_DATAGRAM, MAX_NODES, MAX_PLAINTEXT,
+    Ban, BanAction, Broadcast, Direct, Envelope, GetNodes, MAX_DATAGRAM, MAX_NODES, MAX_PLAINTEXT,
     NodeInfo, NodeList, Payload, PeerMessage, PublicKey, SendNodes, SignatureTrailer, Status,
     Topic,
 };
@@ -160,6 +160,23 @@ proptest! {
         let b = Broadcast { origin, number, message_id, body, trailer };
         let bytes = round_trip(&Payload::Broadcast(b));
         prop_assert_eq!(bytes[0], if trailer.is_some() { 51 } else { 50 });
+    }
+
+    #[test]
+    fn direct_round_trips(number in any::<u32>(), text in ".{1,190}") {
+        let text = text.as_bytes(); // at most 4 bytes a char: 760 <= 785
+        prop_assert!(Direct::check_text(text).is_ok());
+        let bytes = round_trip(&Payload::Direct(Direct { number, text }));
+        prop_assert_eq!(bytes.len(), 5 + text.len());
+        prop_assert_eq!(&bytes[1..5], &number.to_be_bytes());
+    }
+
+    #[test]
+    fn direct_with_any_bytes_round_trips(
+        number in any::<u32>(),
+        text in vec(any::<u8>(), 0..=MAX_PLAINTEXT - 5),
+    ) {
+        round_trip(&Payload::Direct(Direct { number, text: &text }));
     }
 
     #[test]

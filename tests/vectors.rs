@@ -19,7 +19,7 @@ use dhtchat::wire::{
 const PROTOCOL: &str = include_str!("../PROTOCOL.md");
 
 /// Every kind of datagram PROTOCOL.md §7 must have a vector for.
-const REQUIRED: [&str; 14] = [
+const REQUIRED: [&str; 15] = [
     "get_nodes",
     "send_nodes_0",
     "send_nodes_2",
@@ -34,6 +34,7 @@ const REQUIRED: [&str; 14] = [
     "broadcast_chat",
     "broadcast_seed_action",
     "signed_broadcast_chat",
+    "direct",
 ];
 
 /// wire-2014.md §5: the public keys of the secrets 0x11×32 and 0x22×32.
@@ -282,6 +283,7 @@ fn datagram_sizes() {
             Payload::SendNodes(s) => 114 + NODE_INFO_LEN * s.nodes.len(),
             Payload::Broadcast(b) if b.trailer.is_some() => 143 + b.body.len() + 96,
             Payload::Broadcast(b) => 143 + b.body.len(),
+            Payload::Direct(d) => 110 + d.text.len(),
         };
         assert_eq!(len, expected, "{}", v.name());
     }
@@ -308,6 +310,10 @@ fn kinds_match_the_names() {
                 assert!(name.starts_with("signed_broadcast_"), "{name}")
             }
             Payload::Broadcast(_) => assert!(name.starts_with("broadcast_"), "{name}"),
+            Payload::Direct(d) => {
+                assert_eq!(name, "direct");
+                assert_eq!((d.number, d.text), (11, "psst ✓".as_bytes()));
+            }
         }
     }
 }

@@ -26,8 +26,8 @@
 //! | `sender`   | sender's X25519 public key                                          |
 //! | `nonce`    | the 24-byte nonce                                                   |
 //! | `len`      | datagram length in bytes                                            |
-//! | `inner`    | inner id: `48`, `49`, `50` or `51`                                  |
-//! | `kind`     | `get_nodes`, `send_nodes`, `broadcast` or `signed_broadcast`        |
+//! | `inner`    | inner id: `48`, `49`, `50`, `51` or `52`                            |
+//! | `kind`     | `get_nodes`, `send_nodes`, `broadcast`, `signed_broadcast`, `direct` |
 //!
 //! Then, by kind:
 //!
@@ -51,6 +51,7 @@
 //!   trailer), `signer_matches_origin=yes|no` (does the signer map to the origin; `no` also
 //!   when the signer is not a valid Ed25519 key), and `signature=valid|invalid` when
 //!   `--chat-id` is given, `signature=unchecked(no --chat-id)` otherwise.
+//! - `direct`: `number=<u32> text="..."` (the sender is the envelope's `sender`).
 //!
 //! # Errors
 //!
@@ -302,6 +303,11 @@ fn describe_payload(
             describe_nodes(f, &s.nodes);
         }
         Payload::Broadcast(b) => describe_broadcast(f, chat_id, b)?,
+        Payload::Direct(d) => {
+            f.push("kind", "direct");
+            f.push("number", d.number);
+            f.push("text", quoted(d.text));
+        }
     }
     Ok(())
 }

@@ -35,6 +35,12 @@ pub enum SendError {
     /// Our role (or the voice setting, or the topic lock) does not allow it.
     #[error("not permitted with your role")]
     NotPermitted,
+    /// Private messages need a secure group (the 2014 dialect has no such packet).
+    #[error("private messages need a secure group")]
+    NotSecure,
+    /// We know no address for that member.
+    #[error("no known address for that member")]
+    NoRoute,
 }
 
 impl Group {
@@ -217,6 +223,8 @@ impl Group {
     fn on_quit(&mut self, io: &mut Io<'_>, origin: PublicKey) {
         if let Some(m) = self.members.get_mut(&origin) {
             m.departed_at = Some(io.now);
+            // A restarted member numbers its direct messages from 1 again.
+            m.direct = None;
         }
         self.table.remove(&origin);
         io.emit(Event::PeerLeft {

@@ -172,6 +172,15 @@ pub enum Event {
         /// The group.
         group: GroupId,
     },
+    /// A private message to us arrived (secure groups; delivered once).
+    DirectMessage {
+        /// The group.
+        group: GroupId,
+        /// Its sender (authenticated by the envelope's box).
+        from: PublicKey,
+        /// The text (valid UTF-8, 1..=785 bytes).
+        text: Vec<u8>,
+    },
 }
 
 /// Why an inbound datagram or an outbound item was dropped. Counted in [`Stats`].

@@ -32,8 +32,11 @@ pub(crate) struct Member {
     pub(crate) addr: Option<SocketAddr>,
     /// True when `addr` was proven by a round trip that we started.
     pub(crate) validated: bool,
-    /// Its broadcasts' token bucket (`Config::origin_rate`).
+    /// Its broadcasts' token bucket (`Config::origin_rate`), also taken by its direct messages.
     pub(crate) rate: super::spam::Bucket,
+    /// Its direct messages' dedup window; `None` until its first one (boxed: most members
+    /// never send us one).
+    pub(crate) direct: Option<Box<SeenWindow>>,
 }
 
 impl Member {
@@ -56,6 +59,7 @@ impl Member {
             addr: None,
             validated: false,
             rate: super::spam::Bucket::default(),
+            direct: None,
         }
     }
 }
@@ -79,6 +83,8 @@ pub(crate) struct Group {
     pub(crate) pending: Pending,
     /// Last message number spent (0: none yet).
     pub(crate) last_number: u32,
+    /// Last direct-message number spent (0: none yet); a counter of its own.
+    pub(crate) last_direct: u32,
     pub(crate) nick: Vec<u8>,
     pub(crate) status: Status,
     pub(crate) topic: Option<(u32, String)>,
@@ -126,6 +132,7 @@ impl Group {
             members: BTreeMap::new(),
             pending: Pending::new(config.max_pending),
             last_number: 0,
+            last_direct: 0,
             nick: Vec::new(),
             status: Status::Online,
             topic: None,

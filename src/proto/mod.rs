@@ -9,6 +9,7 @@
 //! - `pending`: one-shot get_nodes ping ids.
 //! - `window`: per-origin dedup window.
 //! - `handlers`: get_nodes / send_nodes; `broadcast`: relayed messages; `timers`: upkeep.
+//! - `direct`: private messages to one member (inner id 52), never relayed.
 //! - `spam`: per-origin token buckets and the graylist of misbehaving hops.
 //! - `authority`: signed facts (roles, bans, kicks, topic lock, voice, peer limit) and
 //!   moderation commands, secure groups only.
@@ -17,6 +18,7 @@ mod authority;
 mod broadcast;
 mod config;
 pub mod dht;
+mod direct;
 mod event;
 mod group;
 mod handlers;

@@ -253,6 +253,21 @@ impl Node {
         self.send(now, group, &PeerMessage::Action(text))
     }
 
+    /// Sends a private message to member `to` only (secure groups, PROTOCOL.md §6.10); returns
+    /// its number, from a counter separate from the broadcast numbers. Fails, spending
+    /// nothing, on a bad text, a legacy group, or when we know no address for `to`.
+    pub fn send_direct(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        to: PublicKey,
+        text: &[u8],
+    ) -> Result<u32, SendError> {
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        let mut io = io!(self, now);
+        g.send_private(&mut io, to, text)
+    }
+
     /// Sets our nick and broadcasts it.
     pub fn set_name(
         &mut self,
@@ -421,6 +436,7 @@ impl Node {
             Ok(Payload::GetNodes(g)) => group.on_get_nodes(&mut io, sender, from, g),
             Ok(Payload::SendNodes(s)) => group.on_send_nodes(&mut io, sender, from, s),
             Ok(Payload::Broadcast(b)) => group.on_broadcast(&mut io, sender, &b),
+            Ok(Payload::Direct(d)) => group.on_direct(&mut io, sender, &d),
         };
         if let Err(reason) = handled {
             if group.spam.penalise(sender, reason, now, &self.config) {

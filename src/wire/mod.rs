@@ -29,7 +29,7 @@ pub use envelope::Envelope;
 pub use fact::{Fact, FactKind, FactList, FactValue, Role, VoiceLevel};
 pub use message::{Ban, BanAction, MessageId, PeerMessage, Status, Topic};
 pub use node_info::NodeInfo;
-pub use payload::{GetNodes, NodeList, Payload, PayloadId, SendNodes};
+pub use payload::{Direct, GetNodes, NodeList, Payload, PayloadId, SendNodes};
 pub use public_key::{PublicKey, PublicKeyParseError};
 pub(crate) use reader::Reader;
 

@@ -6,9 +6,11 @@
 //! | 49       | send_nodes        | `[ping id 8][0..=6 × node entry 51]`              |
 //! | 50       | broadcast         | `[origin 32][number u32 BE][message id][payload]` |
 //! | 51       | signed broadcast  | as 50, then `[signer key 32][signature 64]`       |
+//! | 52       | direct            | `[number u32 BE][text]` (secure groups only)      |
 //!
-//! Decoding matches on the inner id, borrows the broadcast payload from the input and rejects
-//! trailing bytes. Decoding a get_nodes or send_nodes never allocates.
+//! Decoding matches on the inner id, borrows the broadcast payload (and a direct message's
+//! text) from the input and rejects trailing bytes. The direct text's 1..=785 bytes and UTF-8
+//! are node rules (PROTOCOL.md §6.10), not codec rules, so whatever decodes re-encodes. Decoding a get_nodes or send_nodes never allocates.
 
 use bytes::BufMut;
 
@@ -29,6 +31,8 @@ pub enum PayloadId {
     Broadcast = 50,
     /// A broadcast with a signature trailer (the secure dialect).
     SignedBroadcast = 51,
+    /// A private message to one member (the secure dialect).
+    Direct = 52,
 }
 
 impl TryFrom<u8> for PayloadId {
@@ -40,6 +44,7 @@ impl TryFrom<u8> for PayloadId {
             49 => Ok(Self::SendNodes),
             50 => Ok(Self::Broadcast),
             51 => Ok(Self::SignedBroadcast),
+            52 => Ok(Self::Direct),
             other => Err(DecodeError::UnknownPayloadId(other)),
         }
     }
@@ -59,6 +64,39 @@ pub struct SendNodes {
     pub ping_id: [u8; PING_ID_LEN],
     /// The sender's good close nodes.
     pub nodes: NodeList,
+}
+
+/// direct: a private message sent straight to one member, never relayed (PROTOCOL.md §3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Direct<'a> {
+    /// The sender's direct-message number (its own counter, not the broadcast one).
+    pub number: u32,
+    /// The text: UTF-8, [`Direct::MIN_TEXT`]..=[`Direct::MAX_TEXT`] bytes when sent.
+    pub text: &'a [u8],
+}
+
+impl Direct<'_> {
+    /// Fewest text bytes a node sends or accepts.
+    pub const MIN_TEXT: usize = 1;
+    /// Most text bytes a node sends or accepts (785, as a signed broadcast's body).
+    pub const MAX_TEXT: usize = super::MAX_SIGNED_PAYLOAD;
+
+    /// Checks the text a node may send or accept: its length and UTF-8.
+    pub fn check_text(text: &[u8]) -> Result<(), EncodeError> {
+        if !(Self::MIN_TEXT..=Self::MAX_TEXT).contains(&text.len()) {
+            return Err(match text.is_empty() {
+                true => EncodeError::BadValue("empty direct text"),
+                false => EncodeError::TooLong {
+                    len: text.len(),
+                    max: Self::MAX_TEXT,
+                },
+            });
+        }
+        match std::str::from_utf8(text) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(EncodeError::BadValue("direct text is not UTF-8")),
+        }
+    }
 }
 
 /// A list of at most [`MAX_NODES`] node entries, stored inline (no heap).
@@ -136,6 +174,8 @@ pub enum Payload<'a> {
     SendNodes(SendNodes),
     /// Inner id 50 (unsigned) or 51 (signed, when the trailer is present).
     Broadcast(Broadcast<'a>),
+    /// Inner id 52.
+    Direct(Direct<'a>),
 }
 
 impl<'a> Payload<'a> {
@@ -159,6 +199,10 @@ impl<'a> Payload<'a> {
             PayloadId::SendNodes => Self::SendNodes(read_send_nodes(&mut r)?),
             PayloadId::Broadcast => Self::Broadcast(Broadcast::read(&mut r, false)?),
             PayloadId::SignedBroadcast => Self::Broadcast(Broadcast::read(&mut r, true)?),
+            PayloadId::Direct => Self::Direct(Direct {
+                number: r.u32_be()?,
+                text: r.rest(),
+            }),
         };
         r.finish()?;
         Ok(payload)
@@ -171,6 +215,7 @@ impl<'a> Payload<'a> {
             Self::SendNodes(_) => PayloadId::SendNodes,
             Self::Broadcast(b) if b.trailer.is_some() => PayloadId::SignedBroadcast,
             Self::Broadcast(_) => PayloadId::Broadcast,
+            Self::Direct(_) => PayloadId::Direct,
         }
     }
 
@@ -180,6 +225,7 @@ impl<'a> Payload<'a> {
             Self::GetNodes(_) => PING_ID_LEN,
             Self::SendNodes(s) => PING_ID_LEN + NODE_INFO_LEN * s.nodes.len(),
             Self::Broadcast(b) => b.encoded_len(),
+            Self::Direct(d) => 4 + d.text.len(),
         }
     }
 
@@ -205,6 +251,10 @@ impl<'a> Payload<'a> {
                 s.nodes.iter().for_each(|n| n.encode(out));
             }
             Self::Broadcast(b) => b.write(out),
+            Self::Direct(d) => {
+                out.put_u32(d.number);
+                out.put_slice(d.text);
+            }
         }
         Ok(())
     }
@@ -326,6 +376,40 @@ mod tests {
             Payload::decode(&[]),
             Err(DecodeError::TooShort { need: 1, got: 0 })
         );
+    }
+
+    #[test]
+    fn direct_construct_deconstruct() {
+        let plain = [52, 0, 0, 1, 2, b'h', b'i'];
+        let p = Payload::decode(&plain).unwrap();
+        assert_eq!(
+            p,
+            Payload::Direct(Direct {
+                number: 258,
+                text: b"hi"
+            })
+        );
+        assert_eq!(p.id(), PayloadId::Direct);
+        assert_eq!(p.encoded_len(), plain.len());
+        let mut out = Vec::new();
+        p.encode(&mut out).unwrap();
+        assert_eq!(out, plain);
+        assert_eq!(
+            Payload::decode(&[52, 0, 0, 1]),
+            Err(DecodeError::TooShort { need: 4, got: 3 })
+        );
+    }
+
+    #[test]
+    fn direct_text_rules() {
+        assert!(Direct::check_text(b"x").is_ok());
+        assert!(Direct::check_text(&[b'a'; 785]).is_ok());
+        assert_eq!(
+            Direct::check_text(&[b'a'; 786]),
+            Err(EncodeError::TooLong { len: 786, max: 785 })
+        );
+        assert!(Direct::check_text(b"").is_err());
+        assert!(Direct::check_text(&[0xFF]).is_err());
     }
 
     #[test]

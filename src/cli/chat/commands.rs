@@ -94,9 +94,7 @@ impl Session {
                 self.info(format!("invited {key}"));
             }
             ChatCommand::Help(topic) => self.help(topic.as_deref()),
-            ChatCommand::Msg { .. } => {
-                anyhow::bail!("private messages (/msg) are not available yet")
-            }
+            ChatCommand::Msg { target, text } => self.private(&target, text).await?,
             other => self.moderate(other).await?,
         }
         Ok(Flow::Continue)
@@ -159,6 +157,18 @@ impl Session {
             old,
             new: nick,
         });
+        Ok(())
+    }
+
+    /// `/msg`: sends `text` to one member only and echoes `-> nick: text`.
+    async fn private(&mut self, target: &str, text: String) -> anyhow::Result<()> {
+        let group = self.active_group()?;
+        let m = self.find_member(group, target).await?;
+        let (to, bytes) = (m.key, text.clone().into_bytes());
+        self.handle
+            .call(move |n, now| n.send_direct(now, group, to, &bytes))
+            .await??;
+        self.info(format!("-> {}: {text}", self.label_of(group, &m)));
         Ok(())
     }
 

@@ -498,6 +498,11 @@ impl Session {
                 by: self.peer(group, &by),
                 topic,
             },
+            Event::DirectMessage { group, from, text } => ChatEvent::Private {
+                at,
+                from: self.peer(group, &from),
+                text: String::from_utf8_lossy(&text).into_owned(),
+            },
             other => {
                 self.on_authority_event(other);
                 return;
@@ -585,7 +590,8 @@ pub(super) fn event_group(ev: &Event) -> GroupId {
         | Event::TopicLocked { group, .. }
         | Event::VoiceChanged { group, .. }
         | Event::PeerLimitChanged { group, .. }
-        | Event::FactsChanged { group } => *group,
+        | Event::FactsChanged { group }
+        | Event::DirectMessage { group, .. } => *group,
     }
 }
 

@@ -149,6 +149,31 @@ fn seal_raw(plain: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+fn direct_vector_as_receiver_and_sender() {
+    let d = vector("direct", "datagram");
+    let line = format!(
+        "{} inner=52 kind=direct number=11 text=\"psst ✓\"",
+        prefix(PK_11, 118)
+    );
+    assert_eq!(dissect(&RECEIVER, None, &d), line);
+    assert_eq!(dissect(&[0x11; 32], Some(&chat_id()), &d), line);
+}
+
+#[test]
+fn direct_with_bad_text_is_shown_escaped_and_a_short_one_is_malformed() {
+    let d = seal_raw(&[52, 0, 0, 0, 9, b'a', 0xFF]);
+    let line = dissect(&RECEIVER, None, &d);
+    assert!(
+        line.ends_with(r#"inner=52 kind=direct number=9 text="a\xff""#),
+        "{line}"
+    );
+    let d = seal_raw(&[52, 0, 0, 9]);
+    let line = dissect(&RECEIVER, None, &d);
+    assert!(line.starts_with("error=malformed"), "{line}");
+    assert!(line.ends_with("inner=52 plaintext=34000009"), "{line}");
+}
+
+#[test]
 fn signer_that_does_not_map_to_the_origin() {
     let id = Identity::from_seed(&[0x33; 32]);
     let origin = BoxKeypair::from_secret_bytes([0x11; 32]).public_key();
