@@ -8,6 +8,7 @@
 //!   writes, and the translation of node events into [`ChatEvent`]s.
 //! - `commands`: what each `/command` does.
 //! - `moderation`: roles, bans and the other signed facts: commands, events, storing them.
+//! - `persist`: the table and message numbers written to the store while we run.
 //! - `front`: the two front ends' loops (`--plain` lines, the ratatui terminal).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -23,6 +24,7 @@ use crate::store::{Store, default_data_dir};
 mod commands;
 mod front;
 mod moderation;
+mod persist;
 mod session;
 
 pub use session::Session;
