@@ -71,6 +71,32 @@ fn report_missed(sim: &Sim, lost: &[usize]) {
                     .any(|t| t.key == key)
             })
             .count();
+        let table = x.node.table(g);
+        let close: Vec<String> = table
+            .iter()
+            .take(6)
+            .map(|e| {
+                let y = sim
+                    .nodes
+                    .iter()
+                    .find(|y| y.node.group_info(y.group.unwrap()).unwrap().own_key == e.key)
+                    .unwrap();
+                let yg = y.group.unwrap();
+                let in_table = y.node.table(yg).iter().any(|t| t.key == key);
+                let targets = y
+                    .node
+                    .relay_targets(yg, sim.now())
+                    .iter()
+                    .any(|t| t.key == key);
+                format!(
+                    "{}:{}{}",
+                    e.key.fmt_short(),
+                    u8::from(in_table),
+                    u8::from(targets)
+                )
+            })
+            .collect();
+        println!("missed: node={i} close set (key:in_their_table,in_their_targets) {close:?}");
         println!(
             "missed: node={i} joined={} table={} targets={} relayers={relayers} members={}",
             info.joined,
