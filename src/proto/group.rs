@@ -242,27 +242,33 @@ impl Group {
         fresh: Duration,
     ) -> (Vec<(PublicKey, SocketAddr)>, usize) {
         let close = self.table.close_len();
-        let live = |k: &PublicKey, t: &Instant| {
-            now.saturating_duration_since(*t) < fresh && !self.table.contains(k)
+        let fresh_link = |t: &Instant| now.saturating_duration_since(*t) < fresh;
+        let flagged = |k: &PublicKey| {
+            self.in_links
+                .get(k)
+                .is_some_and(|(_, t, c)| *c && fresh_link(t))
         };
+        let in_close = |k: &PublicKey| self.table.iter().take(close).any(|e| e.key == *k);
         let mut targets: Vec<_> = self
             .table
             .iter()
             .take(close)
             .map(|e| (e.key, e.addr))
             .collect();
-        let flagged = self
+        // Flagged in-links lead even when they are also bucket entries of ours.
+        let lead = self
             .in_links
             .iter()
-            .filter(|(k, (_, t, c))| *c && live(k, t))
+            .filter(|(k, _)| flagged(k) && !in_close(k))
             .map(|(k, (a, _, _))| (*k, *a));
-        targets.extend(flagged);
+        targets.extend(lead);
         let fixed = targets.len();
-        targets.extend(self.table.iter().skip(close).map(|e| (e.key, e.addr)));
+        let rest = self.table.iter().skip(close).filter(|e| !flagged(&e.key));
+        targets.extend(rest.map(|e| (e.key, e.addr)));
         let others = self
             .in_links
             .iter()
-            .filter(|(k, (_, t, c))| !*c && live(k, t))
+            .filter(|(k, (_, t, c))| !*c && fresh_link(t) && !self.table.contains(k))
             .map(|(k, (a, _, _))| (*k, *a));
         targets.extend(others);
         (targets, fixed)
