@@ -34,9 +34,9 @@ pub const DEFAULT_PORT: u16 = 33445;
 /// How many ports past [`DEFAULT_PORT`] are tried.
 const PORT_TRIES: u16 = 100;
 
-/// Command line of `dhtchat chat`.
+/// The group and network options that `dhtchat chat` and `dhtchat node` share.
 #[derive(Debug, Clone, clap::Args)]
-pub struct Args {
+pub struct GroupArgs {
     /// Found a new group with this name (secure and public unless --legacy / --private)
     #[arg(long, value_name = "NAME", conflicts_with = "join")]
     pub create: Option<String>,
@@ -69,6 +69,29 @@ pub struct Args {
     /// Where identity and groups are kept (default: $XDG_DATA_HOME/dhtchat)
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+}
+
+impl GroupArgs {
+    /// `--data-dir`, else the XDG default.
+    pub(crate) fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        data_dir_or_default(self.data_dir.as_ref())
+    }
+}
+
+/// The data dir given on the command line, else the XDG default.
+pub(crate) fn data_dir_or_default(given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(d) => Ok(d.clone()),
+        None => default_data_dir().context("no data dir: set --data-dir, XDG_DATA_HOME or HOME"),
+    }
+}
+
+/// Command line of `dhtchat chat`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Groups, addresses and data dir.
+    #[command(flatten)]
+    pub group: GroupArgs,
 
     /// Line mode for bots and scripts: stdin lines are messages or /commands, stdout one
     /// event per line (docs/plain-mode.md)
@@ -76,14 +99,34 @@ pub struct Args {
     pub plain: bool,
 }
 
+/// A running driver as a chat runtime starts it: the node seed from the store, the socket
+/// bound as `args` asks, the driver task spawned.
+pub(crate) struct Started {
+    pub(crate) task: tokio::task::JoinHandle<crate::net::DriverStats>,
+    pub(crate) handle: Handle,
+    pub(crate) events: tokio::sync::mpsc::Receiver<NodeEvent>,
+    pub(crate) advertised: SocketAddr,
+}
+
+/// Loads (or creates) the node seed, binds the socket and spawns the driver.
+pub(crate) async fn start_driver(args: &GroupArgs, store: &Store) -> anyhow::Result<Started> {
+    let seed = store.load_or_create_node_seed(|| os_seed().unwrap_or_else(|_| fallback_seed()))?;
+    let (driver, handle, events) = bind(args.bind, Config::new(*seed)).await?;
+    let advertised = advertised_addr(args.advertise, handle.local_addr());
+    let task = tokio::spawn(driver.run());
+    Ok(Started {
+        task,
+        handle,
+        events,
+        advertised,
+    })
+}
+
 /// Runs `dhtchat chat`. Must be called before any other thread is started (the local time
 /// offset can only be read safely then).
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let offset = time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC);
-    let data_dir = match &args.data_dir {
-        Some(d) => d.clone(),
-        None => default_data_dir().context("no data dir: set --data-dir, XDG_DATA_HOME or HOME")?,
-    };
+    let data_dir = args.group.data_dir()?;
     let store = Store::open(&data_dir)?;
     init_logging(args.plain, &data_dir);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -94,20 +137,15 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 async fn async_main(args: &Args, store: Store, offset: time::UtcOffset) -> anyhow::Result<()> {
-    let seed = store.load_or_create_node_seed(|| os_seed().unwrap_or_else(|_| fallback_seed()))?;
-    let config = Config::new(*seed);
-    let (driver, handle, events) = bind(args.bind, config).await?;
-    let advertised = advertised_addr(args.advertise, handle.local_addr());
-    let task = tokio::spawn(driver.run());
-    let mut session = Session::new(handle, store, advertised, offset);
-    let startup = session.start(args).await;
-    let result = match startup {
-        Ok(()) if args.plain => front::run_plain(&mut session, events).await,
-        Ok(()) => front::run_tui(&mut session, events).await,
+    let started = start_driver(&args.group, &store).await?;
+    let mut session = Session::new(started.handle, store, started.advertised, offset);
+    let result = match session.start(&args.group).await {
+        Ok(()) if args.plain => front::run_plain(&mut session, started.events).await,
+        Ok(()) => front::run_tui(&mut session, started.events).await,
         Err(e) => Err(e),
     };
     session.shutdown().await;
-    let _ = task.await;
+    let _ = started.task.await;
     result
 }
 
@@ -134,7 +172,7 @@ fn init_logging(plain: bool, data_dir: &std::path::Path) {
 }
 
 /// Binds the socket: `addr` if given, else the default port or the next free one.
-pub(crate) async fn bind(
+async fn bind(
     addr: Option<SocketAddr>,
     config: Config,
 ) -> anyhow::Result<(Driver, Handle, tokio::sync::mpsc::Receiver<NodeEvent>)> {
@@ -178,7 +216,7 @@ pub(crate) fn advertised_addr(explicit: Option<SocketAddr>, bound: SocketAddr) -
 
 /// A seed from the clock and the process id, only if the OS random source fails (it is
 /// used for the node's RNG seed, never for keys when the OS source works).
-pub(crate) fn fallback_seed() -> [u8; 32] {
+fn fallback_seed() -> [u8; 32] {
     use sha2::Digest;
     let t = format!("{:?}{}", now(), std::process::id());
     sha2::Sha256::digest(t.as_bytes()).into()

@@ -11,12 +11,10 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use anyhow::Context;
-
 use crate::cli::chat::{self, advertised_addr};
 use crate::crypto::Identity;
 use crate::proto::{Dialect, JoinString, Privacy};
-use crate::store::{FILE_NAME, GroupRecord, Store, StoreError, default_data_dir};
+use crate::store::{FILE_NAME, GroupRecord, Store, StoreError};
 use crate::wire::{NodeInfo, PublicKey};
 
 /// Command line of `dhtchat id`.
@@ -34,10 +32,7 @@ pub struct Args {
 
 /// Runs `dhtchat id`: prints each stored group, or a hint when there is none.
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let dir = match &args.data_dir {
-        Some(d) => d.clone(),
-        None => default_data_dir().context("no data dir: set --data-dir, XDG_DATA_HOME or HOME")?,
-    };
+    let dir = chat::data_dir_or_default(args.data_dir.as_ref())?;
     let mut out = std::io::stdout().lock();
     if !dir.join(FILE_NAME).exists() {
         writeln!(out, "{}", no_group_hint(&dir))?;

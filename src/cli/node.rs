@@ -11,18 +11,17 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::mpsc;
 
-use crate::cli::chat::{self, Session, advertised_addr, bind, fallback_seed};
+use crate::cli::chat::{GroupArgs, Session, Started, start_driver};
 use crate::cli::chat_event::ChatEvent;
 use crate::cli::plain::format_plain;
-use crate::net::{DriverStats, Handle, NodeEvent, os_seed};
-use crate::proto::{Config, DropReason, GroupId, GroupInfo, Stats};
-use crate::store::{Store, default_data_dir};
+use crate::net::{DriverStats, Handle, NodeEvent};
+use crate::proto::{DropReason, GroupId, GroupInfo, Stats};
+use crate::store::Store;
 
 /// How often the table and message numbers are written to the store.
 const PERSIST_EVERY: Duration = Duration::from_secs(30);
@@ -32,38 +31,9 @@ const EVENT_BATCH: usize = 256;
 /// Command line of `dhtchat node`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Found a new group with this name (secure and public unless --legacy / --private)
-    #[arg(long, value_name = "NAME", conflicts_with = "join")]
-    pub create: Option<String>,
-
-    /// Join a group through a join string (dhtchat:public:CHATID:KEY@IP:PORT or KEY@IP:PORT)
-    #[arg(long, value_name = "JOIN_STRING")]
-    pub join: Option<String>,
-
-    /// With --create: speak the unsigned 2014 dialect, so 2014 peers can join
-    #[arg(long, requires = "create")]
-    pub legacy: bool,
-
-    /// With --create: invite-only group
-    #[arg(long, requires = "create")]
-    pub private: bool,
-
-    /// Our nick in the groups we create or join
-    #[arg(long, value_name = "NICK")]
-    pub nick: Option<String>,
-
-    /// Address to bind (default: 0.0.0.0:33445, or the next free port up to 33544)
-    #[arg(long, value_name = "IP:PORT")]
-    pub bind: Option<SocketAddr>,
-
-    /// Address others should use to reach us, put into join strings (default: the bound
-    /// IP, or the IP of the interface that routes outwards when bound to 0.0.0.0)
-    #[arg(long, value_name = "IP:PORT")]
-    pub advertise: Option<SocketAddr>,
-
-    /// Where identity and groups are kept (default: $XDG_DATA_HOME/dhtchat)
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
+    /// Groups, addresses and data dir, as for `dhtchat chat`.
+    #[command(flatten)]
+    pub group: GroupArgs,
 
     /// Seconds between two stats lines in the log
     #[arg(long, value_name = "SECS", default_value_t = 60,
@@ -71,31 +41,10 @@ pub struct Args {
     pub stats_interval: u64,
 }
 
-impl Args {
-    /// The same group options as `dhtchat chat` takes, for [`Session::start`].
-    fn chat_args(&self) -> chat::Args {
-        chat::Args {
-            create: self.create.clone(),
-            join: self.join.clone(),
-            legacy: self.legacy,
-            private: self.private,
-            nick: self.nick.clone(),
-            bind: self.bind,
-            advertise: self.advertise,
-            data_dir: self.data_dir.clone(),
-            plain: true,
-        }
-    }
-}
-
 /// Runs `dhtchat node` until Ctrl-C or SIGTERM.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     init_tracing();
-    let data_dir = match &args.data_dir {
-        Some(d) => d.clone(),
-        None => default_data_dir().context("no data dir: set --data-dir, XDG_DATA_HOME or HOME")?,
-    };
-    let store = Store::open(&data_dir)?;
+    let store = Store::open(&args.group.data_dir()?)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -118,13 +67,15 @@ fn init_tracing() {
 async fn async_main(args: &Args, store: Store) -> anyhow::Result<()> {
     // Watch the signals before anything else, so an early SIGTERM still leaves cleanly.
     let mut stop = StopSignal::new();
-    let seed = store.load_or_create_node_seed(|| os_seed().unwrap_or_else(|_| fallback_seed()))?;
-    let (driver, handle, events) = bind(args.bind, Config::new(*seed)).await?;
-    let advertised = advertised_addr(args.advertise, handle.local_addr());
+    let Started {
+        task,
+        handle,
+        events,
+        advertised,
+    } = start_driver(&args.group, &store).await?;
     tracing::info!(bound = %handle.local_addr(), %advertised, "node started");
-    let task = tokio::spawn(driver.run());
     let mut session = Session::new(handle.clone(), store, advertised, time::UtcOffset::UTC);
-    let result = match session.start(&args.chat_args()).await {
+    let result = match session.start(&args.group).await {
         Ok(()) => {
             log_groups(&session, &handle, advertised).await;
             let every = Duration::from_secs(args.stats_interval);
@@ -403,23 +354,34 @@ mod tests {
     }
 
     #[test]
-    fn node_args_map_onto_chat_args() {
-        let args = Args {
-            create: Some("relay".into()),
-            join: None,
-            legacy: true,
-            private: false,
-            nick: Some("n".into()),
-            bind: Some("127.0.0.1:0".parse().unwrap()),
-            advertise: None,
-            data_dir: Some("/tmp/x".into()),
-            stats_interval: 5,
-        };
-        let c = args.chat_args();
+    fn node_args_take_the_chat_group_options() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let argv = [
+            "node",
+            "--create",
+            "relay",
+            "--legacy",
+            "--nick",
+            "n",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            "/tmp/x",
+            "--stats-interval",
+            "5",
+        ];
+        let args = Cli::try_parse_from(argv).unwrap().args;
+        let c = &args.group;
         assert_eq!(c.create.as_deref(), Some("relay"));
         assert!(c.legacy && !c.private);
         assert_eq!(c.nick.as_deref(), Some("n"));
-        assert_eq!(c.bind, args.bind);
-        assert_eq!(c.data_dir, args.data_dir);
+        assert_eq!(c.bind, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(c.data_dir, Some("/tmp/x".into()));
+        assert_eq!(args.stats_interval, 5);
     }
 }

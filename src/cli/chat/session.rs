@@ -11,7 +11,7 @@ use anyhow::{Context, anyhow};
 use zeroize::Zeroizing;
 
 use super::moderation::view_role;
-use super::{Args, local_time};
+use super::{GroupArgs, local_time};
 use crate::cli::chat_event::{ChatEvent, MemberView, Peer, Presence, Role};
 use crate::net::{Handle, NodeEvent, os_seed};
 use crate::proto::{
@@ -83,7 +83,7 @@ impl Session {
     }
 
     /// Creates, joins or restores groups as the command line asks.
-    pub async fn start(&mut self, args: &Args) -> anyhow::Result<()> {
+    pub async fn start(&mut self, args: &GroupArgs) -> anyhow::Result<()> {
         let nick = args.nick.clone().unwrap_or_default();
         if let Some(name) = &args.create {
             let privacy = if args.private {
