@@ -1,7 +1,7 @@
 //! What each line of chat input does: text is sent to the active group, `/commands` act on
 //! the session. Every failure becomes one error line for the person, never a crash.
 
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
 
 use super::session::Session;
 use crate::cli::chat_event::{ChatEvent, Peer};
@@ -54,7 +54,7 @@ impl Session {
             }
             ChatCommand::Names => self.names().await?,
             ChatCommand::Whois(target) => self.whois(&target).await?,
-            ChatCommand::ChatId => self.chat_id().await?,
+            ChatCommand::ChatId => self.chat_id()?,
             ChatCommand::Join(join) => {
                 let join: JoinString = join.parse().map_err(|e| anyhow!("bad join string: {e}"))?;
                 let nick = self.current_nick();
@@ -147,9 +147,9 @@ impl Session {
             return Ok(());
         };
         let old = std::mem::replace(&mut j.nick, nick.clone());
-        j.nicks.insert(j.own, nick.clone());
+        j.nicks.insert(j.own(), nick.clone());
         let record = j.record;
-        let peer = Peer::new(j.own.to_string(), nick.clone());
+        let peer = Peer::new(j.own().to_string(), nick.clone());
         self.store.set_nick(record, &nick)?;
         self.push(ChatEvent::Nick {
             at,
@@ -206,17 +206,14 @@ impl Session {
         Ok(())
     }
 
-    async fn chat_id(&mut self) -> anyhow::Result<()> {
+    fn chat_id(&mut self) -> anyhow::Result<()> {
         let group = self.active_group()?;
-        let snap = self
-            .handle
-            .group(group)
-            .await?
-            .ok_or_else(|| anyhow!("no such group"))?;
-        let mut join = snap.join;
-        join.contact.addr = self.advertised;
-        let id = snap
-            .info
+        let join = self
+            .groups
+            .get(&group)
+            .map(|j| j.join)
+            .context("no such group")?;
+        let id = join
             .chat_id
             .map(hex::encode)
             .unwrap_or_else(|| "none (legacy group)".into());
@@ -280,7 +277,7 @@ impl Session {
 
     fn own_peer(&self, group: GroupId) -> Peer {
         match self.groups.get(&group) {
-            Some(j) => Peer::new(j.own.to_string(), j.nick.clone()),
+            Some(j) => Peer::new(j.own().to_string(), j.nick.clone()),
             None => Peer::new(String::new(), String::new()),
         }
     }

@@ -165,7 +165,7 @@ impl Session {
         let Some(j) = self.groups.get(&group) else {
             return;
         };
-        if j.own != *peer {
+        if j.own() != *peer {
             return;
         }
         let record = j.record;

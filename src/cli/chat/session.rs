@@ -33,7 +33,8 @@ pub(super) struct Joined {
     /// The store's id.
     pub(super) record: u64,
     pub(super) label: String,
-    pub(super) own: PublicKey,
+    /// The join string through us (our key at the advertised address).
+    pub(super) join: JoinString,
     pub(super) nick: String,
     /// Nicks heard so far.
     pub(super) nicks: HashMap<PublicKey, String>,
@@ -41,6 +42,13 @@ pub(super) struct Joined {
     pub(super) ready: bool,
     /// The last message number written to the store.
     pub(super) stored_number: u32,
+}
+
+impl Joined {
+    /// Our key in the group.
+    pub(super) fn own(&self) -> PublicKey {
+        self.join.contact.key
+    }
 }
 
 /// The chat runtime. See the module docs.
@@ -128,21 +136,21 @@ impl Session {
         let seed = Zeroizing::new(os_seed().context("no OS randomness")?);
         let spec = spec_for(dialect, privacy, &seed, nick);
         let group = self.handle.create_group(spec).await?;
-        let snapshot = self.snapshot(group).await?;
+        let ours = self.join_through_us(group).await?;
         let rec = GroupRecord {
             id: GroupRecord::NEW,
             label: name.to_owned(),
             dialect,
             privacy,
-            chat_id: snapshot.1.chat_id,
+            chat_id: ours.chat_id,
             identity_seed: seed,
             nick: nick.to_owned(),
-            join: snapshot.1.to_string(),
+            join: ours.to_string(),
             peers: Vec::new(),
             created_by_us: true,
         };
         let record = self.store.put_group(&rec)?;
-        self.add(group, record, name, snapshot.0, nick, true);
+        self.add(group, record, name, ours, nick, true);
         Ok(())
     }
 
@@ -162,7 +170,7 @@ impl Session {
         let spec = spec_for(join.dialect, join.privacy, &seed, nick);
         let group = self.handle.join_group(*join, spec).await?;
         self.restore_facts(group, join.chat_id).await?;
-        let own = self.snapshot(group).await?.0;
+        let ours = self.join_through_us(group).await?;
         let label = short_label(join);
         let rec = GroupRecord {
             id: GroupRecord::NEW,
@@ -180,7 +188,7 @@ impl Session {
             created_by_us: false,
         };
         let record = self.store.put_group(&rec)?;
-        self.add(group, record, &label, own, nick, false);
+        self.add(group, record, &label, ours, nick, false);
         self.waiting(group);
         Ok(())
     }
@@ -217,8 +225,8 @@ impl Session {
             .await?;
         self.store.set_last_number(rec.id, resume)?;
         self.restore_facts(group, rec.chat_id).await?;
-        let own = self.snapshot(group).await?.0;
-        self.add(group, rec.id, &rec.label, own, nick, founded);
+        let ours = self.join_through_us(group).await?;
+        self.add(group, rec.id, &rec.label, ours, nick, founded);
         if let Some(j) = self.groups.get_mut(&group) {
             j.stored_number = resume;
         }
@@ -228,8 +236,8 @@ impl Session {
         Ok(())
     }
 
-    /// Our key and the join string through us for `group`.
-    async fn snapshot(&self, group: GroupId) -> anyhow::Result<(PublicKey, JoinString)> {
+    /// The join string through us for `group` (our key at the advertised address).
+    async fn join_through_us(&self, group: GroupId) -> anyhow::Result<JoinString> {
         let snap = self
             .handle
             .group(group)
@@ -237,7 +245,7 @@ impl Session {
             .context("the group vanished")?;
         let mut join = snap.join;
         join.contact.addr = self.advertised;
-        Ok((snap.info.own_key, join))
+        Ok(join)
     }
 
     fn add(
@@ -245,16 +253,16 @@ impl Session {
         group: GroupId,
         record: u64,
         label: &str,
-        own: PublicKey,
+        join: JoinString,
         nick: &str,
         ready: bool,
     ) {
         let joined = Joined {
             record,
             label: label.to_owned(),
-            own,
+            join,
             nick: nick.to_owned(),
-            nicks: HashMap::from([(own, nick.to_owned())]),
+            nicks: HashMap::from([(join.contact.key, nick.to_owned())]),
             ready: false,
             stored_number: 0,
         };
@@ -272,7 +280,8 @@ impl Session {
         };
         let text = format!(
             "joining {}: waiting for a member to answer (our key {})",
-            j.label, j.own
+            j.label,
+            j.own()
         );
         self.info(text);
     }
@@ -290,12 +299,11 @@ impl Session {
         j.ready = true;
         let ev = ChatEvent::Ready {
             at,
-            join: String::new(),
-            pk: j.own.to_string(),
+            join: j.join.to_string(),
+            pk: j.own().to_string(),
             addr: advertised,
             group: j.label.clone(),
         };
-        // The join string through us is filled in by `complete_ready` (it needs the driver).
         self.push(ev);
     }
 
@@ -332,7 +340,6 @@ impl Session {
 
     /// Takes the queued events, refreshing the member list first if it changed.
     pub async fn take_events(&mut self) -> Vec<ChatEvent> {
-        self.complete_ready().await;
         self.store_facts().await;
         if self.members_dirty {
             self.members_dirty = false;
@@ -343,43 +350,10 @@ impl Session {
         self.out.drain(..).collect()
     }
 
-    /// Fills the join string of READY events (it needs the driver).
-    async fn complete_ready(&mut self) {
-        let missing: Vec<usize> = self
-            .out
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| matches!(e, ChatEvent::Ready { join, .. } if join.is_empty()))
-            .map(|(i, _)| i)
-            .collect();
-        for i in missing {
-            let Some(ChatEvent::Ready { pk, .. }) = self.out.get(i) else {
-                continue;
-            };
-            let pk = pk.clone();
-            let group = self
-                .groups
-                .iter()
-                .find(|(_, j)| j.own.to_string() == pk)
-                .map(|(g, _)| *g);
-            let join = match group {
-                Some(g) => self
-                    .snapshot(g)
-                    .await
-                    .map(|s| s.1.to_string())
-                    .unwrap_or_default(),
-                None => String::new(),
-            };
-            if let Some(ChatEvent::Ready { join: j, .. }) = self.out.get_mut(i) {
-                *j = join;
-            }
-        }
-    }
-
     /// The member list of the active group, for the sidebar.
     async fn members_view(&mut self) -> Option<ChatEvent> {
         let group = self.active?;
-        let own = self.groups.get(&group)?.own;
+        let own = self.groups.get(&group)?.own();
         let (members, own_role) = self
             .handle
             .call(move |n, _| (n.members(group), n.role(group, &own)))
@@ -387,7 +361,7 @@ impl Session {
             .ok()?;
         let j = self.groups.get_mut(&group)?;
         let mut view = vec![MemberView {
-            peer: Peer::new(j.own.to_string(), j.nick.clone()),
+            peer: Peer::new(j.own().to_string(), j.nick.clone()),
             role: own_role.map_or(Role::User, view_role),
             status: Presence::Online,
             is_self: true,
