@@ -140,13 +140,7 @@ impl Default for Options {
 impl Options {
     /// The options of a command line; a random seed unless `--seed` is given.
     pub fn from_args(args: &Args) -> io::Result<Self> {
-        let seed = match args.seed {
-            Some(s) => s,
-            None => {
-                let b = crate::net::os_seed()?;
-                u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-            }
-        };
+        let seed = crate::cli::demo::seed_or_random(args.seed)?;
         Ok(Self {
             nodes: args.nodes as usize,
             rate: args.rate,

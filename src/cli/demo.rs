@@ -116,15 +116,7 @@ impl Default for Options {
 impl Options {
     /// The options of a command line; a random seed unless `--seed` is given.
     pub fn from_args(args: &Args) -> io::Result<Self> {
-        let seed = match args.seed {
-            Some(s) => s,
-            None => {
-                let bytes = crate::net::os_seed()?;
-                u64::from_le_bytes([
-                    bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                ])
-            }
-        };
+        let seed = seed_or_random(args.seed)?;
         Ok(Self {
             nodes: args.nodes as usize,
             messages: args.messages as usize,
@@ -204,6 +196,19 @@ pub(crate) fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(io::stderr)
         .try_init();
+}
+
+/// `--seed` if given, else a random one from the OS.
+pub(crate) fn seed_or_random(given: Option<u64>) -> io::Result<u64> {
+    match given {
+        Some(s) => Ok(s),
+        None => {
+            let b = crate::net::os_seed()?;
+            Ok(u64::from_le_bytes([
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+            ]))
+        }
+    }
 }
 
 /// Resolves on Ctrl-C; never if signals cannot be watched.

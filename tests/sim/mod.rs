@@ -142,16 +142,7 @@ impl Sim {
     pub fn add_node(&mut self, config: Config) -> usize {
         let i = self.nodes.len();
         let addr = SocketAddr::from(([127, 1 + (i >> 16) as u8, (i >> 8) as u8, i as u8], 33445));
-        let node = Node::new(config).expect("valid config");
-        self.nodes.push(SimNode {
-            node,
-            addr,
-            group: None,
-            events: Vec::new(),
-        });
-        self.timer_at.push(None);
-        self.by_addr.insert(addr, i);
-        i
+        self.add_node_at(config, addr)
     }
 
     /// Adds a node with `config` at a chosen address (unique); returns its index.

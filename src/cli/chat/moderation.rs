@@ -107,7 +107,7 @@ impl Session {
                 by: self.peer(group, &by),
             },
             Event::Banned { group, peer, by } => {
-                self.evicted(group, &peer, "banned");
+                self.evicted(group, &peer, true);
                 ChatEvent::Ban {
                     at,
                     peer: self.peer(group, &peer),
@@ -116,7 +116,7 @@ impl Session {
                 }
             }
             Event::Kicked { group, peer, by } => {
-                self.evicted(group, &peer, "kicked");
+                self.evicted(group, &peer, false);
                 ChatEvent::Kick {
                     at,
                     peer: self.peer(group, &peer),
@@ -161,7 +161,7 @@ impl Session {
 
     /// We were kicked or banned: the node dropped the group. A ban also forgets it in the
     /// store (its facts stay); after a kick a restart rejoins.
-    fn evicted(&mut self, group: GroupId, peer: &PublicKey, how: &str) {
+    fn evicted(&mut self, group: GroupId, peer: &PublicKey, banned: bool) {
         let Some(j) = self.groups.get(&group) else {
             return;
         };
@@ -170,12 +170,12 @@ impl Session {
         }
         let record = j.record;
         let label = j.label.clone();
-        self.mark_facts(group);
         self.groups.remove(&group);
-        if how == "banned" {
+        if banned {
             let _ = self.store.remove_group(record);
         }
         self.active = self.groups.keys().next_back().copied();
+        let how = if banned { "banned" } else { "kicked" };
         self.info(format!("you were {how} from {label}"));
     }
 
