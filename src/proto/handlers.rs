@@ -129,12 +129,7 @@ impl Group {
             self.join_retry = io.config.join_retry_min;
             // Our nick goes out before the application can say anything, so members never
             // see our first message under a bare key.
-            if !self.nick.is_empty() {
-                self.next_name = io.now + io.config.name_interval;
-                let nick = std::mem::take(&mut self.nick);
-                let _ = self.broadcast(io, &PeerMessage::Name(&nick));
-                self.nick = nick;
-            }
+            self.announce_name(io);
             io.emit(Event::Joined { group: self.id });
         }
         if newly_validated {

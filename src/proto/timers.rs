@@ -126,11 +126,8 @@ impl Group {
             self.next_ping = io.now + io.config.ping_interval;
             let _ = self.broadcast(io, &PeerMessage::Ping);
         }
-        if !self.nick.is_empty() && io.now >= self.next_name {
-            self.next_name = io.now + io.config.name_interval;
-            let nick = std::mem::take(&mut self.nick);
-            let _ = self.broadcast(io, &PeerMessage::Name(&nick));
-            self.nick = nick;
+        if io.now >= self.next_name {
+            self.announce_name(io);
         }
     }
 
@@ -167,5 +164,16 @@ impl Group {
             let (key, addr) = candidates[i];
             self.request(io, key, addr, Purpose::Refresh);
         }
+    }
+
+    /// Broadcasts our nick (if we have one) and restarts its re-broadcast timer.
+    pub(crate) fn announce_name(&mut self, io: &mut Io<'_>) {
+        if self.nick.is_empty() {
+            return;
+        }
+        self.next_name = io.now + io.config.name_interval;
+        let nick = std::mem::take(&mut self.nick);
+        let _ = self.broadcast(io, &PeerMessage::Name(&nick));
+        self.nick = nick;
     }
 }
