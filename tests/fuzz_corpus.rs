@@ -15,8 +15,8 @@ use dhtchat::crypto::{self, BoxKeypair, Identity};
 use dhtchat::fuzzing::{self, CHAT_ID, NONCE, RECEIVER_SECRET, SENDER_SECRET};
 use dhtchat::wire::envelope::emit_header;
 use dhtchat::wire::{
-    Ban, BanAction, Broadcast, Direct, GetNodes, NodeInfo, NodeList, Payload, PeerMessage,
-    PublicKey, SendNodes, Status, Topic,
+    Ban, BanAction, BloomBuilder, Broadcast, Direct, GetNodes, NodeInfo, NodeList, Payload,
+    PeerMessage, PublicKey, SendNodes, Status, Topic,
 };
 
 /// A fuzz target body from `dhtchat::fuzzing`.
@@ -235,6 +235,16 @@ fn plaintexts() -> Vec<(String, Vec<u8>)> {
         out.push((
             name.to_string(),
             encode(&Payload::Direct(Direct { number, text })),
+        ));
+    }
+    for (name, n) in [("have_0", 0u8), ("have_256", 255)] {
+        let mut bloom = BloomBuilder::new(usize::from(n) + 1, 10, 5, u64::from(n));
+        for i in 0..=n {
+            bloom.insert(&PublicKey([i; 32]), u32::from(i) * 7);
+        }
+        out.push((
+            name.to_string(),
+            encode(&Payload::Have(bloom.have(0, 8000))),
         ));
     }
     out.extend(broadcasts());

@@ -9,9 +9,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use dhtchat::fuzzing;
 use dhtchat::wire::message::{MAX_NAME_LEN, MAX_TOPIC_LEN};
 use dhtchat::wire::{
-    Ban, BanAction, Broadcast, Direct, Envelope, GetNodes, MAX_DATAGRAM, MAX_NODES, MAX_PLAINTEXT,
-    NodeInfo, NodeList, Payload, PeerMessage, PublicKey, SendNodes, SignatureTrailer, Status,
-    Topic,
+    Ban, BanAction, BloomBuilder, Broadcast, Direct, Envelope, GetNodes, Have, MAX_DATAGRAM,
+    MAX_FILTER_LEN, MAX_HASHES, MAX_NODES, MAX_PLAINTEXT, NodeInfo, NodeList, Payload, PeerMessage,
+    PublicKey, SendNodes, SignatureTrailer, Status, Topic,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -169,6 +169,31 @@ proptest! {
         let bytes = round_trip(&Payload::Direct(Direct { number, text }));
         prop_assert_eq!(bytes.len(), 5 + text.len());
         prop_assert_eq!(&bytes[1..5], &number.to_be_bytes());
+    }
+
+    #[test]
+    fn have_round_trips_and_holds_what_was_inserted(
+        flags in any::<u8>(),
+        salt in any::<u64>(),
+        items in vec((key(), any::<u32>()), 0..=256),
+    ) {
+        let mut bloom = BloomBuilder::new(items.len(), 10, 5, salt);
+        items.iter().for_each(|(o, n)| bloom.insert(o, *n));
+        let bytes = round_trip(&Payload::Have(bloom.have(flags, 8000)));
+        prop_assert_eq!(bytes.len(), 13 + (items.len() * 10).div_ceil(8));
+        let Ok(Payload::Have(back)) = Payload::decode(&bytes) else { panic!() };
+        prop_assert!(items.iter().all(|(o, n)| back.holds(o, *n)));
+    }
+
+    #[test]
+    fn have_with_any_filter_round_trips(
+        flags in any::<u8>(),
+        hashes in 1..=MAX_HASHES,
+        span in any::<u16>(),
+        salt in any::<u64>(),
+        filter in vec(any::<u8>(), 0..=MAX_FILTER_LEN),
+    ) {
+        round_trip(&Payload::Have(Have::new(flags, (hashes, span), salt, &filter).unwrap()));
     }
 
     #[test]

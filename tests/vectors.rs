@@ -19,8 +19,9 @@ use dhtchat::wire::{
 const PROTOCOL: &str = include_str!("../PROTOCOL.md");
 
 /// Every kind of datagram PROTOCOL.md §7 must have a vector for.
-const REQUIRED: [&str; 15] = [
+const REQUIRED: [&str; 16] = [
     "get_nodes",
+    "have",
     "send_nodes_0",
     "send_nodes_2",
     "broadcast_ping",
@@ -284,6 +285,7 @@ fn datagram_sizes() {
             Payload::Broadcast(b) if b.trailer.is_some() => 143 + b.body.len() + 96,
             Payload::Broadcast(b) => 143 + b.body.len(),
             Payload::Direct(d) => 110 + d.text.len(),
+            Payload::Have(h) => 118 + h.filter().len(),
         };
         assert_eq!(len, expected, "{}", v.name());
     }
@@ -313,6 +315,13 @@ fn kinds_match_the_names() {
             Payload::Direct(d) => {
                 assert_eq!(name, "direct");
                 assert_eq!((d.number, d.text), (11, "psst ✓".as_bytes()));
+            }
+            Payload::Have(h) => {
+                assert_eq!(name, "have");
+                let origin = PublicKey(v.key("sender-public"));
+                assert_eq!((h.flags, h.hashes, h.span_ms), (0, 5, 8000));
+                assert_eq!(h.salt, 0x0102_0304_0506_0708);
+                assert!(h.holds(&origin, 10) && !h.holds(&origin, 11));
             }
         }
     }

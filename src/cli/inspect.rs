@@ -308,6 +308,14 @@ fn describe_payload(
             f.push("number", d.number);
             f.push("text", quoted(d.text));
         }
+        Payload::Have(h) => {
+            f.push("kind", "have");
+            f.push("flags", h.flags);
+            f.push("hashes", h.hashes);
+            f.push("span_ms", h.span_ms);
+            f.push("salt", format_args!("{:016X}", h.salt));
+            f.push("filter_bits", h.filter().len() * 8);
+        }
     }
     Ok(())
 }

@@ -12,8 +12,9 @@
 //!    relay can (else dropped, window unmoved, hop penalised); the origin is within its token
 //!    bucket (else the window moves but nothing is delivered or relayed);
 //! 5. the window moves, then the body is decoded: a bad body is neither delivered nor relayed;
-//! 6. the message is applied (events), then relayed to every relay target (table entries and
-//!    fresh in-links) but the hop and the origin.
+//! 6. the message is applied (events), then relayed to `relay_fanout` relay targets (table
+//!    entries and fresh in-links) drawn at random, never the hop or the origin, and kept for
+//!    anti-entropy repair (`repair.rs`).
 
 use rand::Rng;
 
@@ -73,6 +74,7 @@ impl Group {
         // Relayed before it is applied, so a ban or kick still reaches its target.
         if !matches!(msg, PeerMessage::FactSync(_)) {
             self.relay(io, hop, b);
+            self.remember(io, b);
         }
         self.apply(io, b.origin, b.number, &msg);
         Ok(())
@@ -262,17 +264,14 @@ impl Group {
         }
     }
 
-    /// Re-sends an accepted broadcast, unchanged, never to `hop` or the origin: to every
-    /// target a relay always uses (`relay_plan`), then to a fresh random sample of the others,
-    /// `relay_fanout` in all (PROTOCOL.md §6.4).
+    /// Re-sends an accepted broadcast, unchanged, never to `hop` or the origin, to
+    /// `relay_fanout` relay targets drawn at random for each message (PROTOCOL.md §6.4).
     fn relay(&self, io: &mut Io<'_>, hop: PublicKey, b: &Broadcast<'_>) {
         let payload = Payload::Broadcast(*b);
-        let (mut targets, fixed) = self.relay_plan(io.now, io.config.bad_node_timeout);
-        let skip = |key: &PublicKey| *key == hop || *key == b.origin;
-        let fixed = targets.iter().take(fixed).filter(|(k, _)| !skip(k)).count();
-        targets.retain(|(key, _)| !skip(key));
-        let fanout = io.config.relay_fanout.max(fixed).min(targets.len());
-        for i in fixed..fanout {
+        let mut targets = self.relay_targets(io.now, io.config.bad_node_timeout);
+        targets.retain(|(key, _)| *key != hop && *key != b.origin);
+        let fanout = io.config.relay_fanout.min(targets.len());
+        for i in 0..fanout {
             let j = io.rng.random_range(i..targets.len());
             targets.swap(i, j);
         }
@@ -311,6 +310,7 @@ impl Group {
         for (key, addr) in self.relay_targets(io.now, io.config.bad_node_timeout) {
             io.send(&self.identity, &key, addr, &payload);
         }
+        self.remember(io, &b);
         Ok(b.number)
     }
 }

@@ -49,9 +49,9 @@ pub struct Config {
     /// Most in-links kept per group: validated peers that keep us in their table and get our
     /// relays too. Default 32.
     pub max_in_links: usize,
-    /// Most peers a relayed broadcast is re-sent to: the close set always, then a fresh random
-    /// sample of the other relay targets (bucket entries and in-links) up to this many. Our own
-    /// broadcasts go to every relay target. Default 10; at least `close_size`.
+    /// Peers a relayed broadcast is re-sent to, drawn at random from the relay targets (table
+    /// entries and in-links) for each message; anti-entropy repairs what this misses. Our own
+    /// broadcasts go to every relay target. Default 6.
     pub relay_fanout: usize,
     /// Probes (replies to senders not yet validated) per source IP: (burst, per second).
     /// Default (20, 10).
@@ -88,6 +88,29 @@ pub struct Config {
     pub graylist_cooldown: Duration,
     /// Most hops scored, and most (hop, origin) relay buckets, per group. Default 1024.
     pub max_scored_peers: usize,
+    /// Anti-entropy (PROTOCOL.md §6.11): while a group holds recent broadcasts, one random
+    /// relay target gets a have summary this often (jittered ±50 %). Default 50 ms.
+    pub have_interval: Duration,
+    /// A broadcast is listed in a summary, and re-sent in answer to one, only once it is this
+    /// old, so copies still in flight are not re-sent. Default 30 ms.
+    pub have_grace: Duration,
+    /// A group sends summaries while its newest relayed broadcast is younger than this.
+    /// Default 1 s.
+    pub have_active: Duration,
+    /// Relayed broadcasts are kept for repair this long. Default 3 s.
+    pub recent_ttl: Duration,
+    /// Most broadcasts kept for repair per group. Default 256.
+    pub recent_max: usize,
+    /// The (origin, number) of relayed broadcasts are kept this long, for the summaries.
+    /// Default 8 s.
+    pub seen_ttl: Duration,
+    /// Most (origin, number) kept for the summaries per group. Default 1024.
+    pub seen_max: usize,
+    /// Most broadcasts re-sent in answer to one summary. Default 16.
+    pub have_reply_max: usize,
+    /// Broadcasts re-sent in answer to summaries, per group: (burst, per second). Default
+    /// (64, 64).
+    pub repair_rate: (u32, u32),
 }
 
 /// A configuration value out of range.
@@ -118,7 +141,7 @@ impl Config {
             join_retry_max: Duration::from_secs(30),
             tick: Duration::from_secs(1),
             max_in_links: 32,
-            relay_fanout: 10,
+            relay_fanout: 6,
             explore_interval: Duration::from_secs(15),
             probe_rate_per_ip: (20, 10),
             probe_rate_global: (200, 100),
@@ -134,12 +157,21 @@ impl Config {
             graylist_decay: 10,
             graylist_cooldown: Duration::from_secs(60),
             max_scored_peers: 1024,
+            have_interval: Duration::from_millis(50),
+            have_grace: Duration::from_millis(30),
+            have_active: Duration::from_secs(1),
+            recent_ttl: Duration::from_secs(3),
+            recent_max: 256,
+            seen_ttl: Duration::from_secs(8),
+            seen_max: 1024,
+            have_reply_max: 16,
+            repair_rate: (64, 64),
         }
     }
 
     /// Checks every field and the rules between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(bool, &'static str); 15] = [
+        let checks: [(bool, &'static str); 16] = [
             (
                 (1..=64).contains(&self.close_size),
                 "close_size must be 1..=64",
@@ -151,10 +183,7 @@ impl Config {
             (self.max_pending >= 8, "max_pending must be at least 8"),
             (self.forward_cap >= 64, "forward_cap must be at least 64"),
             (!self.tick.is_zero(), "tick must be positive"),
-            (
-                self.relay_fanout >= self.close_size,
-                "relay_fanout must be at least close_size",
-            ),
+            (self.relay_fanout >= 1, "relay_fanout must be at least 1"),
             (
                 self.node_ping_interval < self.bad_node_timeout,
                 "node_ping_interval must be shorter than bad_node_timeout",
@@ -178,6 +207,13 @@ impl Config {
             (
                 self.graylist_threshold >= 1 && self.max_scored_peers >= 1,
                 "graylist_threshold and max_scored_peers must be at least 1",
+            ),
+            (
+                !self.have_interval.is_zero()
+                    && self.have_grace < self.recent_ttl
+                    && self.have_active <= self.recent_ttl
+                    && self.recent_ttl <= self.seen_ttl,
+                "have_interval > 0, have_grace < recent_ttl, have_active <= recent_ttl <= seen_ttl",
             ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {

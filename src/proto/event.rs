@@ -341,6 +341,10 @@ pub struct Stats {
     pub drops: [u64; DropReason::ALL.len()],
     /// Times a hop was graylisted (PROTOCOL.md §6.7).
     pub graylistings: u64,
+    /// Have summaries sent (PROTOCOL.md §6.11).
+    pub summaries: u64,
+    /// Broadcasts re-sent in answer to a have summary.
+    pub repairs: u64,
 }
 
 impl Stats {

@@ -103,6 +103,12 @@ pub(crate) struct Group {
     pub(crate) authority: Authority,
     /// Set when we were kicked or banned: the node drops the group.
     pub(crate) evicted: bool,
+    /// Broadcasts kept for anti-entropy repair (PROTOCOL.md §6.11).
+    pub(crate) recent: super::repair::Recent,
+    /// When the next have summary goes out; `None` while `recent` is empty.
+    pub(crate) next_have: Option<Instant>,
+    /// Budget of broadcasts re-sent in answer to summaries (`Config::repair_rate`).
+    pub(crate) repair: super::spam::Bucket,
 }
 
 impl Group {
@@ -147,6 +153,9 @@ impl Group {
             spam: super::spam::SpamGuard::default(),
             authority: Authority::new(chat_id),
             evicted: false,
+            recent: super::repair::Recent::default(),
+            next_have: None,
+            repair: super::spam::Bucket::default(),
         }
     }
 
@@ -230,48 +239,16 @@ impl Group {
         now: Instant,
         fresh: Duration,
     ) -> Vec<(PublicKey, SocketAddr)> {
-        self.relay_plan(now, fresh).0
-    }
-
-    /// The relay targets in relay order, and how many lead that a relay always uses: our
-    /// close set, then the fresh in-links that count us in their close set; then the other
-    /// table entries and fresh in-links (a relay samples among these).
-    pub(crate) fn relay_plan(
-        &self,
-        now: Instant,
-        fresh: Duration,
-    ) -> (Vec<(PublicKey, SocketAddr)>, usize) {
-        let close = self.table.close_len();
-        let fresh_link = |t: &Instant| now.saturating_duration_since(*t) < fresh;
-        let flagged = |k: &PublicKey| {
-            self.in_links
-                .get(k)
-                .is_some_and(|(_, t, c)| *c && fresh_link(t))
-        };
-        let in_close = |k: &PublicKey| self.table.iter().take(close).any(|e| e.key == *k);
-        let mut targets: Vec<_> = self
-            .table
-            .iter()
-            .take(close)
-            .map(|e| (e.key, e.addr))
-            .collect();
-        // Flagged in-links lead even when they are also bucket entries of ours.
-        let lead = self
-            .in_links
-            .iter()
-            .filter(|(k, _)| flagged(k) && !in_close(k))
-            .map(|(k, (a, _, _))| (*k, *a));
-        targets.extend(lead);
-        let fixed = targets.len();
-        let rest = self.table.iter().skip(close).filter(|e| !flagged(&e.key));
-        targets.extend(rest.map(|e| (e.key, e.addr)));
+        let mut targets: Vec<_> = self.table.iter().map(|e| (e.key, e.addr)).collect();
         let others = self
             .in_links
             .iter()
-            .filter(|(k, (_, t, c))| !*c && fresh_link(t) && !self.table.contains(k))
+            .filter(|(k, (_, t, _))| {
+                now.saturating_duration_since(*t) < fresh && !self.table.contains(k)
+            })
             .map(|(k, (a, _, _))| (*k, *a));
         targets.extend(others);
-        (targets, fixed)
+        targets
     }
 
     /// Next message number: from 1, 0 skipped on wrap.

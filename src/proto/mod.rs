@@ -10,6 +10,7 @@
 //! - `window`: per-origin dedup window.
 //! - `handlers`: get_nodes / send_nodes; `broadcast`: relayed messages; `timers`: upkeep.
 //! - `direct`: private messages to one member (inner id 52), never relayed.
+//! - `repair`: anti-entropy; recent broadcasts, have summaries (id 53) and their answers.
 //! - `spam`: per-origin token buckets and the graylist of misbehaving hops.
 //! - `authority`: signed facts (roles, bans, kicks, topic lock, voice, peer limit) and
 //!   moderation commands, secure groups only.
@@ -27,6 +28,7 @@ mod join;
 mod limiter;
 mod node;
 mod pending;
+mod repair;
 mod spam;
 mod timers;
 pub mod window;

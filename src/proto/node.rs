@@ -437,6 +437,7 @@ impl Node {
             Ok(Payload::SendNodes(s)) => group.on_send_nodes(&mut io, sender, from, s),
             Ok(Payload::Broadcast(b)) => group.on_broadcast(&mut io, sender, &b),
             Ok(Payload::Direct(d)) => group.on_direct(&mut io, sender, &d),
+            Ok(Payload::Have(h)) => group.on_have(&mut io, sender, from, &h),
         };
         if let Err(reason) = handled {
             if group.spam.penalise(sender, reason, now, &self.config) {
@@ -461,6 +462,7 @@ impl Node {
         let mut io = io!(self, now);
         for group in self.groups.values_mut() {
             group.on_tick(&mut io);
+            group.on_have_timer(&mut io);
         }
     }
 
@@ -476,7 +478,8 @@ impl Node {
 
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.groups.values().map(|g| g.next_tick).min()
+        let have = |g: &super::group::Group| g.next_have.unwrap_or(g.next_tick);
+        self.groups.values().map(|g| g.next_tick.min(have(g))).min()
     }
 
     /// Counters since the node started.

@@ -18,6 +18,7 @@
 pub mod broadcast;
 pub mod envelope;
 pub mod fact;
+pub mod have;
 pub mod message;
 pub mod node_info;
 pub mod payload;
@@ -27,6 +28,7 @@ mod reader;
 pub use broadcast::{Broadcast, SignatureTrailer};
 pub use envelope::Envelope;
 pub use fact::{Fact, FactKind, FactList, FactValue, Role, VoiceLevel};
+pub use have::{BloomBuilder, Have, MAX_FILTER_LEN, MAX_HASHES};
 pub use message::{Ban, BanAction, MessageId, PeerMessage, Status, Topic};
 pub use node_info::NodeInfo;
 pub use payload::{Direct, GetNodes, NodeList, Payload, PayloadId, SendNodes};

@@ -7,6 +7,7 @@
 //! | 50       | broadcast         | `[origin 32][number u32 BE][message id][payload]` |
 //! | 51       | signed broadcast  | as 50, then `[signer key 32][signature 64]`       |
 //! | 52       | direct            | `[number u32 BE][text]` (secure groups only)      |
+//! | 53       | have              | `[flags][k][span u16][salt u64][filter 0..=906]`   |
 //!
 //! Decoding matches on the inner id, borrows the broadcast payload (and a direct message's
 //! text) from the input and rejects trailing bytes. The direct text's 1..=785 bytes and UTF-8
@@ -15,7 +16,7 @@
 use bytes::BufMut;
 
 use super::{
-    Broadcast, DecodeError, EncodeError, MAX_DATA, MAX_NODES, MAX_PLAINTEXT, NODE_INFO_LEN,
+    Broadcast, DecodeError, EncodeError, Have, MAX_DATA, MAX_NODES, MAX_PLAINTEXT, NODE_INFO_LEN,
     NodeInfo, PING_ID_LEN, Reader,
 };
 
@@ -33,6 +34,8 @@ pub enum PayloadId {
     SignedBroadcast = 51,
     /// A private message to one member (the secure dialect).
     Direct = 52,
+    /// An anti-entropy summary of the recent broadcasts a node holds.
+    Have = 53,
 }
 
 impl TryFrom<u8> for PayloadId {
@@ -45,6 +48,7 @@ impl TryFrom<u8> for PayloadId {
             50 => Ok(Self::Broadcast),
             51 => Ok(Self::SignedBroadcast),
             52 => Ok(Self::Direct),
+            53 => Ok(Self::Have),
             other => Err(DecodeError::UnknownPayloadId(other)),
         }
     }
@@ -176,6 +180,8 @@ pub enum Payload<'a> {
     Broadcast(Broadcast<'a>),
     /// Inner id 52.
     Direct(Direct<'a>),
+    /// Inner id 53.
+    Have(Have<'a>),
 }
 
 impl<'a> Payload<'a> {
@@ -203,6 +209,7 @@ impl<'a> Payload<'a> {
                 number: r.u32_be()?,
                 text: r.rest(),
             }),
+            PayloadId::Have => Self::Have(Have::read(&mut r)?),
         };
         r.finish()?;
         Ok(payload)
@@ -216,6 +223,7 @@ impl<'a> Payload<'a> {
             Self::Broadcast(b) if b.trailer.is_some() => PayloadId::SignedBroadcast,
             Self::Broadcast(_) => PayloadId::Broadcast,
             Self::Direct(_) => PayloadId::Direct,
+            Self::Have(_) => PayloadId::Have,
         }
     }
 
@@ -226,6 +234,7 @@ impl<'a> Payload<'a> {
             Self::SendNodes(s) => PING_ID_LEN + NODE_INFO_LEN * s.nodes.len(),
             Self::Broadcast(b) => b.encoded_len(),
             Self::Direct(d) => 4 + d.text.len(),
+            Self::Have(h) => h.encoded_len(),
         }
     }
 
@@ -255,6 +264,7 @@ impl<'a> Payload<'a> {
                 out.put_u32(d.number);
                 out.put_slice(d.text);
             }
+            Self::Have(h) => h.write(out),
         }
         Ok(())
     }

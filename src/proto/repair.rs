@@ -1,0 +1,224 @@
+//! Anti-entropy repair (PROTOCOL.md §6.11): a broadcast whose every relayed copy to a node was
+//! lost, or that the random relay draws passed by, still reaches it.
+//!
+//! - Every broadcast a group relays (and each of our own) is kept in [`Recent`], bounded by
+//!   `recent_max` messages and `recent_ttl`, and its (origin, number) for `seen_ttl` (at
+//!   most `seen_max`). A group with any kept broadcast is *active*.
+//! - An active group sends one random relay target a have summary (id 53) every
+//!   `have_interval` (jittered ±50 %): a Bloom filter, freshly salted, of every id held.
+//! - The summary's span says how far back the filter is complete: `seen_ttl`, or less once
+//!   the ids have had to drop their oldest at `seen_max`.
+//! - A have from a validated peer is answered with the kept broadcasts that its filter does
+//!   not hold, unchanged, oldest first: only those at least `have_grace` old (copies still
+//!   in flight are not re-sent) and younger than its span less [`SPAN_MARGIN`] (the peer
+//!   may have let an older copy go), at most `have_reply_max` per summary and `repair_rate`
+//!   in all. A false positive of the filter (about 1 %) only defers a repair
+//!   to the next summary, whose salt differs.
+//! - An *inactive* group (it sends no summaries) that is sent a non-empty summary answers
+//!   with its own, empty, flagged `reply`, so the peer sends what it misses: this repairs
+//!   the first message after a silence. A reply is never answered with a summary.
+//! - A repaired broadcast goes through the normal checks (§6.4), and is relayed again.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use super::DropReason;
+use super::group::Group;
+use super::io::Io;
+use crate::wire::{BloomBuilder, Broadcast, Have, Payload, PublicKey};
+
+/// Copies arrive at different nodes at different times: a kept broadcast is re-sent only if
+/// it is at least this much younger than the asker's span.
+pub(crate) const SPAN_MARGIN: Duration = Duration::from_millis(250);
+
+/// Filter bits per id, and bits set per item: about 1 % false positives (the filter is
+/// capped at 906 bytes, so above 724 ids there are fewer bits each and more of them).
+const BITS_PER_ITEM: usize = 10;
+const HASHES: u8 = 5;
+
+/// One relayed broadcast, as sent: the plaintext `[inner id][data]`.
+#[derive(Debug, Clone)]
+struct Cached {
+    origin: PublicKey,
+    number: u32,
+    at: Instant,
+    plain: Box<[u8]>,
+}
+
+/// The broadcasts a group relayed recently, oldest first: whole copies for `recent_ttl`
+/// (what we can re-send), and their (origin, number) for the longer `seen_ttl` (what our
+/// summaries say we hold, so a peer whose copy arrived seconds after ours does not send it
+/// back to us once ours has expired). Both bounded by count and age.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Recent {
+    items: VecDeque<Cached>,
+    seen: VecDeque<(PublicKey, u32, Instant)>,
+    /// Arrival of the newest id dropped at the count cap: the ids are complete only for
+    /// what arrived after it.
+    capped: Option<Instant>,
+}
+
+impl Recent {
+    /// Keeps a copy of `b`, accepted at `now`; the oldest gives way at the caps.
+    fn push(&mut self, now: Instant, b: &Broadcast<'_>, (max, seen_max): (usize, usize)) {
+        let mut plain = Vec::new();
+        if max == 0 || seen_max == 0 || Payload::Broadcast(*b).encode(&mut plain).is_err() {
+            return;
+        }
+        if self.items.len() >= max {
+            self.items.pop_front();
+        }
+        self.items.push_back(Cached {
+            origin: b.origin,
+            number: b.number,
+            at: now,
+            plain: plain.into_boxed_slice(),
+        });
+        if self.seen.len() >= seen_max {
+            self.capped = self.seen.pop_front().map(|(_, _, at)| at);
+        }
+        self.seen.push_back((b.origin, b.number, now));
+    }
+
+    /// Forgets copies `ttl` old and ids `seen_ttl` old.
+    fn expire(&mut self, now: Instant, (ttl, seen_ttl): (Duration, Duration)) {
+        let old = |at: Instant, ttl| now.saturating_duration_since(at) >= ttl;
+        while self.items.front().is_some_and(|c| old(c.at, ttl)) {
+            self.items.pop_front();
+        }
+        while self.seen.front().is_some_and(|s| old(s.2, seen_ttl)) {
+            self.seen.pop_front();
+        }
+    }
+
+    /// How far back (from `now`) the ids hold everything that arrived, at most `seen_ttl`.
+    fn span(&self, now: Instant, seen_ttl: Duration) -> Duration {
+        let since = |t: Instant| now.saturating_duration_since(t);
+        self.capped.map_or(seen_ttl, |t| since(t).min(seen_ttl))
+    }
+
+    /// True while the newest copy is younger than `active`: the group sends summaries.
+    fn active(&self, now: Instant, active: Duration) -> bool {
+        self.items
+            .back()
+            .is_some_and(|c| now.saturating_duration_since(c.at) < active)
+    }
+
+    /// Copies at least `grace` old (they are in order of arrival).
+    fn settled(&self, now: Instant, grace: Duration) -> impl Iterator<Item = &Cached> {
+        self.items
+            .iter()
+            .take_while(move |c| now.saturating_duration_since(c.at) >= grace)
+    }
+}
+
+impl Group {
+    /// Keeps a relayed (or own) broadcast for repair and arms the summary timer.
+    pub(crate) fn remember(&mut self, io: &mut Io<'_>, b: &Broadcast<'_>) {
+        let caps = (io.config.recent_max, io.config.seen_max);
+        self.recent.push(io.now, b, caps);
+        if self.next_have.is_none() {
+            self.next_have = Some(io.now + jittered(io, io.config.have_interval));
+        }
+    }
+
+    /// Sends the periodic summary if it is due; disarms the timer once the cache is empty.
+    pub(crate) fn on_have_timer(&mut self, io: &mut Io<'_>) {
+        if self.next_have.is_none_or(|t| io.now < t) {
+            return;
+        }
+        self.expire_recent(io);
+        if !self.recent.active(io.now, io.config.have_active) {
+            self.next_have = None;
+            return;
+        }
+        self.next_have = Some(io.now + jittered(io, io.config.have_interval));
+        let targets = self.relay_targets(io.now, io.config.bad_node_timeout);
+        if targets.is_empty() {
+            return;
+        }
+        let (key, addr) = targets[io.rng.random_range(0..targets.len())];
+        self.send_summary(io, key, addr, 0);
+    }
+
+    /// A have summary from `hop` at `from`: send what it lacks; if we hold nothing, ask back.
+    pub(crate) fn on_have(
+        &mut self,
+        io: &mut Io<'_>,
+        hop: PublicKey,
+        from: SocketAddr,
+        have: &Have<'_>,
+    ) -> Result<(), DropReason> {
+        if self.is_banned(&hop) {
+            return Err(DropReason::Banned);
+        }
+        if !self.is_validated(&hop, &from) {
+            return Err(DropReason::UnknownSender);
+        }
+        self.expire_recent(io);
+        self.send_missing(io, hop, from, have);
+        let asks = !have.has(Have::REPLY) && !have.filter().is_empty();
+        if asks && !self.recent.active(io.now, io.config.have_active) {
+            self.send_summary(io, hop, from, Have::REPLY);
+        }
+        Ok(())
+    }
+
+    /// Re-sends the kept broadcasts `have` does not hold, within its span and the caps.
+    fn send_missing(&mut self, io: &mut Io<'_>, hop: PublicKey, to: SocketAddr, have: &Have<'_>) {
+        let now = io.now;
+        let span = Duration::from_millis(u64::from(have.span_ms));
+        let window = span.saturating_sub(SPAN_MARGIN);
+        let missing: Vec<usize> = self
+            .recent
+            .settled(now, io.config.have_grace)
+            .enumerate()
+            .filter(|(_, c)| now.saturating_duration_since(c.at) < window)
+            .filter(|(_, c)| c.origin != hop && !have.holds(&c.origin, c.number))
+            .map(|(i, _)| i)
+            .take(io.config.have_reply_max)
+            .collect();
+        for i in missing {
+            if !self.repair.take(now, io.config.repair_rate) {
+                break;
+            }
+            let plain = self.recent.items[i].plain.clone();
+            if let Ok(payload) = Payload::decode(&plain) {
+                io.send(&self.identity, &hop, to, &payload);
+                io.stats.repairs += 1;
+            }
+        }
+    }
+
+    fn expire_recent(&mut self, io: &Io<'_>) {
+        let ttls = (io.config.recent_ttl, io.config.seen_ttl);
+        self.recent.expire(io.now, ttls);
+    }
+
+    /// Sends `to` a summary of every broadcast we hold an id of, with `flags`.
+    fn send_summary(&mut self, io: &mut Io<'_>, key: PublicKey, to: SocketAddr, flags: u8) {
+        let salt = io.rng.random();
+        let seen = &self.recent.seen;
+        let mut bloom = BloomBuilder::new(seen.len(), BITS_PER_ITEM, HASHES, salt);
+        for (origin, number, _) in seen {
+            bloom.insert(origin, *number);
+        }
+        let span = self.recent.span(io.now, io.config.seen_ttl).as_millis();
+        let span = u16::try_from(span).unwrap_or(u16::MAX);
+        io.stats.summaries += 1;
+        io.send(
+            &self.identity,
+            &key,
+            to,
+            &Payload::Have(bloom.have(flags, span)),
+        );
+    }
+}
+
+/// `base` times a random factor in [0.5, 1.5), so summaries of many nodes do not align.
+fn jittered(io: &mut Io<'_>, base: Duration) -> Duration {
+    base.mul_f64(io.rng.random_range(0.5..1.5))
+}
