@@ -104,6 +104,16 @@ fn report_missed(sim: &Sim, lost: &[usize]) {
             x.node.relay_targets(g, sim.now()).len(),
             info.members,
         );
+        let st = x.node.stats();
+        let drops: Vec<String> = dhtchat::proto::DropReason::ALL
+            .iter()
+            .filter(|r| st.dropped(**r) > 0)
+            .map(|r| format!("{}={}", r.name(), st.dropped(*r)))
+            .collect();
+        println!(
+            "missed: node={i} summaries={} repairs={} in={} delivered={} drops {drops:?}",
+            st.summaries, st.repairs, st.datagrams_in, st.delivered
+        );
     }
 }
 

@@ -203,6 +203,8 @@ fn log_stats(session: &Session, driver: &DriverStats, groups: &[(GroupId, GroupI
         delivered = s.delivered,
         relayed = s.relayed,
         originated = s.originated,
+        summaries = s.summaries,
+        repairs = s.repairs,
         drops = %drops(s),
         graylistings = s.graylistings,
         events_dropped = driver.events_dropped,

@@ -52,6 +52,8 @@ impl Group {
         hop: PublicKey,
         b: &Broadcast<'_>,
     ) -> Result<(), DropReason> {
+        // Even a duplicate shows the hop holds it (summaries go to peers that may not).
+        self.exchanged(hop, io.now);
         self.check_broadcast(io, hop, b)?;
         if !self.spam.relay_within(hop, b.origin, io.now, io.config) {
             return Err(DropReason::RelayOverLimit);
@@ -266,7 +268,7 @@ impl Group {
 
     /// Re-sends an accepted broadcast, unchanged, never to `hop` or the origin, to
     /// `relay_fanout` relay targets drawn at random for each message (PROTOCOL.md §6.4).
-    fn relay(&self, io: &mut Io<'_>, hop: PublicKey, b: &Broadcast<'_>) {
+    fn relay(&mut self, io: &mut Io<'_>, hop: PublicKey, b: &Broadcast<'_>) {
         let payload = Payload::Broadcast(*b);
         let mut targets = self.relay_targets(io.now, io.config.bad_node_timeout);
         targets.retain(|(key, _)| *key != hop && *key != b.origin);
@@ -278,6 +280,7 @@ impl Group {
         for &(key, addr) in &targets[..fanout] {
             io.stats.relayed += 1;
             io.send(&self.identity, &key, addr, &payload);
+            self.exchanged(key, io.now);
         }
     }
 
@@ -309,6 +312,7 @@ impl Group {
         let payload = Payload::Broadcast(b);
         for (key, addr) in self.relay_targets(io.now, io.config.bad_node_timeout) {
             io.send(&self.identity, &key, addr, &payload);
+            self.exchanged(key, io.now);
         }
         self.remember(io, &b);
         Ok(b.number)

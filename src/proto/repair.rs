@@ -4,8 +4,10 @@
 //! - Every broadcast a group relays (and each of our own) is kept in [`Recent`], bounded by
 //!   `recent_max` messages and `recent_ttl`, and its (origin, number) for `seen_ttl` (at
 //!   most `seen_max`). A group with any kept broadcast is *active*.
-//! - An active group sends one random relay target a have summary (id 53) every
-//!   `have_interval` (jittered ±50 %): a Bloom filter, freshly salted, of every id held.
+//! - An active group sends a have summary (id 53) every `have_interval` (jittered ±50 %): a
+//!   Bloom filter, freshly salted, of every id held. It goes to a random relay target among
+//!   those that no broadcast went to or came from since our newest copy arrived (the peers
+//!   likeliest to have missed it), or among all when there are none.
 //! - The summary's span says how far back the filter is complete: `seen_ttl`, or less once
 //!   the ids have had to drop their oldest at `seen_max`.
 //! - A have from a validated peer is answered with the kept broadcasts that its filter does
@@ -19,7 +21,7 @@
 //!   the first message after a silence. A reply is never answered with a summary.
 //! - A repaired broadcast goes through the normal checks (§6.4), and is relayed again.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -33,6 +35,9 @@ use crate::wire::{BloomBuilder, Broadcast, Have, Payload, PublicKey};
 /// Copies arrive at different nodes at different times: a kept broadcast is re-sent only if
 /// it is at least this much younger than the asker's span.
 pub(crate) const SPAN_MARGIN: Duration = Duration::from_millis(250);
+
+/// Most peers whose last broadcast exchange is remembered; past it the record starts over.
+const EXCHANGED_MAX: usize = 512;
 
 /// Filter bits per id, and bits set per item: about 1 % false positives (the filter is
 /// capped at 906 bytes, so above 724 ids there are fewer bits each and more of them).
@@ -59,6 +64,8 @@ pub(crate) struct Recent {
     /// Arrival of the newest id dropped at the count cap: the ids are complete only for
     /// what arrived after it.
     capped: Option<Instant>,
+    /// When a broadcast last went to or came from each peer (at most [`EXCHANGED_MAX`]).
+    exchanged: HashMap<PublicKey, Instant>,
 }
 
 impl Recent {
@@ -107,6 +114,21 @@ impl Recent {
             .is_some_and(|c| now.saturating_duration_since(c.at) < active)
     }
 
+    /// Records that a broadcast went to or came from `peer` at `now`.
+    fn note(&mut self, peer: PublicKey, now: Instant) {
+        if self.exchanged.len() >= EXCHANGED_MAX && !self.exchanged.contains_key(&peer) {
+            self.exchanged.clear();
+        }
+        self.exchanged.insert(peer, now);
+    }
+
+    /// True if a broadcast went to or came from `peer` since our newest copy arrived: it
+    /// most likely holds that copy already.
+    fn in_step(&self, peer: &PublicKey) -> bool {
+        let newest = self.items.back().map(|c| c.at);
+        newest.is_some_and(|n| self.exchanged.get(peer).is_some_and(|t| *t >= n))
+    }
+
     /// Copies at least `grace` old (they are in order of arrival).
     fn settled(&self, now: Instant, grace: Duration) -> impl Iterator<Item = &Cached> {
         self.items
@@ -125,7 +147,8 @@ impl Group {
         }
     }
 
-    /// Sends the periodic summary if it is due; disarms the timer once the cache is empty.
+    /// Sends the periodic summary if it is due; disarms the timer once the group is no longer
+    /// active.
     pub(crate) fn on_have_timer(&mut self, io: &mut Io<'_>) {
         if self.next_have.is_none_or(|t| io.now < t) {
             return;
@@ -136,7 +159,14 @@ impl Group {
             return;
         }
         self.next_have = Some(io.now + jittered(io, io.config.have_interval));
-        let targets = self.relay_targets(io.now, io.config.bad_node_timeout);
+        let mut targets = self.relay_targets(io.now, io.config.bad_node_timeout);
+        let behind = targets
+            .iter()
+            .filter(|(k, _)| !self.recent.in_step(k))
+            .count();
+        if behind > 0 {
+            targets.retain(|(k, _)| !self.recent.in_step(k));
+        }
         if targets.is_empty() {
             return;
         }
@@ -144,7 +174,13 @@ impl Group {
         self.send_summary(io, key, addr, 0);
     }
 
-    /// A have summary from `hop` at `from`: send what it lacks; if we hold nothing, ask back.
+    /// Records that a broadcast went to or came from `peer` (summaries go first to peers
+    /// that have exchanged none with us since our newest copy arrived).
+    pub(crate) fn exchanged(&mut self, peer: PublicKey, now: Instant) {
+        self.recent.note(peer, now);
+    }
+
+    /// A have summary from `hop` at `from`: send what it lacks; if we are not active, ask back.
     pub(crate) fn on_have(
         &mut self,
         io: &mut Io<'_>,
@@ -189,6 +225,7 @@ impl Group {
             if let Ok(payload) = Payload::decode(&plain) {
                 io.send(&self.identity, &hop, to, &payload);
                 io.stats.repairs += 1;
+                self.recent.note(hop, now);
             }
         }
     }
