@@ -88,11 +88,11 @@ pub struct Config {
     pub graylist_cooldown: Duration,
     /// Most hops scored, and most (hop, origin) relay buckets, per group. Default 1024.
     pub max_scored_peers: usize,
-    /// Anti-entropy (PROTOCOL.md §6.11): while a group holds recent broadcasts, one random
-    /// relay target gets a have summary this often (jittered ±50 %). Default 50 ms.
+    /// Anti-entropy (PROTOCOL.md §6.11): while a group is active (`have_active`), a relay
+    /// target gets a have summary this often (jittered ±50 %). Default 50 ms.
     pub have_interval: Duration,
-    /// A broadcast is listed in a summary, and re-sent in answer to one, only once it is this
-    /// old, so copies still in flight are not re-sent. Default 30 ms.
+    /// A kept broadcast is re-sent in answer to a summary only once it is this old, so copies
+    /// still in flight are not re-sent. Default 30 ms.
     pub have_grace: Duration,
     /// A group sends summaries while its newest relayed broadcast is younger than this.
     /// Default 1 s.

@@ -105,7 +105,8 @@ pub(crate) struct Group {
     pub(crate) evicted: bool,
     /// Broadcasts kept for anti-entropy repair (PROTOCOL.md §6.11).
     pub(crate) recent: super::repair::Recent,
-    /// When the next have summary goes out; `None` while `recent` is empty.
+    /// When the next have summary goes out; `None` while the group is not active
+    /// (PROTOCOL.md §6.11).
     pub(crate) next_have: Option<Instant>,
     /// Budget of broadcasts re-sent in answer to summaries (`Config::repair_rate`).
     pub(crate) repair: super::spam::Bucket,

@@ -73,6 +73,11 @@ impl Io<'_> {
         self.events.push_back(event);
     }
 
+    /// `base` times a random factor in [0.5, 1.5), so the timers of many nodes do not align.
+    pub(crate) fn jittered(&mut self, base: std::time::Duration) -> std::time::Duration {
+        base.mul_f64(rand::Rng::random_range(self.rng, 0.5..1.5))
+    }
+
     /// A fresh random ping id.
     pub(crate) fn ping_id(&mut self) -> [u8; PING_ID_LEN] {
         let mut id = [0u8; PING_ID_LEN];

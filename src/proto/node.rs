@@ -478,8 +478,8 @@ impl Node {
 
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let have = |g: &super::group::Group| g.next_have.unwrap_or(g.next_tick);
-        self.groups.values().map(|g| g.next_tick.min(have(g))).min()
+        let due = |g: &super::group::Group| g.next_have.map_or(g.next_tick, |h| h.min(g.next_tick));
+        self.groups.values().map(due).min()
     }
 
     /// Counters since the node started.

@@ -3,7 +3,8 @@
 //!
 //! - Every broadcast a group relays (and each of our own) is kept in [`Recent`], bounded by
 //!   `recent_max` messages and `recent_ttl`, and its (origin, number) for `seen_ttl` (at
-//!   most `seen_max`). A group with any kept broadcast is *active*.
+//!   most `seen_max`). A group whose newest kept broadcast is younger than `have_active` is
+//!   *active*.
 //! - An active group sends a have summary (id 53) every `have_interval` (jittered ±50 %): a
 //!   Bloom filter, freshly salted, of every id held. It goes to a random relay target among
 //!   those that no broadcast went to or came from since our newest copy arrived (the peers
@@ -16,8 +17,8 @@
 //!   may have let an older copy go), at most `have_reply_max` per summary and `repair_rate`
 //!   in all. A false positive of the filter (about 1 %) only defers a repair
 //!   to the next summary, whose salt differs.
-//! - An *inactive* group (it sends no summaries) that is sent a non-empty summary answers
-//!   with its own, empty, flagged `reply`, so the peer sends what it misses: this repairs
+//! - An *inactive* group (it sends no summaries) that is sent a non-empty summary also
+//!   answers with its own, flagged `reply`, so the peer sends what it misses: this repairs
 //!   the first message after a silence. A reply is never answered with a summary.
 //! - A repaired broadcast goes through the normal checks (§6.4), and is relayed again.
 
@@ -34,7 +35,7 @@ use crate::wire::{BloomBuilder, Broadcast, Have, Payload, PublicKey};
 
 /// Copies arrive at different nodes at different times: a kept broadcast is re-sent only if
 /// it is at least this much younger than the asker's span.
-pub(crate) const SPAN_MARGIN: Duration = Duration::from_millis(250);
+const SPAN_MARGIN: Duration = Duration::from_millis(250);
 
 /// Most peers whose last broadcast exchange is remembered; past it the record starts over.
 const EXCHANGED_MAX: usize = 512;
@@ -143,7 +144,7 @@ impl Group {
         let caps = (io.config.recent_max, io.config.seen_max);
         self.recent.push(io.now, b, caps);
         if self.next_have.is_none() {
-            self.next_have = Some(io.now + jittered(io, io.config.have_interval));
+            self.next_have = Some(io.now + io.jittered(io.config.have_interval));
         }
     }
 
@@ -158,19 +159,18 @@ impl Group {
             self.next_have = None;
             return;
         }
-        self.next_have = Some(io.now + jittered(io, io.config.have_interval));
-        let mut targets = self.relay_targets(io.now, io.config.bad_node_timeout);
-        let behind = targets
+        self.next_have = Some(io.now + io.jittered(io.config.have_interval));
+        let targets = self.relay_targets(io.now, io.config.bad_node_timeout);
+        let behind: Vec<_> = targets
             .iter()
             .filter(|(k, _)| !self.recent.in_step(k))
-            .count();
-        if behind > 0 {
-            targets.retain(|(k, _)| !self.recent.in_step(k));
-        }
-        if targets.is_empty() {
+            .copied()
+            .collect();
+        let pool = if behind.is_empty() { &targets } else { &behind };
+        if pool.is_empty() {
             return;
         }
-        let (key, addr) = targets[io.rng.random_range(0..targets.len())];
+        let (key, addr) = pool[io.rng.random_range(0..pool.len())];
         self.send_summary(io, key, addr, 0);
     }
 
@@ -217,16 +217,19 @@ impl Group {
             .map(|(i, _)| i)
             .take(io.config.have_reply_max)
             .collect();
+        let mut sent = false;
         for i in missing {
             if !self.repair.take(now, io.config.repair_rate) {
                 break;
             }
-            let plain = self.recent.items[i].plain.clone();
-            if let Ok(payload) = Payload::decode(&plain) {
+            if let Ok(payload) = Payload::decode(&self.recent.items[i].plain) {
                 io.send(&self.identity, &hop, to, &payload);
                 io.stats.repairs += 1;
-                self.recent.note(hop, now);
+                sent = true;
             }
+        }
+        if sent {
+            self.recent.note(hop, now);
         }
     }
 
@@ -253,9 +256,4 @@ impl Group {
             &Payload::Have(bloom.have(flags, span)),
         );
     }
-}
-
-/// `base` times a random factor in [0.5, 1.5), so summaries of many nodes do not align.
-fn jittered(io: &mut Io<'_>, base: Duration) -> Duration {
-    base.mul_f64(io.rng.random_range(0.5..1.5))
 }

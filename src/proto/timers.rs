@@ -5,8 +5,11 @@
 //!   get_nodes to the others every `node_ping_interval`;
 //! - while the table is empty, (re)join through the join string's member or a known one, with
 //!   a doubling back-off from `join_retry_min` to `join_retry_max`;
-//! - broadcast a ping after `ping_interval` (± 50 %, `ping_delay`) without an own broadcast,
-//!   and our nick every `name_interval`;
+//! - broadcast a ping after `ping_interval` (± 50 %) without an own broadcast, and our nick
+//!   every `name_interval`. The spread matters: members that joined together announced their
+//!   names together, and without it their pings would all fall due in the same second, every
+//!   interval (at 200 members, a burst of 190 broadcasts the loopback bench took seconds to
+//!   absorb);
 //! - forget members `quit_delay` after their quit, and time out those silent for
 //!   `peer_timeout`;
 //! - while the table has room, probe a few known members that are not in it (this is how two
@@ -124,7 +127,7 @@ impl Group {
             return;
         }
         if io.now >= self.next_ping {
-            self.next_ping = io.now + ping_delay(io);
+            self.next_ping = io.now + io.jittered(io.config.ping_interval);
             let _ = self.broadcast(io, &PeerMessage::Ping);
         }
         if io.now >= self.next_name {
@@ -177,14 +180,4 @@ impl Group {
         let _ = self.broadcast(io, &PeerMessage::Name(&nick));
         self.nick = nick;
     }
-}
-
-/// The wait before the next group ping: `ping_interval` times a random factor in [0.5, 1.5).
-/// Members that joined together announced their names together; without the spread their
-/// pings would all fall due in the same second, every interval (at 200 members, a burst
-/// of 190 broadcasts that took the loopback bench seconds to absorb).
-pub(crate) fn ping_delay(io: &mut Io<'_>) -> std::time::Duration {
-    io.config
-        .ping_interval
-        .mul_f64(rand::Rng::random_range(io.rng, 0.5..1.5))
 }
