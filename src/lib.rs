@@ -14,6 +14,8 @@
 //!   to the front ends; the one place that reads the clock.
 //! - [`store`]: the redb database: node seed, groups, last known peers, moderation facts, kept
 //!   across restarts.
+//! - [`app`]: the application runtime every front end shares: typed commands in, events
+//!   that carry their data out.
 //! - [`cli`]: the command-line front end behind the `dhtchat` binary.
 //!
 //! The protocol layers (`wire`, `crypto`, `proto`) do no IO, read no clock and use no thread
@@ -52,6 +54,7 @@
 #![warn(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod app;
 pub mod cli;
 pub mod crypto;
 pub mod fuzzing;

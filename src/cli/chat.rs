@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use crate::cli::chat_event::LocalTime;
+use crate::app::event::LocalTime;
 use crate::net::{Driver, DriverError, DriverOptions, Handle, NodeEvent, now, os_seed};
 use crate::proto::Config;
 use crate::store::{Store, default_data_dir};

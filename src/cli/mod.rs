@@ -12,15 +12,11 @@
 //! - [`demo`]: `dhtchat demo`, N nodes on loopback UDP in one process, with a summary.
 //! - [`bench`]: `dhtchat bench`, the same nodes under an open-loop chat load, with one
 //!   machine-readable result line.
-//! - [`command`]: parsing a line of chat input (`/commands` and messages), for both front ends.
-//! - [`chat_event`]: the front-end-neutral events the chat runtime hands to a front end.
 //! - [`plain`]: `--plain` mode's one-line-per-event output format (`docs/plain-mode.md`).
 //! - [`tui`]: the interactive terminal chat as a pure model, renderer and key handler.
 
 pub mod bench;
 pub mod chat;
-pub mod chat_event;
-pub mod command;
 pub mod demo;
 pub mod id;
 pub mod inspect;

@@ -16,8 +16,8 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
+use crate::app::event::ChatEvent;
 use crate::cli::chat::{GroupArgs, Session, Started, start_driver};
-use crate::cli::chat_event::ChatEvent;
 use crate::cli::plain::format_plain;
 use crate::net::{DriverStats, Handle, NodeEvent};
 use crate::proto::{DropReason, GroupId, GroupInfo, Stats};

@@ -12,7 +12,7 @@
 //! spaces, so it runs to the end of the line. Other UTF-8 (and `=`) passes through unchanged:
 //! a key ends at the first `=` of its field. [`parse_plain`] is the reference parser.
 
-use super::chat_event::{ChatEvent, Peer};
+use crate::app::event::{ChatEvent, Peer};
 
 /// The keys whose value is free text: always the last field, spaces kept.
 pub const FREE_TEXT_KEYS: &[&str] = &["text", "reason", "topic", "group"];
@@ -80,7 +80,10 @@ fn fields(ev: &ChatEvent) -> Option<Fields> {
         }
         E::Info { text, .. } => ("INFO", vec![("text", text.clone())]),
         E::Error { text, .. } => ("ERROR", vec![("text", text.clone())]),
-        E::Members(_) => return None,
+        E::Invite { join, .. } => ("INVITE", vec![("join", join.clone())]),
+        E::GroupName { name, .. } => ("NAME", vec![("name", name.clone())]),
+        E::Closed { reason, .. } => ("CLOSED", vec![("reason", reason.clone())]),
+        E::Members(_) | E::Opened { .. } => return None,
     })
 }
 
@@ -201,7 +204,7 @@ pub fn parse_plain(line: &str) -> Option<PlainLine> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::chat_event::{LocalTime, MemberView, Presence, Role};
+    use crate::app::event::{LocalTime, MemberView, Presence, Role};
 
     const AT: LocalTime = LocalTime {
         hour: 12,
@@ -264,6 +267,8 @@ mod tests {
                 ChatEvent::Join {
                     at: AT,
                     peer: a.clone(),
+                    role: Role::User,
+                    status: Presence::Online,
                 },
                 format!("JOIN pk={ak} nick=alice"),
             ),

@@ -4,8 +4,8 @@
 use anyhow::{Context, anyhow};
 
 use super::session::Session;
-use crate::cli::chat_event::{ChatEvent, Peer};
-use crate::cli::command::{ChatCommand, Input};
+use crate::app::command::{ChatCommand, Input};
+use crate::app::event::{ChatEvent, Peer};
 use crate::net::Outgoing;
 use crate::proto::{Dialect, GroupId, JoinString, MemberInfo, Privacy};
 use crate::wire::{PublicKey, Status};
@@ -103,11 +103,11 @@ impl Session {
     /// `/help` in `--plain` mode (the terminal view answers it itself): one INFO line per
     /// command, or the one asked about.
     fn help(&mut self, topic: Option<&str>) {
-        match topic.map(crate::cli::command::help_for) {
+        match topic.map(crate::app::command::help_for) {
             Some(Some(line)) => self.info(line),
             Some(None) => self.error("no such command; /help lists them"),
             None => {
-                for line in crate::cli::command::help_lines() {
+                for line in crate::app::command::help_lines() {
                     self.info(*line);
                 }
             }

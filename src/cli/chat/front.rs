@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::commands::Flow;
 use super::session::Session;
-use crate::cli::command::parse_input;
+use crate::app::command::parse_input;
 use crate::cli::plain::format_plain;
 use crate::cli::tui::{ChatView, TerminalGuard, UiAction, draw};
 use crate::net::NodeEvent;

@@ -6,8 +6,8 @@
 use anyhow::anyhow;
 
 use super::session::Session;
-use crate::cli::chat_event::{ChatEvent, Role as ViewRole};
-use crate::cli::command::{ChatCommand, VoiceLevel as CmdVoice};
+use crate::app::command::{ChatCommand, VoiceLevel as CmdVoice};
+use crate::app::event::{ChatEvent, Role as ViewRole};
 use crate::proto::{Event, GroupId, Moderation};
 use crate::wire::{PublicKey, Role, VoiceLevel};
 

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::moderation::view_role;
 use super::{GroupArgs, local_time};
-use crate::cli::chat_event::{ChatEvent, MemberView, Peer, Presence, Role};
+use crate::app::event::{ChatEvent, MemberView, Peer, Presence, Role};
 use crate::net::{Handle, NodeEvent, os_seed};
 use crate::proto::{
     Dialect, Event, GroupId, GroupSpec, JoinString, LeaveReason, Privacy, TextKind,
@@ -308,7 +308,7 @@ impl Session {
     }
 
     /// The local time now, for event stamps.
-    pub(super) fn now(&self) -> crate::cli::chat_event::LocalTime {
+    pub(super) fn now(&self) -> crate::app::event::LocalTime {
         local_time(self.offset)
     }
 
@@ -409,6 +409,8 @@ impl Session {
                 ChatEvent::Join {
                     at,
                     peer: self.peer(group, &peer),
+                    role: Role::User,
+                    status: Presence::Online,
                 }
             }
             Event::PeerLeft {

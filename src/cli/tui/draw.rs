@@ -21,7 +21,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::ChatView;
 use super::lines::{nick_colour, sanitise};
-use crate::cli::chat_event::{MemberView, Presence, Role};
+use crate::app::event::{MemberView, Presence, Role};
 
 /// Columns of the member sidebar, its border included.
 pub const SIDEBAR_WIDTH: u16 = 20;

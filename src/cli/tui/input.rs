@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use crate::cli::command::MAX_LINE_BYTES;
+use crate::app::command::MAX_LINE_BYTES;
 
 /// How many submitted lines Up/Down can recall.
 pub const HISTORY_LEN: usize = 100;

@@ -14,7 +14,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::ChatView;
 use super::lines::sanitise;
-use crate::cli::command::{ChatCommand, Input, help_for, help_lines, parse_input};
+use crate::app::command::{ChatCommand, Input, help_for, help_lines, parse_input};
 
 /// What the runtime must do after a key.
 #[derive(Debug, Clone, PartialEq, Eq)]

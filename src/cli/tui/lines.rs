@@ -7,7 +7,7 @@
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
-use crate::cli::chat_event::{ChatEvent, LocalTime, Peer, Role};
+use crate::app::event::{ChatEvent, LocalTime, Peer, Role};
 
 /// Colours a nick can get; chosen from the key so a nick keeps its colour.
 const NICK_COLOURS: [Color; 10] = [
@@ -151,7 +151,7 @@ fn private(at: LocalTime, from: &Peer, text: &str) -> Line<'static> {
 fn membership_line(ev: &ChatEvent) -> Option<Line<'static>> {
     use ChatEvent as E;
     Some(match ev {
-        E::Join { at, peer } => system(
+        E::Join { at, peer, .. } => system(
             *at,
             vec![
                 nick(peer),
@@ -213,6 +213,10 @@ fn membership_line(ev: &ChatEvent) -> Option<Line<'static>> {
         | E::Private { .. }
         | E::Info { .. }
         | E::Error { .. }
+        | E::Opened { .. }
+        | E::Closed { .. }
+        | E::GroupName { .. }
+        | E::Invite { .. }
         | E::Members(_) => return None,
     })
 }

@@ -9,7 +9,7 @@
 //! piece that touches the real terminal.
 //!
 //! Handled locally, never returned as actions: `/help` (printed from
-//! [`crate::cli::command::help_lines`]), scrolling, input editing and history, Ctrl-B (toggle
+//! [`crate::app::command::help_lines`]), scrolling, input editing and history, Ctrl-B (toggle
 //! the sidebar). A bad command line shows a one-line error and returns no action. Lines the
 //! view writes itself (errors, help) carry the time of the latest event it was given.
 
@@ -32,7 +32,7 @@ pub use keys::UiAction;
 pub use lines::{nick_colour, sanitise};
 pub use terminal::TerminalGuard;
 
-use crate::cli::chat_event::{ChatEvent, LocalTime, MemberView, Peer, Presence, Role};
+use crate::app::event::{ChatEvent, LocalTime, MemberView, Peer, Presence, Role};
 
 /// Scrollback length, in messages; older lines are dropped.
 pub const MAX_LINES: usize = 5_000;
@@ -251,7 +251,11 @@ fn event_time(ev: &ChatEvent) -> Option<LocalTime> {
         | E::Status { at, .. }
         | E::Role { at, .. }
         | E::Info { at, .. }
-        | E::Error { at, .. } => Some(*at),
+        | E::Error { at, .. }
+        | E::Opened { at, .. }
+        | E::Closed { at, .. }
+        | E::GroupName { at, .. }
+        | E::Invite { at, .. } => Some(*at),
         E::Members(_) => None,
     }
 }

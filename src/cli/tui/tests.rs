@@ -6,8 +6,8 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use super::*;
-use crate::cli::chat_event::{ChatEvent as E, LocalTime, MemberView, Peer, Presence, Role};
-use crate::cli::command::{ChatCommand, Input};
+use crate::app::command::{ChatCommand, Input};
+use crate::app::event::{ChatEvent as E, LocalTime, MemberView, Peer, Presence, Role};
 
 fn at(hour: u8, minute: u8) -> LocalTime {
     LocalTime { hour, minute }
@@ -106,6 +106,8 @@ fn scripted() -> ChatView {
         v.apply(E::Join {
             at: at(12, 1),
             peer: p.clone(),
+            role: Role::User,
+            status: Presence::Online,
         });
     }
     v.apply(E::Message {
@@ -149,6 +151,8 @@ fn scripted() -> ChatView {
     v.apply(E::Join {
         at: at(12, 7),
         peer: erin.clone(),
+        role: Role::User,
+        status: Presence::Online,
     });
     v.apply(E::Part {
         at: at(12, 8),
@@ -357,10 +361,10 @@ fn unknown_command_shows_one_line_error_and_no_action() {
 fn help_is_local_and_quit_returns_quit() {
     let mut v = ChatView::new();
     assert_eq!(type_line(&mut v, "/help"), None);
-    assert_eq!(v.line_count(), crate::cli::command::help_lines().len());
+    assert_eq!(v.line_count(), crate::app::command::help_lines().len());
     assert_eq!(type_line(&mut v, "/help kick"), None);
     assert_eq!(type_line(&mut v, "/help nope"), None);
-    assert_eq!(v.line_count(), crate::cli::command::help_lines().len() + 2);
+    assert_eq!(v.line_count(), crate::app::command::help_lines().len() + 2);
     assert_eq!(
         type_line(&mut v, "/quit bye now"),
         Some(UiAction::Quit(Some("bye now".into())))

@@ -8,7 +8,7 @@
 
 use std::str::FromStr;
 
-use super::chat_event::Presence;
+use crate::app::event::Presence;
 use crate::proto::JoinString;
 use crate::wire::MAX_SIGNED_PAYLOAD;
 use crate::wire::message::{MAX_NAME_LEN, MAX_TOPIC_LEN};

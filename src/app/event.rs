@@ -8,6 +8,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+pub use crate::proto::GroupId;
 use crate::wire::Status;
 
 /// A local wall-clock time of day, shown as `HH:MM`.
@@ -200,12 +201,17 @@ pub enum ChatEvent {
         /// The text.
         text: String,
     },
-    /// A member joined.
+    /// A member joined, with what is known of it (role and presence from the group's
+    /// signed state, so a front end never has to ask).
     Join {
         /// When.
         at: LocalTime,
         /// Who.
         peer: Peer,
+        /// Its role.
+        role: Role,
+        /// Its presence.
+        status: Presence,
     },
     /// A member left.
     Part {
@@ -294,6 +300,54 @@ pub enum ChatEvent {
     },
     /// The full member list (sidebar snapshot), replacing the previous one.
     Members(Vec<MemberView>),
+    /// A window opens: we created, joined or restored a group. Joining may still be under
+    /// way (`ready` false); [`ChatEvent::Ready`] follows once a member answered.
+    Opened {
+        /// When.
+        at: LocalTime,
+        /// The group's name as far as we know it (the chat id prefix until the signed name
+        /// arrives).
+        label: String,
+        /// The join string through us.
+        join: String,
+        /// Our nick in the group.
+        nick: String,
+        /// True when we are already in (we founded it).
+        ready: bool,
+    },
+    /// The window's group is gone: we parted, were kicked or banned, or the join failed.
+    /// The front end keeps the window's scrollback until the person closes it.
+    Closed {
+        /// When.
+        at: LocalTime,
+        /// Why, one line.
+        reason: String,
+    },
+    /// The group's signed name changed (or was first learnt).
+    GroupName {
+        /// When.
+        at: LocalTime,
+        /// The new name.
+        name: String,
+    },
+    /// The join string through us, to be shown on a line of its own (`/invite`), so a mouse
+    /// selection or `tmux capture-pane` picks it up whole.
+    Invite {
+        /// When.
+        at: LocalTime,
+        /// The join string.
+        join: String,
+    },
+}
+
+/// A [`ChatEvent`] and the group it belongs to: `None` for the status window (start-up
+/// notices, errors of commands that name no group). Front ends route on `group`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppEvent {
+    /// The group's window, or `None` for the status window.
+    pub group: Option<GroupId>,
+    /// What happened.
+    pub event: ChatEvent,
 }
 
 #[cfg(test)]
