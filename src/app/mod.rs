@@ -9,6 +9,8 @@
 //!   group, each carrying its data so a front end never queries back.
 //! - [`command`]: the chat's command language: one input line parsed into a typed
 //!   [`command::Input`], shared by every front end.
+//! - [`text`]: the nick rule, neutralising untrusted text for display, splitting long input.
 
 pub mod command;
 pub mod event;
+pub mod text;
