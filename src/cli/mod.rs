@@ -14,9 +14,11 @@
 //!   machine-readable result line.
 //! - [`plain`]: `--plain` mode's one-line-per-event output format (`docs/plain-mode.md`).
 //! - [`tui`]: the interactive terminal chat as a pure model, renderer and key handler.
+//! - [`clipboard`]: the OSC 52 escape sequence that copies text to the terminal's clipboard.
 
 pub mod bench;
 pub mod chat;
+pub mod clipboard;
 pub mod demo;
 pub mod id;
 pub mod inspect;
