@@ -5,9 +5,10 @@
 //! chat` or `dhtchat node` runs on the same data dir, and changes nothing. The public key in a
 //! group is derived from the stored identity seed; the seed itself is never printed. The join
 //! string's address is, in this order: `--advertise`; the address the running (or last) node
-//! recorded in the store once it had bound its socket ([`Store::advertised_addr`]); else the
-//! IP of the interface that routes outwards with [`chat::DEFAULT_PORT`] (what a node bound to
-//! the default `0.0.0.0:33445` advertises). A data dir without a database is not created: the
+//! recorded in the store once it had bound its socket ([`Store::advertised_addr`]); else
+//! `advertise` in the config file (`docs/config.md`); else the IP of the interface that
+//! routes outwards with [`chat::DEFAULT_PORT`] (what a node bound to the default
+//! `0.0.0.0:33445` advertises). A data dir without a database is not created: the
 //! command just says how to create or join a group.
 
 use std::io::Write;
@@ -15,6 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::cli::chat::{self, advertised_addr};
+use crate::cli::config::FileConfig;
 use crate::crypto::Identity;
 use crate::proto::{Dialect, JoinString, Privacy};
 use crate::store::{FILE_NAME, GroupRecord, Store};
@@ -28,14 +30,21 @@ pub struct Args {
     pub data_dir: Option<PathBuf>,
 
     /// Address to put into the join strings (default: the one the running node recorded,
-    /// else the IP of the interface that routes outwards with port 33445)
+    /// else `advertise` in the config file, else the IP of the interface that routes outwards
+    /// with port 33445)
     #[arg(long, value_name = "IP:PORT")]
     pub advertise: Option<SocketAddr>,
+
+    /// Config file (default: dhtchat.toml in the data dir, if there is one); only its
+    /// `advertise` is used here
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 }
 
 /// Runs `dhtchat id`: prints each stored group, or a hint when there is none.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let dir = chat::data_dir_or_default(args.data_dir.as_ref())?;
+    let file = FileConfig::load(&dir, args.config.as_deref())?;
     let mut out = std::io::stdout().lock();
     if !dir.join(FILE_NAME).exists() {
         writeln!(out, "{}", no_group_hint(&dir))?;
@@ -47,7 +56,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         writeln!(out, "{}", no_group_hint(&dir))?;
         return Ok(());
     }
-    let (advertised, source) = address(args.advertise, store.advertised_addr()?);
+    let configured = file.and_then(|f| f.advertise);
+    let (advertised, source) = address(args.advertise, store.advertised_addr()?, configured);
     writeln!(out, "data dir {}", dir.display())?;
     writeln!(out, "address  {advertised} ({source})")?;
     for rec in &groups {
@@ -58,16 +68,21 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// The address for the join strings and where it came from: `--advertise`, else the one the
-/// node recorded, else the outward interface's IP with the default port.
+/// node recorded, else the config file's, else the outward interface's IP with the default
+/// port.
 fn address(
     explicit: Option<SocketAddr>,
     recorded: Option<SocketAddr>,
+    configured: Option<SocketAddr>,
 ) -> (SocketAddr, &'static str) {
     if let Some(addr) = explicit {
         return (addr, "--advertise");
     }
     if let Some(addr) = recorded {
         return (addr, "recorded by the node when it started");
+    }
+    if let Some(addr) = configured {
+        return (addr, "advertise in the config file");
     }
     let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), chat::DEFAULT_PORT);
     (
