@@ -129,6 +129,20 @@ impl FileConfig {
         Self::parse(&text, &path).map(Some)
     }
 
+    /// Loads the config file of `args` (`explicit`, else `dhtchat.toml` in its data dir) and
+    /// applies it under the flags ([`FileConfig::apply`]); returns it for the other settings.
+    pub fn load_into(
+        args: &mut GroupArgs,
+        explicit: Option<&Path>,
+    ) -> anyhow::Result<Option<Self>> {
+        let dir = crate::cli::chat::data_dir_or_default(args.data_dir.as_ref())?;
+        let config = Self::load(&dir, explicit)?;
+        if let Some(config) = &config {
+            config.apply(args);
+        }
+        Ok(config)
+    }
+
     /// Parses the text of a config file; `path` only names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigFileError> {
         toml::from_str(text).map_err(|e| invalid(path, text, &e))
@@ -363,6 +377,25 @@ mod tests {
         assert!(line.contains("key log: not a log filter"), "{line}");
         let line = error("nick = alice\n");
         assert!(line.contains("line 1"), "{line}");
+    }
+
+    #[test]
+    fn load_into_reads_the_data_dirs_file_under_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap();
+        std::fs::write(
+            dir.path().join(FILE_NAME),
+            "nick = \"file\"\nbind = \"[::1]:0\"\n",
+        )
+        .unwrap();
+        let mut group = args(&["--data-dir", path, "--nick", "flag"]);
+        let config = FileConfig::load_into(&mut group, None).unwrap();
+        assert!(config.is_some());
+        assert_eq!(group.nick.as_deref(), Some("flag"));
+        assert_eq!(group.bind, Some("[::1]:0".parse().unwrap()));
+        std::fs::write(dir.path().join(FILE_NAME), "bind = 1\n").unwrap();
+        let err = FileConfig::load_into(&mut args(&["--data-dir", path]), None).unwrap_err();
+        assert!(err.to_string().contains("line 1, key bind: "), "{err}");
     }
 
     #[test]
