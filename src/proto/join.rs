@@ -80,7 +80,7 @@ pub enum JoinStringError {
     /// Neither `dhtchat:…` nor a legacy `KEY@IP:PORT`.
     #[error("not a join string: expected dhtchat:… (or KEY@IP:PORT for a legacy group)")]
     NotAJoinString,
-    /// Longer than [`MAX_TEXT_LEN`].
+    /// Longer than 512 characters.
     #[error("the join string is longer than {MAX_TEXT_LEN} characters")]
     TooLong,
     /// Long form: no `@` between key and address.
