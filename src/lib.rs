@@ -45,7 +45,7 @@
 //! let mut node = Node::new(Config::new([7; 32])).unwrap();
 //! let group = node.create_group(now, &GroupSpec::default()).unwrap();
 //! let join = node.join_string(group, "127.0.0.1:33445".parse().unwrap()).unwrap();
-//! assert!(join.to_string().starts_with("dhtchat:public:"));
+//! assert!(join.to_string().starts_with("dhtchat:")); // the founder's invite: 63 characters
 //! while let Some(t) = node.poll_transmit() {
 //!     let _ = (t.destination, t.payload); // socket.send_to(&t.payload, t.destination)
 //! }

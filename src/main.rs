@@ -110,10 +110,10 @@ Examples:
   dhtchat id --data-dir /var/lib/dhtchat --advertise 192.0.2.7:33445
 
 For each group in the store: its label, dialect and privacy, chat id, our public key in it,
-and the join string through us. The join string's address is --advertise, else the IP of
-the interface that routes outwards with port 33445 (the default port; pass --advertise if
-the node bound another one). Secret seeds are never printed. The store can be open in one
-process only: while `dhtchat node` runs, read the join strings from its log instead.")]
+and the join string through us. The join string's address is --advertise, else the one the
+running (or last) chat or node recorded once it had bound its socket, else the IP of the
+interface that routes outwards with port 33445. Secret seeds are never printed. It only
+reads the store, so it works while `dhtchat chat` or `dhtchat node` runs on the same data dir.")]
     Id(cli::id::Args),
     /// Load N nodes in this process on loopback UDP; print one machine-readable result line
     #[command(after_help = "\

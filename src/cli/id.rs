@@ -1,20 +1,25 @@
 //! `dhtchat id`: prints this node's identity in each stored group and the join string others
 //! can use to join through it.
 //!
-//! It only reads the store. The public key in a group is derived from the stored identity
-//! seed; the seed itself is never printed. The join string's address is `--advertise`, else
-//! the IP of the interface that routes outwards with [`chat::DEFAULT_PORT`] (what a node bound
-//! to the default `0.0.0.0:33445` advertises). A data dir without a database is not created:
-//! the command just says how to create or join a group.
+//! It opens the store read-only ([`Store::open_read_only`]), so it works while a `dhtchat
+//! chat` or `dhtchat node` runs on the same data dir, and changes nothing. The public key in a
+//! group is derived from the stored identity seed; the seed itself is never printed. The join
+//! string's address is, in this order: `--advertise`; the address the running (or last) node
+//! recorded in the store once it had bound its socket ([`Store::advertised_addr`]); else
+//! `advertise` in the config file (`docs/config.md`); else the IP of the interface that
+//! routes outwards with [`chat::DEFAULT_PORT`] (what a node bound to the default
+//! `0.0.0.0:33445` advertises). A data dir without a database is not created: the
+//! command just says how to create or join a group.
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::cli::chat::{self, advertised_addr};
+use crate::cli::config::FileConfig;
 use crate::crypto::Identity;
 use crate::proto::{Dialect, JoinString, Privacy};
-use crate::store::{FILE_NAME, GroupRecord, Store, StoreError};
+use crate::store::{FILE_NAME, GroupRecord, Store};
 use crate::wire::{NodeInfo, PublicKey};
 
 /// Command line of `dhtchat id`.
@@ -24,41 +29,66 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// Address to put into the join strings (default: the IP of the interface that routes
-    /// outwards, port 33445)
+    /// Address to put into the join strings (default: the one the running node recorded,
+    /// else `advertise` in the config file, else the IP of the interface that routes outwards
+    /// with port 33445)
     #[arg(long, value_name = "IP:PORT")]
     pub advertise: Option<SocketAddr>,
+
+    /// Config file (default: dhtchat.toml in the data dir, if there is one); only its
+    /// `advertise` is used here
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 }
 
 /// Runs `dhtchat id`: prints each stored group, or a hint when there is none.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let dir = chat::data_dir_or_default(args.data_dir.as_ref())?;
+    let file = FileConfig::load(&dir, args.config.as_deref())?;
     let mut out = std::io::stdout().lock();
     if !dir.join(FILE_NAME).exists() {
         writeln!(out, "{}", no_group_hint(&dir))?;
         return Ok(());
     }
-    let store = match Store::open(&dir) {
-        Ok(s) => s,
-        Err(e @ StoreError::InUse { .. }) => anyhow::bail!(
-            "{e}: a running node holds the store; stop it, or read the join strings it \
-             logged at start (journalctl -u dhtchat)"
-        ),
-        Err(e) => return Err(e.into()),
-    };
+    let store = Store::open_read_only(&dir)?;
     let groups = store.groups()?;
     if groups.is_empty() {
         writeln!(out, "{}", no_group_hint(&dir))?;
         return Ok(());
     }
-    let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), chat::DEFAULT_PORT);
-    let advertised = advertised_addr(args.advertise, unspecified);
+    let configured = file.and_then(|f| f.advertise);
+    let (advertised, source) = address(args.advertise, store.advertised_addr()?, configured);
     writeln!(out, "data dir {}", dir.display())?;
+    writeln!(out, "address  {advertised} ({source})")?;
     for rec in &groups {
         writeln!(out, "{}", describe(rec, advertised))?;
     }
     out.flush()?;
     Ok(())
+}
+
+/// The address for the join strings and where it came from: `--advertise`, else the one the
+/// node recorded, else the config file's, else the outward interface's IP with the default
+/// port.
+fn address(
+    explicit: Option<SocketAddr>,
+    recorded: Option<SocketAddr>,
+    configured: Option<SocketAddr>,
+) -> (SocketAddr, &'static str) {
+    if let Some(addr) = explicit {
+        return (addr, "--advertise");
+    }
+    if let Some(addr) = recorded {
+        return (addr, "recorded by the node when it started");
+    }
+    if let Some(addr) = configured {
+        return (addr, "advertise in the config file");
+    }
+    let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), chat::DEFAULT_PORT);
+    (
+        advertised_addr(None, unspecified),
+        "no node recorded one: outward IP and the default port; pass --advertise if it differs",
+    )
 }
 
 /// The one-line answer when no group is stored under `dir`.
@@ -162,6 +192,12 @@ mod tests {
         let text = describe(&rec, "127.0.0.1:1".parse().unwrap());
         assert!(!text.to_lowercase().contains(&hex::encode([7u8; 32])));
         assert!(text.contains("chat id  - (legacy group)"));
-        assert!(text.contains(&format!("{}@127.0.0.1:1", own_key(&rec))));
+        let join_line = text.lines().find(|l| l.contains("join ")).unwrap();
+        let join: JoinString = join_line.trim_start()["join".len()..]
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(join.dialect, Dialect::Legacy);
+        assert_eq!(join.contact.key, own_key(&rec));
     }
 }

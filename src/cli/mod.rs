@@ -14,9 +14,13 @@
 //!   machine-readable result line.
 //! - [`plain`]: `--plain` mode's one-line-per-event output format (`docs/plain-mode.md`).
 //! - [`tui`]: the interactive terminal chat as a pure model, renderer and key handler.
+//! - [`config`]: the optional `dhtchat.toml` (`docs/config.md`), merged under the flags.
+//! - [`clipboard`]: the OSC 52 escape sequence that copies text to the terminal's clipboard.
 
 pub mod bench;
 pub mod chat;
+pub mod clipboard;
+pub mod config;
 pub mod demo;
 pub mod id;
 pub mod inspect;

@@ -47,6 +47,18 @@ pub enum StoreError {
         /// redb's error.
         source: redb::Error,
     },
+    /// [`super::Store::open_read_only`] found no database file.
+    #[error("no dhtchat database at {path}")]
+    NoDatabase {
+        /// The file looked for.
+        path: PathBuf,
+    },
+    /// A write through a store opened read-only.
+    #[error("database {path} is open read-only")]
+    ReadOnly {
+        /// The database file.
+        path: PathBuf,
+    },
     /// No group with this store id.
     #[error("no stored group with id {0}")]
     NoSuchGroup(u64),

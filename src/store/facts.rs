@@ -1,7 +1,7 @@
 //! Moderation facts: opaque signed blobs (bans and the like) the protocol layer hands out,
 //! kept per chat id so they outlive the group's record, a restart and an empty group.
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
 use super::records::check_len;
 use super::{FACTS, Store, StoreError};
@@ -77,7 +77,7 @@ impl Store {
 
     /// Every fact of `chat_id` as (key, blob), in key order.
     pub fn facts(&self, chat_id: &[u8; 32]) -> Result<Vec<Fact>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let txn = self.begin_read()?;
         let facts = txn.open_table(FACTS).map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for entry in facts.range(&chat_id[..]..).map_err(|e| self.err(e))? {

@@ -44,14 +44,13 @@ pub(super) fn create_database(dir: &Path, path: &Path) -> Result<(), StoreError>
     create_private_file(&tmp)?;
     let db = redb::Database::create(&tmp).map_err(|e| StoreError::from_redb(&tmp, e))?;
     let store = Store {
-        db,
+        db: super::Db::Writer(db),
         path: tmp.clone(),
     };
     store.check_schema()?;
-    store
-        .db
-        .close()
-        .map_err(|e| StoreError::from_redb(&tmp, e))?;
+    if let super::Db::Writer(db) = store.db {
+        db.close().map_err(|e| StoreError::from_redb(&tmp, e))?;
+    }
     let linked = match std::fs::hard_link(&tmp, path) {
         // Another process created it first (and may have removed our temporary file).
         Err(_) if path.exists() => Ok(()),

@@ -1,7 +1,7 @@
 //! Groups we are a member of: insert, replace, list, remove, and the two fields that change
 //! while we are in a group (last known peers, nick).
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::records::{GroupDisk, capped_peers, check_len};
 use super::{
@@ -41,7 +41,7 @@ impl Store {
 
     /// Every stored group, in id order, with its peers.
     pub fn groups(&self) -> Result<Vec<GroupRecord>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let txn = self.begin_read()?;
         let groups = txn.open_table(GROUPS).map_err(|e| self.err(e))?;
         let peers = txn.open_table(PEERS).map_err(|e| self.err(e))?;
         let mut out = Vec::new();
@@ -96,7 +96,7 @@ impl Store {
 
     /// The last message number recorded for a group (0 if none).
     pub fn last_number(&self, id: u64) -> Result<u32, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let txn = self.begin_read()?;
         let table = match txn.open_table(NUMBERS) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),

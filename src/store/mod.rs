@@ -6,8 +6,15 @@
 //! transaction committed with the default durability (`Durability::Immediate`: fsynced before
 //! the call returns), so a call that returned `Ok` survives kill -9. Reads use MVCC read
 //! transactions and never wait for a writer. The file is opened with redb's integrity check,
-//! so a damaged or foreign file is an error ([`StoreError::Corrupt`]), not a panic; a second
-//! open of the same file, from this or another process, is [`StoreError::InUse`]. A new file
+//! so a damaged or foreign file is an error ([`StoreError::Corrupt`]), not a panic.
+//!
+//! **One writer, any number of readers** (redb's `ConcurrencyMode::SingleWriter`, byte-range
+//! locks): the running `dhtchat chat` or `node` opens the store to write ([`Store::open`]); a
+//! second writer, from this or another process, is [`StoreError::InUse`]. Any number of
+//! processes may meanwhile open it read-only ([`Store::open_read_only`], what `dhtchat id`
+//! does) and see every committed write; a write through a read-only store is
+//! [`StoreError::ReadOnly`]. A dhtchat built with the earlier exclusive lock and this one
+//! refuse each other ([`StoreError::InUse`]), never share the file unsafely. A new file
 //! is initialised as `dhtchat.redb.<pid>.tmp` and hard-linked into place, so a crash during the
 //! very first open does not leave an unopenable file (the kill -9 test found that).
 //!
@@ -19,7 +26,7 @@
 //!
 //! | table | key | value |
 //! | --- | --- | --- |
-//! | `meta` | `&str` | `"schema"`: u32 little-endian; `"node_seed"`: 32 bytes; `"next_group_id"`: u64 little-endian |
+//! | `meta` | `&str` | `"schema"`: u32 little-endian; `"node_seed"`: 32 bytes; `"next_group_id"`: u64 little-endian; `"advertised"`: UTF-8 `IP:PORT` the running node puts into join strings (optional) |
 //! | `groups` | `u64` group id (from 1) | postcard `GroupDisk`: label, dialect u8 (0 legacy, 1 secure), privacy u8 (0 public, 1 private), `Option<[u8;32]>` chat id, `[u8;32]` identity seed, nick, join string, created_by_us |
 //! | `peers` | `u64` group id | postcard `Vec<StoredPeer>` (key `[u8;32]`, `SocketAddr`), ≤ [`MAX_PEERS`], most recent first |
 //! | `facts` | `&[u8]`: chat id (32 bytes) ‖ fact key (≤ [`MAX_FACT_KEY_LEN`]) | opaque blob ≤ [`MAX_FACT_LEN`] |
@@ -30,6 +37,7 @@
 //! differs from [`SCHEMA_VERSION`] is refused ([`StoreError::Schema`]); there is no migration
 //! yet because there is no older version.
 
+mod address;
 mod error;
 mod facts;
 mod file;
@@ -39,7 +47,10 @@ mod records;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    ConcurrencyMode, Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
+    TableDefinition, WriteTransaction,
+};
 use zeroize::Zeroizing;
 
 pub use error::StoreError;
@@ -62,6 +73,7 @@ const NUMBERS: TableDefinition<'_, u64, u32> = TableDefinition::new("numbers");
 const SCHEMA_KEY: &str = "schema";
 const NODE_SEED_KEY: &str = "node_seed";
 const NEXT_GROUP_KEY: &str = "next_group_id";
+const ADVERTISED_KEY: &str = "advertised";
 
 /// `$XDG_DATA_HOME/dhtchat`, else `$HOME/.local/share/dhtchat`; `None` if neither is set
 /// (empty or relative values are ignored, as the XDG spec asks).
@@ -78,12 +90,34 @@ fn data_dir_from(xdg_data_home: Option<OsString>, home: Option<OsString>) -> Opt
     abs(home).map(|home| home.join(".local/share/dhtchat"))
 }
 
-/// The open database. One per data directory at a time; share it by reference (`&self`
-/// methods; reads run beside a write).
+/// The open database: one writer per data directory at a time, and any number of read-only
+/// handles beside it. Share it by reference (`&self` methods; reads run beside a write).
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    db: Db,
     path: PathBuf,
+}
+
+/// The redb handle: the writer, or a read-only reader.
+enum Db {
+    Writer(Database),
+    Reader(ReadOnlyDatabase),
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Writer(_) => "Writer",
+            Self::Reader(_) => "Reader",
+        })
+    }
+}
+
+/// How every process opens the file: one writer, readers beside it.
+fn builder() -> redb::Builder {
+    let mut builder = redb::Builder::new();
+    builder.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+    builder
 }
 
 impl Store {
@@ -101,14 +135,45 @@ impl Store {
             file::create_database(dir, &path)?;
         }
         file::create_private_file(&path)?;
-        let db = redb::Builder::new()
+        let db = builder()
             .set_check_integrity_on_open(true)
             .create(&path)
             .map_err(|e| StoreError::from_redb(&path, e))?;
         file::remove_leftover_temp_files(dir);
-        let store = Self { db, path };
+        let store = Self {
+            db: Db::Writer(db),
+            path,
+        };
         store.check_schema()?;
         Ok(store)
+    }
+
+    /// Opens the existing store in `dir` read-only, beside a running writer if there is one
+    /// (it then sees each of its commits). Creates nothing and changes nothing: no directory,
+    /// file, permission or repair. Every write method fails with [`StoreError::ReadOnly`].
+    ///
+    /// Errors: [`StoreError::NoDatabase`] if `dir` holds no store, [`StoreError::InUse`] if a
+    /// dhtchat with the older exclusive lock has it open, [`StoreError::Schema`] for a file
+    /// from another version.
+    pub fn open_read_only(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join(FILE_NAME);
+        if !path.is_file() {
+            return Err(StoreError::NoDatabase { path });
+        }
+        let db = builder()
+            .open_read_only(&path)
+            .map_err(|e| StoreError::from_redb(&path, e))?;
+        let store = Self {
+            db: Db::Reader(db),
+            path,
+        };
+        store.require_schema(store.read_schema()?)?;
+        Ok(store)
+    }
+
+    /// Whether this handle was opened with [`Store::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.db, Db::Reader(_))
     }
 
     /// The database file's path.
@@ -137,7 +202,7 @@ impl Store {
     }
 
     fn read_node_seed(&self) -> Result<Option<Zeroizing<[u8; 32]>>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let txn = self.begin_read()?;
         let meta = txn.open_table(META).map_err(|e| self.err(e))?;
         let value = meta.get(NODE_SEED_KEY).map_err(|e| self.err(e))?;
         value.map(|v| self.seed_from(v.value())).transpose()
@@ -168,21 +233,53 @@ impl Store {
                 txn.open_table(NUMBERS).map_err(|e| self.err(e))?;
                 return Ok(());
             }
-            let found = match meta.get(SCHEMA_KEY).map_err(|e| self.err(e))? {
-                Some(v) => <[u8; 4]>::try_from(v.value())
-                    .map(u32::from_le_bytes)
-                    .map_err(|_| self.corrupt("schema record is not 4 bytes".into()))?,
-                None => return Err(self.corrupt("no schema record".into())),
-            };
-            if found != SCHEMA_VERSION {
-                return Err(StoreError::Schema {
-                    path: self.path.clone(),
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-            Ok(())
+            let found = self.schema_of(&meta)?;
+            self.require_schema(found)
         })
+    }
+
+    /// The schema record, read without writing.
+    fn read_schema(&self) -> Result<u32, StoreError> {
+        let txn = self.begin_read()?;
+        match txn.open_table(META) {
+            Ok(meta) => self.schema_of(&meta),
+            Err(redb::TableError::TableDoesNotExist(_)) => {
+                Err(self.corrupt("no meta table".into()))
+            }
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    fn schema_of(
+        &self,
+        meta: &impl ReadableTable<&'static str, &'static [u8]>,
+    ) -> Result<u32, StoreError> {
+        match meta.get(SCHEMA_KEY).map_err(|e| self.err(e))? {
+            Some(v) => <[u8; 4]>::try_from(v.value())
+                .map(u32::from_le_bytes)
+                .map_err(|_| self.corrupt("schema record is not 4 bytes".into())),
+            None => Err(self.corrupt("no schema record".into())),
+        }
+    }
+
+    fn require_schema(&self, found: u32) -> Result<(), StoreError> {
+        if found == SCHEMA_VERSION {
+            return Ok(());
+        }
+        Err(StoreError::Schema {
+            path: self.path.clone(),
+            found,
+            supported: SCHEMA_VERSION,
+        })
+    }
+
+    /// A read transaction, on either kind of handle.
+    fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
+        match &self.db {
+            Db::Writer(db) => db.begin_read(),
+            Db::Reader(db) => db.begin_read(),
+        }
+        .map_err(|e| self.err(e))
     }
 
     /// Runs `f` in one write transaction and commits it (fsynced) if `f` succeeds.
@@ -190,7 +287,12 @@ impl Store {
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let Db::Writer(db) = &self.db else {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        };
+        let txn = db.begin_write().map_err(|e| self.err(e))?;
         match f(&txn) {
             Ok(value) => {
                 txn.commit().map_err(|e| self.err(e))?;
