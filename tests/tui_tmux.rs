@@ -6,7 +6,9 @@
 //!   an unknown command, `/chatid`, a second member (`--plain`, driven through its stdin)
 //!   joining with the join string read off the screen, chatting and leaving, then `/quit`;
 //! - resizing the terminal redraws it (narrow: no sidebar, lines rewrapped), and Ctrl-C
-//!   quits.
+//!   quits;
+//! - two groups in one terminal, one window each (ignored until the multi-group app runtime
+//!   is merged): Alt-2 and `/win N` switch, activity markers, messages stay in their window.
 //!
 //! After each exit the wrapper shell prints the exit code and `stty -a`, so the tests check that
 //! the process ended cleanly and left the terminal as it found it (no alternate screen, cursor
@@ -355,6 +357,17 @@ impl PlainPeer {
         }
     }
 
+    /// The first `MSG` line containing `text` (earlier ones, such as our own echoes, are
+    /// skipped); panics after [`WAIT`] without one.
+    fn expect_msg(&self, text: &str) -> String {
+        loop {
+            let line = self.expect_line("MSG ");
+            if line.contains(text) {
+                return line;
+            }
+        }
+    }
+
     /// Waits (bounded) for the process to exit; returns whether it succeeded.
     fn wait_exit(&mut self) -> bool {
         let tries = WAIT.as_millis() / POLL.as_millis();
@@ -512,5 +525,98 @@ fn resize_redraws_and_ctrl_c_quits_and_restores_the_terminal() {
     });
 
     tmux.run(&["send-keys", "-t", SESSION, "C-c"]);
+    tmux.expect_clean_exit();
+}
+
+/// Whether the status line's `[Act: …]` lists exactly `act` (`None`: no activity at all).
+fn activity_is(s: &Screen, act: Option<&str>) -> bool {
+    let line = s.status_line();
+    match act {
+        Some(a) => line.contains(&format!("[Act: {a}]")),
+        None => !line.contains("[Act:"),
+    }
+}
+
+/// Two groups in one terminal: window 2 is `a` (from `--create`), window 3 is `b` (from
+/// `/create b`), a `--plain` peer in each. Messages stay in their group's window, the status
+/// line marks the other windows' activity (and `!` where alice is named), Alt-2 and `/win N`
+/// switch, and a line typed in a window goes to that window's group only.
+#[test]
+#[ignore = "needs the app runtime branch (multi-group runtime emitting AppEvents with groups)"]
+fn two_groups_in_one_terminal_with_windows() {
+    if !tmux_available() {
+        return;
+    }
+    let args = ["--create", "a", "--nick", "alice", "--bind", "127.0.0.1:0"];
+    let tmux = Tmux::start(&[&args[..], &["--data-dir", "{data}"]].concat());
+    let screen = tmux.wait_for("window 2, group a, with its join string", |s| {
+        s.topic_bar().starts_with(" a · 1 member")
+            && s.status_line().contains("[2:a]")
+            && s.join_line().is_some()
+    });
+    let join_a = screen.join_line().unwrap();
+
+    tmux.type_line("/create b");
+    let screen = tmux.wait_for("window 3, group b, shown", |s| {
+        s.topic_bar().starts_with(" b · 1 member")
+            && s.status_line().contains("[3:b]")
+            && s.join_line().is_some_and(|j| j != join_a)
+    });
+    let join_b = screen.join_line().unwrap();
+
+    let mut bob = PlainPeer::join(&join_a, "bob");
+    let mut carol = PlainPeer::join(&join_b, "carol");
+    bob.expect_line("READY ");
+    carol.expect_line("READY ");
+    tmux.wait_for(
+        "carol in window 3's sidebar, bob's join marked on window 2",
+        |s| s.sidebar().contains(&"carol") && !s.sidebar().contains(&"bob"),
+    );
+
+    bob.say("tea in a");
+    tmux.wait_for("activity on window 2, nothing of it in window 3", |s| {
+        activity_is(s, Some("2")) && !s.has_message("tea in a")
+    });
+    carol.say("chess in b");
+    tmux.wait_for("carol's message in window 3", |s| {
+        s.has_message("<carol> chess in b") && activity_is(s, Some("2"))
+    });
+
+    tmux.run(&["send-keys", "-t", SESSION, "M-2"]);
+    tmux.wait_for("window 2 after Alt-2", |s| {
+        s.topic_bar().starts_with(" a · 2 members")
+            && s.status_line().contains("[2:a]")
+            && s.has_message("<bob> tea in a")
+            && !s.has_message("chess in b")
+            && s.sidebar().contains(&"bob")
+            && activity_is(s, None)
+    });
+
+    tmux.type_line("/win 1");
+    tmux.wait_for("the status window after /win 1", |s| {
+        s.topic_bar().trim_end() == " status"
+            && s.status_line().contains("[1:status]")
+            && !s.has_message("tea in a")
+            && !s.has_message("chess in b")
+    });
+    carol.say("alice: your move");
+    tmux.wait_for("a highlight on window 3", |s| activity_is(s, Some("3!")));
+
+    tmux.type_line("/win 3");
+    tmux.wait_for("window 3 with both of carol's lines, marks cleared", |s| {
+        s.has_message("<carol> chess in b")
+            && s.has_message("<carol> alice: your move")
+            && !s.has_message("tea in a")
+            && activity_is(s, None)
+    });
+    tmux.type_line("reply in b");
+    let got = carol.expect_msg("text=reply in b");
+    assert!(got.contains("nick=alice"), "{got}");
+    bob.say("/quit");
+    assert!(bob.wait_exit());
+    carol.say("/quit");
+    assert!(carol.wait_exit());
+
+    tmux.type_line("/quit");
     tmux.expect_clean_exit();
 }

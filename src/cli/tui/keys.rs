@@ -197,6 +197,9 @@ impl ChatView {
                 Ok(Input::Command(ChatCommand::Quit(reason))) => {
                     return Some(UiAction::Quit(reason));
                 }
+                Ok(Input::Command(ChatCommand::Join(_) | ChatCommand::Create { .. })) => {
+                    self.awaiting_open = true;
+                }
                 Ok(_) => {}
             }
         }

@@ -62,6 +62,8 @@ pub struct ChatView {
     page: Cell<usize>,
     /// Text to put on the clipboard (an `Invite`), taken by the terminal loop.
     clipboard: Option<String>,
+    /// The person asked for a group (`/join`, `/create`): its window is shown when it opens.
+    awaiting_open: bool,
 }
 
 impl Default for ChatView {
@@ -82,12 +84,15 @@ impl ChatView {
             now: LocalTime::default(),
             page: Cell::new(10),
             clipboard: None,
+            awaiting_open: false,
         }
     }
 
     /// Shows one event in its group's window (`group: None`: the status window). A group's
-    /// window opens on `Opened`, or on the first event of a group not seen before; an
-    /// `Invite` also queues its join string for the clipboard ([`Self::take_clipboard`]).
+    /// window opens on `Opened`, or on the first event of a group not seen before; it is
+    /// shown at once when it opens after the person's `/join` or `/create`, or while the
+    /// status window is shown (start-up). An `Invite` also queues its join string for the
+    /// clipboard ([`Self::take_clipboard`]).
     pub fn apply(&mut self, ev: AppEvent) {
         let AppEvent { group, event } = ev;
         if let Some(at) = event_time(&event) {
@@ -97,6 +102,13 @@ impl ChatView {
             self.clipboard = Some(join.clone());
         }
         let idx = self.window_for(group, &event);
+        if matches!(event, ChatEvent::Opened { .. })
+            && idx > 0
+            && (self.awaiting_open || self.active == 0)
+        {
+            self.awaiting_open = false;
+            self.switch_to(idx + 1);
+        }
         let gone = matches!(event, ChatEvent::Closed { .. });
         self.windows[idx].apply(event, idx == self.active);
         if gone && self.windows[idx].close_when_gone {

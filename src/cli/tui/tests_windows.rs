@@ -481,3 +481,23 @@ fn peer_text_with_bidi_override_and_escape_renders_with_placeholders() {
             .all(|r| !r.contains('\u{1b}') && !r.contains('\u{202E}'))
     );
 }
+
+#[test]
+fn a_window_opened_by_join_or_create_is_shown() {
+    let mut v = ChatView::new();
+    open(&mut v, A, "tea");
+    open(&mut v, B, "chess");
+    assert_eq!(v.active_window(), 2, "start-up: the first group is shown");
+    let create = Some(UiAction::Input {
+        group: Some(A),
+        line: "/create go".into(),
+    });
+    assert_eq!(type_line(&mut v, "/create go"), create);
+    open(&mut v, GroupId(11), "go");
+    assert_eq!(
+        (v.active_window(), v.active_group()),
+        (4, Some(GroupId(11)))
+    );
+    open(&mut v, GroupId(12), "restored later");
+    assert_eq!(v.active_window(), 4, "only the window asked for");
+}
