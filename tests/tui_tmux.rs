@@ -620,3 +620,41 @@ fn two_groups_in_one_terminal_with_windows() {
     tmux.type_line("/quit");
     tmux.expect_clean_exit();
 }
+
+/// A bracketed paste (`tmux paste-buffer -p`): each pasted line is sent as its own message,
+/// and a 5,000-character paste is taken whole into the input line (not cut at 945 bytes);
+/// Enter then sends it in numbered parts, or refuses it with the limit while the runtime
+/// does not split (this branch's single-group session).
+#[test]
+fn paste_sends_each_line_and_keeps_a_long_paste_whole() {
+    if !tmux_available() {
+        return;
+    }
+    let tmux = start_alice();
+    let paste = |text: &str| {
+        tmux.run(&["set-buffer", "-b", "p", "--", text]);
+        tmux.run(&["paste-buffer", "-p", "-d", "-b", "p", "-t", SESSION]);
+    };
+    paste("first pasted\nsecond pasted\n");
+    tmux.wait_for("two messages from one paste", |s| {
+        rows_with(s, "<alice> first pasted").len() == 1
+            && rows_with(s, "<alice> second pasted").len() == 1
+    });
+
+    let long: String = (0..500).map(|i| format!("w{i:04}_abc ")).collect();
+    let long = format!("{}END", &long[..4_997]);
+    assert_eq!(long.chars().count(), 5_000);
+    paste(&long);
+    tmux.wait_for("the whole paste in the input line", |s| {
+        s.rows()
+            .last()
+            .is_some_and(|r| r.trim_end().ends_with("END"))
+    });
+    tmux.run(&["send-keys", "-t", SESSION, "Enter"]);
+    tmux.wait_for(
+        "the long line sent in parts, or refused with its limit",
+        |s| s.has_message("<alice> (1/") || s.has_message("too long: 5000 bytes"),
+    );
+    tmux.type_line("/quit");
+    tmux.expect_clean_exit();
+}
