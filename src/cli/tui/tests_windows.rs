@@ -501,3 +501,19 @@ fn a_window_opened_by_join_or_create_is_shown() {
     open(&mut v, GroupId(12), "restored later");
     assert_eq!(v.active_window(), 4, "only the window asked for");
 }
+
+#[test]
+fn ready_after_a_members_snapshot_keeps_the_members() {
+    let mut v = ChatView::new();
+    open(&mut v, A, "tea");
+    let ready = E::Ready {
+        at: at(1),
+        join: String::new(),
+        pk: "a".repeat(64),
+        addr: "127.0.0.1:40007".parse().unwrap(),
+        group: "tea".into(),
+    };
+    send(&mut v, A, ready);
+    assert_eq!(v.members().len(), 2);
+    assert_eq!(screen(&v, 80, 16)[0], " tea · 2 members");
+}

@@ -162,8 +162,11 @@ impl Window {
         use ChatEvent as E;
         match ev {
             E::Ready { pk, group, .. } => {
+                // Untagged events (a single-group runtime) reuse window 1 for each group.
+                if self.group.is_none() {
+                    (self.members, self.topic) = (Vec::new(), String::new());
+                }
                 (self.self_key, self.label) = (pk, group);
-                (self.members, self.topic) = (Vec::new(), String::new());
                 self.membership = Membership::Joined;
             }
             E::Opened {
