@@ -49,8 +49,10 @@ const WINDOW_HELP: &[&str] = &[
 pub enum UiAction {
     /// Run this input line (a message, or a `/command` that parses) for the group of the
     /// window it was typed in (`None`: the status window). Never blank, never `/help`,
-    /// `/quit`, `/win` or `/wc`. Text is passed whole, whatever its length: the runtime
-    /// splits long text into numbered parts (`app::text::split_text`).
+    /// `/quit` or `/win`; `/wc` and `/close [reason]` in a live group's window arrive as
+    /// `/part [reason]` (the window closes when the runtime sends `Closed`). Text is passed
+    /// whole, whatever its length: the runtime splits long text into numbered parts
+    /// (`app::text::split_text`).
     Input {
         /// The active window's group when the line was submitted.
         group: Option<GroupId>,
