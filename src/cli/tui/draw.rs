@@ -58,7 +58,6 @@ pub fn draw(frame: &mut Frame<'_>, view: &ChatView) {
     let msg_width = body.width - side;
     view.page.set(usize::from(body.height));
     let rows = message_rows(win, msg_width, body.width, body.height);
-    draw_body(frame, body, msg_width, &rows);
     if show {
         let free: Vec<u16> = (0..body.height)
             .filter(|&y| !rows.get(usize::from(y)).is_some_and(|r| r.wide))
@@ -69,17 +68,18 @@ pub fn draw(frame: &mut Frame<'_>, view: &ChatView) {
             frame.render_widget(Paragraph::new(line), area);
         }
     }
+    draw_body(frame, body, msg_width, rows);
     frame.render_widget(status_line(view), status);
     draw_input(frame, view, input);
 }
 
 /// The message rows, each in its own one-row area: narrow rows beside the sidebar, wide rows
 /// across the whole body.
-fn draw_body(frame: &mut Frame<'_>, body: Rect, msg_width: u16, rows: &[Row]) {
+fn draw_body(frame: &mut Frame<'_>, body: Rect, msg_width: u16, rows: Vec<Row>) {
     for (y, row) in (0..body.height).zip(rows) {
         let width = if row.wide { body.width } else { msg_width };
         let area = Rect::new(body.x, body.y + y, width, 1);
-        frame.render_widget(Paragraph::new(row.line.clone()), area);
+        frame.render_widget(Paragraph::new(row.line), area);
     }
 }
 
