@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use super::commands::Flow;
 use super::session::Session;
 use crate::app::command::parse_input;
+use crate::app::event::AppEvent;
 use crate::cli::plain::format_plain;
 use crate::cli::tui::{ChatView, TerminalGuard, UiAction, draw};
 use crate::net::NodeEvent;
@@ -98,8 +99,12 @@ pub(super) async fn run_tui(
     let mut view = ChatView::new();
     let mut tick = tokio::time::interval(PERSIST_EVERY);
     loop {
-        for ev in session.take_events().await {
-            view.apply(ev);
+        // This single-group session tags nothing: its events all show in window 1.
+        for event in session.take_events().await {
+            view.apply(AppEvent { group: None, event });
+        }
+        if let Some(join) = view.take_clipboard() {
+            guard.copy_to_clipboard(&join)?;
         }
         guard.terminal().draw(|f| draw(f, &view))?;
         let wake = tokio::select! {
@@ -112,12 +117,14 @@ pub(super) async fn run_tui(
             Wake::Node(None) | Wake::Interrupt | Wake::Input(None) => break,
             Wake::Node(Some(ev)) => handle_batch(session, &mut events, ev),
             Wake::Input(Some(TermInput::Key(key))) => {
-                let quit = match view.handle_key(key) {
-                    Some(UiAction::Submit(input)) => session.execute(input).await == Flow::Quit,
-                    Some(UiAction::Quit(_)) => true,
-                    None => false,
-                };
-                if quit {
+                let actions = view.handle_key(key).into_iter().collect();
+                if run_actions(session, actions).await {
+                    break;
+                }
+            }
+            Wake::Input(Some(TermInput::Paste(text))) => {
+                let actions = view.handle_paste(&text);
+                if run_actions(session, actions).await {
                     break;
                 }
             }
@@ -129,9 +136,29 @@ pub(super) async fn run_tui(
     Ok(())
 }
 
+/// Carries out the view's actions in order; true when the chat should quit.
+async fn run_actions(session: &mut Session, actions: Vec<UiAction>) -> bool {
+    for action in actions {
+        let line = match action {
+            UiAction::Input { line, .. } => line,
+            UiAction::Quit(_) => return true,
+        };
+        match parse_input(&line) {
+            Ok(input) => {
+                if session.execute(input).await == Flow::Quit {
+                    return true;
+                }
+            }
+            Err(e) => session.error(e.to_string()),
+        }
+    }
+    false
+}
+
 /// What the key-reading thread forwards.
 enum TermInput {
     Key(crossterm::event::KeyEvent),
+    Paste(String),
     Redraw,
 }
 
@@ -142,6 +169,7 @@ fn read_keys(tx: &mpsc::Sender<TermInput>) {
     loop {
         let msg = match read() {
             Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => TermInput::Key(k),
+            Ok(Event::Paste(text)) => TermInput::Paste(text),
             Ok(Event::Resize(..)) => TermInput::Redraw,
             Ok(_) => continue,
             Err(_) => return,

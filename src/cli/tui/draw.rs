@@ -1,26 +1,30 @@
-//! Rendering a [`ChatView`] into a ratatui frame.
+//! Rendering a [`ChatView`]: the active window, the status line and the shared input line.
 //!
 //! ```text
-//!  tea room · 3 members · topic text                                  (topic bar)
+//!  tea room · 3 members · topic text                                  (title bar)
 //! 12:00 <alice> hello                                    │3 members
-//! 12:01 -!- bob [bbbbbbbb] has joined                    │~alice
+//! 12:01 -!- others can join with this join string:       │~alice
+//! dhtchat:public:…@192.0.2.7:33445                                    (wide: no sidebar)
 //!       continuation rows of a long line are indented    │@carol
-//!                                                        │ bob (away)
-//!  [alice] [online] [founder]                                         (status line)
+//!  [alice] [online] [founder] [2:tea room] [Act: 1,3!]               (status line)
 //! > typed text_                                                       (input line)
 //! ```
 //!
 //! Only the lines that fit are wrapped, newest at the bottom; when scrolled back the last row
-//! says `-- more --`. The sidebar is hidden below [`SIDEBAR_MIN_TERMINAL_WIDTH`] columns.
+//! says `-- more --`. A wide line (a join string) spans the sidebar's columns too and the
+//! sidebar's rows flow around it, so selecting that row copies only the string. The sidebar
+//! is hidden below [`SIDEBAR_MIN_TERMINAL_WIDTH`] columns, in the status window, and with
+//! Ctrl-B.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use super::ChatView;
 use super::lines::{nick_colour, sanitise};
+use super::window::{Activity, Membership, Window};
 use crate::app::event::{MemberView, Presence, Role};
 
 /// Columns of the member sidebar, its border included.
@@ -29,6 +33,14 @@ pub const SIDEBAR_WIDTH: u16 = 20;
 pub const SIDEBAR_MIN_TERMINAL_WIDTH: u16 = 60;
 /// Indent of a wrapped line's continuation rows (the width of `HH:MM `).
 const WRAP_INDENT: usize = 6;
+/// The most characters of a window's title shown in the status line.
+const STATUS_LABEL_CHARS: usize = 20;
+
+/// One row of the message pane: `wide` rows span the sidebar's columns too.
+struct Row {
+    line: Line<'static>,
+    wide: bool,
+}
 
 /// Draws the whole chat screen.
 pub fn draw(frame: &mut Frame<'_>, view: &ChatView) {
@@ -39,29 +51,56 @@ pub fn draw(frame: &mut Frame<'_>, view: &ChatView) {
         Constraint::Length(1),
     ])
     .areas(frame.area());
-    frame.render_widget(topic_bar(view), top);
-    let show = view.show_sidebar && frame.area().width >= SIDEBAR_MIN_TERMINAL_WIDTH;
-    let messages = match show {
-        true => {
-            let [msgs, side] =
-                Layout::horizontal([Constraint::Min(1), Constraint::Length(SIDEBAR_WIDTH)])
-                    .areas(body);
-            draw_sidebar(frame, view, side);
-            msgs
+    let win = view.win();
+    frame.render_widget(title_bar(win), top);
+    let show = view.show_sidebar && win.has_sidebar() && body.width >= SIDEBAR_MIN_TERMINAL_WIDTH;
+    let side = if show { SIDEBAR_WIDTH } else { 0 };
+    let msg_width = body.width - side;
+    view.page.set(usize::from(body.height));
+    let rows = message_rows(win, msg_width, body.width, body.height);
+    if show {
+        let free: Vec<u16> = (0..body.height)
+            .filter(|&y| !rows.get(usize::from(y)).is_some_and(|r| r.wide))
+            .collect();
+        let side_rows = sidebar_rows(win, free.len());
+        for (y, line) in free.into_iter().zip(side_rows) {
+            let area = Rect::new(body.x + msg_width, body.y + y, side, 1);
+            frame.render_widget(Paragraph::new(line), area);
         }
-        false => body,
-    };
-    view.page.set(usize::from(messages.height));
-    frame.render_widget(Paragraph::new(message_rows(view, messages)), messages);
+    }
+    draw_body(frame, body, msg_width, rows);
     frame.render_widget(status_line(view), status);
     draw_input(frame, view, input);
 }
 
-fn topic_bar(view: &ChatView) -> Paragraph<'static> {
-    let n = view.members.len();
-    let mut text = format!(" {} · {n} member{}", sanitise(&view.group), plural(n));
-    if !view.topic.is_empty() {
-        text.push_str(&format!(" · {}", sanitise(&view.topic)));
+/// The message rows, each in its own one-row area: narrow rows beside the sidebar, wide rows
+/// across the whole body.
+fn draw_body(frame: &mut Frame<'_>, body: Rect, msg_width: u16, rows: Vec<Row>) {
+    for (y, row) in (0..body.height).zip(rows) {
+        let width = if row.wide { body.width } else { msg_width };
+        let area = Rect::new(body.x, body.y + y, width, 1);
+        frame.render_widget(Paragraph::new(row.line), area);
+    }
+}
+
+fn title_bar(win: &Window) -> Paragraph<'static> {
+    let mut text = format!(" {}", sanitise(&win.label));
+    match &win.membership {
+        Membership::None => {}
+        Membership::Joining => text.push_str(" · joining…"),
+        Membership::Joined => {
+            let n = win.members.len();
+            text.push_str(&format!(" · {n} member{}", plural(n)));
+        }
+        Membership::Gone(reason) => {
+            text.push_str(&format!(
+                " · not in this group: {} · /wc closes",
+                sanitise(reason)
+            ));
+        }
+    }
+    if !win.topic.is_empty() {
+        text.push_str(&format!(" · {}", sanitise(&win.topic)));
     }
     Paragraph::new(text).style(Style::new().add_modifier(Modifier::REVERSED))
 }
@@ -70,45 +109,96 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+/// ` [nick] [presence] [role] [N:title] [Act: 1,3!] [scrolled back …]`.
 fn status_line(view: &ChatView) -> Paragraph<'static> {
-    let (nick, presence, role) = view.self_summary();
-    let mut text = format!(
-        " [{}] [{}] [{}]",
-        sanitise(&nick),
-        presence.as_str(),
-        role.as_str()
-    );
-    if view.scroll > 0 {
+    let win = view.win();
+    let mut text = String::new();
+    if let Some((nick, presence, role)) = win.self_summary() {
         text.push_str(&format!(
-            " [scrolled back {}, {} new]",
-            view.scroll, view.unseen
+            " [{}] [{}] [{}]",
+            sanitise(&nick),
+            presence.as_str(),
+            role.as_str()
         ));
     }
-    Paragraph::new(text).style(Style::new().fg(Color::White).bg(Color::Blue))
+    let label: String = sanitise(&win.label)
+        .chars()
+        .take(STATUS_LABEL_CHARS)
+        .collect();
+    text.push_str(&format!(" [{}:{label}]", view.active_window()));
+    let mut spans = vec![Span::raw(text)];
+    spans.extend(activity_spans(view));
+    if win.scroll > 0 {
+        spans.push(Span::raw(format!(
+            " [scrolled back {}, {} new]",
+            win.scroll, win.unseen
+        )));
+    }
+    Paragraph::new(Line::from(spans)).style(Style::new().fg(Color::White).bg(Color::Blue))
 }
 
-fn draw_sidebar(frame: &mut Frame<'_>, view: &ChatView, area: Rect) {
-    let block = Block::new().borders(Borders::LEFT);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let n = view.members.len();
-    let header = Line::styled(
-        format!("{n} member{}", plural(n)),
-        Style::new().add_modifier(Modifier::BOLD),
-    );
-    let room = usize::from(inner.height).saturating_sub(1);
-    let shown = match n > room {
-        true => room.saturating_sub(1),
+/// `[Act: 1,3!]`: the windows with new messages (bold) and where we were mentioned (`!`,
+/// magenta); nothing when there are none.
+fn activity_spans(view: &ChatView) -> Vec<Span<'static>> {
+    let busy: Vec<(usize, Activity)> = view
+        .windows
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.activity != Activity::None)
+        .map(|(i, w)| (i + 1, w.activity))
+        .collect();
+    if busy.is_empty() {
+        return Vec::new();
+    }
+    let mut spans = vec![Span::raw(" [Act: ")];
+    for (k, (n, activity)) in busy.into_iter().enumerate() {
+        if k > 0 {
+            spans.push(Span::raw(","));
+        }
+        spans.push(match activity {
+            Activity::Highlight => Span::styled(
+                format!("{n}!"),
+                Style::new()
+                    .fg(Color::LightMagenta)
+                    .add_modifier(Modifier::BOLD),
+            ),
+            _ => Span::styled(n.to_string(), Style::new().add_modifier(Modifier::BOLD)),
+        });
+    }
+    spans.push(Span::raw("]"));
+    spans
+}
+
+/// The sidebar's `room` rows, each starting with its left border: a header (member count, or
+/// the state of the join), then members.
+fn sidebar_rows(win: &Window, room: usize) -> Vec<Line<'static>> {
+    let n = win.members.len();
+    let head = match &win.membership {
+        Membership::Joining => "joining…".to_owned(),
+        Membership::Gone(_) => "not in this group".to_owned(),
+        _ => format!("{n} member{}", plural(n)),
+    };
+    let header = Line::styled(head, Style::new().add_modifier(Modifier::BOLD));
+    let space = room.saturating_sub(1);
+    let shown = match n > space {
+        true => space.saturating_sub(1),
         false => n,
     };
     let mut rows: Vec<Line<'static>> = std::iter::once(header)
-        .chain(view.members.iter().take(shown).map(member_row))
+        .chain(win.members.iter().take(shown).map(member_row))
         .collect();
     if shown < n {
         let more = format!("… {} more", n - shown);
         rows.push(Line::styled(more, Style::new().add_modifier(Modifier::DIM)));
     }
-    frame.render_widget(Paragraph::new(rows), inner);
+    rows.resize(room, Line::default());
+    rows.truncate(room);
+    rows.into_iter()
+        .map(|mut l| {
+            l.spans.insert(0, Span::raw("│"));
+            l
+        })
+        .collect()
 }
 
 /// One sidebar row: sigil, nick in its colour, and `(away)`/`(busy)` dimmed.
@@ -140,33 +230,58 @@ fn member_row(m: &MemberView) -> Line<'static> {
     Line::from(spans)
 }
 
-/// The rows of the message pane: the newest lines that fit, wrapped, oldest first.
-fn message_rows(view: &ChatView, area: Rect) -> Vec<Line<'static>> {
-    let height = usize::from(area.height);
-    let width = usize::from(area.width).max(WRAP_INDENT + 1);
-    let room = match view.scroll > 0 {
+/// The rows of the message pane: the newest lines that fit, wrapped, oldest first. Narrow
+/// lines wrap at `width` with indented continuations, wide ones at `full` with none.
+fn message_rows(win: &Window, width: u16, full: u16, height: u16) -> Vec<Row> {
+    let height = usize::from(height);
+    let room = match win.scroll > 0 {
         true => height.saturating_sub(1),
         false => height,
     };
-    let mut rows: Vec<Line<'static>> = Vec::new();
-    let visible = view.lines.iter().rev().skip(view.scroll);
-    for line in visible {
+    let mut rows: Vec<Row> = Vec::new();
+    for entry in win.lines.iter().rev().skip(win.scroll) {
         if rows.len() >= room {
             break;
         }
-        let mut wrapped = wrap(line, width);
-        wrapped.reverse();
-        rows.extend(wrapped);
+        let wrapped = match entry.wide {
+            true => wrap_plain(&entry.line, usize::from(full).max(1)),
+            false => wrap(&entry.line, usize::from(width).max(WRAP_INDENT + 1)),
+        };
+        let wide = entry.wide;
+        rows.extend(wrapped.into_iter().rev().map(|line| Row { line, wide }));
     }
     rows.truncate(room);
     rows.reverse();
-    if view.scroll > 0 {
-        rows.push(Line::styled(
-            "-- more --",
-            Style::new().add_modifier(Modifier::REVERSED),
-        ));
+    if win.scroll > 0 {
+        let more = Line::styled("-- more --", Style::new().add_modifier(Modifier::REVERSED));
+        rows.push(Row {
+            line: more,
+            wide: false,
+        });
     }
     rows
+}
+
+/// Splits a line into rows of at most `width` columns with no indent (a join string: its
+/// pieces are copied back together as they are).
+fn wrap_plain(line: &Line<'static>, width: usize) -> Vec<Line<'static>> {
+    let mut rows: Vec<Vec<Span<'static>>> = vec![Vec::new()];
+    let mut used = 0;
+    for span in &line.spans {
+        let mut piece = String::new();
+        for c in span.content.chars() {
+            let w = char_width(c);
+            if used + w > width && used > 0 {
+                flush(&mut rows, &mut piece, span.style);
+                rows.push(Vec::new());
+                used = 0;
+            }
+            piece.push(c);
+            used += w;
+        }
+        flush(&mut rows, &mut piece, span.style);
+    }
+    rows.into_iter().map(Line::from).collect()
 }
 
 /// Splits a line into rows of at most `width` columns; continuation rows are indented.
@@ -215,7 +330,8 @@ fn draw_input(frame: &mut Frame<'_>, view: &ChatView, area: Rect) {
         before -= widths[skip];
         skip += 1;
     }
-    let shown: String = view.input.text().chars().skip(skip).collect();
+    let fits = usize::from(area.width);
+    let shown: String = view.input.text().chars().skip(skip).take(fits).collect();
     frame.render_widget(Paragraph::new(format!("{PROMPT}{shown}")), area);
     let col = PROMPT.len() + before;
     let x = area

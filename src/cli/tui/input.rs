@@ -1,14 +1,18 @@
 //! The input line: a cursor-editable buffer with a bounded history.
 //!
 //! The cursor is a character index (not a byte index) so editing never splits a UTF-8 code
-//! point. The buffer is capped at [`MAX_LINE_BYTES`]: further typing is ignored.
+//! point. The buffer is capped at [`MAX_INPUT_BYTES`], far above one message: a long paste
+//! is kept whole and the runtime splits the text into numbered parts when it is sent
+//! (`app::text::split_text`); commands keep their own limits (`app::command`). Further
+//! typing past the cap is ignored.
 
 use std::collections::VecDeque;
 
-use crate::app::command::MAX_LINE_BYTES;
-
 /// How many submitted lines Up/Down can recall.
 pub const HISTORY_LEN: usize = 100;
+/// The longest input line, in bytes (32 KiB: a 5,000-character paste of 4-byte characters
+/// fits, and so do its ~30 parts of one message each).
+pub const MAX_INPUT_BYTES: usize = 32 * 1024;
 
 /// The editable input line and its history.
 #[derive(Debug, Clone, Default)]
@@ -53,12 +57,36 @@ impl InputLine {
     /// Inserts a character at the cursor; ignored once the line is full or for control
     /// characters.
     pub fn insert(&mut self, c: char) {
-        if c.is_control() || self.buf.len() + c.len_utf8() > MAX_LINE_BYTES {
+        if c.is_control() || self.buf.len() + c.len_utf8() > MAX_INPUT_BYTES {
             return;
         }
         let at = self.byte_at(self.cursor);
         self.buf.insert(at, c);
         self.cursor += 1;
+    }
+
+    /// Inserts `text` at the cursor in one step (a paste): tabs become spaces, other control
+    /// characters are dropped. Returns `false` when the line was full and the end of `text`
+    /// was cut (at a character boundary).
+    pub fn insert_str(&mut self, text: &str) -> bool {
+        let room = MAX_INPUT_BYTES - self.buf.len();
+        let mut piece = String::with_capacity(text.len().min(room));
+        let mut whole = true;
+        for c in text.chars() {
+            let c = if c == '\t' { ' ' } else { c };
+            if c.is_control() {
+                continue;
+            }
+            if piece.len() + c.len_utf8() > room {
+                whole = false;
+                break;
+            }
+            piece.push(c);
+        }
+        let at = self.byte_at(self.cursor);
+        self.buf.insert_str(at, &piece);
+        self.cursor += piece.chars().count();
+        whole
     }
 
     /// Deletes the character before the cursor.
@@ -142,7 +170,7 @@ impl InputLine {
             self.byte_at(start.min(self.cursor)),
             self.byte_at(self.cursor),
         );
-        if self.buf.len() - (to - from) + text.len() > MAX_LINE_BYTES {
+        if self.buf.len() - (to - from) + text.len() > MAX_INPUT_BYTES {
             return;
         }
         self.buf.replace_range(from..to, text);
@@ -278,9 +306,21 @@ mod tests {
         i.history_prev();
         assert_eq!(i.text(), (HISTORY_LEN + 49).to_string());
         let mut long = InputLine::default();
-        (0..MAX_LINE_BYTES + 10).for_each(|_| long.insert('x'));
-        assert_eq!(long.text().len(), MAX_LINE_BYTES);
+        (0..MAX_INPUT_BYTES + 10).for_each(|_| long.insert('x'));
+        assert_eq!(long.text().len(), MAX_INPUT_BYTES);
         long.insert('\u{1b}');
-        assert_eq!(long.text().len(), MAX_LINE_BYTES);
+        assert_eq!(long.text().len(), MAX_INPUT_BYTES);
+    }
+
+    #[test]
+    fn insert_str_pastes_at_the_cursor_and_stops_at_the_cap() {
+        let mut i = typed("ab");
+        i.left();
+        assert!(i.insert_str("x\ty\u{1b}z"));
+        assert_eq!((i.text(), i.cursor()), ("ax yzb", 5));
+        let mut full = InputLine::default();
+        assert!(!full.insert_str(&"é".repeat(MAX_INPUT_BYTES)));
+        assert_eq!(full.text().len(), MAX_INPUT_BYTES);
+        assert_eq!(full.cursor(), MAX_INPUT_BYTES / 2);
     }
 }

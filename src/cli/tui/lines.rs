@@ -1,13 +1,16 @@
 //! Turning chat events into styled message-pane lines (`HH:MM` first), irssi style:
 //! `<nick> text`, `* nick action`, `*nick* private`, and `-!-` system lines.
 //!
-//! Text from the network is sanitised here: control characters become `?` (tabs a space), so
-//! no peer can move the cursor or recolour the terminal.
+//! Every piece of text a peer controls (nicks, messages, topics, reasons, group names) goes
+//! through [`sanitise`], which is [`crate::app::text::neutralize`]: control characters and
+//! Unicode bidi overrides become U+FFFD (tabs a space), so no peer can move the cursor,
+//! recolour the terminal or reorder what the person reads.
 
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
 use crate::app::event::{ChatEvent, LocalTime, Peer, Role};
+use crate::app::text::neutralize;
 
 /// Colours a nick can get; chosen from the key so a nick keeps its colour.
 const NICK_COLOURS: [Color; 10] = [
@@ -31,15 +34,10 @@ pub fn nick_colour(key_hex: &str) -> Color {
     NICK_COLOURS[hash as usize % NICK_COLOURS.len()]
 }
 
-/// `s` with control characters replaced (tab → space, others → `?`).
+/// `s` safe to display, owned: [`neutralize`] (controls and bidi overrides → U+FFFD, tab →
+/// space).
 pub fn sanitise(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\t' => ' ',
-            c if c.is_control() => '?',
-            c => c,
-        })
-        .collect()
+    neutralize(s).into_owned()
 }
 
 fn time(at: LocalTime) -> Span<'static> {
@@ -99,19 +97,17 @@ fn role_phrase(role: Role) -> &'static str {
 pub(super) fn event_lines(ev: &ChatEvent) -> Vec<Line<'static>> {
     use ChatEvent as E;
     match ev {
+        // The join string goes on a line of its own (`Window::show_join`).
         E::Ready {
             at,
-            join,
             pk,
             addr,
             group,
-        } => vec![
-            info(
-                *at,
-                &format!("you are in {group} as {} on {addr}", short(pk)),
-            ),
-            info(*at, &format!("join string: {join}")),
-        ],
+            ..
+        } => vec![info(
+            *at,
+            &format!("you are in {group} as {} on {addr}", short(pk)),
+        )],
         E::Message { at, from, text } => {
             vec![Line::from(vec![
                 time(*at),
@@ -133,8 +129,43 @@ pub(super) fn event_lines(ev: &ChatEvent) -> Vec<Line<'static>> {
         E::Private { at, from, text } => vec![private(*at, from, text)],
         E::Info { at, text } => vec![info(*at, text)],
         E::Error { at, text } => vec![error(*at, text)],
-        _ => membership_line(ev).into_iter().collect(),
+        _ => window_line(ev)
+            .or_else(|| membership_line(ev))
+            .into_iter()
+            .collect(),
     }
+}
+
+/// The lines of a window opening, closing or being renamed (`None` for other events).
+fn window_line(ev: &ChatEvent) -> Option<Line<'static>> {
+    use ChatEvent as E;
+    Some(match ev {
+        E::Opened {
+            at,
+            label,
+            nick,
+            ready: true,
+            ..
+        } => info(*at, &format!("you are in {label} as {nick}")),
+        E::Opened {
+            at, label, nick, ..
+        } => info(
+            *at,
+            &format!("joining {label} as {nick}, waiting for a member to answer"),
+        ),
+        E::Closed { at, reason } => error(
+            *at,
+            &format!("you are no longer in this group: {reason} (/wc closes this window)"),
+        ),
+        E::GroupName { at, name } => info(*at, &format!("the group is now called {name}")),
+        _ => return None,
+    })
+}
+
+/// A join string alone on its line, nothing before or after it, so selecting the row (or
+/// `tmux capture-pane`) copies exactly the string.
+pub(super) fn join_line(join: &str) -> Line<'static> {
+    Line::styled(sanitise(join), Style::new().add_modifier(Modifier::BOLD))
 }
 
 fn private(at: LocalTime, from: &Peer, text: &str) -> Line<'static> {
@@ -254,6 +285,40 @@ mod tests {
             from,
             text: "a\u{1b}[2J\tb\n".into(),
         };
-        assert_eq!(text(&event_lines(&ev)[0]), "01:02 <ev?il> a?[2J b?");
+        assert_eq!(
+            text(&event_lines(&ev)[0]),
+            "01:02 <ev\u{FFFD}il> a\u{FFFD}[2J b\u{FFFD}"
+        );
+    }
+
+    #[test]
+    fn bidi_overrides_in_every_peer_field_are_neutralised() {
+        let at = LocalTime { hour: 1, minute: 2 };
+        let evil = Peer::new("k", "x\u{202E}gnp.exe");
+        let evs = [
+            ChatEvent::Topic {
+                at,
+                by: evil.clone(),
+                topic: "t\u{2066}o".into(),
+            },
+            ChatEvent::Part {
+                at,
+                peer: evil.clone(),
+                reason: "r\u{1b}[2J".into(),
+            },
+            ChatEvent::GroupName {
+                at,
+                name: "g\u{202D}n".into(),
+            },
+            ChatEvent::Closed {
+                at,
+                reason: "kicked\u{200F}".into(),
+            },
+        ];
+        for ev in &evs {
+            let shown = text(&event_lines(ev)[0]);
+            assert!(!shown.chars().any(crate::app::text::is_unsafe), "{shown:?}");
+            assert!(shown.contains('\u{FFFD}'), "{shown:?}");
+        }
     }
 }

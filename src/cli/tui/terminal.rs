@@ -1,22 +1,40 @@
-//! Entering and leaving the real terminal: raw mode and the alternate screen, restored when
-//! the guard drops and on panic (ratatui's `try_init` installs a panic hook that restores
-//! the terminal before the panic message prints).
+//! Entering and leaving the real terminal: raw mode, the alternate screen and bracketed paste,
+//! restored when the guard drops and on panic (ratatui's `try_init` installs a panic hook that
+//! restores raw mode and the screen; ours, chained before it, turns bracketed paste off), and
+//! the OSC 52 clipboard escape.
+//!
+//! Bracketed paste makes the terminal wrap a paste in markers, so crossterm hands it over as
+//! one `Event::Paste(String)` for [`super::ChatView::handle_paste`] instead of thousands of
+//! key events.
 
-use std::io;
+use std::io::{self, Write};
 
+use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste};
+use crossterm::execute;
 use ratatui::DefaultTerminal;
 
 /// Owns the terminal while the chat UI runs; dropping it restores the terminal.
 #[derive(Debug)]
 pub struct TerminalGuard {
     terminal: DefaultTerminal,
+    /// Whether OSC 52 is worth sending (not on the Linux console or a dumb terminal).
+    clipboard: bool,
 }
 
 impl TerminalGuard {
-    /// Enables raw mode and the alternate screen.
+    /// Enables raw mode, the alternate screen and bracketed paste.
     pub fn enter() -> io::Result<Self> {
+        let terminal = ratatui::try_init()?;
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = execute!(io::stdout(), DisableBracketedPaste);
+            previous(info);
+        }));
+        execute!(io::stdout(), EnableBracketedPaste)?;
+        let term = std::env::var("TERM").unwrap_or_default();
         Ok(Self {
-            terminal: ratatui::try_init()?,
+            terminal,
+            clipboard: !matches!(term.as_str(), "" | "dumb" | "linux"),
         })
     }
 
@@ -24,11 +42,77 @@ impl TerminalGuard {
     pub fn terminal(&mut self) -> &mut DefaultTerminal {
         &mut self.terminal
     }
+
+    /// Asks the terminal to put `text` on the system clipboard (OSC 52). Terminals without
+    /// OSC 52 ignore the sequence; it is not sent where `TERM` says it could show as text.
+    pub fn copy_to_clipboard(&mut self, text: &str) -> io::Result<()> {
+        if !self.clipboard {
+            return Ok(());
+        }
+        let backend = self.terminal.backend_mut();
+        backend.write_all(osc52(text).as_bytes())?;
+        backend.flush()
+    }
 }
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         // Nothing useful can be done if restoring fails while dropping.
+        let _ = execute!(io::stdout(), DisableBracketedPaste);
         let _ = ratatui::try_restore();
+    }
+}
+
+/// The OSC 52 sequence that sets the clipboard (`c`) to `text`: `ESC ] 52 ; c ; <base64> BEL`.
+/// (A private copy until `crate::cli::clipboard::osc52` reaches this branch.)
+fn osc52(text: &str) -> String {
+    format!("\x1b]52;c;{}\x07", base64(text.as_bytes()))
+}
+
+/// Standard base64 with padding (RFC 4648 §4).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            let c = match i <= chunk.len() {
+                true => char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]),
+                false => '=',
+            };
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (plain, encoded) in cases {
+            assert_eq!(base64(plain.as_bytes()), encoded, "{plain:?}");
+        }
+    }
+
+    #[test]
+    fn osc52_wraps_the_base64_text() {
+        assert_eq!(osc52("hi"), "\x1b]52;c;aGk=\x07");
     }
 }

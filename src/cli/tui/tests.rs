@@ -6,8 +6,19 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use super::*;
-use crate::app::command::{ChatCommand, Input};
-use crate::app::event::{ChatEvent as E, LocalTime, MemberView, Peer, Presence, Role};
+use crate::app::event::{AppEvent, ChatEvent as E, LocalTime, MemberView, Peer, Presence, Role};
+
+/// The single-group tests feed untagged events: they all show in window 1, as the
+/// single-group runtime's did before windows.
+pub(super) trait Feed {
+    fn feed(&mut self, event: E);
+}
+
+impl Feed for ChatView {
+    fn feed(&mut self, event: E) {
+        self.apply(AppEvent { group: None, event });
+    }
+}
 
 fn at(hour: u8, minute: u8) -> LocalTime {
     LocalTime { hour, minute }
@@ -37,7 +48,8 @@ fn screen(view: &ChatView, width: u16, height: u16) -> Vec<String> {
         .collect()
 }
 
-/// Expected rows of an 80-column screen with the sidebar: 60 columns of messages, `│`, sidebar.
+/// Expected rows of an 80-column screen with the sidebar: 60 columns of messages, `│`, sidebar;
+/// the screen rows in `wide` are full-width lines and the sidebar flows around them.
 fn with_sidebar(
     top: &str,
     msgs: &[&str],
@@ -45,10 +57,17 @@ fn with_sidebar(
     status: &str,
     input: &str,
     height: usize,
+    wide: &[usize],
 ) -> Vec<String> {
     let mut rows = vec![top.to_owned()];
+    let mut side = side.iter();
     for i in 0..height - 3 {
-        let (m, s) = (msgs.get(i).unwrap_or(&""), side.get(i).unwrap_or(&""));
+        let m = msgs.get(i).unwrap_or(&"");
+        if wide.contains(&(i + 1)) {
+            rows.push((*m).to_owned());
+            continue;
+        }
+        let s = side.next().unwrap_or(&"");
         rows.push(format!("{m:<60}│{s}").trim_end().to_owned());
     }
     rows.extend([status.to_owned(), input.to_owned()]);
@@ -70,7 +89,7 @@ fn ready(view: &mut ChatView) {
     let addr = "127.0.0.1:33445".parse().unwrap();
     let pk = "a".repeat(64);
     let join = "dhtchat:public:abc@127.0.0.1:33445".to_owned();
-    view.apply(E::Ready {
+    view.feed(E::Ready {
         at: at(12, 0),
         join,
         pk,
@@ -83,7 +102,7 @@ fn ready(view: &mut ChatView) {
         status: Presence::Online,
         is_self: true,
     };
-    view.apply(E::Members(vec![me]));
+    view.feed(E::Members(vec![me]));
 }
 
 fn scripted() -> ChatView {
@@ -97,64 +116,64 @@ fn scripted() -> ChatView {
         peer('e', "erin"),
     );
     let bobby = peer('b', "bobby");
-    v.apply(E::Topic {
+    v.feed(E::Topic {
         at: at(12, 0),
         by: alice.clone(),
         topic: "all things tea".into(),
     });
     for p in [&bob, &carol, &dave] {
-        v.apply(E::Join {
+        v.feed(E::Join {
             at: at(12, 1),
             peer: p.clone(),
             role: Role::User,
             status: Presence::Online,
         });
     }
-    v.apply(E::Message {
+    v.feed(E::Message {
         at: at(12, 2),
         from: alice.clone(),
         text: "hello".into(),
     });
-    v.apply(E::Action {
+    v.feed(E::Action {
         at: at(12, 2),
         from: bob.clone(),
         text: "waves".into(),
     });
-    v.apply(E::Role {
+    v.feed(E::Role {
         at: at(12, 3),
         peer: carol.clone(),
         role: Role::Moderator,
         by: alice.clone(),
     });
-    v.apply(E::Nick {
+    v.feed(E::Nick {
         at: at(12, 4),
         peer: bobby.clone(),
         old: "bob".into(),
         new: "bobby".into(),
     });
-    v.apply(E::Status {
+    v.feed(E::Status {
         at: at(12, 5),
         peer: bobby,
         status: Presence::Away,
     });
-    v.apply(E::Status {
+    v.feed(E::Status {
         at: at(12, 5),
         peer: carol,
         status: Presence::Busy,
     });
-    v.apply(E::Kick {
+    v.feed(E::Kick {
         at: at(12, 6),
         peer: dave,
         by: alice,
         reason: "spam".into(),
     });
-    v.apply(E::Join {
+    v.feed(E::Join {
         at: at(12, 7),
         peer: erin.clone(),
         role: Role::User,
         status: Presence::Online,
     });
-    v.apply(E::Part {
+    v.feed(E::Part {
         at: at(12, 8),
         peer: erin,
         reason: "gone fishing".into(),
@@ -166,7 +185,8 @@ fn scripted() -> ChatView {
 fn layout_after_scripted_events_80x24() {
     let msgs = [
         "12:00 -!- you are in tea room as aaaaaaaa on 127.0.0.1:33445",
-        "12:00 -!- join string: dhtchat:public:abc@127.0.0.1:33445",
+        "12:00 -!- others can join with this join string:",
+        "dhtchat:public:abc@127.0.0.1:33445",
         "12:00 -!- alice set the topic: all things tea",
         "12:01 -!- bob [bbbbbbbb] has joined",
         "12:01 -!- carol [cccccccc] has joined",
@@ -186,9 +206,10 @@ fn layout_after_scripted_events_80x24() {
         " tea room · 3 members · all things tea",
         &msgs,
         &side,
-        " [alice] [online] [founder]",
+        " [alice] [online] [founder] [1:tea room]",
         ">",
         24,
+        &[3],
     );
     assert_eq!(screen(&scripted(), 80, 24), want);
 }
@@ -203,7 +224,7 @@ fn sidebar_sorts_by_role_then_nick_with_sigils_and_marks() {
         status,
         is_self: c == 'a',
     };
-    v.apply(E::Members(vec![
+    v.feed(E::Members(vec![
         m('e', "Eve", Role::Observer, Presence::Online),
         m('b', "zed", Role::User, Presence::Busy),
         m('c', "Amy", Role::User, Presence::Away),
@@ -219,11 +240,14 @@ fn sidebar_sorts_by_role_then_nick_with_sigils_and_marks() {
         "-Eve",
     ];
     let rows = screen(&v, 80, 10);
-    for (i, want) in side.iter().enumerate() {
-        assert_eq!(rows[i + 1].get(63..).unwrap_or(""), *want, "row {}", i + 1);
+    // Row 3 is the join string, full width: the sidebar skips it.
+    let side_rows = [1, 2, 4, 5, 6, 7];
+    for (&row, want) in side_rows.iter().zip(side) {
+        assert_eq!(rows[row].get(63..).unwrap_or(""), want, "row {row}");
     }
+    assert_eq!(rows[3], "dhtchat:public:abc@127.0.0.1:33445");
     assert_eq!(rows[0], " tea room · 5 members");
-    assert_eq!(rows[8], " [alice] [away] [founder]");
+    assert_eq!(rows[8], " [alice] [away] [founder] [1:tea room]");
     let t = render(&v, 80, 10);
     let away = &t.backend().buffer()[(69, 2)];
     assert_eq!(
@@ -236,7 +260,7 @@ fn sidebar_sorts_by_role_then_nick_with_sigils_and_marks() {
 fn numbered(n: usize) -> ChatView {
     let mut v = ChatView::new();
     for i in 0..n {
-        v.apply(E::Info {
+        v.feed(E::Info {
             at: at(9, 30),
             text: format!("line {i}"),
         });
@@ -265,9 +289,9 @@ fn scrolling_back_and_forward() {
     assert_eq!(pane(&v), want, "a page back (7 rows, one kept)");
     assert_eq!(
         screen(&v, 50, 10)[8],
-        " [] [online] [user] [scrolled back 6, 0 new]"
+        " [1:status] [scrolled back 6, 0 new]"
     );
-    v.apply(E::Info {
+    v.feed(E::Info {
         at: at(9, 31),
         text: "new".into(),
     });
@@ -291,12 +315,14 @@ fn scrolling_back_and_forward() {
 #[test]
 fn input_history_up_down() {
     let mut v = ChatView::new();
-    assert_eq!(
-        type_line(&mut v, "hello"),
-        Some(UiAction::Submit(Input::Text("hello".into())))
-    );
-    let nick = Input::Command(ChatCommand::Nick("bob".into()));
-    assert_eq!(type_line(&mut v, "/nick bob"), Some(UiAction::Submit(nick)));
+    let input = |line: &str| {
+        Some(UiAction::Input {
+            group: None,
+            line: line.into(),
+        })
+    };
+    assert_eq!(type_line(&mut v, "hello"), input("hello"));
+    assert_eq!(type_line(&mut v, "/nick bob"), input("/nick bob"));
     v.handle_key(key(KeyCode::Up));
     assert_eq!(screen(&v, 40, 6)[5], "> /nick bob");
     v.handle_key(key(KeyCode::Up));
@@ -339,7 +365,7 @@ fn long_input_scrolls_to_keep_the_cursor_visible() {
 #[test]
 fn unknown_command_shows_one_line_error_and_no_action() {
     let mut v = ChatView::new();
-    v.apply(E::Info {
+    v.feed(E::Info {
         at: at(8, 15),
         text: "hi".into(),
     });
@@ -360,11 +386,15 @@ fn unknown_command_shows_one_line_error_and_no_action() {
 #[test]
 fn help_is_local_and_quit_returns_quit() {
     let mut v = ChatView::new();
+    // `/help` lists the commands, the window commands and every key binding.
+    let keys = KEY_BINDINGS.lines().count();
+    let help = crate::app::command::help_lines().len() + 3 + keys;
     assert_eq!(type_line(&mut v, "/help"), None);
-    assert_eq!(v.line_count(), crate::app::command::help_lines().len());
+    assert_eq!(v.line_count(), help);
     assert_eq!(type_line(&mut v, "/help kick"), None);
     assert_eq!(type_line(&mut v, "/help nope"), None);
-    assert_eq!(v.line_count(), crate::app::command::help_lines().len() + 2);
+    assert_eq!(type_line(&mut v, "/help win"), None);
+    assert_eq!(v.line_count(), help + 3);
     assert_eq!(
         type_line(&mut v, "/quit bye now"),
         Some(UiAction::Quit(Some("bye now".into())))
@@ -400,17 +430,17 @@ fn narrow_terminal_hides_the_sidebar() {
 fn very_long_message_wraps_with_indent() {
     let mut v = ChatView::new();
     let text = "x".repeat(150);
-    v.apply(E::Message {
+    v.feed(E::Message {
         at: at(7, 0),
         from: peer('a', "alice"),
         text,
     });
+    // The status window has no sidebar: lines wrap at the full 80 columns.
     let rows = screen(&v, 80, 10);
-    let msg = |r: &String| r.get(..60).unwrap_or(r).trim_end().to_owned();
-    assert_eq!(msg(&rows[1]), format!("07:00 <alice> {}", "x".repeat(46)));
-    assert_eq!(msg(&rows[2]), format!("      {}", "x".repeat(54)));
-    assert_eq!(msg(&rows[3]), format!("      {}", "x".repeat(50)));
-    assert_eq!(msg(&rows[4]), "");
+    assert_eq!(rows[1], format!("07:00 <alice> {}", "x".repeat(66)));
+    assert_eq!(rows[2], format!("      {}", "x".repeat(74)));
+    assert_eq!(rows[3], format!("      {}", "x".repeat(10)));
+    assert_eq!(rows[4], "");
 }
 
 #[test]
@@ -430,7 +460,7 @@ fn member_list_follows_incremental_events() {
     let mut v = scripted();
     let names: Vec<_> = v.members().iter().map(|m| m.peer.nick.as_str()).collect();
     assert_eq!(names, ["alice", "carol", "bobby"]);
-    v.apply(E::Ban {
+    v.feed(E::Ban {
         at: at(13, 0),
         peer: peer('c', "carol"),
         by: peer('a', "alice"),
@@ -438,7 +468,7 @@ fn member_list_follows_incremental_events() {
     });
     assert_eq!(v.members().len(), 2);
     assert_eq!(v.topic(), "all things tea");
-    v.apply(E::Topic {
+    v.feed(E::Topic {
         at: at(13, 1),
         by: peer('a', "alice"),
         topic: String::new(),
@@ -446,11 +476,11 @@ fn member_list_follows_incremental_events() {
     let rows = screen(&v, 80, 24);
     assert_eq!(rows[0], " tea room · 2 members");
     assert_eq!(
-        &rows[16][..60].trim_end(),
+        &rows[17][..60].trim_end(),
         &"13:00 -!- carol was banned by alice"
     );
     assert_eq!(
-        &rows[17][..60].trim_end(),
+        &rows[18][..60].trim_end(),
         &"13:01 -!- alice cleared the topic"
     );
 }
@@ -497,7 +527,7 @@ fn long_member_list_ends_with_a_count_of_the_rest() {
             ..MemberView::default()
         })
         .collect();
-    v.apply(E::Members(members));
+    v.feed(E::Members(members));
     let side: Vec<String> = screen(&v, 80, 10)[1..8]
         .iter()
         .map(|r| r.get(63..).unwrap_or("").to_owned())
@@ -517,7 +547,7 @@ fn long_member_list_ends_with_a_count_of_the_rest() {
 #[test]
 fn tiny_terminals_and_wide_characters_do_not_panic() {
     let mut v = scripted();
-    v.apply(E::Message {
+    v.feed(E::Message {
         at: at(1, 1),
         from: peer('b', "ボブ"),
         text: "日本語のテキスト".repeat(20),
