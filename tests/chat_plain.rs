@@ -16,7 +16,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use dhtchat::cli::plain::parse_plain;
+use dhtchat::app::plain::parse_plain;
 
 /// Longest wait for one expected line.
 const WAIT: Duration = Duration::from_secs(20);
