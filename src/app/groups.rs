@@ -347,6 +347,18 @@ impl Runtime {
         }
     }
 
+    /// Gives up a pending join now (the node reported that it failed).
+    ///
+    /// SEAM(proto): called for `Event::JoinFailed { group, .. }` once the proto branch is
+    /// merged (see `inbound.rs`); the runtime's own deadline stays as the fallback.
+    #[allow(dead_code)] // until the proto event exists
+    pub(super) async fn give_up_join(&mut self, group: GroupId) {
+        let pending = self.groups.get(&group).and_then(|j| j.pending);
+        if let Some(pending) = pending {
+            self.join_failed(group, pending).await;
+        }
+    }
+
     async fn join_failed(&mut self, group: GroupId, pending: PendingJoin) {
         let through = pending.through;
         let secs = self.join_timeout.as_secs_f32();

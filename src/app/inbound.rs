@@ -77,8 +77,9 @@ impl Runtime {
             },
             // SEAM(proto): `Event::GroupNameChanged { group, name }` =>
             //     return self.group_named(group, &String::from_utf8_lossy(&name)),
-            // SEAM(proto): `Event::JoinFailed { group, contact }` => the runtime's own join
-            //     deadline (`groups.rs`, `expire_joins`) can then call `join_failed` at once.
+            // SEAM(proto): `Event::JoinFailed { group, .. }` =>
+            //     return self.give_up_join(group).await,
+            //     (the runtime's own deadline in `groups.rs` stays as the fallback).
             other => return self.on_authority_event(other),
         };
         self.push(Some(group), out);
