@@ -201,8 +201,12 @@ impl Runtime {
 
     /// `/names`: every member with its role sigil, founders first; us marked `(you)`.
     async fn names(&mut self, group: GroupId) -> anyhow::Result<()> {
-        let members = self.handle.members(group).await?;
-        let own = self.joined(group)?.own();
+        let j = self.joined(group)?;
+        let (own, ready) = (j.own(), j.ready);
+        let members = match ready {
+            true => self.handle.members(group).await?,
+            false => Vec::new(), // the contact asked is no known member yet
+        };
         let own_role = self
             .handle
             .role(group, own)

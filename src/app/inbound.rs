@@ -135,8 +135,14 @@ impl Runtime {
 
     /// The member list of `group` (us first), for a window's sidebar.
     pub(super) async fn members_view(&mut self, group: GroupId) -> Option<ChatEvent> {
-        let own = self.groups.get(&group)?.own();
-        let members = self.handle.members(group).await.ok()?;
+        let j = self.groups.get(&group)?;
+        let own = j.own();
+        // Until a member answered, the contact we asked is no member we know of (it may be
+        // a dead address or a wrong key): the list is us alone.
+        let members = match j.ready {
+            true => self.handle.members(group).await.ok()?,
+            false => Vec::new(),
+        };
         let own_role = self.handle.role(group, own).await.ok()?;
         let j = self.groups.get_mut(&group)?;
         let mut view = vec![MemberView {

@@ -374,14 +374,18 @@ mod tests {
 
     #[test]
     fn escaping_keeps_one_line_and_round_trips() {
-        let nasty = "a\\b\nc\rd\te \u{1b}[2J = 日本 🦀 \u{85}end ";
+        let nasty = "a\\b\nc\rd\te \u{1b}[2J = 日本 🦀 \u{85}end \u{202e}rtl\u{2066} ";
         let ev = ChatEvent::Message {
             at: AT,
             from: Peer::new("k", nasty),
             text: nasty.into(),
         };
         let got = line(ev);
-        assert!(!got.contains(['\n', '\r', '\u{1b}', '\u{85}']), "{got}");
+        assert!(
+            !got.contains(['\n', '\r', '\u{1b}', '\u{85}', '\u{202e}', '\u{2066}']),
+            "{got}"
+        );
+        assert!(got.contains("\\u{202e}rtl\\u{2066}"), "{got}");
         assert_eq!(
             got.matches(" ").count(),
             3 + nasty.matches(' ').count(),

@@ -263,6 +263,9 @@ impl Runtime {
     }
 }
 
+#[cfg(test)]
+mod tests;
+
 /// An interval whose first tick is one period from now.
 fn ticker(every: Duration) -> Interval {
     let mut i = interval_at(TokioInstant::now() + every, every);
