@@ -36,6 +36,7 @@ impl Runtime {
             ChatCommand::Nick(nick) => self.nick(at, &nick).await?,
             ChatCommand::Join(join) => {
                 let join: JoinString = join.parse().map_err(|e| anyhow!("bad join string: {e}"))?;
+                self.carry_nick(at);
                 self.join(&join).await?;
             }
             ChatCommand::Create {
@@ -53,6 +54,7 @@ impl Runtime {
                 } else {
                     Privacy::Public
                 };
+                self.carry_nick(at);
                 self.create(&name, dialect, privacy).await?;
             }
             ChatCommand::Help(topic) => self.help(at, topic.as_deref()),
@@ -176,6 +178,14 @@ impl Runtime {
         };
         self.push(Some(group), ev);
         Ok(())
+    }
+
+    /// The nick of the window's group becomes the one the next group gets.
+    fn carry_nick(&mut self, at: Option<GroupId>) {
+        let nick = at.and_then(|g| self.groups.get(&g)).map(|j| &j.nick);
+        if let Some(nick) = nick.filter(|n| !n.is_empty()) {
+            self.nick = nick.clone();
+        }
     }
 
     /// `/msg`: sends `text` to one member only (in parts if long) and echoes `-> nick: text`.

@@ -96,7 +96,7 @@ impl Runtime {
             );
         }
         for rec in records {
-            self.restore(rec).await?;
+            self.restore(rec, nick).await?;
         }
         Ok(())
     }
@@ -144,7 +144,8 @@ impl Runtime {
         if let Some(mut rec) = stored {
             rec.join = join.to_string();
             self.store.put_group(&rec)?;
-            let group = self.restore(rec).await?;
+            let nick = self.nick.clone();
+            let group = self.restore(rec, &nick).await?;
             self.expect_answer(group, join.contact, false);
             return Ok(group);
         }
@@ -177,9 +178,14 @@ impl Runtime {
     }
 
     /// Rejoins a stored group with its stored identity, through its remembered peers (or
-    /// founds it again, alone, if we founded it and know no peer).
-    pub(super) async fn restore(&mut self, rec: GroupRecord) -> anyhow::Result<GroupId> {
-        let nick = self.restored_nick(&rec);
+    /// founds it again, alone, if we founded it and know no peer); with `nick`, else the
+    /// stored one.
+    pub(super) async fn restore(
+        &mut self,
+        rec: GroupRecord,
+        nick: &str,
+    ) -> anyhow::Result<GroupId> {
+        let nick = self.restored_nick(&rec, nick);
         let spec = spec_for(rec.dialect, rec.privacy, &rec.identity_seed, &nick);
         let contacts: Vec<NodeInfo> = rec
             .peers
@@ -217,14 +223,20 @@ impl Runtime {
         Ok(group)
     }
 
-    /// The nick to use in a restored group: ours if set, else the stored one if it follows
-    /// the nick rule (an older version stored anything), else none.
-    fn restored_nick(&mut self, rec: &GroupRecord) -> String {
-        if !self.nick.is_empty() {
-            return self.nick.clone();
+    /// The nick to use in a restored group: `given` if set, else the stored one if it
+    /// follows the nick rule (an older version stored anything), else none. Without a nick of
+    /// our own yet, the stored one also becomes the one new groups get.
+    fn restored_nick(&mut self, rec: &GroupRecord, given: &str) -> String {
+        if !given.is_empty() {
+            return given.to_owned();
         }
         match check_nick(&rec.nick) {
-            Ok(n) => n.to_owned(),
+            Ok(n) => {
+                if self.nick.is_empty() {
+                    self.nick = n.to_owned();
+                }
+                n.to_owned()
+            }
             Err(_) if rec.nick.is_empty() => String::new(),
             Err(e) => {
                 self.error(None, format!("stored nick in {} ignored: {e}", rec.label));

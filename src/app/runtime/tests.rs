@@ -138,3 +138,39 @@ async fn part_closes_the_window_and_its_input_is_refused_after() {
     assert_eq!(quit, Flow::Quit(Some("bye".into())));
     let _ = rt.shutdown(Some("bye")).await;
 }
+
+#[tokio::test]
+async fn a_restart_without_nick_carries_the_stored_nick_into_a_new_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rt = runtime(&dir, "alice").await;
+    line(&mut rt, None, "/create lobby").await;
+    let _ = rt.shutdown(None).await;
+
+    let options = Options {
+        bind: Some("127.0.0.1:0".parse().unwrap()),
+        ..Options::default()
+    };
+    let store = Store::open(dir.path()).unwrap();
+    let mut rt = Runtime::bind(&options, store, time::UtcOffset::UTC)
+        .await
+        .unwrap();
+    rt.open_groups(&options, "").await.unwrap();
+    let out = rt.take_events().await;
+    let lobby = out[0].group;
+    assert!(
+        matches!(
+            &out[0].event,
+            ChatEvent::Opened { label, nick, .. } if label == "lobby" && nick == "alice"
+        ),
+        "{out:?}"
+    );
+    let out = line(&mut rt, lobby, "/create second").await;
+    assert!(
+        matches!(
+            &out[0].event,
+            ChatEvent::Opened { label, nick, .. } if label == "second" && nick == "alice"
+        ),
+        "{out:?}"
+    );
+    let _ = rt.shutdown(None).await;
+}
