@@ -142,6 +142,13 @@ impl Runtime {
             .into_iter()
             .find(|r| same_group(r, join));
         if let Some(mut rec) = stored {
+            // The join string's member is asked first, then the peers stored before.
+            let first = StoredPeer {
+                key: *join.contact.key.as_bytes(),
+                addr: join.contact.addr,
+            };
+            rec.peers.retain(|p| p.key != first.key);
+            rec.peers.insert(0, first);
             rec.join = join.to_string();
             self.store.put_group(&rec)?;
             let nick = self.nick.clone();
