@@ -486,3 +486,21 @@ fn bad_nick_and_busy_address_fail_at_start_with_one_clear_line() {
     assert!(err.contains(&format!("cannot bind {addr}: ")), "{err}");
     assert_eq!(err.matches("in use").count(), 1, "printed once: {err}");
 }
+
+#[test]
+fn joining_a_stored_group_again_by_its_join_string_keeps_the_identity() {
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (mut alice, mut bob, ready) = alice_and_bob(&dirs);
+    let bob_pk = field(&bob.expect("READY", &[]), "pk").to_owned();
+    bob.say("/quit");
+    assert!(bob.wait_exit().success());
+    alice.expect("PART", &[("pk", &bob_pk)]);
+
+    let join = field(&ready, "join");
+    let args = ["--join", join, "--join-timeout", "5"];
+    let mut again = Chat::start("bob again", dirs[1].path(), &args);
+    let ready_again = again.expect("READY", &[]);
+    assert_eq!(field(&ready_again, "pk"), bob_pk, "the stored identity");
+    again.say("same bob");
+    alice.expect("MSG", &[("pk", &bob_pk), ("text", "same bob")]);
+}
