@@ -99,7 +99,8 @@ Examples:
 Logs go to stderr through tracing; RUST_LOG sets the filter (default info). At start one
 line per group gives its join string; then every --stats-interval seconds one line gives the
 groups, table and member counts, datagrams and bytes in/out since start, and the non-zero
-drop counters by reason. Ctrl-C or SIGTERM leaves every group (quit) and exits 0. Identity
+drop counters by reason. Ctrl-C, SIGTERM or SIGHUP stores the state, leaves every group
+(quit) and exits 0. Identity
 and groups are kept under --data-dir (default $XDG_DATA_HOME/dhtchat). See contrib/README.md
 for running it under systemd.")]
     Node(cli::node::Args),

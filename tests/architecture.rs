@@ -1,5 +1,11 @@
-//! Enforces the sans-IO rule (ARCHITECTURE.md §2): the protocol layers use no tokio, no
-//! database, no sockets, no clock and no thread RNG. Time and randomness are inputs.
+//! Enforces the layout rules of ARCHITECTURE.md §2:
+//!
+//! - sans-IO: the protocol layers use no tokio, no database, no sockets, no clock and no
+//!   thread RNG (time and randomness are inputs);
+//! - layering: imports run `cli` → `app` → `net`/`store` → `proto`/`wire`, never back, and the
+//!   front ends (`cli::chat` with its terminal view, `cli::node`) import nothing from each
+//!   other;
+//! - the driver is reached through typed commands only (no closure escape hatch).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -90,4 +96,103 @@ fn the_scanner_finds_what_it_should() {
         violations("x.rs", with_tests).is_empty(),
         "unit tests may read a clock"
     );
+}
+
+/// The layers below the front ends and what they must not import: `cli` → `app` →
+/// `net`/`store`/`proto`, never back (ARCHITECTURE.md §2).
+const LAYERS: &[(&str, &[&str])] = &[
+    ("src/app", &["crate::cli", "dhtchat::cli"]),
+    ("src/net", &["crate::cli", "crate::app"]),
+    ("src/store", &["crate::cli", "crate::app", "crate::net"]),
+    (
+        "src/proto",
+        &["crate::cli", "crate::app", "crate::net", "crate::store"],
+    ),
+    (
+        "src/wire",
+        &["crate::cli", "crate::app", "crate::net", "crate::store"],
+    ),
+];
+
+/// Front ends that must not import each other: each path and the modules it must not name.
+const FRONT_ENDS: &[(&str, &[&str])] = &[
+    ("src/cli/node.rs", &["cli::chat", "cli::tui", "chat::"]),
+    ("src/cli/chat.rs", &["cli::node"]),
+    ("src/cli/chat", &["cli::node"]),
+    ("src/cli/tui", &["cli::node", "cli::chat"]),
+];
+
+/// Returns "file:line: path" for every use of a forbidden module path outside comments.
+fn imports_of(name: &str, source: &str, banned: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, line) in source.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        for path in banned {
+            if code.contains(path) {
+                out.push(format!("{name}:{}: {path}", i + 1));
+            }
+        }
+    }
+    out
+}
+
+fn scan(rules: &[(&str, &[&str])]) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    for (path, banned) in rules {
+        let mut files = Vec::new();
+        rust_files(&root.join(path), &mut files);
+        assert!(!files.is_empty(), "no sources under {path}");
+        for f in files {
+            let source = fs::read_to_string(&f).unwrap();
+            found.extend(imports_of(&f.display().to_string(), &source, banned));
+        }
+    }
+    found
+}
+
+#[test]
+fn imports_run_from_cli_to_app_to_net_and_store_never_back() {
+    let found = scan(LAYERS);
+    assert!(found.is_empty(), "layering broken:\n{}", found.join("\n"));
+}
+
+#[test]
+fn front_ends_import_nothing_from_each_other() {
+    let found = scan(FRONT_ENDS);
+    assert!(
+        found.is_empty(),
+        "a front end imports another:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn no_closure_escape_hatch_into_the_driver() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let banned = ["Command::Call", "fn call", "NodeCall"];
+    let found: Vec<String> = files
+        .iter()
+        .flat_map(|f| {
+            imports_of(
+                &f.display().to_string(),
+                &fs::read_to_string(f).unwrap(),
+                &banned,
+            )
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "untyped driver calls:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_import_scanner_ignores_comments() {
+    let src = "use crate::cli::x; // crate::app\n// use crate::cli::y;\n";
+    assert_eq!(imports_of("f.rs", src, &["crate::cli"]).len(), 1);
+    assert_eq!(imports_of("f.rs", src, &["crate::app"]).len(), 0);
 }

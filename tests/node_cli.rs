@@ -213,3 +213,35 @@ fn node_without_groups_fails_with_a_hint() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--create NAME or --join JOIN_STRING"), "{err}");
 }
+
+#[test]
+fn node_stops_cleanly_on_sighup_and_keeps_its_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let mut node = Proc::spawn(
+        &[
+            "node",
+            "--create",
+            "relay",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            path,
+        ],
+        true,
+    );
+    node.expect_line("serving group", |l| l.contains("serving group"));
+    let hup = Command::new("kill")
+        .args(["-HUP", &node.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(hup.success());
+    let stopping = node.expect_line("stopping", |l| l.contains("stopping"));
+    assert!(stopping.contains("SIGHUP"), "{stopping}");
+    node.expect_line("final stats", |l| l.contains("final stats"));
+    let status = node.wait_exit(Duration::from_secs(8));
+    assert!(status.success(), "node exit status {status}");
+    let out = id(dir.path());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("group relay"), "{text}");
+}

@@ -2,13 +2,15 @@
 //!
 //! Shared by both front ends (the terminal UI and `--plain`). Pure: no IO, no state. Every bad
 //! line gets a [`CommandError`] whose `Display` is one line a person can act on (the command's
-//! usage), never a panic. Text fields are capped at the protocol's limits so that what parses
-//! also fits on the wire: [`MAX_TEXT_BYTES`] (a secure group's body limit, PROTOCOL.md §5.1),
-//! [`MAX_NICK_BYTES`] and [`MAX_TOPIC_BYTES`].
+//! usage), never a panic. Fields are capped at the protocol's limits so that what parses also
+//! fits on the wire ([`MAX_NICK_BYTES`] by the one nick rule, [`MAX_TOPIC_BYTES`]), except
+//! message text: up to [`MAX_INPUT_BYTES`] is accepted and the runtime sends what exceeds a
+//! message ([`MAX_TEXT_BYTES`], a secure group's body limit, PROTOCOL.md §5.1) in parts.
 
 use std::str::FromStr;
 
 use crate::app::event::Presence;
+use crate::app::text::check_nick;
 use crate::proto::JoinString;
 use crate::wire::MAX_SIGNED_PAYLOAD;
 use crate::wire::message::{MAX_NAME_LEN, MAX_TOPIC_LEN};
@@ -21,8 +23,12 @@ pub const MAX_NICK_BYTES: usize = MAX_NAME_LEN;
 pub const MAX_TOPIC_BYTES: usize = MAX_TOPIC_LEN;
 /// Longest part, quit, kick or ban reason, in bytes.
 pub const MAX_REASON_BYTES: usize = MAX_TOPIC_LEN;
-/// Longest input line, in bytes: a full text plus room for a command and its target.
+/// Longest line the terminal's input editor holds, in bytes: a full text plus room for a
+/// command and its target.
 pub const MAX_LINE_BYTES: usize = MAX_TEXT_BYTES + 160;
+/// Longest input line accepted, in bytes (a paste): text, `/me` and `/msg` longer than
+/// [`MAX_TEXT_BYTES`] are sent in numbered parts ([`crate::app::text::split_text`]).
+pub const MAX_INPUT_BYTES: usize = 64 * 1024;
 
 /// One parsed input line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,8 +123,9 @@ pub enum ChatCommand {
     Voice(VoiceLevel),
     /// `/peerlimit <n>`.
     PeerLimit(u32),
-    /// `/invite <key>`: allow a key into a private group (64 hex digits).
-    Invite(String),
+    /// `/invite [key]`: with a key (64 hex digits), allow it into a private group; without,
+    /// show the join string through us on a line of its own.
+    Invite(Option<String>),
 }
 
 /// Why a line is refused; `Display` is one line for a person.
@@ -140,6 +147,9 @@ pub enum CommandError {
         /// The limit.
         max: usize,
     },
+    /// `/nick` with a nick that breaks the nick rule (the error states the rule).
+    #[error(transparent)]
+    Nick(#[from] crate::app::text::NickError),
     /// A field contains a control character.
     #[error("{0} must not contain control characters")]
     Control(&'static str),
@@ -180,7 +190,7 @@ commands! {
     "/locktopic on|off" => "only moderators may set the topic (founder)",
     "/voice all|mod|founder" => "who may speak (founder)",
     "/peerlimit <n>" => "cap the member count, 0 for none (founder)",
-    "/invite <key>" => "allow a key (64 hex) into a private group",
+    "/invite [key]" => "show the join string to share; with a key (64 hex), let it into a private group",
 }
 
 /// One line per command: usage, then what it does.
@@ -197,16 +207,16 @@ pub fn help_for(topic: &str) -> Option<&'static str> {
 /// Parses one input line (a trailing `\n` or `\r\n` is ignored).
 pub fn parse_input(line: &str) -> Result<Input, CommandError> {
     let line = line.trim_end_matches(['\n', '\r']);
-    check_len("line", line, MAX_LINE_BYTES)?;
+    check_len("line", line, MAX_INPUT_BYTES)?;
     if line.trim().is_empty() {
         return Ok(Input::Empty);
     }
     if let Some(text) = line.strip_prefix("//") {
-        return text_field("message", &format!("/{text}"), MAX_TEXT_BYTES).map(Input::Text);
+        return text_field("message", &format!("/{text}"), MAX_INPUT_BYTES).map(Input::Text);
     }
     match line.strip_prefix('/') {
         Some(rest) => parse_command(rest).map(Input::Command),
-        None => text_field("message", line, MAX_TEXT_BYTES).map(Input::Text),
+        None => text_field("message", line, MAX_INPUT_BYTES).map(Input::Text),
     }
 }
 
@@ -251,8 +261,8 @@ fn parse_command(rest: &str) -> Result<ChatCommand, CommandError> {
     let a = Args { name, args };
     match name {
         "help" => Ok(ChatCommand::Help(a.optional_word()?)),
-        "nick" => a.required("nick", MAX_NICK_BYTES).map(ChatCommand::Nick),
-        "me" => a.required("action", MAX_TEXT_BYTES).map(ChatCommand::Me),
+        "nick" => a.nick(),
+        "me" => a.required("action", MAX_INPUT_BYTES).map(ChatCommand::Me),
         "msg" => a
             .target_and_text()
             .map(|(target, text)| ChatCommand::Msg { target, text }),
@@ -338,6 +348,14 @@ impl Args<'_> {
         }
     }
 
+    /// `/nick`: the rest of the line, by the one nick rule.
+    fn nick(&self) -> Result<ChatCommand, CommandError> {
+        match self.args.is_empty() {
+            true => Err(self.usage()),
+            false => Ok(ChatCommand::Nick(check_nick(self.args)?.to_owned())),
+        }
+    }
+
     fn reason(&self) -> Result<Option<String>, CommandError> {
         match self.args.is_empty() {
             true => Ok(None),
@@ -361,7 +379,7 @@ impl Args<'_> {
         let (target, text) = self.split_target()?;
         match text.is_empty() {
             true => Err(self.usage()),
-            false => Ok((target, text_field("message", text, MAX_TEXT_BYTES)?)),
+            false => Ok((target, text_field("message", text, MAX_INPUT_BYTES)?)),
         }
     }
 
@@ -418,10 +436,13 @@ impl Args<'_> {
     }
 
     fn invite(&self) -> Result<ChatCommand, CommandError> {
-        let key = self.word()?.to_lowercase();
+        let Some(key) = self.optional_word()? else {
+            return Ok(ChatCommand::Invite(None));
+        };
+        let key = key.to_lowercase();
         match key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            true => Ok(ChatCommand::Invite(key)),
-            false => Err(CommandError::Usage("/invite <key> (64 hex digits)")),
+            true => Ok(ChatCommand::Invite(Some(key))),
+            false => Err(CommandError::Usage("/invite [key] (64 hex digits)")),
         }
     }
 

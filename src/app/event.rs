@@ -1,7 +1,7 @@
 //! The front-end-neutral chat events: what the runtime hands to either front end.
 //!
 //! The runtime turns protocol events ([`crate::proto::Event`]) and command results into
-//! [`ChatEvent`]s; the terminal UI ([`super::tui::ChatView::apply`]) renders them and the plain
+//! [`ChatEvent`]s; the terminal UI (`cli::tui::ChatView::apply`) renders them and the plain
 //! mode ([`super::plain::format_plain`]) prints one line each. Times are local wall-clock
 //! [`LocalTime`] values computed by the runtime: nothing here reads a clock.
 

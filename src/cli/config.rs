@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use crate::cli::chat::GroupArgs;
+use crate::cli::args::GroupArgs;
 use crate::net::DriverOptions;
 use crate::wire::message::MAX_NAME_LEN;
 

@@ -5,18 +5,20 @@
 //! without spawning the binary.
 //!
 //! - [`inspect`]: `dhtchat inspect`, the operator's datagram dissector (`docs/inspect.md`).
-//! - [`chat`]: `dhtchat chat`, the interactive chat and its `--plain` mode; the runtime that
-//!   connects the driver, the store and a front end.
+//! - [`args`]: the command-line options `chat` and `node` share (clap's view of
+//!   [`crate::app::Options`]).
+//! - [`chat`]: `dhtchat chat`, the interactive chat and its `--plain` mode: two thin views
+//!   over the application runtime ([`crate::app`]).
 //! - [`node`]: `dhtchat node`, the headless bootstrap/relay node that logs periodic stats.
 //! - [`id`]: `dhtchat id`, this node's key and join string in each stored group.
 //! - [`demo`]: `dhtchat demo`, N nodes on loopback UDP in one process, with a summary.
 //! - [`bench`]: `dhtchat bench`, the same nodes under an open-loop chat load, with one
 //!   machine-readable result line.
-//! - [`plain`]: `--plain` mode's one-line-per-event output format (`docs/plain-mode.md`).
 //! - [`tui`]: the interactive terminal chat as a pure model, renderer and key handler.
 //! - [`config`]: the optional `dhtchat.toml` (`docs/config.md`), merged under the flags.
 //! - [`clipboard`]: the OSC 52 escape sequence that copies text to the terminal's clipboard.
 
+pub mod args;
 pub mod bench;
 pub mod chat;
 pub mod clipboard;
@@ -25,5 +27,4 @@ pub mod demo;
 pub mod id;
 pub mod inspect;
 pub mod node;
-pub mod plain;
 pub mod tui;

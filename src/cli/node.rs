@@ -1,32 +1,28 @@
 //! `dhtchat node`: a headless bootstrap and relay node for servers.
 //!
-//! It runs the same runtime as `dhtchat chat` ([`Session`]: store-backed create, join or
-//! restore, periodic persistence, quit on exit) without a front end. Everything it has to say
+//! It runs the same application runtime as `dhtchat chat` ([`crate::app`]: store-backed
+//! create, join or restore, periodic persistence, quit on exit) with a front end that only
+//! logs ([`Front`] with no input). Everything it has to say
 //! goes through `tracing` to stderr (`RUST_LOG`, default `info`): at start one line per group
 //! with the join string others can use, then every `--stats-interval` one line with the
 //! groups, table and member counts, datagrams and bytes in and out, and the non-zero drop
 //! counters by reason. Node events are drained as they come (joins and parts are logged at
-//! debug, messages at trace), so the event channel never fills. Ctrl-C or SIGTERM (how
-//! systemd stops a service) leaves every group with a quit and exits 0.
+//! debug, messages at trace), so the event channel never fills. Ctrl-C, SIGTERM (how
+//! systemd stops a service) or SIGHUP leaves every group with a quit and exits 0.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::mpsc;
 
-use crate::app::event::ChatEvent;
-use crate::cli::chat::{GroupArgs, Session, Started, start_driver};
-use crate::cli::plain::format_plain;
-use crate::net::{DriverStats, Handle, NodeEvent};
-use crate::proto::{DropReason, GroupId, GroupInfo, Stats};
+use crate::app::event::{AppEvent, ChatEvent};
+use crate::app::plain::format_plain;
+use crate::app::text::neutralize;
+use crate::app::{self, Front, FrontInput, Report};
+use crate::cli::args::GroupArgs;
+use crate::proto::{DropReason, GroupInfo, JoinString, Stats};
 use crate::store::Store;
-
-/// How often the table and message numbers are written to the store.
-const PERSIST_EVERY: Duration = Duration::from_secs(30);
-/// Most node events handled before the session's events are logged.
-const EVENT_BATCH: usize = 256;
 
 /// Command line of `dhtchat node`.
 #[derive(Debug, Clone, clap::Args)]
@@ -41,15 +37,20 @@ pub struct Args {
     pub stats_interval: u64,
 }
 
-/// Runs `dhtchat node` until Ctrl-C or SIGTERM.
+/// Runs `dhtchat node` until Ctrl-C, SIGTERM or SIGHUP.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     init_tracing();
-    let store = Store::open(&args.group.data_dir()?)?;
+    let options = args.group.options();
+    options.checked_nick()?;
+    let store = Store::open(&options.data_dir()?)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async_main(args, store))
+    let mut front = NodeLog {
+        every: Duration::from_secs(args.stats_interval),
+    };
+    runtime.block_on(app::run(&options, store, time::UtcOffset::UTC, &mut front))
 }
 
 /// `RUST_LOG` controls logging (to stderr); `info` by default. Colours only on a terminal,
@@ -64,134 +65,44 @@ fn init_tracing() {
         .try_init();
 }
 
-async fn async_main(args: &Args, store: Store) -> anyhow::Result<()> {
-    // Watch the signals before anything else, so an early SIGTERM still leaves cleanly.
-    let mut stop = StopSignal::new();
-    let Started {
-        task,
-        handle,
-        events,
-        advertised,
-    } = start_driver(&args.group, &store).await?;
-    tracing::info!(bound = %handle.local_addr(), %advertised, "node started");
-    let mut session = Session::new(handle.clone(), store, advertised, time::UtcOffset::UTC);
-    let result = match session.start(&args.group).await {
-        Ok(()) => {
-            log_groups(&session, &handle, advertised).await;
-            let every = Duration::from_secs(args.stats_interval);
-            serve(&mut session, &handle, events, &mut stop, every).await;
-            Ok(())
-        }
-        Err(e) => Err(e),
-    };
-    session.shutdown().await;
-    let last = task.await.unwrap_or_default();
-    if result.is_ok() {
-        log_stats(&session, &last, &[], "node stopped; final stats");
-    }
-    result
-}
-
-/// One line per group with the join string through us.
-async fn log_groups(session: &Session, handle: &Handle, advertised: SocketAddr) {
-    for (group, label) in session.labels() {
-        match handle.group(group).await {
-            Ok(Some(snap)) => {
-                let mut join = snap.join;
-                join.contact.addr = advertised;
-                tracing::info!(group = %label, key = %snap.info.own_key, %join, "serving group");
-            }
-            _ => tracing::warn!(group = %label, "group vanished"),
-        }
-    }
-}
-
-/// What woke the node's loop.
-enum Wake {
-    Node(Option<NodeEvent>),
-    Stop(&'static str),
-    Persist,
-    Stats,
-}
-
-/// Drains node events, persists and logs stats until a signal (or the driver stops).
-async fn serve(
-    session: &mut Session,
-    handle: &Handle,
-    mut events: mpsc::Receiver<NodeEvent>,
-    stop: &mut StopSignal,
+/// The node's front end: no input, everything to the log.
+#[derive(Debug)]
+struct NodeLog {
     every: Duration,
-) {
-    let mut persist = tokio::time::interval(PERSIST_EVERY);
-    let start = tokio::time::Instant::now();
-    let mut stats = tokio::time::interval_at(start + every, every);
-    stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        for ev in session.take_events().await {
-            log_event(&ev);
-        }
-        let wake = tokio::select! {
-            ev = events.recv() => Wake::Node(ev),
-            why = stop.wait() => Wake::Stop(why),
-            _ = persist.tick() => Wake::Persist,
-            _ = stats.tick() => Wake::Stats,
-        };
-        match wake {
-            Wake::Node(None) => {
-                tracing::warn!("the driver stopped");
-                return;
-            }
-            Wake::Node(Some(ev)) => {
-                session.on_node_event(ev);
-                for _ in 1..EVENT_BATCH {
-                    match events.try_recv() {
-                        Ok(ev) => session.on_node_event(ev),
-                        Err(_) => break,
-                    }
-                }
-            }
-            Wake::Stop(why) => {
-                tracing::info!(signal = %why, "stopping: leaving every group");
-                return;
-            }
-            Wake::Persist => session.persist().await,
-            Wake::Stats => {
-                let Ok(driver) = handle.stats().await else {
-                    return;
-                };
-                let groups = group_infos(handle).await;
-                log_stats(session, &driver, &groups, "stats");
-            }
-        }
-    }
 }
 
-/// Every hosted group's summary.
-async fn group_infos(handle: &Handle) -> Vec<(GroupId, GroupInfo)> {
-    handle
-        .call(|n, _| {
-            let ids: Vec<GroupId> = n.groups().collect();
-            ids.into_iter()
-                .filter_map(|g| n.group_info(g).map(|i| (g, i)))
-                .collect()
-        })
-        .await
-        .unwrap_or_default()
+impl Front for NodeLog {
+    fn next_input(&mut self) -> impl std::future::Future<Output = FrontInput> {
+        std::future::pending()
+    }
+
+    fn show(&mut self, events: Vec<AppEvent>) -> anyhow::Result<()> {
+        events.iter().for_each(log_event);
+        Ok(())
+    }
+
+    fn started(&mut self, bound: SocketAddr, advertised: SocketAddr) {
+        tracing::info!(%bound, %advertised, "node started");
+    }
+
+    fn report_every(&self) -> Option<Duration> {
+        Some(self.every)
+    }
+
+    fn report(&mut self, report: &Report) {
+        let what = if report.last {
+            "node stopped; final stats"
+        } else {
+            "stats"
+        };
+        log_stats(report, what);
+    }
 }
 
 /// The periodic stats line (`what` is its message).
-fn log_stats(session: &Session, driver: &DriverStats, groups: &[(GroupId, GroupInfo)], what: &str) {
-    let labels = session.labels();
-    let named: Vec<(String, &GroupInfo)> = groups
-        .iter()
-        .map(|(g, info)| {
-            let label = labels
-                .iter()
-                .find(|(id, _)| id == g)
-                .map_or_else(|| format!("#{}", g.0), |(_, l)| l.clone());
-            (label, info)
-        })
-        .collect();
+fn log_stats(report: &Report, what: &str) {
+    let (driver, groups) = (&report.driver, &report.groups);
+    let named: Vec<(String, &GroupInfo)> = groups.iter().map(|(l, i)| (l.clone(), i)).collect();
     let s = &driver.node;
     tracing::info!(
         groups = groups.len(),
@@ -247,9 +158,20 @@ fn drops(s: &Stats) -> String {
     parts.join(",")
 }
 
-/// Logs one session event as its `--plain` line: READY and INFO at info, ERROR at warn,
-/// message text at trace, the rest (joins, parts, nicks, moderation) at debug.
-fn log_event(ev: &ChatEvent) {
+/// Logs one runtime event: an opened group as `serving group` with its join string;
+/// otherwise its `--plain` line (escaped, bidi controls neutralised): READY and INFO at info,
+/// ERROR at warn, message text at trace, the rest (joins, parts, nicks, moderation) at debug.
+fn log_event(ev: &AppEvent) {
+    let ev = &ev.event;
+    if let ChatEvent::Opened { label, join, .. } = ev {
+        let key = join
+            .parse::<JoinString>()
+            .map(|j| j.contact.key.to_string());
+        let label = neutralize(label);
+        let key = key.unwrap_or_default();
+        tracing::info!(group = %label, %key, %join, "serving group");
+        return;
+    }
     let Some(line) = format_plain(ev) else {
         return;
     };
@@ -260,53 +182,6 @@ fn log_event(ev: &ChatEvent) {
             tracing::trace!("{line}");
         }
         _ => tracing::debug!("{line}"),
-    }
-}
-
-/// Ctrl-C and, on unix, SIGTERM. A signal that cannot be watched never fires.
-struct StopSignal {
-    #[cfg(unix)]
-    term: Option<tokio::signal::unix::Signal>,
-}
-
-impl StopSignal {
-    /// Starts watching (must run inside the runtime).
-    fn new() -> Self {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let term = signal(SignalKind::terminate())
-                .inspect_err(|e| tracing::warn!("cannot watch SIGTERM: {e}"))
-                .ok();
-            Self { term }
-        }
-        #[cfg(not(unix))]
-        Self {}
-    }
-
-    /// Resolves with the signal's name once one arrives.
-    async fn wait(&mut self) -> &'static str {
-        #[cfg(unix)]
-        let term = async {
-            let fired = match self.term.as_mut() {
-                Some(t) => t.recv().await.is_some(),
-                None => false,
-            };
-            if !fired {
-                std::future::pending::<()>().await;
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => {
-                if r.is_err() {
-                    std::future::pending::<()>().await;
-                }
-                "SIGINT"
-            }
-            () = term => "SIGTERM",
-        }
     }
 }
 

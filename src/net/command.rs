@@ -1,17 +1,22 @@
-//! What a front end asks of a [`Driver`](super::Driver): [`Command`]s over a bounded channel,
-//! each with a oneshot reply, and the [`Handle`] that wraps them in async methods.
+//! What a front end asks of a [`Driver`](super::Driver): typed [`Command`]s over a bounded
+//! channel, each with a oneshot reply. [`Handle`](super::Handle) wraps them in async methods.
+//!
+//! There is one variant per node operation the application uses, and no closure escape
+//! hatch: everything the driver does for a front end is listed here.
 
 use std::io;
-use std::net::SocketAddr;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::DriverStats;
-use crate::proto::{GroupError, GroupId, GroupInfo, GroupSpec, JoinString, Node, SendError};
-use std::time::Instant;
+use crate::proto::{
+    GroupError, GroupId, GroupInfo, GroupSpec, JoinString, MemberInfo, Moderation, ModerationError,
+    SendError,
+};
+use crate::wire::{NodeInfo, PublicKey, Role, Status};
 
 /// Where a command's answer goes. A front end that does not care drops the receiver.
-type Reply<T> = oneshot::Sender<T>;
+pub(super) type Reply<T> = oneshot::Sender<T>;
 
 /// An own broadcast that carries text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,20 +29,8 @@ pub enum Outgoing {
     Name(Vec<u8>),
 }
 
-/// A call on the driver's [`Node`], run inside the driver task (the node's one owner) with the
-/// current time; how front ends reach the node API that has no [`Command`] of its own.
-pub struct NodeCall(pub(super) Box<CallFn>);
-
-/// The closure inside a [`NodeCall`].
-type CallFn = dyn FnOnce(&mut Node, Instant) + Send;
-
-impl std::fmt::Debug for NodeCall {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NodeCall")
-    }
-}
-
-/// One request to the driver task. Each becomes one `Node` call (or a query of its state).
+/// One request to the driver task. Each becomes one `Node` call (or a query of its state),
+/// run with the current time inside the driver task, the node's one owner.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Command {
@@ -57,6 +50,18 @@ pub enum Command {
         /// The group's local id (joining goes on in the background; watch for `Joined`).
         reply: Reply<Result<GroupId, GroupError>>,
     },
+    /// Ask members we knew before (stored peers) to let us in, and continue our message
+    /// numbers after `resume_after` (PROTOCOL.md §6.9).
+    Rejoin {
+        /// The group.
+        group: GroupId,
+        /// The stored peers.
+        contacts: Vec<NodeInfo>,
+        /// The last number we may have spent before the restart.
+        resume_after: u32,
+        /// Done.
+        reply: Reply<Result<(), SendError>>,
+    },
     /// Broadcast a chat message, an action or a nick change.
     Send {
         /// The group.
@@ -66,12 +71,68 @@ pub enum Command {
         /// The message number spent.
         reply: Reply<Result<u32, SendError>>,
     },
-    /// Run a call on the node (its answer travels through the call's own channel).
-    Call(NodeCall),
-    /// Broadcast quit and forget the group.
+    /// Send a private message to one member (secure groups).
+    SendDirect {
+        /// The group.
+        group: GroupId,
+        /// The member.
+        to: PublicKey,
+        /// The text.
+        text: Vec<u8>,
+        /// The private message's number.
+        reply: Reply<Result<u32, SendError>>,
+    },
+    /// Set our presence and broadcast it.
+    SetStatus {
+        /// The group.
+        group: GroupId,
+        /// The new presence.
+        status: Status,
+        /// The message number spent.
+        reply: Reply<Result<u32, SendError>>,
+    },
+    /// Set the group's topic (a signed fact in secure groups).
+    SetTopic {
+        /// The group.
+        group: GroupId,
+        /// The topic; empty clears it.
+        topic: String,
+        /// The message number spent.
+        reply: Reply<Result<u32, SendError>>,
+    },
+    /// Let a key into a private group and announce it.
+    Invite {
+        /// The group.
+        group: GroupId,
+        /// The key let in.
+        key: PublicKey,
+        /// The message number spent.
+        reply: Reply<Result<u32, SendError>>,
+    },
+    /// Sign, apply and broadcast a moderation fact.
+    Moderate {
+        /// The group.
+        group: GroupId,
+        /// What to do.
+        action: Moderation,
+        /// The message number spent.
+        reply: Reply<Result<u32, ModerationError>>,
+    },
+    /// Hand a group the signed facts stored for it (bans survive restarts).
+    RestoreFacts {
+        /// The group.
+        group: GroupId,
+        /// The encoded facts (PROTOCOL.md §5.5).
+        facts: Vec<Vec<u8>>,
+        /// How many were taken.
+        reply: Reply<usize>,
+    },
+    /// Broadcast quit (with a reason where the dialect carries one) and forget the group.
     LeaveGroup {
         /// The group.
         group: GroupId,
+        /// The part message; may be empty.
+        reason: Vec<u8>,
         /// Done (the quit datagrams are sent before the next input is read).
         reply: Reply<Result<(), SendError>>,
     },
@@ -81,6 +142,57 @@ pub enum Command {
         group: GroupId,
         /// `None` if there is no such group.
         reply: Reply<Option<GroupSnapshot>>,
+    },
+    /// Every hosted group's summary, in creation order.
+    Groups {
+        /// The summaries.
+        reply: Reply<Vec<(GroupId, GroupInfo)>>,
+    },
+    /// The members of a group (empty if there is no such group).
+    Members {
+        /// The group.
+        group: GroupId,
+        /// The members, by key.
+        reply: Reply<Vec<MemberInfo>>,
+    },
+    /// One member of a group, if known.
+    Member {
+        /// The group.
+        group: GroupId,
+        /// The member's key.
+        key: PublicKey,
+        /// The member.
+        reply: Reply<Option<MemberInfo>>,
+    },
+    /// The role of a key in a group.
+    Role {
+        /// The group.
+        group: GroupId,
+        /// The key.
+        key: PublicKey,
+        /// `None` if there is no such group.
+        reply: Reply<Option<Role>>,
+    },
+    /// The banned keys of a group.
+    Bans {
+        /// The group.
+        group: GroupId,
+        /// The keys.
+        reply: Reply<Vec<PublicKey>>,
+    },
+    /// The current signed facts of a group, encoded, to be stored.
+    Facts {
+        /// The group.
+        group: GroupId,
+        /// The chat id and the facts.
+        reply: Reply<FactSet>,
+    },
+    /// What a restart needs: the group's table and the last message number spent.
+    Persisted {
+        /// The group.
+        group: GroupId,
+        /// `None` if there is no such group.
+        reply: Reply<Option<PersistState>>,
     },
     /// The counters so far.
     Stats {
@@ -104,12 +216,31 @@ pub struct GroupSnapshot {
     pub join: JoinString,
 }
 
+/// A group's signed facts, as they are stored (PROTOCOL.md §6.8).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FactSet {
+    /// The chat id the facts are stored under (`None` for legacy groups: no facts).
+    pub chat_id: Option<[u8; 32]>,
+    /// The encoded facts (PROTOCOL.md §5.5).
+    pub facts: Vec<Vec<u8>>,
+}
+
+/// The state of a group that is written to the store (PROTOCOL.md §6.9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersistState {
+    /// The group's DHT table: the peers a restart rejoins through.
+    pub table: Vec<NodeInfo>,
+    /// The last message number we spent (0: none yet).
+    pub last_number: u32,
+}
+
 /// Why a driver could not be started or a command not be carried out.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DriverError {
-    /// Binding the socket (or reading the OS random source) failed.
-    #[error("io: {0}")]
+    /// Binding the socket (or reading the OS random source) failed. Shown as the OS error
+    /// alone, so a context added on top does not repeat it.
+    #[error(transparent)]
     Io(#[from] io::Error),
     /// The node's configuration is invalid.
     #[error(transparent)]
@@ -123,130 +254,7 @@ pub enum DriverError {
     /// The node refused to send.
     #[error(transparent)]
     Send(#[from] SendError),
-}
-
-/// A cloneable way to talk to one driver. Every method waits for the driver's answer; all
-/// fail with [`DriverError::Stopped`] once the driver has stopped.
-#[derive(Debug, Clone)]
-pub struct Handle {
-    commands: mpsc::Sender<Command>,
-    local_addr: SocketAddr,
-}
-
-impl Handle {
-    pub(super) fn new(commands: mpsc::Sender<Command>, local_addr: SocketAddr) -> Self {
-        Self {
-            commands,
-            local_addr,
-        }
-    }
-
-    /// The address the driver's socket is bound to.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// Sends the command that `make` builds around a reply channel; waits for the answer.
-    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, DriverError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(make(reply))
-            .await
-            .map_err(|_| DriverError::Stopped)?;
-        answer.await.map_err(|_| DriverError::Stopped)
-    }
-
-    /// Founds a new group.
-    pub async fn create_group(&self, spec: GroupSpec) -> Result<GroupId, DriverError> {
-        Ok(self
-            .ask(|reply| Command::CreateGroup { spec, reply })
-            .await??)
-    }
-
-    /// Joins a group through the member in `join`; `Joined` arrives as an event later.
-    pub async fn join_group(
-        &self,
-        join: JoinString,
-        spec: GroupSpec,
-    ) -> Result<GroupId, DriverError> {
-        Ok(self
-            .ask(|reply| Command::JoinGroup { join, spec, reply })
-            .await??)
-    }
-
-    /// Broadcasts a text message; returns its number.
-    pub async fn send(&self, group: GroupId, message: Outgoing) -> Result<u32, DriverError> {
-        Ok(self
-            .ask(|reply| Command::Send {
-                group,
-                message,
-                reply,
-            })
-            .await??)
-    }
-
-    /// Broadcasts a chat message; returns its number.
-    pub async fn send_chat(
-        &self,
-        group: GroupId,
-        text: impl Into<Vec<u8>>,
-    ) -> Result<u32, DriverError> {
-        self.send(group, Outgoing::Chat(text.into())).await
-    }
-
-    /// Broadcasts a /me action; returns its number.
-    pub async fn send_action(
-        &self,
-        group: GroupId,
-        text: impl Into<Vec<u8>>,
-    ) -> Result<u32, DriverError> {
-        self.send(group, Outgoing::Action(text.into())).await
-    }
-
-    /// Sets our nick in the group and broadcasts it; returns the message number.
-    pub async fn set_name(
-        &self,
-        group: GroupId,
-        name: impl Into<Vec<u8>>,
-    ) -> Result<u32, DriverError> {
-        self.send(group, Outgoing::Name(name.into())).await
-    }
-
-    /// Runs `f` on the node inside the driver task and returns its result. Datagrams and
-    /// events that `f` causes are sent and delivered as for any command. `f` must be quick:
-    /// the driver reads no datagram while it runs.
-    pub async fn call<T, F>(&self, f: F) -> Result<T, DriverError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Node, Instant) -> T + Send + 'static,
-    {
-        self.ask(|reply| {
-            Command::Call(NodeCall(Box::new(move |node, now| {
-                let _ = reply.send(f(node, now));
-            })))
-        })
-        .await
-    }
-
-    /// Broadcasts quit to the group and forgets it.
-    pub async fn leave_group(&self, group: GroupId) -> Result<(), DriverError> {
-        Ok(self
-            .ask(|reply| Command::LeaveGroup { group, reply })
-            .await??)
-    }
-
-    /// A summary of one group and its join string through this node; `None` if unknown.
-    pub async fn group(&self, group: GroupId) -> Result<Option<GroupSnapshot>, DriverError> {
-        self.ask(|reply| Command::GroupInfo { group, reply }).await
-    }
-
-    /// The driver's and the node's counters.
-    pub async fn stats(&self) -> Result<DriverStats, DriverError> {
-        self.ask(|reply| Command::Stats { reply }).await
-    }
-
-    /// Leaves every group and stops the driver; returns the final counters.
-    pub async fn quit(&self) -> Result<DriverStats, DriverError> {
-        self.ask(|reply| Command::Quit { reply }).await
-    }
+    /// The node refused a moderation command.
+    #[error(transparent)]
+    Moderation(#[from] ModerationError),
 }

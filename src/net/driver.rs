@@ -29,9 +29,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Sleep;
 use tracing::{debug, trace, warn};
 
-use super::command::{Command, GroupSnapshot, Handle, Outgoing};
-use super::{DriverError, now};
-use crate::proto::{Config, Event, GroupId, Node, SendError, Stats};
+use super::command::Command;
+use super::{DriverError, Handle, now};
+use crate::proto::{Config, Event, GroupId, Node, Stats};
+
+mod execute;
 
 /// Receive buffer size: above the 1024-byte datagram cap, so an oversize datagram is seen
 /// whole (and dropped by the node as malformed) instead of being truncated into a valid size.
@@ -232,49 +234,9 @@ impl Driver {
         command: Command,
     ) -> ControlFlow<Option<oneshot::Sender<DriverStats>>> {
         let at = now();
-        match command {
-            Command::CreateGroup { spec, reply } => {
-                let _ = reply.send(self.node.create_group(at, &spec));
-            }
-            Command::JoinGroup { join, spec, reply } => {
-                let _ = reply.send(self.node.join_group(at, &join, &spec));
-            }
-            Command::Send {
-                group,
-                message,
-                reply,
-            } => {
-                let _ = reply.send(self.send(at, group, &message));
-            }
-            Command::Call(call) => (call.0)(&mut self.node, at),
-            Command::LeaveGroup { group, reply } => {
-                let _ = reply.send(self.node.leave_group(at, group));
-            }
-            Command::GroupInfo { group, reply } => {
-                let _ = reply.send(self.snapshot(group));
-            }
-            Command::Stats { reply } => {
-                let _ = reply.send(self.stats());
-            }
-            Command::Quit { reply } => return ControlFlow::Break(Some(reply)),
-        }
+        let flow = self.execute(at, command);
         self.drain_events(at);
-        ControlFlow::Continue(())
-    }
-
-    fn send(&mut self, at: Instant, group: GroupId, message: &Outgoing) -> Result<u32, SendError> {
-        match message {
-            Outgoing::Chat(text) => self.node.send_chat(at, group, text),
-            Outgoing::Action(text) => self.node.send_action(at, group, text),
-            Outgoing::Name(name) => self.node.set_name(at, group, name),
-        }
-    }
-
-    fn snapshot(&self, group: GroupId) -> Option<GroupSnapshot> {
-        Some(GroupSnapshot {
-            info: self.node.group_info(group)?,
-            join: self.node.join_string(group, self.local_addr)?,
-        })
+        flow
     }
 
     /// Broadcasts quit to every group (the datagrams are queued, not yet sent).

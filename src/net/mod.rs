@@ -24,13 +24,16 @@
 //! ```
 //!
 //! - `driver`: the [`Driver`] task and its loop.
-//! - `command`: the [`Command`]s it accepts and the [`Handle`] that sends them.
+//! - `command`: the typed [`Command`]s it accepts.
+//! - `handle`: the [`Handle`] that sends them and waits for the answers.
 //! - `clock`: [`now`], the one clock read of the crate, and [`os_seed`].
 
 mod clock;
 mod command;
 mod driver;
+mod handle;
 
 pub use clock::{now, os_seed};
-pub use command::{Command, DriverError, GroupSnapshot, Handle, NodeCall, Outgoing};
+pub use command::{Command, DriverError, FactSet, GroupSnapshot, Outgoing, PersistState};
 pub use driver::{Driver, DriverOptions, DriverStats, NodeEvent};
+pub use handle::Handle;

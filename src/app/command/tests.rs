@@ -117,7 +117,11 @@ fn every_command_parses() {
         (s("/voice mod"), C::Voice(VoiceLevel::Moderators)),
         (s("/voice founder"), C::Voice(VoiceLevel::Founder)),
         (s("/peerlimit 50"), C::PeerLimit(50)),
-        (format!("/invite {}", KEY.to_uppercase()), C::Invite(s(KEY))),
+        (
+            format!("/invite {}", KEY.to_uppercase()),
+            C::Invite(Some(s(KEY))),
+        ),
+        ("/invite".into(), C::Invite(None)),
     ];
     for (line, want) in table {
         assert_eq!(cmd(&line), want, "{line}");
@@ -152,7 +156,7 @@ fn bad_arguments_explain_usage_in_one_line() {
         ("/voice ops", "usage: /voice all|mod|founder"),
         ("/peerlimit -1", "usage: /peerlimit <n>"),
         ("/peerlimit 99999999999", "usage: /peerlimit <n>"),
-        ("/invite abc", "usage: /invite <key> (64 hex digits)"),
+        ("/invite abc", "usage: /invite [key] (64 hex digits)"),
         ("/join", "usage: /join <join string>"),
         ("/help a b", "usage: /help [command]"),
     ];
@@ -196,20 +200,22 @@ fn unicode_command_names_and_args_do_not_panic() {
 
 #[test]
 fn lengths_are_capped_at_protocol_limits() {
-    let ok = "x".repeat(MAX_TEXT_BYTES);
-    assert_eq!(parse_input(&ok), Ok(Input::Text(ok.clone())));
-    let too_long = "é".repeat(MAX_TEXT_BYTES / 2 + 1);
-    assert_eq!(
-        err(&too_long),
-        format!("message too long: {} bytes, at most 785", too_long.len())
-    );
+    // Text over one message is accepted: the runtime sends it in numbered parts.
+    let paste = "é".repeat(2500);
+    assert_eq!(parse_input(&paste), Ok(Input::Text(paste.clone())));
+    let me = format!("/me {paste}");
+    assert_eq!(parse_input(&me), Ok(Input::Command(C::Me(paste.clone()))));
     assert_eq!(MAX_TEXT_BYTES, 785, "PROTOCOL.md §5.1 secure body limit");
     let nick = format!("/nick {}", "n".repeat(MAX_NICK_BYTES + 1));
-    assert_eq!(err(&nick), "nick too long: 129 bytes, at most 128");
+    assert_eq!(
+        err(&nick),
+        "a nick is at most 128 bytes of UTF-8; this one has 129"
+    );
+    assert!(err("/nick a\u{1b}b").contains("U+001B"));
     let topic = format!("/topic {}", "t".repeat(MAX_TOPIC_BYTES + 1));
     assert_eq!(err(&topic), "topic too long: 513 bytes, at most 512");
     let huge = "x".repeat(1 << 20);
-    assert!(err(&huge).starts_with("line too long: 1048576 bytes"));
+    assert!(err(&huge).starts_with("line too long: 1048576 bytes, at most 65536"));
 }
 
 #[test]

@@ -1,23 +1,23 @@
-//! What the chat runtime writes to the store while it runs: each group's last known peers
-//! (our DHT table) and the last message number we spent (PROTOCOL.md §6.9).
+//! What the runtime writes to the store while it runs: each group's last known peers (its
+//! DHT table) and the last message number we spent (PROTOCOL.md §6.9).
 
-use super::session::{NUMBER_STORE_EVERY, Session};
+use super::runtime::Runtime;
 use crate::proto::GroupId;
 use crate::store::StoredPeer;
 
-impl Session {
+/// Our message numbers are stored at least this often (PROTOCOL.md §6.9).
+pub(super) const NUMBER_STORE_EVERY: u32 = 100;
+
+impl Runtime {
     /// Stores our table as each group's last known peers, and the message numbers.
     pub async fn persist(&mut self) {
         let groups: Vec<(GroupId, u64)> = self.groups.iter().map(|(g, j)| (*g, j.record)).collect();
         for (group, record) in groups {
-            let state = self
-                .handle
-                .call(move |n, _| (n.table(group), n.last_number(group)))
-                .await;
-            let Ok((table, last)) = state else {
-                return;
+            let Ok(Some(state)) = self.handle.persisted(group).await else {
+                continue;
             };
-            let peers: Vec<StoredPeer> = table
+            let peers: Vec<StoredPeer> = state
+                .table
                 .iter()
                 .map(|e| StoredPeer {
                     key: *e.key.as_bytes(),
@@ -27,12 +27,12 @@ impl Session {
             if !peers.is_empty() {
                 let _ = self.store.set_peers(record, &peers);
             }
-            self.store_number(group, last.unwrap_or(0));
+            self.store_number(group, state.last_number);
         }
     }
 
-    /// Writes our last message number when it moved far enough (or `force`).
-    pub(super) fn store_number(&mut self, group: GroupId, last: u32) {
+    /// Writes our last message number when it moved past the stored one.
+    fn store_number(&mut self, group: GroupId, last: u32) {
         let Some(j) = self.groups.get_mut(&group) else {
             return;
         };
@@ -51,13 +51,5 @@ impl Session {
         if due {
             self.store_number(group, number);
         }
-    }
-
-    /// The groups we are in and their labels, in local id order.
-    pub fn labels(&self) -> Vec<(GroupId, String)> {
-        self.groups
-            .iter()
-            .map(|(g, j)| (*g, j.label.clone()))
-            .collect()
     }
 }

@@ -1,13 +1,14 @@
-//! Roles, bans and the other signed facts of secure groups, as the chat runtime sees them:
-//! the moderation commands (`/kick /ban /unban /mod /unmod /silence /unsilence /locktopic
+//! Roles, bans and the other signed facts of secure groups, as the runtime sees them: the
+//! moderation commands (`/kick /ban /unban /mod /unmod /silence /unsilence /locktopic
 //! /voice /peerlimit`), the events they cause, and storing the facts so bans survive
 //! restarts and the group becoming empty (PROTOCOL.md §6.8).
 
 use anyhow::anyhow;
 
-use super::session::Session;
-use crate::app::command::{ChatCommand, VoiceLevel as CmdVoice};
-use crate::app::event::{ChatEvent, Role as ViewRole};
+use super::command::{ChatCommand, VoiceLevel as CmdVoice};
+use super::event::{ChatEvent, Role as ViewRole};
+use super::runtime::Runtime;
+use crate::net::FactSet;
 use crate::proto::{Event, GroupId, Moderation};
 use crate::wire::{PublicKey, Role, VoiceLevel};
 
@@ -24,10 +25,9 @@ pub(super) fn view_role(role: Role) -> ViewRole {
     }
 }
 
-impl Session {
-    /// Carries out a moderation command in the active group.
-    pub(super) async fn moderate(&mut self, c: ChatCommand) -> anyhow::Result<()> {
-        let group = self.active_group()?;
+impl Runtime {
+    /// Carries out a moderation command in `group`.
+    pub(super) async fn moderate(&mut self, group: GroupId, c: ChatCommand) -> anyhow::Result<()> {
         let (action, what) = match c {
             ChatCommand::Kick { target, .. } => {
                 (Moderation::Kick(self.target(group, &target).await?), "kick")
@@ -57,10 +57,10 @@ impl Session {
             other => anyhow::bail!("{other:?} is not a moderation command"),
         };
         self.handle
-            .call(move |n, now| n.moderate(now, group, action))
-            .await?
+            .moderate(group, action)
+            .await
             .map_err(|e| anyhow!("{what}: {e}"))?;
-        self.members_dirty = true;
+        self.members_dirty.insert(group);
         Ok(())
     }
 
@@ -74,7 +74,7 @@ impl Session {
 
     /// A banned key named by key or key prefix (a banned key is no member any more).
     async fn banned(&self, group: GroupId, name: &str) -> anyhow::Result<PublicKey> {
-        let bans = self.handle.call(move |n, _| n.bans(group)).await?;
+        let bans = self.handle.bans(group).await?;
         let lower = name.to_ascii_lowercase();
         let found: Vec<PublicKey> = bans
             .into_iter()
@@ -92,9 +92,10 @@ impl Session {
 
     /// Turns an authority event into front-end events.
     pub(super) fn on_authority_event(&mut self, ev: Event) {
+        let group = super::inbound::event_group(&ev);
         let at = self.now();
-        self.members_dirty = true;
-        let ev = match ev {
+        self.members_dirty.insert(group);
+        let out = match ev {
             Event::RoleChanged {
                 group,
                 peer,
@@ -107,35 +108,51 @@ impl Session {
                 by: self.peer(group, &by),
             },
             Event::Banned { group, peer, by } => {
-                self.evicted(group, &peer, true);
-                ChatEvent::Ban {
+                let ev = ChatEvent::Ban {
                     at,
                     peer: self.peer(group, &peer),
                     by: self.peer(group, &by),
                     reason: String::new(),
-                }
+                };
+                self.push(Some(group), ev);
+                return self.evicted(group, &peer, true);
             }
             Event::Kicked { group, peer, by } => {
-                self.evicted(group, &peer, false);
-                ChatEvent::Kick {
+                let ev = ChatEvent::Kick {
                     at,
                     peer: self.peer(group, &peer),
                     by: self.peer(group, &by),
                     reason: String::new(),
-                }
+                };
+                self.push(Some(group), ev);
+                return self.evicted(group, &peer, false);
             }
+            Event::FactsChanged { group } => {
+                self.facts_dirty.insert(group);
+                return;
+            }
+            other => return self.fact_notice(other),
+        };
+        self.push(Some(group), out);
+    }
+
+    /// The group-wide facts (unban, topic lock, voice, peer limit) as notices.
+    fn fact_notice(&mut self, ev: Event) {
+        let name =
+            |rt: &Self, group, key: &PublicKey| rt.peer(group, key).display_name().to_owned();
+        let (group, text) = match ev {
             Event::Unbanned { group, peer, by } => {
-                let (p, b) = (self.peer(group, &peer), self.peer(group, &by));
-                return self.info(format!(
+                let text = format!(
                     "{} was unbanned by {}",
-                    p.display_name(),
-                    b.display_name()
-                ));
+                    name(self, group, &peer),
+                    name(self, group, &by)
+                );
+                (group, text)
             }
             Event::TopicLocked { group, locked, by } => {
                 let state = if locked { "locked" } else { "unlocked" };
-                let by = self.peer(group, &by);
-                return self.info(format!("the topic was {state} by {}", by.display_name()));
+                let by = name(self, group, &by);
+                (group, format!("the topic was {state} by {by}"))
             }
             Event::VoiceChanged { group, level, by } => {
                 let who = match level {
@@ -143,20 +160,16 @@ impl Session {
                     VoiceLevel::Moderators => "moderators",
                     VoiceLevel::Founder => "the founder",
                 };
-                let by = self.peer(group, &by);
-                return self.info(format!("{} set voice: {who} may speak", by.display_name()));
+                let by = name(self, group, &by);
+                (group, format!("{by} set voice: {who} may speak"))
             }
             Event::PeerLimitChanged { group, limit, by } => {
-                let by = self.peer(group, &by);
-                return self.info(format!(
-                    "{} set the peer limit to {limit}",
-                    by.display_name()
-                ));
+                let by = name(self, group, &by);
+                (group, format!("{by} set the peer limit to {limit}"))
             }
-            Event::FactsChanged { group } => return self.mark_facts(group),
             _ => return,
         };
-        self.push(ev);
+        self.info(Some(group), text);
     }
 
     /// We were kicked or banned: the node dropped the group. A ban also forgets it in the
@@ -168,34 +181,20 @@ impl Session {
         if j.own() != *peer {
             return;
         }
-        let record = j.record;
-        let label = j.label.clone();
-        self.groups.remove(&group);
-        if banned {
-            let _ = self.store.remove_group(record);
-        }
-        self.active = self.groups.keys().next_back().copied();
         let how = if banned { "banned" } else { "kicked" };
-        self.info(format!("you were {how} from {label}"));
-    }
-
-    /// Marks a group's facts for storing (the driver call happens in `store_facts`).
-    fn mark_facts(&mut self, group: GroupId) {
-        if !self.facts_dirty.contains(&group) {
-            self.facts_dirty.push(group);
-        }
+        let text = format!("you were {how} from {}", j.label);
+        self.info(Some(group), text.clone());
+        self.close(group, &text, banned);
     }
 
     /// Writes the facts of every group whose facts changed.
     pub(super) async fn store_facts(&mut self) {
         for group in std::mem::take(&mut self.facts_dirty) {
-            let Ok(Some(info)) = self.handle.call(move |n, _| n.group_info(group)).await else {
-                continue;
-            };
-            let Some(chat_id) = info.chat_id else {
-                continue;
-            };
-            let Ok(facts) = self.handle.call(move |n, _| n.facts(group)).await else {
+            let Ok(FactSet {
+                chat_id: Some(chat_id),
+                facts,
+            }) = self.handle.facts(group).await
+            else {
                 continue;
             };
             let pairs: Vec<(&[u8], &[u8])> = facts
@@ -204,7 +203,7 @@ impl Session {
                 .map(|f| (&f[..FACT_KEY_LEN], &f[..]))
                 .collect();
             if let Err(e) = self.store.put_facts(&chat_id, &pairs) {
-                self.error(format!("cannot store moderation facts: {e}"));
+                self.error(Some(group), format!("cannot store moderation facts: {e}"));
             }
         }
     }
@@ -225,9 +224,7 @@ impl Session {
             .map(|(_, blob)| blob)
             .collect();
         if !facts.is_empty() {
-            self.handle
-                .call(move |n, now| n.restore_facts(now, group, &facts))
-                .await?;
+            self.handle.restore_facts(group, facts).await?;
         }
         Ok(())
     }

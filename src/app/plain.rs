@@ -5,7 +5,8 @@
 //! line is always one line and fields split on single spaces:
 //!
 //! - everywhere: `\` → `\\`, newline → `\n`, carriage return → `\r`, tab → `\t`, any other
-//!   control character → `\u{HEX}`;
+//!   control character and the Unicode bidi controls ([`is_unsafe`]) → `\u{HEX}`, so a peer's
+//!   text can neither move the cursor nor reorder what follows it;
 //! - in every field except the free-text one: space → `\s`.
 //!
 //! The free-text field (`text`, `reason`, `topic` or `group`) is always last and keeps its
@@ -13,6 +14,7 @@
 //! a key ends at the first `=` of its field. [`parse_plain`] is the reference parser.
 
 use crate::app::event::{ChatEvent, Peer};
+use crate::app::text::is_unsafe;
 
 /// The keys whose value is free text: always the last field, spaces kept.
 pub const FREE_TEXT_KEYS: &[&str] = &["text", "reason", "topic", "group"];
@@ -119,7 +121,7 @@ fn escape_into(out: &mut String, value: &str, free: bool) {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             ' ' if !free => out.push_str("\\s"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c if is_unsafe(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
             c => out.push(c),
         }
     }
@@ -372,14 +374,18 @@ mod tests {
 
     #[test]
     fn escaping_keeps_one_line_and_round_trips() {
-        let nasty = "a\\b\nc\rd\te \u{1b}[2J = 日本 🦀 \u{85}end ";
+        let nasty = "a\\b\nc\rd\te \u{1b}[2J = 日本 🦀 \u{85}end \u{202e}rtl\u{2066} ";
         let ev = ChatEvent::Message {
             at: AT,
             from: Peer::new("k", nasty),
             text: nasty.into(),
         };
         let got = line(ev);
-        assert!(!got.contains(['\n', '\r', '\u{1b}', '\u{85}']), "{got}");
+        assert!(
+            !got.contains(['\n', '\r', '\u{1b}', '\u{85}', '\u{202e}', '\u{2066}']),
+            "{got}"
+        );
+        assert!(got.contains("\\u{202e}rtl\\u{2066}"), "{got}");
         assert_eq!(
             got.matches(" ").count(),
             3 + nasty.matches(' ').count(),

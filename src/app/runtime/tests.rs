@@ -1,0 +1,176 @@
+//! The runtime through its public API, in process: a real driver on 127.0.0.1:0 and a store
+//! in a temp dir; input goes in with the window's group, `AppEvent`s come out.
+
+use super::*;
+use crate::app::command::{ChatCommand, Input, parse_input};
+use crate::app::event::Presence;
+
+async fn runtime(dir: &tempfile::TempDir, nick: &str) -> Runtime {
+    let options = Options {
+        bind: Some("127.0.0.1:0".parse().unwrap()),
+        nick: Some(nick.into()),
+        ..Options::default()
+    };
+    let store = Store::open(dir.path()).unwrap();
+    let mut rt = Runtime::bind(&options, store, time::UtcOffset::UTC)
+        .await
+        .unwrap();
+    rt.nick = options.checked_nick().unwrap();
+    rt
+}
+
+async fn line(rt: &mut Runtime, group: Option<GroupId>, text: &str) -> Vec<AppEvent> {
+    let input = parse_input(text).unwrap();
+    assert_eq!(rt.input(group, input).await, Flow::Continue);
+    rt.take_events().await
+}
+
+/// The events of one kind, by a predicate on the chat event.
+fn only(events: &[AppEvent], keep: impl Fn(&ChatEvent) -> bool) -> Vec<AppEvent> {
+    events.iter().filter(|e| keep(&e.event)).cloned().collect()
+}
+
+#[tokio::test]
+async fn the_status_window_refuses_text_and_nick_is_carried_into_new_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rt = runtime(&dir, "al").await;
+
+    let out = line(&mut rt, None, "hello?").await;
+    assert!(
+        matches!(
+            &out[..],
+            [AppEvent { group: None, event: ChatEvent::Error { text, .. } }]
+                if text.starts_with("not in a group")
+        ),
+        "{out:?}"
+    );
+
+    line(&mut rt, None, "/nick zoë").await;
+    let out = line(&mut rt, None, "/create tea room").await;
+    let opened = only(&out, |e| matches!(e, ChatEvent::Opened { .. }));
+    let [
+        AppEvent {
+            group: Some(group),
+            event:
+                ChatEvent::Opened {
+                    label,
+                    nick,
+                    ready,
+                    join,
+                    ..
+                },
+        },
+    ] = &opened[..]
+    else {
+        panic!("one Opened: {out:?}");
+    };
+    assert_eq!(
+        (label.as_str(), nick.as_str(), *ready),
+        ("tea room", "zoë", true)
+    );
+    assert!(
+        out.iter()
+            .any(|e| matches!(e.event, ChatEvent::Ready { .. }))
+    );
+    assert!(
+        out.iter().all(|e| e.group == Some(*group)),
+        "every event is tagged: {out:?}"
+    );
+    let members = only(&out, |e| matches!(e, ChatEvent::Members(_)));
+    assert_eq!(members.len(), 1, "a snapshot for the new window");
+
+    let out = line(&mut rt, Some(*group), "hi all").await;
+    assert!(
+        matches!(
+            &out[..],
+            [AppEvent { event: ChatEvent::Message { from, text, .. }, .. }, ..]
+                if from.nick == "zoë" && text == "hi all"
+        ),
+        "{out:?}"
+    );
+
+    let out = line(&mut rt, Some(*group), "/invite").await;
+    assert!(
+        matches!(
+            &out[..],
+            [AppEvent { event: ChatEvent::Invite { join: j, .. }, .. }] if j == join
+        ),
+        "{out:?}"
+    );
+
+    let out = line(&mut rt, Some(*group), "/status busy").await;
+    assert!(
+        out.iter().any(|e| matches!(
+            &e.event,
+            ChatEvent::Status { peer, status: Presence::Busy, .. } if peer.nick == "zoë"
+        )),
+        "{out:?}"
+    );
+    let _ = rt.shutdown(None).await;
+}
+
+#[tokio::test]
+async fn part_closes_the_window_and_its_input_is_refused_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rt = runtime(&dir, "al").await;
+    let out = line(&mut rt, None, "/create one").await;
+    let group = out[0].group;
+    let out = line(&mut rt, group, "/part see you").await;
+    assert!(
+        matches!(
+            out.last(),
+            Some(AppEvent { group: g, event: ChatEvent::Closed { reason, .. } })
+                if *g == group && reason == "see you"
+        ),
+        "{out:?}"
+    );
+    let out = line(&mut rt, group, "still here?").await;
+    assert!(
+        matches!(
+            &out[..],
+            [AppEvent { event: ChatEvent::Error { text, .. }, .. }] if text.contains("closed")
+        ),
+        "{out:?}"
+    );
+    let quit = rt
+        .input(None, Input::Command(ChatCommand::Quit(Some("bye".into()))))
+        .await;
+    assert_eq!(quit, Flow::Quit(Some("bye".into())));
+    let _ = rt.shutdown(Some("bye")).await;
+}
+
+#[tokio::test]
+async fn a_restart_without_nick_carries_the_stored_nick_into_a_new_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rt = runtime(&dir, "alice").await;
+    line(&mut rt, None, "/create lobby").await;
+    let _ = rt.shutdown(None).await;
+
+    let options = Options {
+        bind: Some("127.0.0.1:0".parse().unwrap()),
+        ..Options::default()
+    };
+    let store = Store::open(dir.path()).unwrap();
+    let mut rt = Runtime::bind(&options, store, time::UtcOffset::UTC)
+        .await
+        .unwrap();
+    rt.open_groups(&options, "").await.unwrap();
+    let out = rt.take_events().await;
+    let lobby = out[0].group;
+    assert!(
+        matches!(
+            &out[0].event,
+            ChatEvent::Opened { label, nick, .. } if label == "lobby" && nick == "alice"
+        ),
+        "{out:?}"
+    );
+    let out = line(&mut rt, lobby, "/create second").await;
+    assert!(
+        matches!(
+            &out[0].event,
+            ChatEvent::Opened { label, nick, .. } if label == "second" && nick == "alice"
+        ),
+        "{out:?}"
+    );
+    let _ = rt.shutdown(None).await;
+}

@@ -1,0 +1,73 @@
+//! Command-line options shared by the front ends that run the application runtime
+//! (`dhtchat chat` and `dhtchat node`): clap's view of [`app::Options`](crate::app::Options).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::app::Options;
+
+/// The group and network options that `dhtchat chat` and `dhtchat node` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GroupArgs {
+    /// Found a new group with this name (secure and public unless --legacy / --private)
+    #[arg(long, value_name = "NAME", conflicts_with = "join")]
+    pub create: Option<String>,
+
+    /// Join a group through a join string (dhtchat:public:CHATID:KEY@IP:PORT or KEY@IP:PORT)
+    #[arg(long, value_name = "JOIN_STRING")]
+    pub join: Option<String>,
+
+    /// With --create: speak the unsigned 2014 dialect, so 2014 peers can join
+    #[arg(long, requires = "create")]
+    pub legacy: bool,
+
+    /// With --create: invite-only group (members let others in with /invite KEY)
+    #[arg(long, requires = "create")]
+    pub private: bool,
+
+    /// Our nick in the groups we create or join (1 to 128 bytes, no control or bidi
+    /// characters)
+    #[arg(long, value_name = "NICK")]
+    pub nick: Option<String>,
+
+    /// Address to bind (default: 0.0.0.0:33445, or the next free port up to 33544)
+    #[arg(long, value_name = "IP:PORT")]
+    pub bind: Option<SocketAddr>,
+
+    /// Address others should use to reach us, put into join strings (default: the bound
+    /// IP, or the IP of the interface that routes outwards when bound to 0.0.0.0)
+    #[arg(long, value_name = "IP:PORT")]
+    pub advertise: Option<SocketAddr>,
+
+    /// Where identity and groups are kept (default: $XDG_DATA_HOME/dhtchat)
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Seconds a --join or /join waits for a member to answer before it is given up
+    #[arg(long, value_name = "SECS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub join_timeout: u64,
+}
+
+impl GroupArgs {
+    /// The runtime's options.
+    pub fn options(&self) -> Options {
+        Options {
+            create: self.create.clone(),
+            join: self.join.clone(),
+            legacy: self.legacy,
+            private: self.private,
+            nick: self.nick.clone(),
+            bind: self.bind,
+            advertise: self.advertise,
+            data_dir: self.data_dir.clone(),
+            join_timeout: Some(Duration::from_secs(self.join_timeout)),
+        }
+    }
+
+    /// `--data-dir`, else the XDG default.
+    pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        crate::app::options::data_dir_or_default(self.data_dir.as_ref())
+    }
+}

@@ -1,0 +1,181 @@
+//! How the driver carries out one [`Command`]: one `Node` call or query each, with the
+//! instant the command was taken.
+
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+
+use super::Driver;
+use crate::net::DriverStats;
+use crate::net::command::{Command, FactSet, GroupSnapshot, Outgoing, PersistState};
+use crate::proto::{Dialect, GroupId, GroupInfo, SendError};
+
+impl Driver {
+    /// Runs one command. `Break` carries the reply of a quit command.
+    pub(super) fn execute(
+        &mut self,
+        at: Instant,
+        command: Command,
+    ) -> ControlFlow<Option<oneshot::Sender<DriverStats>>> {
+        match command {
+            Command::Quit { reply } => return ControlFlow::Break(Some(reply)),
+            Command::Stats { reply } => {
+                let _ = reply.send(self.stats());
+            }
+            c @ (Command::GroupInfo { .. }
+            | Command::Groups { .. }
+            | Command::Members { .. }
+            | Command::Member { .. }
+            | Command::Role { .. }
+            | Command::Bans { .. }
+            | Command::Facts { .. }
+            | Command::Persisted { .. }) => self.query(c),
+            c => self.act(at, c),
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Commands that change the node.
+    fn act(&mut self, at: Instant, command: Command) {
+        let node = &mut self.node;
+        match command {
+            Command::CreateGroup { spec, reply } => {
+                let _ = reply.send(node.create_group(at, &spec));
+            }
+            Command::JoinGroup { join, spec, reply } => {
+                let _ = reply.send(node.join_group(at, &join, &spec));
+            }
+            Command::Rejoin {
+                group,
+                contacts,
+                resume_after,
+                reply,
+            } => {
+                let done = node
+                    .add_contacts(at, group, &contacts)
+                    .and_then(|()| node.resume_numbers(group, resume_after));
+                let _ = reply.send(done);
+            }
+            Command::Send {
+                group,
+                message,
+                reply,
+            } => {
+                let _ = reply.send(self.send(at, group, &message));
+            }
+            Command::SendDirect {
+                group,
+                to,
+                text,
+                reply,
+            } => {
+                let _ = reply.send(node.send_direct(at, group, to, &text));
+            }
+            Command::SetStatus {
+                group,
+                status,
+                reply,
+            } => {
+                let _ = reply.send(node.set_status(at, group, status));
+            }
+            Command::SetTopic {
+                group,
+                topic,
+                reply,
+            } => {
+                let _ = reply.send(node.set_topic(at, group, &topic));
+            }
+            Command::Invite { group, key, reply } => {
+                let _ = reply.send(node.invite(at, group, key));
+            }
+            Command::Moderate {
+                group,
+                action,
+                reply,
+            } => {
+                let _ = reply.send(node.moderate(at, group, action));
+            }
+            Command::RestoreFacts {
+                group,
+                facts,
+                reply,
+            } => {
+                let _ = reply.send(node.restore_facts(at, group, &facts));
+            }
+            Command::LeaveGroup {
+                group,
+                reason,
+                reply,
+            } => {
+                // SEAM(proto): once `Node::leave_group_with_reason` is merged, pass `reason`
+                // through: `node.leave_group_with_reason(at, group, &reason)`.
+                let _ = reason;
+                let _ = reply.send(node.leave_group(at, group));
+            }
+            other => debug_assert!(false, "not an action: {other:?}"),
+        }
+    }
+
+    /// Commands that only read the node.
+    fn query(&self, command: Command) {
+        let node = &self.node;
+        match command {
+            Command::GroupInfo { group, reply } => {
+                let _ = reply.send(self.snapshot(group));
+            }
+            Command::Groups { reply } => {
+                let all: Vec<(GroupId, GroupInfo)> = node
+                    .groups()
+                    .filter_map(|g| node.group_info(g).map(|i| (g, i)))
+                    .collect();
+                let _ = reply.send(all);
+            }
+            Command::Members { group, reply } => {
+                let _ = reply.send(node.members(group));
+            }
+            Command::Member { group, key, reply } => {
+                // One member only: the node keeps members in a map, but lists them whole.
+                let found = node.members(group).into_iter().find(|m| m.key == key);
+                let _ = reply.send(found);
+            }
+            Command::Role { group, key, reply } => {
+                let _ = reply.send(node.role(group, &key));
+            }
+            Command::Bans { group, reply } => {
+                let _ = reply.send(node.bans(group));
+            }
+            Command::Facts { group, reply } => {
+                let chat_id = node
+                    .group_info(group)
+                    .filter(|i| i.dialect == Dialect::Secure)
+                    .and_then(|i| i.chat_id);
+                let facts = node.facts(group);
+                let _ = reply.send(FactSet { chat_id, facts });
+            }
+            Command::Persisted { group, reply } => {
+                let state = node.last_number(group).map(|last_number| PersistState {
+                    table: node.table(group),
+                    last_number,
+                });
+                let _ = reply.send(state);
+            }
+            other => debug_assert!(false, "not a query: {other:?}"),
+        }
+    }
+
+    fn send(&mut self, at: Instant, group: GroupId, message: &Outgoing) -> Result<u32, SendError> {
+        match message {
+            Outgoing::Chat(text) => self.node.send_chat(at, group, text),
+            Outgoing::Action(text) => self.node.send_action(at, group, text),
+            Outgoing::Name(name) => self.node.set_name(at, group, name),
+        }
+    }
+
+    fn snapshot(&self, group: GroupId) -> Option<GroupSnapshot> {
+        Some(GroupSnapshot {
+            info: self.node.group_info(group)?,
+            join: self.node.join_string(group, self.local_addr)?,
+        })
+    }
+}
