@@ -122,7 +122,6 @@ fn id_reads_the_store_while_a_node_runs() {
 }
 
 #[test]
-#[ignore = "needs the runtime to call Store::set_advertised_addr after binding (cfg report)"]
 fn id_prints_the_port_the_running_node_bound() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path());

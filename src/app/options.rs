@@ -39,6 +39,8 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     /// How long an explicit join waits for a member (`None`: [`DEFAULT_JOIN_TIMEOUT`]).
     pub join_timeout: Option<Duration>,
+    /// The driver's channel sizes and receive buffer (the config file's `[limits]`).
+    pub driver: crate::net::DriverOptions,
 }
 
 impl Options {

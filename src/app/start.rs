@@ -26,8 +26,11 @@ pub(super) struct Started {
 /// Loads (or creates) the node seed, binds the socket and spawns the driver.
 pub(super) async fn start_driver(options: &Options, store: &Store) -> anyhow::Result<Started> {
     let seed = store.load_or_create_node_seed(|| os_seed().unwrap_or_else(|_| fallback_seed()))?;
-    let (driver, handle, events) = bind(options.bind, Config::new(*seed)).await?;
+    let config = Config::new(*seed);
+    let (driver, handle, events) = bind(options.bind, &options.driver, config).await?;
     let advertised = advertised_addr(options.advertise, handle.local_addr());
+    // `dhtchat id` reads it (read-only, while we run) to print the port actually bound.
+    store.set_advertised_addr(advertised)?;
     let task = tokio::spawn(driver.run());
     Ok(Started {
         task,
@@ -40,17 +43,17 @@ pub(super) async fn start_driver(options: &Options, store: &Store) -> anyhow::Re
 /// Binds the socket: `addr` if given, else the default port or the next free one.
 async fn bind(
     addr: Option<SocketAddr>,
+    options: &DriverOptions,
     config: Config,
 ) -> anyhow::Result<(Driver, Handle, mpsc::Receiver<NodeEvent>)> {
-    let options = DriverOptions::default();
     if let Some(addr) = addr {
-        return Driver::bind(addr, config, &options)
+        return Driver::bind(addr, config, options)
             .await
             .with_context(|| format!("cannot bind {addr}"));
     }
     for port in DEFAULT_PORT..DEFAULT_PORT + PORT_TRIES {
         let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
-        match Driver::bind(addr, config.clone(), &options).await {
+        match Driver::bind(addr, config.clone(), options).await {
             Err(DriverError::Io(e)) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
             other => return other.with_context(|| format!("cannot bind {addr}")),
         }
@@ -77,7 +80,9 @@ mod tests {
     async fn a_busy_address_is_named_once_in_the_error() {
         let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();
-        let e = bind(Some(addr), Config::new([7; 32])).await.unwrap_err();
+        let e = bind(Some(addr), &DriverOptions::default(), Config::new([7; 32]))
+            .await
+            .unwrap_err();
         let text = format!("{e:#}");
         assert!(text.starts_with(&format!("cannot bind {addr}: ")), "{text}");
         assert_eq!(text.matches("in use").count(), 1, "{text}");

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::app::Options;
+use crate::cli::config::FileConfig;
+use crate::net::DriverOptions;
 
 /// The group and network options that `dhtchat chat` and `dhtchat node` share.
 #[derive(Debug, Clone, clap::Args)]
@@ -45,9 +47,15 @@ pub struct GroupArgs {
     pub data_dir: Option<PathBuf>,
 
     /// Seconds a --join or /join waits for a member to answer before it is given up
-    #[arg(long, value_name = "SECS", default_value_t = 20,
+    /// (default 20)
+    #[arg(long, value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub join_timeout: u64,
+    pub join_timeout: Option<u64>,
+
+    /// Config file (default: dhtchat.toml in the data dir, if there is one); flags override
+    /// it (docs/config.md)
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 }
 
 impl GroupArgs {
@@ -62,8 +70,22 @@ impl GroupArgs {
             bind: self.bind,
             advertise: self.advertise,
             data_dir: self.data_dir.clone(),
-            join_timeout: Some(Duration::from_secs(self.join_timeout)),
+            join_timeout: self.join_timeout.map(Duration::from_secs),
+            driver: DriverOptions::default(),
         }
+    }
+
+    /// The runtime's options with the config file applied under the flags: `--config`, else
+    /// `dhtchat.toml` in the data dir if there is one. Returns the file for the settings that
+    /// are not runtime options (log filter, stats interval).
+    pub fn options_with_file(&self) -> anyhow::Result<(Options, Option<FileConfig>)> {
+        let mut args = self.clone();
+        let file = FileConfig::load_into(&mut args, self.config.as_deref())?;
+        let mut options = args.options();
+        if let Some(f) = &file {
+            f.apply_driver(&mut options.driver);
+        }
+        Ok((options, file))
     }
 
     /// `--data-dir`, else the XDG default.

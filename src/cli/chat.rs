@@ -18,8 +18,6 @@ use crate::store::Store;
 mod plain_mode;
 mod terminal;
 
-pub use crate::app::options::{DEFAULT_PORT, advertised_addr, data_dir_or_default};
-
 /// Command line of `dhtchat chat`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -37,11 +35,15 @@ pub struct Args {
 /// offset can only be read safely then).
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let offset = time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC);
-    let options = args.group.options();
+    let (options, file) = args.group.options_with_file()?;
     options.checked_nick()?;
     let data_dir = options.data_dir()?;
     let store = Store::open(&data_dir)?;
-    init_logging(args.plain, &data_dir);
+    init_logging(
+        args.plain,
+        &data_dir,
+        file.as_ref().and_then(|f| f.log_filter()),
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -56,11 +58,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     })
 }
 
-/// `RUST_LOG` (default `warn`) goes to stderr in `--plain` mode; the terminal UI owns the
+/// `RUST_LOG` (else the config file's `log`, else `warn`) goes to stderr in `--plain` mode; the terminal UI owns the
 /// screen, so there it goes to `chat.log` in the data dir.
-fn init_logging(plain: bool, data_dir: &std::path::Path) {
+fn init_logging(plain: bool, data_dir: &std::path::Path, configured: Option<&str>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(configured.unwrap_or("warn")));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if plain {
         let _ = builder.with_writer(std::io::stderr).try_init();

@@ -56,6 +56,10 @@ pub struct Limits {
     /// Commands queued for the network task; 1..=65536.
     #[serde(default, deserialize_with = "in_range::<_, 1, 65_536>")]
     pub command_capacity: Option<u64>,
+    /// Seconds a join waits for a member to answer before it is given up
+    /// (`--join-timeout`); 1..=3600.
+    #[serde(default, deserialize_with = "in_range::<_, 1, 3600>")]
+    pub join_timeout: Option<u64>,
     /// Requested UDP receive buffer in bytes, 0 for the system default; 0..=268435456.
     #[serde(default, deserialize_with = "in_range::<_, 0, 268_435_456>")]
     pub recv_buffer: Option<u64>,
@@ -135,7 +139,7 @@ impl FileConfig {
         args: &mut GroupArgs,
         explicit: Option<&Path>,
     ) -> anyhow::Result<Option<Self>> {
-        let dir = crate::cli::chat::data_dir_or_default(args.data_dir.as_ref())?;
+        let dir = crate::app::options::data_dir_or_default(args.data_dir.as_ref())?;
         let config = Self::load(&dir, explicit)?;
         if let Some(config) = &config {
             config.apply(args);
@@ -156,6 +160,7 @@ impl FileConfig {
         }
         args.bind = args.bind.or(self.bind);
         args.advertise = args.advertise.or(self.advertise);
+        args.join_timeout = args.join_timeout.or(self.limits.join_timeout);
     }
 
     /// Sets the driver's channel capacities and receive buffer from `[limits]`.
@@ -288,6 +293,7 @@ mod tests {
         assert_eq!(config.log_filter(), Some("info,dhtchat=debug"));
         let limits = Limits {
             stats_interval: Some(60),
+            join_timeout: Some(20),
             event_capacity: Some(4096),
             command_capacity: Some(64),
             recv_buffer: Some(1_048_576),

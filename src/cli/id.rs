@@ -7,7 +7,7 @@
 //! string's address is, in this order: `--advertise`; the address the running (or last) node
 //! recorded in the store once it had bound its socket ([`Store::advertised_addr`]); else
 //! `advertise` in the config file (`docs/config.md`); else the IP of the interface that
-//! routes outwards with [`chat::DEFAULT_PORT`] (what a node bound to the default
+//! routes outwards with [`DEFAULT_PORT`](crate::app::options::DEFAULT_PORT) (what a node bound to the default
 //! `0.0.0.0:33445` advertises). A data dir without a database is not created: the
 //! command just says how to create or join a group.
 
@@ -15,7 +15,7 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use crate::cli::chat::{self, advertised_addr};
+use crate::app::options::{self as chat, advertised_addr};
 use crate::cli::config::FileConfig;
 use crate::crypto::Identity;
 use crate::proto::{Dialect, JoinString, Privacy};

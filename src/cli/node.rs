@@ -21,8 +21,12 @@ use crate::app::plain::format_plain;
 use crate::app::text::neutralize;
 use crate::app::{self, Front, FrontInput, Report};
 use crate::cli::args::GroupArgs;
+use crate::cli::config::FileConfig;
 use crate::proto::{DropReason, GroupInfo, JoinString, Stats};
 use crate::store::Store;
+
+/// Seconds between two stats lines when neither the flag nor the config file says.
+const DEFAULT_STATS_INTERVAL: u64 = 60;
 
 /// Command line of `dhtchat node`.
 #[derive(Debug, Clone, clap::Args)]
@@ -31,16 +35,16 @@ pub struct Args {
     #[command(flatten)]
     pub group: GroupArgs,
 
-    /// Seconds between two stats lines in the log
-    #[arg(long, value_name = "SECS", default_value_t = 60,
+    /// Seconds between two stats lines in the log (default 60)
+    #[arg(long, value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub stats_interval: u64,
+    pub stats_interval: Option<u64>,
 }
 
 /// Runs `dhtchat node` until Ctrl-C, SIGTERM or SIGHUP.
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    init_tracing();
-    let options = args.group.options();
+    let (options, file) = args.group.options_with_file()?;
+    init_tracing(file.as_ref().and_then(|f| f.log_filter()));
     options.checked_nick()?;
     let store = Store::open(&options.data_dir()?)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -48,16 +52,20 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let mut front = NodeLog {
-        every: Duration::from_secs(args.stats_interval),
+        every: Duration::from_secs(FileConfig::stats_interval(
+            file.as_ref(),
+            args.stats_interval,
+            DEFAULT_STATS_INTERVAL,
+        )),
     };
     runtime.block_on(app::run(&options, store, time::UtcOffset::UTC, &mut front))
 }
 
-/// `RUST_LOG` controls logging (to stderr); `info` by default. Colours only on a terminal,
+/// `RUST_LOG` controls logging (to stderr), else the config file's `log`, else `info`. Colours only on a terminal,
 /// so the journal gets plain text.
-fn init_tracing() {
+fn init_tracing(configured: Option<&str>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(configured.unwrap_or("info")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
@@ -259,6 +267,6 @@ mod tests {
         assert_eq!(c.nick.as_deref(), Some("n"));
         assert_eq!(c.bind, Some("127.0.0.1:0".parse().unwrap()));
         assert_eq!(c.data_dir, Some("/tmp/x".into()));
-        assert_eq!(args.stats_interval, 5);
+        assert_eq!(args.stats_interval, Some(5));
     }
 }
