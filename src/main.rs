@@ -68,21 +68,7 @@ send the messages. The summary gives the convergence time, the delivery ratio (d
 event, and the datagrams and bytes sent. Ctrl-C stops early; the nodes still leave the group.")]
     Demo(cli::demo::Args),
     /// Chat in a group: create one, join one, or rejoin the stored ones
-    #[command(after_help = "\
-Examples:
-  Found a group and print the join string others use:
-    dhtchat chat --create lobby --nick alice
-  Join it from another machine (or terminal):
-    dhtchat chat --join dhtchat:public:<chat id>:<key>@192.0.2.7:33445 --nick bob
-  Rejoin every stored group with the same identity (no arguments needed):
-    dhtchat chat
-  A bot: one event per line on stdout, messages and /commands on stdin:
-    dhtchat chat --plain --join <join string> --data-dir /var/lib/mybot
-
-Commands inside the chat: /help lists them (/nick /me /topic /names /whois /status
-/join /create /part /chatid /invite /quit ...). Identity and groups are kept under
---data-dir (default $XDG_DATA_HOME/dhtchat). The socket binds 0.0.0.0:33445 or the next
-free port; --bind 127.0.0.1:0 picks any free port. See docs/plain-mode.md for --plain.")]
+    #[command(after_help = chat_help())]
     Chat(cli::chat::Args),
     /// Run a headless bootstrap/relay node that logs periodic stats (for servers)
     #[command(after_help = "\
@@ -90,7 +76,7 @@ Examples:
   Found a group on a server and relay for it; the log shows the join string:
     dhtchat node --create lobby --advertise 192.0.2.7:33445
   Relay for a group that exists elsewhere:
-    dhtchat node --join dhtchat:public:<chat id>:<key>@192.0.2.7:33445
+    dhtchat node --join dhtchat:<join string>
   Rejoin every stored group (what the systemd unit in contrib/ runs):
     dhtchat node --data-dir /var/lib/dhtchat
   More detail (joins and parts), stats every 10 s:
@@ -162,3 +148,26 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
+
+/// `dhtchat chat --help`'s closing text: examples, then every key binding of the terminal chat.
+fn chat_help() -> String {
+    format!("{CHAT_EXAMPLES}\n\n{}", cli::tui::KEY_BINDINGS)
+}
+
+/// Examples and notes for `dhtchat chat --help`.
+const CHAT_EXAMPLES: &str = "\
+Examples:
+  Found a group and print the join string others use:
+    dhtchat chat --create lobby --nick alice
+  Join it from another machine (or terminal):
+    dhtchat chat --join dhtchat:<join string> --nick bob
+  Rejoin every stored group with the same identity (no arguments needed):
+    dhtchat chat
+  A bot: one event per line on stdout, messages and /commands on stdin:
+    dhtchat chat --plain --join <join string> --data-dir /var/lib/mybot
+
+Commands inside the chat: /help lists them (/nick /me /topic /names /whois /status
+/join /create /part /chatid /invite /win /quit ...); each group has its own window.
+Identity and groups are kept under --data-dir (default $XDG_DATA_HOME/dhtchat); settings
+can go in dhtchat.toml there (docs/config.md). The socket binds 0.0.0.0:33445 or the next
+free port; --bind 127.0.0.1:0 picks any free port. See docs/plain-mode.md for --plain.";

@@ -16,7 +16,8 @@ pub struct GroupArgs {
     #[arg(long, value_name = "NAME", conflicts_with = "join")]
     pub create: Option<String>,
 
-    /// Join a group through a join string (dhtchat:public:CHATID:KEY@IP:PORT or KEY@IP:PORT)
+    /// Join a group through a join string (dhtchat:<record>, as /invite prints it; the long
+    /// forms dhtchat:public:CHATID:KEY@IP:PORT and KEY@IP:PORT still work)
     #[arg(long, value_name = "JOIN_STRING")]
     pub join: Option<String>,
 
