@@ -1,5 +1,5 @@
 use proptest::prelude::*;
-use rand::SeedableRng;
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use super::*;
@@ -219,4 +219,36 @@ proptest! {
             prop_assert_eq!(r.to_bytes(), bytes);
         }
     }
+}
+
+#[test]
+fn a_validly_wrapped_but_different_key_fails_the_key_check() {
+    // A malicious signer gives member 3 another key than members 1 and 2.
+    let mut rng = ChaCha20Rng::from_seed([6; 32]);
+    let key = EpochKey::random(&mut rng);
+    let mut eph_rng = rng.clone();
+    let draft = Draft {
+        kind: RecordKind::Change,
+        chat_id: [7; 32],
+        epoch: 1,
+        prev: [0; 32],
+        members: (1..=3).map(|n| (id(n).signing_key(), 0)).collect(),
+        leave_signature: None,
+    };
+    let mut r = RotationRecord::seal(&mut rng, &id(1), draft.clone(), &key).unwrap();
+    let mut secret = [0u8; 32];
+    eph_rng.fill_bytes(&mut secret);
+    let eph = BoxKeypair::from_secret_bytes(secret);
+    assert_eq!(eph.public_key().0, r.ephemeral);
+    let other = EpochKey::from_bytes([0x55; 32]);
+    let i = r
+        .entries
+        .iter()
+        .position(|e| e.member == id(3).signing_key())
+        .unwrap();
+    r.entries[i] = wrap(&eph, &draft, id(3).signing_key(), 0, &other).unwrap();
+    r.signature = sign(&id(1), &r.signing_input());
+    assert!(r.signature_ok());
+    assert_eq!(r.unwrap_key(&id(2)).unwrap(), key);
+    assert!(r.unwrap_key(&id(3)).is_none(), "the key check catches it");
 }
