@@ -50,18 +50,10 @@ impl Index {
 
     fn submit(&mut self, bytes: &[u8]) -> Result<(), Reject> {
         self.capture.extend_from_slice(bytes);
-        let record = RotationRecord::decode(bytes).expect("well-formed in these tests");
-        match self.heads.get_mut(&record.chat_id) {
-            Some(head) => head.advance(&record)?,
-            None => {
-                self.heads
-                    .insert(record.chat_id, ChainHead::genesis(&record)?);
-            }
-        }
-        self.log
-            .entry(record.chat_id)
-            .or_default()
-            .push(bytes.to_vec());
+        let chat = RotationRecord::peek_chat_id(bytes)?;
+        let (_, next) = ChainHead::judge(self.heads.get(&chat), bytes)?;
+        self.heads.insert(chat, next);
+        self.log.entry(chat).or_default().push(bytes.to_vec());
         Ok(())
     }
 
@@ -345,6 +337,80 @@ fn a_signed_record_with_a_broken_wrap_gives_that_member_no_key() {
     let at_m = m.accept(&bytes).unwrap();
     assert_eq!((at_m.epoch, at_m.got_key), (1, false));
     assert_eq!(m.readable_epochs(&chat), vec![0]);
+}
+
+fn hash_of(bytes: &[u8]) -> [u8; 32] {
+    RotationRecord::decode(bytes).unwrap().hash()
+}
+
+#[test]
+fn an_invited_member_joins_from_the_record_named_in_its_invite() {
+    let (mut index, mut r) = (Index::new(), rng(8));
+    let (chat, [mut a, _b, _m]) = three_member_chat(&mut index, &mut r);
+    index.post(a.seal(&mut r, &chat, b"before D").unwrap());
+    let add = a.rotate(&mut r, &chat, &Change::Add(vec![key(4)])).unwrap();
+    index.submit(&add).unwrap();
+    sync(&mut a, &index, &chat);
+    index.post(a.seal(&mut r, &chat, b"welcome D").unwrap());
+    // The invite carries the creator and the hash of the record that added D.
+    let mut d = Keyring::new(id(4));
+    let mut forged_hash = hash_of(&add);
+    forged_hash[0] ^= 1;
+    assert_eq!(
+        d.join(key(1), &add, &forged_hash),
+        Err(ScheduleError::Untrusted)
+    );
+    assert!(d.join(key(1), &add, &hash_of(&add)).unwrap().got_key);
+    assert!(d.open(&index.messages[0]).is_err());
+    assert_eq!(
+        d.open(&index.messages[1]).unwrap().2.as_slice(),
+        b"welcome D"
+    );
+    let removal = a
+        .rotate(&mut r, &chat, &Change::Remove(vec![key(3)]))
+        .unwrap();
+    index.submit(&removal).unwrap();
+    sync(&mut a, &index, &chat);
+    sync(&mut d, &index, &chat);
+    assert_eq!(d.epoch_key(&chat, 2), a.epoch_key(&chat, 2));
+}
+
+#[test]
+fn a_second_device_restores_a_chat_from_the_account_list() {
+    let (mut index, mut r) = (Index::new(), rng(9));
+    let (chat, [mut a, mut b, _m]) = three_member_chat(&mut index, &mut r);
+    index.post(a.seal(&mut r, &chat, b"e0").unwrap());
+    let add = a.rotate(&mut r, &chat, &Change::Add(vec![key(4)])).unwrap();
+    index.submit(&add).unwrap();
+    sync(&mut a, &index, &chat);
+    sync(&mut b, &index, &chat);
+    index.post(a.seal(&mut r, &chat, b"e1").unwrap());
+    // B's account list holds the chat id, the last record's hash and the epoch keys.
+    let mut b2 = Keyring::new(id(2));
+    b2.join(key(1), &add, &hash_of(&add)).unwrap();
+    let old = b.epoch_key(&chat, 0).unwrap().clone();
+    b2.restore_key(&chat, 0, old).unwrap();
+    assert_eq!(b2.readable_epochs(&chat), vec![0, 1]);
+    assert!(index.messages.iter().all(|m| b2.open(m).is_ok()));
+    assert_eq!(b2.head(&chat), b.head(&chat));
+}
+
+#[test]
+fn the_index_drops_malformed_records_with_a_typed_reason() {
+    let mut index = Index::new();
+    assert!(matches!(
+        index.submit(&[]),
+        Err(Reject::Malformed(RecordError::TooShort { .. }))
+    ));
+    assert!(matches!(
+        index.submit(&vec![1u8; 30_000]),
+        Err(Reject::Malformed(RecordError::TooLong { .. }))
+    ));
+    assert_eq!(
+        index.submit(&[9; 40]),
+        Err(Reject::Malformed(RecordError::UnknownVersion(9)))
+    );
+    assert!(index.heads.is_empty() && index.log.is_empty());
 }
 
 #[test]

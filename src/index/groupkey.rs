@@ -6,10 +6,12 @@
 //!   ([`RotationRecord`]): the key wrapped with crypto_box to each remaining member (never in
 //!   plaintext), the chat id, the epoch, the hash of the sorted member set, the previous
 //!   record's hash (a chain), a key commitment, and an Ed25519 signature of the rotating member.
-//! - [`ChainHead`] is the ordering rule the index runs: the first valid record for e+1 wins;
-//!   anything else is a typed [`Reject`] (stale epoch, wrong previous hash, bad signature,
-//!   signer not allowed, …). A client whose rotation lost accepts the winner and redoes its
-//!   [`Change`] on it.
+//! - [`ChainHead`] is the ordering rule the index runs ([`ChainHead::judge`]): the first valid
+//!   record for e+1 wins; anything else is a typed [`Reject`] (stale epoch, wrong previous
+//!   hash, bad signature, signer not allowed, …). A client whose rotation lost accepts the
+//!   winner and redoes its [`Change`] on it.
+//! - A new member or a second device starts from one record trusted by hash
+//!   ([`Keyring::join`]) instead of replaying the chain from epoch 0.
 //! - Message bodies are sealed under the epoch key ([`message`]): XSalsa20-Poly1305 with a
 //!   random nonce and a per-(chat, epoch) message key, so relays and the index see ciphertext.
 //! - [`GroupKeySchedule`] is the one seam the rest of the system uses; [`Keyring`] is the

@@ -9,7 +9,7 @@
 //! Checks run cheapest first: chat, epoch, previous hash, member-set hash, membership and
 //! authority, key validity, and the signatures last.
 
-use super::record::{RecordKind, RotationRecord, leave_input, members_hash, verify};
+use super::record::{RecordError, RecordKind, RotationRecord, leave_input, members_hash, verify};
 use super::{ChatId, FLAG_ADMIN, MemberKey, chat_id_for};
 use crate::crypto;
 use crate::wire::PublicKey;
@@ -17,6 +17,9 @@ use crate::wire::PublicKey;
 /// Why a record is not the next one of a chain. No payload copies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Reject {
+    /// The bytes are not a well-formed record.
+    #[error("malformed record: {0}")]
+    Malformed(#[from] RecordError),
     /// The record is for another chat.
     #[error("record is for another chat")]
     WrongChat,
@@ -90,6 +93,29 @@ impl ChainHead {
         if chat_id_for(&record.signer, &record.prev) != record.chat_id {
             return Err(Reject::BadChatId);
         }
+        Self::check_standalone(record)?;
+        Ok(Self::after(record.signer, record))
+    }
+
+    /// The index's one entry point: decodes `bytes` and judges them against `head` (or as a
+    /// create record when the chat has no head yet). On success returns the record (store it
+    /// with its wraps) and the new head; the index must apply both in one transaction.
+    pub fn judge(head: Option<&Self>, bytes: &[u8]) -> Result<(RotationRecord, Self), Reject> {
+        let record = RotationRecord::decode(bytes)?;
+        let next = match head {
+            Some(head) => {
+                head.check(&record)?;
+                Self::after(head.creator, &record)
+            }
+            None => Self::genesis(&record)?,
+        };
+        Ok((record, next))
+    }
+
+    /// Checks a record on its own, without its chain: member-set hash, signer among the
+    /// members, keys, signature. For a record trusted by hash (an invite, the account's
+    /// chat list); the head is then [`ChainHead::resume`].
+    pub fn check_standalone(record: &RotationRecord) -> Result<(), Reject> {
         check_members_hash(record)?;
         if record.entry(&record.signer).is_none() {
             return Err(Reject::SignerLeaves);
@@ -98,7 +124,7 @@ impl ChainHead {
         if !record.signature_ok() {
             return Err(Reject::BadSignature);
         }
-        Ok(Self::after(record.signer, record))
+        Ok(())
     }
 
     /// The head after `latest`, a record already checked (for an index reloading its store).

@@ -47,6 +47,9 @@ pub enum ScheduleError {
     /// admin change without being the creator, or a leave note for another epoch).
     #[error("not allowed")]
     NotAllowed,
+    /// A record given as trusted does not have the trusted hash.
+    #[error("record does not match the trusted hash")]
+    Untrusted,
     /// We hold no key for the message's epoch.
     #[error("no key for epoch {epoch}")]
     NoKey {
@@ -171,6 +174,52 @@ impl Keyring {
         self.chats.get(chat)?.keys.get(&epoch)
     }
 
+    /// Starts (or jumps) following a chat from one record trusted by its hash instead of its
+    /// chain: the record that added us, named in the invite, or the last record kept in our
+    /// own encrypted chat list (another device). `creator` comes from the same trusted
+    /// source. The record is checked on its own ([`ChainHead::check_standalone`]); later
+    /// records go through `accept`.
+    pub fn join(
+        &mut self,
+        creator: MemberKey,
+        record: &[u8],
+        trusted_hash: &[u8; 32],
+    ) -> Result<Accepted, ScheduleError> {
+        let record = RotationRecord::decode(record)?;
+        if record.hash() != *trusted_hash {
+            return Err(ScheduleError::Untrusted);
+        }
+        ChainHead::check_standalone(&record)?;
+        let head = ChainHead::resume(creator, &record);
+        let full = self.chats.len() >= MAX_CHATS;
+        match self.chats.get_mut(&record.chat_id) {
+            Some(state) if state.head.epoch() >= record.epoch => {
+                let (head, got) = (state.head.epoch(), record.epoch);
+                return Err(Reject::StaleEpoch { head, got }.into());
+            }
+            Some(state) => state.head = head,
+            None if full => return Err(ScheduleError::TooManyChats),
+            None => {
+                let keys = BTreeMap::new();
+                self.chats.insert(record.chat_id, ChatState { head, keys });
+            }
+        }
+        Ok(self.keep_key(&record))
+    }
+
+    /// Puts back the key of an older epoch from our own encrypted chat list (another
+    /// device). The chat must be known (`join` first).
+    pub fn restore_key(
+        &mut self,
+        chat: &ChatId,
+        epoch: u64,
+        key: EpochKey,
+    ) -> Result<(), ScheduleError> {
+        let state = self.chats.get_mut(chat).ok_or(ScheduleError::UnknownChat)?;
+        insert_bounded(&mut state.keys, epoch, key);
+        Ok(())
+    }
+
     /// Signs a leave note for our current epoch of `chat`.
     pub fn leave_note(&self, chat: &ChatId) -> Result<LeaveNote, ScheduleError> {
         let head = self.head(chat).ok_or(ScheduleError::UnknownChat)?;
@@ -193,20 +242,30 @@ impl Keyring {
                 self.chats.insert(record.chat_id, ChatState { head, keys });
             }
         }
-        // Only after the record checked out: one X25519 step per accepted record.
+        Ok(self.keep_key(record))
+    }
+
+    /// Unwraps and keeps our key of an accepted record. Only after the record checked out:
+    /// one X25519 step per accepted record.
+    fn keep_key(&mut self, record: &RotationRecord) -> Accepted {
         let key = record.unwrap_key(&self.me);
         let got_key = key.is_some();
         if let (Some(key), Some(state)) = (key, self.chats.get_mut(&record.chat_id)) {
-            state.keys.insert(record.epoch, key);
-            while state.keys.len() > MAX_KEPT_EPOCHS {
-                state.keys.pop_first();
-            }
+            insert_bounded(&mut state.keys, record.epoch, key);
         }
-        Ok(Accepted {
+        Accepted {
             chat_id: record.chat_id,
             epoch: record.epoch,
             got_key,
-        })
+        }
+    }
+}
+
+/// Keeps at most [`MAX_KEPT_EPOCHS`] keys, dropping the oldest epochs first.
+fn insert_bounded(keys: &mut BTreeMap<u64, EpochKey>, epoch: u64, key: EpochKey) {
+    keys.insert(epoch, key);
+    while keys.len() > MAX_KEPT_EPOCHS {
+        keys.pop_first();
     }
 }
 

@@ -237,6 +237,17 @@ impl RotationRecord {
         })
     }
 
+    /// The chat id of record bytes without decoding the rest (to find the chain head).
+    pub fn peek_chat_id(bytes: &[u8]) -> Result<ChatId, RecordError> {
+        let mut r = Reader { bytes, pos: 0 };
+        let version = r.byte()?;
+        if version != RECORD_VERSION {
+            return Err(RecordError::UnknownVersion(version));
+        }
+        r.byte()?;
+        r.array()
+    }
+
     /// The encoded length.
     pub fn encoded_len(&self) -> usize {
         let leave = self.leave_signature.map_or(0, |_| SIGNATURE_LEN);
