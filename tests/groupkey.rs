@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use dhtchat::crypto::Identity;
 use dhtchat::index::groupkey::message::{self, MESSAGE_HEADER_LEN};
 use dhtchat::index::groupkey::{
-    ChainHead, Change, ChatId, ENTRY_LEN, EpochKey, GroupKeySchedule, Keyring, MemberKey,
-    RECORD_HEADER_LEN, RecordError, Reject, RotationRecord, SIGNATURE_LEN, ScheduleError,
+    ChainHead, Change, ChatId, ENTRY_LEN, EpochKey, GroupKeySchedule, Keyring, LeaveNote,
+    MemberKey, RECORD_HEADER_LEN, RecordError, Reject, RotationRecord, SIGNATURE_LEN,
+    ScheduleError,
 };
 use dhtchat::wire::{MAX_DATA, MAX_DATAGRAM};
 use rand::SeedableRng;
@@ -337,6 +338,45 @@ fn a_signed_record_with_a_broken_wrap_gives_that_member_no_key() {
     let at_m = m.accept(&bytes).unwrap();
     assert_eq!((at_m.epoch, at_m.got_key), (1, false));
     assert_eq!(m.readable_epochs(&chat), vec![0]);
+}
+
+#[test]
+fn a_leaver_signs_a_note_and_any_remaining_member_rotates_it_out() {
+    let (mut index, mut r) = (Index::new(), rng(10));
+    let (chat, [mut a, mut b, mut m]) = three_member_chat(&mut index, &mut r);
+    let add = a.rotate(&mut r, &chat, &Change::Add(vec![key(4)])).unwrap();
+    index.submit(&add).unwrap();
+    let mut d = Keyring::new(id(4));
+    for k in [&mut a, &mut b, &mut m, &mut d] {
+        sync(k, &index, &chat);
+    }
+    // D leaves; M, a plain member, makes the record (it could not remove D on its own).
+    let note = d.leave_note(&chat).unwrap();
+    let kick = Change::Remove(vec![key(4)]);
+    assert_eq!(
+        m.rotate(&mut r, &chat, &kick),
+        Err(ScheduleError::NotAllowed)
+    );
+    let leave = m
+        .rotate(&mut r, &chat, &Change::Leave(note.clone()))
+        .unwrap();
+    index.submit(&leave).unwrap();
+    // The same note cannot be used again on the next epoch.
+    for k in [&mut a, &mut b, &mut m, &mut d] {
+        sync(k, &index, &chat);
+    }
+    let replay = a.rotate(&mut r, &chat, &Change::Leave(note));
+    assert_eq!(replay, Err(ScheduleError::NotAllowed));
+    index.post(m.seal(&mut r, &chat, b"D is gone").unwrap());
+    let last = index.messages.last().unwrap();
+    assert_eq!(d.open(last), Err(ScheduleError::NoKey { epoch: 2 }));
+    assert!(a.open(last).is_ok() && b.open(last).is_ok());
+    // A leaver cannot make its own leave record: the key maker always stays.
+    let own = LeaveNote::sign(&id(3), &chat, 2);
+    assert_eq!(
+        m.rotate(&mut r, &chat, &Change::Leave(own)),
+        Err(ScheduleError::NotAllowed)
+    );
 }
 
 fn hash_of(bytes: &[u8]) -> [u8; 32] {
