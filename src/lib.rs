@@ -58,6 +58,7 @@ pub mod app;
 pub mod cli;
 pub mod crypto;
 pub mod fuzzing;
+pub mod index;
 pub mod net;
 pub mod proto;
 pub mod store;
