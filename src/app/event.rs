@@ -169,6 +169,8 @@ pub enum ChatEvent {
         join: String,
         /// Our key in the group (hex).
         pk: String,
+        /// Our nick in the group (empty when we have none).
+        nick: String,
         /// The bound UDP address.
         addr: SocketAddr,
         /// A short label for the group (its name, or the chat id prefix).

@@ -337,6 +337,7 @@ impl Runtime {
             at,
             join: j.join.to_string(),
             pk: j.own().to_string(),
+            nick: j.nick.clone(),
             addr,
             group: j.label.clone(),
         };

@@ -42,6 +42,7 @@ fn fields(ev: &ChatEvent) -> Option<Fields> {
         E::Ready {
             join,
             pk,
+            nick,
             addr,
             group,
             ..
@@ -51,6 +52,7 @@ fn fields(ev: &ChatEvent) -> Option<Fields> {
                 ("join", join.clone()),
                 ("pk", pk.clone()),
                 ("addr", addr.to_string()),
+                ("nick", nick.clone()),
                 ("group", group.clone()),
             ],
         ),
@@ -236,10 +238,13 @@ mod tests {
                     at: AT,
                     join: "dhtchat:x".into(),
                     pk: ak.clone(),
+                    nick: "alice".into(),
                     addr,
                     group: "tea room".into(),
                 },
-                format!("READY join=dhtchat:x pk={ak} addr=127.0.0.1:33445 group=tea room"),
+                format!(
+                    "READY join=dhtchat:x pk={ak} addr=127.0.0.1:33445 nick=alice group=tea room"
+                ),
             ),
             (
                 ChatEvent::Message {

@@ -101,13 +101,11 @@ pub(super) fn event_lines(ev: &ChatEvent) -> Vec<Line<'static>> {
         E::Ready {
             at,
             pk,
+            nick,
             addr,
             group,
             ..
-        } => vec![info(
-            *at,
-            &format!("you are in {group} as {} on {addr}", short(pk)),
-        )],
+        } => vec![info(*at, &welcome(group, nick, pk, addr))],
         E::Message { at, from, text } => {
             vec![Line::from(vec![
                 time(*at),
@@ -250,6 +248,14 @@ fn membership_line(ev: &ChatEvent) -> Option<Line<'static>> {
         | E::Invite { .. }
         | E::Members(_) => return None,
     })
+}
+
+/// The welcome line: the group, our nick (or our short key before we have one) and the address.
+fn welcome(group: &str, nick: &str, pk: &str, addr: &std::net::SocketAddr) -> String {
+    match nick.is_empty() {
+        true => format!("you are in {group} as {} on {addr}", short(pk)),
+        false => format!("you are in {group} as {nick} [{}] on {addr}", short(pk)),
+    }
 }
 
 /// The first 8 characters of a key (hex).

@@ -93,6 +93,7 @@ fn ready(view: &mut ChatView) {
         at: at(12, 0),
         join,
         pk,
+        nick: String::new(),
         addr,
         group: "tea room".into(),
     });

@@ -395,6 +395,7 @@ fn opened_and_ready_show_the_join_string_once() {
         at: at(1),
         join: "dhtchat:public:tea@127.0.0.1:40007".into(),
         pk: "a".repeat(64),
+        nick: String::new(),
         addr: "127.0.0.1:40007".parse().unwrap(),
         group: "tea".into(),
     };
@@ -512,6 +513,7 @@ fn ready_after_a_members_snapshot_keeps_the_members() {
         at: at(1),
         join: String::new(),
         pk: "a".repeat(64),
+        nick: String::new(),
         addr: "127.0.0.1:40007".parse().unwrap(),
         group: "tea".into(),
     };
