@@ -69,6 +69,10 @@ impl Group {
             return Err(DropReason::OverLimit);
         }
         let msg = PeerMessage::decode(b.message_id, b.body).map_err(|_| DropReason::BadBody)?;
+        if self.dialect == Dialect::Legacy && matches!(msg, PeerMessage::Quit(r) if !r.is_empty()) {
+            // The 2014 code requires an empty quit: a reason is not of this dialect.
+            return Err(DropReason::BadBody);
+        }
         if !self.may_deliver(&b.origin, &msg) {
             return Err(DropReason::Silenced);
         }
@@ -178,7 +182,7 @@ impl Group {
                     });
                 }
             }
-            PeerMessage::Quit => self.on_quit(io, origin),
+            PeerMessage::Quit(reason) => self.on_quit(io, origin, reason),
             PeerMessage::Name(name) => self.on_name(io, origin, name),
             PeerMessage::Status(status) => self.on_status(io, origin, status),
             PeerMessage::Chat(text) => self.deliver(io, origin, number, TextKind::Chat, text),
@@ -224,13 +228,18 @@ impl Group {
         });
     }
 
-    fn on_quit(&mut self, io: &mut Io<'_>, origin: PublicKey) {
+    fn on_quit(&mut self, io: &mut Io<'_>, origin: PublicKey, reason: &str) {
         if let Some(m) = self.members.get_mut(&origin) {
             m.departed_at = Some(io.now);
             // A restarted member numbers its direct messages from 1 again.
             m.direct = None;
         }
         self.table.remove(&origin);
+        io.emit(Event::PeerQuit {
+            group: self.id,
+            peer: origin,
+            reason: reason.as_bytes().to_vec(),
+        });
         io.emit(Event::PeerLeft {
             group: self.id,
             peer: origin,

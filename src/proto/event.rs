@@ -52,7 +52,9 @@ pub enum Event {
         /// The member's key.
         peer: PublicKey,
     },
-    /// A member left.
+    /// A member left. A quit is announced twice: [`Event::PeerQuit`] (with the reason)
+    /// comes first, immediately followed by this variant with `reason: LeaveReason::Quit`;
+    /// a front end that shows the reason handles `PeerQuit` and skips `PeerLeft { Quit }`.
     PeerLeft {
         /// The group.
         group: GroupId,
@@ -60,6 +62,17 @@ pub enum Event {
         peer: PublicKey,
         /// Why.
         reason: LeaveReason,
+    },
+    /// A member sent quit (PROTOCOL.md §5.2), with its reason: raw bytes, valid UTF-8 of at
+    /// most 256 bytes, empty when it gave none (always empty in legacy groups). Emitted
+    /// immediately before `PeerLeft { reason: LeaveReason::Quit }` for the same member.
+    PeerQuit {
+        /// The group.
+        group: GroupId,
+        /// The member's key.
+        peer: PublicKey,
+        /// Its part or quit message; empty if none.
+        reason: Vec<u8>,
     },
     /// A chat message or action arrived.
     MessageReceived {

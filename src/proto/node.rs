@@ -376,7 +376,25 @@ impl Node {
 
     /// Broadcasts quit and forgets the group. The quit datagrams are already queued.
     pub fn leave_group(&mut self, now: Instant, group: GroupId) -> Result<(), SendError> {
-        self.send(now, group, &PeerMessage::Quit)?;
+        self.leave_group_with_reason(now, group, b"")
+    }
+
+    /// Broadcasts quit with `reason` (a part or quit message: UTF-8, at most 256 bytes,
+    /// PROTOCOL.md §5.2) and forgets the group. Legacy groups send the empty 2014 quit and
+    /// ignore the reason. A bad reason fails with nothing sent and the group kept.
+    pub fn leave_group_with_reason(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        reason: &[u8],
+    ) -> Result<(), SendError> {
+        let g = self.groups.get(&group).ok_or(SendError::UnknownGroup)?;
+        let reason = match g.dialect {
+            Dialect::Legacy => "",
+            Dialect::Secure => std::str::from_utf8(reason)
+                .map_err(|_| crate::wire::EncodeError::BadValue("quit reason utf-8"))?,
+        };
+        self.send(now, group, &PeerMessage::Quit(reason))?;
         if let Some(g) = self.groups.remove(&group) {
             self.by_key.remove(&g.own());
         }

@@ -500,6 +500,7 @@ pub(super) fn event_group(ev: &Event) -> GroupId {
         Event::Joined { group }
         | Event::PeerJoined { group, .. }
         | Event::PeerLeft { group, .. }
+        | Event::PeerQuit { group, .. }
         | Event::MessageReceived { group, .. }
         | Event::NameChanged { group, .. }
         | Event::StatusChanged { group, .. }

@@ -1,0 +1,178 @@
+//! Membership as a joiner and a leaver see it (issue #11, PROTOCOL.md §5.2, §6.3, §6.5):
+//! part and quit reasons, names and roles within 2 s of joining, the group's signed name,
+//! bounded joins and contacts that are not members until they answer.
+
+mod sim;
+
+use std::time::Duration;
+
+use dhtchat::proto::{Dialect, DropReason, Event, GroupSpec, LeaveReason, Privacy, SendError};
+use dhtchat::wire::{EncodeError, PublicKey};
+use sim::{LinkModel, Sim, build_group};
+
+fn spec(dialect: Dialect) -> GroupSpec {
+    GroupSpec {
+        dialect,
+        privacy: Privacy::Public,
+        ..GroupSpec::default()
+    }
+}
+
+/// A settled group of `n` nodes; node 0 founded it.
+fn group(seed: u64, n: usize, dialect: Dialect) -> Sim {
+    let mut sim = Sim::new(seed, LinkModel::default());
+    build_group(
+        &mut sim,
+        n,
+        &spec(dialect),
+        Duration::from_millis(300),
+        |_| {},
+    );
+    let full = sim.drive_until(Duration::from_secs(60), |s| {
+        (0..n).all(|i| s.nodes[i].node.members(s.nodes[i].group.unwrap()).len() == n - 1)
+    });
+    assert!(full, "group of {n} did not settle");
+    sim
+}
+
+fn key(sim: &Sim, i: usize) -> PublicKey {
+    let n = &sim.nodes[i];
+    n.node.group_info(n.group.unwrap()).unwrap().own_key
+}
+
+/// The events node `i` logged about `peer`'s departure, in order.
+fn departures(sim: &Sim, i: usize, peer: PublicKey) -> Vec<Event> {
+    sim.nodes[i]
+        .events
+        .iter()
+        .map(|(_, _, e)| e.clone())
+        .filter(|e| {
+            matches!(e, Event::PeerQuit { peer: p, .. } | Event::PeerLeft { peer: p, .. } if *p == peer)
+        })
+        .collect()
+}
+
+#[test]
+fn a_quit_reason_reaches_every_member_just_before_peer_left() {
+    let mut sim = group(11, 4, Dialect::Secure);
+    let leaver = key(&sim, 2);
+    sim.with_node(2, |n, now, g| {
+        n.leave_group_with_reason(now, g, "gotta go".as_bytes())
+    })
+    .unwrap();
+    sim.run_for(Duration::from_secs(1));
+    for i in [0, 1, 3] {
+        let group = sim.nodes[i].group.unwrap();
+        let expected = vec![
+            Event::PeerQuit {
+                group,
+                peer: leaver,
+                reason: b"gotta go".to_vec(),
+            },
+            Event::PeerLeft {
+                group,
+                peer: leaver,
+                reason: LeaveReason::Quit,
+            },
+        ];
+        assert_eq!(departures(&sim, i, leaver), expected, "node {i}");
+    }
+}
+
+#[test]
+fn a_plain_leave_is_a_quit_without_reason() {
+    let mut sim = group(12, 3, Dialect::Secure);
+    let leaver = key(&sim, 1);
+    sim.with_node(1, |n, now, g| n.leave_group(now, g)).unwrap();
+    sim.run_for(Duration::from_secs(1));
+    let got = departures(&sim, 0, leaver);
+    assert!(
+        matches!(&got[0], Event::PeerQuit { reason, .. } if reason.is_empty()),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn a_bad_reason_sends_nothing_and_keeps_the_group() {
+    let mut sim = group(13, 2, Dialect::Secure);
+    let leaver = key(&sim, 1);
+    let long = vec![b'x'; 257];
+    let err = sim.with_node(1, |n, now, g| n.leave_group_with_reason(now, g, &long));
+    assert_eq!(
+        err,
+        Err(SendError::Encode(EncodeError::TooLong {
+            len: 257,
+            max: 256
+        }))
+    );
+    let err = sim.with_node(1, |n, now, g| {
+        n.leave_group_with_reason(now, g, &[0xFF, 0xFE])
+    });
+    assert!(matches!(err, Err(SendError::Encode(_))), "{err:?}");
+    let g = sim.nodes[1].group.unwrap();
+    assert!(sim.nodes[1].node.group_info(g).is_some(), "group kept");
+    sim.run_for(Duration::from_secs(1));
+    assert!(departures(&sim, 0, leaver).is_empty());
+    let exact = "é".repeat(128);
+    sim.with_node(1, |n, now, g| {
+        n.leave_group_with_reason(now, g, exact.as_bytes())
+    })
+    .unwrap();
+    sim.run_for(Duration::from_secs(1));
+    let got = departures(&sim, 0, leaver);
+    assert!(matches!(&got[0], Event::PeerQuit { reason, .. } if *reason == exact.as_bytes()));
+}
+
+#[test]
+fn a_legacy_group_sends_the_empty_2014_quit_and_drops_a_reason() {
+    let mut sim = group(14, 3, Dialect::Legacy);
+    let leaver = key(&sim, 1);
+    sim.with_node(1, |n, now, g| n.leave_group_with_reason(now, g, b"bye all"))
+        .unwrap();
+    sim.run_for(Duration::from_secs(1));
+    let got = departures(&sim, 0, leaver);
+    assert!(
+        matches!(&got[0], Event::PeerQuit { reason, .. } if reason.is_empty()),
+        "{got:?}"
+    );
+    assert_eq!(got.len(), 2);
+    // A quit with a reason is not of the 2014 dialect: dropped, not delivered.
+    let before = sim.nodes[2].node.stats().dropped(DropReason::BadBody);
+    let forged = legacy_quit_with_reason(&sim, 0, 2);
+    sim.with_node(2, |n, now, _| n.handle_datagram(now, forged.1, &forged.0));
+    assert_eq!(
+        sim.nodes[2].node.stats().dropped(DropReason::BadBody),
+        before + 1
+    );
+    assert!(departures(&sim, 2, key(&sim, 0)).is_empty());
+}
+
+/// Node `from`'s quit with a reason, sealed to node `to` as a legacy broadcast (as a
+/// misbehaving or newer peer could send it), and `from`'s address.
+fn legacy_quit_with_reason(sim: &Sim, from: usize, to: usize) -> (Vec<u8>, std::net::SocketAddr) {
+    use dhtchat::crypto::{Identity, precompute, seal_packet};
+    use dhtchat::wire::{Broadcast, Payload};
+    let n = &sim.nodes[from];
+    let id = Identity::from_seed(&n.node.identity_seed(n.group.unwrap()).unwrap());
+    let receiver = key(sim, to);
+    let b = Broadcast {
+        origin: id.public_key(),
+        number: 1000,
+        message_id: 24,
+        body: b"bye all",
+        trailer: None,
+    };
+    let shared = precompute(id.keypair(), &receiver);
+    let mut out = Vec::new();
+    let payload = Payload::Broadcast(b);
+    seal_packet(
+        &shared,
+        &receiver,
+        &id.public_key(),
+        &[7; 24],
+        &payload,
+        &mut out,
+    )
+    .unwrap();
+    (out, n.addr)
+}
