@@ -176,3 +176,131 @@ fn legacy_quit_with_reason(sim: &Sim, from: usize, to: usize) -> (Vec<u8>, std::
     .unwrap();
     (out, n.addr)
 }
+
+/// Node `i`'s virtual time of `Joined`.
+fn joined_at(sim: &Sim, i: usize) -> Option<Duration> {
+    let joined = |e: &Event| matches!(e, Event::Joined { .. });
+    sim.nodes[i]
+        .events
+        .iter()
+        .find(|(_, _, e)| joined(e))
+        .map(|(t, _, _)| *t)
+}
+
+fn group_name(sim: &Sim, i: usize) -> Option<String> {
+    let n = &sim.nodes[i];
+    n.node.group_name(n.group?)
+}
+
+/// `n` nodes; node 0 founds a secure group and names it before anyone joins; node `i` then
+/// joins through node `i - 1`, 300 ms apart.
+fn named_group(seed: u64, n: usize, name: &str) -> Sim {
+    let mut sim = Sim::new(seed, LinkModel::default());
+    for i in 0..n {
+        let c = sim.config(i);
+        sim.add_node(c);
+    }
+    sim.create_group(0, &spec(Dialect::Secure));
+    sim.with_node(0, |node, now, g| node.set_group_name(now, g, name))
+        .unwrap();
+    for i in 1..n {
+        sim.run_for(Duration::from_millis(300));
+        let join = sim.join_string(i - 1);
+        sim.join(i, &join, &spec(Dialect::Secure));
+    }
+    sim
+}
+
+#[test]
+fn joiners_learn_the_founders_group_name_as_they_join() {
+    let mut sim = named_group(21, 4, "dhtchat devs");
+    assert_eq!(group_name(&sim, 0).as_deref(), Some("dhtchat devs"));
+    sim.run_for(Duration::from_secs(3));
+    for i in 1..4 {
+        let at = joined_at(&sim, i).expect("joined");
+        let (when, _, _) = sim.nodes[i]
+            .events
+            .iter()
+            .find(|(_, _, e)| matches!(e, Event::GroupNameChanged { name, .. } if name == "dhtchat devs"))
+            .expect("GroupNameChanged");
+        assert!(
+            *when <= at + Duration::from_secs(2),
+            "node {i}: {when:?} vs {at:?}"
+        );
+        assert_eq!(
+            group_name(&sim, i).as_deref(),
+            Some("dhtchat devs"),
+            "node {i}"
+        );
+    }
+    // A rename reaches everyone; an empty name clears it.
+    sim.with_node(0, |n, now, g| n.set_group_name(now, g, "renamed"))
+        .unwrap();
+    sim.run_for(Duration::from_secs(1));
+    assert!((0..4).all(|i| group_name(&sim, i).as_deref() == Some("renamed")));
+    sim.with_node(0, |n, now, g| n.set_group_name(now, g, ""))
+        .unwrap();
+    sim.run_for(Duration::from_secs(1));
+    assert!((0..4).all(|i| group_name(&sim, i).is_none()));
+}
+
+#[test]
+fn only_the_founder_names_a_secure_group() {
+    let mut sim = named_group(22, 3, "ours");
+    sim.run_for(Duration::from_secs(3));
+    let err = sim.with_node(1, |n, now, g| n.set_group_name(now, g, "mine"));
+    assert_eq!(err, Err(SendError::NotPermitted));
+    let long = "n".repeat(129);
+    let err = sim.with_node(0, |n, now, g| n.set_group_name(now, g, &long));
+    assert_eq!(
+        err,
+        Err(SendError::Encode(EncodeError::TooLong {
+            len: 129,
+            max: 128
+        }))
+    );
+    let mut legacy = group(23, 2, Dialect::Legacy);
+    let err = legacy.with_node(0, |n, now, g| n.set_group_name(now, g, "old"));
+    assert_eq!(err, Err(SendError::NotSecure));
+    assert_eq!(group_name(&legacy, 1), None);
+}
+
+#[test]
+fn a_forged_or_replayed_group_name_is_refused() {
+    use dhtchat::crypto::Identity;
+    use dhtchat::wire::{Fact, FactValue};
+    let mut sim = named_group(24, 3, "ours");
+    sim.run_for(Duration::from_secs(3));
+    let chat = sim.nodes[0]
+        .node
+        .group_info(sim.nodes[0].group.unwrap())
+        .unwrap()
+        .chat_id
+        .unwrap();
+    let sign = |by: &Identity, version: u32, name: &str| {
+        let mut f = Fact {
+            subject: PublicKey([0; 32]),
+            version,
+            value: FactValue::GroupName(name),
+            signer: [0; 32],
+            signature: [0; 64],
+        };
+        by.sign_fact(&chat, &mut f);
+        f.to_vec().unwrap()
+    };
+    let n1 = &sim.nodes[1];
+    let member = Identity::from_seed(&n1.node.identity_seed(n1.group.unwrap()).unwrap());
+    let forged = sign(&member, 9, "hijacked");
+    // The founder's own key signs an old version: stale once version 1 is held.
+    let old_by_founder = sim.nodes[0].node.facts(sim.nodes[0].group.unwrap());
+    let taken = sim.with_node(2, |n, now, g| n.restore_facts(now, g, &[forged]));
+    assert_eq!(taken, 0);
+    assert_eq!(
+        sim.nodes[2].node.stats().dropped(DropReason::FactRejected),
+        1
+    );
+    let taken = sim.with_node(2, |n, now, g| n.restore_facts(now, g, &old_by_founder));
+    assert_eq!(taken, 0);
+    assert!(sim.nodes[2].node.stats().dropped(DropReason::StaleFact) >= 1);
+    assert_eq!(group_name(&sim, 2).as_deref(), Some("ours"));
+}

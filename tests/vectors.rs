@@ -413,7 +413,7 @@ fn fact_vectors() -> Vec<Vector> {
 #[test]
 fn fact_vectors_sign_verify_and_round_trip() {
     let all = fact_vectors();
-    assert_eq!(all.len(), 3, "fact vectors in §7.1");
+    assert_eq!(all.len(), 4, "fact vectors in §7.1");
     for v in &all {
         let name = v.name();
         let signer = Identity::from_seed(&v.key("signer-seed"));

@@ -36,8 +36,9 @@ pub enum SendError {
     /// Our role (or the voice setting, or the topic lock) does not allow it.
     #[error("not permitted with your role")]
     NotPermitted,
-    /// Private messages need a secure group (the 2014 dialect has no such packet).
-    #[error("private messages need a secure group")]
+    /// Private messages and the group name need a secure group (the 2014 dialect has
+    /// neither).
+    #[error("only secure groups have that")]
     NotSecure,
     /// We know no address for that member.
     #[error("no known address for that member")]

@@ -180,6 +180,15 @@ pub enum Event {
         /// Who signed it.
         by: PublicKey,
     },
+    /// The founder named the group, or renamed it (a signed fact, secure groups; PROTOCOL.md
+    /// §5.5). An empty name clears it. Also raised when a joiner learns the name by the fact
+    /// sync; `Node::group_name` gives the current one.
+    GroupNameChanged {
+        /// The group.
+        group: GroupId,
+        /// The new name (valid UTF-8, at most 128 bytes).
+        name: String,
+    },
     /// The group's signed facts changed: persist `Node::facts(group)`.
     FactsChanged {
         /// The group.

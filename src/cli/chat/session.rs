@@ -512,6 +512,7 @@ pub(super) fn event_group(ev: &Event) -> GroupId {
         | Event::TopicLocked { group, .. }
         | Event::VoiceChanged { group, .. }
         | Event::PeerLimitChanged { group, .. }
+        | Event::GroupNameChanged { group, .. }
         | Event::FactsChanged { group }
         | Event::DirectMessage { group, .. } => *group,
     }

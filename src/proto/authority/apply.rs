@@ -76,6 +76,10 @@ impl Group {
             FactValue::TopicLock(locked) => Event::TopicLocked { group, locked, by },
             FactValue::Voice(level) => Event::VoiceChanged { group, level, by },
             FactValue::PeerLimit(limit) => Event::PeerLimitChanged { group, limit, by },
+            FactValue::GroupName(name) => Event::GroupNameChanged {
+                group,
+                name: name.to_owned(),
+            },
         };
         io.emit(event);
     }
