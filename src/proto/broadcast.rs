@@ -137,17 +137,17 @@ impl Group {
         if is_new && self.members.len() >= io.config.max_members {
             return Err(DropReason::MemberLimit);
         }
-        if is_new {
-            io.emit(Event::PeerJoined {
-                group: self.id,
-                peer: b.origin,
-            });
-        }
         let now = io.now;
         let member = self
             .members
             .entry(b.origin)
             .or_insert_with(|| Member::new(now));
+        if member.list(is_new) {
+            io.emit(Event::PeerJoined {
+                group: self.id,
+                peer: b.origin,
+            });
+        }
         if member.departed_at.take().is_some() {
             // It quit and came back (a restart resumes numbering past its quit).
             io.emit(Event::PeerJoined {
@@ -211,7 +211,17 @@ impl Group {
     }
 
     fn on_new_peer(&mut self, io: &mut Io<'_>, peer: PublicKey) {
-        if peer == self.own() || self.members.contains_key(&peer) {
+        if peer == self.own() {
+            return;
+        }
+        if let Some(m) = self.members.get_mut(&peer) {
+            // A contact we are still asking, that a member vouches for: it is one.
+            if m.list(false) {
+                io.emit(Event::PeerJoined {
+                    group: self.id,
+                    peer,
+                });
+            }
             return;
         }
         if self.is_banned(&peer) {

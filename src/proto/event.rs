@@ -45,7 +45,17 @@ pub enum Event {
         /// The group.
         group: GroupId,
     },
-    /// A member appeared (announced, or first heard from).
+    /// No member answered our join within `Config::join_timeout` (a wrong key, a dead
+    /// address, or a private group that did not invite us): the node has dropped the group,
+    /// and its `GroupId` is no longer valid. `contact` is the join string's address.
+    JoinFailed {
+        /// The group (already dropped).
+        group: GroupId,
+        /// The join string's member address that never answered.
+        contact: SocketAddr,
+    },
+    /// A member appeared (announced, first heard from, or a join contact that answered:
+    /// contacts are not members until they do).
     PeerJoined {
         /// The group.
         group: GroupId,

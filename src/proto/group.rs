@@ -37,6 +37,10 @@ pub(crate) struct Member {
     /// Its direct messages' dedup window; `None` until its first one (boxed: most members
     /// never send us one).
     pub(crate) direct: Option<Box<SeenWindow>>,
+    /// False for a bootstrap contact (the join string's member, or one given to
+    /// `add_contacts`) that has not answered nor broadcast yet: not shown to the application
+    /// (no PeerJoined, not in `members()`), but usable as an address and a hop.
+    pub(crate) listed: bool,
 }
 
 impl Member {
@@ -60,7 +64,25 @@ impl Member {
             validated: false,
             rate: super::spam::Bucket::default(),
             direct: None,
+            listed: true,
         }
+    }
+
+    /// A bootstrap contact at `addr`: not listed until it answers or broadcasts.
+    pub(crate) fn contact(now: Instant, addr: SocketAddr) -> Self {
+        Self {
+            addr: Some(addr),
+            listed: false,
+            ..Self::new(now)
+        }
+    }
+
+    /// Lists it if it was an unlisted contact; true if that happened (or `is_new`): the
+    /// application must hear PeerJoined.
+    pub(crate) fn list(&mut self, is_new: bool) -> bool {
+        let first = is_new || !self.listed;
+        self.listed = true;
+        first
     }
 }
 
@@ -93,6 +115,9 @@ pub(crate) struct Group {
     pub(crate) joined: bool,
     pub(crate) join_retry: Duration,
     pub(crate) next_join: Instant,
+    /// A joiner gives up at this instant if no member has answered (`Config::join_timeout`);
+    /// `None` for a group we created, or once joined.
+    pub(crate) join_deadline: Option<Instant>,
     pub(crate) next_tick: Instant,
     pub(crate) next_ping: Instant,
     pub(crate) next_name: Instant,
@@ -101,7 +126,7 @@ pub(crate) struct Group {
     pub(crate) spam: super::spam::SpamGuard,
     /// Signed facts: roles, bans, topic, lock, voice, peer limit (secure groups).
     pub(crate) authority: Authority,
-    /// Set when we were kicked or banned: the node drops the group.
+    /// Set when we were kicked or banned, or our join failed: the node drops the group.
     pub(crate) evicted: bool,
     /// Broadcasts kept for anti-entropy repair (PROTOCOL.md §6.11).
     pub(crate) recent: super::repair::Recent,
@@ -147,6 +172,7 @@ impl Group {
             joined: false,
             join_retry: config.join_retry_min,
             next_join: now,
+            join_deadline: None,
             next_tick: now + config.tick,
             next_ping: now,
             next_name: now,

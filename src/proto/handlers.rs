@@ -117,7 +117,7 @@ impl Group {
         member.addr = Some(addr);
         let newly_validated = !member.validated;
         member.validated = true;
-        if is_new {
+        if member.list(is_new) {
             io.emit(Event::PeerJoined {
                 group: self.id,
                 peer: key,
@@ -126,6 +126,7 @@ impl Group {
         self.table.insert(key, addr, now);
         if !self.joined {
             self.joined = true;
+            self.join_deadline = None;
             self.join_retry = io.config.join_retry_min;
             // Our nick goes out before the application can say anything, so members never
             // see our first message under a bare key.

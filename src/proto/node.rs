@@ -221,12 +221,12 @@ impl Node {
         group.nick = spec.nick.clone();
         group.contact = contact;
         if let Some(c) = contact {
-            let mut member = Member::new(now);
-            member.addr = Some(c.addr);
-            group.members.insert(c.key, member);
+            // Not a member until it answers (PROTOCOL.md §6.3).
+            group.members.insert(c.key, Member::contact(now, c.addr));
             let mut io = io!(self, now);
             group.request(&mut io, c.key, c.addr, Purpose::Join);
             group.next_join = now + self.config.join_retry_min;
+            group.join_deadline = now.checked_add(self.config.join_timeout);
         }
         self.by_key.insert(own, id);
         self.groups.insert(id, group);
@@ -350,7 +350,10 @@ impl Node {
         let mut io = io!(self, now);
         let own = g.own();
         for c in contacts.iter().filter(|c| c.key != own).take(16) {
-            let member = g.members.entry(c.key).or_insert_with(|| Member::new(now));
+            let member = g
+                .members
+                .entry(c.key)
+                .or_insert_with(|| Member::contact(now, c.addr));
             if member.addr.is_none() {
                 member.addr = Some(c.addr);
             }
@@ -478,9 +481,16 @@ impl Node {
     /// Runs timers that are due. Call `poll_*` afterwards.
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut io = io!(self, now);
+        let mut dropped = Vec::new();
         for group in self.groups.values_mut() {
             group.on_tick(&mut io);
             group.on_have_timer(&mut io);
+            if group.evicted {
+                dropped.push(group.id);
+            }
+        }
+        for id in dropped {
+            self.drop_if_evicted(id);
         }
     }
 

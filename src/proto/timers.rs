@@ -32,6 +32,10 @@ impl Group {
             return;
         }
         self.next_tick = io.now + io.config.tick;
+        if self.join_deadline.is_some_and(|d| io.now >= d) {
+            self.give_up_join(io);
+            return;
+        }
         self.pending.expire(io.now, io.config.request_timeout);
         self.upkeep_table(io);
         self.maybe_rejoin(io);
@@ -142,13 +146,17 @@ impl Group {
         self.members.retain(|key, m| match m.departed_at {
             Some(t) => now.saturating_duration_since(t) < quit_delay,
             None if now.saturating_duration_since(m.last_seen) >= timeout => {
-                timed_out.push(*key);
+                timed_out.push((*key, m.listed));
                 false
             }
             None => true,
         });
-        for peer in timed_out {
+        for (peer, listed) in timed_out {
             self.table.remove(&peer);
+            if !listed {
+                // A contact that never answered was never announced: nothing left.
+                continue;
+            }
             io.emit(Event::PeerLeft {
                 group: self.id,
                 peer,
@@ -167,6 +175,19 @@ impl Group {
         for i in rand::seq::index::sample(io.rng, candidates.len(), n) {
             let (key, addr) = candidates[i];
             self.request(io, key, addr, Purpose::Refresh);
+        }
+    }
+
+    /// No member answered our join in time: tell the application and mark the group for the
+    /// node to drop (PROTOCOL.md §6.3).
+    fn give_up_join(&mut self, io: &mut Io<'_>) {
+        self.join_deadline = None;
+        self.evicted = true;
+        if let Some(c) = self.contact {
+            io.emit(Event::JoinFailed {
+                group: self.id,
+                contact: c.addr,
+            });
         }
     }
 

@@ -498,6 +498,7 @@ impl Session {
 pub(super) fn event_group(ev: &Event) -> GroupId {
     match ev {
         Event::Joined { group }
+        | Event::JoinFailed { group, .. }
         | Event::PeerJoined { group, .. }
         | Event::PeerLeft { group, .. }
         | Event::PeerQuit { group, .. }

@@ -122,7 +122,7 @@ impl Group {
         if self.dialect != Dialect::Secure || limit == 0 || self.members.contains_key(key) {
             return false;
         }
-        let live = self.members.values().filter(|m| m.departed_at.is_none());
+        let live = (self.members.values()).filter(|m| m.departed_at.is_none() && m.listed);
         live.count() + 1 >= limit
     }
 

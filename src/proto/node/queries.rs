@@ -53,7 +53,7 @@ impl Node {
             privacy: g.privacy,
             joined: g.joined,
             table_len: g.table.len(),
-            members: g.members.len(),
+            members: g.members.values().filter(|m| m.listed).count(),
             topic: g.topic.as_ref().map(|(_, t)| t.clone()),
             topic_locked: g.authority.topic_locked(),
             voice: g.authority.voice(),
@@ -119,7 +119,7 @@ impl Node {
         };
         g.members
             .iter()
-            .filter(|(_, m)| m.departed_at.is_none())
+            .filter(|(_, m)| m.departed_at.is_none() && m.listed)
             .map(|(k, m)| MemberInfo {
                 key: *k,
                 name: m.name.clone(),
