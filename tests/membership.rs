@@ -20,14 +20,18 @@ fn spec(dialect: Dialect) -> GroupSpec {
 
 /// A settled group of `n` nodes; node 0 founded it.
 fn group(seed: u64, n: usize, dialect: Dialect) -> Sim {
+    group_with(seed, n, dialect, |_| {})
+}
+
+fn group_with(
+    seed: u64,
+    n: usize,
+    dialect: Dialect,
+    configure: fn(&mut dhtchat::proto::Config),
+) -> Sim {
     let mut sim = Sim::new(seed, LinkModel::default());
-    build_group(
-        &mut sim,
-        n,
-        &spec(dialect),
-        Duration::from_millis(300),
-        |_| {},
-    );
+    let stagger = Duration::from_millis(300);
+    build_group(&mut sim, n, &spec(dialect), stagger, configure);
     let full = sim.drive_until(Duration::from_secs(60), |s| {
         (0..n).all(|i| s.nodes[i].node.members(s.nodes[i].group.unwrap()).len() == n - 1)
     });
@@ -423,4 +427,195 @@ fn a_join_timeout_of_duration_max_keeps_trying() {
     sim.run_for(Duration::from_secs(120));
     assert!(sim.nodes[0].node.group_info(g).is_some());
     assert!(sim.nodes[0].events.is_empty());
+}
+
+/// A settled group of `n` nodes named `nick0..`, node 2 away, node 3 moderator (secure);
+/// then node `n` joins through node `n - 1` (a random member would do). Returns the sim and
+/// the virtual time of the joiner's `Joined`.
+fn join_a_named_group(
+    seed: u64,
+    n: usize,
+    dialect: Dialect,
+    configure: fn(&mut dhtchat::proto::Config),
+) -> (Sim, Duration) {
+    let mut sim = Sim::new(seed, LinkModel::default());
+    build_group(
+        &mut sim,
+        n,
+        &spec(dialect),
+        Duration::from_millis(300),
+        configure,
+    );
+    let full = sim.drive_until(Duration::from_secs(60), |s| {
+        (0..n).all(|i| s.nodes[i].node.members(s.nodes[i].group.unwrap()).len() == n - 1)
+    });
+    assert!(full);
+    for i in 0..n {
+        let nick = format!("nick{i}");
+        sim.with_node(i, |node, now, g| node.set_name(now, g, nick.as_bytes()))
+            .unwrap();
+    }
+    if dialect == Dialect::Secure {
+        use dhtchat::proto::Moderation;
+        use dhtchat::wire::{Role, Status};
+        sim.with_node(2, |node, now, g| node.set_status(now, g, Status::Away))
+            .unwrap();
+        let m = key(&sim, 3);
+        sim.with_node(0, |node, now, g| {
+            node.moderate(now, g, Moderation::SetRole(m, Role::Moderator))
+        })
+        .unwrap();
+    }
+    // Long after every announcement: only the 180-s timer would repeat them.
+    sim.run_for(Duration::from_secs(20));
+    let mut c = sim.config(n);
+    configure(&mut c);
+    sim.add_node(c);
+    let join = sim.join_string(n - 1);
+    let mut s = spec(dialect);
+    s.nick = b"newcomer".to_vec();
+    sim.join(n, &join, &s);
+    let done = sim.drive_until(Duration::from_secs(10), |s| joined_at(s, n).is_some());
+    assert!(done, "the joiner never joined");
+    let at = joined_at(&sim, n).unwrap();
+    sim.run_until(at + Duration::from_secs(2));
+    (sim, at)
+}
+
+/// What node `i` knows of the members: key → (nick, status, role).
+fn roster(
+    sim: &Sim,
+    i: usize,
+) -> std::collections::BTreeMap<PublicKey, (String, dhtchat::wire::Status, dhtchat::wire::Role)> {
+    let n = &sim.nodes[i];
+    n.node
+        .members(n.group.unwrap())
+        .into_iter()
+        .map(|m| {
+            (
+                m.key,
+                (String::from_utf8(m.name).unwrap(), m.status, m.role),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_joiner_knows_every_nick_status_and_role_within_2s_of_joining() {
+    use dhtchat::wire::{Role, Status};
+    let (sim, _) = join_a_named_group(41, 8, Dialect::Secure, |_| {});
+    let got = roster(&sim, 8);
+    assert_eq!(got.len(), 8, "{got:?}");
+    for i in 0..8 {
+        let (nick, status, role) = &got[&key(&sim, i)];
+        assert_eq!(nick, &format!("nick{i}"), "node {i}");
+        let want_status = if i == 2 { Status::Away } else { Status::Online };
+        assert_eq!(*status, want_status, "node {i}");
+        let want_role = match i {
+            0 => Role::Founder,
+            3 => Role::Moderator,
+            _ => Role::User,
+        };
+        assert_eq!(*role, want_role, "node {i}");
+    }
+    // Only the member it joined through, and any other that had not heard it yet, sent it.
+    let senders = (0..8)
+        .filter(|&i| sim.nodes[i].node.stats().name_syncs > 0)
+        .count();
+    assert!(
+        (1..=3).contains(&senders),
+        "{senders} members sent a name sync"
+    );
+}
+
+#[test]
+fn a_legacy_joiner_knows_every_nick_within_2s_of_joining() {
+    let (sim, _) = join_a_named_group(42, 6, Dialect::Legacy, |_| {});
+    let got = roster(&sim, 6);
+    assert_eq!(got.len(), 6, "{got:?}");
+    for i in 0..6 {
+        assert_eq!(got[&key(&sim, i)].0, format!("nick{i}"), "node {i}");
+    }
+    assert!(
+        (0..7).all(|i| sim.nodes[i].node.stats().name_syncs == 0),
+        "no sync in 2014 groups"
+    );
+}
+
+#[test]
+fn the_name_sync_is_bounded_per_joiner_and_can_be_turned_off() {
+    let (sim, _) = join_a_named_group(43, 8, Dialect::Secure, |c| c.name_sync_max = 3);
+    let most = (0..8).map(|i| sim.nodes[i].node.stats().name_syncs).max();
+    assert!(most.is_some_and(|m| (1..=6).contains(&m)), "{most:?}");
+    let named = roster(&sim, 8)
+        .values()
+        .filter(|(n, _, _)| !n.is_empty())
+        .count();
+    assert!(named < 8, "a cap of 3 members cannot name all 8 ({named})");
+    let (sim, _) = join_a_named_group(43, 8, Dialect::Secure, |c| c.name_sync_max = 0);
+    assert!((0..9).all(|i| sim.nodes[i].node.stats().name_syncs == 0));
+    let named = roster(&sim, 8)
+        .values()
+        .filter(|(n, _, _)| !n.is_empty())
+        .count();
+    assert!(
+        named < 8,
+        "without the sync the joiner waits for the name timer ({named})"
+    );
+}
+
+#[test]
+fn a_burst_of_legacy_new_peers_costs_one_name_broadcast() {
+    use dhtchat::crypto::{Identity, precompute, seal_packet};
+    use dhtchat::wire::{Broadcast, Payload};
+    // No group pings: every own broadcast counted below is a nick.
+    let quiet = |c: &mut dhtchat::proto::Config| {
+        c.ping_interval = Duration::from_secs(3600);
+        c.peer_timeout = Duration::from_secs(7200);
+    };
+    let mut sim = group_with(44, 3, Dialect::Legacy, quiet);
+    sim.with_node(1, |n, now, g| n.set_name(now, g, b"bob"))
+        .unwrap();
+    sim.run_for(Duration::from_secs(5));
+    let stranger = Identity::from_seed(&[0x77; 32]);
+    let receiver = key(&sim, 1);
+    let shared = precompute(stranger.keypair(), &receiver);
+    let before = sim.nodes[1].node.stats().originated;
+    for k in 0..10u8 {
+        let announced = [k + 1; 32];
+        let b = Broadcast {
+            origin: stranger.public_key(),
+            number: u32::from(k) + 1,
+            message_id: 16,
+            body: &announced,
+            trailer: None,
+        };
+        let mut out = Vec::new();
+        let payload = Payload::Broadcast(b);
+        seal_packet(
+            &shared,
+            &receiver,
+            &stranger.public_key(),
+            &[k; 24],
+            &payload,
+            &mut out,
+        )
+        .unwrap();
+        let from = "127.250.0.1:9".parse().unwrap();
+        sim.with_node(1, |n, now, _| n.handle_datagram(now, from, &out));
+        sim.run_for(Duration::from_millis(50));
+    }
+    let members = sim.nodes[1].node.members(sim.nodes[1].group.unwrap()).len();
+    assert!(
+        members >= 12,
+        "the announced keys became members ({members})"
+    );
+    assert_eq!(
+        sim.nodes[1].node.stats().originated,
+        before + 1,
+        "one nick, at once"
+    );
+    // ... and once more 15 s later, as the 2014 code does.
+    sim.run_for(Duration::from_secs(16));
+    assert_eq!(sim.nodes[1].node.stats().originated, before + 2);
 }

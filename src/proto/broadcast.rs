@@ -78,10 +78,15 @@ impl Group {
             return Err(DropReason::Silenced);
         }
         io.stats.delivered += 1;
-        // Relayed before it is applied, so a ban or kick still reaches its target.
-        if !matches!(msg, PeerMessage::FactSync(_)) {
+        // Relayed before it is applied, so a ban or kick still reaches its target. Before we
+        // are joined there is no one to relay to, and what arrives is old (the fact and name
+        // syncs): not kept for repair either.
+        if !matches!(msg, PeerMessage::FactSync(_)) && self.joined {
             self.relay(io, hop, b);
             self.remember(io, b);
+        }
+        if matches!(msg, PeerMessage::Name(_) | PeerMessage::Status(_)) {
+            self.keep_intro(b);
         }
         self.apply(io, b.origin, b.number, &msg);
         Ok(())
@@ -237,6 +242,7 @@ impl Group {
             group: self.id,
             peer,
         });
+        self.greet_new_peer(io);
     }
 
     fn on_quit(&mut self, io: &mut Io<'_>, origin: PublicKey, reason: &str) {
@@ -337,6 +343,7 @@ impl Group {
             self.exchanged(key, io.now);
         }
         self.remember(io, &b);
+        self.keep_intro(&b);
         Ok(b.number)
     }
 }

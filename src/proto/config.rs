@@ -50,6 +50,12 @@ pub struct Config {
     pub join_timeout: Duration,
     /// Period of the housekeeping tick (keep-alives, timeouts, refresh). Default 1 s.
     pub tick: Duration,
+    /// Most members whose kept name and status broadcasts a fresh joiner is sent (ourselves
+    /// first, then the most recently heard; PROTOCOL.md §6.5). 0 turns the name sync off.
+    /// Default 128.
+    pub name_sync_max: usize,
+    /// Datagrams of the name sync per group: (burst, per second). Default (512, 256).
+    pub name_sync_rate: (u32, u32),
     /// Most in-links kept per group: validated peers that keep us in their table and get our
     /// relays too. Default 32.
     pub max_in_links: usize,
@@ -157,6 +163,8 @@ impl Config {
             max_transmits: 8192,
             max_events: 4096,
             announce_new_peers: true,
+            name_sync_max: 128,
+            name_sync_rate: (512, 256),
             origin_rate: (20, 5),
             graylist_threshold: 100,
             graylist_decay: 10,

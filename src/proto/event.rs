@@ -377,6 +377,8 @@ pub struct Stats {
     pub summaries: u64,
     /// Broadcasts re-sent in answer to a have summary.
     pub repairs: u64,
+    /// Kept name and status broadcasts sent to fresh joiners (PROTOCOL.md §6.5).
+    pub name_syncs: u64,
 }
 
 impl Stats {

@@ -41,6 +41,8 @@ pub(crate) struct Member {
     /// `add_contacts`) that has not answered nor broadcast yet: not shown to the application
     /// (no PeerJoined, not in `members()`), but usable as an address and a hop.
     pub(crate) listed: bool,
+    /// Its latest name and status broadcasts, for the name sync (secure groups).
+    pub(crate) intro: super::intro::Intro,
 }
 
 impl Member {
@@ -65,6 +67,7 @@ impl Member {
             rate: super::spam::Bucket::default(),
             direct: None,
             listed: true,
+            intro: super::intro::Intro::default(),
         }
     }
 
@@ -121,6 +124,8 @@ pub(crate) struct Group {
     pub(crate) next_tick: Instant,
     pub(crate) next_ping: Instant,
     pub(crate) next_name: Instant,
+    /// When we last broadcast our nick.
+    pub(crate) last_name: Option<Instant>,
     pub(crate) next_explore: Instant,
     /// Hop scores and relay buckets (PROTOCOL.md §6.7).
     pub(crate) spam: super::spam::SpamGuard,
@@ -135,6 +140,10 @@ pub(crate) struct Group {
     pub(crate) next_have: Option<Instant>,
     /// Budget of broadcasts re-sent in answer to summaries (`Config::repair_rate`).
     pub(crate) repair: super::spam::Bucket,
+    /// Our latest name and status broadcasts, for the name sync (secure groups).
+    pub(crate) own_intro: super::intro::Intro,
+    /// Budget of the name sync's datagrams (`Config::name_sync_rate`).
+    pub(crate) name_sync: super::spam::Bucket,
 }
 
 impl Group {
@@ -176,6 +185,7 @@ impl Group {
             next_tick: now + config.tick,
             next_ping: now,
             next_name: now,
+            last_name: None,
             next_explore: now + config.explore_interval,
             spam: super::spam::SpamGuard::default(),
             authority: Authority::new(chat_id),
@@ -183,6 +193,8 @@ impl Group {
             recent: super::repair::Recent::default(),
             next_have: None,
             repair: super::spam::Bucket::default(),
+            own_intro: super::intro::Intro::default(),
+            name_sync: super::spam::Bucket::default(),
         }
     }
 

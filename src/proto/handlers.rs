@@ -115,6 +115,8 @@ impl Group {
         }
         let member = self.members.entry(key).or_insert_with(|| Member::new(now));
         member.addr = Some(addr);
+        // No broadcast of it yet: a joiner, that has not heard the group either.
+        let fresh = member.window.is_none();
         let newly_validated = !member.validated;
         member.validated = true;
         if member.list(is_new) {
@@ -133,12 +135,16 @@ impl Group {
             self.announce_name(io);
             io.emit(Event::Joined { group: self.id });
         }
+        let joined_through_us = matches!(why, Purpose::Probe { .. });
         if newly_validated {
             self.send_fact_sync(io, key, addr);
+            if fresh && joined_through_us {
+                self.send_name_sync(io, key, addr);
+            }
         }
-        let joined_through_us = matches!(why, Purpose::Probe { .. });
         if is_new && joined_through_us && io.config.announce_new_peers {
             let _ = self.broadcast(io, &PeerMessage::NewPeer(key));
+            self.greet_new_peer(io);
         }
     }
 

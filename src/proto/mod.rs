@@ -10,6 +10,7 @@
 //! - `window`: per-origin dedup window.
 //! - `handlers`: get_nodes / send_nodes; `broadcast`: relayed messages; `timers`: upkeep.
 //! - `direct`: private messages to one member (inner id 52), never relayed.
+//! - `intro`: the name sync that shows a joiner every member's nick and status at once.
 //! - `repair`: anti-entropy; recent broadcasts, have summaries (id 53) and their answers.
 //! - `spam`: per-origin token buckets and the graylist of misbehaving hops.
 //! - `authority`: signed facts (roles, bans, kicks, topic lock, voice, peer limit) and
@@ -23,6 +24,7 @@ mod direct;
 mod event;
 mod group;
 mod handlers;
+mod intro;
 mod io;
 mod join;
 mod limiter;

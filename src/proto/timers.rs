@@ -136,6 +136,7 @@ impl Group {
         }
         if io.now >= self.next_name {
             self.announce_name(io);
+            self.announce_status(io);
         }
     }
 
@@ -197,6 +198,7 @@ impl Group {
             return;
         }
         self.next_name = io.now + io.config.name_interval;
+        self.last_name = Some(io.now);
         let nick = std::mem::take(&mut self.nick);
         let _ = self.broadcast(io, &PeerMessage::Name(&nick));
         self.nick = nick;
