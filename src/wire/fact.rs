@@ -17,7 +17,7 @@
 
 use bytes::BufMut;
 
-use super::message::BanAction;
+use super::values::{BanAction, MAX_TOPIC_LEN};
 use super::{DecodeError, EncodeError, KEY_LEN, PublicKey, Reader, SIGNATURE_LEN};
 
 /// Domain separation prefix of every fact signature.
@@ -27,7 +27,7 @@ pub const FACT_FIXED_LEN: usize = FACT_HEADER_LEN + KEY_LEN + SIGNATURE_LEN;
 /// Kind, subject, version and value length.
 pub const FACT_HEADER_LEN: usize = 1 + KEY_LEN + 4 + 2;
 /// Longest value (a topic).
-pub const MAX_FACT_VALUE: usize = super::message::MAX_TOPIC_LEN;
+pub const MAX_FACT_VALUE: usize = MAX_TOPIC_LEN;
 /// Longest group name, in bytes.
 pub const MAX_GROUP_NAME_LEN: usize = 128;
 

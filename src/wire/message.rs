@@ -21,12 +21,11 @@
 use bytes::BufMut;
 
 use super::fact::FactList;
+pub use super::values::{BanAction, MAX_TOPIC_LEN};
 use super::{DecodeError, EncodeError, KEY_LEN, PublicKey, Reader};
 
 /// Longest nick, in bytes (`MAX_NICK_BYTES`).
 pub const MAX_NAME_LEN: usize = 128;
-/// Longest topic, in bytes.
-pub const MAX_TOPIC_LEN: usize = 512;
 /// Longest quit reason, in bytes (secure groups; a legacy quit is empty).
 pub const MAX_QUIT_REASON_LEN: usize = 256;
 /// Length of a ban body.
@@ -82,18 +81,6 @@ impl TryFrom<u8> for MessageId {
             other => return Err(DecodeError::UnknownMessageId(other)),
         })
     }
-}
-
-/// What a ban message does to its target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum BanAction {
-    /// Lift a ban.
-    Unban = 0,
-    /// Remove the target and keep its key out.
-    Ban = 1,
-    /// Remove the target; it may rejoin.
-    Kick = 2,
 }
 
 /// Body of a ban (17).
