@@ -88,8 +88,7 @@ impl Group {
             return Err(SendError::NoRoute);
         }
         let addr = self.direct_addr(&to).ok_or(SendError::NoRoute)?;
-        self.last_direct = self.last_direct.wrapping_add(1).max(1);
-        let number = self.last_direct;
+        let number = self.numbers.next_direct();
         let payload = Payload::Direct(Direct { number, text });
         io.send(&self.identity, &to, addr, &payload);
         Ok(number)

@@ -106,10 +106,8 @@ pub(crate) struct Group {
     pub(crate) in_links: BTreeMap<PublicKey, (SocketAddr, Instant, bool)>,
     pub(crate) members: BTreeMap<PublicKey, Member>,
     pub(crate) pending: Pending,
-    /// Last message number spent (0: none yet).
-    pub(crate) last_number: u32,
-    /// Last direct-message number spent (0: none yet); a counter of its own.
-    pub(crate) last_direct: u32,
+    /// Our broadcast and direct-message numbers.
+    pub(crate) numbers: super::numbers::Numbers,
     pub(crate) nick: Vec<u8>,
     pub(crate) status: Status,
     pub(crate) topic: Option<(u32, String)>,
@@ -172,8 +170,7 @@ impl Group {
             in_links: BTreeMap::new(),
             members: BTreeMap::new(),
             pending: Pending::new(config.max_pending),
-            last_number: 0,
-            last_direct: 0,
+            numbers: super::numbers::Numbers::default(),
             nick: Vec::new(),
             status: Status::Online,
             topic: None,
@@ -292,7 +289,6 @@ impl Group {
 
     /// Next message number: from 1, 0 skipped on wrap.
     pub(crate) fn next_number(&mut self) -> u32 {
-        self.last_number = self.last_number.wrapping_add(1).max(1);
-        self.last_number
+        self.numbers.next()
     }
 }

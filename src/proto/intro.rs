@@ -111,7 +111,7 @@ impl Group {
             .filter_map(|(_, m)| Some((m.last_seen, m.window.as_ref()?.top(), &m.intro)))
             .collect();
         others.sort_by_key(|(seen, _, _)| std::cmp::Reverse(*seen));
-        let own = (self.last_number, &self.own_intro);
+        let own = (self.numbers.last(), &self.own_intro);
         let chosen = std::iter::once(own)
             .chain(others.into_iter().map(|(_, top, intro)| (top, intro)))
             .take(io.config.name_sync_max);

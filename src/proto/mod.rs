@@ -7,7 +7,7 @@
 //!
 //! - `dht`: the table (close set + Kademlia buckets, per-IP cap).
 //! - `pending`: one-shot get_nodes ping ids.
-//! - `window`: per-origin dedup window.
+//! - `window`: per-origin dedup window; `numbers`: our own message counters.
 //! - `handlers`: get_nodes / send_nodes; `broadcast`: relayed messages; `timers`: upkeep.
 //! - `direct`: private messages to one member (inner id 52), never relayed.
 //! - `intro`: the name sync that shows a joiner every member's nick and status at once.
@@ -18,6 +18,7 @@
 
 mod authority;
 mod broadcast;
+mod commands;
 mod config;
 pub mod dht;
 mod direct;
@@ -29,6 +30,7 @@ mod io;
 mod join;
 mod limiter;
 mod node;
+mod numbers;
 mod pending;
 mod repair;
 mod spam;
