@@ -334,9 +334,8 @@ impl Group {
         }
         io.stats.originated += 1;
         // Any own broadcast shows we are alive: the group ping waits for 30 s of silence.
-        self.next_ping = self
-            .next_ping
-            .max(io.now + io.jittered(io.config.ping_interval));
+        let quiet = io.now + io.jittered(io.config.ping_interval);
+        self.schedule.ping_not_before(quiet);
         let payload = Payload::Broadcast(b);
         for (key, addr) in self.relay_targets(io.now, io.config.bad_node_timeout) {
             io.send(&self.identity, &key, addr, &payload);

@@ -20,14 +20,15 @@ impl Group {
     /// not a member until it answers (PROTOCOL.md §6.3).
     pub(crate) fn start(&mut self, io: &mut Io<'_>, nick: &[u8], contact: Option<NodeInfo>) {
         let interval = io.config.ping_interval.as_millis().max(1) as u64;
-        self.next_ping = io.now + Duration::from_millis(io.rng.random_range(0..interval));
+        let first = io.now + Duration::from_millis(io.rng.random_range(0..interval));
+        self.schedule.ping_at(first);
         self.nick = nick.to_vec();
         self.contact = contact;
         let Some(c) = contact else { return };
         self.members.insert(c.key, Member::contact(io.now, c.addr));
         self.request(io, c.key, c.addr, Purpose::Join);
-        self.next_join = io.now + io.config.join_retry_min;
-        self.join_deadline = io.now.checked_add(io.config.join_timeout);
+        let (retry, timeout) = (io.config.join_retry_min, io.config.join_timeout);
+        self.schedule.start_join(io.now, retry, timeout);
     }
 
     /// Broadcasts one of our own messages if our role allows it; returns its number.
@@ -46,7 +47,7 @@ impl Group {
     pub(crate) fn set_nick(&mut self, io: &mut Io<'_>, name: &[u8]) -> Result<u32, SendError> {
         let n = self.send_own(io, &PeerMessage::Name(name))?;
         self.nick = name.to_vec();
-        self.next_name = io.now + io.config.name_interval;
+        self.schedule.name_at(io.now + io.config.name_interval);
         Ok(n)
     }
 

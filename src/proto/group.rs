@@ -114,17 +114,8 @@ pub(crate) struct Group {
     /// The join string's member, kept for re-bootstrapping.
     pub(crate) contact: Option<NodeInfo>,
     pub(crate) joined: bool,
-    pub(crate) join_retry: Duration,
-    pub(crate) next_join: Instant,
-    /// A joiner gives up at this instant if no member has answered (`Config::join_timeout`);
-    /// `None` for a group we created, or once joined.
-    pub(crate) join_deadline: Option<Instant>,
-    pub(crate) next_tick: Instant,
-    pub(crate) next_ping: Instant,
-    pub(crate) next_name: Instant,
-    /// When we last broadcast our nick.
-    pub(crate) last_name: Option<Instant>,
-    pub(crate) next_explore: Instant,
+    /// Our timers: tick, ping, nick, exploration, join retry and deadline.
+    pub(crate) schedule: super::schedule::Schedule,
     /// Hop scores and relay buckets (PROTOCOL.md §6.7).
     pub(crate) spam: super::spam::SpamGuard,
     /// Signed facts: roles, bans, topic, lock, voice, peer limit (secure groups).
@@ -176,14 +167,7 @@ impl Group {
             topic: None,
             contact: None,
             joined: false,
-            join_retry: config.join_retry_min,
-            next_join: now,
-            join_deadline: None,
-            next_tick: now + config.tick,
-            next_ping: now,
-            next_name: now,
-            last_name: None,
-            next_explore: now + config.explore_interval,
+            schedule: super::schedule::Schedule::new(now, config),
             spam: super::spam::SpamGuard::default(),
             authority: Authority::new(chat_id),
             evicted: false,

@@ -128,8 +128,7 @@ impl Group {
         self.table.insert(key, addr, now);
         if !self.joined {
             self.joined = true;
-            self.join_deadline = None;
-            self.join_retry = io.config.join_retry_min;
+            self.schedule.joined(io.config.join_retry_min);
             // Our nick goes out before the application can say anything, so members never
             // see our first message under a bare key.
             self.announce_name(io);

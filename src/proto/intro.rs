@@ -136,13 +136,10 @@ impl Group {
         if self.dialect != Dialect::Legacy || self.nick.is_empty() {
             return;
         }
-        let recent = self
-            .last_name
-            .is_some_and(|t| io.now.saturating_duration_since(t) < NEW_PEER_GAP);
-        if !recent {
+        if !self.schedule.name_sent_within(io.now, NEW_PEER_GAP) {
             self.announce_name(io);
         }
-        self.next_name = self.next_name.min(io.now + NEW_PEER_REPEAT);
+        self.schedule.name_by(io.now + NEW_PEER_REPEAT);
     }
 
     /// Our status, re-broadcast with the periodic name when it is not `Online` (secure

@@ -8,7 +8,8 @@
 //! - `dht`: the table (close set + Kademlia buckets, per-IP cap).
 //! - `pending`: one-shot get_nodes ping ids.
 //! - `window`: per-origin dedup window; `numbers`: our own message counters.
-//! - `handlers`: get_nodes / send_nodes; `broadcast`: relayed messages; `timers`: upkeep.
+//! - `handlers`: get_nodes / send_nodes; `broadcast`: relayed messages; `timers`: upkeep,
+//!   on the instants `schedule` keeps; `commands`: the group side of the node's commands.
 //! - `direct`: private messages to one member (inner id 52), never relayed.
 //! - `intro`: the name sync that shows a joiner every member's nick and status at once.
 //! - `repair`: anti-entropy; recent broadcasts, have summaries (id 53) and their answers.
@@ -33,6 +34,7 @@ mod node;
 mod numbers;
 mod pending;
 mod repair;
+mod schedule;
 mod spam;
 mod timers;
 pub mod window;

@@ -457,7 +457,10 @@ impl Node {
 
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let due = |g: &super::group::Group| g.next_have.map_or(g.next_tick, |h| h.min(g.next_tick));
+        let due = |g: &super::group::Group| {
+            let tick = g.schedule.next_tick();
+            g.next_have.map_or(tick, |h| h.min(tick))
+        };
         self.groups.values().map(due).min()
     }
 
