@@ -66,8 +66,8 @@ impl Group {
         if let Some(e) = self.table.get(to) {
             return Some(e.addr);
         }
-        if let Some((addr, _, _)) = self.in_links.get(to) {
-            return Some(*addr);
+        if let Some(addr) = self.in_links.addr(to) {
+            return Some(addr);
         }
         self.members.get(to).and_then(|m| m.addr)
     }

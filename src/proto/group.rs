@@ -103,7 +103,7 @@ pub(crate) struct Group {
     /// them too, so every link of the overlay carries broadcasts both ways.
     /// Each with its address, when it last asked, and whether it flagged us as one of its
     /// close set (the low bit of its ping id, PROTOCOL.md §6.4).
-    pub(crate) in_links: BTreeMap<PublicKey, (SocketAddr, Instant, bool)>,
+    pub(crate) in_links: super::in_links::InLinks,
     pub(crate) members: BTreeMap<PublicKey, Member>,
     pub(crate) pending: Pending,
     /// Our broadcast and direct-message numbers.
@@ -158,7 +158,7 @@ impl Group {
                 config.bucket_size,
                 config.max_per_ip,
             ),
-            in_links: BTreeMap::new(),
+            in_links: super::in_links::InLinks::default(),
             members: BTreeMap::new(),
             pending: Pending::new(config.max_pending),
             numbers: super::numbers::Numbers::default(),
@@ -229,30 +229,6 @@ impl Group {
         true
     }
 
-    /// Records that validated `key` at `addr` asked us for nodes. Bounded by `max_in_links`;
-    /// when full, the stalest entry gives way (close-set links last).
-    pub(crate) fn note_in_link(
-        &mut self,
-        key: PublicKey,
-        addr: SocketAddr,
-        (now, close): (Instant, bool),
-        cap: usize,
-    ) {
-        if !self.in_links.contains_key(&key) && self.in_links.len() >= cap {
-            // The stalest entry gives way, but one that counts us in its close set only when
-            // no other is left: those are the links a relay must always serve.
-            let oldest = self
-                .in_links
-                .iter()
-                .min_by_key(|(_, (_, t, c))| (*c, *t))
-                .map(|(k, _)| *k);
-            if let Some(k) = oldest {
-                self.in_links.remove(&k);
-            }
-        }
-        self.in_links.insert(key, (addr, now, close));
-    }
-
     /// Where broadcasts go: every table entry, then every fresh in-link not in the table.
     pub(crate) fn relay_targets(
         &self,
@@ -260,13 +236,7 @@ impl Group {
         fresh: Duration,
     ) -> Vec<(PublicKey, SocketAddr)> {
         let mut targets: Vec<_> = self.table.iter().map(|e| (e.key, e.addr)).collect();
-        let others = self
-            .in_links
-            .iter()
-            .filter(|(k, (_, t, _))| {
-                now.saturating_duration_since(*t) < fresh && !self.table.contains(k)
-            })
-            .map(|(k, (a, _, _))| (*k, *a));
+        let others = (self.in_links.fresh(now, fresh)).filter(|(k, _)| !self.table.contains(k));
         targets.extend(others);
         targets
     }

@@ -42,7 +42,8 @@ impl Group {
         }
         if self.is_validated(&sender, &from) {
             let close = g.ping_id[PING_ID_LEN - 1] & 1 == 1;
-            self.note_in_link(sender, from, (io.now, close), io.config.max_in_links);
+            let cap = io.config.max_in_links;
+            self.in_links.note(sender, from, (io.now, close), cap);
             self.answer(io, sender, from, g.ping_id);
             self.consider(
                 io,

@@ -26,6 +26,7 @@ mod direct;
 mod event;
 mod group;
 mod handlers;
+mod in_links;
 mod intro;
 mod io;
 mod join;

@@ -76,8 +76,7 @@ impl Group {
             self.table.remove(&key);
         }
         let fresh = io.config.bad_node_timeout;
-        self.in_links
-            .retain(|_, (_, t, _)| now.saturating_duration_since(*t) < fresh);
+        self.in_links.expire(now, fresh);
         let due: Vec<(PublicKey, SocketAddr)> = self
             .table
             .iter_mut()
