@@ -499,3 +499,29 @@ fn a_burst_of_legacy_new_peers_costs_one_name_broadcast() {
     sim.run_for(Duration::from_secs(16));
     assert_eq!(sim.nodes[1].node.stats().originated, before + 2);
 }
+
+#[test]
+fn a_joiner_does_not_ask_again_for_what_the_name_sync_gave_it() {
+    let mut sim = Sim::new(45, LinkModel::default());
+    for i in 0..2 {
+        let c = sim.config(i);
+        sim.add_node(c);
+    }
+    let mut s = spec(Dialect::Secure);
+    s.nick = b"alice".to_vec();
+    sim.create_group(0, &s);
+    sim.with_node(0, |n, now, g| n.send_chat(now, g, b"hello"))
+        .unwrap();
+    sim.with_node(0, |n, now, g| n.set_name(now, g, b"alicia"))
+        .unwrap();
+    sim.run_for(Duration::from_millis(300));
+    let join = sim.join_string(0);
+    s.nick = b"bob".to_vec();
+    sim.join(1, &join, &s);
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(roster(&sim, 1)[&key(&sim, 0)].0, "alicia");
+    // Its summaries list the synced name (and the new_peer that came before the join), so
+    // alice re-sends only what bob really lacks (the chat), not those on every summary.
+    let repairs = sim.nodes[0].node.stats().repairs;
+    assert!(repairs <= 3, "alice re-sent {repairs} copies");
+}

@@ -80,10 +80,13 @@ impl Group {
         io.stats.delivered += 1;
         // Relayed before it is applied, so a ban or kick still reaches its target. Before we
         // are joined there is no one to relay to, and what arrives is old (the fact and name
-        // syncs): not kept for repair either.
-        if !matches!(msg, PeerMessage::FactSync(_)) && self.joined {
+        // syncs): only its id is kept for repair, never the copy.
+        let one_peer = matches!(msg, PeerMessage::FactSync(_));
+        if !one_peer && self.joined {
             self.relay(io, hop, b);
             self.remember(io, b);
+        } else if !one_peer {
+            self.remember_id(io, b);
         }
         if matches!(msg, PeerMessage::Name(_) | PeerMessage::Status(_)) {
             self.keep_intro(b);

@@ -13,8 +13,9 @@
 //! - Legacy groups (the 2014 code): a member that learns of a new member (a new_peer, or one
 //!   it announces itself) re-broadcasts its own nick at once and again 15 s later; nothing
 //!   else is sent, so a 2014 peer reads everything.
-//! - Broadcasts accepted before we are joined (the sync arrives before the handshake's last
-//!   send_nodes) are not kept for repair: they are old, and our peers hold them already.
+//! - Of a broadcast accepted before we are joined (the sync arrives before the handshake's
+//!   last send_nodes) only the id is kept for repair: it is old and our peers hold it, so our
+//!   summaries must say we have it, but we never re-send it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
