@@ -40,7 +40,11 @@ pub enum TextKind {
 /// A fact for the application, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// We are in the group: a first member answered us.
+    /// We are in the group: a first member answered us. The member that let us in sends its
+    /// signed facts and every member's latest name and status first (PROTOCOL.md §6.5,
+    /// §6.8), so PeerJoined, NameChanged, StatusChanged, RoleChanged and GroupNameChanged
+    /// for the existing members may come just before this event, and the rest within a
+    /// round trip after it.
     Joined {
         /// The group.
         group: GroupId,
