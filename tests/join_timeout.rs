@@ -152,3 +152,12 @@ fn a_join_timeout_of_duration_max_keeps_trying() {
     assert!(sim.nodes[0].node.group_info(g).is_some());
     assert!(sim.nodes[0].events.is_empty());
 }
+
+#[test]
+fn every_event_names_its_group() {
+    let dead: std::net::SocketAddr = "127.99.0.1:33445".parse().unwrap();
+    let sim = doomed_join(35, PublicKey([0x42; 32]), Some(dead));
+    let g = sim.nodes[1].group.unwrap();
+    assert!(!sim.nodes[1].events.is_empty());
+    assert!(sim.nodes[1].events.iter().all(|(_, _, e)| e.group() == g));
+}

@@ -219,6 +219,34 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The group the event is about (every variant has one), so front ends need no match of
+    /// their own that each new variant would break.
+    pub fn group(&self) -> GroupId {
+        match self {
+            Self::Joined { group }
+            | Self::JoinFailed { group, .. }
+            | Self::PeerJoined { group, .. }
+            | Self::PeerLeft { group, .. }
+            | Self::PeerQuit { group, .. }
+            | Self::MessageReceived { group, .. }
+            | Self::NameChanged { group, .. }
+            | Self::StatusChanged { group, .. }
+            | Self::TopicChanged { group, .. }
+            | Self::RoleChanged { group, .. }
+            | Self::Banned { group, .. }
+            | Self::Unbanned { group, .. }
+            | Self::Kicked { group, .. }
+            | Self::TopicLocked { group, .. }
+            | Self::VoiceChanged { group, .. }
+            | Self::PeerLimitChanged { group, .. }
+            | Self::GroupNameChanged { group, .. }
+            | Self::FactsChanged { group }
+            | Self::DirectMessage { group, .. } => *group,
+        }
+    }
+}
+
 /// Why an inbound datagram or an outbound item was dropped. Counted in [`Stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(usize)]
