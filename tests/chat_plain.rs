@@ -504,3 +504,59 @@ fn joining_a_stored_group_again_by_its_join_string_keeps_the_identity() {
     again.say("same bob");
     alice.expect("MSG", &[("pk", &bob_pk), ("text", "same bob")]);
 }
+
+#[test]
+fn a_joiner_hears_every_nick_role_and_the_group_name_at_once_and_part_reasons_arrive() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut alice = Chat::start(
+        "alice",
+        dirs[0].path(),
+        &["--create", "tea room", "--nick", "alice"],
+    );
+    let ready = alice.expect("READY", &[("group", "tea room")]);
+    let join = field(&ready, "join").to_owned();
+    let alice_pk = field(&ready, "pk").to_owned();
+    let mut bob = Chat::start("bob", dirs[1].path(), &["--join", &join, "--nick", "bob"]);
+    let bob_pk = field(&bob.expect("READY", &[]), "pk").to_owned();
+    bob.say("/status away");
+    alice.expect("STATUS", &[("pk", &bob_pk), ("status", "away")]);
+
+    // Carol hears both members with nick, role and presence, and the group's signed name,
+    // from the join itself: no name timer (180 s) is waited for.
+    let mut carol = Chat::start(
+        "carol",
+        dirs[2].path(),
+        &["--join", &join, "--nick", "carol"],
+    );
+    let carol_ready = carol.expect("READY", &[]);
+    let ready_at = Instant::now();
+    carol.expect(
+        "JOIN",
+        &[("pk", &alice_pk), ("nick", "alice"), ("role", "founder")],
+    );
+    carol.expect(
+        "JOIN",
+        &[
+            ("pk", &bob_pk),
+            ("nick", "bob"),
+            ("role", "user"),
+            ("status", "away"),
+        ],
+    );
+    carol.expect("NAME", &[("name", "tea room")]);
+    let waited = ready_at.elapsed();
+    println!(
+        "carol's READY label: {:?}; members known {waited:?} after READY",
+        field(&carol_ready, "group")
+    );
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+
+    // Part and quit reasons travel on the wire.
+    bob.say("/part gotta go");
+    for c in [&mut alice, &mut carol] {
+        c.expect("PART", &[("pk", &bob_pk), ("reason", "gotta go")]);
+    }
+    carol.say("/quit bye all");
+    assert!(carol.wait_exit().success());
+    alice.expect("PART", &[("reason", "bye all")]);
+}

@@ -203,7 +203,7 @@ fn messages() -> Vec<(&'static str, PeerMessage<'static>)> {
                 text: "fuzzing",
             }),
         ),
-        ("quit", PeerMessage::Quit),
+        ("quit", PeerMessage::Quit("")),
         ("name", PeerMessage::Name(b"alice")),
         ("status", PeerMessage::Status(Status::Away)),
         ("action", PeerMessage::Action(b"waves")),

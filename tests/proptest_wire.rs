@@ -7,7 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use dhtchat::fuzzing;
-use dhtchat::wire::message::{MAX_NAME_LEN, MAX_TOPIC_LEN};
+use dhtchat::wire::message::{MAX_NAME_LEN, MAX_QUIT_REASON_LEN, MAX_TOPIC_LEN};
 use dhtchat::wire::{
     Ban, BanAction, BloomBuilder, Broadcast, Direct, Envelope, GetNodes, Have, MAX_DATAGRAM,
     MAX_FILTER_LEN, MAX_HASHES, MAX_NODES, MAX_PLAINTEXT, NodeInfo, NodeList, Payload, PeerMessage,
@@ -46,7 +46,7 @@ enum Msg {
     NewPeer(PublicKey),
     Ban(PublicKey, u32, BanAction),
     Topic(u32, String),
-    Quit,
+    Quit(String),
     Name(Vec<u8>),
     Status(Status),
     Action(Vec<u8>),
@@ -68,7 +68,7 @@ impl Msg {
                 version: *version,
                 text,
             }),
-            Self::Quit => PeerMessage::Quit,
+            Self::Quit(r) => PeerMessage::Quit(r),
             Self::Name(n) => PeerMessage::Name(n),
             Self::Status(s) => PeerMessage::Status(*s),
             Self::Action(t) => PeerMessage::Action(t),
@@ -93,7 +93,8 @@ fn msg() -> impl Strategy<Value = Msg> {
         key().prop_map(Msg::NewPeer),
         (key(), any::<u32>(), action).prop_map(|(k, v, a)| Msg::Ban(k, v, a)),
         (any::<u32>(), topic).prop_map(|(v, t)| Msg::Topic(v, t)),
-        Just(Msg::Quit),
+        vec(any::<char>(), 0..=MAX_QUIT_REASON_LEN / 4)
+            .prop_map(|c| Msg::Quit(String::from_iter(c))),
         vec(any::<u8>(), 1..=MAX_NAME_LEN).prop_map(Msg::Name),
         status.prop_map(Msg::Status),
         text().prop_map(Msg::Action),

@@ -19,7 +19,7 @@ use dhtchat::wire::{
 const PROTOCOL: &str = include_str!("../PROTOCOL.md");
 
 /// Every kind of datagram PROTOCOL.md §7 must have a vector for.
-const REQUIRED: [&str; 16] = [
+const REQUIRED: [&str; 17] = [
     "get_nodes",
     "have",
     "send_nodes_0",
@@ -35,6 +35,7 @@ const REQUIRED: [&str; 16] = [
     "broadcast_chat",
     "broadcast_seed_action",
     "signed_broadcast_chat",
+    "signed_broadcast_quit",
     "direct",
 ];
 
@@ -219,7 +220,7 @@ fn identity_keys_derive_from_the_seeds() {
         .into_iter()
         .filter(|v| v.has("sender-seed"))
         .collect();
-    assert_eq!(signed.len(), 1);
+    assert_eq!(signed.len(), 2);
     for v in signed {
         let id = Identity::from_seed(&v.key("sender-seed"));
         assert_eq!(*id.keypair().secret_bytes(), v.key("sender-secret"));
@@ -412,7 +413,7 @@ fn fact_vectors() -> Vec<Vector> {
 #[test]
 fn fact_vectors_sign_verify_and_round_trip() {
     let all = fact_vectors();
-    assert_eq!(all.len(), 3, "fact vectors in §7.1");
+    assert_eq!(all.len(), 4, "fact vectors in §7.1");
     for v in &all {
         let name = v.name();
         let signer = Identity::from_seed(&v.key("signer-seed"));
@@ -431,4 +432,18 @@ fn fact_vectors_sign_verify_and_round_trip() {
         let other = Identity::from_seed(&[0x55; 32]).signing_key();
         assert!(verify_fact(&other, &fact).is_err(), "{name}: other group");
     }
+}
+
+#[test]
+fn signed_quit_vector_carries_its_reason() {
+    let v = vectors()
+        .into_iter()
+        .find(|v| v.name() == "signed_broadcast_quit");
+    let plain = v.unwrap().hex("plaintext");
+    let Ok(Payload::Broadcast(b)) = Payload::decode(&plain) else {
+        panic!("signed_broadcast_quit is not a broadcast");
+    };
+    assert_eq!(b.number, 2);
+    let msg = PeerMessage::decode(b.message_id, b.body).unwrap();
+    assert_eq!(msg, PeerMessage::Quit("bye all"));
 }

@@ -115,6 +115,10 @@ impl Runtime {
             .create_group(spec_for(dialect, privacy, &seed, &nick))
             .await?;
         let ours = self.join_through_us(group).await?;
+        if dialect == Dialect::Secure {
+            // The name travels to joiners as a founder-signed fact (PROTOCOL.md §5.5).
+            self.handle.set_group_name(group, name.to_owned()).await?;
+        }
         let rec = GroupRecord {
             id: GroupRecord::NEW,
             label: name.to_owned(),
@@ -367,11 +371,8 @@ impl Runtime {
         }
     }
 
-    /// Gives up a pending join now (the node reported that it failed).
-    ///
-    /// SEAM(proto): called for `Event::JoinFailed { group, .. }` once the proto branch is
-    /// merged (see `inbound.rs`); the runtime's own deadline stays as the fallback.
-    #[allow(dead_code)] // until the proto event exists
+    /// Gives up a pending join now: the node reported `Event::JoinFailed` (it has dropped
+    /// the group); the runtime's own deadline stays as the fallback.
     pub(super) async fn give_up_join(&mut self, group: GroupId) {
         let pending = self.groups.get(&group).and_then(|j| j.pending);
         if let Some(pending) = pending {
@@ -417,12 +418,8 @@ impl Runtime {
         self.push(Some(group), ChatEvent::Closed { at, reason });
     }
 
-    /// The group's signed name became known or changed: the label, the store and the
-    /// window follow.
-    ///
-    /// SEAM(proto): called for `Event::GroupNameChanged { group, name }` once the proto
-    /// branch is merged (see `inbound.rs`).
-    #[allow(dead_code)] // until the proto event exists
+    /// The group's signed name became known or changed (`Event::GroupNameChanged`): the
+    /// label, the store and the window follow.
     pub(super) fn group_named(&mut self, group: GroupId, name: &str) {
         let Some(j) = self.groups.get_mut(&group) else {
             return;

@@ -20,22 +20,33 @@ impl Runtime {
         let out = match ev.event {
             Event::Joined { group } => return self.ready(group),
             Event::PeerJoined { group, peer } => self.member_joined(group, peer).await,
+            Event::PeerQuit {
+                group,
+                peer,
+                reason,
+            } => {
+                // Always just before `PeerLeft { reason: Quit }`, which is then not shown.
+                let reason = String::from_utf8_lossy(&reason);
+                let reason = if reason.is_empty() { "quit" } else { &reason };
+                ChatEvent::Part {
+                    at,
+                    peer: self.peer(group, &peer),
+                    reason: reason.to_owned(),
+                }
+            }
             Event::PeerLeft {
                 group,
                 peer,
                 reason,
             } => {
-                // SEAM(proto): `Event::PeerQuit { group, peer, reason }` (a part/quit
-                // message) becomes the same `Part` with the peer's own reason.
                 self.members_dirty.insert(group);
-                let reason = match reason {
-                    LeaveReason::Quit => "quit",
-                    LeaveReason::Timeout => "timeout",
-                };
+                if reason == LeaveReason::Quit {
+                    return;
+                }
                 ChatEvent::Part {
                     at,
                     peer: self.peer(group, &peer),
-                    reason: reason.to_owned(),
+                    reason: "timeout".to_owned(),
                 }
             }
             Event::MessageReceived {
@@ -75,11 +86,8 @@ impl Runtime {
                 from: self.peer(group, &from),
                 text: String::from_utf8_lossy(&text).into_owned(),
             },
-            // SEAM(proto): `Event::GroupNameChanged { group, name }` =>
-            //     return self.group_named(group, &String::from_utf8_lossy(&name)),
-            // SEAM(proto): `Event::JoinFailed { group, .. }` =>
-            //     return self.give_up_join(group).await,
-            //     (the runtime's own deadline in `groups.rs` stays as the fallback).
+            Event::GroupNameChanged { group, name } => return self.group_named(group, &name),
+            Event::JoinFailed { group, .. } => return self.give_up_join(group).await,
             other => return self.on_authority_event(other),
         };
         self.push(Some(group), out);
@@ -169,22 +177,5 @@ impl Runtime {
 
 /// The group an event is about.
 pub(super) fn event_group(ev: &Event) -> GroupId {
-    match ev {
-        Event::Joined { group }
-        | Event::PeerJoined { group, .. }
-        | Event::PeerLeft { group, .. }
-        | Event::MessageReceived { group, .. }
-        | Event::NameChanged { group, .. }
-        | Event::StatusChanged { group, .. }
-        | Event::TopicChanged { group, .. }
-        | Event::RoleChanged { group, .. }
-        | Event::Banned { group, .. }
-        | Event::Unbanned { group, .. }
-        | Event::Kicked { group, .. }
-        | Event::TopicLocked { group, .. }
-        | Event::VoiceChanged { group, .. }
-        | Event::PeerLimitChanged { group, .. }
-        | Event::FactsChanged { group }
-        | Event::DirectMessage { group, .. } => *group,
-    }
+    ev.group()
 }

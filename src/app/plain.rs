@@ -59,7 +59,16 @@ fn fields(ev: &ChatEvent) -> Option<Fields> {
         E::Message { from, text, .. } => ("MSG", who_text(from, text)),
         E::Action { from, text, .. } => ("ACTION", who_text(from, text)),
         E::Private { from, text, .. } => ("PRIVMSG", who_text(from, text)),
-        E::Join { peer, .. } => ("JOIN", who(peer)),
+        E::Join {
+            peer, role, status, ..
+        } => {
+            let mut f = who(peer);
+            f.extend([
+                ("role", role.as_str().into()),
+                ("status", status.as_str().into()),
+            ]);
+            ("JOIN", f)
+        }
         E::Part { peer, reason, .. } => ("PART", with(who(peer), "reason", reason)),
         E::Kick {
             peer, by, reason, ..
@@ -277,7 +286,7 @@ mod tests {
                     role: Role::User,
                     status: Presence::Online,
                 },
-                format!("JOIN pk={ak} nick=alice"),
+                format!("JOIN pk={ak} nick=alice role=user status=online"),
             ),
             (
                 ChatEvent::Part {

@@ -26,7 +26,10 @@ pub(super) struct Started {
 /// Loads (or creates) the node seed, binds the socket and spawns the driver.
 pub(super) async fn start_driver(options: &Options, store: &Store) -> anyhow::Result<Started> {
     let seed = store.load_or_create_node_seed(|| os_seed().unwrap_or_else(|_| fallback_seed()))?;
-    let config = Config::new(*seed);
+    let mut config = Config::new(*seed);
+    // The node gives a join up on its own (`Event::JoinFailed`); the runtime's deadline with
+    // the same length is only the fallback.
+    config.join_timeout = options.join_timeout();
     let (driver, handle, events) = bind(options.bind, &options.driver, config).await?;
     let advertised = advertised_addr(options.advertise, handle.local_addr());
     // `dhtchat id` reads it (read-only, while we run) to print the port actually bound.

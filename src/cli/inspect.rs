@@ -371,7 +371,7 @@ fn message_name(id: MessageId) -> &'static str {
 
 fn describe_message(f: &mut Fields, message: &PeerMessage<'_>) {
     match message {
-        PeerMessage::Ping | PeerMessage::Quit => {}
+        PeerMessage::Ping | PeerMessage::Quit(_) => {}
         PeerMessage::NewPeer(key) => f.push("peer", key),
         PeerMessage::Ban(ban) => {
             f.push("target", ban.target);

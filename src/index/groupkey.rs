@@ -1,5 +1,5 @@
 //! Group-chat keys in epochs: a client-made key that rotates on every membership change
-//! (issue #14; PROTOCOL.md "Appendix: group-chat key epochs (index part 2)").
+//! (issue #14; PROTOCOL.md "Appendix B: group-chat key epochs (index part 2)").
 //!
 //! - A chat starts at epoch 0 with a **create record** signed by its creator; every add, remove
 //!   or leave starts epoch e+1 with a fresh random 32-byte [`EpochKey`] in a **rotation record**

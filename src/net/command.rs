@@ -100,6 +100,15 @@ pub enum Command {
         /// The message number spent.
         reply: Reply<Result<u32, SendError>>,
     },
+    /// Set the group's signed name (founder of a secure group only).
+    SetGroupName {
+        /// The group.
+        group: GroupId,
+        /// The name; empty clears it.
+        name: String,
+        /// The message number spent.
+        reply: Reply<Result<u32, SendError>>,
+    },
     /// Let a key into a private group and announce it.
     Invite {
         /// The group.

@@ -153,6 +153,13 @@ impl Handle {
             .await??)
     }
 
+    /// Sets the group's signed name (founder of a secure group); returns the message number.
+    pub async fn set_group_name(&self, group: GroupId, name: String) -> Result<u32, DriverError> {
+        Ok(self
+            .ask(|reply| Command::SetGroupName { group, name, reply })
+            .await??)
+    }
+
     /// Lets `key` into a private group; returns the message number.
     pub async fn invite(&self, group: GroupId, key: PublicKey) -> Result<u32, DriverError> {
         Ok(self

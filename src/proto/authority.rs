@@ -128,9 +128,10 @@ impl Authority {
             },
             FactValue::Topic(_) if self.topic_locked() => staff,
             FactValue::Topic(_) => by != Role::Observer,
-            FactValue::TopicLock(_) | FactValue::Voice(_) | FactValue::PeerLimit(_) => {
-                by == Role::Founder
-            }
+            FactValue::TopicLock(_)
+            | FactValue::Voice(_)
+            | FactValue::PeerLimit(_)
+            | FactValue::GroupName(_) => by == Role::Founder,
         }
     }
 
@@ -189,6 +190,17 @@ impl Authority {
         {
             Some(FactValue::PeerLimit(n)) => n,
             _ => 0,
+        }
+    }
+
+    /// The group's name, if the founder gave it one (an empty name clears it).
+    pub(crate) fn group_name(&self) -> Option<String> {
+        match self
+            .value(FactKind::GroupName, &GROUP_WIDE)
+            .map(|f| f.value)
+        {
+            Some(FactValue::GroupName(n)) if !n.is_empty() => Some(n.to_owned()),
+            _ => None,
         }
     }
 

@@ -36,8 +36,9 @@ pub enum SendError {
     /// Our role (or the voice setting, or the topic lock) does not allow it.
     #[error("not permitted with your role")]
     NotPermitted,
-    /// Private messages need a secure group (the 2014 dialect has no such packet).
-    #[error("private messages need a secure group")]
+    /// Private messages and the group name need a secure group (the 2014 dialect has
+    /// neither).
+    #[error("only secure groups have that")]
     NotSecure,
     /// We know no address for that member.
     #[error("no known address for that member")]
@@ -69,14 +70,26 @@ impl Group {
             return Err(DropReason::OverLimit);
         }
         let msg = PeerMessage::decode(b.message_id, b.body).map_err(|_| DropReason::BadBody)?;
+        if self.dialect == Dialect::Legacy && matches!(msg, PeerMessage::Quit(r) if !r.is_empty()) {
+            // The 2014 code requires an empty quit: a reason is not of this dialect.
+            return Err(DropReason::BadBody);
+        }
         if !self.may_deliver(&b.origin, &msg) {
             return Err(DropReason::Silenced);
         }
         io.stats.delivered += 1;
-        // Relayed before it is applied, so a ban or kick still reaches its target.
-        if !matches!(msg, PeerMessage::FactSync(_)) {
+        // Relayed before it is applied, so a ban or kick still reaches its target. Before we
+        // are joined there is no one to relay to, and what arrives is old (the fact and name
+        // syncs): only its id is kept for repair, never the copy.
+        let one_peer = matches!(msg, PeerMessage::FactSync(_));
+        if !one_peer && self.joined {
             self.relay(io, hop, b);
             self.remember(io, b);
+        } else if !one_peer {
+            self.remember_id(io, b);
+        }
+        if matches!(msg, PeerMessage::Name(_) | PeerMessage::Status(_)) {
+            self.keep_intro(b);
         }
         self.apply(io, b.origin, b.number, &msg);
         Ok(())
@@ -132,17 +145,17 @@ impl Group {
         if is_new && self.members.len() >= io.config.max_members {
             return Err(DropReason::MemberLimit);
         }
-        if is_new {
-            io.emit(Event::PeerJoined {
-                group: self.id,
-                peer: b.origin,
-            });
-        }
         let now = io.now;
         let member = self
             .members
             .entry(b.origin)
             .or_insert_with(|| Member::new(now));
+        if member.list(is_new) {
+            io.emit(Event::PeerJoined {
+                group: self.id,
+                peer: b.origin,
+            });
+        }
         if member.departed_at.take().is_some() {
             // It quit and came back (a restart resumes numbering past its quit).
             io.emit(Event::PeerJoined {
@@ -178,7 +191,7 @@ impl Group {
                     });
                 }
             }
-            PeerMessage::Quit => self.on_quit(io, origin),
+            PeerMessage::Quit(reason) => self.on_quit(io, origin, reason),
             PeerMessage::Name(name) => self.on_name(io, origin, name),
             PeerMessage::Status(status) => self.on_status(io, origin, status),
             PeerMessage::Chat(text) => self.deliver(io, origin, number, TextKind::Chat, text),
@@ -206,7 +219,17 @@ impl Group {
     }
 
     fn on_new_peer(&mut self, io: &mut Io<'_>, peer: PublicKey) {
-        if peer == self.own() || self.members.contains_key(&peer) {
+        if peer == self.own() {
+            return;
+        }
+        if let Some(m) = self.members.get_mut(&peer) {
+            // A contact we are still asking, that a member vouches for: it is one.
+            if m.list(false) {
+                io.emit(Event::PeerJoined {
+                    group: self.id,
+                    peer,
+                });
+            }
             return;
         }
         if self.is_banned(&peer) {
@@ -222,15 +245,21 @@ impl Group {
             group: self.id,
             peer,
         });
+        self.greet_new_peer(io);
     }
 
-    fn on_quit(&mut self, io: &mut Io<'_>, origin: PublicKey) {
+    fn on_quit(&mut self, io: &mut Io<'_>, origin: PublicKey, reason: &str) {
         if let Some(m) = self.members.get_mut(&origin) {
             m.departed_at = Some(io.now);
             // A restarted member numbers its direct messages from 1 again.
             m.direct = None;
         }
         self.table.remove(&origin);
+        io.emit(Event::PeerQuit {
+            group: self.id,
+            peer: origin,
+            reason: reason.as_bytes().to_vec(),
+        });
         io.emit(Event::PeerLeft {
             group: self.id,
             peer: origin,
@@ -308,15 +337,15 @@ impl Group {
         }
         io.stats.originated += 1;
         // Any own broadcast shows we are alive: the group ping waits for 30 s of silence.
-        self.next_ping = self
-            .next_ping
-            .max(io.now + io.jittered(io.config.ping_interval));
+        let quiet = io.now + io.jittered(io.config.ping_interval);
+        self.schedule.ping_not_before(quiet);
         let payload = Payload::Broadcast(b);
         for (key, addr) in self.relay_targets(io.now, io.config.bad_node_timeout) {
             io.send(&self.identity, &key, addr, &payload);
             self.exchanged(key, io.now);
         }
         self.remember(io, &b);
+        self.keep_intro(&b);
         Ok(b.number)
     }
 }

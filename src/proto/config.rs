@@ -44,8 +44,18 @@ pub struct Config {
     pub join_retry_min: Duration,
     /// Longest retry delay of a join. Default 30 s.
     pub join_retry_max: Duration,
+    /// A join that no member has answered this long after `join_group` fails: the node emits
+    /// `Event::JoinFailed` and drops the group (a wrong key or a dead address must not retry
+    /// forever). `Duration::MAX` never gives up. Default 20 s.
+    pub join_timeout: Duration,
     /// Period of the housekeeping tick (keep-alives, timeouts, refresh). Default 1 s.
     pub tick: Duration,
+    /// Most members whose kept name and status broadcasts a fresh joiner is sent (ourselves
+    /// first, then the most recently heard; PROTOCOL.md §6.5). 0 turns the name sync off.
+    /// Default 128.
+    pub name_sync_max: usize,
+    /// Datagrams of the name sync per group: (burst, per second). Default (512, 256).
+    pub name_sync_rate: (u32, u32),
     /// Most in-links kept per group: validated peers that keep us in their table and get our
     /// relays too. Default 32.
     pub max_in_links: usize,
@@ -139,6 +149,7 @@ impl Config {
             quit_delay: Duration::from_secs(3),
             join_retry_min: Duration::from_secs(1),
             join_retry_max: Duration::from_secs(30),
+            join_timeout: Duration::from_secs(20),
             tick: Duration::from_secs(1),
             max_in_links: 32,
             relay_fanout: 6,
@@ -152,6 +163,8 @@ impl Config {
             max_transmits: 8192,
             max_events: 4096,
             announce_new_peers: true,
+            name_sync_max: 128,
+            name_sync_rate: (512, 256),
             origin_rate: (20, 5),
             graylist_threshold: 100,
             graylist_decay: 10,
@@ -171,7 +184,7 @@ impl Config {
 
     /// Checks every field and the rules between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(bool, &'static str); 16] = [
+        let checks: [(bool, &'static str); 17] = [
             (
                 (1..=64).contains(&self.close_size),
                 "close_size must be 1..=64",
@@ -195,6 +208,10 @@ impl Config {
             (
                 self.join_retry_min <= self.join_retry_max && !self.join_retry_min.is_zero(),
                 "join_retry_min must be positive and at most join_retry_max",
+            ),
+            (
+                self.join_timeout >= self.join_retry_min,
+                "join_timeout must be at least join_retry_min",
             ),
             (
                 self.shared_key_cache >= 1 && self.max_transmits >= 64 && self.max_events >= 64,

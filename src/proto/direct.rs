@@ -66,8 +66,8 @@ impl Group {
         if let Some(e) = self.table.get(to) {
             return Some(e.addr);
         }
-        if let Some((addr, _, _)) = self.in_links.get(to) {
-            return Some(*addr);
+        if let Some(addr) = self.in_links.addr(to) {
+            return Some(addr);
         }
         self.members.get(to).and_then(|m| m.addr)
     }
@@ -88,8 +88,7 @@ impl Group {
             return Err(SendError::NoRoute);
         }
         let addr = self.direct_addr(&to).ok_or(SendError::NoRoute)?;
-        self.last_direct = self.last_direct.wrapping_add(1).max(1);
-        let number = self.last_direct;
+        let number = self.numbers.next_direct();
         let payload = Payload::Direct(Direct { number, text });
         io.send(&self.identity, &to, addr, &payload);
         Ok(number)

@@ -40,19 +40,35 @@ pub enum TextKind {
 /// A fact for the application, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// We are in the group: a first member answered us.
+    /// We are in the group: a first member answered us. The member that let us in sends its
+    /// signed facts and every member's latest name and status first (PROTOCOL.md §6.5,
+    /// §6.8), so PeerJoined, NameChanged, StatusChanged, RoleChanged and GroupNameChanged
+    /// for the existing members may come just before this event, and the rest within a
+    /// round trip after it.
     Joined {
         /// The group.
         group: GroupId,
     },
-    /// A member appeared (announced, or first heard from).
+    /// No member answered our join within `Config::join_timeout` (a wrong key, a dead
+    /// address, or a private group that did not invite us): the node has dropped the group,
+    /// and its `GroupId` is no longer valid. `contact` is the join string's address.
+    JoinFailed {
+        /// The group (already dropped).
+        group: GroupId,
+        /// The join string's member address that never answered.
+        contact: SocketAddr,
+    },
+    /// A member appeared (announced, first heard from, or a join contact that answered:
+    /// contacts are not members until they do).
     PeerJoined {
         /// The group.
         group: GroupId,
         /// The member's key.
         peer: PublicKey,
     },
-    /// A member left.
+    /// A member left. A quit is announced twice: [`Event::PeerQuit`] (with the reason)
+    /// comes first, immediately followed by this variant with `reason: LeaveReason::Quit`;
+    /// a front end that shows the reason handles `PeerQuit` and skips `PeerLeft { Quit }`.
     PeerLeft {
         /// The group.
         group: GroupId,
@@ -60,6 +76,17 @@ pub enum Event {
         peer: PublicKey,
         /// Why.
         reason: LeaveReason,
+    },
+    /// A member sent quit (PROTOCOL.md §5.2), with its reason: raw bytes, valid UTF-8 of at
+    /// most 256 bytes, empty when it gave none (always empty in legacy groups). Emitted
+    /// immediately before `PeerLeft { reason: LeaveReason::Quit }` for the same member.
+    PeerQuit {
+        /// The group.
+        group: GroupId,
+        /// The member's key.
+        peer: PublicKey,
+        /// Its part or quit message; empty if none.
+        reason: Vec<u8>,
     },
     /// A chat message or action arrived.
     MessageReceived {
@@ -167,6 +194,15 @@ pub enum Event {
         /// Who signed it.
         by: PublicKey,
     },
+    /// The founder named the group, or renamed it (a signed fact, secure groups; PROTOCOL.md
+    /// §5.5). An empty name clears it. Also raised when a joiner learns the name by the fact
+    /// sync; `Node::group_name` gives the current one.
+    GroupNameChanged {
+        /// The group.
+        group: GroupId,
+        /// The new name (valid UTF-8, at most 128 bytes).
+        name: String,
+    },
     /// The group's signed facts changed: persist `Node::facts(group)`.
     FactsChanged {
         /// The group.
@@ -181,6 +217,34 @@ pub enum Event {
         /// The text (valid UTF-8, 1..=785 bytes).
         text: Vec<u8>,
     },
+}
+
+impl Event {
+    /// The group the event is about (every variant has one), so front ends need no match of
+    /// their own that each new variant would break.
+    pub fn group(&self) -> GroupId {
+        match self {
+            Self::Joined { group }
+            | Self::JoinFailed { group, .. }
+            | Self::PeerJoined { group, .. }
+            | Self::PeerLeft { group, .. }
+            | Self::PeerQuit { group, .. }
+            | Self::MessageReceived { group, .. }
+            | Self::NameChanged { group, .. }
+            | Self::StatusChanged { group, .. }
+            | Self::TopicChanged { group, .. }
+            | Self::RoleChanged { group, .. }
+            | Self::Banned { group, .. }
+            | Self::Unbanned { group, .. }
+            | Self::Kicked { group, .. }
+            | Self::TopicLocked { group, .. }
+            | Self::VoiceChanged { group, .. }
+            | Self::PeerLimitChanged { group, .. }
+            | Self::GroupNameChanged { group, .. }
+            | Self::FactsChanged { group }
+            | Self::DirectMessage { group, .. } => *group,
+        }
+    }
 }
 
 /// Why an inbound datagram or an outbound item was dropped. Counted in [`Stats`].
@@ -345,6 +409,8 @@ pub struct Stats {
     pub summaries: u64,
     /// Broadcasts re-sent in answer to a have summary.
     pub repairs: u64,
+    /// Kept name and status broadcasts sent to fresh joiners (PROTOCOL.md §6.5).
+    pub name_syncs: u64,
 }
 
 impl Stats {

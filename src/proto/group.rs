@@ -37,6 +37,12 @@ pub(crate) struct Member {
     /// Its direct messages' dedup window; `None` until its first one (boxed: most members
     /// never send us one).
     pub(crate) direct: Option<Box<SeenWindow>>,
+    /// False for a bootstrap contact (the join string's member, or one given to
+    /// `add_contacts`) that has not answered nor broadcast yet: not shown to the application
+    /// (no PeerJoined, not in `members()`), but usable as an address and a hop.
+    pub(crate) listed: bool,
+    /// Its latest name and status broadcasts, for the name sync (secure groups).
+    pub(crate) intro: super::intro::Intro,
 }
 
 impl Member {
@@ -60,7 +66,26 @@ impl Member {
             validated: false,
             rate: super::spam::Bucket::default(),
             direct: None,
+            listed: true,
+            intro: super::intro::Intro::default(),
         }
+    }
+
+    /// A bootstrap contact at `addr`: not listed until it answers or broadcasts.
+    pub(crate) fn contact(now: Instant, addr: SocketAddr) -> Self {
+        Self {
+            addr: Some(addr),
+            listed: false,
+            ..Self::new(now)
+        }
+    }
+
+    /// Lists it if it was an unlisted contact; true if that happened (or `is_new`): the
+    /// application must hear PeerJoined.
+    pub(crate) fn list(&mut self, is_new: bool) -> bool {
+        let first = is_new || !self.listed;
+        self.listed = true;
+        first
     }
 }
 
@@ -78,30 +103,24 @@ pub(crate) struct Group {
     /// them too, so every link of the overlay carries broadcasts both ways.
     /// Each with its address, when it last asked, and whether it flagged us as one of its
     /// close set (the low bit of its ping id, PROTOCOL.md §6.4).
-    pub(crate) in_links: BTreeMap<PublicKey, (SocketAddr, Instant, bool)>,
+    pub(crate) in_links: super::in_links::InLinks,
     pub(crate) members: BTreeMap<PublicKey, Member>,
     pub(crate) pending: Pending,
-    /// Last message number spent (0: none yet).
-    pub(crate) last_number: u32,
-    /// Last direct-message number spent (0: none yet); a counter of its own.
-    pub(crate) last_direct: u32,
+    /// Our broadcast and direct-message numbers.
+    pub(crate) numbers: super::numbers::Numbers,
     pub(crate) nick: Vec<u8>,
     pub(crate) status: Status,
     pub(crate) topic: Option<(u32, String)>,
     /// The join string's member, kept for re-bootstrapping.
     pub(crate) contact: Option<NodeInfo>,
     pub(crate) joined: bool,
-    pub(crate) join_retry: Duration,
-    pub(crate) next_join: Instant,
-    pub(crate) next_tick: Instant,
-    pub(crate) next_ping: Instant,
-    pub(crate) next_name: Instant,
-    pub(crate) next_explore: Instant,
+    /// Our timers: tick, ping, nick, exploration, join retry and deadline.
+    pub(crate) schedule: super::schedule::Schedule,
     /// Hop scores and relay buckets (PROTOCOL.md §6.7).
     pub(crate) spam: super::spam::SpamGuard,
     /// Signed facts: roles, bans, topic, lock, voice, peer limit (secure groups).
     pub(crate) authority: Authority,
-    /// Set when we were kicked or banned: the node drops the group.
+    /// Set when we were kicked or banned, or our join failed: the node drops the group.
     pub(crate) evicted: bool,
     /// Broadcasts kept for anti-entropy repair (PROTOCOL.md §6.11).
     pub(crate) recent: super::repair::Recent,
@@ -110,6 +129,10 @@ pub(crate) struct Group {
     pub(crate) next_have: Option<Instant>,
     /// Budget of broadcasts re-sent in answer to summaries (`Config::repair_rate`).
     pub(crate) repair: super::spam::Bucket,
+    /// Our latest name and status broadcasts, for the name sync (secure groups).
+    pub(crate) own_intro: super::intro::Intro,
+    /// Budget of the name sync's datagrams (`Config::name_sync_rate`).
+    pub(crate) name_sync: super::spam::Bucket,
 }
 
 impl Group {
@@ -135,28 +158,24 @@ impl Group {
                 config.bucket_size,
                 config.max_per_ip,
             ),
-            in_links: BTreeMap::new(),
+            in_links: super::in_links::InLinks::default(),
             members: BTreeMap::new(),
             pending: Pending::new(config.max_pending),
-            last_number: 0,
-            last_direct: 0,
+            numbers: super::numbers::Numbers::default(),
             nick: Vec::new(),
             status: Status::Online,
             topic: None,
             contact: None,
             joined: false,
-            join_retry: config.join_retry_min,
-            next_join: now,
-            next_tick: now + config.tick,
-            next_ping: now,
-            next_name: now,
-            next_explore: now + config.explore_interval,
+            schedule: super::schedule::Schedule::new(now, config),
             spam: super::spam::SpamGuard::default(),
             authority: Authority::new(chat_id),
             evicted: false,
             recent: super::repair::Recent::default(),
             next_have: None,
             repair: super::spam::Bucket::default(),
+            own_intro: super::intro::Intro::default(),
+            name_sync: super::spam::Bucket::default(),
         }
     }
 
@@ -210,30 +229,6 @@ impl Group {
         true
     }
 
-    /// Records that validated `key` at `addr` asked us for nodes. Bounded by `max_in_links`;
-    /// when full, the stalest entry gives way (close-set links last).
-    pub(crate) fn note_in_link(
-        &mut self,
-        key: PublicKey,
-        addr: SocketAddr,
-        (now, close): (Instant, bool),
-        cap: usize,
-    ) {
-        if !self.in_links.contains_key(&key) && self.in_links.len() >= cap {
-            // The stalest entry gives way, but one that counts us in its close set only when
-            // no other is left: those are the links a relay must always serve.
-            let oldest = self
-                .in_links
-                .iter()
-                .min_by_key(|(_, (_, t, c))| (*c, *t))
-                .map(|(k, _)| *k);
-            if let Some(k) = oldest {
-                self.in_links.remove(&k);
-            }
-        }
-        self.in_links.insert(key, (addr, now, close));
-    }
-
     /// Where broadcasts go: every table entry, then every fresh in-link not in the table.
     pub(crate) fn relay_targets(
         &self,
@@ -241,20 +236,13 @@ impl Group {
         fresh: Duration,
     ) -> Vec<(PublicKey, SocketAddr)> {
         let mut targets: Vec<_> = self.table.iter().map(|e| (e.key, e.addr)).collect();
-        let others = self
-            .in_links
-            .iter()
-            .filter(|(k, (_, t, _))| {
-                now.saturating_duration_since(*t) < fresh && !self.table.contains(k)
-            })
-            .map(|(k, (a, _, _))| (*k, *a));
+        let others = (self.in_links.fresh(now, fresh)).filter(|(k, _)| !self.table.contains(k));
         targets.extend(others);
         targets
     }
 
     /// Next message number: from 1, 0 skipped on wrap.
     pub(crate) fn next_number(&mut self) -> u32 {
-        self.last_number = self.last_number.wrapping_add(1).max(1);
-        self.last_number
+        self.numbers.next()
     }
 }

@@ -42,7 +42,8 @@ impl Group {
         }
         if self.is_validated(&sender, &from) {
             let close = g.ping_id[PING_ID_LEN - 1] & 1 == 1;
-            self.note_in_link(sender, from, (io.now, close), io.config.max_in_links);
+            let cap = io.config.max_in_links;
+            self.in_links.note(sender, from, (io.now, close), cap);
             self.answer(io, sender, from, g.ping_id);
             self.consider(
                 io,
@@ -115,9 +116,11 @@ impl Group {
         }
         let member = self.members.entry(key).or_insert_with(|| Member::new(now));
         member.addr = Some(addr);
+        // No broadcast of it yet: a joiner, that has not heard the group either.
+        let fresh = member.window.is_none();
         let newly_validated = !member.validated;
         member.validated = true;
-        if is_new {
+        if member.list(is_new) {
             io.emit(Event::PeerJoined {
                 group: self.id,
                 peer: key,
@@ -126,18 +129,22 @@ impl Group {
         self.table.insert(key, addr, now);
         if !self.joined {
             self.joined = true;
-            self.join_retry = io.config.join_retry_min;
+            self.schedule.joined(io.config.join_retry_min);
             // Our nick goes out before the application can say anything, so members never
             // see our first message under a bare key.
             self.announce_name(io);
             io.emit(Event::Joined { group: self.id });
         }
+        let joined_through_us = matches!(why, Purpose::Probe { .. });
         if newly_validated {
             self.send_fact_sync(io, key, addr);
+            if fresh && joined_through_us {
+                self.send_name_sync(io, key, addr);
+            }
         }
-        let joined_through_us = matches!(why, Purpose::Probe { .. });
         if is_new && joined_through_us && io.config.announce_new_peers {
             let _ = self.broadcast(io, &PeerMessage::NewPeer(key));
+            self.greet_new_peer(io);
         }
     }
 

@@ -7,9 +7,11 @@
 //!
 //! - `dht`: the table (close set + Kademlia buckets, per-IP cap).
 //! - `pending`: one-shot get_nodes ping ids.
-//! - `window`: per-origin dedup window.
-//! - `handlers`: get_nodes / send_nodes; `broadcast`: relayed messages; `timers`: upkeep.
+//! - `window`: per-origin dedup window; `numbers`: our own message counters.
+//! - `handlers`: get_nodes / send_nodes; `broadcast`: relayed messages; `timers`: upkeep,
+//!   on the instants `schedule` keeps; `commands`: the group side of the node's commands.
 //! - `direct`: private messages to one member (inner id 52), never relayed.
+//! - `intro`: the name sync that shows a joiner every member's nick and status at once.
 //! - `repair`: anti-entropy; recent broadcasts, have summaries (id 53) and their answers.
 //! - `spam`: per-origin token buckets and the graylist of misbehaving hops.
 //! - `authority`: signed facts (roles, bans, kicks, topic lock, voice, peer limit) and
@@ -17,18 +19,23 @@
 
 mod authority;
 mod broadcast;
+mod commands;
 mod config;
 pub mod dht;
 mod direct;
 mod event;
 mod group;
 mod handlers;
+mod in_links;
+mod intro;
 mod io;
 mod join;
 mod limiter;
 mod node;
+mod numbers;
 mod pending;
 mod repair;
+mod schedule;
 mod spam;
 mod timers;
 pub mod window;

@@ -6,22 +6,21 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-use super::group::{Group, Member};
+use super::group::Group;
 use super::io::Io;
-use super::pending::Purpose;
 use super::{
     Config, ConfigError, Dialect, DropReason, Event, GroupId, JoinString, Privacy, SendError,
     Stats, Transmit,
 };
 use crate::crypto::{Identity, SharedKeys, open_packet};
 use crate::wire::{
-    Envelope, FactValue, KEY_LEN, MAX_PLAINTEXT, NodeInfo, Payload, PeerMessage, PublicKey, Role,
-    Status, Topic, VoiceLevel,
+    Envelope, KEY_LEN, MAX_PLAINTEXT, NodeInfo, Payload, PeerMessage, PublicKey, Role, Status,
+    VoiceLevel,
 };
 
 /// How to set up a group we create or join.
@@ -214,20 +213,8 @@ impl Node {
         let id = GroupId(self.next_id);
         self.next_id += 1;
         let mut group = Group::new(id, identity, kind, &self.config, now);
-        // The first ping goes out at a random point of the interval, so a group's pings (and
-        // a burst of joins) spread over time instead of flooding together.
-        let interval = self.config.ping_interval.as_millis().max(1) as u64;
-        group.next_ping = now + Duration::from_millis(self.rng.random_range(0..interval));
-        group.nick = spec.nick.clone();
-        group.contact = contact;
-        if let Some(c) = contact {
-            let mut member = Member::new(now);
-            member.addr = Some(c.addr);
-            group.members.insert(c.key, member);
-            let mut io = io!(self, now);
-            group.request(&mut io, c.key, c.addr, Purpose::Join);
-            group.next_join = now + self.config.join_retry_min;
-        }
+        let mut io = io!(self, now);
+        group.start(&mut io, &spec.nick, contact);
         self.by_key.insert(own, id);
         self.groups.insert(id, group);
         Ok(id)
@@ -275,12 +262,9 @@ impl Node {
         group: GroupId,
         name: &[u8],
     ) -> Result<u32, SendError> {
-        let n = self.send(now, group, &PeerMessage::Name(name))?;
-        if let Some(g) = self.groups.get_mut(&group) {
-            g.nick = name.to_vec();
-            g.next_name = now + self.config.name_interval;
-        }
-        Ok(n)
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        let mut io = io!(self, now);
+        g.set_nick(&mut io, name)
     }
 
     /// Sets our presence and broadcasts it.
@@ -290,11 +274,9 @@ impl Node {
         group: GroupId,
         status: Status,
     ) -> Result<u32, SendError> {
-        let n = self.send(now, group, &PeerMessage::Status(status))?;
-        if let Some(g) = self.groups.get_mut(&group) {
-            g.status = status;
-        }
-        Ok(n)
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        let mut io = io!(self, now);
+        g.set_own_status(&mut io, status)
     }
 
     /// Sets the topic (version one above the current) and broadcasts it.
@@ -305,24 +287,8 @@ impl Node {
         topic: &str,
     ) -> Result<u32, SendError> {
         let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
-        if g.dialect == Dialect::Secure {
-            let mut io = io!(self, now);
-            let zero = PublicKey([0; KEY_LEN]);
-            return Ok(g.issue(&mut io, zero, FactValue::Topic(topic))?);
-        }
-        let version = g.topic.as_ref().map_or(1, |(v, _)| v.saturating_add(1));
-        let n = self.send(
-            now,
-            group,
-            &PeerMessage::Topic(Topic {
-                version,
-                text: topic,
-            }),
-        )?;
-        if let Some(g) = self.groups.get_mut(&group) {
-            g.topic = Some((version, topic.to_owned()));
-        }
-        Ok(n)
+        let mut io = io!(self, now);
+        g.set_topic(&mut io, topic)
     }
 
     /// Lets `key` into a private group and announces it to the members (new_peer).
@@ -333,8 +299,8 @@ impl Node {
         key: PublicKey,
     ) -> Result<u32, SendError> {
         let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
-        g.members.entry(key).or_insert_with(|| Member::new(now));
-        self.send(now, group, &PeerMessage::NewPeer(key))
+        let mut io = io!(self, now);
+        g.invite(&mut io, key)
     }
 
     /// Adds members we knew before (for instance the peers stored before a restart) as
@@ -348,35 +314,44 @@ impl Node {
     ) -> Result<(), SendError> {
         let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
         let mut io = io!(self, now);
-        let own = g.own();
-        for c in contacts.iter().filter(|c| c.key != own).take(16) {
-            let member = g.members.entry(c.key).or_insert_with(|| Member::new(now));
-            if member.addr.is_none() {
-                member.addr = Some(c.addr);
-            }
-            if g.pending.to_key(&c.key).is_none() {
-                g.request(&mut io, c.key, c.addr, Purpose::Join);
-            }
-        }
+        g.add_contacts(&mut io, contacts);
         Ok(())
     }
 
     /// The last message number we spent in the group (0: none yet).
     pub fn last_number(&self, group: GroupId) -> Option<u32> {
-        self.groups.get(&group).map(|g| g.last_number)
+        self.groups.get(&group).map(|g| g.numbers.last())
     }
 
     /// Continues our message numbers after `last` (a restarted node must not reuse numbers its
     /// peers' dedup windows have seen; PROTOCOL.md §6.9). Never moves them backwards.
     pub fn resume_numbers(&mut self, group: GroupId, last: u32) -> Result<(), SendError> {
         let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
-        g.last_number = g.last_number.max(last);
+        g.numbers.resume(last);
         Ok(())
     }
 
     /// Broadcasts quit and forgets the group. The quit datagrams are already queued.
     pub fn leave_group(&mut self, now: Instant, group: GroupId) -> Result<(), SendError> {
-        self.send(now, group, &PeerMessage::Quit)?;
+        self.leave_group_with_reason(now, group, b"")
+    }
+
+    /// Broadcasts quit with `reason` (a part or quit message: UTF-8, at most 256 bytes,
+    /// PROTOCOL.md §5.2) and forgets the group. Legacy groups send the empty 2014 quit and
+    /// ignore the reason. A bad reason fails with nothing sent and the group kept.
+    pub fn leave_group_with_reason(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        reason: &[u8],
+    ) -> Result<(), SendError> {
+        let g = self.groups.get(&group).ok_or(SendError::UnknownGroup)?;
+        let reason = match g.dialect {
+            Dialect::Legacy => "",
+            Dialect::Secure => std::str::from_utf8(reason)
+                .map_err(|_| crate::wire::EncodeError::BadValue("quit reason utf-8"))?,
+        };
+        self.send(now, group, &PeerMessage::Quit(reason))?;
         if let Some(g) = self.groups.remove(&group) {
             self.by_key.remove(&g.own());
         }
@@ -390,11 +365,8 @@ impl Node {
         msg: &PeerMessage<'_>,
     ) -> Result<u32, SendError> {
         let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
-        if !g.may_deliver(&g.own(), msg) {
-            return Err(SendError::NotPermitted);
-        }
         let mut io = io!(self, now);
-        g.broadcast(&mut io, msg)
+        g.send_own(&mut io, msg)
     }
 
     /// Handles one received datagram. Problems are counted in [`Stats`], never returned.
@@ -460,9 +432,16 @@ impl Node {
     /// Runs timers that are due. Call `poll_*` afterwards.
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut io = io!(self, now);
+        let mut dropped = Vec::new();
         for group in self.groups.values_mut() {
             group.on_tick(&mut io);
             group.on_have_timer(&mut io);
+            if group.evicted {
+                dropped.push(group.id);
+            }
+        }
+        for id in dropped {
+            self.drop_if_evicted(id);
         }
     }
 
@@ -478,7 +457,10 @@ impl Node {
 
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let due = |g: &super::group::Group| g.next_have.map_or(g.next_tick, |h| h.min(g.next_tick));
+        let due = |g: &super::group::Group| {
+            let tick = g.schedule.next_tick();
+            g.next_have.map_or(tick, |h| h.min(tick))
+        };
         self.groups.values().map(due).min()
     }
 

@@ -91,6 +91,18 @@ impl Recent {
         self.seen.push_back((b.origin, b.number, now));
     }
 
+    /// Records only the (origin, number) of `b`, accepted at `now`: our summaries then say we
+    /// hold it, but we never re-send it (the id gives way at the cap like any other).
+    fn push_id(&mut self, now: Instant, b: &Broadcast<'_>, seen_max: usize) {
+        if seen_max == 0 {
+            return;
+        }
+        if self.seen.len() >= seen_max {
+            self.capped = self.seen.pop_front().map(|(_, _, at)| at);
+        }
+        self.seen.push_back((b.origin, b.number, now));
+    }
+
     /// Forgets copies `ttl` old and ids `seen_ttl` old.
     fn expire(&mut self, now: Instant, (ttl, seen_ttl): (Duration, Duration)) {
         let old = |at: Instant, ttl| now.saturating_duration_since(at) >= ttl;
@@ -146,6 +158,13 @@ impl Group {
         if self.next_have.is_none() {
             self.next_have = Some(io.now + io.jittered(io.config.have_interval));
         }
+    }
+
+    /// Records that we hold `b` without keeping a copy to re-send: a broadcast accepted
+    /// before we are joined (the fact and name syncs, PROTOCOL.md §6.5) is old, and our peers
+    /// have it; its id in our summaries keeps them from re-sending it to us.
+    pub(crate) fn remember_id(&mut self, io: &Io<'_>, b: &Broadcast<'_>) {
+        self.recent.push_id(io.now, b, io.config.seen_max);
     }
 
     /// Sends the periodic summary if it is due; disarms the timer once the group is no longer

@@ -28,10 +28,13 @@ use crate::wire::{PeerMessage, PublicKey};
 impl Group {
     /// Runs the housekeeping if its time has come.
     pub(crate) fn on_tick(&mut self, io: &mut Io<'_>) {
-        if io.now < self.next_tick {
+        if !self.schedule.tick_due(io.now, io.config.tick) {
             return;
         }
-        self.next_tick = io.now + io.config.tick;
+        if self.schedule.join_expired(io.now) {
+            self.give_up_join(io);
+            return;
+        }
         self.pending.expire(io.now, io.config.request_timeout);
         self.upkeep_table(io);
         self.maybe_rejoin(io);
@@ -44,10 +47,12 @@ impl Group {
     /// Asks one random known member outside the table, fit or not (see
     /// `Config::explore_interval`).
     fn explore(&mut self, io: &mut Io<'_>) {
-        if io.now < self.next_explore {
+        if !self
+            .schedule
+            .explore_due(io.now, io.config.explore_interval)
+        {
             return;
         }
-        self.next_explore = io.now + io.config.explore_interval;
         let outside: Vec<(PublicKey, SocketAddr)> = self
             .known_addresses()
             .filter(|(k, _)| !self.table.contains(k) && self.pending.to_key(k).is_none())
@@ -71,8 +76,7 @@ impl Group {
             self.table.remove(&key);
         }
         let fresh = io.config.bad_node_timeout;
-        self.in_links
-            .retain(|_, (_, t, _)| now.saturating_duration_since(*t) < fresh);
+        self.in_links.expire(now, fresh);
         let due: Vec<(PublicKey, SocketAddr)> = self
             .table
             .iter_mut()
@@ -90,7 +94,7 @@ impl Group {
     }
 
     fn maybe_rejoin(&mut self, io: &mut Io<'_>) {
-        if !self.table.is_empty() || io.now < self.next_join {
+        if !self.table.is_empty() || !self.schedule.rejoin_due(io.now) {
             return;
         }
         // The join string's member first, then any member with a known address (after a
@@ -100,7 +104,7 @@ impl Group {
             known.retain(|(k, _)| *k != c.key);
             known.insert(0, (c.key, c.addr));
         }
-        let i = if self.join_retry <= io.config.join_retry_min || known.len() <= 1 {
+        let i = if self.schedule.first_retry(io.config.join_retry_min) || known.len() <= 1 {
             0
         } else {
             rand::Rng::random_range(io.rng, 0..known.len())
@@ -111,8 +115,7 @@ impl Group {
                 self.request(io, key, addr, Purpose::Join);
             }
         }
-        self.next_join = io.now + self.join_retry;
-        self.join_retry = (self.join_retry * 2).min(io.config.join_retry_max);
+        self.schedule.back_off(io.now, io.config.join_retry_max);
     }
 
     fn known_addresses(&self) -> impl Iterator<Item = (PublicKey, SocketAddr)> + '_ {
@@ -126,12 +129,14 @@ impl Group {
         if self.table.is_empty() {
             return;
         }
-        if io.now >= self.next_ping {
-            self.next_ping = io.now + io.jittered(io.config.ping_interval);
+        if self.schedule.ping_due(io.now) {
+            let next = io.now + io.jittered(io.config.ping_interval);
+            self.schedule.ping_at(next);
             let _ = self.broadcast(io, &PeerMessage::Ping);
         }
-        if io.now >= self.next_name {
+        if self.schedule.name_due(io.now) {
             self.announce_name(io);
+            self.announce_status(io);
         }
     }
 
@@ -142,13 +147,17 @@ impl Group {
         self.members.retain(|key, m| match m.departed_at {
             Some(t) => now.saturating_duration_since(t) < quit_delay,
             None if now.saturating_duration_since(m.last_seen) >= timeout => {
-                timed_out.push(*key);
+                timed_out.push((*key, m.listed));
                 false
             }
             None => true,
         });
-        for peer in timed_out {
+        for (peer, listed) in timed_out {
             self.table.remove(&peer);
+            if !listed {
+                // A contact that never answered was never announced: nothing left.
+                continue;
+            }
             io.emit(Event::PeerLeft {
                 group: self.id,
                 peer,
@@ -170,12 +179,24 @@ impl Group {
         }
     }
 
+    /// No member answered our join in time: tell the application and mark the group for the
+    /// node to drop (PROTOCOL.md §6.3).
+    fn give_up_join(&mut self, io: &mut Io<'_>) {
+        self.evicted = true;
+        if let Some(c) = self.contact {
+            io.emit(Event::JoinFailed {
+                group: self.id,
+                contact: c.addr,
+            });
+        }
+    }
+
     /// Broadcasts our nick (if we have one) and restarts its re-broadcast timer.
     pub(crate) fn announce_name(&mut self, io: &mut Io<'_>) {
         if self.nick.is_empty() {
             return;
         }
-        self.next_name = io.now + io.config.name_interval;
+        self.schedule.name_sent(io.now, io.config.name_interval);
         let nick = std::mem::take(&mut self.nick);
         let _ = self.broadcast(io, &PeerMessage::Name(&nick));
         self.nick = nick;

@@ -3,7 +3,7 @@
 //!
 //! | offset  | size | content                                                   |
 //! |---------|------|-----------------------------------------------------------|
-//! | 0       | 1    | kind: 1 role, 2 ban, 3 topic, 4 topic lock, 5 voice, 6 peer limit |
+//! | 0       | 1    | kind: 1 role, 2 ban, 3 topic, 4 topic lock, 5 voice, 6 peer limit, 7 group name |
 //! | 1       | 32   | subject: a member's X25519 key (role, ban); zero otherwise |
 //! | 33      | 4    | version, u32 big-endian                                   |
 //! | 37      | 2    | value length n, u16 big-endian                            |
@@ -17,7 +17,7 @@
 
 use bytes::BufMut;
 
-use super::message::BanAction;
+use super::values::{BanAction, MAX_TOPIC_LEN};
 use super::{DecodeError, EncodeError, KEY_LEN, PublicKey, Reader, SIGNATURE_LEN};
 
 /// Domain separation prefix of every fact signature.
@@ -27,7 +27,9 @@ pub const FACT_FIXED_LEN: usize = FACT_HEADER_LEN + KEY_LEN + SIGNATURE_LEN;
 /// Kind, subject, version and value length.
 pub const FACT_HEADER_LEN: usize = 1 + KEY_LEN + 4 + 2;
 /// Longest value (a topic).
-pub const MAX_FACT_VALUE: usize = super::message::MAX_TOPIC_LEN;
+pub const MAX_FACT_VALUE: usize = MAX_TOPIC_LEN;
+/// Longest group name, in bytes.
+pub const MAX_GROUP_NAME_LEN: usize = 128;
 
 /// What a fact is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45,6 +47,8 @@ pub enum FactKind {
     Voice = 5,
     /// Most members the group admits, 0 = no limit (value: u32 big-endian).
     PeerLimit = 6,
+    /// The group's name (value: 0..=128 bytes of UTF-8; founder only).
+    GroupName = 7,
 }
 
 /// A member's role in a secure group.
@@ -90,6 +94,8 @@ pub enum FactValue<'a> {
     Voice(VoiceLevel),
     /// Most members; 0 is no limit.
     PeerLimit(u32),
+    /// The group's name; empty clears it.
+    GroupName(&'a str),
 }
 
 impl FactValue<'_> {
@@ -102,19 +108,20 @@ impl FactValue<'_> {
             Self::TopicLock(_) => FactKind::TopicLock,
             Self::Voice(_) => FactKind::Voice,
             Self::PeerLimit(_) => FactKind::PeerLimit,
+            Self::GroupName(_) => FactKind::GroupName,
         }
     }
 
     /// Length of the encoded value.
     pub fn len(&self) -> usize {
         match self {
-            Self::Topic(t) => t.len(),
+            Self::Topic(t) | Self::GroupName(t) => t.len(),
             Self::PeerLimit(_) => 4,
             _ => 1,
         }
     }
 
-    /// True for an empty value (only an empty topic).
+    /// True for an empty value (an empty topic or group name).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -128,7 +135,7 @@ impl FactValue<'_> {
         match *self {
             Self::Role(r) => out.put_u8(r as u8),
             Self::Ban(a) => out.put_u8(a as u8),
-            Self::Topic(t) => out.put_slice(t.as_bytes()),
+            Self::Topic(t) | Self::GroupName(t) => out.put_slice(t.as_bytes()),
             Self::TopicLock(l) => out.put_u8(u8::from(l)),
             Self::Voice(v) => out.put_u8(v as u8),
             Self::PeerLimit(n) => out.put_u32(n),
@@ -162,16 +169,20 @@ impl<'a> Fact<'a> {
         FACT_FIXED_LEN + self.value.len()
     }
 
-    /// Checks the field rules (no founder role, topic ≤ 512 bytes, zero subject for
-    /// group-wide kinds); writes nothing.
+    /// Checks the field rules (no founder role, topic ≤ 512 bytes, group name ≤ 128, zero
+    /// subject for group-wide kinds); writes nothing.
     pub fn check(&self) -> Result<(), EncodeError> {
         if self.value == FactValue::Role(Role::Founder) {
             return Err(EncodeError::BadValue("founder role"));
         }
-        if self.value.len() > MAX_FACT_VALUE {
+        let max = match self.value {
+            FactValue::GroupName(_) => MAX_GROUP_NAME_LEN,
+            _ => MAX_FACT_VALUE,
+        };
+        if self.value.len() > max {
             return Err(EncodeError::TooLong {
                 len: self.value.len(),
-                max: MAX_FACT_VALUE,
+                max,
             });
         }
         if !self.value.has_subject() && self.subject != PublicKey([0; KEY_LEN]) {
@@ -284,6 +295,10 @@ fn read_value(kind: u8, v: &[u8]) -> Result<FactValue<'_>, DecodeError> {
             v.try_into()
                 .map_err(|_| DecodeError::BadValue("fact value length"))?,
         )),
+        // Its length (≤ 128) is checked with the other field rules, in `Fact::check`.
+        7 => FactValue::GroupName(
+            std::str::from_utf8(v).map_err(|_| DecodeError::BadValue("group name utf-8"))?,
+        ),
         _ => return Err(DecodeError::BadValue("fact kind")),
     })
 }
@@ -355,6 +370,8 @@ mod tests {
             FactValue::TopicLock(true),
             FactValue::Voice(VoiceLevel::Founder),
             FactValue::PeerLimit(70000),
+            FactValue::GroupName("rustaceans"),
+            FactValue::GroupName(""),
         ] {
             let f = sample(value);
             let bytes = f.to_vec().unwrap();
@@ -381,6 +398,24 @@ mod tests {
         let mut long = ok.clone();
         long.push(0);
         assert!(Fact::decode(&long).is_err());
+    }
+
+    #[test]
+    fn a_group_name_is_bounded_utf8() {
+        let long = "n".repeat(MAX_GROUP_NAME_LEN + 1);
+        assert!(sample(FactValue::GroupName(&long)).to_vec().is_err());
+        let ok = "n".repeat(MAX_GROUP_NAME_LEN);
+        let mut bytes = sample(FactValue::GroupName(&ok)).to_vec().unwrap();
+        assert_eq!(
+            Fact::decode(&bytes).unwrap().value,
+            FactValue::GroupName(&ok)
+        );
+        bytes[39] = 0xFF;
+        assert!(Fact::decode(&bytes).is_err());
+        // 129 bytes with a length that says so: valid UTF-8, still too long.
+        let mut over = sample(FactValue::Topic(&long)).to_vec().unwrap();
+        over[0] = FactKind::GroupName as u8;
+        assert!(Fact::decode(&over).is_err());
     }
 
     #[test]

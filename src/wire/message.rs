@@ -8,7 +8,7 @@
 //! | 18 | topic       | `[version u32 BE][topic: 0..=512 bytes of UTF-8]`        |
 //! | 19 | facts       | one or more signed facts (secure groups; relayed)         |
 //! | 20 | fact sync   | one or more signed facts (secure groups; never relayed)   |
-//! | 24 | quit        | empty                                                    |
+//! | 24 | quit        | `[reason: 0..=256 bytes of UTF-8]` (empty in legacy groups) |
 //! | 48 | name        | `[name: 1..=128 bytes]`                                  |
 //! | 49 | status      | `[status: 0 online, 1 away, 2 busy]`                     |
 //! | 63 | action      | `[text]` (/me; the id the 2014 C code sends)             |
@@ -21,12 +21,13 @@
 use bytes::BufMut;
 
 use super::fact::FactList;
+pub use super::values::{BanAction, MAX_TOPIC_LEN};
 use super::{DecodeError, EncodeError, KEY_LEN, PublicKey, Reader};
 
 /// Longest nick, in bytes (`MAX_NICK_BYTES`).
 pub const MAX_NAME_LEN: usize = 128;
-/// Longest topic, in bytes.
-pub const MAX_TOPIC_LEN: usize = 512;
+/// Longest quit reason, in bytes (secure groups; a legacy quit is empty).
+pub const MAX_QUIT_REASON_LEN: usize = 256;
 /// Length of a ban body.
 pub const BAN_LEN: usize = KEY_LEN + 4 + 1;
 
@@ -82,18 +83,6 @@ impl TryFrom<u8> for MessageId {
     }
 }
 
-/// What a ban message does to its target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum BanAction {
-    /// Lift a ban.
-    Unban = 0,
-    /// Remove the target and keep its key out.
-    Ban = 1,
-    /// Remove the target; it may rejoin.
-    Kick = 2,
-}
-
 /// Body of a ban (17).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ban {
@@ -142,8 +131,9 @@ pub enum PeerMessage<'a> {
     Facts(FactList<'a>),
     /// 20: signed facts for one peer, not relayed.
     FactSync(FactList<'a>),
-    /// 24: the origin leaves.
-    Quit,
+    /// 24: the origin leaves, with a reason (UTF-8, at most [`MAX_QUIT_REASON_LEN`] bytes;
+    /// empty: none, and always empty in legacy groups, as the 2014 code requires).
+    Quit(&'a str),
     /// 48: the origin's nick (raw bytes, as the C code sends them).
     Name(&'a [u8]),
     /// 49: the origin's presence.
@@ -167,7 +157,7 @@ impl<'a> PeerMessage<'a> {
             MessageId::Topic => Self::Topic(read_topic(&mut r)?),
             MessageId::Facts => Self::Facts(FactList::new(r.rest())?),
             MessageId::FactSync => Self::FactSync(FactList::new(r.rest())?),
-            MessageId::Quit => Self::Quit,
+            MessageId::Quit => Self::Quit(read_reason(&mut r)?),
             MessageId::Name => Self::Name(read_name(&mut r)?),
             MessageId::Status => Self::Status(read_status(&mut r)?),
             MessageId::Action => Self::Action(r.rest()),
@@ -187,7 +177,7 @@ impl<'a> PeerMessage<'a> {
             Self::Topic(_) => MessageId::Topic,
             Self::Facts(_) => MessageId::Facts,
             Self::FactSync(_) => MessageId::FactSync,
-            Self::Quit => MessageId::Quit,
+            Self::Quit(_) => MessageId::Quit,
             Self::Name(_) => MessageId::Name,
             Self::Status(_) => MessageId::Status,
             Self::Action(_) => MessageId::Action,
@@ -199,7 +189,8 @@ impl<'a> PeerMessage<'a> {
     /// Length of the body.
     pub fn encoded_len(&self) -> usize {
         match self {
-            Self::Ping | Self::Quit => 0,
+            Self::Ping => 0,
+            Self::Quit(r) => r.len(),
             Self::NewPeer(_) => KEY_LEN,
             Self::Ban(_) => BAN_LEN,
             Self::Topic(t) => 4 + t.text.len(),
@@ -209,7 +200,8 @@ impl<'a> PeerMessage<'a> {
         }
     }
 
-    /// Checks the field limits (name 1..=128 bytes, topic ≤ 512); writes nothing.
+    /// Checks the field limits (name 1..=128 bytes, topic ≤ 512, quit reason ≤ 256); writes
+    /// nothing.
     pub fn check(&self) -> Result<(), EncodeError> {
         match self {
             Self::Name([]) => Err(EncodeError::BadValue("empty name")),
@@ -221,6 +213,10 @@ impl<'a> PeerMessage<'a> {
                 len: t.text.len(),
                 max: MAX_TOPIC_LEN,
             }),
+            Self::Quit(r) if r.len() > MAX_QUIT_REASON_LEN => Err(EncodeError::TooLong {
+                len: r.len(),
+                max: MAX_QUIT_REASON_LEN,
+            }),
             _ => Ok(()),
         }
     }
@@ -229,7 +225,8 @@ impl<'a> PeerMessage<'a> {
     pub fn encode(&self, out: &mut impl BufMut) -> Result<(), EncodeError> {
         self.check()?;
         match self {
-            Self::Ping | Self::Quit => {}
+            Self::Ping => {}
+            Self::Quit(r) => out.put_slice(r.as_bytes()),
             Self::NewPeer(k) => out.put_slice(k.as_bytes()),
             Self::Ban(b) => {
                 out.put_slice(b.target.as_bytes());
@@ -286,6 +283,17 @@ fn read_topic<'a>(r: &mut Reader<'a>) -> Result<Topic<'a>, DecodeError> {
     Ok(Topic { version, text })
 }
 
+fn read_reason<'a>(r: &mut Reader<'a>) -> Result<&'a str, DecodeError> {
+    let raw = r.rest();
+    if raw.len() > MAX_QUIT_REASON_LEN {
+        return Err(DecodeError::TooLong {
+            len: raw.len(),
+            max: MAX_QUIT_REASON_LEN,
+        });
+    }
+    std::str::from_utf8(raw).map_err(|_| DecodeError::BadValue("quit reason utf-8"))
+}
+
 fn read_name<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], DecodeError> {
     match r.rest() {
         [] => Err(DecodeError::TooShort { need: 1, got: 0 }),
@@ -320,14 +328,23 @@ mod tests {
     #[test]
     fn empty_messages() {
         assert!(round_trip(PeerMessage::Ping).is_empty());
-        assert!(round_trip(PeerMessage::Quit).is_empty());
+        assert!(round_trip(PeerMessage::Quit("")).is_empty());
         assert_eq!(
             PeerMessage::decode(0, &[1]),
             Err(DecodeError::TrailingBytes { extra: 1 })
         );
+    }
+
+    #[test]
+    fn quit_reason_is_bounded_utf8() {
+        assert_eq!(round_trip(PeerMessage::Quit("bye all")), b"bye all");
+        round_trip(PeerMessage::Quit(&"é".repeat(128)));
+        let long = "x".repeat(MAX_QUIT_REASON_LEN + 1);
+        assert!(PeerMessage::Quit(&long).to_vec().is_err());
+        assert!(PeerMessage::decode(24, long.as_bytes()).is_err());
         assert_eq!(
-            PeerMessage::decode(24, &[1]),
-            Err(DecodeError::TrailingBytes { extra: 1 })
+            PeerMessage::decode(24, &[0xFF]),
+            Err(DecodeError::BadValue("quit reason utf-8"))
         );
     }
 

@@ -24,6 +24,7 @@ pub mod node_info;
 pub mod payload;
 mod public_key;
 mod reader;
+mod values;
 
 pub use broadcast::{Broadcast, SignatureTrailer};
 pub use envelope::Envelope;

@@ -86,6 +86,9 @@ impl Driver {
             } => {
                 let _ = reply.send(node.set_topic(at, group, &topic));
             }
+            Command::SetGroupName { group, name, reply } => {
+                let _ = reply.send(node.set_group_name(at, group, &name));
+            }
             Command::Invite { group, key, reply } => {
                 let _ = reply.send(node.invite(at, group, key));
             }
@@ -108,10 +111,7 @@ impl Driver {
                 reason,
                 reply,
             } => {
-                // SEAM(proto): once `Node::leave_group_with_reason` is merged, pass `reason`
-                // through: `node.leave_group_with_reason(at, group, &reason)`.
-                let _ = reason;
-                let _ = reply.send(node.leave_group(at, group));
+                let _ = reply.send(node.leave_group_with_reason(at, group, &reason));
             }
             other => debug_assert!(false, "not an action: {other:?}"),
         }

@@ -76,6 +76,10 @@ impl Group {
             FactValue::TopicLock(locked) => Event::TopicLocked { group, locked, by },
             FactValue::Voice(level) => Event::VoiceChanged { group, level, by },
             FactValue::PeerLimit(limit) => Event::PeerLimitChanged { group, limit, by },
+            FactValue::GroupName(name) => Event::GroupNameChanged {
+                group,
+                name: name.to_owned(),
+            },
         };
         io.emit(event);
     }
@@ -118,7 +122,7 @@ impl Group {
         if self.dialect != Dialect::Secure || limit == 0 || self.members.contains_key(key) {
             return false;
         }
-        let live = self.members.values().filter(|m| m.departed_at.is_none());
+        let live = (self.members.values()).filter(|m| m.departed_at.is_none() && m.listed);
         live.count() + 1 >= limit
     }
 

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use super::{GroupInfo, MemberInfo, Node};
 use crate::proto::io::Io;
-use crate::proto::{Dialect, GroupId, JoinString, Moderation, ModerationError};
-use crate::wire::{KEY_LEN, NodeInfo, PublicKey, Role};
+use crate::proto::{Dialect, GroupId, JoinString, Moderation, ModerationError, SendError};
+use crate::wire::{FactValue, KEY_LEN, NodeInfo, PublicKey, Role};
 
 impl Node {
     /// Sizes of the node's bounded state (caches, limiter, requests, members, spam scores and
@@ -53,12 +53,38 @@ impl Node {
             privacy: g.privacy,
             joined: g.joined,
             table_len: g.table.len(),
-            members: g.members.len(),
+            members: g.members.values().filter(|m| m.listed).count(),
             topic: g.topic.as_ref().map(|(_, t)| t.clone()),
             topic_locked: g.authority.topic_locked(),
             voice: g.authority.voice(),
             peer_limit: g.authority.peer_limit(),
         })
+    }
+
+    /// The group's name: the founder's signed group-name fact (PROTOCOL.md §5.5); `None` if
+    /// it has none, or in a legacy group.
+    pub fn group_name(&self, group: GroupId) -> Option<String> {
+        self.groups.get(&group)?.authority.group_name()
+    }
+
+    /// Names the group (founder only, secure groups): signs a group-name fact one version
+    /// above the current, takes it and broadcasts it; every member and every later joiner
+    /// gets it ([`crate::proto::Event::GroupNameChanged`]). An empty name clears it. Returns
+    /// the broadcast's number; fails with `NotSecure` in a legacy group, `NotPermitted` if
+    /// we are not the founder, `Encode` for a name over 128 bytes.
+    pub fn set_group_name(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        name: &str,
+    ) -> Result<u32, SendError> {
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        if g.dialect != Dialect::Secure {
+            return Err(SendError::NotSecure);
+        }
+        let mut io = io!(self, now);
+        let zero = PublicKey([0; KEY_LEN]);
+        Ok(g.issue(&mut io, zero, FactValue::GroupName(name))?)
     }
 
     /// Where one group's broadcasts go now: the table, then fresh in-links (its fan-out).
@@ -93,7 +119,7 @@ impl Node {
         };
         g.members
             .iter()
-            .filter(|(_, m)| m.departed_at.is_none())
+            .filter(|(_, m)| m.departed_at.is_none() && m.listed)
             .map(|(k, m)| MemberInfo {
                 key: *k,
                 name: m.name.clone(),
