@@ -1,0 +1,1 @@
+//! Unit tests of the request handlers: one service, hand-built datagrams.
