@@ -13,12 +13,16 @@
 //! - [`bench`]: `dhtchat bench`, the same nodes under an open-loop chat load, with one
 //!   machine-readable result line.
 //! - [`plain`]: `--plain` mode's one-line-per-event output format (`docs/plain-mode.md`).
+//! - [`index`]: `dhtchat index`, the account/room index server (PROTOCOL.md §8).
+//! - [`admin`]: `dhtchat admin promote|demote NAME`, the index's local-only privilege change.
 //! - [`tui`]: the interactive terminal chat as a pure model, renderer and key handler.
 
+pub mod admin;
 pub mod bench;
 pub mod chat;
 pub mod demo;
 pub mod id;
+pub mod index;
 pub mod inspect;
 pub mod node;
 pub mod plain;
