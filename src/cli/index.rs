@@ -36,6 +36,12 @@ pub struct Args {
     #[arg(long = "allow-room", value_name = "NAME")]
     pub allow_rooms: Vec<String>,
 
+    /// Requests per second accepted from one IP address (burst: the same number); more are
+    /// dropped
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub ip_rate: u32,
+
     /// Seconds between two stats lines in the log
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub stats_interval: u64,
@@ -85,6 +91,7 @@ async fn async_main(args: &Args) -> anyhow::Result<()> {
     let data_dir = args.data_dir.clone().context("--data-dir is required")?;
     let mut options = IndexOptions::new(args.bind, data_dir);
     options.database.clone_from(&args.database);
+    options.ip_rate = Some((args.ip_rate, Duration::from_secs(1) / args.ip_rate.max(1)));
     if !args.allow_rooms.is_empty() {
         options.allowed_rooms = Some(args.allow_rooms.clone());
     }
