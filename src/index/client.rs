@@ -5,7 +5,7 @@
 //! long-term key from it). Each request gets a new request id; it is sent (fragmented when
 //! long), and re-sent with the **same** id every `retry` until a reply arrives or `attempts`
 //! run out ([`ClientError::Unreachable`]). The index answers a retried id from its reply
-//! cache, so a retry never runs twice.
+//! cache, so a retry never runs twice. A `busy` answer is retried after 50 ms.
 //!
 //! Argon2id runs on a blocking thread ([`tokio::task::spawn_blocking`]); the password is held
 //! in a `Zeroizing` buffer, never logged, and never sent: only the verifier's public key, a
@@ -26,6 +26,9 @@ use super::wire::{self, Fragment, Registration, Reply, ReplyBody, Request, RoomI
 use crate::crypto::{self, BoxKeypair, Identity};
 use crate::net::os_seed;
 use crate::wire::{Envelope, MAX_PLAINTEXT, PublicKey};
+
+/// Wait after a `busy` answer before sending the request again.
+const BUSY_BACKOFF: Duration = Duration::from_millis(50);
 
 /// What a client call can fail with: one line each, for the front end.
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +170,7 @@ impl IndexClient {
         let parts = wire::fragment(false, id, &message).map_err(|_| ClientError::Protocol)?;
         let datagrams: Vec<Vec<u8>> = parts.iter().map(|p| self.seal(p)).collect();
         self.record(&message);
+        let mut busy = false;
         for _ in 0..self.attempts.max(1) {
             for d in &datagrams {
                 self.record(d);
@@ -177,10 +181,20 @@ impl IndexClient {
                 if reply.kind != request.kind() {
                     return Err(ClientError::Protocol);
                 }
+                if reply.status == Status::Busy {
+                    // Not cached by the index: the same id is run when re-sent.
+                    tokio::time::sleep(BUSY_BACKOFF).await;
+                    busy = true;
+                    continue;
+                }
                 return Ok(reply);
             }
         }
-        Err(ClientError::Unreachable)
+        Err(if busy {
+            ClientError::Busy
+        } else {
+            ClientError::Unreachable
+        })
     }
 
     fn seal(&mut self, plain: &[u8]) -> Vec<u8> {

@@ -36,8 +36,10 @@ pub struct IndexOptions {
     pub limits: Limits,
     /// Rooms that may be used; `None` allows every valid name.
     pub allowed_rooms: Option<Vec<String>>,
-    /// Overrides of the service defaults (ip rate), for tests and operators.
+    /// Override of the per-IP request bucket (burst, refill interval).
     pub ip_rate: Option<(u32, std::time::Duration)>,
+    /// Override of the per-username failed-login bucket (burst, refill interval).
+    pub login_rate: Option<(u32, std::time::Duration)>,
 }
 
 impl IndexOptions {
@@ -50,6 +52,7 @@ impl IndexOptions {
             limits: Limits::default(),
             allowed_rooms: None,
             ip_rate: None,
+            login_rate: None,
         }
     }
 }
@@ -102,6 +105,9 @@ pub async fn start(options: &IndexOptions) -> Result<Running, IndexError> {
     config.allowed_rooms.clone_from(&options.allowed_rooms);
     if let Some(rate) = options.ip_rate {
         config.ip_rate = rate;
+    }
+    if let Some(rate) = options.login_rate {
+        config.login_rate = rate;
     }
     let max_in_flight = config.max_in_flight;
     let service = Service::new(config);

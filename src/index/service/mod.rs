@@ -43,7 +43,7 @@ pub struct ServiceConfig {
     pub fake_secret: [u8; 32],
     /// Seed of the RNG for challenges and nonces.
     pub rng_seed: [u8; 32],
-    /// Storage operations in progress at once; more get `busy`. Default 64.
+    /// Storage operations in progress at once; more get `busy`. Default 256.
     pub max_in_flight: usize,
     /// Sessions kept (LRU). Default 10,000.
     pub max_sessions: usize,
@@ -74,7 +74,7 @@ impl ServiceConfig {
             identity_seed,
             fake_secret,
             rng_seed,
-            max_in_flight: 64,
+            max_in_flight: 256,
             max_sessions: 10_000,
             session_idle: Duration::from_secs(30 * 60),
             max_challenges: 10_000,
