@@ -34,8 +34,9 @@ use crate::wire::{MAX_PLAINTEXT, PublicKey};
 /// Identifies one storage operation between the service and the writer.
 pub type Token = u64;
 
-/// Tunables of a [`Service`]. Every table and queue is bounded by one of these.
-#[derive(Debug, Clone)]
+/// Tunables of a [`Service`]. Every table and queue is bounded by one of these. The three
+/// secrets print nothing in `Debug` and are wiped on drop.
+#[derive(Clone)]
 pub struct ServiceConfig {
     /// Seed of the index's envelope identity (its public key is the index key).
     pub identity_seed: [u8; 32],
@@ -86,6 +87,27 @@ impl ServiceConfig {
             allowed_rooms: None,
             max_transmits: 8192,
         }
+    }
+}
+
+impl std::fmt::Debug for ServiceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceConfig")
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_sessions", &self.max_sessions)
+            .field("ip_rate", &self.ip_rate)
+            .field("login_rate", &self.login_rate)
+            .field("allowed_rooms", &self.allowed_rooms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ServiceConfig {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.identity_seed.zeroize();
+        self.fake_secret.zeroize();
+        self.rng_seed.zeroize();
     }
 }
 
@@ -150,7 +172,6 @@ struct Pending {
 }
 
 /// The index's request logic; see the module docs for the call order.
-#[derive(Debug)]
 pub struct Service {
     config: ServiceConfig,
     keypair: BoxKeypair,
@@ -170,6 +191,18 @@ pub struct Service {
     transmits: VecDeque<Transmit>,
     storage: VecDeque<(Token, Op)>,
     stats: ServiceStats,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("key", &self.keypair.public_key().fmt_short())
+            .field("config", &self.config)
+            .field("pending", &self.pending.len())
+            .field("sessions", &self.sessions.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
 }
 
 fn lru<K: std::hash::Hash + Eq, V>(n: usize) -> LruCache<K, V> {
