@@ -450,3 +450,70 @@ async fn garbage_and_weak_parameters_are_dropped_without_reply() {
         assert_eq!(dropped, 4, "{:?}", stats.drops);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joiners_read_history_and_only_admins_post_server_messages() {
+    for backend in backends("history") {
+        let index = start_index(&backend).await;
+        let mut alice = IndexClient::connect(index.key, index.addr).await.unwrap();
+        let mut bob = IndexClient::connect(index.key, index.addr).await.unwrap();
+        for (c, name, seed) in [(&mut alice, "alice", 40), (&mut bob, "bob", 41)] {
+            c.register(name, PASSWORD, FAST, &identity(seed), &Lists::default())
+                .await
+                .unwrap();
+            c.login(name, PASSWORD).await.unwrap();
+        }
+        alice.join_room("LOBBY").await.unwrap();
+        alice.join_room("HELP").await.unwrap();
+        for i in 0..5 {
+            alice
+                .post_room("LOBBY", &format!("line {i}"))
+                .await
+                .unwrap();
+        }
+        // Not an admin: refused, nothing stored.
+        assert!(matches!(
+            bob.server_message(None, "fake notice").await,
+            Err(ClientError::Forbidden)
+        ));
+        assert!(
+            backend
+                .with_db(|db| store::set_privilege(db, "alice", true))
+                .unwrap()
+        );
+        assert_eq!(
+            alice
+                .server_message(None, "maintenance at 10")
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            alice
+                .server_message(Some("HELP"), "ask here")
+                .await
+                .unwrap(),
+            1
+        );
+        // A joiner reads the history, newest 3 first page, then the page before it.
+        bob.join_room("LOBBY").await.unwrap();
+        let page = bob.room_history("LOBBY", 0, 3).await.unwrap();
+        let texts: Vec<(&str, bool)> = page.iter().map(|m| (m.text.as_str(), m.server)).collect();
+        assert_eq!(
+            texts,
+            vec![
+                ("line 3", false),
+                ("line 4", false),
+                ("maintenance at 10", true)
+            ]
+        );
+        assert!(page.iter().all(|m| m.author == "alice" && m.at > 0));
+        let older = bob.room_history("LOBBY", page[0].id, 50).await.unwrap();
+        assert_eq!(older.len(), 3);
+        assert_eq!(older[0].text, "line 0");
+        let help = bob.room_history("HELP", 0, 50).await.unwrap();
+        let help: Vec<&str> = help.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(help, vec!["maintenance at 10", "ask here"]);
+        index.stop().await;
+    }
+}

@@ -15,7 +15,8 @@ const SANS_IO: &[&str] = &[
     "src/index/account.rs",
     "src/index/names.rs",
     "src/index/limits.rs",
-    "src/index/store.rs",
+    "src/index/store/mod.rs",
+    "src/index/store/rooms.rs",
 ];
 
 const FORBIDDEN: &[&str] = &[

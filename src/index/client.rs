@@ -22,7 +22,10 @@ use zeroize::Zeroizing;
 
 use super::account::{self, AccountError, AccountKey, KdfParams, Lists, Opened, PasswordKeys};
 use super::names::{normalize_username, room_name_problem};
-use super::wire::{self, Fragment, Registration, Reply, ReplyBody, Request, RoomInfo, Status};
+use super::wire::request::MAX_HISTORY;
+use super::wire::{
+    self, Fragment, Registration, Reply, ReplyBody, Request, RoomInfo, RoomMessage, Status,
+};
 use crate::crypto::{self, BoxKeypair, Identity};
 use crate::net::os_seed;
 use crate::wire::{Envelope, MAX_PLAINTEXT, PublicKey};
@@ -396,6 +399,47 @@ impl IndexClient {
             .await?
         {
             ReplyBody::Posted(id) => Ok(id),
+            _ => Err(ClientError::Protocol),
+        }
+    }
+
+    /// Up to `max` (1..=50) messages of a room with ids below `before` (0: the newest),
+    /// oldest first: the history a joiner reads.
+    pub async fn room_history(
+        &mut self,
+        room: &str,
+        before: u64,
+        max: u8,
+    ) -> Result<Vec<RoomMessage>, ClientError> {
+        check_room(room)?;
+        let max = max.clamp(1, MAX_HISTORY);
+        let request = Request::RoomHistory {
+            room: room.into(),
+            before,
+            max,
+        };
+        match self.ok(&request).await? {
+            ReplyBody::History(m) => Ok(m),
+            _ => Err(ClientError::Protocol),
+        }
+    }
+
+    /// An admin's server message to `room`, or to every room when `None`; returns the
+    /// number of rooms it went to. A non-admin gets [`ClientError::Forbidden`].
+    pub async fn server_message(
+        &mut self,
+        room: Option<&str>,
+        text: &str,
+    ) -> Result<u32, ClientError> {
+        if let Some(room) = room {
+            check_room(room)?;
+        }
+        let request = Request::ServerMessage {
+            room: room.map(str::to_owned),
+            text: text.into(),
+        };
+        match self.ok(&request).await? {
+            ReplyBody::Delivered(n) => Ok(n),
             _ => Err(ClientError::Protocol),
         }
     }

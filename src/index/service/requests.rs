@@ -102,6 +102,12 @@ impl Service {
                 room,
                 text,
             },
+            Request::RoomHistory { room, before, max } => Op::RoomHistory { room, before, max },
+            Request::ServerMessage { room, text } => Op::ServerMessage {
+                account,
+                room,
+                text,
+            },
             Request::Logout => {
                 self.sessions.pop(&p.client);
                 self.answer(&p, Status::Ok);
@@ -178,6 +184,9 @@ impl Service {
             Outcome::Rooms(rooms) => ok(ReplyBody::Rooms(rooms)),
             Outcome::Members(n) => ok(ReplyBody::Members(n)),
             Outcome::Posted(id) => ok(ReplyBody::Posted(id)),
+            Outcome::History(messages) => ok(ReplyBody::History(messages)),
+            Outcome::Delivered(n) => ok(ReplyBody::Delivered(n)),
+            Outcome::Forbidden => Reply::status(p.kind, Status::Forbidden),
         }
     }
 

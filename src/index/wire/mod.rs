@@ -18,7 +18,7 @@ pub mod request;
 
 use crypto_box::SalsaBox;
 
-pub use reply::{AccountBundle, Reply, ReplyBody, RoomInfo, Status};
+pub use reply::{AccountBundle, Reply, ReplyBody, RoomInfo, RoomMessage, Status};
 pub use request::{Credentials, Kind, Registration, Request};
 
 use crate::crypto::seal_in_place;

@@ -9,15 +9,17 @@
 //! | list rooms         | `[n u16]` then n × `[name][members u32]`                       |
 //! | join/leave room    | `[members u32]`                                                |
 //! | post to room       | `[message id u64]`                                             |
+//! | room history       | `[n 1]` then n × `[id u64][author name][server 1][unix secs u64][text]`, oldest first |
+//! | server message     | `[rooms u32]`: rooms it was posted to                          |
 //! | every other kind   | (empty)                                                        |
 
-use super::request::{put_params, read_params};
+use super::request::{MAX_HISTORY, put_params, put_text, read_params, read_text};
 use super::{
     CHALLENGE_LEN, Kind, MAX_MESSAGE, SALT_LEN, WRAPPED_KEY_LEN, put_blob, put_name, read_blob,
     read_name,
 };
 use crate::index::account::KdfParams;
-use crate::index::names::MAX_ROOM_NAME;
+use crate::index::names::{MAX_ROOM_NAME, MAX_USERNAME};
 use crate::wire::{DecodeError, Reader};
 
 /// Outcome of a request. Bad requests get no reply at all (a counted drop).
@@ -124,6 +126,25 @@ pub enum ReplyBody {
     Members(u32),
     /// Post: the stored message's id.
     Posted(u64),
+    /// Room history, oldest first.
+    History(Vec<RoomMessage>),
+    /// Server message: the rooms it went to.
+    Delivered(u32),
+}
+
+/// One stored room message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomMessage {
+    /// Message id (increasing).
+    pub id: u64,
+    /// The author's username.
+    pub author: String,
+    /// True for an admin's server message (clients show it distinctly).
+    pub server: bool,
+    /// When the index stored it, Unix seconds.
+    pub at: u64,
+    /// The text.
+    pub text: String,
 }
 
 /// One decoded reply.
@@ -165,6 +186,8 @@ impl Reply {
             ReplyBody::Rooms(rooms) => put_rooms(&mut out, rooms),
             ReplyBody::Members(n) => out.extend_from_slice(&n.to_be_bytes()),
             ReplyBody::Posted(id) => out.extend_from_slice(&id.to_be_bytes()),
+            ReplyBody::History(messages) => put_history(&mut out, messages),
+            ReplyBody::Delivered(n) => out.extend_from_slice(&n.to_be_bytes()),
         }
         out
     }
@@ -202,6 +225,8 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<ReplyBody, DecodeError>
         Kind::ListRooms => ReplyBody::Rooms(read_rooms(r)?),
         Kind::JoinRoom | Kind::LeaveRoom => ReplyBody::Members(r.u32_be()?),
         Kind::PostRoom => ReplyBody::Posted(u64::from_be_bytes(r.array()?)),
+        Kind::RoomHistory => ReplyBody::History(read_history(r)?),
+        Kind::ServerMessage => ReplyBody::Delivered(r.u32_be()?),
         _ => ReplyBody::Empty,
     })
 }
@@ -262,6 +287,36 @@ fn put_rooms(out: &mut Vec<u8>, rooms: &[RoomInfo]) {
     }
 }
 
+fn read_history(r: &mut Reader<'_>) -> Result<Vec<RoomMessage>, DecodeError> {
+    let n = r.u8()?;
+    if n > MAX_HISTORY {
+        return Err(DecodeError::BadValue("history size"));
+    }
+    let mut out = Vec::with_capacity(usize::from(n));
+    for _ in 0..n {
+        out.push(RoomMessage {
+            id: u64::from_be_bytes(r.array()?),
+            author: read_name(r, MAX_USERNAME)?,
+            server: r.u8()? == 1,
+            at: u64::from_be_bytes(r.array()?),
+            text: read_text(r)?,
+        });
+    }
+    Ok(out)
+}
+
+fn put_history(out: &mut Vec<u8>, messages: &[RoomMessage]) {
+    let messages = &messages[..messages.len().min(usize::from(MAX_HISTORY))];
+    out.push(messages.len() as u8); // at most MAX_HISTORY (50) after the line above
+    for m in messages {
+        out.extend_from_slice(&m.id.to_be_bytes());
+        put_name(out, &m.author);
+        out.push(u8::from(m.server));
+        out.extend_from_slice(&m.at.to_be_bytes());
+        put_text(out, &m.text);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +372,22 @@ mod tests {
                 body: ReplyBody::Posted(9),
             },
             Reply::status(Kind::Register, Status::Ok),
+            Reply {
+                kind: Kind::RoomHistory,
+                status: Status::Ok,
+                body: ReplyBody::History(vec![RoomMessage {
+                    id: 3,
+                    author: "admin".into(),
+                    server: true,
+                    at: 1_700_000_000,
+                    text: "maintenance".into(),
+                }]),
+            },
+            Reply {
+                kind: Kind::ServerMessage,
+                status: Status::Ok,
+                body: ReplyBody::Delivered(4),
+            },
         ];
         for reply in all {
             let bytes = reply.encode();

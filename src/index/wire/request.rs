@@ -14,6 +14,8 @@
 //! | 10   | set privilege   | name, privilege 1 (always refused: only a local command may) | yes    |
 //! | 11   | post to room    | room name, text (u16 length, 1..=785 bytes)                 | yes     |
 //! | 12   | logout          | (empty)                                                     | yes     |
+//! | 13   | room history    | room name, before id u64 (0: newest), max 1 (1..=50)        | yes     |
+//! | 14   | server message  | all 1 (1: every room, 0: the named one), [room name], text (u16 length) | yes, admin |
 //!
 //! name = `[len 1][bytes]`; blob = `[len u32][bytes]` (≤ 32 KiB); credentials =
 //! `[m KiB u32][t u32][p 1][salt 16][verifier 32]`.
@@ -51,13 +53,17 @@ pub enum Kind {
     PostRoom = 11,
     /// End the session.
     Logout = 12,
+    /// Messages of a room, newest first from a point.
+    RoomHistory = 13,
+    /// An admin's server message to one room or to every room.
+    ServerMessage = 14,
 }
 
 impl Kind {
     /// The kind for a wire byte.
     pub fn from_u8(b: u8) -> Option<Self> {
         use Kind::*;
-        const ALL: [Kind; 12] = [
+        const ALL: [Kind; 14] = [
             Register,
             Prelogin,
             Login,
@@ -70,6 +76,8 @@ impl Kind {
             SetPrivilege,
             PostRoom,
             Logout,
+            RoomHistory,
+            ServerMessage,
         ];
         ALL.get(usize::from(b).wrapping_sub(1)).copied()
     }
@@ -177,7 +185,26 @@ pub enum Request {
     },
     /// Kind 12.
     Logout,
+    /// Kind 13.
+    RoomHistory {
+        /// Room name.
+        room: String,
+        /// Only messages with a smaller id; 0 for the newest.
+        before: u64,
+        /// Most messages, 1..=50.
+        max: u8,
+    },
+    /// Kind 14.
+    ServerMessage {
+        /// The room, or `None` for every room.
+        room: Option<String>,
+        /// UTF-8 text, 1..=785 bytes.
+        text: String,
+    },
 }
+
+/// Most messages in one history reply.
+pub const MAX_HISTORY: u8 = 50;
 
 impl Request {
     /// The request's kind.
@@ -195,6 +222,8 @@ impl Request {
             Self::SetPrivilege { .. } => Kind::SetPrivilege,
             Self::PostRoom { .. } => Kind::PostRoom,
             Self::Logout => Kind::Logout,
+            Self::RoomHistory { .. } => Kind::RoomHistory,
+            Self::ServerMessage { .. } => Kind::ServerMessage,
         }
     }
 
@@ -243,9 +272,22 @@ impl Request {
             }
             Self::PostRoom { room, text } => {
                 put_name(&mut out, room);
-                let len = u16::try_from(text.len()).unwrap_or(u16::MAX);
-                out.extend_from_slice(&len.to_be_bytes());
-                out.extend_from_slice(text.as_bytes());
+                put_text(&mut out, text);
+            }
+            Self::RoomHistory { room, before, max } => {
+                put_name(&mut out, room);
+                out.extend_from_slice(&before.to_be_bytes());
+                out.push(*max);
+            }
+            Self::ServerMessage { room, text } => {
+                match room {
+                    Some(room) => {
+                        out.push(0);
+                        put_name(&mut out, room);
+                    }
+                    None => out.push(1),
+                }
+                put_text(&mut out, text);
             }
         }
         out
@@ -284,20 +326,49 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Request, DecodeError> {
         },
         Kind::PostRoom => decode_post(r)?,
         Kind::Logout => Request::Logout,
+        Kind::RoomHistory => decode_history(r)?,
+        Kind::ServerMessage => Request::ServerMessage {
+            room: if read_bool(r)? {
+                None
+            } else {
+                Some(read_name(r, MAX_ROOM_NAME)?)
+            },
+            text: read_text(r)?,
+        },
     })
+}
+
+fn decode_history(r: &mut Reader<'_>) -> Result<Request, DecodeError> {
+    let room = read_name(r, MAX_ROOM_NAME)?;
+    let before = u64::from_be_bytes(r.array()?);
+    let max = r.u8()?;
+    if max == 0 || max > MAX_HISTORY {
+        return Err(DecodeError::BadValue("history size"));
+    }
+    Ok(Request::RoomHistory { room, before, max })
+}
+
+/// Reads `[len u16][UTF-8]`, 1..=785 bytes.
+pub(crate) fn read_text(r: &mut Reader<'_>) -> Result<String, DecodeError> {
+    let len = usize::from(r.u16_be()?);
+    if len == 0 || len > MAX_SIGNED_PAYLOAD {
+        return Err(DecodeError::BadValue("text length"));
+    }
+    let text = std::str::from_utf8(r.take(len)?).map_err(|_| DecodeError::BadValue("text"))?;
+    Ok(text.to_owned())
+}
+
+/// Writes `[len u16][UTF-8]`.
+pub(crate) fn put_text(out: &mut Vec<u8>, text: &str) {
+    let len = u16::try_from(text.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
 }
 
 fn decode_post(r: &mut Reader<'_>) -> Result<Request, DecodeError> {
     let room = read_name(r, MAX_ROOM_NAME)?;
-    let len = usize::from(r.u16_be()?);
-    if len == 0 || len > MAX_SIGNED_PAYLOAD {
-        return Err(DecodeError::BadValue("room text length"));
-    }
-    let text = std::str::from_utf8(r.take(len)?).map_err(|_| DecodeError::BadValue("room text"))?;
-    Ok(Request::PostRoom {
-        room,
-        text: text.to_owned(),
-    })
+    let text = read_text(r)?;
+    Ok(Request::PostRoom { room, text })
 }
 
 fn read_bool(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
@@ -418,6 +489,19 @@ mod tests {
                 text: "hi".into(),
             },
             Request::Logout,
+            Request::RoomHistory {
+                room: "LOBBY".into(),
+                before: 9,
+                max: 50,
+            },
+            Request::ServerMessage {
+                room: None,
+                text: "maintenance at 10".into(),
+            },
+            Request::ServerMessage {
+                room: Some("LOBBY".into()),
+                text: "hello".into(),
+            },
         ];
         for req in all {
             let bytes = req.encode();
@@ -431,7 +515,7 @@ mod tests {
     #[test]
     fn unknown_kinds_and_oversized_blobs_are_rejected() {
         assert!(Request::decode(&[0]).is_err());
-        assert!(Request::decode(&[13]).is_err());
+        assert!(Request::decode(&[15]).is_err());
         assert!(Request::decode(&[]).is_err());
         let mut big = vec![5];
         big.extend_from_slice(&(32 * 1024 + 1u32).to_be_bytes());

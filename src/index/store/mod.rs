@@ -12,15 +12,20 @@
 //! Bounds: blob sizes are CHECK constraints; account, room, member and message counts are
 //! checked before inserting ([`Limits`]).
 
+mod rooms;
+
 use super::account::KdfParams;
 use super::sql::{Dialect, Sql, SqlError, Value};
-use super::wire::{AccountBundle, Credentials, MAX_BLOB, Registration, RoomInfo, SALT_LEN};
+use super::wire::{
+    AccountBundle, Credentials, MAX_BLOB, Registration, RoomInfo, RoomMessage, SALT_LEN,
+};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The migrations; `{id}` and `{blob}` are replaced per dialect.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value {blob} NOT NULL CHECK (length(value) <= 64)
@@ -59,7 +64,10 @@ CREATE TABLE room_messages (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX room_messages_by_room ON room_messages (room_id, id);
-"#];
+"#,
+    // 2: server messages (an admin's notice to one room or all), shown distinctly.
+    "ALTER TABLE room_messages ADD COLUMN server BIGINT NOT NULL DEFAULT 0;",
+];
 
 /// Table bounds, checked before every insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +148,24 @@ pub enum Op {
         /// Text.
         text: String,
     },
+    /// Messages of a room before an id, newest `max`, returned oldest first.
+    RoomHistory {
+        /// Valid room name.
+        room: String,
+        /// Only ids below this; 0 for the newest.
+        before: u64,
+        /// Most messages.
+        max: u8,
+    },
+    /// An admin's server message (the privilege is checked here, in the transaction).
+    ServerMessage {
+        /// Account id of the sender.
+        account: i64,
+        /// The room, or `None` for every room.
+        room: Option<String>,
+        /// Text.
+        text: String,
+    },
 }
 
 /// What a login needs to know about an account.
@@ -170,6 +196,12 @@ pub enum Outcome {
     Members(u32),
     /// Id of the stored message.
     Posted(u64),
+    /// Room messages, oldest first.
+    History(Vec<RoomMessage>),
+    /// Rooms a server message went to.
+    Delivered(u32),
+    /// The account may not do this (not an admin).
+    Forbidden,
     /// The database failed; nothing of this operation was stored.
     Failed,
 }
@@ -299,18 +331,24 @@ pub fn apply(sql: &mut dyn Sql, op: &Op, limits: &Limits, now: i64) -> Result<Ou
             )?;
             Ok(Outcome::Done)
         }
-        Op::ListRooms => list_rooms(sql, limits),
-        Op::JoinRoom { account, room } => join_room(sql, *account, room, limits, now),
-        Op::LeaveRoom { account, room } => leave_room(sql, *account, room),
+        Op::ListRooms => rooms::list(sql, limits),
+        Op::JoinRoom { account, room } => rooms::join(sql, *account, room, limits, now),
+        Op::LeaveRoom { account, room } => rooms::leave(sql, *account, room),
         Op::PostRoom {
             account,
             room,
             text: body,
-        } => post_room(sql, *account, room, body, limits, now),
+        } => rooms::post(sql, *account, room, body, limits, now),
+        Op::RoomHistory { room, before, max } => rooms::history(sql, room, *before, *max),
+        Op::ServerMessage {
+            account,
+            room,
+            text: body,
+        } => rooms::server_message(sql, *account, room.as_deref(), body, limits, now),
     }
 }
 
-fn text(s: &str) -> Value {
+pub(super) fn text(s: &str) -> Value {
     Value::Text(s.to_owned())
 }
 
@@ -318,7 +356,7 @@ fn blob(b: &[u8]) -> Value {
     Value::Blob(b.to_vec())
 }
 
-fn count(sql: &mut dyn Sql, query: &str, params: &[Value]) -> Result<i64, SqlError> {
+pub(super) fn count(sql: &mut dyn Sql, query: &str, params: &[Value]) -> Result<i64, SqlError> {
     let rows = sql.query(query, params)?;
     Ok(rows.first().and_then(|r| r.first()).map_or(0, Value::int))
 }
@@ -416,123 +454,4 @@ fn fetch(sql: &mut dyn Sql, account: i64) -> Result<Outcome, SqlError> {
             chats: r[8].blob().to_vec(),
         })
     })))
-}
-
-fn list_rooms(sql: &mut dyn Sql, limits: &Limits) -> Result<Outcome, SqlError> {
-    let rows = sql.query(
-        "SELECT r.name, COUNT(m.account_id) FROM rooms r \
-         LEFT JOIN room_members m ON m.room_id = r.id \
-         GROUP BY r.id, r.name ORDER BY r.name LIMIT $1",
-        &[Value::Int(limits.max_rooms)],
-    )?;
-    Ok(Outcome::Rooms(
-        rows.iter()
-            .map(|r| RoomInfo {
-                name: r[0].text().to_owned(),
-                members: u32::try_from(r[1].int()).unwrap_or(u32::MAX),
-            })
-            .collect(),
-    ))
-}
-
-/// The room's id, creating it if there is room for one more.
-fn room_id(
-    sql: &mut dyn Sql,
-    room: &str,
-    limits: &Limits,
-    now: i64,
-) -> Result<Option<i64>, SqlError> {
-    let rows = sql.query("SELECT id FROM rooms WHERE name = $1", &[text(room)])?;
-    if let Some(r) = rows.first() {
-        return Ok(Some(r[0].int()));
-    }
-    if count(sql, "SELECT COUNT(*) FROM rooms", &[])? >= limits.max_rooms {
-        return Ok(None);
-    }
-    sql.execute(
-        "INSERT INTO rooms (name, created_at) VALUES ($1, $2)",
-        &[text(room), Value::Int(now)],
-    )?;
-    let rows = sql.query("SELECT id FROM rooms WHERE name = $1", &[text(room)])?;
-    Ok(rows.first().map(|r| r[0].int()))
-}
-
-fn members(sql: &mut dyn Sql, room: i64) -> Result<Outcome, SqlError> {
-    let n = count(
-        sql,
-        "SELECT COUNT(*) FROM room_members WHERE room_id = $1",
-        &[Value::Int(room)],
-    )?;
-    Ok(Outcome::Members(u32::try_from(n).unwrap_or(u32::MAX)))
-}
-
-fn join_room(
-    sql: &mut dyn Sql,
-    account: i64,
-    room: &str,
-    limits: &Limits,
-    now: i64,
-) -> Result<Outcome, SqlError> {
-    let Some(id) = room_id(sql, room, limits, now)? else {
-        return Ok(Outcome::Full);
-    };
-    let present = count(
-        sql,
-        "SELECT COUNT(*) FROM room_members WHERE room_id = $1 AND account_id = $2",
-        &[Value::Int(id), Value::Int(account)],
-    )?;
-    if present == 0 {
-        sql.execute(
-            "INSERT INTO room_members (room_id, account_id) VALUES ($1, $2)",
-            &[Value::Int(id), Value::Int(account)],
-        )?;
-    }
-    members(sql, id)
-}
-
-fn leave_room(sql: &mut dyn Sql, account: i64, room: &str) -> Result<Outcome, SqlError> {
-    let rows = sql.query("SELECT id FROM rooms WHERE name = $1", &[text(room)])?;
-    let Some(id) = rows.first().map(|r| r[0].int()) else {
-        return Ok(Outcome::Members(0));
-    };
-    sql.execute(
-        "DELETE FROM room_members WHERE room_id = $1 AND account_id = $2",
-        &[Value::Int(id), Value::Int(account)],
-    )?;
-    members(sql, id)
-}
-
-fn post_room(
-    sql: &mut dyn Sql,
-    account: i64,
-    room: &str,
-    body: &str,
-    limits: &Limits,
-    now: i64,
-) -> Result<Outcome, SqlError> {
-    let Some(id) = room_id(sql, room, limits, now)? else {
-        return Ok(Outcome::Full);
-    };
-    sql.execute(
-        "INSERT INTO room_messages (room_id, account_id, body, created_at) VALUES ($1, $2, $3, $4)",
-        &[
-            Value::Int(id),
-            Value::Int(account),
-            text(body),
-            Value::Int(now),
-        ],
-    )?;
-    let rows = sql.query(
-        "SELECT MAX(id) FROM room_messages WHERE room_id = $1",
-        &[Value::Int(id)],
-    )?;
-    let posted = rows.first().map_or(0, |r| r[0].int());
-    sql.execute(
-        "DELETE FROM room_messages WHERE room_id = $1 AND id <= $2",
-        &[
-            Value::Int(id),
-            Value::Int(posted - limits.max_room_messages.max(1)),
-        ],
-    )?;
-    Ok(Outcome::Posted(u64::try_from(posted).unwrap_or(0)))
 }
