@@ -1,6 +1,7 @@
 //! Reassembly of fragmented requests and the cache of finished replies, both bounded.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
@@ -105,12 +106,33 @@ impl Assemblies {
 }
 
 /// Finished replies by (client key, request id), so a retried request gets the same answer
-/// without being run twice. Bounded by entries and by bytes.
+/// without being run again. Bounded by entries and by bytes. A cached reply goes only to the
+/// address that sent the request, at most [`MAX_RESENDS`] times: a captured request replayed
+/// from a spoofed address cannot turn the index into an amplifier.
 #[derive(Debug)]
 pub(super) struct ReplyCache {
-    cache: LruCache<(PublicKey, u64), Vec<u8>>,
+    cache: LruCache<(PublicKey, u64), Cached>,
     bytes: usize,
     max_bytes: usize,
+}
+
+/// Most times one cached reply is sent again.
+pub(super) const MAX_RESENDS: u8 = 8;
+
+#[derive(Debug)]
+struct Cached {
+    peer: SocketAddr,
+    message: Vec<u8>,
+    resends: u8,
+}
+
+/// Why a cached reply is not sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// The retry comes from another address than the request.
+    OtherAddress,
+    /// It was already sent again [`MAX_RESENDS`] times.
+    TooManyResends,
 }
 
 impl ReplyCache {
@@ -122,18 +144,49 @@ impl ReplyCache {
         }
     }
 
-    pub(super) fn get(&mut self, client: PublicKey, request_id: u64) -> Option<&Vec<u8>> {
-        self.cache.get(&(client, request_id))
+    /// The cached reply for a retry from `peer`, if there is one: `None` when nothing is
+    /// cached, `Some(Err)` when it may not be sent again.
+    pub(super) fn resend(
+        &mut self,
+        client: PublicKey,
+        request_id: u64,
+        peer: SocketAddr,
+    ) -> Option<Result<Vec<u8>, Refused>> {
+        let c = self.cache.get_mut(&(client, request_id))?;
+        if c.peer != peer {
+            return Some(Err(Refused::OtherAddress));
+        }
+        if c.resends >= MAX_RESENDS {
+            return Some(Err(Refused::TooManyResends));
+        }
+        c.resends += 1;
+        Some(Ok(c.message.clone()))
     }
 
-    pub(super) fn put(&mut self, client: PublicKey, request_id: u64, message: Vec<u8>) {
+    /// True if a reply to this request is cached (nothing is counted).
+    pub(super) fn contains(&self, client: PublicKey, request_id: u64) -> bool {
+        self.cache.contains(&(client, request_id))
+    }
+
+    pub(super) fn put(
+        &mut self,
+        client: PublicKey,
+        request_id: u64,
+        peer: SocketAddr,
+        message: Vec<u8>,
+    ) {
         self.bytes += message.len();
-        if let Some((_, old)) = self.cache.push((client, request_id), message) {
-            self.bytes -= old.len();
+        let entry = Cached {
+            peer,
+            message,
+            resends: 0,
+        };
+        if let Some((_, old)) = self.cache.push((client, request_id), entry) {
+            self.bytes -= old.message.len();
         }
         while self.bytes > self.max_bytes {
             match self.cache.pop_lru() {
-                Some((_, old)) => self.bytes -= old.len(),
+                Some((_, old)) => self.bytes -= old.message.len(),
                 None => break,
             }
         }
@@ -194,10 +247,30 @@ mod tests {
 
     #[test]
     fn reply_cache_is_bounded_by_bytes() {
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let mut c = ReplyCache::new(10, 100);
-        c.put(PublicKey([1; 32]), 1, vec![0; 60]);
-        c.put(PublicKey([1; 32]), 2, vec![0; 60]);
-        assert!(c.get(PublicKey([1; 32]), 1).is_none());
-        assert!(c.get(PublicKey([1; 32]), 2).is_some());
+        c.put(PublicKey([1; 32]), 1, peer, vec![0; 60]);
+        c.put(PublicKey([1; 32]), 2, peer, vec![0; 60]);
+        assert!(c.resend(PublicKey([1; 32]), 1, peer).is_none());
+        assert!(c.resend(PublicKey([1; 32]), 2, peer).is_some());
+    }
+
+    #[test]
+    fn cached_replies_go_only_to_the_requester_a_few_times() {
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let spoofed: SocketAddr = "192.0.2.1:1".parse().unwrap();
+        let mut c = ReplyCache::new(10, 1000);
+        c.put(PublicKey([1; 32]), 1, peer, vec![0; 60]);
+        assert_eq!(
+            c.resend(PublicKey([1; 32]), 1, spoofed),
+            Some(Err(Refused::OtherAddress))
+        );
+        for _ in 0..MAX_RESENDS {
+            assert!(matches!(c.resend(PublicKey([1; 32]), 1, peer), Some(Ok(_))));
+        }
+        assert_eq!(
+            c.resend(PublicKey([1; 32]), 1, peer),
+            Some(Err(Refused::TooManyResends))
+        );
     }
 }

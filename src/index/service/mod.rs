@@ -23,7 +23,7 @@ use lru::LruCache;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use self::assembly::{Assemblies, ReplyCache, Step};
+use self::assembly::{Assemblies, Refused, ReplyCache, Step};
 use super::account::KdfParams;
 use super::limits::{Rate, RateTable};
 use super::store::{Op, Outcome};
@@ -301,14 +301,23 @@ impl Service {
             return Err("unexpected_reply");
         }
         let request_id = fragment.request_id;
-        if let Some(cached) = self.replies.get(client, request_id).cloned() {
-            // One answer per retry, not one per fragment of the retried request.
-            if fragment.index != 0 {
+        // One answer per retry (on its first fragment), not one per fragment.
+        if fragment.index != 0 && self.replies.contains(client, request_id) {
+            return Ok(());
+        }
+        let cached = match fragment.index {
+            0 => self.replies.resend(client, request_id, from),
+            _ => None,
+        };
+        match cached {
+            Some(Ok(cached)) => {
+                self.stats.replayed += 1;
+                self.send_message(&from, client, request_id, &cached);
                 return Ok(());
             }
-            self.stats.replayed += 1;
-            self.send_message(&from, client, request_id, &cached);
-            return Ok(());
+            Some(Err(Refused::OtherAddress)) => return Err("replay_other_address"),
+            Some(Err(Refused::TooManyResends)) => return Err("replay_limit"),
+            None => {}
         }
         let message = match self.assemblies.add(now, client, &fragment) {
             Step::Complete(m) => m,
@@ -345,7 +354,7 @@ impl Service {
         self.send_message(peer, client, request_id, &message);
         self.stats.replies += 1;
         if reply.status != Status::Busy {
-            self.replies.put(client, request_id, message);
+            self.replies.put(client, request_id, *peer, message);
         }
     }
 

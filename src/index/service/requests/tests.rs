@@ -183,3 +183,31 @@ fn too_many_operations_in_flight_answer_busy() {
     assert_eq!(queued, cap);
     assert_eq!(h.replies()[0].status, Status::Busy);
 }
+
+#[test]
+fn a_replayed_request_from_another_address_gets_nothing() {
+    let mut h = Harness::new();
+    let index = h.service.public_key();
+    let shared = crypto::precompute(&h.client, &index);
+    let plain = &wire::fragment(false, 5, &Request::ListRooms.encode()).unwrap()[0];
+    let d = wire::seal(&shared, &index, &h.client.public_key(), &[5; 24], plain);
+    let peer: SocketAddr = PEER.parse().unwrap();
+    h.service.handle_datagram(h.now, peer, &d);
+    let (token, _) = h.service.poll_storage().unwrap();
+    h.service
+        .handle_storage(h.now, token, Outcome::Rooms(Vec::new()));
+    assert_eq!(h.replies().len(), 1);
+    let victim: SocketAddr = "192.0.2.9:53".parse().unwrap();
+    h.service.handle_datagram(h.now, victim, &d);
+    assert!(h.replies().is_empty());
+    assert_eq!(
+        h.service.stats().drops.get("replay_other_address"),
+        Some(&1)
+    );
+    h.service.handle_datagram(h.now, peer, &d);
+    assert_eq!(
+        h.replies().len(),
+        1,
+        "the requester's own retry is answered"
+    );
+}
