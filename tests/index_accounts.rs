@@ -57,6 +57,11 @@ async fn register_on_device_a_then_log_in_on_device_b() {
         let mut changed = lists();
         changed.rooms.push("NEW ROOM".into());
         a2.update_lists(&changed).await.unwrap();
+        assert_eq!(
+            b.refresh_lists().await.unwrap(),
+            changed,
+            "B sees A's change"
+        );
         let again = b.login("alice", PASSWORD).await.unwrap();
         assert_eq!(again.lists, changed);
         eprintln!(

@@ -20,8 +20,9 @@ use crate::index::driver::{IndexOptions, start};
 /// Command line of `dhtchat index`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Directory of the SQLite database (`index.sqlite3`), created if missing
-    #[arg(long, value_name = "DIR", required_unless_present = "calibrate")]
+    /// Directory of the SQLite database (`index.sqlite3`), created if missing; not needed
+    /// with --database
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["calibrate", "database"])]
     pub data_dir: Option<PathBuf>,
 
     /// UDP address to listen on
@@ -88,10 +89,15 @@ fn init_tracing() {
 }
 
 async fn async_main(args: &Args) -> anyhow::Result<()> {
-    let data_dir = args.data_dir.clone().context("--data-dir is required")?;
+    let data_dir = match (&args.data_dir, &args.database) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(_)) => PathBuf::from("."),
+        (None, None) => anyhow::bail!("--data-dir is required"),
+    };
     let mut options = IndexOptions::new(args.bind, data_dir);
     options.database.clone_from(&args.database);
     options.ip_rate = Some((args.ip_rate, Duration::from_secs(1) / args.ip_rate.max(1)));
+    options.stats_interval = Some(Duration::from_secs(args.stats_interval.max(1)));
     if !args.allow_rooms.is_empty() {
         options.allowed_rooms = Some(args.allow_rooms.clone());
     }
@@ -102,19 +108,8 @@ async fn async_main(args: &Args) -> anyhow::Result<()> {
         running.addr
     );
     std::io::stdout().flush().context("stdout")?;
-    let mut ticks = tokio::time::interval(Duration::from_secs(args.stats_interval.max(1)));
-    ticks.tick().await;
-    let stop = stop_signal();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => tracing::info!("index running"),
-            why = &mut stop => {
-                tracing::info!(signal = why, "stopping");
-                break;
-            }
-        }
-    }
+    let why = stop_signal().await;
+    tracing::info!(signal = why, "stopping");
     let stats = running.stop().await;
     tracing::info!(
         replies = stats.replies,

@@ -359,6 +359,16 @@ impl IndexClient {
         .map(|_| ())
     }
 
+    /// Fetches the logged-in account again and decrypts its lists with the account key kept
+    /// since login (another device may have changed them); no password needed.
+    pub async fn refresh_lists(&mut self) -> Result<Lists, ClientError> {
+        let ReplyBody::Account(bundle) = self.ok(&Request::Fetch).await? else {
+            return Err(ClientError::Protocol);
+        };
+        let key = self.account_key.as_ref().ok_or(ClientError::NotLoggedIn)?;
+        Ok(key.open_lists(&bundle.rooms, &bundle.chats)?)
+    }
+
     /// Replaces the stored lists of the logged-in account.
     pub async fn update_lists(&mut self, lists: &Lists) -> Result<(), ClientError> {
         let key = self.account_key.as_ref().ok_or(ClientError::NotLoggedIn)?;

@@ -40,6 +40,8 @@ pub struct IndexOptions {
     pub ip_rate: Option<(u32, std::time::Duration)>,
     /// Override of the per-username failed-login bucket (burst, refill interval).
     pub login_rate: Option<(u32, std::time::Duration)>,
+    /// Log one stats line this often (`None`: never).
+    pub stats_interval: Option<std::time::Duration>,
 }
 
 impl IndexOptions {
@@ -53,6 +55,7 @@ impl IndexOptions {
             allowed_rooms: None,
             ip_rate: None,
             login_rate: None,
+            stats_interval: None,
         }
     }
 }
@@ -132,6 +135,7 @@ pub async fn start(options: &IndexOptions) -> Result<Running, IndexError> {
         writer,
         outcomes,
         buf: vec![0; 2048],
+        stats_interval: options.stats_interval,
     };
     let task = tokio::spawn(driver.run(stopped));
     Ok(Running {
@@ -164,13 +168,19 @@ struct Driver {
     writer: Writer,
     outcomes: mpsc::Receiver<(Token, Outcome)>,
     buf: Vec<u8>,
+    stats_interval: Option<std::time::Duration>,
 }
 
 impl Driver {
     async fn run(mut self, mut stop: oneshot::Receiver<()>) -> ServiceStats {
+        let every = self
+            .stats_interval
+            .unwrap_or(std::time::Duration::from_secs(3600));
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
             self.flush().await;
             tokio::select! {
+                _ = ticks.tick(), if self.stats_interval.is_some() => self.log_stats(),
                 ready = self.socket.readable() => {
                     if let Err(e) = ready {
                         warn!(error = %e, "socket not readable");
@@ -194,6 +204,28 @@ impl Driver {
         info!(?stats, commits, "index stopped");
         self.writer.shutdown();
         stats
+    }
+
+    /// One line: requests, logins, drops, load, commits (group commit: ops per commit).
+    fn log_stats(&self) {
+        let s = self.service.stats();
+        let (assembling, pending, sessions) = self.service.load();
+        let w = self.writer.stats();
+        info!(
+            datagrams_in = s.datagrams_in,
+            replies = s.replies,
+            logins = s.logins,
+            login_failures = s.login_failures,
+            privilege_refused = s.privilege_refused,
+            drops = ?s.drops,
+            assembling,
+            pending,
+            sessions,
+            commits = w.commits.load(std::sync::atomic::Ordering::Relaxed),
+            ops = w.ops.load(std::sync::atomic::Ordering::Relaxed),
+            failed_commits = w.failed.load(std::sync::atomic::Ordering::Relaxed),
+            "index stats"
+        );
     }
 
     fn read_batch(&mut self) {
