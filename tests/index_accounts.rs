@@ -522,3 +522,40 @@ async fn joiners_read_history_and_only_admins_post_server_messages() {
         index.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_refuses_parameters_below_the_floor() {
+    for backend in backends("downgrade") {
+        let index = start_index(&backend).await;
+        // A compromised index (or database) serves weak parameters for an account: written
+        // straight into the database, past the index's own check.
+        let mut rng = ChaCha20Rng::from_seed([6; 32]);
+        let (mut reg, _) = account::register(
+            "nia",
+            b"pw",
+            &FAST,
+            &identity(50),
+            &Lists::default(),
+            &mut rng,
+        )
+        .unwrap();
+        reg.credentials.params = KdfParams {
+            m_kib: 1024,
+            t: 1,
+            p: 1,
+        };
+        let op = store::Op::Register(Box::new(reg));
+        backend.with_db(|db| {
+            db.begin().unwrap();
+            store::apply(db, &op, &store::Limits::default(), 0).unwrap();
+            db.batch("COMMIT").unwrap();
+        });
+        let mut c = IndexClient::connect(index.key, index.addr).await.unwrap();
+        let err = c.login("nia", "pw").await.unwrap_err();
+        assert!(
+            matches!(err, ClientError::Account(account::AccountError::WeakParams)),
+            "{err:?}"
+        );
+        index.stop().await;
+    }
+}
