@@ -92,7 +92,7 @@ async fn registrar(
     }
 }
 
-/// One client: logs in and posts to a room until the index dies.
+/// One client: logs in and posts to a room until the index dies (or 500 are done).
 async fn poster(
     key: PublicKey,
     addr: SocketAddr,
@@ -108,7 +108,9 @@ async fn poster(
     if c.login(&name, "pw").await.is_err() {
         return;
     }
-    for i in 0.. {
+    // At most 500 per round (one room per round): below the room's 1,000-message retention,
+    // so every acknowledged message must still be there.
+    for i in 0..500 {
         match c.post_room(&room, &format!("message {i}")).await {
             Ok(id) => acked.lock().unwrap().posts.push(id),
             Err(_) => return,

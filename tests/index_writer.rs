@@ -146,3 +146,41 @@ fn queued_writes_share_commits_and_a_failed_commit_acknowledges_nothing() {
     assert_eq!(stored.len(), 201);
     assert!(stored.iter().all(|n| !n.starts_with("lost")));
 }
+
+#[test]
+fn rooms_keep_their_newest_messages_up_to_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = Sqlite::open(&dir.path().join("index.sqlite3")).unwrap();
+    store::migrate(&mut db).unwrap();
+    let limits = Limits {
+        max_room_messages: 10,
+        ..Limits::default()
+    };
+    db.begin().unwrap();
+    assert_eq!(
+        store::apply(&mut db, &registration("poster"), &limits, 0).unwrap(),
+        Outcome::Done
+    );
+    for i in 0..15 {
+        let op = Op::PostRoom {
+            account: 1,
+            room: "LOBBY".into(),
+            text: format!("m{i}"),
+        };
+        assert!(matches!(
+            store::apply(&mut db, &op, &limits, 0).unwrap(),
+            Outcome::Posted(_)
+        ));
+    }
+    db.batch("COMMIT").unwrap();
+    let op = Op::RoomHistory {
+        room: "LOBBY".into(),
+        before: 0,
+        max: 50,
+    };
+    let Outcome::History(kept) = store::apply(&mut db, &op, &limits, 0).unwrap() else {
+        panic!("no history");
+    };
+    let texts: Vec<&str> = kept.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, (5..15).map(|i| format!("m{i}")).collect::<Vec<_>>());
+}
