@@ -16,6 +16,8 @@
 //!   across restarts.
 //! - [`app`]: the application runtime every front end shares: typed commands in, events
 //!   that carry their data out.
+//! - [`index`]: the optional account/room index role: sans-IO request logic, SQL storage
+//!   (SQLite or PostgreSQL) behind one writer with group commit, the client library.
 //! - [`cli`]: the command-line front end behind the `dhtchat` binary.
 //!
 //! The protocol layers (`wire`, `crypto`, `proto`) do no IO, read no clock and use no thread

@@ -127,6 +127,23 @@ receiver's message event; delivered_per_s = delivered / duration_s; cpu_us_per_d
 process user+system CPU (/proc/self/stat) from the first publish to the end of the drain,
 per delivery; peak_rss_mb = VmHWM (/proc/self/status). See benches/README.md.")]
     Bench(cli::bench::Args),
+    /// Run the account/room index (SQLite in --data-dir, or PostgreSQL with --database)
+    #[command(after_help = "\
+Examples:
+  dhtchat index --data-dir /var/lib/dhtchat-index
+  dhtchat index --data-dir . --bind 127.0.0.1:0 --allow-room LOBBY --allow-room HELP
+  dhtchat index --data-dir . --database postgres://dhtchat@localhost/dhtchat_index
+  dhtchat index --calibrate
+
+Prints `index key=<hex> addr=<ip:port>` on stdout once listening; logs go to stderr.
+See README.md \"Running an index\" and PROTOCOL.md §8.")]
+    Index(cli::index::Args),
+    /// Promote or demote an account of the local index (never possible over the network)
+    #[command(after_help = "\
+Examples:
+  dhtchat admin promote alice --data-dir /var/lib/dhtchat-index
+  dhtchat admin demote alice --database postgres://dhtchat@localhost/dhtchat_index")]
+    Admin(cli::admin::Args),
 }
 
 /// Runs the subcommand; an error is one line on stderr (never a backtrace) and exit code 1.
@@ -139,6 +156,8 @@ fn main() -> std::process::ExitCode {
         Command::Node(args) => cli::node::run(&args),
         Command::Id(args) => cli::id::run(&args),
         Command::Bench(args) => cli::bench::run(&args).map_err(Into::into),
+        Command::Index(args) => cli::index::run(&args),
+        Command::Admin(args) => cli::admin::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -14,10 +14,13 @@
 //! - [`demo`]: `dhtchat demo`, N nodes on loopback UDP in one process, with a summary.
 //! - [`bench`]: `dhtchat bench`, the same nodes under an open-loop chat load, with one
 //!   machine-readable result line.
+//! - [`index`]: `dhtchat index`, the account/room index server (PROTOCOL.md §8).
+//! - [`admin`]: `dhtchat admin promote|demote NAME`, the index's local-only privilege change.
 //! - [`tui`]: the interactive terminal chat as a pure model, renderer and key handler.
 //! - [`config`]: the optional `dhtchat.toml` (`docs/config.md`), merged under the flags.
 //! - [`clipboard`]: the OSC 52 escape sequence that copies text to the terminal's clipboard.
 
+pub mod admin;
 pub mod args;
 pub mod bench;
 pub mod chat;
@@ -25,6 +28,7 @@ pub mod clipboard;
 pub mod config;
 pub mod demo;
 pub mod id;
+pub mod index;
 pub mod inspect;
 pub mod node;
 pub mod tui;

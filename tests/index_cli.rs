@@ -1,0 +1,75 @@
+//! `dhtchat admin promote|demote` on a real SQLite index database: the only way to change a
+//! privilege (PROTOCOL.md §8.7).
+
+use std::process::Command;
+
+use dhtchat::crypto::Identity;
+use dhtchat::index::account::{self, KdfParams, Lists};
+use dhtchat::index::sql::{self, Sql};
+use dhtchat::index::store::{self, Limits, Op, Outcome};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+fn privilege(db: &mut dyn Sql) -> String {
+    db.query("SELECT privilege FROM accounts WHERE name = 'alice'", &[])
+        .unwrap()[0][0]
+        .text()
+        .to_owned()
+}
+
+fn admin(dir: &std::path::Path, action: &str, name: &str) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dhtchat"))
+        .args(["admin", action, name, "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn admin_promote_and_demote_change_the_local_database_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = sql::open(None, dir.path()).unwrap();
+    store::migrate(db.as_mut()).unwrap();
+    let mut rng = ChaCha20Rng::from_seed([8; 32]);
+    let (reg, _) = account::register(
+        "alice",
+        b"pw",
+        &KdfParams::FLOOR,
+        &Identity::from_seed(&[8; 32]),
+        &Lists::default(),
+        &mut rng,
+    )
+    .unwrap();
+    db.begin().unwrap();
+    let outcome = store::apply(
+        db.as_mut(),
+        &Op::Register(Box::new(reg)),
+        &Limits::default(),
+        0,
+    )
+    .unwrap();
+    db.batch("COMMIT").unwrap();
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(privilege(db.as_mut()), "normal");
+
+    let (ok, stdout, _) = admin(dir.path(), "promote", "Alice");
+    assert!(ok);
+    assert_eq!(stdout.trim(), "alice is now admin");
+    assert_eq!(privilege(db.as_mut()), "admin");
+    let (ok, stdout, _) = admin(dir.path(), "demote", "alice");
+    assert!(ok);
+    assert_eq!(stdout.trim(), "alice is now normal");
+    assert_eq!(privilege(db.as_mut()), "normal");
+    let (ok, _, stderr) = admin(dir.path(), "promote", "nobody");
+    assert!(!ok);
+    assert!(stderr.contains("no account named nobody"), "{stderr}");
+    let empty = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = admin(empty.path(), "promote", "alice");
+    assert!(!ok);
+    assert!(stderr.contains("no index database"), "{stderr}");
+}

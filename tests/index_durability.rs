@@ -1,0 +1,240 @@
+//! Durability of acknowledged writes: a real `dhtchat index` process is killed with SIGKILL at
+//! random moments while clients register accounts and post room messages; after every kill
+//! the database must open (and pass its integrity check on SQLite), and every write the index
+//! acknowledged must be there. Runs for about 60 s in total (split between SQLite and, when
+//! `DHTCHAT_TEST_POSTGRES` is set, PostgreSQL); `DHTCHAT_DURABILITY_SECS` changes that.
+
+mod index_support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dhtchat::crypto::Identity;
+use dhtchat::index::account::{self, Lists};
+use dhtchat::index::client::IndexClient;
+use dhtchat::index::sql::Value;
+use dhtchat::index::store;
+use dhtchat::index::wire::Registration;
+use dhtchat::wire::PublicKey;
+use index_support::{Backend, FAST, backends};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+const CLIENTS: usize = 6;
+
+/// Starts `dhtchat index` on `backend` and reads its key and address from stdout.
+fn spawn_index(backend: &Backend) -> (Child, PublicKey, SocketAddr) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhtchat"));
+    cmd.args([
+        "index",
+        "--bind",
+        "127.0.0.1:0",
+        "--ip-rate",
+        "1000000",
+        "--data-dir",
+    ])
+    .arg(backend.dir.path())
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    if let Some(url) = &backend.url {
+        cmd.args(["--database", url]);
+    }
+    let mut child = cmd.spawn().expect("spawn dhtchat index");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the index line");
+    // "index key=<hex> addr=<ip:port>"
+    let mut key = [0u8; 32];
+    let mut addr = None;
+    for field in line.split_whitespace() {
+        if let Some(k) = field.strip_prefix("key=") {
+            hex::decode_to_slice(k, &mut key).expect("key hex");
+        }
+        if let Some(a) = field.strip_prefix("addr=") {
+            addr = Some(a.parse().expect("address"));
+        }
+    }
+    (child, PublicKey(key), addr.expect("addr in the first line"))
+}
+
+#[derive(Debug, Default)]
+struct Acked {
+    names: Vec<String>,
+    posts: Vec<u64>,
+}
+
+/// One client: registers accounts from the template until the index dies (or 100 are done).
+async fn registrar(
+    key: PublicKey,
+    addr: SocketAddr,
+    template: Registration,
+    prefix: String,
+    acked: Arc<Mutex<Acked>>,
+) {
+    let Ok(mut c) = IndexClient::connect(key, addr).await else {
+        return;
+    };
+    c.retry = Duration::from_millis(150);
+    c.attempts = 2;
+    // At most 100 per round: the test is about kills, not about filling the accounts table.
+    for i in 0..100 {
+        let mut reg = template.clone();
+        reg.name = format!("{prefix}n{i}");
+        match c.register_prepared(&reg).await {
+            Ok(()) => acked.lock().unwrap().names.push(reg.name),
+            Err(_) => return,
+        }
+    }
+}
+
+/// One client: logs in and posts to a room until the index dies (or 500 are done).
+async fn poster(
+    key: PublicKey,
+    addr: SocketAddr,
+    name: String,
+    room: String,
+    acked: Arc<Mutex<Acked>>,
+) {
+    let Ok(mut c) = IndexClient::connect(key, addr).await else {
+        return;
+    };
+    c.retry = Duration::from_millis(150);
+    c.attempts = 2;
+    if c.login(&name, "pw").await.is_err() {
+        return;
+    }
+    // At most 500 per round (one room per round): below the room's 1,000-message retention,
+    // so every acknowledged message must still be there.
+    for i in 0..500 {
+        match c.post_room(&room, &format!("message {i}")).await {
+            Ok(id) => acked.lock().unwrap().posts.push(id),
+            Err(_) => return,
+        }
+    }
+}
+
+/// Checks the database after a kill: it opens, migrates, passes the integrity check, and
+/// holds every acknowledged account and message.
+fn check(backend: &Backend, acked: &Acked) -> (usize, usize) {
+    backend.with_db(|db| {
+        store::migrate(db).expect("database opens and migrates after SIGKILL");
+        if backend.url.is_none() {
+            let ok = db.query("PRAGMA integrity_check", &[]).unwrap();
+            assert_eq!(ok[0][0].text(), "ok");
+        }
+        let names: std::collections::HashSet<String> = db
+            .query("SELECT name FROM accounts", &[])
+            .unwrap()
+            .into_iter()
+            .map(|r| r[0].text().to_owned())
+            .collect();
+        for n in &acked.names {
+            assert!(
+                names.contains(n),
+                "{}: acknowledged account {n} lost",
+                backend.name
+            );
+        }
+        for id in &acked.posts {
+            let rows = db
+                .query(
+                    "SELECT COUNT(*) FROM room_messages WHERE id = $1",
+                    &[Value::Int(*id as i64)],
+                )
+                .unwrap();
+            assert_eq!(
+                rows[0][0].int(),
+                1,
+                "{}: acknowledged message {id} lost",
+                backend.name
+            );
+        }
+        (names.len(), acked.posts.len())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_writes_loses_no_acknowledged_write() {
+    let backends = backends("durability");
+    let total: u64 = std::env::var("DHTCHAT_DURABILITY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let per_backend = Duration::from_secs(total) / backends.len() as u32;
+    let mut rng = ChaCha20Rng::from_seed([42; 32]);
+    let (template, _) = account::register(
+        "template",
+        b"pw",
+        &FAST,
+        &Identity::from_seed(&[1; 32]),
+        &Lists::default(),
+        &mut rng,
+    )
+    .unwrap();
+    for backend in &backends {
+        let started = dhtchat::net::now();
+        let acked = Arc::new(Mutex::new(Acked::default()));
+        let mut rounds = 0u32;
+        // The poster's account, registered once.
+        let (mut child, key, mut addr) = spawn_index(backend);
+        let mut c = IndexClient::connect(key, addr).await.unwrap();
+        let mut poster_reg = template.clone();
+        poster_reg.name = "poster".into();
+        c.register_prepared(&poster_reg).await.unwrap();
+        while started.elapsed() < per_backend {
+            rounds += 1;
+            let mut tasks = Vec::new();
+            for i in 0..CLIENTS {
+                let prefix = format!("r{rounds}c{i}");
+                tasks.push(tokio::spawn(registrar(
+                    key,
+                    addr,
+                    template.clone(),
+                    prefix,
+                    Arc::clone(&acked),
+                )));
+            }
+            let room = format!("ROUND {rounds}");
+            tasks.push(tokio::spawn(poster(
+                key,
+                addr,
+                "poster".into(),
+                room,
+                Arc::clone(&acked),
+            )));
+            tokio::time::sleep(Duration::from_millis(rng.random_range(100..600))).await;
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reap");
+            for t in tasks {
+                let _ = t.await;
+            }
+            let (accounts, posts) = check(backend, &acked.lock().unwrap());
+            if rounds % 10 == 0 {
+                eprintln!(
+                    "{}: round {rounds}: {accounts} accounts, {posts} acked posts",
+                    backend.name
+                );
+            }
+            let (ch, k, a) = spawn_index(backend);
+            assert_eq!(k, key, "the index key survives restarts");
+            (child, addr) = (ch, a);
+        }
+        child.kill().ok();
+        child.wait().ok();
+        let a = acked.lock().unwrap();
+        eprintln!(
+            "{}: {rounds} SIGKILL rounds in {:?}: {} acknowledged registrations and {} acknowledged room messages, none lost",
+            backend.name,
+            started.elapsed(),
+            a.names.len(),
+            a.posts.len()
+        );
+        assert!(rounds >= 3);
+        assert!(!a.names.is_empty());
+    }
+}

@@ -1,0 +1,110 @@
+//! The golden vectors of PROTOCOL.md §8.9, byte for byte: a sealed prelogin request, a
+//! prelogin reply plaintext, fragment headers, the Argon2id + HKDF login verifier, the signed
+//! login message and its Ed25519 signature.
+
+use dhtchat::crypto::{self, BoxKeypair};
+use dhtchat::index::account::{KdfParams, PasswordKeys, login_message, verify_login};
+use dhtchat::index::wire::{self, Fragment, Kind, Reply, ReplyBody, Request, Status};
+
+const CLIENT_SECRET: [u8; 32] = [0x11; 32];
+const INDEX_SECRET: [u8; 32] = [0x22; 32];
+const NONCE: [u8; 24] = [0x33; 24];
+
+const PRELOGIN_PLAIN: &str = "60000000000000000100010205616C696365";
+const PRELOGIN_DATAGRAM: &str = concat!(
+    "30",
+    "0FAA684ED28867B97F4A6A2DEE5DF8CE974E76B7018E3F22A1C4CF2678570F20",
+    "7B4E909BBE7FFE44C465A220037D608EE35897D31EF972F07F74892CB0F73F13",
+    "333333333333333333333333333333333333333333333333",
+    "B6D476AF5979F8ABF3101D0503E8DB82561CCE99BEE9ED5CA1B21A219C95AA2C9E72",
+);
+const PRELOGIN_REPLY_PLAIN: &str = "610000000000000001000102000001000000000003\
+01AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+const INDEX_KEY: &str = "0FAA684ED28867B97F4A6A2DEE5DF8CE974E76B7018E3F22A1C4CF2678570F20";
+const VERIFIER: &str = "8C1535CC468ED8C67A2FC5D8D5ABF3A7437F256FAE4FEB67AB9EBFB69A19785B";
+const LOGIN_MESSAGE: &str = "6468746368617420696E646578206C6F67696E20763100\
+BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB05616C696365\
+0FAA684ED28867B97F4A6A2DEE5DF8CE974E76B7018E3F22A1C4CF2678570F20";
+const SIGNATURE: &str = "5F5BA8DEBD6CBF22EA8F5FE0988C1BC8BE6E1A9C0FC076043F01E8304D4F36BE\
+EBCA344D4E9F3F2AD325E4219AAA96DC0423CCA432883175C6C3AF379502650E";
+
+fn index() -> BoxKeypair {
+    BoxKeypair::from_secret_bytes(INDEX_SECRET)
+}
+
+#[test]
+fn prelogin_request_datagram() {
+    let client = BoxKeypair::from_secret_bytes(CLIENT_SECRET);
+    let message = Request::Prelogin {
+        name: "alice".into(),
+    }
+    .encode();
+    let plain = &wire::fragment(false, 1, &message).unwrap()[0];
+    assert_eq!(hex::encode_upper(plain), PRELOGIN_PLAIN);
+    let shared = crypto::precompute(&client, &index().public_key());
+    let datagram = wire::seal(
+        &shared,
+        &index().public_key(),
+        &client.public_key(),
+        &NONCE,
+        plain,
+    );
+    assert_eq!(hex::encode_upper(&datagram), PRELOGIN_DATAGRAM);
+    assert_eq!(datagram.len(), 105 + plain.len());
+    assert_eq!(hex::encode_upper(index().public_key().0), INDEX_KEY);
+}
+
+#[test]
+fn prelogin_reply_plaintext() {
+    let reply = Reply {
+        kind: Kind::Prelogin,
+        status: Status::Ok,
+        body: ReplyBody::Prelogin {
+            params: KdfParams {
+                m_kib: 65536,
+                t: 3,
+                p: 1,
+            },
+            salt: [0xAA; 16],
+            challenge: [0xBB; 32],
+        },
+    };
+    let plain = &wire::fragment(true, 1, &reply.encode()).unwrap()[0];
+    assert_eq!(hex::encode_upper(plain), PRELOGIN_REPLY_PLAIN);
+    let f = Fragment::decode(plain).unwrap();
+    assert_eq!(Reply::decode(f.data).unwrap(), reply);
+}
+
+#[test]
+fn fragment_headers_of_a_1000_byte_message() {
+    let parts = wire::fragment(false, 2, &[0xCC; 1000]).unwrap();
+    let heads: Vec<(String, usize)> = parts
+        .iter()
+        .map(|p| (hex::encode_upper(&p[..11]), p.len()))
+        .collect();
+    assert_eq!(
+        heads,
+        vec![
+            ("6000000000000000020002".to_owned(), 919),
+            ("6000000000000000020102".to_owned(), 103),
+        ]
+    );
+}
+
+#[test]
+fn login_verifier_message_and_signature() {
+    let keys = PasswordKeys::derive(b"pw", &[0x01; 16], &KdfParams::FLOOR).unwrap();
+    assert_eq!(hex::encode_upper(keys.verifier_public()), VERIFIER);
+    let index_key = index().public_key().0;
+    let message = login_message(&[0xBB; 32], "alice", &index_key);
+    assert_eq!(hex::encode_upper(&message), LOGIN_MESSAGE);
+    let signature = keys.sign_login(&[0xBB; 32], "alice", &index_key);
+    assert_eq!(hex::encode_upper(signature), SIGNATURE);
+    assert!(verify_login(
+        &keys.verifier_public(),
+        &[0xBB; 32],
+        "alice",
+        &index_key,
+        &signature
+    ));
+}
