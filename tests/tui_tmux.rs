@@ -456,7 +456,22 @@ fn chat_in_a_real_terminal_with_a_plain_peer() {
             && s.join_string("join string ").is_some()
             && s.join_string("join string ") == s.join_line()
     });
-    let join = screen.join_string("join string ").unwrap();
+    let chatid_join = screen.join_string("join string ").unwrap();
+
+    // /invite prints the join string alone on a full-width row: copied off the screen, it
+    // is one line of the documented length (a founder's invite over IPv4: 63 characters,
+    // PROTOCOL.md §6.3) and joining with it works.
+    let rows_before = rows_with(&screen, JOIN_NOTICE).len();
+    tmux.type_line("/invite");
+    let screen = tmux.wait_for("the /invite line", |s| {
+        rows_with(s, JOIN_NOTICE).len() > rows_before && s.join_line().is_some()
+    });
+    let join = screen.join_line().unwrap();
+    assert_eq!(
+        join, chatid_join,
+        "/invite and /chatid give the same string"
+    );
+    assert_eq!(join.chars().count(), 63, "{join}");
     let parsed = join.parse::<dhtchat::proto::JoinString>();
     assert!(
         parsed.is_ok_and(|j| j.contact.addr.ip().is_loopback()),
