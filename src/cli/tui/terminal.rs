@@ -50,7 +50,7 @@ impl TerminalGuard {
             return Ok(());
         }
         let backend = self.terminal.backend_mut();
-        backend.write_all(osc52(text).as_bytes())?;
+        backend.write_all(crate::cli::clipboard::osc52(text).as_bytes())?;
         backend.flush()
     }
 }
@@ -60,59 +60,5 @@ impl Drop for TerminalGuard {
         // Nothing useful can be done if restoring fails while dropping.
         let _ = execute!(io::stdout(), DisableBracketedPaste);
         let _ = ratatui::try_restore();
-    }
-}
-
-/// The OSC 52 sequence that sets the clipboard (`c`) to `text`: `ESC ] 52 ; c ; <base64> BEL`.
-/// (A private copy until `crate::cli::clipboard::osc52` reaches this branch.)
-fn osc52(text: &str) -> String {
-    format!("\x1b]52;c;{}\x07", base64(text.as_bytes()))
-}
-
-/// Standard base64 with padding (RFC 4648 §4).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            let c = match i <= chunk.len() {
-                true => char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]),
-                false => '=',
-            };
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        let cases = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (plain, encoded) in cases {
-            assert_eq!(base64(plain.as_bytes()), encoded, "{plain:?}");
-        }
-    }
-
-    #[test]
-    fn osc52_wraps_the_base64_text() {
-        assert_eq!(osc52("hi"), "\x1b]52;c;aGk=\x07");
     }
 }
