@@ -18,8 +18,9 @@
 
 use rand::Rng;
 
-use super::group::{Group, Member};
+use super::group::Group;
 use super::io::Io;
+use super::members::Member;
 use super::{Dialect, DropReason, Event, LeaveReason, Privacy, TextKind};
 use crate::crypto::SignerKey;
 use crate::wire::{Broadcast, EncodeError, Payload, PeerMessage, PublicKey};
@@ -60,13 +61,9 @@ impl Group {
             return Err(DropReason::RelayOverLimit);
         }
         let member = self.accept_origin(io, b)?;
-        member.last_seen = io.now;
-        match &mut member.window {
-            Some(w) => w.mark(b.number),
-            None => member.window = Some(super::window::SeenWindow::new(b.number)),
-        }
+        member.heard(io.now, b.number);
         let limited = super::spam::is_rate_limited(b.message_id);
-        if limited && !member.rate.take(io.now, io.config.origin_rate) {
+        if limited && !member.take_rate(io.now, io.config.origin_rate) {
             return Err(DropReason::OverLimit);
         }
         let msg = PeerMessage::decode(b.message_id, b.body).map_err(|_| DropReason::BadBody)?;
@@ -102,7 +99,7 @@ impl Group {
         hop: PublicKey,
         b: &Broadcast<'_>,
     ) -> Result<(), DropReason> {
-        if self.privacy == Privacy::Private && !self.members.contains_key(&hop) {
+        if self.privacy == Privacy::Private && !self.members.contains(&hop) {
             return Err(DropReason::UnknownSender);
         }
         if b.origin == self.own() {
@@ -115,14 +112,11 @@ impl Group {
             return Err(DropReason::WrongDialect);
         }
         let member = self.members.get(&b.origin);
-        if member.is_some_and(|m| m.departed_at.is_some() && !m.came_back(b.number)) {
-            return Err(DropReason::Departed);
-        }
-        if let Some(w) = member.and_then(|m| m.window.as_ref()) {
-            w.check(b.number, io.config.forward_cap)?;
+        if let Some(m) = member {
+            m.check(b.number, io.config.forward_cap)?;
         }
         if self.dialect == Dialect::Secure {
-            self.verify(member.and_then(|m| m.signer.as_ref()), b)?;
+            self.verify(member.and_then(Member::signer), b)?;
         }
         Ok(())
     }
@@ -141,33 +135,21 @@ impl Group {
         io: &mut Io<'_>,
         b: &Broadcast<'_>,
     ) -> Result<&mut Member, DropReason> {
-        let is_new = !self.members.contains_key(&b.origin);
-        if is_new && self.members.len() >= io.config.max_members {
-            return Err(DropReason::MemberLimit);
-        }
-        let now = io.now;
-        let member = self
-            .members
-            .entry(b.origin)
-            .or_insert_with(|| Member::new(now));
+        let (member, is_new) = (self.members).admit(b.origin, io.now, io.config.max_members)?;
         if member.list(is_new) {
             io.emit(Event::PeerJoined {
                 group: self.id,
                 peer: b.origin,
             });
         }
-        if member.departed_at.take().is_some() {
+        if member.rejoin() {
             // It quit and came back (a restart resumes numbering past its quit).
             io.emit(Event::PeerJoined {
                 group: self.id,
                 peer: b.origin,
             });
         }
-        if member.signer.is_none() {
-            member.signer = b
-                .trailer
-                .and_then(|t| SignerKey::new(b.origin, &t.signer).ok());
-        }
+        member.cache_signer(b);
         Ok(member)
     }
 
@@ -222,9 +204,9 @@ impl Group {
         if peer == self.own() {
             return;
         }
-        if let Some(m) = self.members.get_mut(&peer) {
+        if let Some(listed_now) = self.members.vouch(&peer) {
             // A contact we are still asking, that a member vouches for: it is one.
-            if m.list(false) {
+            if listed_now {
                 io.emit(Event::PeerJoined {
                     group: self.id,
                     peer,
@@ -236,11 +218,10 @@ impl Group {
             io.stats.count_drop(DropReason::Banned);
             return;
         }
-        if self.members.len() >= io.config.max_members {
-            io.stats.count_drop(DropReason::MemberLimit);
+        if let Err(reason) = self.members.admit(peer, io.now, io.config.max_members) {
+            io.stats.count_drop(reason);
             return;
         }
-        self.members.insert(peer, Member::new(io.now));
         io.emit(Event::PeerJoined {
             group: self.id,
             peer,
@@ -249,11 +230,7 @@ impl Group {
     }
 
     fn on_quit(&mut self, io: &mut Io<'_>, origin: PublicKey, reason: &str) {
-        if let Some(m) = self.members.get_mut(&origin) {
-            m.departed_at = Some(io.now);
-            // A restarted member numbers its direct messages from 1 again.
-            m.direct = None;
-        }
+        self.members.depart(&origin, io.now);
         self.table.remove(&origin);
         io.emit(Event::PeerQuit {
             group: self.id,
@@ -268,11 +245,7 @@ impl Group {
     }
 
     fn on_name(&mut self, io: &mut Io<'_>, origin: PublicKey, name: &[u8]) {
-        let Some(m) = self.members.get_mut(&origin) else {
-            return;
-        };
-        if m.name != name {
-            m.name = name.to_vec();
+        if self.members.rename(&origin, name) {
             io.emit(Event::NameChanged {
                 group: self.id,
                 peer: origin,
@@ -282,11 +255,7 @@ impl Group {
     }
 
     fn on_status(&mut self, io: &mut Io<'_>, origin: PublicKey, status: crate::wire::Status) {
-        let Some(m) = self.members.get_mut(&origin) else {
-            return;
-        };
-        if m.status != status {
-            m.status = status;
+        if self.members.set_status(&origin, status) {
             io.emit(Event::StatusChanged {
                 group: self.id,
                 peer: origin,

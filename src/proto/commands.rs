@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::group::{Group, Member};
+use super::group::Group;
 use super::io::Io;
 use super::pending::Purpose;
 use super::{Dialect, SendError};
@@ -25,7 +25,7 @@ impl Group {
         self.nick = nick.to_vec();
         self.contact = contact;
         let Some(c) = contact else { return };
-        self.members.insert(c.key, Member::contact(io.now, c.addr));
+        self.members.add_contact(c.key, c.addr, io.now);
         self.request(io, c.key, c.addr, Purpose::Join);
         let (retry, timeout) = (io.config.join_retry_min, io.config.join_timeout);
         self.schedule.start_join(io.now, retry, timeout);
@@ -78,8 +78,7 @@ impl Group {
 
     /// Lets `key` in (private groups) and announces it with new_peer.
     pub(crate) fn invite(&mut self, io: &mut Io<'_>, key: PublicKey) -> Result<u32, SendError> {
-        let now = io.now;
-        self.members.entry(key).or_insert_with(|| Member::new(now));
+        self.members.invite(key, io.now);
         self.send_own(io, &PeerMessage::NewPeer(key))
     }
 
@@ -88,14 +87,7 @@ impl Group {
     pub(crate) fn add_contacts(&mut self, io: &mut Io<'_>, contacts: &[NodeInfo]) {
         let own = self.own();
         for c in contacts.iter().filter(|c| c.key != own).take(16) {
-            let now = io.now;
-            let member = self
-                .members
-                .entry(c.key)
-                .or_insert_with(|| Member::contact(now, c.addr));
-            if member.addr.is_none() {
-                member.addr = Some(c.addr);
-            }
+            self.members.add_contact(c.key, c.addr, io.now);
             if self.pending.to_key(&c.key).is_none() {
                 self.request(io, c.key, c.addr, Purpose::Join);
             }

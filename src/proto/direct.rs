@@ -16,7 +16,6 @@ use std::net::SocketAddr;
 
 use super::group::Group;
 use super::io::Io;
-use super::window::SeenWindow;
 use super::{Dialect, DropReason, Event, SendError};
 use crate::wire::{Direct, Payload, PublicKey};
 
@@ -34,24 +33,10 @@ impl Group {
         if self.is_banned(&sender) {
             return Err(DropReason::Banned);
         }
-        let member = self
-            .members
-            .get_mut(&sender)
-            .ok_or(DropReason::UnknownSender)?;
-        if member.departed_at.is_some() {
-            return Err(DropReason::Departed);
-        }
+        let member = self.members.direct_from(&sender)?;
         Direct::check_text(d.text).map_err(|_| DropReason::BadBody)?;
-        if let Some(w) = &member.direct {
-            w.check(d.number, io.config.forward_cap)?;
-        }
-        if !member.rate.take(io.now, io.config.origin_rate) {
-            return Err(DropReason::OverLimit);
-        }
-        match &mut member.direct {
-            Some(w) => w.mark(d.number),
-            None => member.direct = Some(Box::new(SeenWindow::new(d.number))),
-        }
+        let (cap, rate) = (io.config.forward_cap, io.config.origin_rate);
+        member.take_direct(d.number, io.now, cap, rate)?;
         io.emit(Event::DirectMessage {
             group: self.id,
             from: sender,
@@ -69,7 +54,7 @@ impl Group {
         if let Some(addr) = self.in_links.addr(to) {
             return Some(addr);
         }
-        self.members.get(to).and_then(|m| m.addr)
+        self.members.addr(to)
     }
 
     /// Sends `text` to `to` only. Every check runs before a number is spent; returns the

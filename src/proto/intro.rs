@@ -94,8 +94,8 @@ impl Group {
         }
         if b.origin == self.own() {
             self.own_intro.keep(b);
-        } else if let Some(m) = self.members.get_mut(&b.origin) {
-            m.intro.keep(b);
+        } else {
+            self.members.keep_intro(b);
         }
     }
 
@@ -105,16 +105,9 @@ impl Group {
         if self.dialect != Dialect::Secure {
             return;
         }
-        let mut others: Vec<_> = self
-            .members
-            .iter()
-            .filter(|(k, m)| **k != to && m.departed_at.is_none() && m.listed)
-            .filter_map(|(_, m)| Some((m.last_seen, m.window.as_ref()?.top(), &m.intro)))
-            .collect();
-        others.sort_by_key(|(seen, _, _)| std::cmp::Reverse(*seen));
         let own = (self.numbers.last(), &self.own_intro);
         let chosen = std::iter::once(own)
-            .chain(others.into_iter().map(|(_, top, intro)| (top, intro)))
+            .chain(self.members.intros(&to))
             .take(io.config.name_sync_max);
         let plains: Vec<Box<[u8]>> = chosen
             .flat_map(|(top, intro)| intro.copies(top))

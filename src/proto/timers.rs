@@ -119,10 +119,7 @@ impl Group {
     }
 
     fn known_addresses(&self) -> impl Iterator<Item = (PublicKey, SocketAddr)> + '_ {
-        self.members
-            .iter()
-            .filter(|(_, m)| m.departed_at.is_none())
-            .filter_map(|(k, m)| m.addr.map(|a| (*k, a)))
+        self.members.addresses()
     }
 
     fn periodic_broadcasts(&mut self, io: &mut Io<'_>) {
@@ -141,17 +138,8 @@ impl Group {
     }
 
     fn expire_members(&mut self, io: &mut Io<'_>) {
-        let now = io.now;
         let (quit_delay, timeout) = (io.config.quit_delay, io.config.peer_timeout);
-        let mut timed_out = Vec::new();
-        self.members.retain(|key, m| match m.departed_at {
-            Some(t) => now.saturating_duration_since(t) < quit_delay,
-            None if now.saturating_duration_since(m.last_seen) >= timeout => {
-                timed_out.push((*key, m.listed));
-                false
-            }
-            None => true,
-        });
+        let timed_out = self.members.expire(io.now, quit_delay, timeout);
         for (peer, listed) in timed_out {
             self.table.remove(&peer);
             if !listed {

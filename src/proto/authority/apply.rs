@@ -91,7 +91,7 @@ impl Group {
             self.evicted = true;
             return;
         }
-        self.members.remove(&key);
+        self.members.forget(&key);
         self.table.remove(&key);
         self.in_links.remove(&key);
     }
@@ -119,11 +119,10 @@ impl Group {
     /// Would a join by the non-member `key` break the peer limit?
     pub(crate) fn over_peer_limit(&self, key: &PublicKey) -> bool {
         let limit = self.authority.peer_limit() as usize;
-        if self.dialect != Dialect::Secure || limit == 0 || self.members.contains_key(key) {
+        if self.dialect != Dialect::Secure || limit == 0 || self.members.contains(key) {
             return false;
         }
-        let live = (self.members.values()).filter(|m| m.departed_at.is_none() && m.listed);
-        live.count() + 1 >= limit
+        self.members.live().count() + 1 >= limit
     }
 
     /// Sends our whole fact set to one peer, packed into id 20 messages.

@@ -53,7 +53,7 @@ impl Node {
             privacy: g.privacy,
             joined: g.joined,
             table_len: g.table.len(),
-            members: g.members.values().filter(|m| m.listed).count(),
+            members: g.members.listed_count(),
             topic: g.topic.as_ref().map(|(_, t)| t.clone()),
             topic_locked: g.authority.topic_locked(),
             voice: g.authority.voice(),
@@ -118,12 +118,11 @@ impl Node {
             return Vec::new();
         };
         g.members
-            .iter()
-            .filter(|(_, m)| m.departed_at.is_none() && m.listed)
+            .live()
             .map(|(k, m)| MemberInfo {
                 key: *k,
-                name: m.name.clone(),
-                status: m.status,
+                name: m.name().to_vec(),
+                status: m.status(),
                 in_table: g.table.contains(k),
                 role: g.authority.role(k),
             })
