@@ -67,7 +67,8 @@ impl Group {
             return Err(DropReason::OverLimit);
         }
         let msg = PeerMessage::decode(b.message_id, b.body).map_err(|_| DropReason::BadBody)?;
-        if self.dialect == Dialect::Legacy && matches!(msg, PeerMessage::Quit(r) if !r.is_empty()) {
+        if self.dialect() == Dialect::Legacy && matches!(msg, PeerMessage::Quit(r) if !r.is_empty())
+        {
             // The 2014 code requires an empty quit: a reason is not of this dialect.
             return Err(DropReason::BadBody);
         }
@@ -79,7 +80,7 @@ impl Group {
         // are joined there is no one to relay to, and what arrives is old (the fact and name
         // syncs): only its id is kept for repair, never the copy.
         let one_peer = matches!(msg, PeerMessage::FactSync(_));
-        if !one_peer && self.joined {
+        if !one_peer && self.is_joined() {
             self.relay(io, hop, b);
             self.remember(io, b);
         } else if !one_peer {
@@ -99,7 +100,7 @@ impl Group {
         hop: PublicKey,
         b: &Broadcast<'_>,
     ) -> Result<(), DropReason> {
-        if self.privacy == Privacy::Private && !self.members.contains(&hop) {
+        if self.privacy() == Privacy::Private && !self.members.contains(&hop) {
             return Err(DropReason::UnknownSender);
         }
         if b.origin == self.own() {
@@ -108,14 +109,14 @@ impl Group {
         if self.is_banned(&hop) || self.is_banned(&b.origin) {
             return Err(DropReason::Banned);
         }
-        if (self.dialect == Dialect::Secure) != b.trailer.is_some() {
+        if (self.dialect() == Dialect::Secure) != b.trailer.is_some() {
             return Err(DropReason::WrongDialect);
         }
         let member = self.members.get(&b.origin);
         if let Some(m) = member {
             m.check(b.number, io.config.forward_cap)?;
         }
-        if self.dialect == Dialect::Secure {
+        if self.dialect() == Dialect::Secure {
             self.verify(member.and_then(Member::signer), b)?;
         }
         Ok(())
@@ -124,8 +125,8 @@ impl Group {
     fn verify(&self, cached: Option<&SignerKey>, b: &Broadcast<'_>) -> Result<(), DropReason> {
         let bad = |_| DropReason::BadSignature;
         match cached {
-            Some(signer) => signer.verify(&self.chat_id, b).map_err(bad),
-            None => crate::crypto::verify_broadcast(&self.chat_id, b).map_err(bad),
+            Some(signer) => signer.verify(&self.chat_id(), b).map_err(bad),
+            None => crate::crypto::verify_broadcast(&self.chat_id(), b).map_err(bad),
         }
     }
 
@@ -135,17 +136,18 @@ impl Group {
         io: &mut Io<'_>,
         b: &Broadcast<'_>,
     ) -> Result<&mut Member, DropReason> {
+        let group = self.id();
         let (member, is_new) = (self.members).admit(b.origin, io.now, io.config.max_members)?;
         if member.list(is_new) {
             io.emit(Event::PeerJoined {
-                group: self.id,
+                group,
                 peer: b.origin,
             });
         }
         if member.rejoin() {
             // It quit and came back (a restart resumes numbering past its quit).
             io.emit(Event::PeerJoined {
-                group: self.id,
+                group,
                 peer: b.origin,
             });
         }
@@ -155,16 +157,16 @@ impl Group {
 
     /// Turns an accepted message into state changes and events.
     fn apply(&mut self, io: &mut Io<'_>, origin: PublicKey, number: u32, msg: &PeerMessage<'_>) {
-        let group = self.id;
+        let group = self.id();
         match *msg {
             PeerMessage::Ping | PeerMessage::Ban(_) => {}
             PeerMessage::NewPeer(peer) => self.on_new_peer(io, peer),
             PeerMessage::Facts(list) => self.take_fact_list(io, list, true),
             PeerMessage::FactSync(list) => self.take_fact_list(io, list, false),
-            PeerMessage::Topic(_) if self.dialect == Dialect::Secure => {}
+            PeerMessage::Topic(_) if self.dialect() == Dialect::Secure => {}
             PeerMessage::Topic(t) => {
-                if self.topic.as_ref().is_none_or(|(v, _)| t.version > *v) {
-                    self.topic = Some((t.version, t.text.to_owned()));
+                if self.topic_is_newer(t.version) {
+                    self.take_topic(t.version, t.text);
                     let topic = t.text.to_owned();
                     io.emit(Event::TopicChanged {
                         group,
@@ -192,7 +194,7 @@ impl Group {
         text: &[u8],
     ) {
         io.emit(Event::MessageReceived {
-            group: self.id,
+            group: self.id(),
             origin,
             number,
             kind,
@@ -208,7 +210,7 @@ impl Group {
             // A contact we are still asking, that a member vouches for: it is one.
             if listed_now {
                 io.emit(Event::PeerJoined {
-                    group: self.id,
+                    group: self.id(),
                     peer,
                 });
             }
@@ -223,7 +225,7 @@ impl Group {
             return;
         }
         io.emit(Event::PeerJoined {
-            group: self.id,
+            group: self.id(),
             peer,
         });
         self.greet_new_peer(io);
@@ -233,12 +235,12 @@ impl Group {
         self.members.depart(&origin, io.now);
         self.table.remove(&origin);
         io.emit(Event::PeerQuit {
-            group: self.id,
+            group: self.id(),
             peer: origin,
             reason: reason.as_bytes().to_vec(),
         });
         io.emit(Event::PeerLeft {
-            group: self.id,
+            group: self.id(),
             peer: origin,
             reason: LeaveReason::Quit,
         });
@@ -247,7 +249,7 @@ impl Group {
     fn on_name(&mut self, io: &mut Io<'_>, origin: PublicKey, name: &[u8]) {
         if self.members.rename(&origin, name) {
             io.emit(Event::NameChanged {
-                group: self.id,
+                group: self.id(),
                 peer: origin,
                 name: name.to_vec(),
             });
@@ -257,7 +259,7 @@ impl Group {
     fn on_status(&mut self, io: &mut Io<'_>, origin: PublicKey, status: crate::wire::Status) {
         if self.members.set_status(&origin, status) {
             io.emit(Event::StatusChanged {
-                group: self.id,
+                group: self.id(),
                 peer: origin,
                 status,
             });
@@ -277,7 +279,7 @@ impl Group {
         }
         for &(key, addr) in &targets[..fanout] {
             io.stats.relayed += 1;
-            io.send(&self.identity, &key, addr, &payload);
+            io.send(self.identity(), &key, addr, &payload);
             self.exchanged(key, io.now);
         }
     }
@@ -290,7 +292,7 @@ impl Group {
         msg: &PeerMessage<'_>,
     ) -> Result<u32, SendError> {
         msg.check()?;
-        let signed = self.dialect == Dialect::Secure;
+        let signed = self.dialect() == Dialect::Secure;
         Broadcast::check_body_len(msg.encoded_len(), signed)?;
         let body = msg.to_vec()?;
         let mut b = Broadcast {
@@ -302,7 +304,7 @@ impl Group {
         };
         b.number = self.next_number();
         if signed {
-            b.trailer = Some(self.identity.sign_broadcast(&self.chat_id, &b)?);
+            b.trailer = Some(self.identity().sign_broadcast(&self.chat_id(), &b)?);
         }
         io.stats.originated += 1;
         // Any own broadcast shows we are alive: the group ping waits for 30 s of silence.
@@ -310,7 +312,7 @@ impl Group {
         self.schedule.ping_not_before(quiet);
         let payload = Payload::Broadcast(b);
         for (key, addr) in self.relay_targets(io.now, io.config.bad_node_timeout) {
-            io.send(&self.identity, &key, addr, &payload);
+            io.send(self.identity(), &key, addr, &payload);
             self.exchanged(key, io.now);
         }
         self.remember(io, &b);

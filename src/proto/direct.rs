@@ -27,7 +27,7 @@ impl Group {
         sender: PublicKey,
         d: &Direct<'_>,
     ) -> Result<(), DropReason> {
-        if self.dialect != Dialect::Secure {
+        if self.dialect() != Dialect::Secure {
             return Err(DropReason::WrongDialect);
         }
         if self.is_banned(&sender) {
@@ -38,7 +38,7 @@ impl Group {
         let (cap, rate) = (io.config.forward_cap, io.config.origin_rate);
         member.take_direct(d.number, io.now, cap, rate)?;
         io.emit(Event::DirectMessage {
-            group: self.id,
+            group: self.id(),
             from: sender,
             text: d.text.to_vec(),
         });
@@ -65,7 +65,7 @@ impl Group {
         to: PublicKey,
         text: &[u8],
     ) -> Result<u32, SendError> {
-        if self.dialect != Dialect::Secure {
+        if self.dialect() != Dialect::Secure {
             return Err(SendError::NotSecure);
         }
         Direct::check_text(text)?;
@@ -75,7 +75,7 @@ impl Group {
         let addr = self.direct_addr(&to).ok_or(SendError::NoRoute)?;
         let number = self.numbers.next_direct();
         let payload = Payload::Direct(Direct { number, text });
-        io.send(&self.identity, &to, addr, &payload);
+        io.send(self.identity(), &to, addr, &payload);
         Ok(number)
     }
 }

@@ -16,12 +16,12 @@ use crate::wire::{GetNodes, KEY_LEN, NodeInfo, PING_ID_LEN, Payload, PublicKey, 
 /// One hosted group.
 #[derive(Debug)]
 pub(crate) struct Group {
-    pub(crate) id: GroupId,
-    pub(crate) identity: Identity,
-    pub(crate) dialect: Dialect,
-    pub(crate) privacy: Privacy,
+    id: GroupId,
+    identity: Identity,
+    dialect: Dialect,
+    privacy: Privacy,
     /// The founder's Ed25519 key; for legacy groups our own (never on the wire).
-    pub(crate) chat_id: [u8; KEY_LEN],
+    chat_id: [u8; KEY_LEN],
     pub(crate) table: Table,
     /// Validated peers that keep us in *their* table (they send us keep-alives): relays go to
     /// them too, so every link of the overlay carries broadcasts both ways.
@@ -35,7 +35,7 @@ pub(crate) struct Group {
     pub(crate) numbers: super::numbers::Numbers,
     pub(crate) nick: Vec<u8>,
     pub(crate) status: Status,
-    pub(crate) topic: Option<(u32, String)>,
+    topic: Option<(u32, String)>,
     /// The join string's member, kept for re-bootstrapping.
     pub(crate) contact: Option<NodeInfo>,
     pub(crate) joined: bool,
@@ -46,7 +46,7 @@ pub(crate) struct Group {
     /// Signed facts: roles, bans, topic, lock, voice, peer limit (secure groups).
     pub(crate) authority: Authority,
     /// Set when we were kicked or banned, or our join failed: the node drops the group.
-    pub(crate) evicted: bool,
+    evicted: bool,
     /// Broadcasts kept for anti-entropy repair (PROTOCOL.md §6.11).
     pub(crate) recent: super::repair::Recent,
     /// When the next have summary goes out; `None` while the group is not active
@@ -102,6 +102,31 @@ impl Group {
             own_intro: super::intro::Intro::default(),
             name_sync: super::spam::Bucket::default(),
         }
+    }
+
+    /// The group's id in the node.
+    pub(crate) fn id(&self) -> GroupId {
+        self.id
+    }
+
+    /// Our identity in this group (its key pair).
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Which protocol the group speaks.
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Who may join.
+    pub(crate) fn privacy(&self) -> Privacy {
+        self.privacy
+    }
+
+    /// The founder's Ed25519 key; for legacy groups our own (never on the wire).
+    pub(crate) fn chat_id(&self) -> [u8; KEY_LEN] {
+        self.chat_id
     }
 
     /// Our key in this group.
@@ -162,6 +187,57 @@ impl Group {
         let others = (self.in_links.fresh(now, fresh)).filter(|(k, _)| !self.table.contains(k));
         targets.extend(others);
         targets
+    }
+
+    /// True once a member answered us (we are in the group).
+    pub(crate) fn is_joined(&self) -> bool {
+        self.joined
+    }
+
+    /// True when we were kicked or banned, or our join failed: the node drops the group.
+    pub(crate) fn is_evicted(&self) -> bool {
+        self.evicted
+    }
+
+    /// Marks the group for the node to drop.
+    pub(crate) fn evict(&mut self) {
+        self.evicted = true;
+    }
+
+    /// The join string's member (joiners only).
+    pub(crate) fn contact(&self) -> Option<NodeInfo> {
+        self.contact
+    }
+
+    /// True once we have a nick.
+    pub(crate) fn has_nick(&self) -> bool {
+        !self.nick.is_empty()
+    }
+
+    /// The topic's text, if one was set.
+    pub(crate) fn topic(&self) -> Option<&str> {
+        self.topic.as_ref().map(|(_, t)| t.as_str())
+    }
+
+    /// The version one above the current topic's (legacy topic messages).
+    pub(crate) fn next_topic_version(&self) -> u32 {
+        self.topic.as_ref().map_or(1, |(v, _)| v.saturating_add(1))
+    }
+
+    /// True if a legacy topic of `version` is newer than ours (any is, when we have none).
+    pub(crate) fn topic_is_newer(&self, version: u32) -> bool {
+        self.topic.as_ref().is_none_or(|(v, _)| version > *v)
+    }
+
+    /// Takes `text` as the topic at `version`.
+    pub(crate) fn take_topic(&mut self, version: u32, text: &str) {
+        self.topic = Some((version, text.to_owned()));
+    }
+
+    /// When the node must next call in: the tick, or the have summary if sooner.
+    pub(crate) fn next_timeout(&self) -> Instant {
+        let tick = self.schedule.next_tick();
+        self.next_have.map_or(tick, |h| h.min(tick))
     }
 
     /// Next message number: from 1, 0 skipped on wrap.

@@ -120,7 +120,7 @@ impl Group {
         let (fresh, newly_validated) = member.prove(addr);
         if member.list(is_new) {
             io.emit(Event::PeerJoined {
-                group: self.id,
+                group: self.id(),
                 peer: key,
             });
         }
@@ -131,7 +131,7 @@ impl Group {
             // Our nick goes out before the application can say anything, so members never
             // see our first message under a bare key.
             self.announce_name(io);
-            io.emit(Event::Joined { group: self.id });
+            io.emit(Event::Joined { group: self.id() });
         }
         let joined_through_us = matches!(why, Purpose::Probe { .. });
         if newly_validated {
@@ -156,7 +156,7 @@ impl Group {
     ) {
         let nodes = self.pick_nodes(io, &to);
         let payload = Payload::SendNodes(SendNodes { ping_id, nodes });
-        io.send(&self.identity, &to, addr, &payload);
+        io.send(self.identity(), &to, addr, &payload);
     }
 
     /// Up to 6 table entries for `asker`: the closest to it, then random others.
