@@ -18,8 +18,9 @@
 
 use rand::Rng;
 
-use super::group::{Group, Member};
+use super::group::Group;
 use super::io::Io;
+use super::members::Member;
 use super::{Dialect, DropReason, Event, LeaveReason, Privacy, TextKind};
 use crate::crypto::SignerKey;
 use crate::wire::{Broadcast, EncodeError, Payload, PeerMessage, PublicKey};
@@ -60,17 +61,14 @@ impl Group {
             return Err(DropReason::RelayOverLimit);
         }
         let member = self.accept_origin(io, b)?;
-        member.last_seen = io.now;
-        match &mut member.window {
-            Some(w) => w.mark(b.number),
-            None => member.window = Some(super::window::SeenWindow::new(b.number)),
-        }
+        member.heard(io.now, b.number);
         let limited = super::spam::is_rate_limited(b.message_id);
-        if limited && !member.rate.take(io.now, io.config.origin_rate) {
+        if limited && !member.take_rate(io.now, io.config.origin_rate) {
             return Err(DropReason::OverLimit);
         }
         let msg = PeerMessage::decode(b.message_id, b.body).map_err(|_| DropReason::BadBody)?;
-        if self.dialect == Dialect::Legacy && matches!(msg, PeerMessage::Quit(r) if !r.is_empty()) {
+        if self.dialect() == Dialect::Legacy && matches!(msg, PeerMessage::Quit(r) if !r.is_empty())
+        {
             // The 2014 code requires an empty quit: a reason is not of this dialect.
             return Err(DropReason::BadBody);
         }
@@ -82,7 +80,7 @@ impl Group {
         // are joined there is no one to relay to, and what arrives is old (the fact and name
         // syncs): only its id is kept for repair, never the copy.
         let one_peer = matches!(msg, PeerMessage::FactSync(_));
-        if !one_peer && self.joined {
+        if !one_peer && self.is_joined() {
             self.relay(io, hop, b);
             self.remember(io, b);
         } else if !one_peer {
@@ -102,7 +100,7 @@ impl Group {
         hop: PublicKey,
         b: &Broadcast<'_>,
     ) -> Result<(), DropReason> {
-        if self.privacy == Privacy::Private && !self.members.contains_key(&hop) {
+        if self.privacy() == Privacy::Private && !self.members.contains(&hop) {
             return Err(DropReason::UnknownSender);
         }
         if b.origin == self.own() {
@@ -111,18 +109,15 @@ impl Group {
         if self.is_banned(&hop) || self.is_banned(&b.origin) {
             return Err(DropReason::Banned);
         }
-        if (self.dialect == Dialect::Secure) != b.trailer.is_some() {
+        if (self.dialect() == Dialect::Secure) != b.trailer.is_some() {
             return Err(DropReason::WrongDialect);
         }
         let member = self.members.get(&b.origin);
-        if member.is_some_and(|m| m.departed_at.is_some() && !m.came_back(b.number)) {
-            return Err(DropReason::Departed);
+        if let Some(m) = member {
+            m.check(b.number, io.config.forward_cap)?;
         }
-        if let Some(w) = member.and_then(|m| m.window.as_ref()) {
-            w.check(b.number, io.config.forward_cap)?;
-        }
-        if self.dialect == Dialect::Secure {
-            self.verify(member.and_then(|m| m.signer.as_ref()), b)?;
+        if self.dialect() == Dialect::Secure {
+            self.verify(member.and_then(Member::signer), b)?;
         }
         Ok(())
     }
@@ -130,8 +125,8 @@ impl Group {
     fn verify(&self, cached: Option<&SignerKey>, b: &Broadcast<'_>) -> Result<(), DropReason> {
         let bad = |_| DropReason::BadSignature;
         match cached {
-            Some(signer) => signer.verify(&self.chat_id, b).map_err(bad),
-            None => crate::crypto::verify_broadcast(&self.chat_id, b).map_err(bad),
+            Some(signer) => signer.verify(&self.chat_id(), b).map_err(bad),
+            None => crate::crypto::verify_broadcast(&self.chat_id(), b).map_err(bad),
         }
     }
 
@@ -141,48 +136,37 @@ impl Group {
         io: &mut Io<'_>,
         b: &Broadcast<'_>,
     ) -> Result<&mut Member, DropReason> {
-        let is_new = !self.members.contains_key(&b.origin);
-        if is_new && self.members.len() >= io.config.max_members {
-            return Err(DropReason::MemberLimit);
-        }
-        let now = io.now;
-        let member = self
-            .members
-            .entry(b.origin)
-            .or_insert_with(|| Member::new(now));
+        let group = self.id();
+        let (member, is_new) = (self.members).admit(b.origin, io.now, io.config.max_members)?;
         if member.list(is_new) {
             io.emit(Event::PeerJoined {
-                group: self.id,
+                group,
                 peer: b.origin,
             });
         }
-        if member.departed_at.take().is_some() {
+        if member.rejoin() {
             // It quit and came back (a restart resumes numbering past its quit).
             io.emit(Event::PeerJoined {
-                group: self.id,
+                group,
                 peer: b.origin,
             });
         }
-        if member.signer.is_none() {
-            member.signer = b
-                .trailer
-                .and_then(|t| SignerKey::new(b.origin, &t.signer).ok());
-        }
+        member.cache_signer(b);
         Ok(member)
     }
 
     /// Turns an accepted message into state changes and events.
     fn apply(&mut self, io: &mut Io<'_>, origin: PublicKey, number: u32, msg: &PeerMessage<'_>) {
-        let group = self.id;
+        let group = self.id();
         match *msg {
             PeerMessage::Ping | PeerMessage::Ban(_) => {}
             PeerMessage::NewPeer(peer) => self.on_new_peer(io, peer),
             PeerMessage::Facts(list) => self.take_fact_list(io, list, true),
             PeerMessage::FactSync(list) => self.take_fact_list(io, list, false),
-            PeerMessage::Topic(_) if self.dialect == Dialect::Secure => {}
+            PeerMessage::Topic(_) if self.dialect() == Dialect::Secure => {}
             PeerMessage::Topic(t) => {
-                if self.topic.as_ref().is_none_or(|(v, _)| t.version > *v) {
-                    self.topic = Some((t.version, t.text.to_owned()));
+                if self.topic_is_newer(t.version) {
+                    self.take_topic(t.version, t.text);
                     let topic = t.text.to_owned();
                     io.emit(Event::TopicChanged {
                         group,
@@ -210,7 +194,7 @@ impl Group {
         text: &[u8],
     ) {
         io.emit(Event::MessageReceived {
-            group: self.id,
+            group: self.id(),
             origin,
             number,
             kind,
@@ -222,11 +206,11 @@ impl Group {
         if peer == self.own() {
             return;
         }
-        if let Some(m) = self.members.get_mut(&peer) {
+        if let Some(listed_now) = self.members.vouch(&peer) {
             // A contact we are still asking, that a member vouches for: it is one.
-            if m.list(false) {
+            if listed_now {
                 io.emit(Event::PeerJoined {
-                    group: self.id,
+                    group: self.id(),
                     peer,
                 });
             }
@@ -236,45 +220,36 @@ impl Group {
             io.stats.count_drop(DropReason::Banned);
             return;
         }
-        if self.members.len() >= io.config.max_members {
-            io.stats.count_drop(DropReason::MemberLimit);
+        if let Err(reason) = self.members.admit(peer, io.now, io.config.max_members) {
+            io.stats.count_drop(reason);
             return;
         }
-        self.members.insert(peer, Member::new(io.now));
         io.emit(Event::PeerJoined {
-            group: self.id,
+            group: self.id(),
             peer,
         });
         self.greet_new_peer(io);
     }
 
     fn on_quit(&mut self, io: &mut Io<'_>, origin: PublicKey, reason: &str) {
-        if let Some(m) = self.members.get_mut(&origin) {
-            m.departed_at = Some(io.now);
-            // A restarted member numbers its direct messages from 1 again.
-            m.direct = None;
-        }
+        self.members.depart(&origin, io.now);
         self.table.remove(&origin);
         io.emit(Event::PeerQuit {
-            group: self.id,
+            group: self.id(),
             peer: origin,
             reason: reason.as_bytes().to_vec(),
         });
         io.emit(Event::PeerLeft {
-            group: self.id,
+            group: self.id(),
             peer: origin,
             reason: LeaveReason::Quit,
         });
     }
 
     fn on_name(&mut self, io: &mut Io<'_>, origin: PublicKey, name: &[u8]) {
-        let Some(m) = self.members.get_mut(&origin) else {
-            return;
-        };
-        if m.name != name {
-            m.name = name.to_vec();
+        if self.members.rename(&origin, name) {
             io.emit(Event::NameChanged {
-                group: self.id,
+                group: self.id(),
                 peer: origin,
                 name: name.to_vec(),
             });
@@ -282,13 +257,9 @@ impl Group {
     }
 
     fn on_status(&mut self, io: &mut Io<'_>, origin: PublicKey, status: crate::wire::Status) {
-        let Some(m) = self.members.get_mut(&origin) else {
-            return;
-        };
-        if m.status != status {
-            m.status = status;
+        if self.members.set_status(&origin, status) {
             io.emit(Event::StatusChanged {
-                group: self.id,
+                group: self.id(),
                 peer: origin,
                 status,
             });
@@ -308,7 +279,7 @@ impl Group {
         }
         for &(key, addr) in &targets[..fanout] {
             io.stats.relayed += 1;
-            io.send(&self.identity, &key, addr, &payload);
+            io.send(self.identity(), &key, addr, &payload);
             self.exchanged(key, io.now);
         }
     }
@@ -321,7 +292,7 @@ impl Group {
         msg: &PeerMessage<'_>,
     ) -> Result<u32, SendError> {
         msg.check()?;
-        let signed = self.dialect == Dialect::Secure;
+        let signed = self.dialect() == Dialect::Secure;
         Broadcast::check_body_len(msg.encoded_len(), signed)?;
         let body = msg.to_vec()?;
         let mut b = Broadcast {
@@ -333,7 +304,7 @@ impl Group {
         };
         b.number = self.next_number();
         if signed {
-            b.trailer = Some(self.identity.sign_broadcast(&self.chat_id, &b)?);
+            b.trailer = Some(self.identity().sign_broadcast(&self.chat_id(), &b)?);
         }
         io.stats.originated += 1;
         // Any own broadcast shows we are alive: the group ping waits for 30 s of silence.
@@ -341,7 +312,7 @@ impl Group {
         self.schedule.ping_not_before(quiet);
         let payload = Payload::Broadcast(b);
         for (key, addr) in self.relay_targets(io.now, io.config.bad_node_timeout) {
-            io.send(&self.identity, &key, addr, &payload);
+            io.send(self.identity(), &key, addr, &payload);
             self.exchanged(key, io.now);
         }
         self.remember(io, &b);

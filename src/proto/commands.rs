@@ -1,13 +1,14 @@
 //! The group side of the application's commands: setting up a group we create or join, our
-//! nick, status and (legacy) topic, invitations and bootstrap contacts. [`super::Node`] finds
-//! the group and builds the [`Io`]; the group's own state is written only here and in the
-//! handlers, never by the node.
+//! nick, status and (legacy) topic, invitations and bootstrap contacts; the broadcasts of our
+//! nick and status, which the timers and the handlers repeat. [`super::Node`] finds the group
+//! and builds the [`Io`]; the group's own state is written only here and in the handlers,
+//! never by the node. Our nick, status and join contact are written only here.
 
 use std::time::Duration;
 
 use rand::Rng;
 
-use super::group::{Group, Member};
+use super::group::Group;
 use super::io::Io;
 use super::pending::Purpose;
 use super::{Dialect, SendError};
@@ -25,7 +26,7 @@ impl Group {
         self.nick = nick.to_vec();
         self.contact = contact;
         let Some(c) = contact else { return };
-        self.members.insert(c.key, Member::contact(io.now, c.addr));
+        self.members.add_contact(c.key, c.addr, io.now);
         self.request(io, c.key, c.addr, Purpose::Join);
         let (retry, timeout) = (io.config.join_retry_min, io.config.join_timeout);
         self.schedule.start_join(io.now, retry, timeout);
@@ -65,21 +66,20 @@ impl Group {
     /// Sets the topic: a signed fact in a secure group, else a topic message (id 18) one
     /// version above the current.
     pub(crate) fn set_topic(&mut self, io: &mut Io<'_>, topic: &str) -> Result<u32, SendError> {
-        if self.dialect == Dialect::Secure {
+        if self.dialect() == Dialect::Secure {
             let zero = PublicKey([0; KEY_LEN]);
             return Ok(self.issue(io, zero, FactValue::Topic(topic))?);
         }
-        let version = self.topic.as_ref().map_or(1, |(v, _)| v.saturating_add(1));
+        let version = self.next_topic_version();
         let text = topic;
         let n = self.send_own(io, &PeerMessage::Topic(Topic { version, text }))?;
-        self.topic = Some((version, topic.to_owned()));
+        self.take_topic(version, topic);
         Ok(n)
     }
 
     /// Lets `key` in (private groups) and announces it with new_peer.
     pub(crate) fn invite(&mut self, io: &mut Io<'_>, key: PublicKey) -> Result<u32, SendError> {
-        let now = io.now;
-        self.members.entry(key).or_insert_with(|| Member::new(now));
+        self.members.invite(key, io.now);
         self.send_own(io, &PeerMessage::NewPeer(key))
     }
 
@@ -88,17 +88,30 @@ impl Group {
     pub(crate) fn add_contacts(&mut self, io: &mut Io<'_>, contacts: &[NodeInfo]) {
         let own = self.own();
         for c in contacts.iter().filter(|c| c.key != own).take(16) {
-            let now = io.now;
-            let member = self
-                .members
-                .entry(c.key)
-                .or_insert_with(|| Member::contact(now, c.addr));
-            if member.addr.is_none() {
-                member.addr = Some(c.addr);
-            }
+            self.members.add_contact(c.key, c.addr, io.now);
             if self.pending.to_key(&c.key).is_none() {
                 self.request(io, c.key, c.addr, Purpose::Join);
             }
+        }
+    }
+
+    /// Broadcasts our nick (if we have one) and restarts its re-broadcast timer.
+    pub(crate) fn announce_name(&mut self, io: &mut Io<'_>) {
+        if self.nick.is_empty() {
+            return;
+        }
+        self.schedule.name_sent(io.now, io.config.name_interval);
+        let nick = std::mem::take(&mut self.nick);
+        let _ = self.broadcast(io, &PeerMessage::Name(&nick));
+        self.nick = nick;
+    }
+
+    /// Our status, re-broadcast with the periodic name when it is not `Online` (secure
+    /// groups), so the copy the name sync sends stays within its span (`intro.rs`).
+    pub(crate) fn announce_status(&mut self, io: &mut Io<'_>) {
+        if self.dialect() == Dialect::Secure && self.status != Status::Online {
+            let status = self.status;
+            let _ = self.broadcast(io, &PeerMessage::Status(status));
         }
     }
 }

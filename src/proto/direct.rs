@@ -16,7 +16,6 @@ use std::net::SocketAddr;
 
 use super::group::Group;
 use super::io::Io;
-use super::window::SeenWindow;
 use super::{Dialect, DropReason, Event, SendError};
 use crate::wire::{Direct, Payload, PublicKey};
 
@@ -28,32 +27,18 @@ impl Group {
         sender: PublicKey,
         d: &Direct<'_>,
     ) -> Result<(), DropReason> {
-        if self.dialect != Dialect::Secure {
+        if self.dialect() != Dialect::Secure {
             return Err(DropReason::WrongDialect);
         }
         if self.is_banned(&sender) {
             return Err(DropReason::Banned);
         }
-        let member = self
-            .members
-            .get_mut(&sender)
-            .ok_or(DropReason::UnknownSender)?;
-        if member.departed_at.is_some() {
-            return Err(DropReason::Departed);
-        }
+        let member = self.members.direct_from(&sender)?;
         Direct::check_text(d.text).map_err(|_| DropReason::BadBody)?;
-        if let Some(w) = &member.direct {
-            w.check(d.number, io.config.forward_cap)?;
-        }
-        if !member.rate.take(io.now, io.config.origin_rate) {
-            return Err(DropReason::OverLimit);
-        }
-        match &mut member.direct {
-            Some(w) => w.mark(d.number),
-            None => member.direct = Some(Box::new(SeenWindow::new(d.number))),
-        }
+        let (cap, rate) = (io.config.forward_cap, io.config.origin_rate);
+        member.take_direct(d.number, io.now, cap, rate)?;
         io.emit(Event::DirectMessage {
-            group: self.id,
+            group: self.id(),
             from: sender,
             text: d.text.to_vec(),
         });
@@ -69,7 +54,7 @@ impl Group {
         if let Some(addr) = self.in_links.addr(to) {
             return Some(addr);
         }
-        self.members.get(to).and_then(|m| m.addr)
+        self.members.addr(to)
     }
 
     /// Sends `text` to `to` only. Every check runs before a number is spent; returns the
@@ -80,7 +65,7 @@ impl Group {
         to: PublicKey,
         text: &[u8],
     ) -> Result<u32, SendError> {
-        if self.dialect != Dialect::Secure {
+        if self.dialect() != Dialect::Secure {
             return Err(SendError::NotSecure);
         }
         Direct::check_text(text)?;
@@ -90,7 +75,7 @@ impl Group {
         let addr = self.direct_addr(&to).ok_or(SendError::NoRoute)?;
         let number = self.numbers.next_direct();
         let payload = Payload::Direct(Direct { number, text });
-        io.send(&self.identity, &to, addr, &payload);
+        io.send(self.identity(), &to, addr, &payload);
         Ok(number)
     }
 }

@@ -2,7 +2,6 @@
 //! dedup windows, outstanding requests and timers. Handlers live in `handlers.rs` (packets),
 //! `broadcast.rs` (peer messages) and `timers.rs` (housekeeping).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -10,107 +9,33 @@ use super::authority::Authority;
 use super::dht::Table;
 use super::io::Io;
 use super::pending::{Pending, Purpose, Request};
-use super::window::SeenWindow;
 use super::{Config, Dialect, GroupId, Privacy};
-use crate::crypto::{Identity, SignerKey};
+use crate::crypto::Identity;
 use crate::wire::{GetNodes, KEY_LEN, NodeInfo, PING_ID_LEN, Payload, PublicKey, Status};
-
-/// What we know of one member.
-#[derive(Debug, Clone)]
-pub(crate) struct Member {
-    pub(crate) name: Vec<u8>,
-    pub(crate) status: Status,
-    /// Last accepted broadcast from it (or when it was validated/announced).
-    pub(crate) last_seen: Instant,
-    /// Its dedup window; `None` until its first broadcast.
-    pub(crate) window: Option<SeenWindow>,
-    /// Its checked signing key (secure groups), cached after the first good signature.
-    pub(crate) signer: Option<SignerKey>,
-    /// When it quit; it is forgotten `quit_delay` later.
-    pub(crate) departed_at: Option<Instant>,
-    /// Its address, if known.
-    pub(crate) addr: Option<SocketAddr>,
-    /// True when `addr` was proven by a round trip that we started.
-    pub(crate) validated: bool,
-    /// Its broadcasts' token bucket (`Config::origin_rate`), also taken by its direct messages.
-    pub(crate) rate: super::spam::Bucket,
-    /// Its direct messages' dedup window; `None` until its first one (boxed: most members
-    /// never send us one).
-    pub(crate) direct: Option<Box<SeenWindow>>,
-    /// False for a bootstrap contact (the join string's member, or one given to
-    /// `add_contacts`) that has not answered nor broadcast yet: not shown to the application
-    /// (no PeerJoined, not in `members()`), but usable as an address and a hop.
-    pub(crate) listed: bool,
-    /// Its latest name and status broadcasts, for the name sync (secure groups).
-    pub(crate) intro: super::intro::Intro,
-}
-
-impl Member {
-    /// True if `number` is newer than everything it sent before it quit: it rejoined (a
-    /// restarted node resumes numbering past its quit, PROTOCOL.md §6.9).
-    pub(crate) fn came_back(&self, number: u32) -> bool {
-        self.window
-            .as_ref()
-            .is_some_and(|w| (number.wrapping_sub(w.top()) as i32) > 0)
-    }
-
-    pub(crate) fn new(now: Instant) -> Self {
-        Self {
-            name: Vec::new(),
-            status: Status::Online,
-            last_seen: now,
-            window: None,
-            signer: None,
-            departed_at: None,
-            addr: None,
-            validated: false,
-            rate: super::spam::Bucket::default(),
-            direct: None,
-            listed: true,
-            intro: super::intro::Intro::default(),
-        }
-    }
-
-    /// A bootstrap contact at `addr`: not listed until it answers or broadcasts.
-    pub(crate) fn contact(now: Instant, addr: SocketAddr) -> Self {
-        Self {
-            addr: Some(addr),
-            listed: false,
-            ..Self::new(now)
-        }
-    }
-
-    /// Lists it if it was an unlisted contact; true if that happened (or `is_new`): the
-    /// application must hear PeerJoined.
-    pub(crate) fn list(&mut self, is_new: bool) -> bool {
-        let first = is_new || !self.listed;
-        self.listed = true;
-        first
-    }
-}
 
 /// One hosted group.
 #[derive(Debug)]
 pub(crate) struct Group {
-    pub(crate) id: GroupId,
-    pub(crate) identity: Identity,
-    pub(crate) dialect: Dialect,
-    pub(crate) privacy: Privacy,
+    id: GroupId,
+    identity: Identity,
+    dialect: Dialect,
+    privacy: Privacy,
     /// The founder's Ed25519 key; for legacy groups our own (never on the wire).
-    pub(crate) chat_id: [u8; KEY_LEN],
+    chat_id: [u8; KEY_LEN],
     pub(crate) table: Table,
     /// Validated peers that keep us in *their* table (they send us keep-alives): relays go to
     /// them too, so every link of the overlay carries broadcasts both ways.
     /// Each with its address, when it last asked, and whether it flagged us as one of its
     /// close set (the low bit of its ping id, PROTOCOL.md §6.4).
     pub(crate) in_links: super::in_links::InLinks,
-    pub(crate) members: BTreeMap<PublicKey, Member>,
+    /// Everyone we know in the group, with their windows, keys and addresses.
+    pub(crate) members: super::members::Members,
     pub(crate) pending: Pending,
     /// Our broadcast and direct-message numbers.
     pub(crate) numbers: super::numbers::Numbers,
     pub(crate) nick: Vec<u8>,
     pub(crate) status: Status,
-    pub(crate) topic: Option<(u32, String)>,
+    topic: Option<(u32, String)>,
     /// The join string's member, kept for re-bootstrapping.
     pub(crate) contact: Option<NodeInfo>,
     pub(crate) joined: bool,
@@ -121,7 +46,7 @@ pub(crate) struct Group {
     /// Signed facts: roles, bans, topic, lock, voice, peer limit (secure groups).
     pub(crate) authority: Authority,
     /// Set when we were kicked or banned, or our join failed: the node drops the group.
-    pub(crate) evicted: bool,
+    evicted: bool,
     /// Broadcasts kept for anti-entropy repair (PROTOCOL.md §6.11).
     pub(crate) recent: super::repair::Recent,
     /// When the next have summary goes out; `None` while the group is not active
@@ -159,7 +84,7 @@ impl Group {
                 config.max_per_ip,
             ),
             in_links: super::in_links::InLinks::default(),
-            members: BTreeMap::new(),
+            members: super::members::Members::default(),
             pending: Pending::new(config.max_pending),
             numbers: super::numbers::Numbers::default(),
             nick: Vec::new(),
@@ -179,6 +104,31 @@ impl Group {
         }
     }
 
+    /// The group's id in the node.
+    pub(crate) fn id(&self) -> GroupId {
+        self.id
+    }
+
+    /// Our identity in this group (its key pair).
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Which protocol the group speaks.
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Who may join.
+    pub(crate) fn privacy(&self) -> Privacy {
+        self.privacy
+    }
+
+    /// The founder's Ed25519 key; for legacy groups our own (never on the wire).
+    pub(crate) fn chat_id(&self) -> [u8; KEY_LEN] {
+        self.chat_id
+    }
+
     /// Our key in this group.
     pub(crate) fn own(&self) -> PublicKey {
         self.identity.public_key()
@@ -187,14 +137,12 @@ impl Group {
     /// May `key` join (get into our table)? Anyone in a public group; in a private one only
     /// members (announced by new_peer or invited).
     pub(crate) fn authorized(&self, key: &PublicKey) -> bool {
-        self.privacy == Privacy::Public || self.members.contains_key(key)
+        self.privacy == Privacy::Public || self.members.contains(key)
     }
 
     /// True if `key` proved `addr` to us by answering one of our requests.
     pub(crate) fn is_validated(&self, key: &PublicKey, addr: &SocketAddr) -> bool {
-        self.members
-            .get(key)
-            .is_some_and(|m| m.validated && m.addr == Some(*addr))
+        self.members.is_validated(key, addr)
     }
 
     /// Sends a get_nodes and records it; false if the pending table is full.
@@ -239,6 +187,57 @@ impl Group {
         let others = (self.in_links.fresh(now, fresh)).filter(|(k, _)| !self.table.contains(k));
         targets.extend(others);
         targets
+    }
+
+    /// True once a member answered us (we are in the group).
+    pub(crate) fn is_joined(&self) -> bool {
+        self.joined
+    }
+
+    /// True when we were kicked or banned, or our join failed: the node drops the group.
+    pub(crate) fn is_evicted(&self) -> bool {
+        self.evicted
+    }
+
+    /// Marks the group for the node to drop.
+    pub(crate) fn evict(&mut self) {
+        self.evicted = true;
+    }
+
+    /// The join string's member (joiners only).
+    pub(crate) fn contact(&self) -> Option<NodeInfo> {
+        self.contact
+    }
+
+    /// True once we have a nick.
+    pub(crate) fn has_nick(&self) -> bool {
+        !self.nick.is_empty()
+    }
+
+    /// The topic's text, if one was set.
+    pub(crate) fn topic(&self) -> Option<&str> {
+        self.topic.as_ref().map(|(_, t)| t.as_str())
+    }
+
+    /// The version one above the current topic's (legacy topic messages).
+    pub(crate) fn next_topic_version(&self) -> u32 {
+        self.topic.as_ref().map_or(1, |(v, _)| v.saturating_add(1))
+    }
+
+    /// True if a legacy topic of `version` is newer than ours (any is, when we have none).
+    pub(crate) fn topic_is_newer(&self, version: u32) -> bool {
+        self.topic.as_ref().is_none_or(|(v, _)| version > *v)
+    }
+
+    /// Takes `text` as the topic at `version`.
+    pub(crate) fn take_topic(&mut self, version: u32, text: &str) {
+        self.topic = Some((version, text.to_owned()));
+    }
+
+    /// When the node must next call in: the tick, or the have summary if sooner.
+    pub(crate) fn next_timeout(&self) -> Instant {
+        let tick = self.schedule.next_tick();
+        self.next_have.map_or(tick, |h| h.min(tick))
     }
 
     /// Next message number: from 1, 0 skipped on wrap.

@@ -12,7 +12,7 @@
 
 use std::net::SocketAddr;
 
-use super::group::{Group, Member};
+use super::group::Group;
 use super::io::Io;
 use super::pending::Purpose;
 use super::{DropReason, Event};
@@ -109,20 +109,18 @@ impl Group {
     /// announce it if it joined through us.
     fn validate(&mut self, io: &mut Io<'_>, key: PublicKey, addr: SocketAddr, why: Purpose) {
         let now = io.now;
-        let is_new = !self.members.contains_key(&key);
-        if is_new && self.members.len() >= io.config.max_members {
-            io.stats.count_drop(DropReason::MemberLimit);
-            return;
-        }
-        let member = self.members.entry(key).or_insert_with(|| Member::new(now));
-        member.addr = Some(addr);
-        // No broadcast of it yet: a joiner, that has not heard the group either.
-        let fresh = member.window.is_none();
-        let newly_validated = !member.validated;
-        member.validated = true;
+        let (member, is_new) = match self.members.admit(key, now, io.config.max_members) {
+            Ok(admitted) => admitted,
+            Err(reason) => {
+                io.stats.count_drop(reason);
+                return;
+            }
+        };
+        // Fresh: no broadcast of it yet, a joiner that has not heard the group either.
+        let (fresh, newly_validated) = member.prove(addr);
         if member.list(is_new) {
             io.emit(Event::PeerJoined {
-                group: self.id,
+                group: self.id(),
                 peer: key,
             });
         }
@@ -133,7 +131,7 @@ impl Group {
             // Our nick goes out before the application can say anything, so members never
             // see our first message under a bare key.
             self.announce_name(io);
-            io.emit(Event::Joined { group: self.id });
+            io.emit(Event::Joined { group: self.id() });
         }
         let joined_through_us = matches!(why, Purpose::Probe { .. });
         if newly_validated {
@@ -158,7 +156,7 @@ impl Group {
     ) {
         let nodes = self.pick_nodes(io, &to);
         let payload = Payload::SendNodes(SendNodes { ping_id, nodes });
-        io.send(&self.identity, &to, addr, &payload);
+        io.send(self.identity(), &to, addr, &payload);
     }
 
     /// Up to 6 table entries for `asker`: the closest to it, then random others.
@@ -179,11 +177,7 @@ impl Group {
         if node.key == self.own() || self.table.contains(&node.key) || self.is_banned(&node.key) {
             return;
         }
-        if let Some(m) = self.members.get_mut(&node.key) {
-            if !m.validated {
-                m.addr = Some(node.addr);
-            }
-        }
+        self.members.heard_of(&node.key, node.addr);
         let fits = self.table.would_accept(&node.key, &node.addr);
         if fits && self.pending.to_key(&node.key).is_none() {
             self.request(io, node.key, node.addr, Purpose::Refresh);

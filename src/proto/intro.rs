@@ -23,7 +23,7 @@ use std::time::Duration;
 use super::Dialect;
 use super::group::Group;
 use super::io::Io;
-use crate::wire::{Broadcast, MessageId, Payload, PeerMessage, PublicKey, Status};
+use crate::wire::{Broadcast, MessageId, Payload, PublicKey};
 
 /// A kept copy is sent only if it is fewer numbers than this behind the newest broadcast we
 /// accepted from its origin, so it falls inside the joiner's dedup window (1024) even after
@@ -89,32 +89,25 @@ impl Intro {
 impl Group {
     /// Keeps an accepted (or our own) name or status broadcast for the name sync.
     pub(crate) fn keep_intro(&mut self, b: &Broadcast<'_>) {
-        if self.dialect != Dialect::Secure {
+        if self.dialect() != Dialect::Secure {
             return;
         }
         if b.origin == self.own() {
             self.own_intro.keep(b);
-        } else if let Some(m) = self.members.get_mut(&b.origin) {
-            m.intro.keep(b);
+        } else {
+            self.members.keep_intro(b);
         }
     }
 
     /// Sends a fresh joiner `to` at `addr` the kept name and status broadcasts (secure
     /// groups), within `name_sync_max` members and the group's `name_sync_rate`.
     pub(crate) fn send_name_sync(&mut self, io: &mut Io<'_>, to: PublicKey, addr: SocketAddr) {
-        if self.dialect != Dialect::Secure {
+        if self.dialect() != Dialect::Secure {
             return;
         }
-        let mut others: Vec<_> = self
-            .members
-            .iter()
-            .filter(|(k, m)| **k != to && m.departed_at.is_none() && m.listed)
-            .filter_map(|(_, m)| Some((m.last_seen, m.window.as_ref()?.top(), &m.intro)))
-            .collect();
-        others.sort_by_key(|(seen, _, _)| std::cmp::Reverse(*seen));
         let own = (self.numbers.last(), &self.own_intro);
         let chosen = std::iter::once(own)
-            .chain(others.into_iter().map(|(_, top, intro)| (top, intro)))
+            .chain(self.members.intros(&to))
             .take(io.config.name_sync_max);
         let plains: Vec<Box<[u8]>> = chosen
             .flat_map(|(top, intro)| intro.copies(top))
@@ -125,7 +118,7 @@ impl Group {
                 break;
             }
             if let Ok(payload) = Payload::decode(&plain) {
-                io.send(&self.identity, &to, addr, &payload);
+                io.send(self.identity(), &to, addr, &payload);
                 io.stats.name_syncs += 1;
             }
         }
@@ -134,22 +127,13 @@ impl Group {
     /// Legacy groups: a new member appeared; repeat our nick now (at most once per
     /// [`NEW_PEER_GAP`]) and again [`NEW_PEER_REPEAT`] later, as the 2014 code does.
     pub(crate) fn greet_new_peer(&mut self, io: &mut Io<'_>) {
-        if self.dialect != Dialect::Legacy || self.nick.is_empty() {
+        if self.dialect() != Dialect::Legacy || !self.has_nick() {
             return;
         }
         if !self.schedule.name_sent_within(io.now, NEW_PEER_GAP) {
             self.announce_name(io);
         }
         self.schedule.name_by(io.now + NEW_PEER_REPEAT);
-    }
-
-    /// Our status, re-broadcast with the periodic name when it is not `Online` (secure
-    /// groups), so the copy the name sync sends stays within [`SYNC_SPAN`].
-    pub(crate) fn announce_status(&mut self, io: &mut Io<'_>) {
-        if self.dialect == Dialect::Secure && self.status != Status::Online {
-            let status = self.status;
-            let _ = self.broadcast(io, &PeerMessage::Status(status));
-        }
     }
 }
 

@@ -7,6 +7,7 @@
 //!
 //! - `dht`: the table (close set + Kademlia buckets, per-IP cap).
 //! - `pending`: one-shot get_nodes ping ids.
+//! - `members`: who is in a group, with their windows, keys and addresses.
 //! - `window`: per-origin dedup window; `numbers`: our own message counters.
 //! - `handlers`: get_nodes / send_nodes; `broadcast`: relayed messages; `timers`: upkeep,
 //!   on the instants `schedule` keeps; `commands`: the group side of the node's commands.
@@ -31,6 +32,7 @@ mod intro;
 mod io;
 mod join;
 mod limiter;
+mod members;
 mod node;
 mod numbers;
 mod pending;

@@ -346,7 +346,7 @@ impl Node {
         reason: &[u8],
     ) -> Result<(), SendError> {
         let g = self.groups.get(&group).ok_or(SendError::UnknownGroup)?;
-        let reason = match g.dialect {
+        let reason = match g.dialect() {
             Dialect::Legacy => "",
             Dialect::Secure => std::str::from_utf8(reason)
                 .map_err(|_| crate::wire::EncodeError::BadValue("quit reason utf-8"))?,
@@ -398,7 +398,7 @@ impl Node {
         let mut scratch = [0u8; MAX_PLAINTEXT];
         let shared = self
             .keys
-            .get(group.identity.keypair(), &sender)
+            .get(group.identity().keypair(), &sender)
             .ok_or(DropReason::BadKey)?;
         let plain = open_packet(shared, &env, &mut scratch).map_err(|_| DropReason::Decrypt)?;
         // The box opened: the sender key sealed it, so what follows is held against it.
@@ -422,7 +422,7 @@ impl Node {
 
     /// Forgets a group whose authority removed us (kick or ban); its event is queued.
     fn drop_if_evicted(&mut self, id: GroupId) {
-        if self.groups.get(&id).is_some_and(|g| g.evicted) {
+        if self.groups.get(&id).is_some_and(|g| g.is_evicted()) {
             if let Some(g) = self.groups.remove(&id) {
                 self.by_key.remove(&g.own());
             }
@@ -436,8 +436,8 @@ impl Node {
         for group in self.groups.values_mut() {
             group.on_tick(&mut io);
             group.on_have_timer(&mut io);
-            if group.evicted {
-                dropped.push(group.id);
+            if group.is_evicted() {
+                dropped.push(group.id());
             }
         }
         for id in dropped {
@@ -457,11 +457,7 @@ impl Node {
 
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let due = |g: &super::group::Group| {
-            let tick = g.schedule.next_tick();
-            g.next_have.map_or(tick, |h| h.min(tick))
-        };
-        self.groups.values().map(due).min()
+        self.groups.values().map(|g| g.next_timeout()).min()
     }
 
     /// Counters since the node started.

@@ -242,7 +242,7 @@ impl Group {
                 break;
             }
             if let Ok(payload) = Payload::decode(&self.recent.items[i].plain) {
-                io.send(&self.identity, &hop, to, &payload);
+                io.send(self.identity(), &hop, to, &payload);
                 io.stats.repairs += 1;
                 sent = true;
             }
@@ -269,7 +269,7 @@ impl Group {
         let span = u16::try_from(span).unwrap_or(u16::MAX);
         io.stats.summaries += 1;
         io.send(
-            &self.identity,
+            self.identity(),
             &key,
             to,
             &Payload::Have(bloom.have(flags, span)),

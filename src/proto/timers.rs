@@ -100,7 +100,7 @@ impl Group {
         // The join string's member first, then any member with a known address (after a
         // restart: the peers remembered from last time), so one dead contact does not stall us.
         let mut known: Vec<_> = self.known_addresses().collect();
-        if let Some(c) = self.contact {
+        if let Some(c) = self.contact() {
             known.retain(|(k, _)| *k != c.key);
             known.insert(0, (c.key, c.addr));
         }
@@ -119,10 +119,7 @@ impl Group {
     }
 
     fn known_addresses(&self) -> impl Iterator<Item = (PublicKey, SocketAddr)> + '_ {
-        self.members
-            .iter()
-            .filter(|(_, m)| m.departed_at.is_none())
-            .filter_map(|(k, m)| m.addr.map(|a| (*k, a)))
+        self.members.addresses()
     }
 
     fn periodic_broadcasts(&mut self, io: &mut Io<'_>) {
@@ -141,17 +138,8 @@ impl Group {
     }
 
     fn expire_members(&mut self, io: &mut Io<'_>) {
-        let now = io.now;
         let (quit_delay, timeout) = (io.config.quit_delay, io.config.peer_timeout);
-        let mut timed_out = Vec::new();
-        self.members.retain(|key, m| match m.departed_at {
-            Some(t) => now.saturating_duration_since(t) < quit_delay,
-            None if now.saturating_duration_since(m.last_seen) >= timeout => {
-                timed_out.push((*key, m.listed));
-                false
-            }
-            None => true,
-        });
+        let timed_out = self.members.expire(io.now, quit_delay, timeout);
         for (peer, listed) in timed_out {
             self.table.remove(&peer);
             if !listed {
@@ -159,7 +147,7 @@ impl Group {
                 continue;
             }
             io.emit(Event::PeerLeft {
-                group: self.id,
+                group: self.id(),
                 peer,
                 reason: LeaveReason::Timeout,
             });
@@ -182,23 +170,12 @@ impl Group {
     /// No member answered our join in time: tell the application and mark the group for the
     /// node to drop (PROTOCOL.md §6.3).
     fn give_up_join(&mut self, io: &mut Io<'_>) {
-        self.evicted = true;
-        if let Some(c) = self.contact {
+        self.evict();
+        if let Some(c) = self.contact() {
             io.emit(Event::JoinFailed {
-                group: self.id,
+                group: self.id(),
                 contact: c.addr,
             });
         }
-    }
-
-    /// Broadcasts our nick (if we have one) and restarts its re-broadcast timer.
-    pub(crate) fn announce_name(&mut self, io: &mut Io<'_>) {
-        if self.nick.is_empty() {
-            return;
-        }
-        self.schedule.name_sent(io.now, io.config.name_interval);
-        let nick = std::mem::take(&mut self.nick);
-        let _ = self.broadcast(io, &PeerMessage::Name(&nick));
-        self.nick = nick;
     }
 }

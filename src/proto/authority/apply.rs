@@ -23,7 +23,7 @@ impl Group {
         facts: impl IntoIterator<Item = &'a [u8]>,
         live: bool,
     ) -> usize {
-        if self.dialect != Dialect::Secure {
+        if self.dialect() != Dialect::Secure {
             return 0;
         }
         let mut taken = 0;
@@ -38,7 +38,7 @@ impl Group {
             }
         }
         if taken > 0 {
-            io.emit(Event::FactsChanged { group: self.id });
+            io.emit(Event::FactsChanged { group: self.id() });
         }
         taken
     }
@@ -49,7 +49,7 @@ impl Group {
     }
 
     fn enforce(&mut self, io: &mut Io<'_>, fact: &Fact<'_>, by: PublicKey, live: bool) {
-        let group = self.id;
+        let group = self.id();
         let peer = fact.subject;
         let event = match fact.value {
             FactValue::Role(role) => Event::RoleChanged {
@@ -69,7 +69,7 @@ impl Group {
             }
             FactValue::Ban(BanAction::Kick) => return,
             FactValue::Topic(text) => {
-                self.topic = Some((fact.version, text.to_owned()));
+                self.take_topic(fact.version, text);
                 let topic = text.to_owned();
                 Event::TopicChanged { group, by, topic }
             }
@@ -88,23 +88,23 @@ impl Group {
     /// node to leave.
     fn expel(&mut self, key: PublicKey) {
         if key == self.own() {
-            self.evicted = true;
+            self.evict();
             return;
         }
-        self.members.remove(&key);
+        self.members.forget(&key);
         self.table.remove(&key);
         self.in_links.remove(&key);
     }
 
     /// True if `key` is banned (secure groups; always false in legacy ones).
     pub(crate) fn is_banned(&self, key: &PublicKey) -> bool {
-        self.dialect == Dialect::Secure && self.authority.is_banned(key)
+        self.dialect() == Dialect::Secure && self.authority.is_banned(key)
     }
 
     /// May the message of `origin` be delivered and relayed? Observers may not speak nor
     /// rename; the voice fact limits who speaks.
     pub(crate) fn may_deliver(&self, origin: &PublicKey, msg: &PeerMessage<'_>) -> bool {
-        if self.dialect != Dialect::Secure {
+        if self.dialect() != Dialect::Secure {
             return true;
         }
         match msg {
@@ -119,16 +119,15 @@ impl Group {
     /// Would a join by the non-member `key` break the peer limit?
     pub(crate) fn over_peer_limit(&self, key: &PublicKey) -> bool {
         let limit = self.authority.peer_limit() as usize;
-        if self.dialect != Dialect::Secure || limit == 0 || self.members.contains_key(key) {
+        if self.dialect() != Dialect::Secure || limit == 0 || self.members.contains(key) {
             return false;
         }
-        let live = (self.members.values()).filter(|m| m.departed_at.is_none() && m.listed);
-        live.count() + 1 >= limit
+        self.members.live().count() + 1 >= limit
     }
 
     /// Sends our whole fact set to one peer, packed into id 20 messages.
     pub(crate) fn send_fact_sync(&mut self, io: &mut Io<'_>, to: PublicKey, addr: SocketAddr) {
-        if self.dialect != Dialect::Secure {
+        if self.dialect() != Dialect::Secure {
             return;
         }
         for chunk in pack(self.authority.export()) {
@@ -154,12 +153,12 @@ impl Group {
             body: &body,
             trailer: None,
         };
-        let Ok(trailer) = self.identity.sign_broadcast(&self.chat_id, &b) else {
+        let Ok(trailer) = self.identity().sign_broadcast(&self.chat_id(), &b) else {
             return;
         };
         b.trailer = Some(trailer);
         io.stats.originated += 1;
-        io.send(&self.identity, &to, addr, &Payload::Broadcast(b));
+        io.send(self.identity(), &to, addr, &Payload::Broadcast(b));
     }
 }
 

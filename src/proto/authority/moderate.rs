@@ -91,7 +91,7 @@ impl Group {
         io: &mut Io<'_>,
         m: Moderation,
     ) -> Result<u32, ModerationError> {
-        if self.dialect != Dialect::Secure {
+        if self.dialect() != Dialect::Secure {
             return Err(ModerationError::NotSecure);
         }
         let (subject, value) = m.fact();
@@ -128,7 +128,7 @@ impl Group {
             .ok_or(ModerationError::VersionExhausted)?;
         let bytes = self
             .authority
-            .sign(&self.identity, subject, version, value)?;
+            .sign(self.identity(), subject, version, value)?;
         let fact = Fact::decode(&bytes).map_err(|_| EncodeError::BadValue("fact"))?;
         if subject == self.own() || !self.authority.permitted(&fact, self.own()) {
             return Err(ModerationError::NotPermitted);
@@ -149,7 +149,7 @@ impl Group {
             let Ok(f) = Fact::decode(bytes) else { continue };
             if let Ok(b) = self
                 .authority
-                .sign(&self.identity, f.subject, f.version, f.value)
+                .sign(self.identity(), f.subject, f.version, f.value)
             {
                 signed.push(b);
             }

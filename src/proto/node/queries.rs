@@ -48,13 +48,13 @@ impl Node {
         let g = self.groups.get(&group)?;
         Some(GroupInfo {
             own_key: g.own(),
-            chat_id: (g.dialect == Dialect::Secure).then_some(g.chat_id),
-            dialect: g.dialect,
-            privacy: g.privacy,
-            joined: g.joined,
+            chat_id: (g.dialect() == Dialect::Secure).then_some(g.chat_id()),
+            dialect: g.dialect(),
+            privacy: g.privacy(),
+            joined: g.is_joined(),
             table_len: g.table.len(),
-            members: g.members.values().filter(|m| m.listed).count(),
-            topic: g.topic.as_ref().map(|(_, t)| t.clone()),
+            members: g.members.listed_count(),
+            topic: g.topic().map(str::to_owned),
             topic_locked: g.authority.topic_locked(),
             voice: g.authority.voice(),
             peer_limit: g.authority.peer_limit(),
@@ -79,7 +79,7 @@ impl Node {
         name: &str,
     ) -> Result<u32, SendError> {
         let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
-        if g.dialect != Dialect::Secure {
+        if g.dialect() != Dialect::Secure {
             return Err(SendError::NotSecure);
         }
         let mut io = io!(self, now);
@@ -118,12 +118,11 @@ impl Node {
             return Vec::new();
         };
         g.members
-            .iter()
-            .filter(|(_, m)| m.departed_at.is_none() && m.listed)
+            .live()
             .map(|(k, m)| MemberInfo {
                 key: *k,
-                name: m.name.clone(),
-                status: m.status,
+                name: m.name().to_vec(),
+                status: m.status(),
                 in_table: g.table.contains(k),
                 role: g.authority.role(k),
             })
@@ -134,16 +133,16 @@ impl Node {
     pub fn join_string(&self, group: GroupId, addr: SocketAddr) -> Option<JoinString> {
         let g = self.groups.get(&group)?;
         Some(JoinString {
-            dialect: g.dialect,
-            privacy: g.privacy,
-            chat_id: (g.dialect == Dialect::Secure).then_some(g.chat_id),
+            dialect: g.dialect(),
+            privacy: g.privacy(),
+            chat_id: (g.dialect() == Dialect::Secure).then_some(g.chat_id()),
             contact: NodeInfo { key: g.own(), addr },
         })
     }
 
     /// Our X25519 secret in `group` (for persistence); wiped when dropped.
     pub fn identity_seed(&self, group: GroupId) -> Option<zeroize::Zeroizing<[u8; KEY_LEN]>> {
-        Some(self.groups.get(&group)?.identity.seed())
+        Some(self.groups.get(&group)?.identity().seed())
     }
 
     /// Carries out a moderation command in a secure group: signs the fact, applies it and

@@ -1,0 +1,423 @@
+//! The members of one group: what we know of each (name, status, address, dedup windows,
+//! signing key, token bucket, kept name-sync copies) and the rules for adding, listing,
+//! validating, departing and forgetting them. [`Members`] owns the map and [`Member`] its
+//! fields; the handlers call methods named for what they do and never write a field.
+//!
+//! A member is *listed* once it answered or broadcast (or a member vouched for it): only
+//! listed members are shown to the application. A bootstrap contact is not listed until then,
+//! but its address is used. A member that quit is kept `quit_delay` longer, *departed*, so
+//! late copies of its broadcasts are recognised; one that rejoins is live again.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::DropReason;
+use super::intro::Intro;
+use super::spam::Bucket;
+use super::window::SeenWindow;
+use crate::crypto::SignerKey;
+use crate::wire::{Broadcast, PublicKey, Status};
+
+/// What we know of one member.
+#[derive(Debug, Clone)]
+pub(crate) struct Member {
+    name: Vec<u8>,
+    status: Status,
+    /// Last accepted broadcast from it (or when it was validated/announced).
+    last_seen: Instant,
+    /// Its dedup window; `None` until its first broadcast.
+    window: Option<SeenWindow>,
+    /// Its checked signing key (secure groups), cached after the first good signature.
+    signer: Option<SignerKey>,
+    /// When it quit; it is forgotten `quit_delay` later.
+    departed_at: Option<Instant>,
+    /// Its address, if known.
+    addr: Option<SocketAddr>,
+    /// True when `addr` was proven by a round trip that we started.
+    validated: bool,
+    /// Its broadcasts' token bucket (`Config::origin_rate`), also taken by its direct messages.
+    rate: Bucket,
+    /// Its direct messages' dedup window; `None` until its first one (boxed: most members
+    /// never send us one).
+    direct: Option<Box<SeenWindow>>,
+    /// False for a bootstrap contact (the join string's member, or one given to
+    /// `add_contacts`) that has not answered nor broadcast yet: not shown to the application
+    /// (no PeerJoined, not in `members()`), but usable as an address and a hop.
+    listed: bool,
+    /// Its latest name and status broadcasts, for the name sync (secure groups).
+    intro: Intro,
+}
+
+impl Member {
+    fn new(now: Instant) -> Self {
+        Self {
+            name: Vec::new(),
+            status: Status::Online,
+            last_seen: now,
+            window: None,
+            signer: None,
+            departed_at: None,
+            addr: None,
+            validated: false,
+            rate: Bucket::default(),
+            direct: None,
+            listed: true,
+            intro: Intro::default(),
+        }
+    }
+
+    /// A bootstrap contact at `addr`: not listed until it answers or broadcasts.
+    fn contact(now: Instant, addr: SocketAddr) -> Self {
+        Self {
+            addr: Some(addr),
+            listed: false,
+            ..Self::new(now)
+        }
+    }
+
+    /// Its nick (empty until it sent one).
+    pub(crate) fn name(&self) -> &[u8] {
+        &self.name
+    }
+
+    /// Its presence.
+    pub(crate) fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Its cached signing key, if one of its signatures was checked.
+    pub(crate) fn signer(&self) -> Option<&SignerKey> {
+        self.signer.as_ref()
+    }
+
+    fn is_live(&self) -> bool {
+        self.departed_at.is_none() && self.listed
+    }
+
+    /// True if `number` is newer than everything it sent before it quit: it rejoined (a
+    /// restarted node resumes numbering past its quit, PROTOCOL.md §6.9).
+    fn came_back(&self, number: u32) -> bool {
+        self.window
+            .as_ref()
+            .is_some_and(|w| (number.wrapping_sub(w.top()) as i32) > 0)
+    }
+
+    /// May its broadcast `number` be taken? Not if it quit (and this is not a rejoin), nor if
+    /// its dedup window refuses it. Changes nothing.
+    pub(crate) fn check(&self, number: u32, forward_cap: u32) -> Result<(), DropReason> {
+        if self.departed_at.is_some() && !self.came_back(number) {
+            return Err(DropReason::Departed);
+        }
+        match &self.window {
+            Some(w) => w.check(number, forward_cap),
+            None => Ok(()),
+        }
+    }
+
+    /// Lists it if it was an unlisted contact; true if that happened (or `is_new`): the
+    /// application must hear PeerJoined.
+    pub(crate) fn list(&mut self, is_new: bool) -> bool {
+        let first = is_new || !self.listed;
+        self.listed = true;
+        first
+    }
+
+    /// It broadcast after it quit: live again. True if it had quit.
+    pub(crate) fn rejoin(&mut self) -> bool {
+        self.departed_at.take().is_some()
+    }
+
+    /// Caches the signing key of its signed broadcast `b`, unless one is cached already.
+    pub(crate) fn cache_signer(&mut self, b: &Broadcast<'_>) {
+        if self.signer.is_none() {
+            self.signer = b
+                .trailer
+                .and_then(|t| SignerKey::new(b.origin, &t.signer).ok());
+        }
+    }
+
+    /// Its broadcast `number` was accepted at `now`: it is seen, its window moves.
+    pub(crate) fn heard(&mut self, now: Instant, number: u32) {
+        self.last_seen = now;
+        match &mut self.window {
+            Some(w) => w.mark(number),
+            None => self.window = Some(SeenWindow::new(number)),
+        }
+    }
+
+    /// Takes one token of its bucket; false if it is over `rate` (burst, per second).
+    pub(crate) fn take_rate(&mut self, now: Instant, rate: (u32, u32)) -> bool {
+        self.rate.take(now, rate)
+    }
+
+    /// It proved `addr` by answering us. Returns (no broadcast of it heard yet, first proof).
+    pub(crate) fn prove(&mut self, addr: SocketAddr) -> (bool, bool) {
+        self.addr = Some(addr);
+        let fresh = self.window.is_none();
+        let newly_validated = !self.validated;
+        self.validated = true;
+        (fresh, newly_validated)
+    }
+
+    /// Takes its direct message `number` at `now`: the direct window's check, then its
+    /// token bucket (shared with its broadcasts), then the window records it.
+    pub(crate) fn take_direct(
+        &mut self,
+        number: u32,
+        now: Instant,
+        forward_cap: u32,
+        rate: (u32, u32),
+    ) -> Result<(), DropReason> {
+        if let Some(w) = &self.direct {
+            w.check(number, forward_cap)?;
+        }
+        if !self.rate.take(now, rate) {
+            return Err(DropReason::OverLimit);
+        }
+        match &mut self.direct {
+            Some(w) => w.mark(number),
+            None => self.direct = Some(Box::new(SeenWindow::new(number))),
+        }
+        Ok(())
+    }
+}
+
+/// The members of one group, by key (ourselves never among them).
+#[derive(Debug, Default)]
+pub(crate) struct Members(BTreeMap<PublicKey, Member>);
+
+impl Members {
+    /// How many are remembered (contacts and departed ones included).
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True if `key` is remembered (contacts and departed ones included).
+    pub(crate) fn contains(&self, key: &PublicKey) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// What we know of `key`.
+    pub(crate) fn get(&self, key: &PublicKey) -> Option<&Member> {
+        self.0.get(key)
+    }
+
+    /// How many are listed (shown to the application; departed ones included).
+    pub(crate) fn listed_count(&self) -> usize {
+        self.0.values().filter(|m| m.listed).count()
+    }
+
+    /// The listed members that have not quit, by key.
+    pub(crate) fn live(&self) -> impl Iterator<Item = (&PublicKey, &Member)> + '_ {
+        self.0.iter().filter(|(_, m)| m.is_live())
+    }
+
+    /// The members that have not quit and have a known address, by key.
+    pub(crate) fn addresses(&self) -> impl Iterator<Item = (PublicKey, SocketAddr)> + '_ {
+        (self.0.iter())
+            .filter(|(_, m)| m.departed_at.is_none())
+            .filter_map(|(k, m)| m.addr.map(|a| (*k, a)))
+    }
+
+    /// The address we know for `key`, proven or not.
+    pub(crate) fn addr(&self, key: &PublicKey) -> Option<SocketAddr> {
+        self.0.get(key).and_then(|m| m.addr)
+    }
+
+    /// True if `key` proved `addr` to us by answering one of our requests.
+    pub(crate) fn is_validated(&self, key: &PublicKey, addr: &SocketAddr) -> bool {
+        (self.0.get(key)).is_some_and(|m| m.validated && m.addr == Some(*addr))
+    }
+
+    /// The entry of `key`, created (listed, seen `now`) if there is room below `max`; with
+    /// true if it was created.
+    pub(crate) fn admit(
+        &mut self,
+        key: PublicKey,
+        now: Instant,
+        max: usize,
+    ) -> Result<(&mut Member, bool), DropReason> {
+        let is_new = !self.0.contains_key(&key);
+        if is_new && self.0.len() >= max {
+            return Err(DropReason::MemberLimit);
+        }
+        Ok((
+            self.0.entry(key).or_insert_with(|| Member::new(now)),
+            is_new,
+        ))
+    }
+
+    /// Lets `key` in (an invitation), whatever the member limit.
+    pub(crate) fn invite(&mut self, key: PublicKey, now: Instant) {
+        self.0.entry(key).or_insert_with(|| Member::new(now));
+    }
+
+    /// A bootstrap contact at `addr`: a new one is unlisted; a known one keeps its address
+    /// if it has one.
+    pub(crate) fn add_contact(&mut self, key: PublicKey, addr: SocketAddr, now: Instant) {
+        let member = (self.0.entry(key)).or_insert_with(|| Member::contact(now, addr));
+        if member.addr.is_none() {
+            member.addr = Some(addr);
+        }
+    }
+
+    /// Another node told us `key` is at `addr`: taken unless its address is proven.
+    pub(crate) fn heard_of(&mut self, key: &PublicKey, addr: SocketAddr) {
+        if let Some(m) = self.0.get_mut(key) {
+            if !m.validated {
+                m.addr = Some(addr);
+            }
+        }
+    }
+
+    /// A member vouched for `key` (new_peer): `None` if we do not know it, else true if it
+    /// was an unlisted contact and is listed now.
+    pub(crate) fn vouch(&mut self, key: &PublicKey) -> Option<bool> {
+        self.0.get_mut(key).map(|m| m.list(false))
+    }
+
+    /// The member `key` may send us a direct message: known and not quit.
+    pub(crate) fn direct_from(&mut self, key: &PublicKey) -> Result<&mut Member, DropReason> {
+        let member = self.0.get_mut(key).ok_or(DropReason::UnknownSender)?;
+        if member.departed_at.is_some() {
+            return Err(DropReason::Departed);
+        }
+        Ok(member)
+    }
+
+    /// `key` quit at `now`; a restarted member numbers its direct messages from 1 again.
+    pub(crate) fn depart(&mut self, key: &PublicKey, now: Instant) {
+        if let Some(m) = self.0.get_mut(key) {
+            m.departed_at = Some(now);
+            m.direct = None;
+        }
+    }
+
+    /// Sets the nick of `key`; true if it changed.
+    pub(crate) fn rename(&mut self, key: &PublicKey, name: &[u8]) -> bool {
+        let Some(m) = self.0.get_mut(key) else {
+            return false;
+        };
+        let changed = m.name != name;
+        if changed {
+            m.name = name.to_vec();
+        }
+        changed
+    }
+
+    /// Sets the presence of `key`; true if it changed.
+    pub(crate) fn set_status(&mut self, key: &PublicKey, status: Status) -> bool {
+        let Some(m) = self.0.get_mut(key) else {
+            return false;
+        };
+        let changed = m.status != status;
+        m.status = status;
+        changed
+    }
+
+    /// Keeps the name or status broadcast `b` of its origin for the name sync.
+    pub(crate) fn keep_intro(&mut self, b: &Broadcast<'_>) {
+        if let Some(m) = self.0.get_mut(&b.origin) {
+            m.intro.keep(b);
+        }
+    }
+
+    /// For the name sync to `to`: every other live member that broadcast, most recently
+    /// seen first, with the top of its window and its kept copies.
+    pub(crate) fn intros(&self, to: &PublicKey) -> Vec<(u32, &Intro)> {
+        let mut others: Vec<_> = (self.live())
+            .filter(|(k, _)| *k != to)
+            .filter_map(|(_, m)| Some((m.last_seen, m.window.as_ref()?.top(), &m.intro)))
+            .collect();
+        others.sort_by_key(|(seen, _, _)| std::cmp::Reverse(*seen));
+        (others.into_iter())
+            .map(|(_, top, intro)| (top, intro))
+            .collect()
+    }
+
+    /// Forgets `key` at once (banned or kicked).
+    pub(crate) fn forget(&mut self, key: &PublicKey) {
+        self.0.remove(key);
+    }
+
+    /// Forgets the members that quit `quit_delay` ago and those silent for `timeout`; returns
+    /// the silent ones, each with whether it was listed.
+    pub(crate) fn expire(
+        &mut self,
+        now: Instant,
+        quit_delay: Duration,
+        timeout: Duration,
+    ) -> Vec<(PublicKey, bool)> {
+        let mut timed_out = Vec::new();
+        self.0.retain(|key, m| match m.departed_at {
+            Some(t) => now.saturating_duration_since(t) < quit_delay,
+            None if now.saturating_duration_since(m.last_seen) >= timeout => {
+                timed_out.push((*key, m.listed));
+                false
+            }
+            None => true,
+        });
+        timed_out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(b: u8) -> PublicKey {
+        PublicKey([b; 32])
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn a_contact_is_listed_once_it_answers() {
+        let (mut m, t0) = (Members::default(), crate::test_epoch());
+        m.add_contact(key(1), addr(1), t0);
+        assert_eq!((m.len(), m.listed_count(), m.live().count()), (1, 0, 0));
+        assert_eq!(m.addresses().collect::<Vec<_>>(), [(key(1), addr(1))]);
+        let (member, is_new) = m.admit(key(1), t0, 1).unwrap();
+        assert!(!is_new);
+        assert_eq!(member.prove(addr(2)), (true, true));
+        assert!(member.list(is_new), "first listing announces it");
+        assert!(m.is_validated(&key(1), &addr(2)));
+        m.heard_of(&key(1), addr(3));
+        assert_eq!(m.addr(&key(1)), Some(addr(2)), "a proven address stays");
+        assert!(matches!(
+            m.admit(key(2), t0, 1),
+            Err(DropReason::MemberLimit)
+        ));
+    }
+
+    #[test]
+    fn departed_members_refuse_old_numbers_and_expire() {
+        let (mut m, t0) = (Members::default(), crate::test_epoch());
+        m.admit(key(1), t0, 8).unwrap().0.heard(t0, 5);
+        m.depart(&key(1), t0);
+        let member = m.get(&key(1)).unwrap();
+        assert_eq!(member.check(5, 64), Err(DropReason::Departed));
+        assert_eq!(
+            member.check(6, 64),
+            Ok(()),
+            "a rejoin numbers past its quit"
+        );
+        assert!(m.direct_from(&key(1)).is_err());
+        let (delay, timeout) = (Duration::from_secs(10), Duration::from_secs(60));
+        assert!(m.expire(t0 + delay, delay, timeout).is_empty());
+        assert_eq!(m.len(), 0, "forgotten quit_delay after its quit");
+    }
+
+    #[test]
+    fn silent_members_time_out() {
+        let (mut m, t0) = (Members::default(), crate::test_epoch());
+        m.invite(key(1), t0);
+        m.add_contact(key(2), addr(2), t0);
+        let timeout = Duration::from_secs(60);
+        let gone = m.expire(t0 + timeout, timeout, timeout);
+        assert_eq!(gone, [(key(1), true), (key(2), false)]);
+    }
+}
