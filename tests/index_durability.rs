@@ -1,5 +1,5 @@
 //! Durability of acknowledged writes: a real `dhtchat index` process is killed with SIGKILL at
-//! random moments while clients register accounts and post room messages; after every kill
+//! random moments while clients register accounts, post room messages and store offline PMs; after every kill
 //! the database must open (and pass its integrity check on SQLite), and every write the index
 //! acknowledged must be there. Runs for about 60 s in total (split between SQLite and, when
 //! `DHTCHAT_TEST_POSTGRES` is set, PostgreSQL); `DHTCHAT_DURABILITY_SECS` changes that.
@@ -66,6 +66,7 @@ fn spawn_index(backend: &Backend) -> (Child, PublicKey, SocketAddr) {
 struct Acked {
     names: Vec<String>,
     posts: Vec<u64>,
+    pms: Vec<u64>,
 }
 
 /// One client: registers accounts from the template until the index dies (or 100 are done).
@@ -118,6 +119,30 @@ async fn poster(
     }
 }
 
+/// One client: registers this round's recipient, logs in as the poster and stores offline
+/// PMs for it until the index dies (or 200 are done: below one sender's share).
+async fn pm_sender(
+    key: PublicKey,
+    addr: SocketAddr,
+    recipient: Registration,
+    acked: Arc<Mutex<Acked>>,
+) {
+    let Ok(mut c) = IndexClient::connect(key, addr).await else {
+        return;
+    };
+    c.retry = Duration::from_millis(150);
+    c.attempts = 2;
+    if c.register_prepared(&recipient).await.is_err() || c.login("poster", "pw").await.is_err() {
+        return;
+    }
+    for i in 0..200u64 {
+        match c.send_pm_with_id(&recipient.name, i, "offline pm").await {
+            Ok(id) => acked.lock().unwrap().pms.push(id),
+            Err(_) => return,
+        }
+    }
+}
+
 /// Checks the database after a kill: it opens, migrates, passes the integrity check, and
 /// holds every acknowledged account and message.
 fn check(backend: &Backend, acked: &Acked) -> (usize, usize) {
@@ -151,6 +176,20 @@ fn check(backend: &Backend, acked: &Acked) -> (usize, usize) {
                 rows[0][0].int(),
                 1,
                 "{}: acknowledged message {id} lost",
+                backend.name
+            );
+        }
+        for id in &acked.pms {
+            let rows = db
+                .query(
+                    "SELECT COUNT(*) FROM pms WHERE id = $1",
+                    &[Value::Int(*id as i64)],
+                )
+                .unwrap();
+            assert_eq!(
+                rows[0][0].int(),
+                1,
+                "{}: acknowledged PM {id} lost",
                 backend.name
             );
         }
@@ -199,6 +238,14 @@ async fn sigkill_during_writes_loses_no_acknowledged_write() {
                     Arc::clone(&acked),
                 )));
             }
+            let mut recipient = template.clone();
+            recipient.name = format!("r{rounds}pm");
+            tasks.push(tokio::spawn(pm_sender(
+                key,
+                addr,
+                recipient,
+                Arc::clone(&acked),
+            )));
             let room = format!("ROUND {rounds}");
             tasks.push(tokio::spawn(poster(
                 key,
@@ -228,11 +275,12 @@ async fn sigkill_during_writes_loses_no_acknowledged_write() {
         child.wait().ok();
         let a = acked.lock().unwrap();
         eprintln!(
-            "{}: {rounds} SIGKILL rounds in {:?}: {} acknowledged registrations and {} acknowledged room messages, none lost",
+            "{}: {rounds} SIGKILL rounds in {:?}: {} acknowledged registrations, {} acknowledged room messages and {} acknowledged offline PMs, none lost",
             backend.name,
             started.elapsed(),
             a.names.len(),
-            a.posts.len()
+            a.posts.len(),
+            a.pms.len()
         );
         assert!(rounds >= 3);
         assert!(!a.names.is_empty());

@@ -11,6 +11,10 @@
 //! in a `Zeroizing` buffer, never logged, and never sent: only the verifier's public key, a
 //! signature and boxes sealed under keys derived from it leave the client.
 
+mod pm;
+
+pub use pm::{MAX_PM_TEXT, ReceivedPm, open_pm, seal_pm};
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -57,6 +61,12 @@ pub enum ClientError {
     /// Refused by the index.
     #[error("not allowed")]
     Forbidden,
+    /// The recipient's mailbox (or this sender's share of it) is full.
+    #[error("mailbox full")]
+    MailboxFull,
+    /// No account has that name.
+    #[error("no such user")]
+    NoSuchUser,
     /// The index's database failed.
     #[error("index storage unavailable")]
     Unavailable,
@@ -91,6 +101,8 @@ fn status_error(status: Status) -> ClientError {
         Status::Forbidden => ClientError::Forbidden,
         Status::Unavailable => ClientError::Unavailable,
         Status::Full => ClientError::Full,
+        Status::MailboxFull => ClientError::MailboxFull,
+        Status::NoSuchUser => ClientError::NoSuchUser,
     }
 }
 
@@ -109,6 +121,7 @@ pub struct IndexClient {
     pub attempts: u32,
     name: Option<String>,
     account_key: Option<AccountKey>,
+    identity: Option<Identity>,
     capture: Option<Vec<Vec<u8>>>,
 }
 
@@ -150,6 +163,7 @@ impl IndexClient {
             attempts: 6,
             name: None,
             account_key: None,
+            identity: None,
             capture: None,
         })
     }
@@ -332,6 +346,7 @@ impl IndexClient {
         let opened = account::open(&bundle, &keys).map_err(|_| ClientError::AuthFailed)?;
         self.name = Some(name);
         self.account_key = Some(opened.account_key.clone());
+        self.identity = Some(Identity::from_seed(&opened.identity.seed()));
         Ok(opened)
     }
 
@@ -458,6 +473,7 @@ impl IndexClient {
     pub async fn logout(&mut self) -> Result<(), ClientError> {
         self.ok(&Request::Logout).await?;
         self.account_key = None;
+        self.identity = None;
         self.name = None;
         Ok(())
     }

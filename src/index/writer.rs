@@ -111,6 +111,7 @@ fn run(
     mut done: impl FnMut(Token, Outcome),
     stats: &WriterStats,
 ) {
+    let mut last_purge = i64::MIN;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < max_batch {
@@ -119,7 +120,12 @@ fn run(
                 Err(_) => break,
             }
         }
-        let outcomes = commit_batch(sql.as_mut(), limits, &batch, unix_now());
+        let now = unix_now();
+        if now.saturating_sub(last_purge) >= PURGE_EVERY_SECS {
+            last_purge = now;
+            purge(sql.as_mut(), now);
+        }
+        let outcomes = commit_batch(sql.as_mut(), limits, &batch, now);
         match &outcomes {
             Some(_) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -132,6 +138,27 @@ fn run(
         let outcomes = outcomes.unwrap_or_else(|| vec![Outcome::Failed; batch.len()]);
         for (job, outcome) in batch.into_iter().zip(outcomes) {
             done(job.token, outcome);
+        }
+    }
+}
+
+/// Seconds between two deletions of expired offline PMs.
+pub const PURGE_EVERY_SECS: i64 = 60;
+
+/// Deletes expired offline PMs in their own transaction (at most
+/// [`store::mailbox::PURGE_BATCH`]); returns how many, or `None` if it failed.
+pub fn purge(sql: &mut dyn Sql, now: i64) -> Option<u64> {
+    if let Err(e) = sql.begin() {
+        warn!(error = %e, "BEGIN (purge) failed");
+        return None;
+    }
+    let run = store::mailbox::purge_expired(sql, now);
+    match run.and_then(|n| sql.batch("COMMIT").map(|()| n)) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            warn!(error = %e, "purging expired PMs failed");
+            let _ = sql.batch("ROLLBACK");
+            None
         }
     }
 }

@@ -122,7 +122,14 @@ pub async fn start_index_with(
 /// Every row of every table, as `table: values`.
 pub fn all_rows(sql: &mut dyn Sql) -> Vec<(String, Row)> {
     let mut out = Vec::new();
-    for table in ["meta", "accounts", "rooms", "room_members", "room_messages"] {
+    for table in [
+        "meta",
+        "accounts",
+        "rooms",
+        "room_members",
+        "room_messages",
+        "pms",
+    ] {
         for row in sql
             .query(&format!("SELECT * FROM {table}"), &[])
             .expect("select")

@@ -9,7 +9,7 @@ use super::{Challenge, Pending, Service, Session};
 use crate::index::account::verify_login;
 use crate::index::names::{is_valid_room_name, normalize_username};
 use crate::index::store::{Op, Outcome};
-use crate::index::wire::{Reply, ReplyBody, Request, Status};
+use crate::index::wire::{MailboxReply, MailboxRequest, Reply, ReplyBody, Request, Status};
 use crate::wire::PublicKey;
 
 type Handled = Result<(), &'static str>;
@@ -108,6 +108,7 @@ impl Service {
                 room,
                 text,
             },
+            Request::Mailbox(m) => mailbox_op(account, m).ok_or("bad_name")?,
             Request::Logout => {
                 self.sessions.pop(&p.client);
                 self.answer(&p, Status::Ok);
@@ -187,6 +188,12 @@ impl Service {
             Outcome::History(messages) => ok(ReplyBody::History(messages)),
             Outcome::Delivered(n) => ok(ReplyBody::Delivered(n)),
             Outcome::Forbidden => Reply::status(p.kind, Status::Forbidden),
+            Outcome::UserKey(key) => ok(ReplyBody::Mailbox(MailboxReply::UserKey(key))),
+            Outcome::NoSuchUser => Reply::status(p.kind, Status::NoSuchUser),
+            Outcome::PmStored(id) => ok(ReplyBody::Mailbox(MailboxReply::Stored(id))),
+            Outcome::MailboxFull => Reply::status(p.kind, Status::MailboxFull),
+            Outcome::Pms(pms) => ok(ReplyBody::Mailbox(MailboxReply::Pms(pms))),
+            Outcome::Acked(n) => ok(ReplyBody::Mailbox(MailboxReply::Acked(n))),
         }
     }
 
@@ -248,6 +255,31 @@ impl Service {
         let reply = Reply::status(p.kind, status);
         self.reply(&p.peer, p.client, p.request_id, &reply);
     }
+}
+
+/// The storage operation of a mailbox request; `None` for a username that breaks the rule.
+fn mailbox_op(account: i64, request: MailboxRequest) -> Option<Op> {
+    Some(match request {
+        MailboxRequest::UserKey { name } => Op::UserKey {
+            name: normalize_username(&name)?,
+        },
+        MailboxRequest::StorePm {
+            recipient,
+            client_id,
+            body,
+        } => Op::StorePm {
+            sender: account,
+            recipient: normalize_username(&recipient)?,
+            client_id,
+            body,
+        },
+        MailboxRequest::FetchPms { after, max } => Op::FetchPms {
+            account,
+            after,
+            max,
+        },
+        MailboxRequest::AckPms { ids } => Op::AckPms { account, ids },
+    })
 }
 
 #[cfg(test)]

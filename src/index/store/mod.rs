@@ -12,6 +12,7 @@
 //! Bounds: blob sizes are CHECK constraints; account, room, member and message counts are
 //! checked before inserting ([`Limits`]).
 
+pub mod mailbox;
 mod rooms;
 
 use super::account::KdfParams;
@@ -21,7 +22,7 @@ use super::wire::{
 };
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The migrations; `{id}` and `{blob}` are replaced per dialect.
 const MIGRATIONS: &[&str] = &[
@@ -67,6 +68,21 @@ CREATE INDEX room_messages_by_room ON room_messages (room_id, id);
 "#,
     // 2: server messages (an admin's notice to one room or all), shown distinctly.
     "ALTER TABLE room_messages ADD COLUMN server BIGINT NOT NULL DEFAULT 0;",
+    // 3: offline private messages (sealed bodies; §8.9).
+    r#"
+CREATE TABLE pms (
+    id {id},
+    recipient_id BIGINT NOT NULL REFERENCES accounts(id),
+    sender_id BIGINT NOT NULL REFERENCES accounts(id),
+    client_id BIGINT NOT NULL,
+    body {blob} NOT NULL CHECK (length(body) BETWEEN 1 AND 4096),
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    UNIQUE (recipient_id, sender_id, client_id)
+);
+CREATE INDEX pms_by_recipient ON pms (recipient_id, id);
+CREATE INDEX pms_by_expiry ON pms (expires_at);
+"#,
 ];
 
 /// Table bounds, checked before every insert.
@@ -78,6 +94,14 @@ pub struct Limits {
     pub max_rooms: i64,
     /// Most messages kept per room; older ones are deleted. Default 1,000.
     pub max_room_messages: i64,
+    /// Most offline PMs waiting per recipient. Default 1,000.
+    pub pm_max_messages: i64,
+    /// Most body bytes waiting per recipient. Default 1 MiB.
+    pub pm_max_bytes: i64,
+    /// One sender may fill at most 1/this of a recipient's quota. Default 4.
+    pub pm_sender_share: i64,
+    /// Seconds an offline PM is kept. Default 14 days.
+    pub pm_ttl_secs: i64,
 }
 
 impl Default for Limits {
@@ -86,6 +110,10 @@ impl Default for Limits {
             max_accounts: 100_000,
             max_rooms: 1_000,
             max_room_messages: 1_000,
+            pm_max_messages: 1_000,
+            pm_max_bytes: 1 << 20,
+            pm_sender_share: 4,
+            pm_ttl_secs: 14 * 24 * 3600,
         }
     }
 }
@@ -166,6 +194,38 @@ pub enum Op {
         /// Text.
         text: String,
     },
+    /// An account's public key.
+    UserKey {
+        /// Normalised username.
+        name: String,
+    },
+    /// Store an offline PM (idempotent per sender, recipient and client id).
+    StorePm {
+        /// Sender's account id.
+        sender: i64,
+        /// Normalised recipient name.
+        recipient: String,
+        /// The sender's message id.
+        client_id: u64,
+        /// Sealed body.
+        body: Vec<u8>,
+    },
+    /// The account's waiting PMs above an id.
+    FetchPms {
+        /// Account id.
+        account: i64,
+        /// Only ids above this.
+        after: u64,
+        /// Most PMs.
+        max: u8,
+    },
+    /// Delete the account's PMs by id.
+    AckPms {
+        /// Account id.
+        account: i64,
+        /// PM ids.
+        ids: Vec<u64>,
+    },
 }
 
 /// What a login needs to know about an account.
@@ -204,6 +264,18 @@ pub enum Outcome {
     Forbidden,
     /// The database failed; nothing of this operation was stored.
     Failed,
+    /// An account's Ed25519 public key.
+    UserKey([u8; 32]),
+    /// No account has that name.
+    NoSuchUser,
+    /// The PM's id (the first copy's, for a replay).
+    PmStored(u64),
+    /// The recipient's quota or the sender's share is used up.
+    MailboxFull,
+    /// Waiting PMs, oldest first.
+    Pms(Vec<crate::index::wire::StoredPm>),
+    /// PMs deleted by an acknowledgement.
+    Acked(u32),
 }
 
 /// Brings the database to [`SCHEMA_VERSION`]. Returns the version found before.
@@ -345,6 +417,19 @@ pub fn apply(sql: &mut dyn Sql, op: &Op, limits: &Limits, now: i64) -> Result<Ou
             room,
             text: body,
         } => rooms::server_message(sql, *account, room.as_deref(), body, limits, now),
+        Op::UserKey { name } => mailbox::user_key(sql, name),
+        Op::StorePm {
+            sender,
+            recipient,
+            client_id,
+            body,
+        } => mailbox::store(sql, *sender, recipient, *client_id, body, limits, now),
+        Op::FetchPms {
+            account,
+            after,
+            max,
+        } => mailbox::fetch(sql, *account, *after, *max, now),
+        Op::AckPms { account, ids } => mailbox::ack(sql, *account, ids),
     }
 }
 

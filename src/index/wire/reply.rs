@@ -11,8 +11,10 @@
 //! | post to room       | `[message id u64]`                                             |
 //! | room history       | `[n 1]` then n × `[id u64][author name][server 1][unix secs u64][text]`, oldest first |
 //! | server message     | `[rooms u32]`: rooms it was posted to                          |
+//! | 15–18 (mailbox)    | see [`super::mailbox`]                                          |
 //! | every other kind   | (empty)                                                        |
 
+use super::mailbox::MailboxReply;
 use super::request::{MAX_HISTORY, put_params, put_text, read_params, read_text};
 use super::{
     CHALLENGE_LEN, Kind, MAX_MESSAGE, SALT_LEN, WRAPPED_KEY_LEN, put_blob, put_name, read_blob,
@@ -44,12 +46,16 @@ pub enum Status {
     Unavailable = 7,
     /// A table is full (accounts, rooms) or the room is not on the allow-list.
     Full = 8,
+    /// The recipient's mailbox (or the sender's share of it) is full.
+    MailboxFull = 9,
+    /// No account has that name.
+    NoSuchUser = 10,
 }
 
 impl Status {
     fn from_u8(b: u8) -> Option<Self> {
         use Status::*;
-        const ALL: [Status; 9] = [
+        const ALL: [Status; 11] = [
             Ok,
             AuthFailed,
             NameTaken,
@@ -59,6 +65,8 @@ impl Status {
             Forbidden,
             Unavailable,
             Full,
+            MailboxFull,
+            NoSuchUser,
         ];
         ALL.get(usize::from(b)).copied()
     }
@@ -130,6 +138,8 @@ pub enum ReplyBody {
     History(Vec<RoomMessage>),
     /// Server message: the rooms it went to.
     Delivered(u32),
+    /// Kinds 15–18.
+    Mailbox(MailboxReply),
 }
 
 /// One stored room message.
@@ -188,6 +198,7 @@ impl Reply {
             ReplyBody::Posted(id) => out.extend_from_slice(&id.to_be_bytes()),
             ReplyBody::History(messages) => put_history(&mut out, messages),
             ReplyBody::Delivered(n) => out.extend_from_slice(&n.to_be_bytes()),
+            ReplyBody::Mailbox(m) => m.encode_body(&mut out),
         }
         out
     }
@@ -227,6 +238,9 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<ReplyBody, DecodeError>
         Kind::PostRoom => ReplyBody::Posted(u64::from_be_bytes(r.array()?)),
         Kind::RoomHistory => ReplyBody::History(read_history(r)?),
         Kind::ServerMessage => ReplyBody::Delivered(r.u32_be()?),
+        Kind::UserKey | Kind::StorePm | Kind::FetchPms | Kind::AckPms => {
+            ReplyBody::Mailbox(MailboxReply::decode_body(kind as u8, r)?)
+        }
         _ => ReplyBody::Empty,
     })
 }
@@ -396,6 +410,6 @@ mod tests {
             long.push(1);
             assert!(Reply::decode(&long).is_err());
         }
-        assert!(Reply::decode(&[1, 9]).is_err());
+        assert!(Reply::decode(&[1, 11]).is_err());
     }
 }

@@ -16,10 +16,12 @@
 //! | 12   | logout          | (empty)                                                     | yes     |
 //! | 13   | room history    | room name, before id u64 (0: newest), max 1 (1..=50)        | yes     |
 //! | 14   | server message  | all 1 (1: every room, 0: the named one), [room name], text (u16 length) | yes, admin |
+//! | 15–18 | mailbox        | user key, store PM, fetch PMs, ack PMs: see [`super::mailbox`] | yes     |
 //!
 //! name = `[len 1][bytes]`; blob = `[len u32][bytes]` (≤ 32 KiB); credentials =
 //! `[m KiB u32][t u32][p 1][salt 16][verifier 32]`.
 
+use super::mailbox::MailboxRequest;
 use super::{MAX_MESSAGE, SALT_LEN, WRAPPED_KEY_LEN, put_blob, put_name, read_blob, read_name};
 use crate::index::account::KdfParams;
 use crate::index::names::{MAX_ROOM_NAME, MAX_USERNAME};
@@ -57,13 +59,21 @@ pub enum Kind {
     RoomHistory = 13,
     /// An admin's server message to one room or to every room.
     ServerMessage = 14,
+    /// An account's public key (to seal a PM to it).
+    UserKey = 15,
+    /// Store an offline PM.
+    StorePm = 16,
+    /// PMs waiting for the logged-in account.
+    FetchPms = 17,
+    /// Delete delivered PMs.
+    AckPms = 18,
 }
 
 impl Kind {
     /// The kind for a wire byte.
     pub fn from_u8(b: u8) -> Option<Self> {
         use Kind::*;
-        const ALL: [Kind; 14] = [
+        const ALL: [Kind; 18] = [
             Register,
             Prelogin,
             Login,
@@ -78,6 +88,10 @@ impl Kind {
             Logout,
             RoomHistory,
             ServerMessage,
+            UserKey,
+            StorePm,
+            FetchPms,
+            AckPms,
         ];
         ALL.get(usize::from(b).wrapping_sub(1)).copied()
     }
@@ -201,6 +215,8 @@ pub enum Request {
         /// UTF-8 text, 1..=785 bytes.
         text: String,
     },
+    /// Kinds 15–18.
+    Mailbox(MailboxRequest),
 }
 
 /// Most messages in one history reply.
@@ -224,6 +240,7 @@ impl Request {
             Self::Logout => Kind::Logout,
             Self::RoomHistory { .. } => Kind::RoomHistory,
             Self::ServerMessage { .. } => Kind::ServerMessage,
+            Self::Mailbox(m) => m.kind(),
         }
     }
 
@@ -289,6 +306,7 @@ impl Request {
                 }
                 put_text(&mut out, text);
             }
+            Self::Mailbox(m) => m.encode_body(&mut out),
         }
         out
     }
@@ -335,6 +353,9 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Request, DecodeError> {
             },
             text: read_text(r)?,
         },
+        Kind::UserKey | Kind::StorePm | Kind::FetchPms | Kind::AckPms => {
+            Request::Mailbox(MailboxRequest::decode_body(kind as u8, r)?)
+        }
     })
 }
 
@@ -515,7 +536,7 @@ mod tests {
     #[test]
     fn unknown_kinds_and_oversized_blobs_are_rejected() {
         assert!(Request::decode(&[0]).is_err());
-        assert!(Request::decode(&[15]).is_err());
+        assert!(Request::decode(&[19]).is_err());
         assert!(Request::decode(&[]).is_err());
         let mut big = vec![5];
         big.extend_from_slice(&(32 * 1024 + 1u32).to_be_bytes());

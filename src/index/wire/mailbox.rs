@@ -1,0 +1,295 @@
+//! Offline private messages on the wire: request kinds 15–18 and their reply bodies
+//! (PROTOCOL.md §8.10).
+//!
+//! | kind | request       | body                                                          | ok reply body |
+//! |------|---------------|---------------------------------------------------------------|---------------|
+//! | 15   | user key      | name                                                          | `[public key 32]` (the account's Ed25519 key) |
+//! | 16   | store PM      | recipient name, client message id u64, sealed body (u16 length, 1..=4096) | `[pm id u64]` |
+//! | 17   | fetch PMs     | after id u64 (0: from the start), max 1 (1..=50)              | `[n 1]` then n × `[id u64][sender name][sender key 32][sent unix secs u64][sealed body]`, oldest first |
+//! | 18   | ack PMs       | `[n 1]` (1..=50) then n × id u64                              | `[deleted u32]` |
+//!
+//! All four need a session. The sealed body is `[nonce 24][mac 16][ciphertext]`: crypto_box
+//! from the sender's identity to the recipient's (X25519 forms of the Ed25519 keys); the
+//! index never sees the plaintext. A fetch reply holds at most [`MAX_PAGE_BYTES`] of bodies.
+
+use super::{Kind, put_name, read_name};
+use crate::index::names::MAX_USERNAME;
+use crate::wire::{DecodeError, Reader};
+
+/// Longest sealed PM body: 4,096 bytes (nonce and MAC included).
+pub const MAX_PM_BODY: usize = 4096;
+/// Most PMs in one fetch reply or one acknowledgement.
+pub const MAX_PM_PAGE: u8 = 50;
+/// Most body bytes in one fetch reply (the reply stays under one message).
+pub const MAX_PAGE_BYTES: usize = 64_000;
+
+/// A mailbox request (kinds 15–18).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailboxRequest {
+    /// Kind 15: an account's public key, to seal a PM to it.
+    UserKey {
+        /// Username.
+        name: String,
+    },
+    /// Kind 16: store a PM for an account.
+    StorePm {
+        /// Recipient's username.
+        recipient: String,
+        /// Chosen by the sender; the same id again stores nothing new.
+        client_id: u64,
+        /// Sealed body.
+        body: Vec<u8>,
+    },
+    /// Kind 17: PMs waiting for the logged-in account.
+    FetchPms {
+        /// Only ids above this.
+        after: u64,
+        /// Most PMs, 1..=50.
+        max: u8,
+    },
+    /// Kind 18: delete delivered PMs.
+    AckPms {
+        /// PM ids, 1..=50 of them.
+        ids: Vec<u64>,
+    },
+}
+
+/// One stored PM as fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPm {
+    /// PM id (increasing per index).
+    pub id: u64,
+    /// Sender's username.
+    pub sender: String,
+    /// Sender's Ed25519 public key (to open the body).
+    pub sender_key: [u8; 32],
+    /// When the index stored it, Unix seconds.
+    pub at: u64,
+    /// Sealed body.
+    pub body: Vec<u8>,
+}
+
+/// An ok reply body of kinds 15–18.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailboxReply {
+    /// Kind 15.
+    UserKey([u8; 32]),
+    /// Kind 16: the stored PM's id (the first copy's id for a replay).
+    Stored(u64),
+    /// Kind 17, oldest first.
+    Pms(Vec<StoredPm>),
+    /// Kind 18: PMs deleted.
+    Acked(u32),
+}
+
+/// Writes `[len u16][bytes]`.
+fn put_body(out: &mut Vec<u8>, body: &[u8]) {
+    let len = u16::try_from(body.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(body);
+}
+
+/// Reads `[len u16][bytes]`, 1..=[`MAX_PM_BODY`].
+fn read_body(r: &mut Reader<'_>) -> Result<Vec<u8>, DecodeError> {
+    let len = usize::from(r.u16_be()?);
+    if len == 0 || len > MAX_PM_BODY {
+        return Err(DecodeError::BadValue("pm body length"));
+    }
+    Ok(r.take(len)?.to_vec())
+}
+
+fn read_u64(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
+    Ok(u64::from_be_bytes(r.array()?))
+}
+
+impl MailboxRequest {
+    /// The request kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::UserKey { .. } => Kind::UserKey,
+            Self::StorePm { .. } => Kind::StorePm,
+            Self::FetchPms { .. } => Kind::FetchPms,
+            Self::AckPms { .. } => Kind::AckPms,
+        }
+    }
+
+    /// Appends the body.
+    pub fn encode_body(&self, out: &mut Vec<u8>) {
+        match self {
+            Self::UserKey { name } => put_name(out, name),
+            Self::StorePm {
+                recipient,
+                client_id,
+                body,
+            } => {
+                put_name(out, recipient);
+                out.extend_from_slice(&client_id.to_be_bytes());
+                put_body(out, body);
+            }
+            Self::FetchPms { after, max } => {
+                out.extend_from_slice(&after.to_be_bytes());
+                out.push(*max);
+            }
+            Self::AckPms { ids } => {
+                let ids = &ids[..ids.len().min(usize::from(MAX_PM_PAGE))];
+                out.push(ids.len() as u8); // at most MAX_PM_PAGE after the line above
+                for id in ids {
+                    out.extend_from_slice(&id.to_be_bytes());
+                }
+            }
+        }
+    }
+
+    /// Decodes the body of kind `kind` (15–18).
+    pub(crate) fn decode_body(kind: u8, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(match kind {
+            15 => Self::UserKey {
+                name: read_name(r, MAX_USERNAME)?,
+            },
+            16 => Self::StorePm {
+                recipient: read_name(r, MAX_USERNAME)?,
+                client_id: read_u64(r)?,
+                body: read_body(r)?,
+            },
+            17 => {
+                let after = read_u64(r)?;
+                let max = r.u8()?;
+                if max == 0 || max > MAX_PM_PAGE {
+                    return Err(DecodeError::BadValue("pm page size"));
+                }
+                Self::FetchPms { after, max }
+            }
+            18 => {
+                let n = r.u8()?;
+                if n == 0 || n > MAX_PM_PAGE {
+                    return Err(DecodeError::BadValue("ack count"));
+                }
+                let ids = (0..n).map(|_| read_u64(r)).collect::<Result<_, _>>()?;
+                Self::AckPms { ids }
+            }
+            other => return Err(DecodeError::UnknownPayloadId(other)),
+        })
+    }
+}
+
+impl MailboxReply {
+    /// Appends the body.
+    pub fn encode_body(&self, out: &mut Vec<u8>) {
+        match self {
+            Self::UserKey(key) => out.extend_from_slice(key),
+            Self::Stored(id) => out.extend_from_slice(&id.to_be_bytes()),
+            Self::Acked(n) => out.extend_from_slice(&n.to_be_bytes()),
+            Self::Pms(pms) => {
+                let pms = &pms[..pms.len().min(usize::from(MAX_PM_PAGE))];
+                out.push(pms.len() as u8); // at most MAX_PM_PAGE after the line above
+                for pm in pms {
+                    out.extend_from_slice(&pm.id.to_be_bytes());
+                    put_name(out, &pm.sender);
+                    out.extend_from_slice(&pm.sender_key);
+                    out.extend_from_slice(&pm.at.to_be_bytes());
+                    put_body(out, &pm.body);
+                }
+            }
+        }
+    }
+
+    /// Decodes the ok body of kind `kind` (15–18).
+    pub(crate) fn decode_body(kind: u8, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(match kind {
+            15 => Self::UserKey(r.array()?),
+            16 => Self::Stored(read_u64(r)?),
+            18 => Self::Acked(r.u32_be()?),
+            17 => {
+                let n = r.u8()?;
+                if n > MAX_PM_PAGE {
+                    return Err(DecodeError::BadValue("pm page size"));
+                }
+                let mut pms = Vec::with_capacity(usize::from(n));
+                for _ in 0..n {
+                    pms.push(StoredPm {
+                        id: read_u64(r)?,
+                        sender: read_name(r, MAX_USERNAME)?,
+                        sender_key: r.array()?,
+                        at: read_u64(r)?,
+                        body: read_body(r)?,
+                    });
+                }
+                Self::Pms(pms)
+            }
+            other => return Err(DecodeError::UnknownPayloadId(other)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Reply, ReplyBody, Request, Status};
+    use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The golden vectors of PROTOCOL.md §8.10.
+    #[test]
+    fn golden_vectors() {
+        let store = Request::Mailbox(MailboxRequest::StorePm {
+            recipient: "bob".into(),
+            client_id: 7,
+            body: vec![0xaa, 0xbb],
+        });
+        assert_eq!(hex(&store.encode()), "1003626f6200000000000000070002aabb");
+        let fetch = Request::Mailbox(MailboxRequest::FetchPms { after: 0, max: 50 });
+        assert_eq!(hex(&fetch.encode()), "11000000000000000032");
+        let ack = Request::Mailbox(MailboxRequest::AckPms { ids: vec![1, 2] });
+        assert_eq!(hex(&ack.encode()), "120200000000000000010000000000000002");
+        let full = Reply::status(Kind::StorePm, Status::MailboxFull);
+        assert_eq!(hex(&full.encode()), "1009");
+        let stored = Reply {
+            kind: Kind::StorePm,
+            status: Status::Ok,
+            body: ReplyBody::Mailbox(MailboxReply::Stored(3)),
+        };
+        assert_eq!(hex(&stored.encode()), "10000000000000000003");
+    }
+
+    #[test]
+    fn round_trips_and_bounds() {
+        let all = vec![
+            MailboxRequest::UserKey { name: "bob".into() },
+            MailboxRequest::StorePm {
+                recipient: "bob".into(),
+                client_id: u64::MAX,
+                body: vec![1; MAX_PM_BODY],
+            },
+            MailboxRequest::FetchPms { after: 9, max: 1 },
+            MailboxRequest::AckPms { ids: vec![4; 50] },
+        ];
+        for m in all {
+            let req = Request::Mailbox(m);
+            let bytes = req.encode();
+            assert_eq!(Request::decode(&bytes).unwrap(), req);
+            let mut long = bytes;
+            long.push(0);
+            assert!(Request::decode(&long).is_err());
+        }
+        let mut big = vec![16, 3, b'b', b'o', b'b', 0, 0, 0, 0, 0, 0, 0, 1];
+        big.extend_from_slice(&(MAX_PM_BODY as u16 + 1).to_be_bytes());
+        big.extend_from_slice(&[0; MAX_PM_BODY + 1]);
+        assert!(Request::decode(&big).is_err());
+        assert!(Request::decode(&[17, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(Request::decode(&[18, 0]).is_err());
+        let pms = Reply {
+            kind: Kind::FetchPms,
+            status: Status::Ok,
+            body: ReplyBody::Mailbox(MailboxReply::Pms(vec![StoredPm {
+                id: 1,
+                sender: "alice".into(),
+                sender_key: [2; 32],
+                at: 1_700_000_000,
+                body: vec![3; 100],
+            }])),
+        };
+        assert_eq!(Reply::decode(&pms.encode()).unwrap(), pms);
+    }
+}
