@@ -38,6 +38,9 @@ pub struct FileConfig {
     /// unset.
     #[serde(default, deserialize_with = "log_filter")]
     pub log: Option<String>,
+    /// The index for accounts and rooms (`--index`), `KEY@IP:PORT`.
+    #[serde(default, deserialize_with = "index")]
+    pub index: Option<crate::app::index::IndexTarget>,
     /// The `[limits]` table.
     #[serde(default)]
     pub limits: Limits,
@@ -160,6 +163,7 @@ impl FileConfig {
         }
         args.bind = args.bind.or(self.bind);
         args.advertise = args.advertise.or(self.advertise);
+        args.index = args.index.or(self.index);
         args.join_timeout = args.join_timeout.or(self.limits.join_timeout);
     }
 
@@ -238,6 +242,14 @@ fn nick<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
         )));
     }
     Ok(Some(nick))
+}
+
+/// An index address, `KEY@IP:PORT`.
+fn index<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<crate::app::index::IndexTarget>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 /// A log filter in `RUST_LOG` syntax.
