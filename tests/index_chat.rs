@@ -287,3 +287,20 @@ fn rooms_count_members_and_carry_posts_and_server_messages() {
     a.say("/rooms");
     a.expect("INFO", "LOBBY (0 clients)", &[]);
 }
+
+#[test]
+fn an_index_that_does_not_answer_is_one_error_naming_its_address() {
+    let dir = tempfile::tempdir().unwrap();
+    // A socket that reads nothing: requests go unanswered.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let target = format!("{}@{addr}", "0f".repeat(32));
+    let mut c = Proc::chat("client", dir.path(), &target);
+    c.say("/rooms");
+    let e = c.expect("ERROR", "index unreachable", &[]);
+    assert!(text(&e).contains(&addr.to_string()), "{e:?}");
+    c.say("/room lobby");
+    c.expect("ERROR", "only A-Z, 0-9 and spaces", &[]);
+    let errors = c.seen.iter().filter(|l| l.starts_with("ERROR")).count();
+    assert_eq!(errors, 2, "{}", c.printed());
+}
