@@ -100,8 +100,8 @@ impl Proc {
         }
     }
 
-    /// Waits for a new line of `kind` whose `text` field contains `text` (and, for room
-    /// lines, whose other fields match `fields`); returns its fields.
+    /// Waits for a new line of `kind` whose `text` field contains `text` (`""`: any line of
+    /// that kind) and whose other fields match `fields`; returns its fields.
     fn expect(&mut self, kind: &str, text: &str, fields: &[(&str, &str)]) -> Fields {
         let deadline = Instant::now() + WAIT;
         loop {
@@ -110,10 +110,10 @@ impl Proc {
                 continue;
             };
             let has = |k: &str, v: &str| p.fields.iter().any(|(fk, fv)| fk == k && fv == v);
-            let text_ok = p
-                .fields
-                .iter()
-                .any(|(k, v)| k == "text" && v.contains(text));
+            let text_ok = text.is_empty()
+                || p.fields
+                    .iter()
+                    .any(|(k, v)| k == "text" && v.contains(text));
             if p.kind == kind && text_ok && fields.iter().all(|(k, v)| has(k, v)) {
                 return p.fields;
             }
