@@ -331,6 +331,19 @@ mod tests {
     }
 
     #[test]
+    fn the_index_key_is_key_at_address() {
+        let key = "0f".repeat(32);
+        let config = parse(&format!("index = \"{key}@127.0.0.1:33446\"\n")).unwrap();
+        let mut group = args(&[]);
+        config.apply(&mut group);
+        let target = group.index.expect("index applied");
+        assert_eq!(target.addr, "127.0.0.1:33446".parse().unwrap());
+        assert_eq!(target.key.to_string().to_lowercase(), key);
+        let e = parse("index = \"nope\"\n").unwrap_err().to_string();
+        assert!(e.contains("KEY@IP:PORT") && e.contains("key index"), "{e}");
+    }
+
+    #[test]
     fn flags_override_the_file() {
         let config = parse(
             "nick = \"file\"\nbind = \"127.0.0.1:4000\"\nadvertise = \"192.0.2.1:1\"\n\
