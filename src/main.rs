@@ -185,8 +185,14 @@ Examples:
   A bot: one event per line on stdout, messages and /commands on stdin:
     dhtchat chat --plain --join <join string> --data-dir /var/lib/mybot
 
+  Accounts and rooms on an index (KEY@IP:PORT as `dhtchat index` prints it):
+    dhtchat chat --index <key>@203.0.113.7:33446
+
 Commands inside the chat: /help lists them (/nick /me /topic /names /whois /status
 /join /create /part /chatid /invite /win /quit ...); each group has its own window.
+With --index: /register NAME, /login NAME (the password is asked for, masked),
+/logout, /passwd, /rooms (LOBBY (3 clients)), /room NAME (a window per room, with its
+history), /admin say [ROOM] TEXT (index admins).
 Identity and groups are kept under --data-dir (default $XDG_DATA_HOME/dhtchat); settings
 can go in dhtchat.toml there (docs/config.md). The socket binds 0.0.0.0:33445 or the next
 free port; --bind 127.0.0.1:0 picks any free port. See docs/plain-mode.md for --plain.";

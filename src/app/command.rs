@@ -126,6 +126,25 @@ pub enum ChatCommand {
     /// `/invite [key]`: with a key (64 hex digits), allow it into a private group; without,
     /// show the join string through us on a line of its own.
     Invite(Option<String>),
+    /// `/register <name>`: a new index account (the front end then asks for a password).
+    Register(String),
+    /// `/login <name>`: log in to the index (the front end then asks for the password).
+    Login(String),
+    /// `/logout`.
+    Logout,
+    /// `/passwd`: change the index password (the front end asks for the new one).
+    Passwd,
+    /// `/rooms`: the index's rooms with their member counts.
+    Rooms,
+    /// `/room <NAME>`: open an index room (a valid room name).
+    Room(String),
+    /// `/admin say [ROOM] <text>`: a server message to one room, or to every room.
+    AdminSay {
+        /// The room, or `None` for every room.
+        room: Option<String>,
+        /// The message.
+        text: String,
+    },
 }
 
 /// Why a line is refused; `Display` is one line for a person.
@@ -156,6 +175,9 @@ pub enum CommandError {
     /// `/join` with a string that is not a join string.
     #[error("bad join string: {0} — usage: /join <dhtchat:…>")]
     BadJoin(crate::proto::JoinStringError),
+    /// A username or room name that breaks the index's rule (the error states it).
+    #[error("{0}")]
+    Account(String),
 }
 
 /// Declares the command table once: the usage lines (for errors) and the help lines.
@@ -191,6 +213,13 @@ commands! {
     "/voice all|mod|founder" => "who may speak (founder)",
     "/peerlimit <n>" => "cap the member count, 0 for none (founder)",
     "/invite [key]" => "show the join string to share; with a key (64 hex), let it into a private group",
+    "/register <name>" => "create an account on the index (--index); asks for a password",
+    "/login <name>" => "log in to the index; asks for the password, then your rooms come back",
+    "/logout" => "log out of the index and close its rooms",
+    "/passwd" => "change your index password; asks for the new one",
+    "/rooms" => "list the index's rooms: LOBBY (3 clients)",
+    "/room <NAME>" => "open an index room (A-Z, 0-9 and spaces; /part leaves it)",
+    "/admin say [ROOM] <text>" => "server message to one room or to all (index admins)",
 }
 
 /// One line per command: usage, then what it does.
@@ -275,6 +304,13 @@ fn parse_command(rest: &str) -> Result<ChatCommand, CommandError> {
         "part" => a.reason().map(ChatCommand::Part),
         "chatid" => a.none(ChatCommand::ChatId),
         "quit" => a.reason().map(ChatCommand::Quit),
+        "register" => a.username().map(ChatCommand::Register),
+        "login" => a.username().map(ChatCommand::Login),
+        "logout" => a.none(ChatCommand::Logout),
+        "passwd" => a.none(ChatCommand::Passwd),
+        "rooms" => a.none(ChatCommand::Rooms),
+        "room" => a.room(),
+        "admin" => a.admin(),
         _ => parse_moderation(a),
     }
 }
@@ -494,5 +530,8 @@ fn shorten(name: &str) -> String {
     name.chars().filter(|c| !c.is_control()).take(24).collect()
 }
 
+mod account;
 #[cfg(test)]
 mod tests;
+
+pub use account::{Password, password_prompt, room_error};

@@ -18,6 +18,13 @@ use crate::wire::{MAX_BROADCAST_PAYLOAD, MAX_SIGNED_PAYLOAD, PublicKey};
 impl Runtime {
     /// Carries out one input typed in the window of `group` (`None`: the status window).
     pub async fn input(&mut self, group: Option<GroupId>, input: Input) -> Flow {
+        let input = match self.room_of(group) {
+            Some(room) => match self.room_input(room, input).await {
+                Some(other) => other,
+                None => return Flow::Continue,
+            },
+            None => input,
+        };
         let result = match input {
             Input::Empty => Ok(Flow::Continue),
             Input::Text(text) => self.say(group, text, false).await.map(|()| Flow::Continue),
@@ -58,6 +65,13 @@ impl Runtime {
                 self.create(&name, dialect, privacy).await?;
             }
             ChatCommand::Help(topic) => self.help(at, topic.as_deref()),
+            c @ (ChatCommand::Register(_)
+            | ChatCommand::Login(_)
+            | ChatCommand::Logout
+            | ChatCommand::Passwd
+            | ChatCommand::Rooms
+            | ChatCommand::Room(_)
+            | ChatCommand::AdminSay { .. }) => return self.index_command(at, c).await,
             c => self.group_command(self.in_group(at)?, c).await?,
         }
         Ok(Flow::Continue)
@@ -333,6 +347,9 @@ impl Runtime {
     fn in_group(&self, at: Option<GroupId>) -> anyhow::Result<GroupId> {
         match at {
             Some(g) if self.groups.contains_key(&g) => Ok(g),
+            Some(_) if self.room_of(at).is_some() => {
+                anyhow::bail!("an index room: type text to post, /part to leave")
+            }
             Some(_) => anyhow::bail!("this window's group is closed: /join or /create another"),
             None => anyhow::bail!("not in a group: /join JOIN_STRING or /create NAME"),
         }

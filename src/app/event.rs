@@ -332,6 +332,23 @@ pub enum ChatEvent {
         /// The new name.
         name: String,
     },
+    /// A message in an index room (`/room`): a post, or an admin's server message.
+    RoomMessage {
+        /// When it was shown (history keeps its own time in `sent`).
+        at: LocalTime,
+        /// The room's name.
+        room: String,
+        /// The author's account name (the admin's for a server message).
+        author: String,
+        /// The text.
+        text: String,
+        /// True for a server message (`/admin say`), shown distinctly.
+        server: bool,
+        /// True for history read when the room opened (sent before we joined).
+        history: bool,
+        /// When it was sent, unix seconds.
+        sent: u64,
+    },
     /// The join string through us, to be shown on a line of its own (`/invite`), so a mouse
     /// selection or `tmux capture-pane` picks it up whole.
     Invite {

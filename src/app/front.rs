@@ -28,6 +28,16 @@ pub enum FrontInput {
         /// The one-line explanation.
         error: String,
     },
+    /// A command that needs a password (`/register`, `/login`, `/passwd`) and the password
+    /// read for it at a prompt (without echo, outside the input history).
+    Password {
+        /// The window's group.
+        group: Option<GroupId>,
+        /// The command.
+        command: super::command::ChatCommand,
+        /// What was typed at the prompt.
+        password: super::command::Password,
+    },
     /// Leave every group and exit (Ctrl-C, end of input), with an optional reason.
     Quit(Option<String>),
 }

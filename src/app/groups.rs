@@ -89,6 +89,13 @@ impl Runtime {
             return Ok(());
         }
         let records = self.store.groups()?;
+        if records.is_empty() && self.index.is_some() {
+            self.info(
+                None,
+                "no group yet: /login NAME or /register NAME on the index",
+            );
+            return Ok(());
+        }
         if records.is_empty() {
             anyhow::bail!(
                 "no group to rejoin in {}: start with --create NAME or --join JOIN_STRING",

@@ -30,6 +30,8 @@
 //!   closing; `inbound`: node events into chat events; `commands`: what each input does;
 //!   `moderation`: roles, bans and facts; `persist`: numbers and peers to the store;
 //!   `start`: binding and spawning the driver; [`signals`]: Ctrl-C, SIGTERM, SIGHUP.
+//! - [`index`]: the index session (`--index`): accounts, rooms and their windows, on a
+//!   task of its own.
 
 pub mod command;
 mod commands;
@@ -37,6 +39,7 @@ pub mod event;
 pub mod front;
 mod groups;
 mod inbound;
+pub mod index;
 mod moderation;
 pub mod options;
 mod persist;

@@ -39,6 +39,11 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     /// How long an explicit join waits for a member (`None`: [`DEFAULT_JOIN_TIMEOUT`]).
     pub join_timeout: Option<Duration>,
+    /// The index to use for accounts and rooms (`--index KEY@IP:PORT`).
+    pub index: Option<crate::app::index::IndexTarget>,
+    /// New index passwords use the weakest Argon2id parameters the index accepts instead of
+    /// the ~1 s calibration (tests only).
+    pub index_floor: bool,
     /// The driver's channel sizes and receive buffer (the config file's `[limits]`).
     pub driver: crate::net::DriverOptions,
 }

@@ -96,8 +96,29 @@ fn fields(ev: &ChatEvent) -> Option<Fields> {
         E::Invite { join, .. } => ("INVITE", vec![("join", join.clone())]),
         E::GroupName { name, .. } => ("NAME", vec![("name", name.clone())]),
         E::Closed { reason, .. } => ("CLOSED", vec![("reason", reason.clone())]),
+        E::RoomMessage {
+            room,
+            author,
+            text,
+            server,
+            history,
+            ..
+        } => room_fields(room, author, text, *server, *history),
         E::Members(_) | E::Opened { .. } => return None,
     })
+}
+
+/// `ROOMMSG room= nick= history= text=`, or `SERVER room= nick= history= text=` for an
+/// admin's server message.
+fn room_fields(room: &str, author: &str, text: &str, server: bool, history: bool) -> Fields {
+    let kind = if server { "SERVER" } else { "ROOMMSG" };
+    let history = if history { "1" } else { "0" };
+    let f = vec![
+        ("room", room.to_owned()),
+        ("nick", author.to_owned()),
+        ("history", history.to_owned()),
+    ];
+    (kind, with(f, "text", text))
 }
 
 fn who(p: &Peer) -> Vec<(&'static str, String)> {

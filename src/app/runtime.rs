@@ -22,6 +22,7 @@ use tokio::time::{Instant as TokioInstant, Interval, interval_at};
 use super::event::{AppEvent, ChatEvent, LocalTime};
 use super::front::{Front, FrontInput, Report};
 use super::groups::Joined;
+use super::index::{Done, IndexLink};
 use super::options::Options;
 use super::signals::Signals;
 use super::start::start_driver;
@@ -63,6 +64,8 @@ pub struct Runtime {
     pub(super) members_dirty: BTreeSet<GroupId>,
     /// Groups whose signed facts changed and should be stored.
     pub(super) facts_dirty: BTreeSet<GroupId>,
+    /// The index session (`--index`), if any.
+    pub(super) index: Option<IndexLink>,
 }
 
 /// What woke the loop.
@@ -73,6 +76,7 @@ enum Wake {
     Persist,
     Report,
     JoinDue,
+    Index(Option<Done>),
 }
 
 impl Runtime {
@@ -97,6 +101,9 @@ impl Runtime {
             out: VecDeque::new(),
             members_dirty: BTreeSet::new(),
             facts_dirty: BTreeSet::new(),
+            index: options
+                .index
+                .map(|target| IndexLink::start(target, options.index_floor)),
         })
     }
 
@@ -138,6 +145,7 @@ impl Runtime {
                 _ = persist.tick() => Wake::Persist,
                 () = tick(report.as_mut()) => Wake::Report,
                 () = sleep_until(due) => Wake::JoinDue,
+                done = IndexLink::next(self.index.as_mut()) => Wake::Index(done),
             };
             match wake {
                 Wake::Node(None) => {
@@ -157,6 +165,11 @@ impl Runtime {
                 Wake::Persist => self.persist().await,
                 Wake::Report => front.report(&self.report().await),
                 Wake::JoinDue => self.expire_joins().await,
+                Wake::Index(Some(done)) => self.on_index(done),
+                Wake::Index(None) => {
+                    self.error(None, "the index connection stopped");
+                    self.index = None;
+                }
             }
         };
         front.show(self.take_events().await)?;
@@ -168,6 +181,16 @@ impl Runtime {
             FrontInput::Line { group, input } => self.input(group, input).await,
             FrontInput::Bad { group, error } => {
                 self.error(group, error);
+                Flow::Continue
+            }
+            FrontInput::Password {
+                group,
+                command,
+                password,
+            } => {
+                if let Err(e) = self.index_password(group, command, password).await {
+                    self.error(group, format!("{e:#}"));
+                }
                 Flow::Continue
             }
             FrontInput::Quit(reason) => Flow::Quit(reason),
@@ -221,6 +244,9 @@ impl Runtime {
     /// Stores everything, leaves every group with `reason` (quit is broadcast) and stops
     /// the driver; returns its final counters.
     pub async fn shutdown(mut self, reason: Option<&str>) -> DriverStats {
+        if let Some(link) = self.index.take() {
+            link.shutdown().await;
+        }
         self.persist().await;
         self.store_facts().await;
         let groups: Vec<GroupId> = self.groups.keys().copied().collect();

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::app::Options;
+use crate::app::index::IndexTarget;
 use crate::cli::config::FileConfig;
 use crate::net::DriverOptions;
 
@@ -53,6 +54,16 @@ pub struct GroupArgs {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub join_timeout: Option<u64>,
 
+    /// The index for accounts and rooms (/register, /login, /rooms, /room): its key and
+    /// address as `dhtchat index` prints them, KEY@IP:PORT
+    #[arg(long, value_name = "KEY@IP:PORT")]
+    pub index: Option<IndexTarget>,
+
+    /// New index passwords use the weakest Argon2id parameters the index accepts (the
+    /// OWASP floor) instead of ~1 s: for tests only
+    #[arg(long, hide = true)]
+    pub index_kdf_floor: bool,
+
     /// Config file (default: dhtchat.toml in the data dir, if there is one); flags override
     /// it (docs/config.md)
     #[arg(long, value_name = "PATH")]
@@ -72,6 +83,8 @@ impl GroupArgs {
             advertise: self.advertise,
             data_dir: self.data_dir.clone(),
             join_timeout: self.join_timeout.map(Duration::from_secs),
+            index: self.index,
+            index_floor: self.index_kdf_floor,
             driver: DriverOptions::default(),
         }
     }

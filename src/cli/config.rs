@@ -38,6 +38,9 @@ pub struct FileConfig {
     /// unset.
     #[serde(default, deserialize_with = "log_filter")]
     pub log: Option<String>,
+    /// The index for accounts and rooms (`--index`), `KEY@IP:PORT`.
+    #[serde(default, deserialize_with = "index")]
+    pub index: Option<crate::app::index::IndexTarget>,
     /// The `[limits]` table.
     #[serde(default)]
     pub limits: Limits,
@@ -160,6 +163,7 @@ impl FileConfig {
         }
         args.bind = args.bind.or(self.bind);
         args.advertise = args.advertise.or(self.advertise);
+        args.index = args.index.or(self.index);
         args.join_timeout = args.join_timeout.or(self.limits.join_timeout);
     }
 
@@ -240,6 +244,14 @@ fn nick<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(Some(nick))
 }
 
+/// An index address, `KEY@IP:PORT`.
+fn index<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<crate::app::index::IndexTarget>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
 /// A log filter in `RUST_LOG` syntax.
 fn log_filter<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let filter = String::deserialize(d)?;
@@ -316,6 +328,19 @@ mod tests {
         assert_eq!(options, DriverOptions::default());
         assert_eq!(FileConfig::stats_interval(Some(&config), None, 60), 60);
         assert_eq!(FileConfig::stats_interval(None, None, 60), 60);
+    }
+
+    #[test]
+    fn the_index_key_is_key_at_address() {
+        let key = "0f".repeat(32);
+        let config = parse(&format!("index = \"{key}@127.0.0.1:33446\"\n")).unwrap();
+        let mut group = args(&[]);
+        config.apply(&mut group);
+        let target = group.index.expect("index applied");
+        assert_eq!(target.addr, "127.0.0.1:33446".parse().unwrap());
+        assert_eq!(target.key.to_string().to_lowercase(), key);
+        let e = parse("index = \"nope\"\n").unwrap_err().to_string();
+        assert!(e.contains("KEY@IP:PORT") && e.contains("key index"), "{e}");
     }
 
     #[test]

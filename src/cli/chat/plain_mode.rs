@@ -2,6 +2,10 @@
 //! ([`Focus`]); events go to stdout, one line each ([`format_plain`]). End of input quits
 //! like `/quit`.
 //!
+//! `/register NAME`, `/login NAME` and `/passwd` print one `INFO` prompt; the **next** line is
+//! the password: it is not parsed, never printed, and goes to the runtime in a
+//! [`Password`].
+//!
 //! Stdin is read as bytes on a thread of its own: a line that is not UTF-8, or longer than
 //! [`MAX_INPUT_BYTES`], becomes one `ERROR` line and reading carries on.
 
@@ -9,8 +13,10 @@ use std::io::{BufRead, Read, Write};
 
 use tokio::sync::mpsc;
 
-use crate::app::command::{MAX_INPUT_BYTES, parse_input};
-use crate::app::event::AppEvent;
+use crate::app::command::{
+    ChatCommand, Input, MAX_INPUT_BYTES, Password, parse_input, password_prompt,
+};
+use crate::app::event::{AppEvent, ChatEvent, LocalTime};
 use crate::app::plain::format_plain;
 use crate::app::{Focus, Front, FrontInput};
 
@@ -25,6 +31,8 @@ type Line = Result<String, String>;
 pub(super) struct PlainFront {
     lines: mpsc::Receiver<Line>,
     focus: Focus,
+    /// A command whose password is the next line.
+    awaiting: Option<ChatCommand>,
 }
 
 impl PlainFront {
@@ -35,23 +43,36 @@ impl PlainFront {
         Self {
             lines,
             focus: Focus::default(),
+            awaiting: None,
         }
     }
 }
 
 impl Front for PlainFront {
     async fn next_input(&mut self) -> FrontInput {
-        let group = self.focus.current();
-        match self.lines.recv().await {
-            None => FrontInput::Quit(None),
-            Some(Err(error)) => FrontInput::Bad { group, error },
-            Some(Ok(line)) => match parse_input(&line) {
-                Ok(input) => FrontInput::Line { group, input },
-                Err(e) => FrontInput::Bad {
+        loop {
+            let group = self.focus.current();
+            let line = match self.lines.recv().await {
+                None => return FrontInput::Quit(None),
+                Some(Err(error)) => return FrontInput::Bad { group, error },
+                Some(Ok(line)) => line,
+            };
+            if let Some(command) = self.awaiting.take() {
+                let password = Password::new(line);
+                return FrontInput::Password {
                     group,
-                    error: e.to_string(),
-                },
-            },
+                    command,
+                    password,
+                };
+            }
+            match parse_input(&line) {
+                Ok(Input::Command(c)) if password_prompt(&c).is_some() => self.prompt(c),
+                Ok(input) => return FrontInput::Line { group, input },
+                Err(e) => {
+                    let error = e.to_string();
+                    return FrontInput::Bad { group, error };
+                }
+            }
         }
     }
 
@@ -65,6 +86,19 @@ impl Front for PlainFront {
         }
         out.flush()?;
         Ok(())
+    }
+}
+
+impl PlainFront {
+    /// Prints the password prompt of `command`; the next line is its password.
+    fn prompt(&mut self, command: ChatCommand) {
+        let text = password_prompt(&command).unwrap_or_default();
+        let at = LocalTime::default();
+        if let Some(line) = format_plain(&ChatEvent::Info { at, text }) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+        }
+        self.awaiting = Some(command);
     }
 }
 

@@ -67,6 +67,15 @@ fn to_input(action: UiAction) -> FrontInput {
                 error: e.to_string(),
             },
         },
+        UiAction::Password {
+            group,
+            command,
+            password,
+        } => FrontInput::Password {
+            group,
+            command,
+            password,
+        },
         UiAction::Quit(reason) => FrontInput::Quit(reason),
     }
 }

@@ -323,7 +323,8 @@ fn draw_input(frame: &mut Frame<'_>, view: &ChatView, area: Rect) {
     let room = usize::from(area.width)
         .saturating_sub(PROMPT.len() + 1)
         .max(1);
-    let widths: Vec<usize> = view.input.text().chars().map(char_width).collect();
+    let text = view.shown_input();
+    let widths: Vec<usize> = text.chars().map(char_width).collect();
     let cursor = view.input.cursor();
     let (mut skip, mut before) = (0, widths[..cursor].iter().sum::<usize>());
     while before > room {
@@ -331,7 +332,7 @@ fn draw_input(frame: &mut Frame<'_>, view: &ChatView, area: Rect) {
         skip += 1;
     }
     let fits = usize::from(area.width);
-    let shown: String = view.input.text().chars().skip(skip).take(fits).collect();
+    let shown: String = text.chars().skip(skip).take(fits).collect();
     frame.render_widget(Paragraph::new(format!("{PROMPT}{shown}")), area);
     let col = PROMPT.len() + before;
     let x = area

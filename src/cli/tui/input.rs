@@ -194,6 +194,13 @@ impl InputLine {
         line
     }
 
+    /// Takes the line without recording it in the history (a password).
+    pub fn take_secret(&mut self) -> String {
+        self.cursor = 0;
+        self.recall = None;
+        std::mem::take(&mut self.buf)
+    }
+
     /// Shows the previous history entry (Up).
     pub fn history_prev(&mut self) {
         let pos = match self.recall {

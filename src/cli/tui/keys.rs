@@ -11,7 +11,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::lines::sanitise;
 use super::window::{Activity, Membership};
 use super::{ChatView, MAX_INPUT_BYTES};
-use crate::app::command::{ChatCommand, Input, help_for, help_lines, parse_input};
+use crate::app::command::{
+    ChatCommand, Input, Password, help_for, help_lines, parse_input, password_prompt,
+};
 use crate::app::event::GroupId;
 
 /// Every key binding of the terminal chat, one per line, for `/help` and `--help`.
@@ -58,6 +60,16 @@ pub enum UiAction {
         group: Option<GroupId>,
         /// The line as typed.
         line: String,
+    },
+    /// A command that needs a password (`/register`, `/login`, `/passwd`) and the line
+    /// typed at its masked prompt (never put in the history or the scrollback).
+    Password {
+        /// The active window's group when the command was typed.
+        group: Option<GroupId>,
+        /// The command.
+        command: ChatCommand,
+        /// The password.
+        password: Password,
     },
     /// Leave and exit, with an optional reason (`/quit [reason]`, Ctrl-C).
     Quit(Option<String>),
@@ -118,6 +130,7 @@ impl ChatView {
     fn edit_or_scroll(&mut self, code: KeyCode) {
         let page = self.page.get().saturating_sub(1).max(1);
         match code {
+            KeyCode::Up | KeyCode::Down if self.masked() => {}
             KeyCode::Up => self.input.history_prev(),
             KeyCode::Down => self.input.history_next(),
             KeyCode::PageUp => self.scroll_up(page),
@@ -178,6 +191,14 @@ impl ChatView {
     }
 
     fn submit(&mut self) -> Option<UiAction> {
+        if let Some((group, command)) = self.prompt.take() {
+            let password = Password::new(self.input.take_secret());
+            return Some(UiAction::Password {
+                group,
+                command,
+                password,
+            });
+        }
         let line = self.input.submit();
         if line.trim().is_empty() {
             return None;
@@ -201,6 +222,12 @@ impl ChatView {
                 }
                 Ok(Input::Command(ChatCommand::Join(_) | ChatCommand::Create { .. })) => {
                     self.awaiting_open = true;
+                }
+                Ok(Input::Command(c)) if password_prompt(&c).is_some() => {
+                    let prompt = password_prompt(&c).unwrap_or_default();
+                    self.push_info(&prompt);
+                    self.prompt = Some((self.active_group(), c));
+                    return None;
                 }
                 Ok(_) => {}
             }

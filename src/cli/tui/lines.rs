@@ -55,6 +55,35 @@ fn plain(s: &str) -> Span<'static> {
     Span::raw(sanitise(s))
 }
 
+/// A line of an index room: `<author> text`, or `-!- [server] text` for an admin's server
+/// message; history read when the room opened starts with a dim `[history]`.
+fn room_line(
+    at: LocalTime,
+    author: &str,
+    text: &str,
+    server: bool,
+    history: bool,
+) -> Line<'static> {
+    let mut spans = vec![time(at)];
+    if history {
+        spans.push(Span::styled("[history] ", Style::new().fg(Color::DarkGray)));
+    }
+    if server {
+        let yellow = Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD);
+        spans.push(Span::styled("-!- [server] ", yellow));
+        spans.push(Span::styled(sanitise(text), yellow));
+        return Line::from(spans);
+    }
+    let colour = Style::new().fg(nick_colour(author));
+    spans.extend([
+        plain("<"),
+        Span::styled(sanitise(author), colour),
+        plain("> "),
+        plain(text),
+    ]);
+    Line::from(spans)
+}
+
 /// A `-!-` system line made of spans.
 pub(super) fn system(at: LocalTime, parts: Vec<Span<'static>>) -> Line<'static> {
     let mut spans = vec![time(at), Span::styled("-!- ", Style::new().fg(Color::Cyan))];
@@ -125,6 +154,14 @@ pub(super) fn event_lines(ev: &ChatEvent) -> Vec<Line<'static>> {
             ])]
         }
         E::Private { at, from, text } => vec![private(*at, from, text)],
+        E::RoomMessage {
+            at,
+            author,
+            text,
+            server,
+            history,
+            ..
+        } => vec![room_line(*at, author, text, *server, *history)],
         E::Info { at, text } => vec![info(*at, text)],
         E::Error { at, text } => vec![error(*at, text)],
         _ => window_line(ev)
@@ -246,6 +283,7 @@ fn membership_line(ev: &ChatEvent) -> Option<Line<'static>> {
         | E::Closed { .. }
         | E::GroupName { .. }
         | E::Invite { .. }
+        | E::RoomMessage { .. }
         | E::Members(_) => return None,
     })
 }

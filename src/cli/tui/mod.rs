@@ -25,6 +25,8 @@ mod terminal;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_index;
+#[cfg(test)]
 mod tests_windows;
 mod window;
 
@@ -38,6 +40,7 @@ pub use lines::{nick_colour, sanitise};
 pub use terminal::TerminalGuard;
 pub use window::{Activity, MAX_LINES, MAX_MEMBERS, Membership};
 
+use crate::app::command::ChatCommand;
 use crate::app::event::{AppEvent, ChatEvent, GroupId, LocalTime, MemberView};
 use window::Window;
 
@@ -64,6 +67,8 @@ pub struct ChatView {
     clipboard: Option<String>,
     /// The person asked for a group (`/join`, `/create`): its window is shown when it opens.
     awaiting_open: bool,
+    /// A command waiting for its password: the next line is read masked, outside history.
+    prompt: Option<(Option<GroupId>, ChatCommand)>,
 }
 
 impl Default for ChatView {
@@ -85,6 +90,7 @@ impl ChatView {
             page: Cell::new(10),
             clipboard: None,
             awaiting_open: false,
+            prompt: None,
         }
     }
 
@@ -264,6 +270,19 @@ impl ChatView {
     pub fn input(&self) -> &InputLine {
         &self.input
     }
+
+    /// True while the input line is a password prompt (shown as `*`).
+    pub fn masked(&self) -> bool {
+        self.prompt.is_some()
+    }
+
+    /// The input line as drawn: its text, or one `*` per character at a password prompt.
+    pub fn shown_input(&self) -> std::borrow::Cow<'_, str> {
+        match self.masked() {
+            true => "*".repeat(self.input.text().chars().count()).into(),
+            false => self.input.text().into(),
+        }
+    }
 }
 
 /// The time an event carries, if any.
@@ -287,7 +306,8 @@ fn event_time(ev: &ChatEvent) -> Option<LocalTime> {
         | E::Opened { at, .. }
         | E::Closed { at, .. }
         | E::GroupName { at, .. }
-        | E::Invite { at, .. } => Some(*at),
+        | E::Invite { at, .. }
+        | E::RoomMessage { at, .. } => Some(*at),
         E::Members(_) => None,
     }
 }

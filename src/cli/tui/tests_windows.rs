@@ -439,7 +439,7 @@ fn multi_line_paste_sends_each_line_and_keeps_the_rest() {
                 assert_eq!(group, Some(B));
                 line
             }
-            UiAction::Quit(_) => panic!("no quit"),
+            other => panic!("only lines: {other:?}"),
         })
         .collect();
     assert_eq!(lines, ["> first", "second line", "third"]);

@@ -1,0 +1,426 @@
+//! The task that owns the [`IndexClient`]: every index request runs here, never on the
+//! runtime's loop (a request may wait up to 6 × 500 ms for an unreachable index, and
+//! Argon2id runs about a second on a blocking thread inside the client).
+//!
+//! It takes [`Job`]s in order and answers with [`Done`]s; between jobs it polls the history
+//! of every open room every [`ROOM_POLL`] and reports the messages it has not reported yet.
+//! Passwords arrive in [`Password`]s and go only into the client's key derivation.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use tokio::sync::mpsc;
+
+use super::{IndexTarget, ROOM_POLL};
+use crate::app::command::Password;
+use crate::crypto::Identity;
+use crate::index::account::{KdfParams, Lists};
+use crate::index::client::{ClientError, IndexClient, calibrate};
+use crate::index::wire::RoomMessage;
+use crate::net::os_seed;
+use crate::proto::GroupId;
+
+/// Most history messages read when a room opens, and per poll.
+const HISTORY: u8 = 50;
+
+/// One thing for the worker to do; `at` is the window that asked (for its answer lines).
+#[derive(Debug)]
+pub(in crate::app) enum Job {
+    Register {
+        at: Option<GroupId>,
+        name: String,
+        password: Password,
+        rooms: Vec<String>,
+    },
+    Login {
+        at: Option<GroupId>,
+        name: String,
+        password: Password,
+    },
+    Passwd {
+        at: Option<GroupId>,
+        password: Password,
+    },
+    Logout {
+        at: Option<GroupId>,
+    },
+    Rooms {
+        at: Option<GroupId>,
+    },
+    Open {
+        room: String,
+    },
+    Leave {
+        room: String,
+    },
+    Post {
+        room: String,
+        text: String,
+    },
+    AdminSay {
+        at: Option<GroupId>,
+        room: Option<String>,
+        text: String,
+    },
+    /// Leave the open rooms (the account's list keeps them) and log out.
+    Shutdown,
+}
+
+/// What a job (or a poll) came to.
+#[derive(Debug)]
+pub(in crate::app) enum Done {
+    Info(Option<GroupId>, String),
+    Error(Option<GroupId>, String),
+    LoggedIn {
+        at: Option<GroupId>,
+        name: String,
+        key: String,
+        admin: bool,
+        lists: Lists,
+    },
+    LoggedOut,
+    Opened {
+        room: String,
+        members: u32,
+        history: Vec<RoomMessage>,
+    },
+    OpenFailed {
+        room: String,
+        error: String,
+    },
+    Messages {
+        room: String,
+        messages: Vec<RoomMessage>,
+    },
+    RoomError {
+        room: String,
+        error: String,
+    },
+    Left {
+        room: String,
+        members: u32,
+    },
+    Stopped,
+}
+
+/// The worker's state: the client, the lists of the logged-in account, the open rooms with
+/// the newest message id reported.
+struct Worker {
+    client: IndexClient,
+    target: IndexTarget,
+    floor: bool,
+    lists: Option<Lists>,
+    rooms: BTreeMap<String, u64>,
+    done: mpsc::Sender<Done>,
+}
+
+/// Runs until the job channel closes or a [`Job::Shutdown`] is done.
+pub(super) async fn run(
+    target: IndexTarget,
+    floor: bool,
+    mut jobs: mpsc::Receiver<Job>,
+    done: mpsc::Sender<Done>,
+) {
+    let client = match IndexClient::connect(target.key, target.addr).await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = done
+                .send(Done::Error(None, format!("index {}: {e}", target.addr)))
+                .await;
+            return;
+        }
+    };
+    let mut w = Worker {
+        client,
+        target,
+        floor,
+        lists: None,
+        rooms: BTreeMap::new(),
+        done,
+    };
+    let mut poll = tokio::time::interval(ROOM_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            job = jobs.recv() => match job {
+                None => return,
+                Some(Job::Shutdown) => {
+                    w.shutdown().await;
+                    return;
+                }
+                Some(job) => w.job(job).await,
+            },
+            _ = poll.tick() => w.poll_all().await,
+        }
+    }
+}
+
+impl Worker {
+    async fn send(&self, d: Done) {
+        let _ = self.done.send(d).await;
+    }
+
+    /// One line for a failed request.
+    fn describe(&self, e: &ClientError) -> String {
+        let tries = self.client.attempts;
+        let wait = self.client.retry * tries;
+        match e {
+            ClientError::Unreachable => format!(
+                "index unreachable: no answer from {} after {tries} tries ({} s)",
+                self.target.addr,
+                wait.as_secs_f32()
+            ),
+            ClientError::AuthFailed => "login failed: wrong username or password".into(),
+            ClientError::NameTaken => "name taken: that username has an account already".into(),
+            ClientError::RateLimited => {
+                "rate limited: too many attempts, try again in a minute".into()
+            }
+            ClientError::Forbidden => "not allowed by the index".into(),
+            ClientError::NotLoggedIn => "not logged in: /login NAME first".into(),
+            other => other.to_string(),
+        }
+    }
+
+    async fn job(&mut self, job: Job) {
+        match job {
+            Job::Register {
+                at,
+                name,
+                password,
+                rooms,
+            } => self.register(at, &name, &password, rooms).await,
+            Job::Login { at, name, password } => self.login(at, &name, &password).await,
+            Job::Passwd { at, password } => self.passwd(at, &password).await,
+            Job::Logout { at } => self.logout(at).await,
+            Job::Rooms { at } => self.list(at).await,
+            Job::Open { room } => self.open(room).await,
+            Job::Leave { room } => self.leave(room).await,
+            Job::Post { room, text } => self.post(room, &text).await,
+            Job::AdminSay { at, room, text } => self.admin_say(at, room, &text).await,
+            Job::Shutdown => {}
+        }
+    }
+
+    /// The Argon2id parameters of a new password: the floor when asked (tests), else
+    /// calibrated to about 1 s on this machine.
+    async fn params(&self) -> Result<KdfParams, ClientError> {
+        if self.floor {
+            return Ok(KdfParams::FLOOR);
+        }
+        let measured = tokio::task::spawn_blocking(|| calibrate(Duration::from_secs(1)))
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(measured.0)
+    }
+
+    async fn register(
+        &mut self,
+        at: Option<GroupId>,
+        name: &str,
+        password: &Password,
+        rooms: Vec<String>,
+    ) {
+        let lists = Lists {
+            rooms,
+            chats: Vec::new(),
+        };
+        let result = async {
+            let params = self.params().await?;
+            let mut rng = ChaCha20Rng::from_seed(os_seed()?);
+            let identity = Identity::generate(&mut rng);
+            self.client
+                .register(name, password.expose(), params, &identity, &lists)
+                .await
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                self.send(Done::Info(at, format!("registered {name}; logging in")))
+                    .await;
+                self.login(at, name, password).await;
+            }
+            Err(e) => self.send(Done::Error(at, self.describe(&e))).await,
+        }
+    }
+
+    async fn login(&mut self, at: Option<GroupId>, name: &str, password: &Password) {
+        match self.client.login(name, password.expose()).await {
+            Ok(opened) => {
+                self.lists = Some(opened.lists.clone());
+                let key = hex::encode(opened.identity.signing_key());
+                let name = name.to_ascii_lowercase();
+                let (admin, lists) = (opened.admin, opened.lists.clone());
+                self.send(Done::LoggedIn {
+                    at,
+                    name,
+                    key,
+                    admin,
+                    lists,
+                })
+                .await;
+            }
+            Err(e) => self.send(Done::Error(at, self.describe(&e))).await,
+        }
+    }
+
+    async fn passwd(&mut self, at: Option<GroupId>, password: &Password) {
+        let result = async {
+            let params = self.params().await?;
+            self.client.change_password(password.expose(), params).await
+        }
+        .await;
+        match result {
+            Ok(()) => self.send(Done::Info(at, "password changed".into())).await,
+            Err(e) => self.send(Done::Error(at, self.describe(&e))).await,
+        }
+    }
+
+    async fn logout(&mut self, at: Option<GroupId>) {
+        self.leave_all().await;
+        self.lists = None;
+        match self.client.logout().await {
+            Ok(()) => self.send(Done::LoggedOut).await,
+            Err(e) => self.send(Done::Error(at, self.describe(&e))).await,
+        }
+    }
+
+    /// Leaves every open room on the index (the account's list keeps them).
+    async fn leave_all(&mut self) {
+        for room in std::mem::take(&mut self.rooms).into_keys() {
+            let _ = self.client.leave_room(&room).await;
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        self.leave_all().await;
+        if self.lists.take().is_some() {
+            let _ = self.client.logout().await;
+        }
+        self.send(Done::Stopped).await;
+    }
+
+    async fn list(&mut self, at: Option<GroupId>) {
+        match self.client.list_rooms().await {
+            Ok(rooms) if rooms.is_empty() => {
+                self.send(Done::Info(at, "no rooms yet: /room NAME opens one".into()))
+                    .await;
+            }
+            Ok(rooms) => {
+                for r in rooms {
+                    let line = format!("{} ({} clients)", r.name, r.members);
+                    self.send(Done::Info(at, line)).await;
+                }
+            }
+            Err(e) => self.send(Done::Error(at, self.describe(&e))).await,
+        }
+    }
+
+    async fn open(&mut self, room: String) {
+        let result = async {
+            let members = self.client.join_room(&room).await?;
+            let history = self.client.room_history(&room, 0, HISTORY).await?;
+            Ok::<_, ClientError>((members, history))
+        }
+        .await;
+        match result {
+            Ok((members, history)) => {
+                let newest = history.last().map_or(0, |m| m.id);
+                self.rooms.insert(room.clone(), newest);
+                self.remember(&room, true).await;
+                self.send(Done::Opened {
+                    room,
+                    members,
+                    history,
+                })
+                .await;
+            }
+            Err(e) => {
+                let error = self.describe(&e);
+                self.send(Done::OpenFailed { room, error }).await;
+            }
+        }
+    }
+
+    async fn leave(&mut self, room: String) {
+        self.rooms.remove(&room);
+        self.remember(&room, false).await;
+        match self.client.leave_room(&room).await {
+            Ok(members) => self.send(Done::Left { room, members }).await,
+            Err(e) => {
+                let error = self.describe(&e);
+                self.send(Done::RoomError { room, error }).await;
+            }
+        }
+    }
+
+    /// Adds `room` to (or removes it from) the account's room list, stored on the index.
+    async fn remember(&mut self, room: &str, keep: bool) {
+        let Some(lists) = &mut self.lists else {
+            return;
+        };
+        let has = lists.rooms.iter().any(|r| r == room);
+        match (keep, has) {
+            (true, false) => lists.rooms.push(room.to_owned()),
+            (false, true) => lists.rooms.retain(|r| r != room),
+            _ => return,
+        }
+        let lists = lists.clone();
+        if let Err(e) = self.client.update_lists(&lists).await {
+            let line = format!("room list not saved: {}", self.describe(&e));
+            self.send(Done::Error(None, line)).await;
+        }
+    }
+
+    async fn post(&mut self, room: String, text: &str) {
+        match self.client.post_room(&room, text).await {
+            Ok(_) => self.poll(&room).await,
+            Err(e) => {
+                let error = format!("not sent: {}", self.describe(&e));
+                self.send(Done::RoomError { room, error }).await;
+            }
+        }
+    }
+
+    async fn admin_say(&mut self, at: Option<GroupId>, room: Option<String>, text: &str) {
+        match self.client.server_message(room.as_deref(), text).await {
+            Ok(n) => {
+                let line = format!("server message stored in {n} room(s)");
+                self.send(Done::Info(at, line)).await;
+            }
+            Err(ClientError::Forbidden) => {
+                let line = "not allowed: only an index admin may send server messages";
+                self.send(Done::Error(at, line.into())).await;
+            }
+            Err(e) => self.send(Done::Error(at, self.describe(&e))).await,
+        }
+    }
+
+    async fn poll_all(&mut self) {
+        let rooms: Vec<String> = self.rooms.keys().cloned().collect();
+        for room in rooms {
+            self.poll(&room).await;
+        }
+    }
+
+    /// Reports the messages of `room` newer than the newest reported.
+    async fn poll(&mut self, room: &str) {
+        let Some(&seen) = self.rooms.get(room) else {
+            return;
+        };
+        match self.client.room_history(room, 0, HISTORY).await {
+            Ok(history) => {
+                let messages: Vec<RoomMessage> =
+                    history.into_iter().filter(|m| m.id > seen).collect();
+                let Some(newest) = messages.last().map(|m| m.id) else {
+                    return;
+                };
+                self.rooms.insert(room.to_owned(), newest);
+                let room = room.to_owned();
+                self.send(Done::Messages { room, messages }).await;
+            }
+            Err(e) => tracing::debug!(room, error = %e, "room poll failed"),
+        }
+    }
+}
