@@ -12,7 +12,7 @@ use crate::wire::PublicKey;
 impl Runtime {
     /// Turns one node event into front-end events.
     pub async fn on_node_event(&mut self, ev: NodeEvent) {
-        let group = event_group(&ev.event);
+        let group = ev.event.group();
         if !self.groups.contains_key(&group) {
             return;
         }
@@ -173,9 +173,4 @@ impl Runtime {
         }
         Some(ChatEvent::Members(view))
     }
-}
-
-/// The group an event is about.
-pub(super) fn event_group(ev: &Event) -> GroupId {
-    ev.group()
 }

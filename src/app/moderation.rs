@@ -92,7 +92,7 @@ impl Runtime {
 
     /// Turns an authority event into front-end events.
     pub(super) fn on_authority_event(&mut self, ev: Event) {
-        let group = super::inbound::event_group(&ev);
+        let group = ev.group();
         let at = self.now();
         self.members_dirty.insert(group);
         let out = match ev {

@@ -27,9 +27,10 @@ pub(super) struct Started {
 pub(super) async fn start_driver(options: &Options, store: &Store) -> anyhow::Result<Started> {
     let seed = store.load_or_create_node_seed(|| os_seed().unwrap_or_else(|_| fallback_seed()))?;
     let mut config = Config::new(*seed);
-    // The node gives a join up on its own (`Event::JoinFailed`); the runtime's deadline with
-    // the same length is only the fallback.
-    config.join_timeout = options.join_timeout();
+    // One deadline for joins: the runtime's, which applies to the joins a person asked for
+    // (`--join`, `/join`). The node's own would also drop restored groups whose remembered
+    // peers are all offline for a while, which must keep trying instead.
+    config.join_timeout = std::time::Duration::MAX;
     let (driver, handle, events) = bind(options.bind, &options.driver, config).await?;
     let advertised = advertised_addr(options.advertise, handle.local_addr());
     // `dhtchat id` reads it (read-only, while we run) to print the port actually bound.
