@@ -9,8 +9,15 @@
 //!   sealed from the fixed sender key, so the fuzzer reaches the payload decoder past the MAC,
 //!   and a signed broadcast's signature check (for [`CHAT_ID`]).
 //!
+//! - [`index_message`]: the index's fragments, requests, replies and group-key records
+//!   (`fuzzing/index.rs`).
+//!
 //! Every function takes arbitrary bytes and must never panic except through its own `assert!`s:
 //! a failed assertion is a bug in [`crate::wire`] or [`crate::crypto`].
+
+mod index;
+
+pub use index::index_message;
 
 use std::num::NonZeroUsize;
 use std::sync::{Mutex, OnceLock, PoisonError};

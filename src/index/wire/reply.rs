@@ -311,7 +311,7 @@ fn read_history(r: &mut Reader<'_>) -> Result<Vec<RoomMessage>, DecodeError> {
         out.push(RoomMessage {
             id: u64::from_be_bytes(r.array()?),
             author: read_name(r, MAX_USERNAME)?,
-            server: r.u8()? == 1,
+            server: super::request::read_bool(r)?,
             at: u64::from_be_bytes(r.array()?),
             text: read_text(r)?,
         });

@@ -392,7 +392,7 @@ fn decode_post(r: &mut Reader<'_>) -> Result<Request, DecodeError> {
     Ok(Request::PostRoom { room, text })
 }
 
-fn read_bool(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
+pub(super) fn read_bool(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
     match r.u8()? {
         0 => Ok(false),
         1 => Ok(true),
