@@ -31,6 +31,7 @@ Keys in the terminal chat:
   Ctrl-U, Ctrl-W         delete the whole line, the word before the cursor
   Tab                    complete a member's nick (`nick: ` at the start of the line)
   Ctrl-B                 show or hide the member list
+  Esc                    cancel a password prompt (nothing is sent)
   Ctrl-C                 leave every group and exit, like /quit
   paste                  each pasted line is sent as if typed and Enter pressed; text after
                          the last line break stays in the input line; long text is sent in
@@ -87,6 +88,7 @@ impl ChatView {
         match key.code {
             KeyCode::Char('c') if ctrl => return Some(UiAction::Quit(None)),
             KeyCode::Enter => return self.submit(),
+            KeyCode::Esc => self.cancel_prompt(),
             KeyCode::Char(c) if ctrl => self.control(c),
             KeyCode::Char(c) if alt => self.alt(c),
             KeyCode::Left if alt => self.cycle(false),
@@ -187,6 +189,14 @@ impl ChatView {
             let suffix = if start == 0 { ": " } else { " " };
             let text = format!("{}{suffix}", sanitise(&m.peer.nick));
             self.input.replace_before_cursor(start, &text);
+        }
+    }
+
+    /// Esc: drops a waiting password prompt and what was typed at it; nothing is sent.
+    fn cancel_prompt(&mut self) {
+        if self.prompt.take().is_some() {
+            drop(self.input.take_secret());
+            self.push_info("cancelled: nothing was sent");
         }
     }
 

@@ -99,3 +99,29 @@ fn room_messages_show_history_and_server_lines_distinctly() {
         "the room's window is shown"
     );
 }
+
+#[test]
+fn esc_cancels_the_password_prompt_and_sends_nothing() {
+    let mut view = ChatView::new();
+    assert_eq!(type_line(&mut view, "/login alice"), None);
+    assert!(view.masked());
+    for c in "half-typed".chars() {
+        view.handle_key(key(KeyCode::Char(c)));
+    }
+    assert_eq!(view.handle_key(key(KeyCode::Esc)), None);
+    assert!(!view.masked(), "the prompt is gone");
+    assert_eq!(view.input().text(), "", "what was typed is dropped");
+    let shown = screen(&view);
+    assert!(shown.contains("cancelled: nothing was sent"), "{shown}");
+    assert!(!shown.contains("half-typed"), "{shown}");
+    // The next line is an ordinary message again, not a password.
+    assert_eq!(
+        type_line(&mut view, "hello"),
+        Some(UiAction::Input {
+            group: None,
+            line: "hello".into(),
+        })
+    );
+    // Esc outside a prompt changes nothing.
+    assert_eq!(view.handle_key(key(KeyCode::Esc)), None);
+}
