@@ -22,7 +22,7 @@ use super::wire::{
 };
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The migrations; `{id}` and `{blob}` are replaced per dialect.
 const MIGRATIONS: &[&str] = &[
@@ -82,6 +82,14 @@ CREATE TABLE pms (
 );
 CREATE INDEX pms_by_recipient ON pms (recipient_id, id);
 CREATE INDEX pms_by_expiry ON pms (expires_at);
+"#,
+    // 4: room moderators, appointed by the local `dhtchat admin moderator ROOM NAME` (§8.11).
+    r#"
+CREATE TABLE room_moderators (
+    room_id BIGINT NOT NULL REFERENCES rooms(id),
+    account_id BIGINT NOT NULL REFERENCES accounts(id),
+    PRIMARY KEY (room_id, account_id)
+);
 "#,
 ];
 
@@ -194,6 +202,8 @@ pub enum Op {
         /// Text.
         text: String,
     },
+    /// Every room moderator: (room, the account's Ed25519 key), read by the index's node.
+    RoomModerators,
     /// An account's public key.
     UserKey {
         /// Normalised username.
@@ -266,6 +276,8 @@ pub enum Outcome {
     Failed,
     /// An account's Ed25519 public key.
     UserKey([u8; 32]),
+    /// Room moderators: (room name, the account's Ed25519 key), by room.
+    Moderators(Vec<(String, [u8; 32])>),
     /// No account has that name.
     NoSuchUser,
     /// The PM's id (the first copy's, for a replay).
@@ -366,6 +378,8 @@ pub fn set_privilege(sql: &mut dyn Sql, name: &str, admin: bool) -> Result<bool,
     }
 }
 
+pub use rooms::{room_names, set_moderator};
+
 /// Runs one operation inside the caller's transaction. `now` is Unix seconds.
 pub fn apply(sql: &mut dyn Sql, op: &Op, limits: &Limits, now: i64) -> Result<Outcome, SqlError> {
     match op {
@@ -417,6 +431,7 @@ pub fn apply(sql: &mut dyn Sql, op: &Op, limits: &Limits, now: i64) -> Result<Ou
             room,
             text: body,
         } => rooms::server_message(sql, *account, room.as_deref(), body, limits, now),
+        Op::RoomModerators => rooms::moderators(sql),
         Op::UserKey { name } => mailbox::user_key(sql, name),
         Op::StorePm {
             sender,
