@@ -26,6 +26,8 @@ use crate::wire::PublicKey;
 const MAX_TEXT: usize = 785;
 /// Member keys remembered with their account (from logins).
 const AUTHORS: usize = 10_000;
+/// Actions waiting for the node; more are dropped and counted (`room_actions_full`).
+const MAX_ACTIONS: usize = 4096;
 
 /// What the service asks of the index's node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,7 +155,7 @@ impl Service {
                         want.entry(room).or_default().insert(key);
                     }
                 }
-                self.rooms.actions.push_back(RoomAction::Moderators(want));
+                self.push_action(RoomAction::Moderators(want));
             }
             (Internal::Chat, Outcome::Posted(_)) => {}
             _ => self.count("room_store_failed"),
@@ -202,8 +204,16 @@ impl Service {
     /// Queues an action for the node (after a committed join or server message).
     pub(super) fn room_action(&mut self, action: RoomAction) {
         if self.rooms.port != 0 {
-            self.rooms.actions.push_back(action);
+            self.push_action(action);
         }
+    }
+
+    fn push_action(&mut self, action: RoomAction) {
+        if self.rooms.actions.len() >= MAX_ACTIONS {
+            self.count("room_actions_full");
+            return;
+        }
+        self.rooms.actions.push_back(action);
     }
 
     fn count(&mut self, reason: &'static str) {
