@@ -2,7 +2,8 @@
 //! (with `DHTCHAT_TEST_POSTGRES`) PostgreSQL: a join answers with the group's chat id and
 //! the node's port; a member joining that group with an account's identity is counted, and
 //! its chat is stored as the account's room history; after an index restart the room has
-//! the same chat id and its group is founded again.
+//! the same chat id and its group is founded again; the node founds more rooms than a chat
+//! node hosts groups.
 
 mod index_support;
 
@@ -88,7 +89,7 @@ async fn the_index_node_counts_and_stores_a_rooms_group_and_refounds_it_after_a_
             identity_seed: Some(seed),
             nick: b"alice".to_vec(),
         };
-        let group = member.join_group(string, spec).await.unwrap();
+        let group = member.join_group(string, spec.clone()).await.unwrap();
         wait_for(&mut events, |e| matches!(e, Event::Joined { .. })).await;
         lobby_count(&mut c, 1).await;
 
@@ -121,6 +122,22 @@ async fn the_index_node_counts_and_stores_a_rooms_group_and_refounds_it_after_a_
         let again = c.join_room("LOBBY").await.unwrap();
         assert_eq!(again.chat_id, join.chat_id, "{}", backend.name);
         assert_eq!(again.port, index.room_addr.unwrap().port());
+
+        // More rooms than a chat node hosts groups (16): the index's node founds them all.
+        let mut last = again;
+        for i in 1..=20 {
+            last = c.join_room(&format!("ROOM {i}")).await.unwrap();
+        }
+        let string = JoinString {
+            chat_id: Some(last.chat_id),
+            contact: NodeInfo {
+                key: founder_key(&last.chat_id).unwrap(),
+                addr: SocketAddr::new(index.addr.ip(), last.port),
+            },
+            ..string
+        };
+        member.join_group(string, spec.clone()).await.unwrap();
+        wait_for(&mut events, |e| matches!(e, Event::Joined { .. })).await;
         index.stop().await;
         let _ = member.quit().await;
     }

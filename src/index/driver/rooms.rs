@@ -54,7 +54,9 @@ impl RoomNode {
         seed: [u8; 32],
         max_rooms: usize,
     ) -> Result<Self, DriverError> {
-        let config = Config::new(os_seed()?);
+        let mut config = Config::new(os_seed()?);
+        // One group per room: the node hosts as many groups as the index keeps rooms.
+        config.max_groups = config.max_groups.max(max_rooms);
         let (driver, handle, events) =
             Driver::bind(bind, config, &DriverOptions::default()).await?;
         let task = tokio::spawn(driver.run());
