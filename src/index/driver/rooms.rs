@@ -138,8 +138,11 @@ impl RoomNode {
         }
     }
 
-    /// Grants the moderator role to every key in `want` that lacks it and takes it from every
-    /// key that had it from us and is no longer listed.
+    /// Grants the moderator role to every key in `want` that does not hold it in the group
+    /// now, and takes it from every key that had it from us and is no longer listed. The
+    /// role is read from the node each time, so a grant that members refused as stale (an
+    /// index restarted without its facts, PROTOCOL.md §8.11) is signed again once the node
+    /// has learnt the higher version from them.
     async fn moderate(
         &mut self,
         service: &mut Service,
@@ -150,38 +153,35 @@ impl RoomNode {
         for room in rooms {
             let wanted = want.get(&room).unwrap_or(&empty);
             let had = self.moderators.get(&room).cloned().unwrap_or_default();
-            if *wanted == had {
-                continue;
-            }
             let Some(group) = self.found(service, &room).await else {
                 continue;
             };
-            let mut now = had.clone();
-            for key in wanted.difference(&had) {
-                if self.set_role(group, *key, Role::Moderator).await {
-                    now.insert(*key);
+            for key in wanted {
+                if self.role(group, *key).await != Some(Role::Moderator) {
+                    self.set_role(group, *key, Role::Moderator).await;
                 }
             }
             for key in had.difference(wanted) {
-                if self.set_role(group, *key, Role::User).await {
-                    now.remove(key);
+                if self.role(group, *key).await == Some(Role::Moderator) {
+                    self.set_role(group, *key, Role::User).await;
                 }
             }
-            self.moderators.insert(room, now);
+            if wanted.is_empty() {
+                self.moderators.remove(&room);
+            } else {
+                self.moderators.insert(room, wanted.clone());
+            }
         }
     }
 
-    async fn set_role(&self, group: GroupId, key: PublicKey, role: Role) -> bool {
-        match self
-            .handle
-            .moderate(group, Moderation::SetRole(key, role))
-            .await
-        {
-            Ok(_) => true,
-            Err(e) => {
-                warn!(key = %key.fmt_short(), ?role, error = %e, "role not set");
-                false
-            }
+    async fn role(&self, group: GroupId, key: PublicKey) -> Option<Role> {
+        self.handle.role(group, key).await.ok().flatten()
+    }
+
+    async fn set_role(&self, group: GroupId, key: PublicKey, role: Role) {
+        let fact = Moderation::SetRole(key, role);
+        if let Err(e) = self.handle.moderate(group, fact).await {
+            warn!(key = %key.fmt_short(), ?role, error = %e, "role not set");
         }
     }
 
