@@ -119,3 +119,43 @@ fn the_database_url_can_stay_out_of_ps() {
     let e = run(&[], None);
     assert!(e.contains("--data-dir is required"), "{e}");
 }
+
+/// Accounts stored before schema 4 have no member key; the index computes it at start
+/// (`store::fill_member_keys`) so their room chat is stored as theirs (PROTOCOL.md §8.11).
+#[test]
+fn member_keys_of_older_accounts_are_filled_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = sql::open(None, dir.path()).unwrap();
+    store::migrate(db.as_mut()).unwrap();
+    let identity = Identity::from_seed(&[8; 32]);
+    let mut rng = ChaCha20Rng::from_seed([8; 32]);
+    let (reg, _) = account::register(
+        "alice",
+        b"pw",
+        &KdfParams::FLOOR,
+        &identity,
+        &Lists::default(),
+        &mut rng,
+    )
+    .unwrap();
+    db.begin().unwrap();
+    store::apply(
+        db.as_mut(),
+        &Op::Register(Box::new(reg)),
+        &Limits::default(),
+        0,
+    )
+    .unwrap();
+    db.batch("COMMIT").unwrap();
+    let key = |db: &mut dyn Sql| {
+        db.query("SELECT member_key FROM accounts", &[]).unwrap()[0][0]
+            .blob()
+            .to_vec()
+    };
+    assert_eq!(key(db.as_mut()), identity.public_key().0.to_vec());
+    // As a row written before migration 4 looks.
+    db.batch("UPDATE accounts SET member_key = x''").unwrap();
+    assert_eq!(store::fill_member_keys(db.as_mut()).unwrap(), 1);
+    assert_eq!(key(db.as_mut()), identity.public_key().0.to_vec());
+    assert_eq!(store::fill_member_keys(db.as_mut()).unwrap(), 0);
+}

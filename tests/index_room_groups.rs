@@ -3,7 +3,8 @@
 //! the node's port; a member joining that group with an account's identity is counted, and
 //! its chat is stored as the account's room history; after an index restart the room has
 //! the same chat id and its group is founded again; the node founds more rooms than a chat
-//! node hosts groups.
+//! node hosts groups; a member's chat is stored by its member key (a column), with no login
+//! of that account since the restart.
 
 mod index_support;
 
@@ -117,8 +118,13 @@ async fn the_index_node_counts_and_stores_a_rooms_group_and_refounds_it_after_a_
 
         // Restarted: the same chat id; the group is founded again at start.
         let index = start_index_with(&backend, with_node).await;
+        // Logged in as bob: nothing tells this index process alice's key but the database.
         let mut c = IndexClient::connect(index.key, index.addr).await.unwrap();
-        c.login("alice", PASSWORD).await.unwrap();
+        let bob = Identity::from_seed(&[6; 32]);
+        c.register("bob", PASSWORD, FAST, &bob, &Lists::default())
+            .await
+            .unwrap();
+        c.login("bob", PASSWORD).await.unwrap();
         let again = c.join_room("LOBBY").await.unwrap();
         assert_eq!(again.chat_id, join.chat_id, "{}", backend.name);
         assert_eq!(again.port, index.room_addr.unwrap().port());
@@ -136,8 +142,21 @@ async fn the_index_node_counts_and_stores_a_rooms_group_and_refounds_it_after_a_
             },
             ..string
         };
-        member.join_group(string, spec.clone()).await.unwrap();
+        let group = member.join_group(string, spec.clone()).await.unwrap();
         wait_for(&mut events, |e| matches!(e, Event::Joined { .. })).await;
+        member.send_chat(group, "after the restart").await.unwrap();
+        let mut stored = false;
+        for _ in 0..100 {
+            let history = c.room_history("ROOM 20", 0, 50).await.unwrap();
+            stored = history
+                .iter()
+                .any(|m| m.author == "alice" && m.text == "after the restart");
+            if stored {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(stored, "{}: stored by the member key column", backend.name);
         index.stop().await;
         let _ = member.quit().await;
     }

@@ -192,6 +192,13 @@ fn open_store(database: Option<&str>, dir: &std::path::Path) -> Result<OpenedSto
     debug!(found, to = store::SCHEMA_VERSION, "schema migrated");
     let identity = store::meta_secret(sql.as_mut(), "identity_seed", os_seed()?)?;
     let fake = store::meta_secret(sql.as_mut(), "fake_salt_key", os_seed()?)?;
+    let filled = store::fill_member_keys(sql.as_mut())?;
+    if filled > 0 {
+        info!(
+            filled,
+            "member keys computed for accounts stored before schema 4"
+        );
+    }
     let rooms = store::room_names(sql.as_mut())?;
     Ok((sql, identity, fake, rooms))
 }

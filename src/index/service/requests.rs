@@ -195,7 +195,6 @@ impl Service {
                 if let Some(account) = p.login {
                     self.stats.logins += 1;
                     self.sessions.put(p.client, Session { account, last: now });
-                    self.note_author(&bundle.public_key, account);
                 }
                 ok(ReplyBody::Account(bundle))
             }

@@ -9,13 +9,12 @@
 //!   [`RoomAction::Moderators`] (the node grants and revokes the role);
 //! - the node's member list → [`Service::set_room_clients`] → the counts of kinds 7 and 8;
 //! - a member's chat in a room → [`Service::handle_room_text`] → stored as the account whose
-//!   identity sent it (learnt at its login); text from a key no login showed is not stored.
+//!   member key (the X25519 form of its identity key, a column of `accounts`) sent it; text
+//!   from a key no account has is not stored (a counted `room_unknown_author`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use lru::LruCache;
-
-use super::{Service, Token, lru};
+use super::{Service, Token};
 use crate::crypto::x25519_of;
 use crate::index::roomkey::room_chat_id;
 use crate::index::store::{Op, Outcome};
@@ -24,8 +23,6 @@ use crate::wire::PublicKey;
 
 /// Longest stored room text, in bytes (the `room_messages.body` bound).
 const MAX_TEXT: usize = 785;
-/// Member keys remembered with their account (from logins).
-const AUTHORS: usize = 10_000;
 /// Actions waiting for the node; more are dropped and counted (`room_actions_full`).
 const MAX_ACTIONS: usize = 4096;
 
@@ -57,7 +54,6 @@ pub(super) struct Rooms {
     /// The node's port; 0 when the index runs no node (counts then come from SQL).
     port: u16,
     clients: BTreeMap<String, u32>,
-    authors: LruCache<PublicKey, i64>,
     internal: HashMap<Token, Internal>,
     actions: VecDeque<RoomAction>,
 }
@@ -67,7 +63,6 @@ impl Rooms {
         Self {
             port,
             clients: BTreeMap::new(),
-            authors: lru(AUTHORS),
             internal: HashMap::new(),
             actions: VecDeque::new(),
         }
@@ -86,12 +81,8 @@ impl Service {
     }
 
     /// A chat (or `/me` action) that the node received in `room`'s group from `author`:
-    /// stored as the author's account if a login showed that key, else a counted drop.
+    /// stored as the account with that member key; none is a counted drop.
     pub fn handle_room_text(&mut self, room: &str, author: PublicKey, text: &str, action: bool) {
-        let Some(&account) = self.rooms.authors.get(&author) else {
-            self.count("room_unknown_author");
-            return;
-        };
         let mut text = if action {
             format!("/me {text}")
         } else {
@@ -106,15 +97,12 @@ impl Service {
             self.count("room_empty_text");
             return;
         }
-        let room = room.to_owned();
-        self.internal(
-            Internal::Chat,
-            Op::PostRoom {
-                account,
-                room,
-                text,
-            },
-        );
+        let op = Op::RoomChat {
+            room: room.to_owned(),
+            member_key: author.0,
+            text,
+        };
+        self.internal(Internal::Chat, op);
     }
 
     /// Reads the moderator table; [`RoomAction::Moderators`] follows.
@@ -158,16 +146,10 @@ impl Service {
                 self.push_action(RoomAction::Moderators(want));
             }
             (Internal::Chat, Outcome::Posted(_)) => {}
+            (Internal::Chat, Outcome::NoSuchUser) => self.count("room_unknown_author"),
             _ => self.count("room_store_failed"),
         }
         true
-    }
-
-    /// A login showed that `identity` (an Ed25519 key) is `account`'s.
-    pub(super) fn note_author(&mut self, identity: &[u8; 32], account: i64) {
-        if let Some(key) = x25519_of(identity) {
-            self.rooms.authors.put(key, account);
-        }
     }
 
     /// The answer to a join: the group's chat id, the node's port and the clients in it.

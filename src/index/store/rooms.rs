@@ -104,6 +104,25 @@ pub(super) fn post(
     Ok(Outcome::Posted(posted))
 }
 
+/// A chat the index's node heard: stored as the account whose member key sent it.
+pub(super) fn chat(
+    sql: &mut dyn Sql,
+    room: &str,
+    member_key: &[u8; 32],
+    body: &str,
+    limits: &Limits,
+    now: i64,
+) -> Result<Outcome, SqlError> {
+    let rows = sql.query(
+        "SELECT id FROM accounts WHERE member_key = $1",
+        &[Value::Blob(member_key.to_vec())],
+    )?;
+    let Some(account) = rows.first().map(|r| r[0].int()) else {
+        return Ok(Outcome::NoSuchUser);
+    };
+    post(sql, account, room, body, limits, now)
+}
+
 /// Stores one message and trims the room to its bound; returns the message id.
 fn insert_message(
     sql: &mut dyn Sql,

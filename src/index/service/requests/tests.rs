@@ -302,24 +302,26 @@ fn a_room_join_founds_its_group_and_answers_with_its_chat_id_and_live_count() {
         crate::index::roomkey::room_chat_id(&[1; 32], "LOBBY")
     );
 
-    // A chat the node heard from the logged-in identity is stored as the account's.
+    // A chat the node heard is stored as the account with that member key.
     h.service
-        .handle_room_text("LOBBY", identity.public_key(), "hello", false);
+        .handle_room_text("LOBBY", identity.public_key(), "waves", true);
     let (token, op) = h.service.poll_storage().unwrap();
     assert_eq!(
         op,
-        Op::PostRoom {
-            account: 7,
+        Op::RoomChat {
             room: "LOBBY".into(),
-            text: "hello".into()
+            member_key: identity.public_key().0,
+            text: "/me waves".into()
         }
     );
     h.service.handle_storage(h.now, token, Outcome::Posted(1));
     assert!(h.replies().is_empty(), "no client waits for it");
-    // From a key no login showed: not stored, counted.
+    // From a key no account has: not stored, counted.
     let stranger = crate::crypto::Identity::from_seed(&[0x44; 32]).public_key();
     h.service.handle_room_text("LOBBY", stranger, "spam", false);
-    assert!(h.service.poll_storage().is_none());
+    let (token, _) = h.service.poll_storage().unwrap();
+    h.service.handle_storage(h.now, token, Outcome::NoSuchUser);
+    assert!(h.replies().is_empty());
     assert_eq!(h.service.stats().drops.get("room_unknown_author"), Some(&1));
 
     // Moderators read from storage become member keys for the node.
