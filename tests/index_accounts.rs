@@ -283,7 +283,7 @@ async fn rooms_count_members_and_ignore_bad_names() {
         for c in &mut clients {
             c.join_room("LOBBY").await.unwrap();
         }
-        assert_eq!(clients[0].join_room("ROOM 2").await.unwrap(), 1);
+        assert_eq!(clients[0].join_room("ROOM 2").await.unwrap().members, 1);
         assert_eq!(clients[2].leave_room("LOBBY").await.unwrap(), 2);
         let rooms = clients[1].list_rooms().await.unwrap();
         let counts: Vec<(String, u32)> = rooms.into_iter().map(|r| (r.name, r.members)).collect();
@@ -325,7 +325,7 @@ async fn allow_list_is_enforced() {
             .await
             .unwrap();
         c.login("ivy", PASSWORD).await.unwrap();
-        assert_eq!(c.join_room("LOBBY").await.unwrap(), 1);
+        assert_eq!(c.join_room("LOBBY").await.unwrap().members, 1);
         assert!(matches!(
             c.join_room("OTHER").await,
             Err(ClientError::Forbidden)

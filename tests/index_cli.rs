@@ -73,3 +73,89 @@ fn admin_promote_and_demote_change_the_local_database_only() {
     assert!(!ok);
     assert!(stderr.contains("no index database"), "{stderr}");
 }
+
+/// `dhtchat index` with a PostgreSQL URL: a password on the command line gets a warning
+/// (`ps` shows it); `DHTCHAT_DATABASE` and `--database-file` are read instead of `--data-dir`.
+/// Nothing listens on port 9 of loopback, so each start fails after reading the URL.
+#[test]
+fn the_database_url_can_stay_out_of_ps() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhtchat"));
+        cmd.arg("index")
+            .args(["--bind", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("DHTCHAT_DATABASE");
+        if let Some(url) = env {
+            cmd.env("DHTCHAT_DATABASE", url);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let url = "postgres://u:hunter2@127.0.0.1:9/idx";
+    let e = run(&["--database", url], None);
+    assert!(e.contains("warning: --database holds a password"), "{e}");
+    assert!(e.contains("DHTCHAT_DATABASE"), "{e}");
+    let e = run(&["--database", "postgres://u@127.0.0.1:9/idx"], None);
+    assert!(!e.contains("warning"), "{e}");
+
+    // From the environment: no --data-dir needed, no warning, PostgreSQL is tried.
+    let e = run(&[], Some(url));
+    assert!(!e.contains("warning"), "{e}");
+    assert!(!e.contains("--data-dir is required"), "{e}");
+    assert!(e.contains("cannot start the index"), "{e}");
+
+    // From a file.
+    let file = dir.path().join("url");
+    std::fs::write(&file, format!("{url}\n")).unwrap();
+    let e = run(&["--database-file", file.to_str().unwrap()], None);
+    assert!(!e.contains("warning"), "{e}");
+    assert!(e.contains("cannot start the index"), "{e}");
+    let e = run(&["--database-file", "/nonexistent/url"], None);
+    assert!(e.contains("cannot read --database-file"), "{e}");
+
+    // Neither: SQLite needs its directory.
+    let e = run(&[], None);
+    assert!(e.contains("--data-dir is required"), "{e}");
+}
+
+/// Accounts stored before schema 4 have no member key; the index computes it at start
+/// (`store::fill_member_keys`) so their room chat is stored as theirs (PROTOCOL.md §8.11).
+#[test]
+fn member_keys_of_older_accounts_are_filled_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = sql::open(None, dir.path()).unwrap();
+    store::migrate(db.as_mut()).unwrap();
+    let identity = Identity::from_seed(&[8; 32]);
+    let mut rng = ChaCha20Rng::from_seed([8; 32]);
+    let (reg, _) = account::register(
+        "alice",
+        b"pw",
+        &KdfParams::FLOOR,
+        &identity,
+        &Lists::default(),
+        &mut rng,
+    )
+    .unwrap();
+    db.begin().unwrap();
+    store::apply(
+        db.as_mut(),
+        &Op::Register(Box::new(reg)),
+        &Limits::default(),
+        0,
+    )
+    .unwrap();
+    db.batch("COMMIT").unwrap();
+    let key = |db: &mut dyn Sql| {
+        db.query("SELECT member_key FROM accounts", &[]).unwrap()[0][0]
+            .blob()
+            .to_vec()
+    };
+    assert_eq!(key(db.as_mut()), identity.public_key().0.to_vec());
+    // As a row written before migration 4 looks.
+    db.batch("UPDATE accounts SET member_key = x''").unwrap();
+    assert_eq!(store::fill_member_keys(db.as_mut()).unwrap(), 1);
+    assert_eq!(key(db.as_mut()), identity.public_key().0.to_vec());
+    assert_eq!(store::fill_member_keys(db.as_mut()).unwrap(), 0);
+}

@@ -108,3 +108,30 @@ fn login_verifier_message_and_signature() {
         &signature
     ));
 }
+
+/// §8.9: the join room reply (kind 8) carries the room group's chat id and the node's port.
+#[test]
+fn join_room_reply_with_the_rooms_group() {
+    let reply = Reply {
+        kind: Kind::JoinRoom,
+        status: Status::Ok,
+        body: ReplyBody::RoomJoin(wire::RoomJoin {
+            members: 3,
+            chat_id: [0xCC; 32],
+            port: 33447,
+        }),
+    };
+    let bytes = reply.encode();
+    let want = format!("080000000003{}82A7", "CC".repeat(32));
+    assert_eq!(hex::encode_upper(&bytes), want);
+    assert_eq!(Reply::decode(&bytes).unwrap(), reply);
+}
+
+/// §8.11: a room's chat id is derived from the index's identity seed and the room's name.
+#[test]
+fn room_chat_id_of_lobby() {
+    let id = dhtchat::index::roomkey::room_chat_id(&[0x22; 32], "LOBBY");
+    assert_eq!(hex::encode_upper(id), ROOM_CHAT_ID);
+}
+
+const ROOM_CHAT_ID: &str = "8920230080E66FFE1055034C29B8F9FAA4CB1696892E3CAC982ACC16486DAF68";

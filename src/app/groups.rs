@@ -195,6 +195,41 @@ impl Runtime {
         Ok(group)
     }
 
+    /// Joins an index room's group (PROTOCOL.md §8.11) with the account's identity `seed`,
+    /// the account name as nick and the room's name as label. Given up after the join
+    /// timeout like any join.
+    pub(super) async fn join_as(
+        &mut self,
+        join: &JoinString,
+        seed: &[u8; 32],
+        nick: &str,
+        label: &str,
+    ) -> anyhow::Result<GroupId> {
+        let spec = spec_for(join.dialect, join.privacy, seed, nick);
+        let group = self.handle.join_group(*join, spec).await?;
+        self.restore_facts(group, join.chat_id).await?;
+        let ours = self.join_through_us(group).await?;
+        let rec = GroupRecord {
+            id: GroupRecord::NEW,
+            label: label.to_owned(),
+            dialect: join.dialect,
+            privacy: join.privacy,
+            chat_id: join.chat_id,
+            identity_seed: Zeroizing::new(*seed),
+            nick: nick.to_owned(),
+            join: join.to_string(),
+            peers: vec![StoredPeer {
+                key: *join.contact.key.as_bytes(),
+                addr: join.contact.addr,
+            }],
+            created_by_us: false,
+        };
+        let record = self.store.put_group(&rec)?;
+        self.add(group, record, label, ours, nick, false);
+        self.expect_answer(group, join.contact, true);
+        Ok(group)
+    }
+
     /// Rejoins a stored group with its stored identity, through its remembered peers (or
     /// founds it again, alone, if we founded it and know no peer); with `nick`, else the
     /// stored one.

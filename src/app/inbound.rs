@@ -58,6 +58,9 @@ impl Runtime {
             } => {
                 let from = self.peer(group, &origin);
                 let text = String::from_utf8_lossy(&text).into_owned();
+                if let Some(server) = self.server_message(group, &origin, &text) {
+                    return self.push(Some(group), server);
+                }
                 match kind {
                     TextKind::Chat => ChatEvent::Message { at, from, text },
                     TextKind::Action => ChatEvent::Action { at, from, text },

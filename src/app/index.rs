@@ -6,34 +6,35 @@
 //! owns the [`crate::index::client::IndexClient`], and the runtime's loop takes the
 //! [`worker::Done`]s back and turns them into events. Nothing here waits on the index.
 //!
-//! Each open room gets a window: a [`GroupId`] from [`FIRST_ROOM_ID`] up (the node numbers
-//! its groups from 0, far below), `Opened` with the room's name, its history as
-//! [`ChatEvent::RoomMessage`]s marked `history`, then new messages polled every
-//! [`ROOM_POLL`] while the window is open. Text typed there is posted to the room; `/part`
-//! leaves it. The rooms opened are kept in the account's room list on the index, so a login
-//! (on any device) opens them again.
+//! A room is a public group in the overlay founded by the index's node (PROTOCOL.md §8.11).
+//! `/room NAME` asks the index for the group (its chat id and the port of the index's node,
+//! on the index's IP address) and the stored history; the runtime then joins the group with
+//! the account's identity (so moderator roles appointed by account follow the person) and
+//! the account name as nick. The window is an ordinary group window: messages go peer to
+//! peer, the history comes first as [`ChatEvent::RoomMessage`]s marked `history`, and the
+//! founder's messages (an admin's server message) show as server messages. `/part` leaves
+//! the group and the room. The rooms opened are kept in the account's room list on the
+//! index, so a login (on any device) opens them again.
 
 mod worker;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use zeroize::Zeroizing;
 
 use super::command::{ChatCommand, Input, Password, room_error};
 use super::event::ChatEvent;
 use super::runtime::{Flow, Runtime};
-use crate::index::wire::RoomMessage;
-use crate::proto::GroupId;
-use crate::wire::PublicKey;
+use crate::index::roomkey::founder_key;
+use crate::index::wire::{RoomJoin, RoomMessage};
+use crate::proto::{Dialect, GroupId, JoinString, Privacy};
+use crate::wire::{NodeInfo, PublicKey};
 pub(super) use worker::{Done, Job};
 
-/// How often the history of each open room is polled for new messages.
-pub const ROOM_POLL: Duration = Duration::from_secs(2);
-/// The first window id of an index room.
-pub const FIRST_ROOM_ID: u32 = 0x8000_0000;
 /// Jobs and results queued between the runtime and the worker.
 const QUEUE: usize = 64;
 /// How long a quit waits for the worker to leave the rooms and log out.
@@ -66,11 +67,16 @@ impl FromStr for IndexTarget {
 pub(super) struct IndexLink {
     jobs: mpsc::Sender<Job>,
     done: mpsc::Receiver<Done>,
-    /// Open (or opening) room windows.
+    /// The index's address (its node listens on the same IP).
+    addr: SocketAddr,
+    /// The groups of open rooms.
     rooms: BTreeMap<GroupId, String>,
-    next_id: u32,
+    /// Rooms asked for, not open yet.
+    opening: BTreeSet<String>,
     /// The account logged in, if any.
     account: Option<String>,
+    /// The logged-in account's identity seed (our key in the rooms' groups).
+    seed: Option<Zeroizing<[u8; 32]>>,
 }
 
 impl IndexLink {
@@ -83,9 +89,11 @@ impl IndexLink {
         Self {
             jobs,
             done,
+            addr: target.addr,
             rooms: BTreeMap::new(),
-            next_id: FIRST_ROOM_ID,
+            opening: BTreeSet::new(),
             account: None,
+            seed: None,
         }
     }
 
@@ -138,20 +146,16 @@ impl Runtime {
             .map_err(|_| anyhow::anyhow!("the index connection has stopped"))
     }
 
-    /// Input typed in a room's window: text is posted, `/part` leaves, other commands go
-    /// their usual way.
+    /// Input typed in a room's window: `/part` also leaves the room on the index (the
+    /// group is left the usual way); everything else goes the usual way.
     pub(super) async fn room_input(&mut self, room: String, input: Input) -> Option<Input> {
-        match input {
-            Input::Text(text) => {
-                let _ = self.job(Job::Post { room, text }).await;
-                None
+        if let Input::Command(ChatCommand::Part(_)) = &input {
+            if let Some(l) = self.index.as_mut() {
+                l.rooms.retain(|_, r| *r != room);
             }
-            Input::Command(ChatCommand::Part(_)) => {
-                let _ = self.job(Job::Leave { room }).await;
-                None
-            }
-            other => Some(other),
+            let _ = self.job(Job::Leave { room }).await;
         }
+        Some(input)
     }
 
     /// `/logout`, `/rooms`, `/room`, `/admin say`.
@@ -208,21 +212,19 @@ impl Runtime {
         if link.account.is_none() {
             anyhow::bail!("log in first: /login NAME (or /register NAME)");
         }
-        if link.room_id(&room).is_some() {
+        if link.room_id(&room).is_some() || link.opening.contains(&room) {
             self.info(at, format!("room {room} is open already"));
             return Ok(());
         }
-        let id = GroupId(link.next_id);
-        link.next_id = link.next_id.wrapping_add(1).max(FIRST_ROOM_ID);
         link.jobs
             .try_send(Job::Open { room: room.clone() })
             .map_err(|_| anyhow::anyhow!("the index connection is busy or stopped"))?;
-        link.rooms.insert(id, room);
+        link.opening.insert(room);
         Ok(())
     }
 
     /// Shows what the worker reports.
-    pub(super) fn on_index(&mut self, done: Done) {
+    pub(super) async fn on_index(&mut self, done: Done) {
         match done {
             Done::Info(at, text) => self.info(at, text),
             Done::Error(at, text) => self.error(at, text),
@@ -232,25 +234,34 @@ impl Runtime {
                 key,
                 admin,
                 lists,
-            } => self.logged_in(at, name, &key, admin, lists.rooms, lists.chats.len()),
-            Done::LoggedOut => self.logged_out(),
+                seed,
+            } => {
+                if let Some(l) = self.index.as_mut() {
+                    l.seed = Some(seed);
+                }
+                self.logged_in(at, name, &key, admin, lists.rooms, lists.chats.len());
+            }
+            Done::LoggedOut => self.logged_out().await,
             Done::Opened {
                 room,
-                members,
+                join,
                 history,
-            } => self.room_opened(&room, members, history),
+            } => {
+                if let Err(e) = self.room_opened(&room, join, history).await {
+                    self.error(None, format!("room {room}: {e:#}"));
+                }
+            }
             Done::OpenFailed { room, error } => {
                 if let Some(l) = self.index.as_mut() {
-                    l.rooms.retain(|_, r| *r != room);
+                    l.opening.remove(&room);
                 }
                 self.error(None, format!("room {room}: {error}"));
             }
-            Done::Messages { room, messages } => self.room_messages(&room, messages, false),
             Done::RoomError { room, error } => {
                 let at = self.index.as_ref().and_then(|l| l.room_id(&room));
                 self.error(at, error);
             }
-            Done::Left { room, members } => self.room_left(&room, members),
+            Done::Left { room } => self.info(None, format!("left room {room}")),
             Done::Stopped => {}
         }
     }
@@ -284,70 +295,118 @@ impl Runtime {
         }
     }
 
-    fn logged_out(&mut self) {
+    /// Leaves the rooms' groups and forgets them.
+    async fn logged_out(&mut self) {
         let Some(l) = self.index.as_mut() else { return };
         l.account = None;
+        l.seed = None;
+        l.opening.clear();
         let rooms = std::mem::take(&mut l.rooms);
-        for id in rooms.into_keys() {
-            let at = self.now();
-            let reason = "logged out".to_owned();
-            self.push(Some(id), ChatEvent::Closed { at, reason });
+        for group in rooms.into_keys() {
+            let _ = self.handle.leave_group(group, "logged out").await;
+            self.close(group, "logged out", true);
         }
         self.info(None, "logged out of the index");
     }
 
-    fn room_opened(&mut self, room: &str, members: u32, history: Vec<RoomMessage>) {
-        let Some(l) = self.index.as_ref() else { return };
-        let (Some(id), nick) = (l.room_id(room), l.account.clone().unwrap_or_default()) else {
-            return;
+    /// The index answered `/room`: joins the room's group through the index's node with the
+    /// account's identity, then shows the stored history.
+    async fn room_opened(
+        &mut self,
+        room: &str,
+        join: RoomJoin,
+        history: Vec<RoomMessage>,
+    ) -> anyhow::Result<()> {
+        let Some(l) = self.index.as_mut() else {
+            return Ok(());
         };
-        let at = self.now();
-        let label = room.to_owned();
-        let join = String::new();
-        let ready = true;
-        self.push(
-            Some(id),
-            ChatEvent::Opened {
-                at,
-                label,
-                join,
-                nick,
-                ready,
-            },
-        );
-        let poll = ROOM_POLL.as_secs();
+        l.opening.remove(room);
+        let (Some(nick), Some(seed)) = (l.account.clone(), l.seed.clone()) else {
+            anyhow::bail!("logged out before the room opened");
+        };
+        if join.port == 0 {
+            anyhow::bail!("this index runs no node for its rooms");
+        }
+        let founder = founder_key(&join.chat_id)
+            .ok_or_else(|| anyhow::anyhow!("the index sent a bad chat id"))?;
+        let contact = NodeInfo {
+            key: founder,
+            addr: SocketAddr::new(l.addr.ip(), join.port),
+        };
+        let string = JoinString {
+            dialect: Dialect::Secure,
+            privacy: Privacy::Public,
+            chat_id: Some(join.chat_id),
+            contact,
+        };
+        let open = self
+            .groups
+            .iter()
+            .find(|(_, j)| j.join.chat_id == Some(join.chat_id))
+            .map(|(g, _)| *g);
+        let group = match open {
+            Some(g) => g,
+            None => self.join_as(&string, &seed, &nick, room).await?,
+        };
+        if let Some(l) = self.index.as_mut() {
+            l.rooms.insert(group, room.to_owned());
+        }
         let line = format!(
-            "room {room}: {members} clients; {} earlier messages follow; new ones are read every {poll} s",
+            "room {room}: {} clients; joining its group through the index's node at {}; {} \
+             earlier messages follow",
+            join.members,
+            contact.addr,
             history.len()
         );
-        self.info(Some(id), line);
-        self.room_messages(room, history, true);
-    }
-
-    fn room_messages(&mut self, room: &str, messages: Vec<RoomMessage>, history: bool) {
-        let id = self.index.as_ref().and_then(|l| l.room_id(room));
-        let Some(id) = id else { return };
-        for m in messages {
+        self.info(Some(group), line);
+        for m in history {
             let ev = ChatEvent::RoomMessage {
                 at: self.now(),
                 room: room.to_owned(),
                 author: m.author,
                 text: m.text,
                 server: m.server,
-                history,
+                history: true,
                 sent: m.at,
             };
-            self.push(Some(id), ev);
+            self.push(Some(group), ev);
         }
+        Ok(())
     }
 
-    fn room_left(&mut self, room: &str, members: u32) {
-        let Some(l) = self.index.as_mut() else { return };
-        let Some(id) = l.room_id(room) else { return };
-        l.rooms.remove(&id);
-        let at = self.now();
-        let reason = format!("left room {room} ({members} clients now)");
-        self.info(Some(id), reason.clone());
-        self.push(Some(id), ChatEvent::Closed { at, reason });
+    /// A chat from the founder of a room's group (the index's node): an admin's server
+    /// message, shown as one. `None` if `group` is no room or `origin` not its founder.
+    pub(super) fn server_message(
+        &self,
+        group: GroupId,
+        origin: &PublicKey,
+        text: &str,
+    ) -> Option<ChatEvent> {
+        let room = self.room_of(Some(group))?;
+        let chat_id = self.groups.get(&group)?.join.chat_id?;
+        if founder_key(&chat_id)? != *origin {
+            return None;
+        }
+        Some(ChatEvent::RoomMessage {
+            at: self.now(),
+            room,
+            author: "index".to_owned(),
+            text: text.to_owned(),
+            server: true,
+            history: false,
+            sent: crate::index::writer::unix_now().try_into().unwrap_or(0),
+        })
+    }
+
+    /// The store records of the rooms' groups: a quit forgets them (a login opens the rooms
+    /// again), so a restart does not rejoin them as plain groups.
+    pub(super) fn room_records(&self) -> Vec<u64> {
+        let Some(l) = self.index.as_ref() else {
+            return Vec::new();
+        };
+        l.rooms
+            .keys()
+            .filter_map(|g| self.groups.get(g).map(|j| j.record))
+            .collect()
     }
 }

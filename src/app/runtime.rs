@@ -165,7 +165,7 @@ impl Runtime {
                 Wake::Persist => self.persist().await,
                 Wake::Report => front.report(&self.report().await),
                 Wake::JoinDue => self.expire_joins().await,
-                Wake::Index(Some(done)) => self.on_index(done),
+                Wake::Index(Some(done)) => self.on_index(done).await,
                 Wake::Index(None) => {
                     self.error(None, "the index connection stopped");
                     self.index = None;
@@ -244,6 +244,7 @@ impl Runtime {
     /// Stores everything, leaves every group with `reason` (quit is broadcast) and stops
     /// the driver; returns its final counters.
     pub async fn shutdown(mut self, reason: Option<&str>) -> DriverStats {
+        let rooms = self.room_records();
         if let Some(link) = self.index.take() {
             link.shutdown().await;
         }
@@ -252,6 +253,9 @@ impl Runtime {
         let groups: Vec<GroupId> = self.groups.keys().copied().collect();
         for group in groups {
             let _ = self.handle.leave_group(group, reason.unwrap_or("")).await;
+        }
+        for record in rooms {
+            let _ = self.store.remove_group(record);
         }
         let stats = self.handle.quit().await;
         let last = match self.task.take() {

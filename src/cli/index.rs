@@ -1,8 +1,11 @@
 //! `dhtchat index`: run the account/room index on its own UDP socket (PROTOCOL.md §8).
 //!
-//! SQLite in `--data-dir` by default (nothing to set up), or PostgreSQL with
-//! `--database postgres://…`. At start one line goes to stdout, `index key=<hex> addr=<ip:port>`
-//! (what clients need: `KEY@IP:PORT`); logs go to stderr (`RUST_LOG`, default `info`), with a
+//! SQLite in `--data-dir` by default (nothing to set up), or PostgreSQL: the URL from the
+//! `DHTCHAT_DATABASE` environment variable or the first line of `--database-file PATH`, which
+//! `ps` does not show (`--database URL` works too, with a warning when the URL holds a
+//! password). The index's node, founder of the rooms' groups, listens on `--room-bind`
+//! (default: the index's address, port + 1). At start one line goes to stdout,
+//! `index key=<hex> addr=<ip:port> rooms=<ip:port>` (what clients need: `KEY@IP:PORT`); logs go to stderr (`RUST_LOG`, default `info`), with a
 //! stats line every `--stats-interval` seconds. Ctrl-C or SIGTERM stops it after the queued
 //! writes are committed. `--calibrate` only measures the Argon2id parameters a client on this
 //! machine would choose, and exits.
@@ -22,16 +25,26 @@ use crate::index::driver::{IndexOptions, start};
 pub struct Args {
     /// Directory of the SQLite database (`index.sqlite3`), created if missing; not needed
     /// with --database
-    #[arg(long, value_name = "DIR", required_unless_present_any = ["calibrate", "database"])]
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
     /// UDP address to listen on
     #[arg(long, value_name = "IP:PORT", default_value = "0.0.0.0:33446")]
     pub bind: SocketAddr,
 
-    /// PostgreSQL instead of SQLite: postgres://user:password@host/dbname
+    /// PostgreSQL instead of SQLite: postgres://user:password@host/dbname. Visible to
+    /// every local user in `ps`: prefer DHTCHAT_DATABASE or --database-file
     #[arg(long, value_name = "URL")]
     pub database: Option<String>,
+
+    /// Read the PostgreSQL URL from the first line of this file (keep it mode 600)
+    #[arg(long, value_name = "PATH", conflicts_with = "database")]
+    pub database_file: Option<PathBuf>,
+
+    /// UDP address of the index's node, founder of the rooms' groups; default: the
+    /// --bind address with the next port (any free port when --bind has port 0)
+    #[arg(long, value_name = "IP:PORT")]
+    pub room_bind: Option<SocketAddr>,
 
     /// Only these rooms may be used (repeat the flag); default: any valid room name
     #[arg(long = "allow-room", value_name = "NAME")]
@@ -88,22 +101,86 @@ fn init_tracing() {
         .try_init();
 }
 
+/// The environment variable that may hold the PostgreSQL URL (not shown by `ps`).
+pub const DATABASE_ENV: &str = "DHTCHAT_DATABASE";
+
+/// The PostgreSQL URL, if any: `--database`, else the first line of `--database-file`, else
+/// `DHTCHAT_DATABASE`. Warns on stderr when the command line's URL holds a password.
+pub fn database_url(
+    flag: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<Option<String>> {
+    if let Some(url) = flag {
+        if url_has_password(url) {
+            eprintln!(
+                "warning: --database holds a password, which `ps` shows to every local user; \
+                 put the URL in {DATABASE_ENV} or in a file named by --database-file"
+            );
+        }
+        return Ok(Some(url.to_owned()));
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --database-file {}", path.display()))?;
+        let url = text.lines().next().unwrap_or_default().trim().to_owned();
+        anyhow::ensure!(!url.is_empty(), "{} holds no database URL", path.display());
+        return Ok(Some(url));
+    }
+    Ok(std::env::var(DATABASE_ENV)
+        .ok()
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty()))
+}
+
+/// True if a PostgreSQL URL or key=value connection string carries a password.
+pub fn url_has_password(url: &str) -> bool {
+    if url.contains("password=") {
+        return true;
+    }
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(user, _)| user.contains(':'))
+}
+
+/// The node's default address: the index's IP, the next port (any free port for port 0).
+fn default_room_bind(bind: SocketAddr) -> SocketAddr {
+    let port = match bind.port() {
+        0 => 0,
+        p => p.wrapping_add(1),
+    };
+    SocketAddr::new(bind.ip(), port)
+}
+
 async fn async_main(args: &Args) -> anyhow::Result<()> {
-    let data_dir = match (&args.data_dir, &args.database) {
+    let database = database_url(args.database.as_deref(), args.database_file.as_deref())?;
+    let data_dir = match (&args.data_dir, &database) {
         (Some(dir), _) => dir.clone(),
         (None, Some(_)) => PathBuf::from("."),
-        (None, None) => anyhow::bail!("--data-dir is required"),
+        (None, None) => anyhow::bail!(
+            "--data-dir is required (or a PostgreSQL URL: {DATABASE_ENV}, --database-file)"
+        ),
     };
     let mut options = IndexOptions::new(args.bind, data_dir);
-    options.database.clone_from(&args.database);
+    options.database = database;
+    options.room_bind = Some(
+        args.room_bind
+            .unwrap_or_else(|| default_room_bind(args.bind)),
+    );
     options.ip_rate = Some((args.ip_rate, Duration::from_secs(1) / args.ip_rate.max(1)));
     options.stats_interval = Some(Duration::from_secs(args.stats_interval.max(1)));
     if !args.allow_rooms.is_empty() {
         options.allowed_rooms = Some(args.allow_rooms.clone());
     }
     let running = start(&options).await.context("cannot start the index")?;
+    let rooms = running
+        .room_addr
+        .map_or_else(|| "none".to_owned(), |a| a.to_string());
     println!(
-        "index key={} addr={}",
+        "index key={} addr={} rooms={rooms}",
         hex::encode(running.key.0),
         running.addr
     );
@@ -135,4 +212,26 @@ async fn stop_signal() -> &'static str {
     }
     let _ = tokio::signal::ctrl_c().await;
     "interrupt"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_the_url_is_noticed() {
+        assert!(url_has_password("postgres://u:secret@db/idx"));
+        assert!(url_has_password("host=db user=u password=secret"));
+        assert!(!url_has_password("postgres://u@db/idx"));
+        assert!(!url_has_password("postgres://db:5432/idx"));
+        assert!(!url_has_password("postgresql:///idx?host=/run/postgresql"));
+    }
+
+    #[test]
+    fn the_node_takes_the_next_port() {
+        let b: SocketAddr = "0.0.0.0:33446".parse().unwrap();
+        assert_eq!(default_room_bind(b), "0.0.0.0:33447".parse().unwrap());
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        assert_eq!(default_room_bind(any), any);
+    }
 }

@@ -28,7 +28,8 @@ use super::account::{self, AccountError, AccountKey, KdfParams, Lists, Opened, P
 use super::names::{normalize_username, room_name_problem};
 use super::wire::request::MAX_HISTORY;
 use super::wire::{
-    self, Fragment, Registration, Reply, ReplyBody, Request, RoomInfo, RoomMessage, Status,
+    self, Fragment, Registration, Reply, ReplyBody, Request, RoomInfo, RoomJoin, RoomMessage,
+    Status,
 };
 use crate::crypto::{self, BoxKeypair, Identity};
 use crate::net::os_seed;
@@ -401,10 +402,14 @@ impl IndexClient {
         }
     }
 
-    /// Joins a room (checked locally first); returns its member count.
-    pub async fn join_room(&mut self, room: &str) -> Result<u32, ClientError> {
+    /// Joins a room: the index founds its group if needed (§8.11); returns the group's chat
+    /// id, the port of the index's node and the clients in the group.
+    pub async fn join_room(&mut self, room: &str) -> Result<RoomJoin, ClientError> {
         check_room(room)?;
-        members(self.ok(&Request::JoinRoom { room: room.into() }).await?)
+        match self.ok(&Request::JoinRoom { room: room.into() }).await? {
+            ReplyBody::RoomJoin(j) => Ok(j),
+            _ => Err(ClientError::Protocol),
+        }
     }
 
     /// Leaves a room; returns its member count.

@@ -13,6 +13,9 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+mod rooms;
+
+use self::rooms::RoomNode;
 use super::service::{Service, ServiceConfig, ServiceStats, Token};
 use super::sql::{self, SqlError};
 use super::store::{self, Limits, Outcome};
@@ -42,6 +45,11 @@ pub struct IndexOptions {
     pub login_rate: Option<(u32, std::time::Duration)>,
     /// Log one stats line this often (`None`: never).
     pub stats_interval: Option<std::time::Duration>,
+    /// UDP address of the index's node, founder of the rooms' groups (§8.11); `None`: no
+    /// node (rooms are then only stored message lists, counted by accounts joined).
+    pub room_bind: Option<SocketAddr>,
+    /// How often the moderator table is read (the node grants and revokes the role).
+    pub moderator_poll: std::time::Duration,
 }
 
 impl IndexOptions {
@@ -56,6 +64,8 @@ impl IndexOptions {
             ip_rate: None,
             login_rate: None,
             stats_interval: None,
+            room_bind: None,
+            moderator_poll: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -78,6 +88,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The index key (clients address it).
     pub key: PublicKey,
+    /// The address of the index's node (rooms' founder), if it runs one.
+    pub room_addr: Option<SocketAddr>,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<ServiceStats>,
 }
@@ -103,8 +115,20 @@ pub async fn start(options: &IndexOptions) -> Result<Running, IndexError> {
         .spawn(move || {
             let _ = tx.send(open_store(database.as_deref(), &dir));
         })?;
-    let (sql, identity, fake) = rx.await.map_err(io::Error::other)??;
+    let (sql, identity, fake, room_names) = rx.await.map_err(io::Error::other)??;
+    let mut node = match options.room_bind {
+        Some(bind) => {
+            let max = usize::try_from(options.limits.max_rooms).unwrap_or(usize::MAX);
+            let node = RoomNode::start(bind, identity, max)
+                .await
+                .map_err(io::Error::other)?;
+            Some(node)
+        }
+        None => None,
+    };
+    let room_addr = node.as_ref().map(RoomNode::addr);
     let mut config = ServiceConfig::new(identity, fake, os_seed()?);
+    config.room_port = room_addr.map_or(0, |a| a.port());
     config.allowed_rooms.clone_from(&options.allowed_rooms);
     if let Some(rate) = options.ip_rate {
         config.ip_rate = rate;
@@ -113,7 +137,13 @@ pub async fn start(options: &IndexOptions) -> Result<Running, IndexError> {
         config.login_rate = rate;
     }
     let max_in_flight = config.max_in_flight;
-    let service = Service::new(config);
+    let mut service = Service::new(config);
+    if let Some(node) = node.as_mut() {
+        for room in &room_names {
+            node.found(&mut service, room).await;
+        }
+        service.refresh_moderators();
+    }
     let (outcome_tx, outcomes) = mpsc::channel(max_in_flight * 2 + 8);
     let writer = Writer::spawn(
         sql,
@@ -127,7 +157,7 @@ pub async fn start(options: &IndexOptions) -> Result<Running, IndexError> {
     let socket = UdpSocket::bind(options.bind).await?;
     let addr = socket.local_addr()?;
     let key = service.public_key();
-    info!(%addr, key = %hex::encode(key.0), "index listening");
+    info!(%addr, key = %hex::encode(key.0), rooms = ?room_addr, "index listening");
     let (stop, stopped) = oneshot::channel();
     let driver = Driver {
         socket,
@@ -136,18 +166,21 @@ pub async fn start(options: &IndexOptions) -> Result<Running, IndexError> {
         outcomes,
         buf: vec![0; 2048],
         stats_interval: options.stats_interval,
+        node,
+        moderator_poll: options.moderator_poll,
     };
     let task = tokio::spawn(driver.run(stopped));
     Ok(Running {
         addr,
         key,
+        room_addr,
         stop,
         task,
     })
 }
 
-/// A migrated database, the index's identity seed and its fake-salt key.
-type OpenedStore = (Box<dyn sql::Sql>, [u8; 32], [u8; 32]);
+/// A migrated database, the index's identity seed, its fake-salt key and the rooms' names.
+type OpenedStore = (Box<dyn sql::Sql>, [u8; 32], [u8; 32], Vec<String>);
 
 /// Opens and migrates the database; returns it with the identity seed and fake-salt key.
 fn open_store(database: Option<&str>, dir: &std::path::Path) -> Result<OpenedStore, IndexError> {
@@ -159,7 +192,15 @@ fn open_store(database: Option<&str>, dir: &std::path::Path) -> Result<OpenedSto
     debug!(found, to = store::SCHEMA_VERSION, "schema migrated");
     let identity = store::meta_secret(sql.as_mut(), "identity_seed", os_seed()?)?;
     let fake = store::meta_secret(sql.as_mut(), "fake_salt_key", os_seed()?)?;
-    Ok((sql, identity, fake))
+    let filled = store::fill_member_keys(sql.as_mut())?;
+    if filled > 0 {
+        info!(
+            filled,
+            "member keys computed for accounts stored before schema 4"
+        );
+    }
+    let rooms = store::room_names(sql.as_mut())?;
+    Ok((sql, identity, fake, rooms))
 }
 
 struct Driver {
@@ -169,6 +210,8 @@ struct Driver {
     outcomes: mpsc::Receiver<(Token, Outcome)>,
     buf: Vec<u8>,
     stats_interval: Option<std::time::Duration>,
+    node: Option<RoomNode>,
+    moderator_poll: std::time::Duration,
 }
 
 impl Driver {
@@ -177,10 +220,21 @@ impl Driver {
             .stats_interval
             .unwrap_or(std::time::Duration::from_secs(3600));
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let poll = self.moderator_poll;
+        let mut moderators = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
+        moderators.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.flush().await;
             tokio::select! {
                 _ = ticks.tick(), if self.stats_interval.is_some() => self.log_stats(),
+                _ = moderators.tick(), if self.node.is_some() => self.service.refresh_moderators(),
+                ev = RoomNode::recv(self.node.as_mut()) => match (ev, self.node.as_mut()) {
+                    (Some(ev), Some(node)) => node.on_event(&mut self.service, ev).await,
+                    _ => {
+                        warn!("the index's node stopped");
+                        self.node = None;
+                    }
+                },
                 ready = self.socket.readable() => {
                     if let Err(e) = ready {
                         warn!(error = %e, "socket not readable");
@@ -202,6 +256,9 @@ impl Driver {
             .commits
             .load(std::sync::atomic::Ordering::Relaxed);
         info!(?stats, commits, "index stopped");
+        if let Some(node) = self.node.take() {
+            node.stop().await;
+        }
         self.writer.shutdown();
         stats
     }
@@ -246,6 +303,11 @@ impl Driver {
 
     /// Sends queued datagrams and hands queued operations to the writer.
     async fn flush(&mut self) {
+        while let Some(action) = self.service.poll_room_action() {
+            if let Some(node) = self.node.as_mut() {
+                node.act(&mut self.service, action).await;
+            }
+        }
         while let Some((token, op)) = self.service.poll_storage() {
             if let Err(job) = self.writer.try_submit(Job { token, op }) {
                 self.service.handle_storage(now(), job, Outcome::Failed);

@@ -9,6 +9,7 @@
 //! # Layout
 //!
 //! - [`names`]: the username normalisation rule and the room-name rule.
+//! - [`roomkey`]: the founder seed and chat id of each room's group (derived, not stored).
 //! - [`wire`]: byte codecs of the index packets (inner ids 96/97) and their fragments.
 //! - [`account`]: client-side key derivation, wrapping and the blobs' plaintext formats
 //!   (sans-IO: randomness is an argument).
@@ -18,7 +19,8 @@
 //!   [`sql::Sql`], and the versioned schema.
 //! - [`sql`]: the [`sql::Sql`] trait with its SQLite and PostgreSQL connections.
 //! - [`writer`]: the writer thread: group commit, acknowledgement after the commit.
-//! - [`driver`]: the tokio task that owns the UDP socket and the [`Service`].
+//! - [`driver`]: the tokio task that owns the UDP socket and the [`Service`], and the
+//!   index's overlay node, founder of one public group per room.
 //! - [`client`]: the client library (register, login, change password, lists, rooms).
 //! - [`groupkey`]: group-chat keys in epochs behind the [`groupkey::GroupKeySchedule`] seam
 //!   (issue #14; PROTOCOL.md appendix B): rotation records, their ordering, message sealing.
@@ -41,6 +43,7 @@ pub mod client;
 pub mod driver;
 pub mod groupkey;
 pub mod names;
+pub mod roomkey;
 pub mod service;
 pub mod sql;
 pub mod store;

@@ -211,7 +211,7 @@ fn apply_one(sql: &mut dyn Sql, limits: &Limits, op: &Op, now: i64) -> Outcome {
 }
 
 /// Unix seconds, for `created_at` columns (the writer is IO; the service never reads this).
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     #[allow(clippy::disallowed_methods)]
     // wall-clock stamps on stored rows, outside the sans-IO core
     let now = std::time::SystemTime::now();

@@ -129,6 +129,7 @@ pub fn all_rows(sql: &mut dyn Sql) -> Vec<(String, Row)> {
         "room_members",
         "room_messages",
         "pms",
+        "room_moderators",
     ] {
         for row in sql
             .query(&format!("SELECT * FROM {table}"), &[])

@@ -2,27 +2,29 @@
 //! runtime's loop (a request may wait up to 6 × 500 ms for an unreachable index, and
 //! Argon2id runs about a second on a blocking thread inside the client).
 //!
-//! It takes [`Job`]s in order and answers with [`Done`]s; between jobs it polls the history
-//! of every open room every [`ROOM_POLL`] and reports the messages it has not reported yet.
+//! It takes [`Job`]s in order and answers with [`Done`]s. A room's messages do not pass
+//! through here: opening a room asks the index for its group (chat id and the port of the
+//! index's node) and its stored history, and the runtime joins the group (PROTOCOL.md §8.11).
 //! Passwords arrive in [`Password`]s and go only into the client's key derivation.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tokio::sync::mpsc;
+use zeroize::Zeroizing;
 
-use super::{IndexTarget, ROOM_POLL};
+use super::IndexTarget;
 use crate::app::command::Password;
 use crate::crypto::Identity;
 use crate::index::account::{KdfParams, Lists};
 use crate::index::client::{ClientError, IndexClient, calibrate};
-use crate::index::wire::RoomMessage;
+use crate::index::wire::{RoomJoin, RoomMessage};
 use crate::net::os_seed;
 use crate::proto::GroupId;
 
-/// Most history messages read when a room opens, and per poll.
+/// Most history messages read when a room opens.
 const HISTORY: u8 = 50;
 
 /// One thing for the worker to do; `at` is the window that asked (for its answer lines).
@@ -55,10 +57,6 @@ pub(in crate::app) enum Job {
     Leave {
         room: String,
     },
-    Post {
-        room: String,
-        text: String,
-    },
     AdminSay {
         at: Option<GroupId>,
         room: Option<String>,
@@ -79,20 +77,18 @@ pub(in crate::app) enum Done {
         key: String,
         admin: bool,
         lists: Lists,
+        /// The account's identity seed: its key is ours in every room's group.
+        seed: Zeroizing<[u8; 32]>,
     },
     LoggedOut,
     Opened {
         room: String,
-        members: u32,
+        join: RoomJoin,
         history: Vec<RoomMessage>,
     },
     OpenFailed {
         room: String,
         error: String,
-    },
-    Messages {
-        room: String,
-        messages: Vec<RoomMessage>,
     },
     RoomError {
         room: String,
@@ -100,19 +96,17 @@ pub(in crate::app) enum Done {
     },
     Left {
         room: String,
-        members: u32,
     },
     Stopped,
 }
 
-/// The worker's state: the client, the lists of the logged-in account, the open rooms with
-/// the newest message id reported.
+/// The worker's state: the client, the lists of the logged-in account, the open rooms.
 struct Worker {
     client: IndexClient,
     target: IndexTarget,
     floor: bool,
     lists: Option<Lists>,
-    rooms: BTreeMap<String, u64>,
+    rooms: BTreeSet<String>,
     done: mpsc::Sender<Done>,
 }
 
@@ -137,23 +131,15 @@ pub(super) async fn run(
         target,
         floor,
         lists: None,
-        rooms: BTreeMap::new(),
+        rooms: BTreeSet::new(),
         done,
     };
-    let mut poll = tokio::time::interval(ROOM_POLL);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            job = jobs.recv() => match job {
-                None => return,
-                Some(Job::Shutdown) => {
-                    w.shutdown().await;
-                    return;
-                }
-                Some(job) => w.job(job).await,
-            },
-            _ = poll.tick() => w.poll_all().await,
+    while let Some(job) = jobs.recv().await {
+        if matches!(job, Job::Shutdown) {
+            w.shutdown().await;
+            return;
         }
+        w.job(job).await;
     }
 }
 
@@ -197,7 +183,6 @@ impl Worker {
             Job::Rooms { at } => self.list(at).await,
             Job::Open { room } => self.open(room).await,
             Job::Leave { room } => self.leave(room).await,
-            Job::Post { room, text } => self.post(room, &text).await,
             Job::AdminSay { at, room, text } => self.admin_say(at, room, &text).await,
             Job::Shutdown => {}
         }
@@ -252,12 +237,14 @@ impl Worker {
                 let key = hex::encode(opened.identity.signing_key());
                 let name = name.to_ascii_lowercase();
                 let (admin, lists) = (opened.admin, opened.lists.clone());
+                let seed = opened.identity.seed();
                 self.send(Done::LoggedIn {
                     at,
                     name,
                     key,
                     admin,
                     lists,
+                    seed,
                 })
                 .await;
             }
@@ -288,7 +275,7 @@ impl Worker {
 
     /// Leaves every open room on the index (the account's list keeps them).
     async fn leave_all(&mut self) {
-        for room in std::mem::take(&mut self.rooms).into_keys() {
+        for room in std::mem::take(&mut self.rooms) {
             let _ = self.client.leave_room(&room).await;
         }
     }
@@ -319,19 +306,18 @@ impl Worker {
 
     async fn open(&mut self, room: String) {
         let result = async {
-            let members = self.client.join_room(&room).await?;
+            let join = self.client.join_room(&room).await?;
             let history = self.client.room_history(&room, 0, HISTORY).await?;
-            Ok::<_, ClientError>((members, history))
+            Ok::<_, ClientError>((join, history))
         }
         .await;
         match result {
-            Ok((members, history)) => {
-                let newest = history.last().map_or(0, |m| m.id);
-                self.rooms.insert(room.clone(), newest);
+            Ok((join, history)) => {
+                self.rooms.insert(room.clone());
                 self.remember(&room, true).await;
                 self.send(Done::Opened {
                     room,
-                    members,
+                    join,
                     history,
                 })
                 .await;
@@ -347,7 +333,7 @@ impl Worker {
         self.rooms.remove(&room);
         self.remember(&room, false).await;
         match self.client.leave_room(&room).await {
-            Ok(members) => self.send(Done::Left { room, members }).await,
+            Ok(_) => self.send(Done::Left { room }).await,
             Err(e) => {
                 let error = self.describe(&e);
                 self.send(Done::RoomError { room, error }).await;
@@ -373,16 +359,6 @@ impl Worker {
         }
     }
 
-    async fn post(&mut self, room: String, text: &str) {
-        match self.client.post_room(&room, text).await {
-            Ok(_) => self.poll(&room).await,
-            Err(e) => {
-                let error = format!("not sent: {}", self.describe(&e));
-                self.send(Done::RoomError { room, error }).await;
-            }
-        }
-    }
-
     async fn admin_say(&mut self, at: Option<GroupId>, room: Option<String>, text: &str) {
         match self.client.server_message(room.as_deref(), text).await {
             Ok(n) => {
@@ -394,33 +370,6 @@ impl Worker {
                 self.send(Done::Error(at, line.into())).await;
             }
             Err(e) => self.send(Done::Error(at, self.describe(&e))).await,
-        }
-    }
-
-    async fn poll_all(&mut self) {
-        let rooms: Vec<String> = self.rooms.keys().cloned().collect();
-        for room in rooms {
-            self.poll(&room).await;
-        }
-    }
-
-    /// Reports the messages of `room` newer than the newest reported.
-    async fn poll(&mut self, room: &str) {
-        let Some(&seen) = self.rooms.get(room) else {
-            return;
-        };
-        match self.client.room_history(room, 0, HISTORY).await {
-            Ok(history) => {
-                let messages: Vec<RoomMessage> =
-                    history.into_iter().filter(|m| m.id > seen).collect();
-                let Some(newest) = messages.last().map(|m| m.id) else {
-                    return;
-                };
-                self.rooms.insert(room.to_owned(), newest);
-                let room = room.to_owned();
-                self.send(Done::Messages { room, messages }).await;
-            }
-            Err(e) => tracing::debug!(room, error = %e, "room poll failed"),
         }
     }
 }

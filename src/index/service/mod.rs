@@ -13,6 +13,9 @@
 
 mod assembly;
 mod requests;
+mod rooms;
+
+pub use rooms::RoomAction;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -66,6 +69,9 @@ pub struct ServiceConfig {
     pub allowed_rooms: Option<Vec<String>>,
     /// Datagrams waiting to be sent; more are dropped and counted. Default 8192.
     pub max_transmits: usize,
+    /// UDP port of the index's node, founder of the rooms' groups (§8.11); 0 (the default):
+    /// no node, room counts are the accounts stored as joined.
+    pub room_port: u16,
 }
 
 impl ServiceConfig {
@@ -86,6 +92,7 @@ impl ServiceConfig {
             login_rate: (5, Duration::from_secs(12)),
             allowed_rooms: None,
             max_transmits: 8192,
+            room_port: 0,
         }
     }
 }
@@ -169,6 +176,8 @@ struct Pending {
     name: String,
     /// Login: the account that gets a session when the fetch succeeds.
     login: Option<i64>,
+    /// What the index's node does once the operation succeeded (join, server message).
+    then: Option<RoomAction>,
 }
 
 /// The index's request logic; see the module docs for the call order.
@@ -191,6 +200,7 @@ pub struct Service {
     transmits: VecDeque<Transmit>,
     storage: VecDeque<(Token, Op)>,
     stats: ServiceStats,
+    rooms: rooms::Rooms,
 }
 
 impl std::fmt::Debug for Service {
@@ -234,6 +244,7 @@ impl Service {
             transmits: VecDeque::new(),
             storage: VecDeque::new(),
             stats: ServiceStats::default(),
+            rooms: rooms::Rooms::new(config.room_port),
             config,
         }
     }
@@ -260,6 +271,7 @@ impl Service {
     /// Hands back the outcome of the operation `token` (after its transaction committed).
     pub fn handle_storage(&mut self, now: Instant, token: Token, outcome: Outcome) {
         let Some(p) = self.pending.remove(&token) else {
+            self.on_internal(token, outcome);
             return;
         };
         self.in_flight.remove(&(p.client, p.request_id));

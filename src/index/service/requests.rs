@@ -5,11 +5,11 @@ use std::time::Instant;
 
 use rand::RngCore;
 
-use super::{Challenge, Pending, Service, Session};
+use super::{Challenge, Pending, RoomAction, Service, Session};
 use crate::index::account::verify_login;
 use crate::index::names::{is_valid_room_name, normalize_username};
 use crate::index::store::{Op, Outcome};
-use crate::index::wire::{MailboxReply, MailboxRequest, Reply, ReplyBody, Request, Status};
+use crate::index::wire::{Kind, MailboxReply, MailboxRequest, Reply, ReplyBody, Request, Status};
 use crate::wire::PublicKey;
 
 type Handled = Result<(), &'static str>;
@@ -31,6 +31,7 @@ impl Service {
             kind: request.kind(),
             name: String::new(),
             login: None,
+            then: None,
         };
         match request {
             Request::Register(mut reg) => {
@@ -95,19 +96,35 @@ impl Service {
                     wrapped_key,
                 }
             }
-            Request::JoinRoom { room } => Op::JoinRoom { account, room },
-            Request::LeaveRoom { room } => Op::LeaveRoom { account, room },
+            Request::JoinRoom { room } => {
+                let then = Some(RoomAction::Found(room.clone()));
+                self.submit(Pending { then, ..p }, Op::JoinRoom { account, room });
+                return Ok(());
+            }
+            Request::LeaveRoom { room } => {
+                let then = Some(RoomAction::Found(room.clone()));
+                self.submit(Pending { then, ..p }, Op::LeaveRoom { account, room });
+                return Ok(());
+            }
             Request::PostRoom { room, text } => Op::PostRoom {
                 account,
                 room,
                 text,
             },
             Request::RoomHistory { room, before, max } => Op::RoomHistory { room, before, max },
-            Request::ServerMessage { room, text } => Op::ServerMessage {
-                account,
-                room,
-                text,
-            },
+            Request::ServerMessage { room, text } => {
+                let then = Some(RoomAction::Say {
+                    room: room.clone(),
+                    text: text.clone(),
+                });
+                let op = Op::ServerMessage {
+                    account,
+                    room,
+                    text,
+                };
+                self.submit(Pending { then, ..p }, op);
+                return Ok(());
+            }
             Request::Mailbox(m) => mailbox_op(account, m).ok_or("bad_name")?,
             Request::Logout => {
                 self.sessions.pop(&p.client);
@@ -182,11 +199,29 @@ impl Service {
                 ok(ReplyBody::Account(bundle))
             }
             Outcome::Account(None) => Reply::status(p.kind, Status::AuthFailed),
-            Outcome::Rooms(rooms) => ok(ReplyBody::Rooms(rooms)),
-            Outcome::Members(n) => ok(ReplyBody::Members(n)),
+            Outcome::Rooms(mut rooms) => {
+                self.live_counts(&mut rooms);
+                ok(ReplyBody::Rooms(rooms))
+            }
+            Outcome::Members(n) => match p.then.clone() {
+                Some(RoomAction::Found(room)) if p.kind == Kind::JoinRoom => {
+                    self.room_action(RoomAction::Found(room.clone()));
+                    ok(ReplyBody::RoomJoin(self.room_join(&room, n)))
+                }
+                Some(RoomAction::Found(room)) => {
+                    ok(ReplyBody::Members(self.live_members(&room, n)))
+                }
+                _ => ok(ReplyBody::Members(n)),
+            },
             Outcome::Posted(id) => ok(ReplyBody::Posted(id)),
             Outcome::History(messages) => ok(ReplyBody::History(messages)),
-            Outcome::Delivered(n) => ok(ReplyBody::Delivered(n)),
+            Outcome::Delivered(n) => {
+                if let Some(say) = p.then.clone() {
+                    self.room_action(say);
+                }
+                ok(ReplyBody::Delivered(n))
+            }
+            Outcome::Moderators(_) => Reply::status(p.kind, Status::Unavailable),
             Outcome::Forbidden => Reply::status(p.kind, Status::Forbidden),
             Outcome::UserKey(key) => ok(ReplyBody::Mailbox(MailboxReply::UserKey(key))),
             Outcome::NoSuchUser => Reply::status(p.kind, Status::NoSuchUser),

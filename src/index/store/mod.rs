@@ -22,7 +22,7 @@ use super::wire::{
 };
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The migrations; `{id}` and `{blob}` are replaced per dialect.
 const MIGRATIONS: &[&str] = &[
@@ -82,6 +82,20 @@ CREATE TABLE pms (
 );
 CREATE INDEX pms_by_recipient ON pms (recipient_id, id);
 CREATE INDEX pms_by_expiry ON pms (expires_at);
+"#,
+    // 4: rooms are groups (§8.11): room moderators, appointed by the local `dhtchat admin
+    // moderator ROOM NAME`, and each account's member key (the X25519 form of its identity
+    // key; empty until [`fill_member_keys`] computes it for older rows), so a chat the
+    // index's node hears is stored as its author's account.
+    r#"
+CREATE TABLE room_moderators (
+    room_id BIGINT NOT NULL REFERENCES rooms(id),
+    account_id BIGINT NOT NULL REFERENCES accounts(id),
+    PRIMARY KEY (room_id, account_id)
+);
+ALTER TABLE accounts ADD COLUMN member_key {blob} NOT NULL DEFAULT {empty_blob}
+    CHECK (length(member_key) IN (0, 32));
+CREATE INDEX accounts_by_member_key ON accounts (member_key);
 "#,
 ];
 
@@ -194,6 +208,18 @@ pub enum Op {
         /// Text.
         text: String,
     },
+    /// Every room moderator: (room, the account's Ed25519 key), read by the index's node.
+    RoomModerators,
+    /// A chat the index's node heard in a room's group: stored as the message of the account
+    /// whose member key sent it (`NoSuchUser` if none).
+    RoomChat {
+        /// Valid room name.
+        room: String,
+        /// The sender's member key (X25519).
+        member_key: [u8; 32],
+        /// Text.
+        text: String,
+    },
     /// An account's public key.
     UserKey {
         /// Normalised username.
@@ -266,6 +292,8 @@ pub enum Outcome {
     Failed,
     /// An account's Ed25519 public key.
     UserKey([u8; 32]),
+    /// Room moderators: (room name, the account's Ed25519 key), by room.
+    Moderators(Vec<(String, [u8; 32])>),
     /// No account has that name.
     NoSuchUser,
     /// The PM's id (the first copy's, for a replay).
@@ -311,13 +339,18 @@ pub fn migrate(sql: &mut dyn Sql) -> Result<i64, SqlError> {
 }
 
 fn dialect_sql(dialect: Dialect, migration: &str) -> String {
-    let (id, blob) = match dialect {
-        Dialect::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB"),
-        Dialect::Postgres => ("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA"),
+    let (id, blob, empty) = match dialect {
+        Dialect::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB", "x''"),
+        Dialect::Postgres => (
+            "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+            "BYTEA",
+            "''::bytea",
+        ),
     };
     migration
         .replace("{id}", id)
         .replace("{blob}", blob)
+        .replace("{empty_blob}", empty)
         .replace("{max_blob}", &MAX_BLOB.to_string())
 }
 
@@ -364,6 +397,43 @@ pub fn set_privilege(sql: &mut dyn Sql, name: &str, admin: bool) -> Result<bool,
             Err(e)
         }
     }
+}
+
+pub use rooms::{room_names, set_moderator};
+
+/// The member key of an identity key (its X25519 form); empty for a key that has none.
+fn member_key(public_key: &[u8; 32]) -> Vec<u8> {
+    crate::crypto::x25519_of(public_key).map_or_else(Vec::new, |k| k.0.to_vec())
+}
+
+/// Computes the member key of every account stored before migration 4; returns how many.
+pub fn fill_member_keys(sql: &mut dyn Sql) -> Result<usize, SqlError> {
+    let rows = sql.query(
+        "SELECT id, public_key FROM accounts WHERE length(member_key) = 0",
+        &[],
+    )?;
+    let mut filled = 0;
+    sql.begin()?;
+    for r in &rows {
+        let Ok(key) = <[u8; 32]>::try_from(r[1].blob()) else {
+            continue;
+        };
+        let member = member_key(&key);
+        if member.is_empty() {
+            continue;
+        }
+        let run = sql.execute(
+            "UPDATE accounts SET member_key = $1 WHERE id = $2",
+            &[Value::Blob(member), Value::Int(r[0].int())],
+        );
+        if let Err(e) = run {
+            let _ = sql.batch("ROLLBACK");
+            return Err(e);
+        }
+        filled += 1;
+    }
+    sql.batch("COMMIT")?;
+    Ok(filled)
 }
 
 /// Runs one operation inside the caller's transaction. `now` is Unix seconds.
@@ -417,6 +487,12 @@ pub fn apply(sql: &mut dyn Sql, op: &Op, limits: &Limits, now: i64) -> Result<Ou
             room,
             text: body,
         } => rooms::server_message(sql, *account, room.as_deref(), body, limits, now),
+        Op::RoomModerators => rooms::moderators(sql),
+        Op::RoomChat {
+            room,
+            member_key,
+            text: body,
+        } => rooms::chat(sql, room, member_key, body, limits, now),
         Op::UserKey { name } => mailbox::user_key(sql, name),
         Op::StorePm {
             sender,
@@ -470,8 +546,8 @@ fn register(
     let c = &reg.credentials;
     sql.execute(
         "INSERT INTO accounts (name, kdf_m, kdf_t, kdf_p, salt, verifier, public_key, \
-         wrapped_key, private_key, rooms, chats, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         wrapped_key, private_key, rooms, chats, created_at, member_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         &[
             text(&reg.name),
             Value::Int(c.params.m_kib.into()),
@@ -485,6 +561,7 @@ fn register(
             blob(&reg.rooms),
             blob(&reg.chats),
             Value::Int(now),
+            blob(&member_key(&reg.public_key)),
         ],
     )?;
     Ok(Outcome::Done)

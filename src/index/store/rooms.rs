@@ -1,4 +1,5 @@
-//! Room queries: list with member counts, join, leave, post, history, server messages.
+//! Room queries: list with member counts, join, leave, post, history, server messages,
+//! moderators.
 
 use super::{Limits, Outcome, count, text};
 use crate::index::sql::{Sql, SqlError, Value};
@@ -103,6 +104,25 @@ pub(super) fn post(
     Ok(Outcome::Posted(posted))
 }
 
+/// A chat the index's node heard: stored as the account whose member key sent it.
+pub(super) fn chat(
+    sql: &mut dyn Sql,
+    room: &str,
+    member_key: &[u8; 32],
+    body: &str,
+    limits: &Limits,
+    now: i64,
+) -> Result<Outcome, SqlError> {
+    let rows = sql.query(
+        "SELECT id FROM accounts WHERE member_key = $1",
+        &[Value::Blob(member_key.to_vec())],
+    )?;
+    let Some(account) = rows.first().map(|r| r[0].int()) else {
+        return Ok(Outcome::NoSuchUser);
+    };
+    post(sql, account, room, body, limits, now)
+}
+
 /// Stores one message and trims the room to its bound; returns the message id.
 fn insert_message(
     sql: &mut dyn Sql,
@@ -205,4 +225,70 @@ pub(super) fn server_message(
     Ok(Outcome::Delivered(
         u32::try_from(ids.len()).unwrap_or(u32::MAX),
     ))
+}
+
+/// Every room moderator (the index's node grants them the role), by room.
+pub(super) fn moderators(sql: &mut dyn Sql) -> Result<Outcome, SqlError> {
+    let rows = sql.query(
+        "SELECT r.name, a.public_key FROM room_moderators m \
+         JOIN rooms r ON r.id = m.room_id JOIN accounts a ON a.id = m.account_id \
+         ORDER BY r.name, a.id LIMIT 100000",
+        &[],
+    )?;
+    Ok(Outcome::Moderators(
+        rows.iter()
+            .filter_map(|r| Some((r[0].text().to_owned(), r[1].blob().try_into().ok()?)))
+            .collect(),
+    ))
+}
+
+/// The names of every room, to found their groups when the index starts.
+pub fn room_names(sql: &mut dyn Sql) -> Result<Vec<String>, SqlError> {
+    let rows = sql.query("SELECT name FROM rooms ORDER BY name", &[])?;
+    Ok(rows.iter().map(|r| r[0].text().to_owned()).collect())
+}
+
+/// Appoints (`on`) or removes a room moderator: the local `dhtchat admin moderator|unmoderator
+/// ROOM NAME`. The room is created if needed (it must be a valid name). Returns false if there
+/// is no such account.
+pub fn set_moderator(
+    sql: &mut dyn Sql,
+    room: &str,
+    name: &str,
+    on: bool,
+    limits: &Limits,
+    now: i64,
+) -> Result<bool, SqlError> {
+    sql.begin()?;
+    let run = (|| {
+        let rows = sql.query("SELECT id FROM accounts WHERE name = $1", &[text(name)])?;
+        let Some(account) = rows.first().map(|r| r[0].int()) else {
+            return Ok(false);
+        };
+        let Some(room) = room_id(sql, room, limits, now)? else {
+            return Err(SqlError::new("the room table is full"));
+        };
+        let (a, r) = (Value::Int(account), Value::Int(room));
+        sql.execute(
+            "DELETE FROM room_moderators WHERE room_id = $1 AND account_id = $2",
+            &[r.clone(), a.clone()],
+        )?;
+        if on {
+            sql.execute(
+                "INSERT INTO room_moderators (room_id, account_id) VALUES ($1, $2)",
+                &[r, a],
+            )?;
+        }
+        Ok(true)
+    })();
+    match run {
+        Ok(found) => {
+            sql.batch("COMMIT")?;
+            Ok(found)
+        }
+        Err(e) => {
+            let _ = sql.batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }

@@ -20,7 +20,7 @@ pub mod request;
 use crypto_box::SalsaBox;
 
 pub use mailbox::{MailboxReply, MailboxRequest, StoredPm};
-pub use reply::{AccountBundle, Reply, ReplyBody, RoomInfo, RoomMessage, Status};
+pub use reply::{AccountBundle, Reply, ReplyBody, RoomInfo, RoomJoin, RoomMessage, Status};
 pub use request::{Credentials, Kind, Registration, Request};
 
 use crate::crypto::seal_in_place;

@@ -7,7 +7,8 @@
 //! | prelogin           | `[m u32][t u32][p 1][salt 16][challenge 32]`                   |
 //! | login, fetch       | account: `[privilege 1][m u32][t u32][p 1][salt 16][public key 32][wrapped key 72][private key box 72][rooms blob][chats blob]` |
 //! | list rooms         | `[n u16]` then n × `[name][members u32]`                       |
-//! | join/leave room    | `[members u32]`                                                |
+//! | join room          | `[members u32][chat id 32][port u16]` (§8.11)                  |
+//! | leave room         | `[members u32]`                                                |
 //! | post to room       | `[message id u64]`                                             |
 //! | room history       | `[n 1]` then n × `[id u64][author name][server 1][unix secs u64][text]`, oldest first |
 //! | server message     | `[rooms u32]`: rooms it was posted to                          |
@@ -130,7 +131,9 @@ pub enum ReplyBody {
     Account(Box<AccountBundle>),
     /// List rooms.
     Rooms(Vec<RoomInfo>),
-    /// Join or leave: the room's member count afterwards.
+    /// Join: the room's group (PROTOCOL.md §8.11).
+    RoomJoin(RoomJoin),
+    /// Leave: the room's member count afterwards.
     Members(u32),
     /// Post: the stored message's id.
     Posted(u64),
@@ -140,6 +143,23 @@ pub enum ReplyBody {
     Delivered(u32),
     /// Kinds 15–18.
     Mailbox(MailboxReply),
+}
+
+/// What a client needs to join a room's group (the answer to kind 8).
+///
+/// | Length | Content |
+/// |--------|---------|
+/// | 4      | clients in the room's group now (u32 big-endian) |
+/// | 32     | chat id: the Ed25519 key of the room's founder (the index's node) |
+/// | 2      | UDP port of the index's node (u16 big-endian), on the index's IP address; 0: the index runs no node |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomJoin {
+    /// Clients in the room's group (the index's node not counted).
+    pub members: u32,
+    /// The group's chat id.
+    pub chat_id: [u8; 32],
+    /// The node's port on the index's IP address; 0 if the index runs no node.
+    pub port: u16,
 }
 
 /// One stored room message.
@@ -194,6 +214,11 @@ impl Reply {
             }
             ReplyBody::Account(a) => put_account(&mut out, a),
             ReplyBody::Rooms(rooms) => put_rooms(&mut out, rooms),
+            ReplyBody::RoomJoin(j) => {
+                out.extend_from_slice(&j.members.to_be_bytes());
+                out.extend_from_slice(&j.chat_id);
+                out.extend_from_slice(&j.port.to_be_bytes());
+            }
             ReplyBody::Members(n) => out.extend_from_slice(&n.to_be_bytes()),
             ReplyBody::Posted(id) => out.extend_from_slice(&id.to_be_bytes()),
             ReplyBody::History(messages) => put_history(&mut out, messages),
@@ -234,7 +259,12 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<ReplyBody, DecodeError>
         },
         Kind::Login | Kind::Fetch => ReplyBody::Account(Box::new(read_account(r)?)),
         Kind::ListRooms => ReplyBody::Rooms(read_rooms(r)?),
-        Kind::JoinRoom | Kind::LeaveRoom => ReplyBody::Members(r.u32_be()?),
+        Kind::JoinRoom => ReplyBody::RoomJoin(RoomJoin {
+            members: r.u32_be()?,
+            chat_id: r.array()?,
+            port: u16::from_be_bytes(r.array()?),
+        }),
+        Kind::LeaveRoom => ReplyBody::Members(r.u32_be()?),
         Kind::PostRoom => ReplyBody::Posted(u64::from_be_bytes(r.array()?)),
         Kind::RoomHistory => ReplyBody::History(read_history(r)?),
         Kind::ServerMessage => ReplyBody::Delivered(r.u32_be()?),
@@ -378,7 +408,16 @@ mod tests {
             Reply {
                 kind: Kind::JoinRoom,
                 status: Status::Ok,
-                body: ReplyBody::Members(2),
+                body: ReplyBody::RoomJoin(RoomJoin {
+                    members: 2,
+                    chat_id: [9; 32],
+                    port: 33447,
+                }),
+            },
+            Reply {
+                kind: Kind::LeaveRoom,
+                status: Status::Ok,
+                body: ReplyBody::Members(1),
             },
             Reply {
                 kind: Kind::PostRoom,

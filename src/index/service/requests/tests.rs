@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::crypto::{self, BoxKeypair};
 use crate::index::account::{KdfParams, PasswordKeys};
-use crate::index::service::{Service, ServiceConfig};
+use crate::index::service::{RoomAction, Service, ServiceConfig};
 use crate::index::store::{AuthRecord, Op, Outcome};
 use crate::index::wire::{self, Credentials, Fragment, Reply, ReplyBody, Request, Status};
 use crate::wire::MAX_PLAINTEXT;
@@ -210,4 +210,129 @@ fn a_replayed_request_from_another_address_gets_nothing() {
         1,
         "the requester's own retry is answered"
     );
+}
+
+/// Logs `h`'s client in as account 7 whose identity is `Identity::from_seed([0x33; 32])`.
+fn log_in(h: &mut Harness) -> crate::crypto::Identity {
+    let keys = PasswordKeys::derive(b"pw", &[4; 16], &KdfParams::FLOOR).unwrap();
+    h.send(1, &Request::Prelogin { name: "bob".into() });
+    let (token, _) = h.service.poll_storage().unwrap();
+    let record = AuthRecord {
+        account: 7,
+        credentials: Credentials {
+            params: KdfParams::FLOOR,
+            salt: [4; 16],
+            verifier: keys.verifier_public(),
+        },
+    };
+    h.service
+        .handle_storage(h.now, token, Outcome::Auth(Some(record)));
+    let ReplyBody::Prelogin { challenge, .. } = h.replies().remove(0).body else {
+        panic!("no prelogin body");
+    };
+    let index = h.service.public_key().0;
+    let signature = keys.sign_login(&challenge, "bob", &index);
+    h.send(
+        2,
+        &Request::Login {
+            name: "bob".into(),
+            signature,
+        },
+    );
+    let (token, _) = h.service.poll_storage().unwrap();
+    let identity = crate::crypto::Identity::from_seed(&[0x33; 32]);
+    let bundle = wire::AccountBundle {
+        admin: false,
+        params: KdfParams::FLOOR,
+        salt: [4; 16],
+        public_key: identity.signing_key(),
+        wrapped_key: [0; 72],
+        private_key: [0; 72],
+        rooms: Vec::new(),
+        chats: Vec::new(),
+    };
+    h.service
+        .handle_storage(h.now, token, Outcome::Account(Some(Box::new(bundle))));
+    assert_eq!(h.replies()[0].status, Status::Ok);
+    identity
+}
+
+#[test]
+fn a_room_join_founds_its_group_and_answers_with_its_chat_id_and_live_count() {
+    let mut config = ServiceConfig::new([1; 32], [2; 32], [3; 32]);
+    config.ip_rate = (10_000, Duration::from_micros(1));
+    config.room_port = 40_000;
+    let mut h = Harness {
+        service: Service::new(config),
+        client: BoxKeypair::from_secret_bytes([9; 32]),
+        now: crate::test_epoch(),
+    };
+    let identity = log_in(&mut h);
+    h.service.set_room_clients("LOBBY", 2);
+    h.send(
+        3,
+        &Request::JoinRoom {
+            room: "LOBBY".into(),
+        },
+    );
+    let (token, op) = h.service.poll_storage().unwrap();
+    assert_eq!(
+        op,
+        Op::JoinRoom {
+            account: 7,
+            room: "LOBBY".into()
+        }
+    );
+    assert!(
+        h.service.poll_room_action().is_none(),
+        "nothing before the commit"
+    );
+    h.service.handle_storage(h.now, token, Outcome::Members(9));
+    assert_eq!(
+        h.service.poll_room_action(),
+        Some(RoomAction::Found("LOBBY".into()))
+    );
+    let ReplyBody::RoomJoin(join) = h.replies().remove(0).body else {
+        panic!("no room join body");
+    };
+    assert_eq!(join.members, 2, "the node's count, not the stored one");
+    assert_eq!(join.port, 40_000);
+    assert_eq!(
+        join.chat_id,
+        crate::index::roomkey::room_chat_id(&[1; 32], "LOBBY")
+    );
+
+    // A chat the node heard is stored as the account with that member key.
+    h.service
+        .handle_room_text("LOBBY", identity.public_key(), "waves", true);
+    let (token, op) = h.service.poll_storage().unwrap();
+    assert_eq!(
+        op,
+        Op::RoomChat {
+            room: "LOBBY".into(),
+            member_key: identity.public_key().0,
+            text: "/me waves".into()
+        }
+    );
+    h.service.handle_storage(h.now, token, Outcome::Posted(1));
+    assert!(h.replies().is_empty(), "no client waits for it");
+    // From a key no account has: not stored, counted.
+    let stranger = crate::crypto::Identity::from_seed(&[0x44; 32]).public_key();
+    h.service.handle_room_text("LOBBY", stranger, "spam", false);
+    let (token, _) = h.service.poll_storage().unwrap();
+    h.service.handle_storage(h.now, token, Outcome::NoSuchUser);
+    assert!(h.replies().is_empty());
+    assert_eq!(h.service.stats().drops.get("room_unknown_author"), Some(&1));
+
+    // Moderators read from storage become member keys for the node.
+    h.service.refresh_moderators();
+    let (token, op) = h.service.poll_storage().unwrap();
+    assert_eq!(op, Op::RoomModerators);
+    let list = vec![("LOBBY".to_owned(), identity.signing_key())];
+    h.service
+        .handle_storage(h.now, token, Outcome::Moderators(list));
+    let Some(RoomAction::Moderators(want)) = h.service.poll_room_action() else {
+        panic!("no moderators action");
+    };
+    assert!(want["LOBBY"].contains(&identity.public_key()));
 }
