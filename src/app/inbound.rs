@@ -17,6 +17,10 @@ impl Runtime {
             return;
         }
         let at = self.now();
+        if matches!(ev.event, Event::Joined { .. } | Event::PeerJoined { .. }) {
+            // A kill -9 soon after must still come back through the new peers (§6.9).
+            self.persist_soon();
+        }
         let out = match ev.event {
             Event::Joined { group } => return self.ready(group),
             Event::PeerJoined { group, peer } => self.member_joined(group, peer).await,

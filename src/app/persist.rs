@@ -1,34 +1,53 @@
-//! What the runtime writes to the store while it runs: each group's last known peers (its
-//! DHT table) and the last message number we spent (PROTOCOL.md §6.9).
+//! What the runtime writes to the store while it runs (PROTOCOL.md §6.9): each group's last
+//! known peers (its DHT table), the last broadcast and direct-message numbers we spent, and
+//! the highest numbers accepted from each origin (so a restart refuses replays).
+//!
+//! Written every [`super::runtime::PERSIST_EVERY`], soon after the members change (so a
+//! kill -9 shortly after a join still comes back through the new peers), and on every clean
+//! exit; our broadcast number also every [`NUMBER_STORE_EVERY`] messages.
 
 use super::runtime::Runtime;
+use crate::net::PersistState;
 use crate::proto::GroupId;
-use crate::store::StoredPeer;
+use crate::store::{StoredMark, StoredPeer};
 
 /// Our message numbers are stored at least this often (PROTOCOL.md §6.9).
 pub(super) const NUMBER_STORE_EVERY: u32 = 100;
 
 impl Runtime {
-    /// Stores our table as each group's last known peers, and the message numbers.
+    /// Stores our table as each group's last known peers, the message numbers and the marks.
     pub async fn persist(&mut self) {
+        self.persist_due = None;
         let groups: Vec<(GroupId, u64)> = self.groups.iter().map(|(g, j)| (*g, j.record)).collect();
         for (group, record) in groups {
             let Ok(Some(state)) = self.handle.persisted(group).await else {
                 continue;
             };
-            let peers: Vec<StoredPeer> = state
-                .table
-                .iter()
-                .map(|e| StoredPeer {
-                    key: *e.key.as_bytes(),
-                    addr: e.addr,
-                })
-                .collect();
-            if !peers.is_empty() {
-                let _ = self.store.set_peers(record, &peers);
-            }
+            self.store_state(record, &state);
             self.store_number(group, state.last_number);
         }
+    }
+
+    /// Writes the peers (if any), the direct number and the marks of one group.
+    fn store_state(&self, record: u64, state: &PersistState) {
+        let peers: Vec<StoredPeer> = (state.table.iter())
+            .map(|e| StoredPeer {
+                key: *e.key.as_bytes(),
+                addr: e.addr,
+            })
+            .collect();
+        if !peers.is_empty() {
+            let _ = self.store.set_peers(record, &peers);
+        }
+        let _ = self.store.set_last_direct(record, state.last_direct);
+        let marks: Vec<StoredMark> = (state.marks.iter())
+            .map(|m| StoredMark {
+                key: *m.origin.as_bytes(),
+                broadcast: m.broadcast,
+                direct: m.direct,
+            })
+            .collect();
+        let _ = self.store.set_marks(record, &marks);
     }
 
     /// Writes our last message number when it moved past the stored one.
@@ -52,4 +71,15 @@ impl Runtime {
             self.store_number(group, number);
         }
     }
+
+    /// The members changed: store everything within [`PERSIST_SOON`] (one write for a burst
+    /// of joins).
+    pub(super) fn persist_soon(&mut self) {
+        if self.persist_due.is_none() {
+            self.persist_due = Some(crate::net::now() + PERSIST_SOON);
+        }
+    }
 }
+
+/// How soon after a change of members the state is stored.
+pub(super) const PERSIST_SOON: std::time::Duration = std::time::Duration::from_secs(1);

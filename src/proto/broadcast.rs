@@ -20,6 +20,7 @@ use rand::Rng;
 
 use super::group::Group;
 use super::io::Io;
+use super::marks::Counter;
 use super::members::Member;
 use super::{Dialect, DropReason, Event, LeaveReason, Privacy, TextKind};
 use crate::crypto::SignerKey;
@@ -116,6 +117,7 @@ impl Group {
         if let Some(m) = member {
             m.check(b.number, io.config.forward_cap)?;
         }
+        (self.marks).check(&b.origin, Counter::Broadcast, b.number)?;
         if self.dialect() == Dialect::Secure {
             self.verify(member.and_then(Member::signer), b)?;
         }

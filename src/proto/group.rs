@@ -33,6 +33,8 @@ pub(crate) struct Group {
     pub(crate) pending: Pending,
     /// Our broadcast and direct-message numbers.
     pub(crate) numbers: super::numbers::Numbers,
+    /// The highest numbers accepted from origins whose windows are gone (PROTOCOL.md §6.9).
+    pub(crate) marks: super::marks::Marks,
     pub(crate) nick: Vec<u8>,
     pub(crate) status: Status,
     topic: Option<(u32, String)>,
@@ -87,6 +89,7 @@ impl Group {
             members: super::members::Members::default(),
             pending: Pending::new(config.max_pending),
             numbers: super::numbers::Numbers::default(),
+            marks: super::marks::Marks::new(config.max_members),
             nick: Vec::new(),
             status: Status::Online,
             topic: None,
@@ -217,11 +220,6 @@ impl Group {
     /// The topic's text, if one was set.
     pub(crate) fn topic(&self) -> Option<&str> {
         self.topic.as_ref().map(|(_, t)| t.as_str())
-    }
-
-    /// The version one above the current topic's (legacy topic messages).
-    pub(crate) fn next_topic_version(&self) -> u32 {
-        self.topic.as_ref().map_or(1, |(v, _)| v.saturating_add(1))
     }
 
     /// True if a legacy topic of `version` is newer than ours (any is, when we have none).

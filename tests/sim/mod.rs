@@ -76,6 +76,9 @@ pub struct Sim {
     pub partition: Option<Vec<bool>>,
     /// Datagrams delivered, lost, and cut by the partition.
     pub counters: Counters,
+    /// When set, every datagram a node sends is recorded here (sender, receiver, bytes),
+    /// before the link model loses or duplicates it.
+    pub capture: Option<Vec<(usize, usize, Vec<u8>)>>,
     seed: u64,
     start: Instant,
     now: Instant,
@@ -108,6 +111,7 @@ impl Sim {
             link,
             partition: None,
             counters: Counters::default(),
+            capture: None,
             seed,
             start,
             now: start,
@@ -317,6 +321,9 @@ impl Sim {
         let Some(&to) = self.by_addr.get(&to) else {
             return;
         };
+        if let Some(c) = &mut self.capture {
+            c.push((from, to, bytes.clone()));
+        }
         if let Some(side) = &self.partition {
             if side[from] != side[to] {
                 self.counters.cut += 1;

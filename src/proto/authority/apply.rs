@@ -91,7 +91,10 @@ impl Group {
             self.evict();
             return;
         }
-        self.members.forget(&key);
+        if let Some(mark) = self.members.forget(&key) {
+            // Its old broadcasts stay refused if it rejoins (PROTOCOL.md §6.9).
+            self.marks.raise(mark);
+        }
         self.table.remove(&key);
         self.in_links.remove(&key);
     }
