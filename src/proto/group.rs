@@ -60,6 +60,8 @@ pub(crate) struct Group {
     pub(crate) own_intro: super::intro::Intro,
     /// Budget of the name sync's datagrams (`Config::name_sync_rate`).
     pub(crate) name_sync: super::spam::Bucket,
+    /// Budget of the fact digest's wants and answers (`authority/digest.rs`).
+    pub(crate) digest_budget: super::spam::Bucket,
 }
 
 impl Group {
@@ -104,6 +106,7 @@ impl Group {
             repair: super::spam::Bucket::default(),
             own_intro: super::intro::Intro::default(),
             name_sync: super::spam::Bucket::default(),
+            digest_budget: super::spam::Bucket::default(),
         }
     }
 

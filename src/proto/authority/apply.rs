@@ -128,20 +128,26 @@ impl Group {
         self.members.live().count() + 1 >= limit
     }
 
-    /// Sends our whole fact set to one peer, packed into id 20 messages.
+    /// Sends our fact set to a newly validated peer: whole (id 20) if small, else a
+    /// summary (id 21, `digest.rs`).
     pub(crate) fn send_fact_sync(&mut self, io: &mut Io<'_>, to: PublicKey, addr: SocketAddr) {
         if self.dialect() != Dialect::Secure {
             return;
         }
+        if self.authority.len() > super::digest::FULL_SYNC_MAX {
+            // The peer may hold most of them already: send what differs (digest.rs).
+            self.send_fact_summary(io, to, addr);
+            return;
+        }
         for chunk in pack(self.authority.export()) {
             if let Ok(list) = FactList::new(&chunk) {
-                self.send_direct(io, to, addr, &PeerMessage::FactSync(list));
+                self.send_one(io, to, addr, &PeerMessage::FactSync(list));
             }
         }
     }
 
-    /// A signed broadcast of ours to one peer only (it is not relayed: id 20).
-    fn send_direct(
+    /// A signed broadcast of ours to one peer only (it is not relayed: ids 20, 21).
+    pub(super) fn send_one(
         &mut self,
         io: &mut Io<'_>,
         to: PublicKey,
