@@ -203,8 +203,11 @@ fn restart_and_say(
 ) -> Duration {
     let alice_pk = field(was, "pk").to_owned();
     chats[0].signal(signal);
+    let started = Instant::now();
     let mut alice = Chat::start("alice again", dir, &[]);
-    let (ready, _) = alice.expect("READY", &[]);
+    let (ready, ready_at) = alice.expect("READY", &[]);
+    let took = ready_at.saturating_duration_since(started);
+    println!("SIG{signal}: the restarted alice was READY {took:?} after she started");
     assert_eq!(
         field(&ready, "pk"),
         alice_pk,

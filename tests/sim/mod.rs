@@ -164,6 +164,20 @@ impl Sim {
         i
     }
 
+    /// Node `i` crashes and starts again at `addr` with `config` (no group yet: the caller
+    /// restores it). Datagrams in flight to it are lost; its old address goes dead.
+    pub fn restart_at(&mut self, i: usize, config: Config, addr: SocketAddr) {
+        self.by_addr.remove(&self.nodes[i].addr);
+        assert!(self.by_addr.insert(addr, i).is_none(), "address in use");
+        let flights = std::mem::take(&mut self.flights);
+        self.flights = flights.into_iter().filter(|Reverse(f)| f.to != i).collect();
+        let n = &mut self.nodes[i];
+        n.node = Node::new(config).expect("valid config");
+        n.addr = addr;
+        n.group = None;
+        self.timer_at[i] = None;
+    }
+
     /// Node `i` founds a group.
     pub fn create_group(&mut self, i: usize, spec: &GroupSpec) -> GroupId {
         let now = self.now;
