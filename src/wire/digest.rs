@@ -176,6 +176,15 @@ mod tests {
     }
 
     #[test]
+    fn bucket_and_hash_vectors_of_protocol_5_5() {
+        assert_eq!(fact_bucket(2, &PublicKey([0x11; 32])), 0xC4);
+        assert_eq!(
+            fact_hash(&[0xAB; 10]),
+            0xB654_AA13_C719_E8C9_u64.to_be_bytes()
+        );
+    }
+
+    #[test]
     fn buckets_depend_on_kind_and_subject_only() {
         let a = PublicKey([1; 32]);
         assert_eq!(fact_bucket(2, &a), fact_bucket(2, &a));
