@@ -237,7 +237,10 @@ impl Runtime {
         self.restore_facts(group, rec.chat_id).await?;
         let ours = self.join_through_us(group).await?;
         self.add(group, rec.id, &rec.label, ours, &nick, founded);
+        let nicks = self.store.nicks(rec.id)?;
         if let Some(j) = self.groups.get_mut(&group) {
+            let known = nicks.into_iter().map(|(k, n)| (PublicKey::from(k), n));
+            j.nicks.extend(known);
             j.stored_number = number;
             if rec.created_by_us && !founded {
                 // Our own group: if none of its peers answers, say so and carry on alone.

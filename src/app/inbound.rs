@@ -164,9 +164,12 @@ impl Runtime {
             is_self: true,
         }];
         for m in members {
-            let nick = String::from_utf8_lossy(&m.name).into_owned();
+            let mut nick = String::from_utf8_lossy(&m.name).into_owned();
             if !nick.is_empty() {
                 j.nicks.insert(m.key, nick.clone());
+            } else if let Some(known) = j.nicks.get(&m.key) {
+                // Known from before a restart (stored), not heard again yet.
+                nick = known.clone();
             }
             view.push(MemberView {
                 peer: Peer::new(m.key.to_string(), nick),

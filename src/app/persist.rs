@@ -1,6 +1,7 @@
 //! What the runtime writes to the store while it runs (PROTOCOL.md §6.9): each group's last
-//! known peers (its DHT table), the last broadcast and direct-message numbers we spent, and
-//! the highest numbers accepted from each origin (so a restart refuses replays).
+//! known peers (its DHT table), the last broadcast and direct-message numbers we spent, the
+//! highest numbers accepted from each origin (so a restart refuses replays) and the nicks we
+//! know.
 //!
 //! Written every [`super::runtime::PERSIST_EVERY`], soon after the members change (so a
 //! kill -9 shortly after a join still comes back through the new peers), and on every clean
@@ -24,6 +25,7 @@ impl Runtime {
                 continue;
             };
             self.store_state(record, &state);
+            self.store_nicks(group, record);
             self.store_number(group, state.last_number);
         }
     }
@@ -48,6 +50,20 @@ impl Runtime {
             })
             .collect();
         let _ = self.store.set_marks(record, &marks);
+    }
+
+    /// Writes the nicks we know in `group` (not ours): a restarted node's marks refuse the
+    /// old name broadcasts it would otherwise learn them from again.
+    fn store_nicks(&self, group: GroupId, record: u64) {
+        let Some(j) = self.groups.get(&group) else {
+            return;
+        };
+        let own = j.own();
+        let nicks: Vec<([u8; 32], String)> = (j.nicks.iter())
+            .filter(|(k, n)| **k != own && !n.is_empty())
+            .map(|(k, n)| (*k.as_bytes(), n.clone()))
+            .collect();
+        let _ = self.store.set_nicks(record, &nicks);
     }
 
     /// Writes our last message number when it moved past the stored one.

@@ -76,6 +76,10 @@ impl Store {
                 .open_table(super::marks::MARKS)
                 .map_err(|e| self.err(e))?;
             marks.remove(id).map_err(|e| self.err(e))?;
+            let mut nicks = txn
+                .open_table(super::marks::NICKS)
+                .map_err(|e| self.err(e))?;
+            nicks.remove(id).map_err(|e| self.err(e))?;
             Ok(removed)
         })
     }
