@@ -2,8 +2,8 @@
 //! --plain` processes on loopback: alice founds a group with `--bind 127.0.0.1:0`, bob and
 //! carol join; alice is stopped (SIGTERM, then kill -9) and started again with only her
 //! `--data-dir`, on a new port. Her next message must reach both within 5 s of her READY.
-//! A restarted founder whose peers are all offline says so and is READY, and lets them
-//! back in. A legacy group carries an 881-byte chat in one message.
+//! A restarted founder whose peers are all offline (stopped with SIGHUP and SIGINT) says so
+//! and is READY, and lets them back in. A legacy group carries an 881-byte chat in one message.
 //!
 //! Every wait is bounded; a process that does not say what is expected within the bound
 //! fails the test with everything it printed. The figures (time from send to delivery) are
@@ -275,8 +275,9 @@ fn a_restarted_founder_whose_peers_are_offline_says_so_and_lets_them_back_in() {
     let bob_addr = field(&bob_ready, "addr").to_owned();
     alice.expect("JOIN", &[("pk", &bob_pk)]);
     std::thread::sleep(Duration::from_secs(2));
-    bob.signal("TERM");
-    alice.signal("TERM");
+    // The other clean exits: the terminal went away (SIGHUP), Ctrl-C (SIGINT).
+    bob.signal("HUP");
+    alice.signal("INT");
 
     let mut alice = Chat::start("alice alone", dirs[0].path(), &[]);
     let started = Instant::now();
