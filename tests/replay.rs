@@ -197,3 +197,33 @@ fn direct_numbers_resume_past_the_stored_ones_after_a_restart() {
         Ok(Payload::Direct(Direct { number: 1002, .. }))
     ));
 }
+
+#[test]
+fn a_kicked_members_broadcast_re_sent_by_another_member_is_shown_0_times() {
+    #[allow(clippy::disallowed_methods)] // a fixed epoch for hand-driven time
+    let t0 = Instant::now();
+    let mut me = start(t0, &[]);
+    let (mut bob, mut carol) = (Peer::new(1), Peer::new(2));
+    admit(&mut me, &mut bob);
+    admit(&mut me, &mut carol);
+    let chat = signed(&bob.id, &me.chat, 20, 64, b"rude");
+    let first = bob.packet(me.key, &Payload::Broadcast(chat));
+    me.node.handle_datagram(me.now, bob.addr, &first);
+    assert_eq!(shown(&mut me.node, b"rude"), 1);
+    me.node
+        .moderate(
+            me.now,
+            me.group,
+            dhtchat::proto::Moderation::Kick(bob.key()),
+        )
+        .unwrap();
+    drain(&mut me.node);
+    let resent = carol.packet(me.key, &Payload::Broadcast(chat));
+    me.node.handle_datagram(me.now, carol.addr, &resent);
+    assert_eq!(
+        shown(&mut me.node, b"rude"),
+        0,
+        "shown again after the kick"
+    );
+    assert_eq!(me.node.stats().dropped(DropReason::TooOld), 1);
+}
