@@ -151,6 +151,7 @@ impl Marks {
             *e = (later(e.0, m.broadcast), later(e.1, m.direct));
         }
         all.into_iter()
+            .filter(|(_, numbers)| *numbers != (0, 0))
             .map(|(origin, (broadcast, direct))| Mark {
                 origin,
                 broadcast,
@@ -206,8 +207,12 @@ mod tests {
             Err(DropReason::TooOld)
         );
         assert_eq!(m.check(&k, Counter::Direct, 1), Ok(()), "no direct mark");
-        let out = m.export([mark(1, 2, 9), mark(2, 4, 0)].into_iter());
-        assert_eq!(out, [mark(1, 2, 9), mark(2, 4, 0)]);
+        let out = m.export([mark(1, 2, 9), mark(2, 4, 0), mark(3, 0, 0)].into_iter());
+        assert_eq!(
+            out,
+            [mark(1, 2, 9), mark(2, 4, 0)],
+            "a member with no window has no mark"
+        );
     }
 
     #[test]
