@@ -140,7 +140,6 @@ fn a_fresh_joiner_of_a_large_set_gets_it_by_digest() {
         counts.get(&21) >= Some(&2),
         "a summary and a want all: {counts:?}"
     );
-    // Known limit, as before the digest: the whole set is held to the founder's origin bucket
-    // at the joiner (20 + 5/s, §6.7), and what is over it is lost until a later sync.
-    assert!(got >= 80, "{got}");
+    // Paced under the joiner's origin bucket for the founder (20 + 5/s, §6.7): all of it.
+    assert_eq!(got, 300);
 }

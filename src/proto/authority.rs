@@ -19,6 +19,7 @@ mod moderate;
 
 use std::collections::BTreeMap;
 
+pub(crate) use digest::Queued;
 pub use moderate::{Moderation, ModerationError};
 
 use crate::crypto::{Identity, verify_fact, x25519_of};

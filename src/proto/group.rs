@@ -62,6 +62,9 @@ pub(crate) struct Group {
     pub(crate) name_sync: super::spam::Bucket,
     /// Budget of the fact digest's wants and answers (`authority/digest.rs`).
     pub(crate) digest_budget: super::spam::Bucket,
+    /// One-peer fact messages waiting for the pace, and the pace (`authority/digest.rs`).
+    pub(crate) fact_queue: std::collections::VecDeque<super::authority::Queued>,
+    pub(crate) fact_pace: super::spam::Bucket,
 }
 
 impl Group {
@@ -107,6 +110,8 @@ impl Group {
             own_intro: super::intro::Intro::default(),
             name_sync: super::spam::Bucket::default(),
             digest_budget: super::spam::Bucket::default(),
+            fact_queue: std::collections::VecDeque::new(),
+            fact_pace: super::spam::Bucket::default(),
         }
     }
 

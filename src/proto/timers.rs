@@ -39,6 +39,7 @@ impl Group {
         self.upkeep_table(io);
         self.maybe_rejoin(io);
         self.periodic_broadcasts(io);
+        self.drain_fact_queue(io);
         self.expire_members(io);
         self.refresh_from_members(io);
         self.explore(io);

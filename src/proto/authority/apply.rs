@@ -146,8 +146,9 @@ impl Group {
         }
     }
 
-    /// A signed broadcast of ours to one peer only (it is not relayed: ids 20, 21).
-    pub(super) fn send_one(
+    /// Signs and sends a broadcast of ours to one peer only (it is not relayed: ids 20, 21);
+    /// see `digest.rs` for the pacing in front of it.
+    pub(super) fn sign_and_send(
         &mut self,
         io: &mut Io<'_>,
         to: PublicKey,

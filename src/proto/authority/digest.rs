@@ -15,6 +15,10 @@
 //!   32 facts share a bucket at the 8192-fact cap, so 10 missing facts cost about 21
 //!   datagrams each way where the whole set would be about 1640.
 //! - Wants and their answers take tokens of the group's digest budget ([`DIGEST_RATE`]).
+//! - Every one-peer fact message (ids 20 and 21) is paced ([`FACT_PACE`]): the receiver
+//!   holds each origin to 20 + 5/s (§6.7) and drops what is over, so a burst of more than
+//!   that would be lost; the rest waits in a queue (at most [`FACT_QUEUE_MAX`]) drained on
+//!   each tick.
 
 use std::net::SocketAddr;
 
@@ -34,10 +38,55 @@ pub(crate) const FULL_SYNC_MAX: usize = 40;
 /// all" rather than a want per bucket (a fresh joiner differs everywhere).
 const MAX_WANTS: usize = 16;
 
+/// One-peer fact messages sent at once, then per second (under the receiver's origin bucket,
+/// 20 + 5/s, with room for our other broadcasts).
+const FACT_PACE: (u32, u32) = (12, 4);
+
+/// Most one-peer fact messages waiting; past it new ones are not sent.
+const FACT_QUEUE_MAX: usize = 4096;
+
 /// Budget of wants sent and fact sync datagrams sent in answer, per group: burst, per second.
 const DIGEST_RATE: (u32, u32) = (512, 256);
 
+/// One paced fact message: to whom, and the message id and body (signed when sent).
+#[derive(Debug, Clone)]
+pub(crate) struct Queued {
+    to: PublicKey,
+    addr: SocketAddr,
+    body: Vec<u8>,
+    id: u8,
+}
+
 impl Group {
+    /// Queues a one-peer fact message (ids 20, 21) and sends what the pace allows.
+    pub(super) fn send_one(
+        &mut self,
+        io: &mut Io<'_>,
+        to: PublicKey,
+        addr: SocketAddr,
+        msg: &PeerMessage<'_>,
+    ) {
+        let Ok(body) = msg.to_vec() else { return };
+        if self.fact_queue.len() >= FACT_QUEUE_MAX {
+            return;
+        }
+        let id = msg.id() as u8;
+        self.fact_queue.push_back(Queued { to, addr, body, id });
+        self.drain_fact_queue(io);
+    }
+
+    /// Sends queued fact messages while the pace allows (called on each tick too).
+    pub(crate) fn drain_fact_queue(&mut self, io: &mut Io<'_>) {
+        while !self.fact_queue.is_empty() && self.fact_pace.take(io.now, FACT_PACE) {
+            let Some(q) = self.fact_queue.pop_front() else {
+                return;
+            };
+            if let Ok(msg) = PeerMessage::decode(q.id, &q.body) {
+                self.sign_and_send(io, q.to, q.addr, &msg);
+            }
+        }
+    }
+
     /// Sends `to` at `addr` the summary of our facts.
     pub(crate) fn send_fact_summary(&mut self, io: &mut Io<'_>, to: PublicKey, addr: SocketAddr) {
         let s = summary(self.authority.entries());
