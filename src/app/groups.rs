@@ -5,8 +5,10 @@
 //! - join: a fresh identity (or the stored one for a group we were in), `Opened`, then
 //!   `Ready` when a member answers — or, after the join timeout, one error line naming the
 //!   address tried and `Closed`.
-//! - restore (start-up): the stored identity, stored peers and facts, numbers resumed
-//!   past the stored one (PROTOCOL.md §6.9); no deadline (a relay waits for its peers).
+//! - restore (start-up): the stored identity, stored peers, facts and marks, numbers
+//!   resumed past the stored ones (PROTOCOL.md §6.9); no deadline (a relay waits for its
+//!   peers), but a group we founded says so after [`FOUNDER_ALONE_AFTER`] if no stored
+//!   peer answered, and is READY alone.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -18,13 +20,16 @@ use super::event::{ChatEvent, Presence};
 use super::options::Options;
 use super::runtime::Runtime;
 use super::text::check_nick;
-use crate::net::{now, os_seed};
-use crate::proto::{Dialect, GroupId, GroupSpec, JoinString, Privacy};
+use crate::net::{Resume, now, os_seed};
+use crate::proto::{Dialect, GroupId, GroupSpec, JoinString, Mark, Privacy};
 use crate::store::{GroupRecord, StoredPeer};
 use crate::wire::{NodeInfo, PublicKey};
 
 /// A restarted node resumes numbering this far past the stored number.
 const NUMBER_RESUME_GAP: u32 = 1000;
+/// A restarted founder that none of its stored peers answered within this says so and is
+/// READY alone (it keeps asking them, and lets in those that come back).
+pub(super) const FOUNDER_ALONE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One group we are in.
 #[derive(Debug)]
@@ -45,6 +50,9 @@ pub(super) struct Joined {
     pub(super) stored_number: u32,
     /// Set while an explicit join waits for its first answer.
     pub(super) pending: Option<PendingJoin>,
+    /// A restored group we founded, until a peer answers: when to say we are alone, and
+    /// how many stored peers were asked.
+    pub(super) alone: Option<(Instant, usize)>,
 }
 
 impl Joined {
@@ -257,23 +265,51 @@ impl Runtime {
             _ if rec.created_by_us => (self.handle.create_group(spec).await?, true),
             _ => anyhow::bail!("stored group {:?} has no peer to rejoin through", rec.label),
         };
-        let resume = self
-            .store
-            .last_number(rec.id)?
-            .saturating_add(NUMBER_RESUME_GAP);
-        self.handle.rejoin(group, contacts, resume).await?;
-        self.store.set_last_number(rec.id, resume)?;
+        let asked = contacts.len();
+        let resume = self.resume_from_store(rec.id, contacts)?;
+        let number = resume.broadcast_after;
+        self.handle.rejoin(group, resume).await?;
         self.restore_facts(group, rec.chat_id).await?;
         let ours = self.join_through_us(group).await?;
         self.add(group, rec.id, &rec.label, ours, &nick, founded);
+        let nicks = self.store.nicks(rec.id)?;
         if let Some(j) = self.groups.get_mut(&group) {
-            j.stored_number = resume;
+            let known = nicks.into_iter().map(|(k, n)| (PublicKey::from(k), n));
+            j.nicks.extend(known);
+            j.stored_number = number;
+            if rec.created_by_us && !founded {
+                // Our own group: if none of its peers answers, say so and carry on alone.
+                j.alone = Some((now() + FOUNDER_ALONE_AFTER, asked));
+            }
         }
         match founded {
             true => self.ready(group),
             false => self.waiting(group),
         }
         Ok(group)
+    }
+
+    /// What a restored group is given back: the stored peers, our numbers resumed
+    /// [`NUMBER_RESUME_GAP`] past the stored ones (stored at once, so a crash right after
+    /// does not reuse them), and the stored marks (PROTOCOL.md §6.9).
+    fn resume_from_store(&self, record: u64, contacts: Vec<NodeInfo>) -> anyhow::Result<Resume> {
+        let broadcast_after = (self.store.last_number(record)?).saturating_add(NUMBER_RESUME_GAP);
+        let direct_after = (self.store.last_direct(record)?).saturating_add(NUMBER_RESUME_GAP);
+        self.store.set_last_number(record, broadcast_after)?;
+        self.store.set_last_direct(record, direct_after)?;
+        let marks = (self.store.marks(record)?.into_iter())
+            .map(|m| Mark {
+                origin: PublicKey::from(m.key),
+                broadcast: m.broadcast,
+                direct: m.direct,
+            })
+            .collect();
+        Ok(Resume {
+            contacts,
+            broadcast_after,
+            direct_after,
+            marks,
+        })
     }
 
     /// The nick to use in a restored group: `given` if set, else the stored one if it
@@ -330,6 +366,7 @@ impl Runtime {
             ready: false,
             stored_number: 0,
             pending: None,
+            alone: None,
         };
         self.groups.insert(group, joined);
         self.members_dirty.insert(group);
@@ -375,6 +412,7 @@ impl Runtime {
             return;
         };
         j.pending = None;
+        j.alone = None;
         if j.ready {
             return;
         }
@@ -391,12 +429,28 @@ impl Runtime {
         self.push(Some(group), ev);
     }
 
-    /// The earliest deadline of a pending join.
+    /// The earliest deadline of a pending join (or of a restored founder's wait for peers).
     pub(super) fn next_join_deadline(&self) -> Option<Instant> {
-        self.groups
-            .values()
+        let alone = self.groups.values().filter_map(|j| j.alone.map(|a| a.0));
+        (self.groups.values())
             .filter_map(|j| j.pending.map(|p| p.deadline))
+            .chain(alone)
             .min()
+    }
+
+    /// A restored founder whose stored peers all stayed silent: one line saying so, then
+    /// READY; it keeps listening and asking (PROTOCOL.md §6.9).
+    fn alone(&mut self, group: GroupId, asked: usize) {
+        let addr = self.advertised;
+        let Some(label) = self.groups.get(&group).map(|j| j.label.clone()) else {
+            return;
+        };
+        let text = format!(
+            "no peer of {label} answered ({asked} remembered, all offline?): you are alone in \
+             it for now; listening at {addr}, members that come back are let in"
+        );
+        self.info(Some(group), text);
+        self.ready(group);
     }
 
     /// Gives up every join whose deadline passed: one error line naming the address tried,
@@ -410,6 +464,12 @@ impl Runtime {
             .collect();
         for (group, pending) in due {
             self.join_failed(group, pending).await;
+        }
+        let lonely: Vec<(GroupId, usize)> = (self.groups.iter())
+            .filter_map(|(g, j)| j.alone.filter(|a| a.0 <= t).map(|a| (*g, a.1)))
+            .collect();
+        for (group, asked) in lonely {
+            self.alone(group, asked);
         }
     }
 

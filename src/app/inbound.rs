@@ -17,6 +17,10 @@ impl Runtime {
             return;
         }
         let at = self.now();
+        if matches!(ev.event, Event::Joined { .. } | Event::PeerJoined { .. }) {
+            // A kill -9 soon after must still come back through the new peers (§6.9).
+            self.persist_soon();
+        }
         let out = match ev.event {
             Event::Joined { group } => return self.ready(group),
             Event::PeerJoined { group, peer } => self.member_joined(group, peer).await,
@@ -163,9 +167,12 @@ impl Runtime {
             is_self: true,
         }];
         for m in members {
-            let nick = String::from_utf8_lossy(&m.name).into_owned();
+            let mut nick = String::from_utf8_lossy(&m.name).into_owned();
             if !nick.is_empty() {
                 j.nicks.insert(m.key, nick.clone());
+            } else if let Some(known) = j.nicks.get(&m.key) {
+                // Known from before a restart (stored), not heard again yet.
+                nick = known.clone();
             }
             view.push(MemberView {
                 peer: Peer::new(m.key.to_string(), nick),

@@ -7,7 +7,8 @@
 //! - the node's events (up to [`EVENT_BATCH`] handled before the front end is updated);
 //! - the front end's input ([`Front::next_input`]);
 //! - the stop signals ([`Signals`]: Ctrl-C, SIGTERM, SIGHUP);
-//! - the persist tick (table and message numbers to the store, every [`PERSIST_EVERY`]);
+//! - the persist tick (table, message numbers and marks to the store, every
+//!   [`PERSIST_EVERY`], and soon after the members change);
 //! - the earliest join deadline (a join nobody answered is given up);
 //! - the front end's report tick, if it wants one ([`Front::report_every`]).
 
@@ -30,8 +31,9 @@ use crate::net::{DriverStats, Handle, NodeEvent};
 use crate::proto::GroupId;
 use crate::store::Store;
 
-/// How often the table and message numbers are written to the store.
-pub const PERSIST_EVERY: Duration = Duration::from_secs(30);
+/// How often the table, message numbers and marks are written to the store (PROTOCOL.md
+/// §6.9): after a kill -9 a replay of what was accepted in the last period may be shown again.
+pub const PERSIST_EVERY: Duration = Duration::from_secs(10);
 /// Most node events handled before the front end is updated.
 pub const EVENT_BATCH: usize = 256;
 /// Most events queued for the front end; older ones give way.
@@ -66,6 +68,8 @@ pub struct Runtime {
     pub(super) facts_dirty: BTreeSet<GroupId>,
     /// The index session (`--index`), if any.
     pub(super) index: Option<IndexLink>,
+    /// When the state must be stored because the members changed (`persist.rs`).
+    pub(super) persist_due: Option<std::time::Instant>,
 }
 
 /// What woke the loop.
@@ -104,6 +108,7 @@ impl Runtime {
             index: options
                 .index
                 .map(|target| IndexLink::start(target, options.index_floor)),
+            persist_due: None,
         })
     }
 
@@ -143,6 +148,7 @@ impl Runtime {
                 input = front.next_input() => Wake::Input(input),
                 why = signals.wait() => Wake::Stop(why),
                 _ = persist.tick() => Wake::Persist,
+                () = sleep_until(self.persist_due) => Wake::Persist,
                 () = tick(report.as_mut()) => Wake::Report,
                 () = sleep_until(due) => Wake::JoinDue,
                 done = IndexLink::next(self.index.as_mut()) => Wake::Index(done),

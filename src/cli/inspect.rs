@@ -366,6 +366,7 @@ fn message_name(id: MessageId) -> &'static str {
         MessageId::SeedAction => "seed_action",
         MessageId::Facts => "facts",
         MessageId::FactSync => "fact_sync",
+        MessageId::FactDigest => "fact_digest",
     }
 }
 
@@ -390,6 +391,14 @@ fn describe_message(f: &mut Fields, message: &PeerMessage<'_>) {
         PeerMessage::Facts(list) | PeerMessage::FactSync(list) => {
             f.push("facts", list.iter().count())
         }
+        PeerMessage::FactDigest(d) => match d {
+            crate::wire::FactDigest::Summary(_) => f.push("digest", "summary"),
+            crate::wire::FactDigest::Want { bucket, hashes } => {
+                f.push("want_bucket", bucket);
+                f.push("held", hashes.len() / crate::wire::digest::FACT_HASH_LEN)
+            }
+            crate::wire::FactDigest::WantAll => f.push("digest", "want_all"),
+        },
     }
 }
 

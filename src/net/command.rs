@@ -10,8 +10,8 @@ use tokio::sync::oneshot;
 
 use super::DriverStats;
 use crate::proto::{
-    GroupError, GroupId, GroupInfo, GroupSpec, JoinString, MemberInfo, Moderation, ModerationError,
-    SendError,
+    GroupError, GroupId, GroupInfo, GroupSpec, JoinString, Mark, MemberInfo, Moderation,
+    ModerationError, SendError,
 };
 use crate::wire::{NodeInfo, PublicKey, Role, Status};
 
@@ -55,10 +55,8 @@ pub enum Command {
     Rejoin {
         /// The group.
         group: GroupId,
-        /// The stored peers.
-        contacts: Vec<NodeInfo>,
-        /// The last number we may have spent before the restart.
-        resume_after: u32,
+        /// The stored peers, numbers and marks.
+        resume: Resume,
         /// Done.
         reply: Reply<Result<(), SendError>>,
     },
@@ -241,6 +239,23 @@ pub struct PersistState {
     pub table: Vec<NodeInfo>,
     /// The last message number we spent (0: none yet).
     pub last_number: u32,
+    /// The last direct-message number we spent (0: none yet).
+    pub last_direct: u32,
+    /// The highest numbers accepted from each origin (replays stay refused after a restart).
+    pub marks: Vec<Mark>,
+}
+
+/// What a restarted group is given back from the store (PROTOCOL.md §6.9).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resume {
+    /// The stored peers, asked to let us in.
+    pub contacts: Vec<NodeInfo>,
+    /// Our broadcast numbers continue after this one (the stored number plus the gap).
+    pub broadcast_after: u32,
+    /// Our direct-message numbers continue after this one.
+    pub direct_after: u32,
+    /// The stored high-water marks of every origin.
+    pub marks: Vec<Mark>,
 }
 
 /// Why a driver could not be started or a command not be carried out.

@@ -6,9 +6,11 @@ use std::net::SocketAddr;
 use tokio::sync::{mpsc, oneshot};
 
 use super::DriverStats;
-use super::command::{Command, DriverError, FactSet, GroupSnapshot, Outgoing, PersistState, Reply};
+use super::command::{
+    Command, DriverError, FactSet, GroupSnapshot, Outgoing, PersistState, Reply, Resume,
+};
 use crate::proto::{GroupId, GroupInfo, GroupSpec, JoinString, MemberInfo, Moderation};
-use crate::wire::{NodeInfo, PublicKey, Role, Status};
+use crate::wire::{PublicKey, Role, Status};
 
 /// A cloneable way to talk to one driver. Every method waits for the driver's answer; all
 /// fail with [`DriverError::Stopped`] once the driver has stopped.
@@ -59,18 +61,13 @@ impl Handle {
             .await??)
     }
 
-    /// Asks stored peers to let us in and resumes our numbers after `resume_after`.
-    pub async fn rejoin(
-        &self,
-        group: GroupId,
-        contacts: Vec<NodeInfo>,
-        resume_after: u32,
-    ) -> Result<(), DriverError> {
+    /// Restores a group after a restart: the stored marks, our numbers resumed past the
+    /// stored ones, and the stored peers asked to let us in (PROTOCOL.md §6.9).
+    pub async fn rejoin(&self, group: GroupId, resume: Resume) -> Result<(), DriverError> {
         Ok(self
             .ask(|reply| Command::Rejoin {
                 group,
-                contacts,
-                resume_after,
+                resume,
                 reply,
             })
             .await??)

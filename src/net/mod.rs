@@ -34,6 +34,6 @@ mod driver;
 mod handle;
 
 pub use clock::{now, os_seed};
-pub use command::{Command, DriverError, FactSet, GroupSnapshot, Outgoing, PersistState};
+pub use command::{Command, DriverError, FactSet, GroupSnapshot, Outgoing, PersistState, Resume};
 pub use driver::{Driver, DriverOptions, DriverStats, NodeEvent};
 pub use handle::Handle;

@@ -14,10 +14,12 @@
 //! events and datagrams, and `moderate.rs` issues facts for the node's commands.
 
 mod apply;
+mod digest;
 mod moderate;
 
 use std::collections::BTreeMap;
 
+pub(crate) use digest::Queued;
 pub use moderate::{Moderation, ModerationError};
 
 use crate::crypto::{Identity, verify_fact, x25519_of};
@@ -212,6 +214,28 @@ impl Authority {
             (Role::Moderator, VoiceLevel::Moderators) => true,
             _ => false,
         }
+    }
+
+    /// Every kept fact as (kind, subject, encoding), by (kind, subject).
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (FactKind, &PublicKey, &[u8])> + '_ {
+        (self.facts.iter()).map(|((kind, subject), k)| (*kind, subject, k.bytes.as_slice()))
+    }
+
+    /// How many facts are kept.
+    pub(crate) fn len(&self) -> usize {
+        self.facts.len()
+    }
+
+    /// The role fact we keep about the signer of the encoded fact `bytes`, unless the founder
+    /// signed it: a receiver must hold it first to accept `bytes` (digest sync, `digest.rs`).
+    pub(crate) fn signer_role(&self, bytes: &[u8]) -> Option<&[u8]> {
+        let fact = Fact::decode(bytes).ok()?;
+        if fact.signer == self.chat_id {
+            return None;
+        }
+        let signer = x25519_of(&fact.signer)?;
+        let kept = self.facts.get(&(FactKind::Role, signer))?;
+        Some(&kept.bytes)
     }
 
     /// Every kept fact, encoded: founder-signed first, so a receiver that applies them in

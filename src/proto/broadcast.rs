@@ -20,6 +20,7 @@ use rand::Rng;
 
 use super::group::Group;
 use super::io::Io;
+use super::marks::Counter;
 use super::members::Member;
 use super::{Dialect, DropReason, Event, LeaveReason, Privacy, TextKind};
 use crate::crypto::SignerKey;
@@ -79,7 +80,7 @@ impl Group {
         // Relayed before it is applied, so a ban or kick still reaches its target. Before we
         // are joined there is no one to relay to, and what arrives is old (the fact and name
         // syncs): only its id is kept for repair, never the copy.
-        let one_peer = matches!(msg, PeerMessage::FactSync(_));
+        let one_peer = matches!(msg, PeerMessage::FactSync(_) | PeerMessage::FactDigest(_));
         if !one_peer && self.is_joined() {
             self.relay(io, hop, b);
             self.remember(io, b);
@@ -116,6 +117,7 @@ impl Group {
         if let Some(m) = member {
             m.check(b.number, io.config.forward_cap)?;
         }
+        (self.marks).check(&b.origin, Counter::Broadcast, b.number)?;
         if self.dialect() == Dialect::Secure {
             self.verify(member.and_then(Member::signer), b)?;
         }
@@ -163,6 +165,10 @@ impl Group {
             PeerMessage::NewPeer(peer) => self.on_new_peer(io, peer),
             PeerMessage::Facts(list) => self.take_fact_list(io, list, true),
             PeerMessage::FactSync(list) => self.take_fact_list(io, list, false),
+            PeerMessage::FactDigest(d) if self.dialect() == Dialect::Secure => {
+                self.on_fact_digest(io, origin, d)
+            }
+            PeerMessage::FactDigest(_) => {}
             PeerMessage::Topic(_) if self.dialect() == Dialect::Secure => {}
             PeerMessage::Topic(t) => {
                 if self.topic_is_newer(t.version) {

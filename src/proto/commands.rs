@@ -12,7 +12,7 @@ use super::group::Group;
 use super::io::Io;
 use super::pending::Purpose;
 use super::{Dialect, SendError};
-use crate::wire::{FactValue, KEY_LEN, NodeInfo, PeerMessage, PublicKey, Status, Topic};
+use crate::wire::{FactValue, KEY_LEN, NodeInfo, PeerMessage, PublicKey, Status};
 
 impl Group {
     /// Sets up a group just created (`contact` `None`) or joined through `contact`: our nick,
@@ -48,7 +48,9 @@ impl Group {
     pub(crate) fn set_nick(&mut self, io: &mut Io<'_>, name: &[u8]) -> Result<u32, SendError> {
         let n = self.send_own(io, &PeerMessage::Name(name))?;
         self.nick = name.to_vec();
-        self.schedule.name_at(io.now + io.config.name_interval);
+        if self.dialect() == Dialect::Secure {
+            self.schedule.name_at(io.now + io.config.name_interval);
+        }
         Ok(n)
     }
 
@@ -58,23 +60,23 @@ impl Group {
         io: &mut Io<'_>,
         status: Status,
     ) -> Result<u32, SendError> {
+        // A 2014 peer drops a status (49) as unknown: legacy groups never send one (§1.2).
+        if self.dialect() != Dialect::Secure {
+            return Err(SendError::NotSecure);
+        }
         let n = self.send_own(io, &PeerMessage::Status(status))?;
         self.status = status;
         Ok(n)
     }
 
-    /// Sets the topic: a signed fact in a secure group, else a topic message (id 18) one
-    /// version above the current.
+    /// Sets the topic: a signed fact (secure groups only). A legacy group has no topic on
+    /// the wire: a 2014 peer drops a topic message (18) as unknown (PROTOCOL.md §1.2).
     pub(crate) fn set_topic(&mut self, io: &mut Io<'_>, topic: &str) -> Result<u32, SendError> {
-        if self.dialect() == Dialect::Secure {
-            let zero = PublicKey([0; KEY_LEN]);
-            return Ok(self.issue(io, zero, FactValue::Topic(topic))?);
+        if self.dialect() != Dialect::Secure {
+            return Err(SendError::NotSecure);
         }
-        let version = self.next_topic_version();
-        let text = topic;
-        let n = self.send_own(io, &PeerMessage::Topic(Topic { version, text }))?;
-        self.take_topic(version, topic);
-        Ok(n)
+        let zero = PublicKey([0; KEY_LEN]);
+        Ok(self.issue(io, zero, FactValue::Topic(topic))?)
     }
 
     /// Lets `key` in (private groups) and announces it with new_peer.
@@ -100,7 +102,13 @@ impl Group {
         if self.nick.is_empty() {
             return;
         }
-        self.schedule.name_sent(io.now, io.config.name_interval);
+        // Legacy groups repeat the nick only when a new member appears, as the 2014 code
+        // does (`greet_new_peer`), never on a timer (PROTOCOL.md §6.5).
+        let interval = match self.dialect() {
+            Dialect::Secure => io.config.name_interval,
+            Dialect::Legacy => super::intro::LEGACY_NAME_IDLE,
+        };
+        self.schedule.name_sent(io.now, interval);
         let nick = std::mem::take(&mut self.nick);
         let _ = self.broadcast(io, &PeerMessage::Name(&nick));
         self.nick = nick;

@@ -7,8 +7,9 @@
 //! 1. the group is secure (`wrong_dialect`); the sender is not banned (`banned`);
 //! 2. the sender is a known member that has not quit (`unknown_sender`, `departed`);
 //! 3. the text is 1..=785 bytes of UTF-8 (`bad_body`);
-//! 4. the number passes the sender's direct-message dedup window (`duplicate`, `too_old`,
-//!    `too_far_ahead`), a window separate from its broadcast one;
+//! 4. the number is above the sender's stored direct mark (`too_old`, PROTOCOL.md §6.9) and
+//!    passes its direct-message dedup window (`duplicate`, `too_old`, `too_far_ahead`), a
+//!    window separate from its broadcast one;
 //! 5. the sender's origin token bucket, shared with its broadcasts (`over_limit`);
 //! 6. the window records the number and [`Event::DirectMessage`] is emitted once.
 
@@ -16,6 +17,7 @@ use std::net::SocketAddr;
 
 use super::group::Group;
 use super::io::Io;
+use super::marks::Counter;
 use super::{Dialect, DropReason, Event, SendError};
 use crate::wire::{Direct, Payload, PublicKey};
 
@@ -33,6 +35,7 @@ impl Group {
         if self.is_banned(&sender) {
             return Err(DropReason::Banned);
         }
+        (self.marks).check(&sender, Counter::Direct, d.number)?;
         let member = self.members.direct_from(&sender)?;
         Direct::check_text(d.text).map_err(|_| DropReason::BadBody)?;
         let (cap, rate) = (io.config.forward_cap, io.config.origin_rate);

@@ -33,6 +33,8 @@ pub(crate) struct Group {
     pub(crate) pending: Pending,
     /// Our broadcast and direct-message numbers.
     pub(crate) numbers: super::numbers::Numbers,
+    /// The highest numbers accepted from origins whose windows are gone (PROTOCOL.md §6.9).
+    pub(crate) marks: super::marks::Marks,
     pub(crate) nick: Vec<u8>,
     pub(crate) status: Status,
     topic: Option<(u32, String)>,
@@ -58,6 +60,11 @@ pub(crate) struct Group {
     pub(crate) own_intro: super::intro::Intro,
     /// Budget of the name sync's datagrams (`Config::name_sync_rate`).
     pub(crate) name_sync: super::spam::Bucket,
+    /// Budget of the fact digest's wants and answers (`authority/digest.rs`).
+    pub(crate) digest_budget: super::spam::Bucket,
+    /// One-peer fact messages waiting for the pace, and the pace (`authority/digest.rs`).
+    pub(crate) fact_queue: std::collections::VecDeque<super::authority::Queued>,
+    pub(crate) fact_pace: super::spam::Bucket,
 }
 
 impl Group {
@@ -87,6 +94,7 @@ impl Group {
             members: super::members::Members::default(),
             pending: Pending::new(config.max_pending),
             numbers: super::numbers::Numbers::default(),
+            marks: super::marks::Marks::new(config.max_members),
             nick: Vec::new(),
             status: Status::Online,
             topic: None,
@@ -101,6 +109,9 @@ impl Group {
             repair: super::spam::Bucket::default(),
             own_intro: super::intro::Intro::default(),
             name_sync: super::spam::Bucket::default(),
+            digest_budget: super::spam::Bucket::default(),
+            fact_queue: std::collections::VecDeque::new(),
+            fact_pace: super::spam::Bucket::default(),
         }
     }
 
@@ -217,11 +228,6 @@ impl Group {
     /// The topic's text, if one was set.
     pub(crate) fn topic(&self) -> Option<&str> {
         self.topic.as_ref().map(|(_, t)| t.as_str())
-    }
-
-    /// The version one above the current topic's (legacy topic messages).
-    pub(crate) fn next_topic_version(&self) -> u32 {
-        self.topic.as_ref().map_or(1, |(v, _)| v.saturating_add(1))
     }
 
     /// True if a legacy topic of `version` is newer than ours (any is, when we have none).

@@ -64,7 +64,10 @@ impl Group {
         if !self.authorized(&sender) {
             return Err(DropReason::NotInvited);
         }
-        if self.pending.to_key(&sender).is_some() {
+        // One probe per key at a time; a keep-alive still out to its old address does not
+        // hold up a restarted member asking from a new one (PROTOCOL.md §6.9).
+        let probing = self.pending.to_key(&sender);
+        if probing.is_some_and(|r| matches!(r.purpose, Purpose::Probe { .. })) {
             return Ok(());
         }
         if self.pending.probes() >= io.config.max_probes || !io.limiter.allow(from.ip(), io.now) {

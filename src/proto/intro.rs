@@ -30,6 +30,10 @@ use crate::wire::{Broadcast, MessageId, Payload, PublicKey};
 /// a newer broadcast of that origin reached the joiner first.
 pub(crate) const SYNC_SPAN: u32 = 1000;
 
+/// Legacy groups: after a nick broadcast the next is due this far away, i.e. only when a new
+/// member appears (the 2014 code has no periodic nick).
+pub(crate) const LEGACY_NAME_IDLE: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Legacy groups: a new member makes us repeat our nick this long after the first time.
 const NEW_PEER_REPEAT: Duration = Duration::from_secs(15);
 

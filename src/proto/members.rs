@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::DropReason;
 use super::intro::Intro;
+use super::marks::Mark;
 use super::spam::Bucket;
 use super::window::SeenWindow;
 use crate::crypto::SignerKey;
@@ -89,6 +90,15 @@ impl Member {
     /// Its cached signing key, if one of its signatures was checked.
     pub(crate) fn signer(&self) -> Option<&SignerKey> {
         self.signer.as_ref()
+    }
+
+    /// The tops of its windows, as a high-water mark of `key` (0: no window).
+    fn mark(&self, key: PublicKey) -> Mark {
+        Mark {
+            origin: key,
+            broadcast: self.window.as_ref().map_or(0, |w| w.top()),
+            direct: self.direct.as_ref().map_or(0, |w| w.top()),
+        }
     }
 
     fn is_live(&self) -> bool {
@@ -286,12 +296,17 @@ impl Members {
         Ok(member)
     }
 
-    /// `key` quit at `now`; a restarted member numbers its direct messages from 1 again.
+    /// `key` quit at `now`. Its direct window stays: a restarted member resumes its direct
+    /// numbers past the stored ones, like its broadcast numbers (PROTOCOL.md §6.9).
     pub(crate) fn depart(&mut self, key: &PublicKey, now: Instant) {
         if let Some(m) = self.0.get_mut(key) {
             m.departed_at = Some(now);
-            m.direct = None;
         }
+    }
+
+    /// The tops of every member's windows, for the store (PROTOCOL.md §6.9).
+    pub(crate) fn marks(&self) -> impl Iterator<Item = Mark> + '_ {
+        self.0.iter().map(|(k, m)| m.mark(*k))
     }
 
     /// Sets the nick of `key`; true if it changed.
@@ -336,27 +351,34 @@ impl Members {
             .collect()
     }
 
-    /// Forgets `key` at once (banned or kicked).
-    pub(crate) fn forget(&mut self, key: &PublicKey) {
-        self.0.remove(key);
+    /// Forgets `key` at once (banned or kicked); returns the tops of its windows.
+    pub(crate) fn forget(&mut self, key: &PublicKey) -> Option<Mark> {
+        self.0.remove(key).map(|m| m.mark(*key))
     }
 
     /// Forgets the members that quit `quit_delay` ago and those silent for `timeout`; returns
-    /// the silent ones, each with whether it was listed.
+    /// the silent ones, each with whether it was listed. The tops of every forgotten
+    /// member's windows go to `gone`.
     pub(crate) fn expire(
         &mut self,
         now: Instant,
-        quit_delay: Duration,
-        timeout: Duration,
+        (quit_delay, timeout): (Duration, Duration),
+        gone: &mut Vec<Mark>,
     ) -> Vec<(PublicKey, bool)> {
         let mut timed_out = Vec::new();
-        self.0.retain(|key, m| match m.departed_at {
-            Some(t) => now.saturating_duration_since(t) < quit_delay,
-            None if now.saturating_duration_since(m.last_seen) >= timeout => {
-                timed_out.push((*key, m.listed));
-                false
+        self.0.retain(|key, m| {
+            let keep = match m.departed_at {
+                Some(t) => now.saturating_duration_since(t) < quit_delay,
+                None if now.saturating_duration_since(m.last_seen) >= timeout => {
+                    timed_out.push((*key, m.listed));
+                    false
+                }
+                None => true,
+            };
+            if !keep {
+                gone.push(m.mark(*key));
             }
-            None => true,
+            keep
         });
         timed_out
     }
@@ -407,8 +429,10 @@ mod tests {
         );
         assert!(m.direct_from(&key(1)).is_err());
         let (delay, timeout) = (Duration::from_secs(10), Duration::from_secs(60));
-        assert!(m.expire(t0 + delay, delay, timeout).is_empty());
+        let mut gone = Vec::new();
+        assert!(m.expire(t0 + delay, (delay, timeout), &mut gone).is_empty());
         assert_eq!(m.len(), 0, "forgotten quit_delay after its quit");
+        assert_eq!(gone.iter().map(|g| g.broadcast).collect::<Vec<_>>(), [5]);
     }
 
     #[test]
@@ -417,7 +441,7 @@ mod tests {
         m.invite(key(1), t0);
         m.add_contact(key(2), addr(2), t0);
         let timeout = Duration::from_secs(60);
-        let gone = m.expire(t0 + timeout, timeout, timeout);
+        let gone = m.expire(t0 + timeout, (timeout, timeout), &mut Vec::new());
         assert_eq!(gone, [(key(1), true), (key(2), false)]);
     }
 }

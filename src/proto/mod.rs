@@ -8,7 +8,8 @@
 //! - `dht`: the table (close set + Kademlia buckets, per-IP cap).
 //! - `pending`: one-shot get_nodes ping ids.
 //! - `members`: who is in a group, with their windows, keys and addresses.
-//! - `window`: per-origin dedup window; `numbers`: our own message counters.
+//! - `window`: per-origin dedup window; `numbers`: our own message counters; `marks`: the
+//!   highest numbers of origins whose windows are gone, kept across restarts.
 //! - `handlers`: get_nodes / send_nodes; `broadcast`: relayed messages; `timers`: upkeep,
 //!   on the instants `schedule` keeps; `commands`: the group side of the node's commands.
 //! - `direct`: private messages to one member (inner id 52), never relayed.
@@ -32,6 +33,7 @@ mod intro;
 mod io;
 mod join;
 mod limiter;
+mod marks;
 mod members;
 mod node;
 mod numbers;
@@ -47,5 +49,6 @@ pub use broadcast::SendError;
 pub use config::{Config, ConfigError};
 pub use event::{DropReason, Event, GroupId, LeaveReason, Stats, TextKind, Transmit};
 pub use join::{Dialect, JoinString, JoinStringError, Privacy};
+pub use marks::Mark;
 pub use node::{GroupError, GroupInfo, GroupSpec, MemberInfo, Node};
 pub use spam::StateSizes;

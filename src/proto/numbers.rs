@@ -28,9 +28,19 @@ impl Numbers {
         self.broadcast
     }
 
+    /// The last direct-message number spent (0: none yet).
+    pub(crate) fn last_direct(&self) -> u32 {
+        self.direct
+    }
+
     /// Continues the broadcast numbers after `last`, never backwards.
     pub(crate) fn resume(&mut self, last: u32) {
         self.broadcast = self.broadcast.max(last);
+    }
+
+    /// Continues the direct-message numbers after `last`, never backwards.
+    pub(crate) fn resume_direct(&mut self, last: u32) {
+        self.direct = self.direct.max(last);
     }
 }
 
@@ -52,5 +62,7 @@ mod tests {
         n.resume(u32::MAX - 1);
         assert_eq!((n.next(), n.next()), (u32::MAX, 1));
         assert_eq!(n.next_direct(), 2);
+        n.resume_direct(1000);
+        assert_eq!((n.next_direct(), n.last_direct()), (1001, 1001));
     }
 }

@@ -21,6 +21,8 @@
 //!   answers with its own, flagged `reply`, so the peer sends what it misses: this repairs
 //!   the first message after a silence. A reply is never answered with a summary.
 //! - A repaired broadcast goes through the normal checks (§6.4), and is relayed again.
+//! - Secure groups only: a 2014 peer cannot read a have, so a legacy group neither sends
+//!   one nor answers one (`wrong_dialect`), PROTOCOL.md §1.2.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -28,9 +30,9 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::DropReason;
 use super::group::Group;
 use super::io::Io;
+use super::{Dialect, DropReason};
 use crate::wire::{BloomBuilder, Broadcast, Have, Payload, PublicKey};
 
 /// Copies arrive at different nodes at different times: a kept broadcast is re-sent only if
@@ -155,7 +157,8 @@ impl Group {
     pub(crate) fn remember(&mut self, io: &mut Io<'_>, b: &Broadcast<'_>) {
         let caps = (io.config.recent_max, io.config.seen_max);
         self.recent.push(io.now, b, caps);
-        if self.next_have.is_none() {
+        // A 2014 peer cannot read a have (id 53): legacy groups never send one (§1.2).
+        if self.next_have.is_none() && self.dialect() == Dialect::Secure {
             self.next_have = Some(io.now + io.jittered(io.config.have_interval));
         }
     }
@@ -207,6 +210,9 @@ impl Group {
         from: SocketAddr,
         have: &Have<'_>,
     ) -> Result<(), DropReason> {
+        if self.dialect() != Dialect::Secure {
+            return Err(DropReason::WrongDialect);
+        }
         if self.is_banned(&hop) {
             return Err(DropReason::Banned);
         }

@@ -39,6 +39,7 @@ impl Group {
         self.upkeep_table(io);
         self.maybe_rejoin(io);
         self.periodic_broadcasts(io);
+        self.drain_fact_queue(io);
         self.expire_members(io);
         self.refresh_from_members(io);
         self.explore(io);
@@ -138,8 +139,13 @@ impl Group {
     }
 
     fn expire_members(&mut self, io: &mut Io<'_>) {
-        let (quit_delay, timeout) = (io.config.quit_delay, io.config.peer_timeout);
-        let timed_out = self.members.expire(io.now, quit_delay, timeout);
+        let delays = (io.config.quit_delay, io.config.peer_timeout);
+        let mut gone = Vec::new();
+        let timed_out = self.members.expire(io.now, delays, &mut gone);
+        // Their numbers stay refused after they are forgotten (PROTOCOL.md §6.9).
+        for mark in gone {
+            self.marks.raise(mark);
+        }
         for (peer, listed) in timed_out {
             self.table.remove(&peer);
             if !listed {

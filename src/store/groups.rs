@@ -68,6 +68,18 @@ impl Store {
             peers.remove(id).map_err(|e| self.err(e))?;
             let mut numbers = txn.open_table(NUMBERS).map_err(|e| self.err(e))?;
             numbers.remove(id).map_err(|e| self.err(e))?;
+            let mut direct = txn
+                .open_table(super::marks::DIRECT_NUMBERS)
+                .map_err(|e| self.err(e))?;
+            direct.remove(id).map_err(|e| self.err(e))?;
+            let mut marks = txn
+                .open_table(super::marks::MARKS)
+                .map_err(|e| self.err(e))?;
+            marks.remove(id).map_err(|e| self.err(e))?;
+            let mut nicks = txn
+                .open_table(super::marks::NICKS)
+                .map_err(|e| self.err(e))?;
+            nicks.remove(id).map_err(|e| self.err(e))?;
             Ok(removed)
         })
     }
@@ -144,7 +156,7 @@ impl Store {
     }
 
     /// Fails with `NoSuchGroup` unless group `id` is stored.
-    fn require_group(&self, txn: &WriteTransaction, id: u64) -> Result<(), StoreError> {
+    pub(super) fn require_group(&self, txn: &WriteTransaction, id: u64) -> Result<(), StoreError> {
         let groups = txn.open_table(GROUPS).map_err(|e| self.err(e))?;
         match groups.get(id).map_err(|e| self.err(e))? {
             Some(_) => Ok(()),

@@ -30,6 +30,8 @@
 //! | `groups` | `u64` group id (from 1) | postcard `GroupDisk`: label, dialect u8 (0 legacy, 1 secure), privacy u8 (0 public, 1 private), `Option<[u8;32]>` chat id, `[u8;32]` identity seed, nick, join string, created_by_us |
 //! | `peers` | `u64` group id | postcard `Vec<StoredPeer>` (key `[u8;32]`, `SocketAddr`), ≤ [`MAX_PEERS`], most recent first |
 //! | `facts` | `&[u8]`: chat id (32 bytes) ‖ fact key (≤ [`MAX_FACT_KEY_LEN`]) | opaque blob ≤ [`MAX_FACT_LEN`] |
+//! | `numbers` | `u64` group id | `u32`: the last broadcast number we spent |
+//! | `direct_numbers`, `marks` | `u64` group id | see `marks.rs`: the last direct number we spent; each origin's highest accepted numbers |
 //!
 //! Postcard strings are length-prefixed UTF-8, `Option` a 0/1 byte, integers varints. Facts
 //! are keyed by chat id rather than group id, so removing a group ([`Store::remove_group`])
@@ -42,6 +44,7 @@ mod error;
 mod facts;
 mod file;
 mod groups;
+mod marks;
 mod records;
 
 use std::ffi::OsString;
@@ -56,6 +59,7 @@ use zeroize::Zeroizing;
 pub use error::StoreError;
 pub use facts::{Fact, MAX_FACT_KEY_LEN, MAX_FACT_LEN, MAX_FACTS_PER_CHAT};
 pub use groups::MAX_GROUPS;
+pub use marks::{MAX_MARKS, StoredMark};
 pub use records::{GroupRecord, MAX_JOIN_LEN, MAX_LABEL_LEN, MAX_NICK_LEN, MAX_PEERS, StoredPeer};
 
 /// The schema this build reads and writes (the `meta` table's `"schema"` record).

@@ -8,6 +8,7 @@
 //! | 18 | topic       | `[version u32 BE][topic: 0..=512 bytes of UTF-8]`        |
 //! | 19 | facts       | one or more signed facts (secure groups; relayed)         |
 //! | 20 | fact sync   | one or more signed facts (secure groups; never relayed)   |
+//! | 21 | fact digest | a summary of the facts held, or a want (`digest.rs`; never relayed) |
 //! | 24 | quit        | `[reason: 0..=256 bytes of UTF-8]` (empty in legacy groups) |
 //! | 48 | name        | `[name: 1..=128 bytes]`                                  |
 //! | 49 | status      | `[status: 0 online, 1 away, 2 busy]`                     |
@@ -20,6 +21,7 @@
 
 use bytes::BufMut;
 
+use super::digest::FactDigest;
 use super::fact::FactList;
 pub use super::values::{BanAction, MAX_TOPIC_LEN};
 use super::{DecodeError, EncodeError, KEY_LEN, PublicKey, Reader};
@@ -47,6 +49,8 @@ pub enum MessageId {
     Facts = 19,
     /// Signed facts sent to one peer, never relayed (secure groups).
     FactSync = 20,
+    /// A summary of the facts held, or a want for one bucket; one peer, never relayed.
+    FactDigest = 21,
     /// The origin leaves the group.
     Quit = 24,
     /// Nick change.
@@ -72,6 +76,7 @@ impl TryFrom<u8> for MessageId {
             18 => Self::Topic,
             19 => Self::Facts,
             20 => Self::FactSync,
+            21 => Self::FactDigest,
             24 => Self::Quit,
             48 => Self::Name,
             49 => Self::Status,
@@ -131,6 +136,8 @@ pub enum PeerMessage<'a> {
     Facts(FactList<'a>),
     /// 20: signed facts for one peer, not relayed.
     FactSync(FactList<'a>),
+    /// 21: a fact summary or want for one peer, not relayed.
+    FactDigest(FactDigest<'a>),
     /// 24: the origin leaves, with a reason (UTF-8, at most [`MAX_QUIT_REASON_LEN`] bytes;
     /// empty: none, and always empty in legacy groups, as the 2014 code requires).
     Quit(&'a str),
@@ -157,6 +164,7 @@ impl<'a> PeerMessage<'a> {
             MessageId::Topic => Self::Topic(read_topic(&mut r)?),
             MessageId::Facts => Self::Facts(FactList::new(r.rest())?),
             MessageId::FactSync => Self::FactSync(FactList::new(r.rest())?),
+            MessageId::FactDigest => Self::FactDigest(FactDigest::read(&mut r)?),
             MessageId::Quit => Self::Quit(read_reason(&mut r)?),
             MessageId::Name => Self::Name(read_name(&mut r)?),
             MessageId::Status => Self::Status(read_status(&mut r)?),
@@ -177,6 +185,7 @@ impl<'a> PeerMessage<'a> {
             Self::Topic(_) => MessageId::Topic,
             Self::Facts(_) => MessageId::Facts,
             Self::FactSync(_) => MessageId::FactSync,
+            Self::FactDigest(_) => MessageId::FactDigest,
             Self::Quit(_) => MessageId::Quit,
             Self::Name(_) => MessageId::Name,
             Self::Status(_) => MessageId::Status,
@@ -195,6 +204,7 @@ impl<'a> PeerMessage<'a> {
             Self::Ban(_) => BAN_LEN,
             Self::Topic(t) => 4 + t.text.len(),
             Self::Facts(l) | Self::FactSync(l) => l.as_bytes().len(),
+            Self::FactDigest(d) => d.encoded_len(),
             Self::Status(_) => 1,
             Self::Name(b) | Self::Action(b) | Self::Chat(b) | Self::SeedAction(b) => b.len(),
         }
@@ -217,6 +227,7 @@ impl<'a> PeerMessage<'a> {
                 len: r.len(),
                 max: MAX_QUIT_REASON_LEN,
             }),
+            Self::FactDigest(d) => d.check(),
             _ => Ok(()),
         }
     }
@@ -239,6 +250,7 @@ impl<'a> PeerMessage<'a> {
             }
             Self::Status(s) => out.put_u8(*s as u8),
             Self::Facts(l) | Self::FactSync(l) => out.put_slice(l.as_bytes()),
+            Self::FactDigest(d) => d.write(out),
             Self::Name(b) | Self::Action(b) | Self::Chat(b) | Self::SeedAction(b) => {
                 out.put_slice(b)
             }
@@ -412,8 +424,8 @@ mod tests {
     #[test]
     fn unknown_id_is_rejected() {
         assert_eq!(
-            PeerMessage::decode(21, &[]),
-            Err(DecodeError::UnknownMessageId(21))
+            PeerMessage::decode(22, &[]),
+            Err(DecodeError::UnknownMessageId(22))
         );
     }
 }

@@ -16,6 +16,7 @@
 //! [`message`] (the typed body of each peer message).
 
 pub mod broadcast;
+pub mod digest;
 pub mod envelope;
 pub mod fact;
 pub mod have;
@@ -27,6 +28,7 @@ mod reader;
 mod values;
 
 pub use broadcast::{Broadcast, SignatureTrailer};
+pub use digest::FactDigest;
 pub use envelope::Envelope;
 pub use fact::{Fact, FactKind, FactList, FactValue, Role, VoiceLevel};
 pub use have::{BloomBuilder, Have, MAX_FILTER_LEN, MAX_HASHES};

@@ -76,6 +76,9 @@ pub struct Sim {
     pub partition: Option<Vec<bool>>,
     /// Datagrams delivered, lost, and cut by the partition.
     pub counters: Counters,
+    /// When set, every datagram a node sends is recorded here (sender, receiver, bytes),
+    /// before the link model loses or duplicates it.
+    pub capture: Option<Vec<(usize, usize, Vec<u8>)>>,
     seed: u64,
     start: Instant,
     now: Instant,
@@ -108,6 +111,7 @@ impl Sim {
             link,
             partition: None,
             counters: Counters::default(),
+            capture: None,
             seed,
             start,
             now: start,
@@ -158,6 +162,20 @@ impl Sim {
         });
         self.timer_at.push(None);
         i
+    }
+
+    /// Node `i` crashes and starts again at `addr` with `config` (no group yet: the caller
+    /// restores it). Datagrams in flight to it are lost; its old address goes dead.
+    pub fn restart_at(&mut self, i: usize, config: Config, addr: SocketAddr) {
+        self.by_addr.remove(&self.nodes[i].addr);
+        assert!(self.by_addr.insert(addr, i).is_none(), "address in use");
+        let flights = std::mem::take(&mut self.flights);
+        self.flights = flights.into_iter().filter(|Reverse(f)| f.to != i).collect();
+        let n = &mut self.nodes[i];
+        n.node = Node::new(config).expect("valid config");
+        n.addr = addr;
+        n.group = None;
+        self.timer_at[i] = None;
     }
 
     /// Node `i` founds a group.
@@ -317,6 +335,9 @@ impl Sim {
         let Some(&to) = self.by_addr.get(&to) else {
             return;
         };
+        if let Some(c) = &mut self.capture {
+            c.push((from, to, bytes.clone()));
+        }
         if let Some(side) = &self.partition {
             if side[from] != side[to] {
                 self.counters.cut += 1;

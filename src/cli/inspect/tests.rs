@@ -306,13 +306,13 @@ fn legacy_broadcast(message_id: u8, body: &[u8]) -> Vec<u8> {
 
 #[test]
 fn malformed_body() {
-    let d = legacy_broadcast(21, &[]);
+    let d = legacy_broadcast(22, &[]);
     let line = dissect(&RECEIVER, None, &d);
     let known = format!(
-        "{} inner=50 kind=broadcast origin={PK_11} number=1 message_id=21",
+        "{} inner=50 kind=broadcast origin={PK_11} number=1 message_id=22",
         prefix(PK_11, 143)
     );
-    let reason = "unknown message id 21";
+    let reason = "unknown message id 22";
     assert_eq!(
         line,
         format!("error=malformed reason=\"{reason}\" {known} body=")

@@ -48,13 +48,14 @@ impl Driver {
             }
             Command::Rejoin {
                 group,
-                contacts,
-                resume_after,
+                resume,
                 reply,
             } => {
                 let done = node
-                    .add_contacts(at, group, &contacts)
-                    .and_then(|()| node.resume_numbers(group, resume_after));
+                    .restore_marks(group, &resume.marks)
+                    .and_then(|()| node.resume_numbers(group, resume.broadcast_after))
+                    .and_then(|()| node.resume_direct_numbers(group, resume.direct_after))
+                    .and_then(|()| node.add_contacts(at, group, &resume.contacts));
                 let _ = reply.send(done);
             }
             Command::Send {
@@ -157,6 +158,8 @@ impl Driver {
                 let state = node.last_number(group).map(|last_number| PersistState {
                     table: node.table(group),
                     last_number,
+                    last_direct: node.last_direct_number(group).unwrap_or(0),
+                    marks: node.marks(group).unwrap_or_default(),
                 });
                 let _ = reply.send(state);
             }

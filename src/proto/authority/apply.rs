@@ -91,7 +91,10 @@ impl Group {
             self.evict();
             return;
         }
-        self.members.forget(&key);
+        if let Some(mark) = self.members.forget(&key) {
+            // Its old broadcasts stay refused if it rejoins (PROTOCOL.md §6.9).
+            self.marks.raise(mark);
+        }
         self.table.remove(&key);
         self.in_links.remove(&key);
     }
@@ -125,20 +128,27 @@ impl Group {
         self.members.live().count() + 1 >= limit
     }
 
-    /// Sends our whole fact set to one peer, packed into id 20 messages.
+    /// Sends our fact set to a newly validated peer: whole (id 20) if small, else a
+    /// summary (id 21, `digest.rs`).
     pub(crate) fn send_fact_sync(&mut self, io: &mut Io<'_>, to: PublicKey, addr: SocketAddr) {
         if self.dialect() != Dialect::Secure {
             return;
         }
+        if self.authority.len() > super::digest::FULL_SYNC_MAX {
+            // The peer may hold most of them already: send what differs (digest.rs).
+            self.send_fact_summary(io, to, addr);
+            return;
+        }
         for chunk in pack(self.authority.export()) {
             if let Ok(list) = FactList::new(&chunk) {
-                self.send_direct(io, to, addr, &PeerMessage::FactSync(list));
+                self.send_one(io, to, addr, &PeerMessage::FactSync(list));
             }
         }
     }
 
-    /// A signed broadcast of ours to one peer only (it is not relayed: id 20).
-    fn send_direct(
+    /// Signs and sends a broadcast of ours to one peer only (it is not relayed: ids 20, 21);
+    /// see `digest.rs` for the pacing in front of it.
+    pub(super) fn sign_and_send(
         &mut self,
         io: &mut Io<'_>,
         to: PublicKey,

@@ -1,0 +1,171 @@
+//! What a group needs besides its peers to come back after a restart without accepting a
+//! replay or reusing a number (PROTOCOL.md §6.9): the last direct-message number we spent,
+//! and the highest broadcast and direct numbers accepted from each origin; and the nicks we
+//! knew, which the marks would otherwise keep us from learning again from old copies.
+//!
+//! | table | key | value |
+//! | --- | --- | --- |
+//! | `direct_numbers` | `u64` group id | `u32`: the last direct-message number we spent |
+//! | `marks` | `u64` group id | postcard `Vec<StoredMark>` (key `[u8;32]`, broadcast u32, direct u32), ≤ [`MAX_MARKS`] |
+//! | `nicks` | `u64` group id | postcard `Vec<([u8;32], String)>`, ≤ [`MAX_MARKS`], each nick ≤ [`super::MAX_NICK_LEN`] bytes |
+//!
+//! All go with the group ([`Store::remove_group`]).
+
+use redb::TableDefinition;
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError};
+
+/// Group id → the last direct-message number we spent in it.
+pub(super) const DIRECT_NUMBERS: TableDefinition<'_, u64, u32> =
+    TableDefinition::new("direct_numbers");
+/// Group id → the high-water marks of its origins.
+pub(super) const MARKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("marks");
+/// Group id → the nicks of its members we knew.
+pub(super) const NICKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("nicks");
+
+/// Most origins whose marks are kept per group (the node's member cap).
+pub const MAX_MARKS: usize = 16384;
+
+/// The highest numbers accepted from one origin of a group (0: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMark {
+    /// The origin's key in the group.
+    pub key: [u8; 32],
+    /// Its highest accepted broadcast number.
+    pub broadcast: u32,
+    /// Its highest accepted direct-message number.
+    pub direct: u32,
+}
+
+impl Store {
+    /// Records the last direct-message number we spent in a group.
+    pub fn set_last_direct(&self, id: u64, number: u32) -> Result<(), StoreError> {
+        self.write(|txn| {
+            self.require_group(txn, id)?;
+            let mut table = txn.open_table(DIRECT_NUMBERS).map_err(|e| self.err(e))?;
+            table.insert(id, number).map_err(|e| self.err(e))?;
+            Ok(())
+        })
+    }
+
+    /// The last direct-message number recorded for a group (0 if none).
+    pub fn last_direct(&self, id: u64) -> Result<u32, StoreError> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(DIRECT_NUMBERS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(self.err(e)),
+        };
+        let value = table.get(id).map_err(|e| self.err(e))?;
+        Ok(value.map_or(0, |v| v.value()))
+    }
+
+    /// Replaces a group's marks (the first [`MAX_MARKS`] are kept).
+    pub fn set_marks(&self, id: u64, marks: &[StoredMark]) -> Result<(), StoreError> {
+        let marks = &marks[..marks.len().min(MAX_MARKS)];
+        let bytes = postcard::to_allocvec(marks).map_err(|e| self.corrupt(e.to_string()))?;
+        self.write(|txn| {
+            self.require_group(txn, id)?;
+            let mut table = txn.open_table(MARKS).map_err(|e| self.err(e))?;
+            table.insert(id, &bytes[..]).map_err(|e| self.err(e))?;
+            Ok(())
+        })
+    }
+
+    /// Replaces a group's known nicks (the first [`MAX_MARKS`]; longer nicks are skipped).
+    pub fn set_nicks(&self, id: u64, nicks: &[([u8; 32], String)]) -> Result<(), StoreError> {
+        let kept: Vec<&([u8; 32], String)> = (nicks.iter())
+            .filter(|(_, n)| n.len() <= super::MAX_NICK_LEN)
+            .take(MAX_MARKS)
+            .collect();
+        let bytes = postcard::to_allocvec(&kept).map_err(|e| self.corrupt(e.to_string()))?;
+        self.write(|txn| {
+            self.require_group(txn, id)?;
+            let mut table = txn.open_table(NICKS).map_err(|e| self.err(e))?;
+            table.insert(id, &bytes[..]).map_err(|e| self.err(e))?;
+            Ok(())
+        })
+    }
+
+    /// A group's stored nicks (none if never stored).
+    pub fn nicks(&self, id: u64) -> Result<Vec<([u8; 32], String)>, StoreError> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(NICKS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let Some(value) = table.get(id).map_err(|e| self.err(e))? else {
+            return Ok(Vec::new());
+        };
+        postcard::from_bytes(value.value()).map_err(|e| self.corrupt(format!("nicks: {e}")))
+    }
+
+    /// A group's stored marks (none if never stored).
+    pub fn marks(&self, id: u64) -> Result<Vec<StoredMark>, StoreError> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(MARKS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let Some(value) = table.get(id).map_err(|e| self.err(e))? else {
+            return Ok(Vec::new());
+        };
+        postcard::from_bytes(value.value()).map_err(|e| self.corrupt(format!("marks: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Dialect, Privacy};
+    use crate::store::GroupRecord;
+
+    #[test]
+    fn marks_and_direct_numbers_round_trip_and_go_with_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let rec = GroupRecord {
+            id: GroupRecord::NEW,
+            label: "g".into(),
+            dialect: Dialect::Secure,
+            privacy: Privacy::Public,
+            chat_id: None,
+            identity_seed: zeroize::Zeroizing::new([3; 32]),
+            nick: String::new(),
+            join: String::new(),
+            peers: Vec::new(),
+            created_by_us: true,
+        };
+        let id = store.put_group(&rec).unwrap();
+        assert_eq!(
+            (store.last_direct(id).unwrap(), store.marks(id).unwrap()),
+            (0, vec![])
+        );
+        let m = StoredMark {
+            key: [9; 32],
+            broadcast: 1234,
+            direct: u32::MAX,
+        };
+        store.set_last_direct(id, 77).unwrap();
+        store.set_marks(id, &[m]).unwrap();
+        assert_eq!(store.last_direct(id).unwrap(), 77);
+        let nicks = vec![([9; 32], "bob".to_owned()), ([8; 32], "x".repeat(300))];
+        store.set_nicks(id, &nicks).unwrap();
+        assert_eq!(
+            store.nicks(id).unwrap(),
+            nicks[..1],
+            "an over-long nick is skipped"
+        );
+        assert_eq!(store.marks(id).unwrap(), [m]);
+        assert!(store.set_marks(id + 1, &[m]).is_err(), "no such group");
+        store.remove_group(id).unwrap();
+        assert!(store.nicks(id).unwrap().is_empty());
+        assert_eq!(
+            (store.last_direct(id).unwrap(), store.marks(id).unwrap()),
+            (0, vec![])
+        );
+    }
+}
