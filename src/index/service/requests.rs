@@ -109,6 +109,7 @@ impl Service {
                 text,
             },
             Request::Mailbox(m) => mailbox_op(account, m).ok_or("bad_name")?,
+            Request::Chat(c) => super::chats::op(account, c),
             Request::Logout => {
                 self.sessions.pop(&p.client);
                 self.answer(&p, Status::Ok);
@@ -194,6 +195,7 @@ impl Service {
             Outcome::MailboxFull => Reply::status(p.kind, Status::MailboxFull),
             Outcome::Pms(pms) => ok(ReplyBody::Mailbox(MailboxReply::Pms(pms))),
             Outcome::Acked(n) => ok(ReplyBody::Mailbox(MailboxReply::Acked(n))),
+            Outcome::Chat(c) => super::chats::reply(p.kind, c),
         }
     }
 
