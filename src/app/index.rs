@@ -13,6 +13,7 @@
 //! leaves it. The rooms opened are kept in the account's room list on the index, so a login
 //! (on any device) opens them again.
 
+pub(super) mod gc_window;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -71,6 +72,8 @@ pub(super) struct IndexLink {
     next_id: u32,
     /// The account logged in, if any.
     account: Option<String>,
+    /// Group-chat and PM windows.
+    gc: gc_window::Windows,
 }
 
 impl IndexLink {
@@ -86,6 +89,7 @@ impl IndexLink {
             rooms: BTreeMap::new(),
             next_id: FIRST_ROOM_ID,
             account: None,
+            gc: gc_window::Windows::default(),
         }
     }
 
@@ -251,6 +255,7 @@ impl Runtime {
                 self.error(at, error);
             }
             Done::Left { room, members } => self.room_left(&room, members),
+            Done::Gc(d) => self.on_gc(d),
             Done::Stopped => {}
         }
     }
@@ -285,6 +290,7 @@ impl Runtime {
     }
 
     fn logged_out(&mut self) {
+        self.gc_logged_out();
         let Some(l) = self.index.as_mut() else { return };
         l.account = None;
         let rooms = std::mem::take(&mut l.rooms);

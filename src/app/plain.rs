@@ -104,6 +104,22 @@ fn fields(ev: &ChatEvent) -> Option<Fields> {
             history,
             ..
         } => room_fields(room, author, text, *server, *history),
+        E::IndexChat {
+            private,
+            chat,
+            author,
+            text,
+            sent,
+            stored,
+            ..
+        } => index_chat_fields(
+            *private,
+            chat,
+            author,
+            text.as_deref(),
+            *sent,
+            stored.is_some(),
+        ),
         E::Members(_) | E::Opened { .. } => return None,
     })
 }
@@ -119,6 +135,25 @@ fn room_fields(room: &str, author: &str, text: &str, server: bool, history: bool
         ("history", history.to_owned()),
     ];
     (kind, with(f, "text", text))
+}
+
+/// `GCMSG chat= nick= sent= text=` or `PM chat= nick= sent= text=`; `sent` (unix seconds)
+/// only for a message delivered from the index's storage; `text` is `(unreadable)` for a
+/// message of an epoch whose key we do not hold.
+fn index_chat_fields(
+    private: bool,
+    chat: &str,
+    author: &str,
+    text: Option<&str>,
+    sent: u64,
+    stored: bool,
+) -> Fields {
+    let kind = if private { "PM" } else { "GCMSG" };
+    let mut f = vec![("chat", chat.to_owned()), ("nick", author.to_owned())];
+    if stored {
+        f.push(("sent", sent.to_string()));
+    }
+    (kind, with(f, "text", text.unwrap_or("(unreadable)")))
 }
 
 fn who(p: &Peer) -> Vec<(&'static str, String)> {

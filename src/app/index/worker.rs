@@ -6,6 +6,8 @@
 //! of every open room every [`ROOM_POLL`] and reports the messages it has not reported yet.
 //! Passwords arrive in [`Password`]s and go only into the client's key derivation.
 
+mod gc;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -64,6 +66,8 @@ pub(in crate::app) enum Job {
         room: Option<String>,
         text: String,
     },
+    /// A group-chat or PM command.
+    Gc(super::gc_window::GcJob),
     /// Leave the open rooms (the account's list keeps them) and log out.
     Shutdown,
 }
@@ -102,6 +106,7 @@ pub(in crate::app) enum Done {
         room: String,
         members: u32,
     },
+    Gc(super::gc_window::GcDone),
     Stopped,
 }
 
@@ -114,6 +119,7 @@ struct Worker {
     lists: Option<Lists>,
     rooms: BTreeMap<String, u64>,
     done: mpsc::Sender<Done>,
+    gc: gc::GcState,
 }
 
 /// Runs until the job channel closes or a [`Job::Shutdown`] is done.
@@ -139,6 +145,7 @@ pub(super) async fn run(
         lists: None,
         rooms: BTreeMap::new(),
         done,
+        gc: gc::GcState::default(),
     };
     let mut poll = tokio::time::interval(ROOM_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -199,6 +206,7 @@ impl Worker {
             Job::Leave { room } => self.leave(room).await,
             Job::Post { room, text } => self.post(room, &text).await,
             Job::AdminSay { at, room, text } => self.admin_say(at, room, &text).await,
+            Job::Gc(job) => self.gc_job(job).await,
             Job::Shutdown => {}
         }
     }
@@ -260,6 +268,7 @@ impl Worker {
                     lists,
                 })
                 .await;
+                self.gc_login().await;
             }
             Err(e) => self.send(Done::Error(at, self.describe(&e))).await,
         }
@@ -280,6 +289,7 @@ impl Worker {
     async fn logout(&mut self, at: Option<GroupId>) {
         self.leave_all().await;
         self.lists = None;
+        self.gc = gc::GcState::default();
         match self.client.logout().await {
             Ok(()) => self.send(Done::LoggedOut).await,
             Err(e) => self.send(Done::Error(at, self.describe(&e))).await,
@@ -402,6 +412,7 @@ impl Worker {
         for room in rooms {
             self.poll(&room).await;
         }
+        self.gc_poll().await;
     }
 
     /// Reports the messages of `room` newer than the newest reported.

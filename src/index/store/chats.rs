@@ -505,8 +505,20 @@ pub fn purge_expired(sql: &mut dyn Sql, now: i64) -> Result<u64, SqlError> {
 
 /// Checks that every stored chat's head is a record of its chain and that every epoch has
 /// both its record and its member rows (a half-applied rotation would break one of these).
-/// Returns the number of chats checked.
+/// Returns the number of chats checked. Reads one snapshot (a transaction, REPEATABLE READ on
+/// PostgreSQL), so a commit landing between two of its queries cannot look like a half
+/// rotation; writes nothing.
 pub fn check_consistency(sql: &mut dyn Sql) -> Result<usize, SqlError> {
+    sql.begin()?;
+    if sql.dialect() == crate::index::sql::Dialect::Postgres {
+        sql.batch("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")?;
+    }
+    let result = consistency(sql);
+    let _ = sql.batch("ROLLBACK");
+    result
+}
+
+fn consistency(sql: &mut dyn Sql) -> Result<usize, SqlError> {
     let chats = sql.query("SELECT id, epoch, head_hash FROM chats", &[])?;
     for c in &chats {
         let (id, epoch) = (c[0].int(), c[1].int());
