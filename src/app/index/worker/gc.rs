@@ -243,8 +243,13 @@ impl Worker {
         };
         match chats.create(&mut self.client, name, &[]).await {
             Ok(chat) => {
+                let text = format!(
+                    "group chat {name} created (end-to-end encrypted, key epoch 0): \
+                     /gc add USER here to add members"
+                );
                 let name = name.to_owned();
                 self.gc_send(GcDone::Opened { chat, name }).await;
+                self.gc_send(GcDone::Info { chat, text }).await;
                 self.gc_save().await;
             }
             Err(e) => self.gc_error(at, None, &e).await,
