@@ -139,7 +139,7 @@ async fn removed_member_cannot_decrypt_the_next_epoch_and_no_raw_key_is_on_the_w
         ));
         let old = cm.schedule().epoch_key(&chat, 0).unwrap();
         let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed([5; 32]);
-        let sealed = seal(&mut rng, &old, &chat, 0, b"still here?").unwrap();
+        let sealed = seal(&mut rng, old, &chat, 0, b"still here?").unwrap();
         let err = m.post_chat(77, &sealed).await.unwrap_err();
         assert!(matches!(err, ClientError::Forbidden), "{err:?}");
         let n = backend.with_db(|db| check_consistency(db).unwrap());

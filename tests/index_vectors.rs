@@ -175,7 +175,11 @@ mod group_chats {
     fn replies() {
         let (chat, record, _) = golden();
         let reply = |kind, status, body| Reply { kind, status, body };
-        let stored = reply(Kind::PutRecord, Status::Ok, ReplyBody::Chat(ChatReply::Stored(0)));
+        let stored = reply(
+            Kind::PutRecord,
+            Status::Ok,
+            ReplyBody::Chat(ChatReply::Stored(0)),
+        );
         assert_eq!(hex(&stored.encode()), "13000000000000000000");
         let lost = ReplyBody::Chat(ChatReply::Lost(record.clone()));
         let lost = reply(Kind::PutRecord, Status::RotationLost, lost);
@@ -184,7 +188,10 @@ mod group_chats {
         assert_eq!(hex(&bad.encode()), "130C");
         let mine = ReplyBody::Chat(ChatReply::Chats(vec![(chat, 0)]));
         let mine = reply(Kind::MyChats, Status::Ok, mine);
-        assert_eq!(hex(&mine.encode()), format!("17000001{CHAT}0000000000000000"));
+        assert_eq!(
+            hex(&mine.encode()),
+            format!("17000001{CHAT}0000000000000000")
+        );
         for r in [stored, lost, bad, mine] {
             assert_eq!(Reply::decode(&r.encode()).unwrap(), r);
         }

@@ -379,7 +379,7 @@ impl GroupKeySchedule for Keyring {
     }
 
     fn epoch_key(&self, chat: &ChatId, epoch: u64) -> Option<EpochKey> {
-        Keyring::epoch_key(self, chat, epoch).cloned()
+        Self::epoch_key(self, chat, epoch).cloned()
     }
 }
 
