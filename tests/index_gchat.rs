@@ -6,7 +6,8 @@
 //! - two members rotating at once end on the same epoch key, and no message is lost;
 //! - a member offline during two rotations reads both epochs it belonged to, none other;
 //! - the index stores whole rotations only (consistency check) and refuses records signed
-//!   by another account than the session's.
+//!   by another account than the session's;
+//! - stored messages are bounded per chat by count and age, epochs per chat by count.
 
 mod index_support;
 
@@ -17,7 +18,10 @@ use dhtchat::index::groupkey::message::{MessageHeader, seal};
 use dhtchat::index::groupkey::{
     Change, ChatId, GroupKeySchedule, Keyring, RotationRecord, ScheduleError,
 };
-use dhtchat::index::store::chats::check_consistency;
+use dhtchat::index::sql::{Sql, Value};
+use dhtchat::index::store::chats::{ChatLimits, ChatOp, ChatOutcome, check_consistency};
+use dhtchat::index::store::{self, Limits, Op, Outcome};
+use dhtchat::index::writer::{self, Job, commit_batch};
 use index_support::{FAST, backends, contains, start_index, stored_bytes};
 
 const PASSWORD: &str = "correct horse battery staple 7Qz!";
@@ -321,5 +325,132 @@ async fn records_signed_for_another_account_and_replays_are_handled() {
         let err = c.post_chat(1, &fake).await.unwrap_err();
         assert!(matches!(err, ClientError::Forbidden), "{err:?}");
         assert_eq!(backend.with_db(|db| check_consistency(db).unwrap()), 1);
+    }
+}
+
+/// Registers `(name, identity seed)` accounts directly through the store.
+fn register_all(db: &mut dyn Sql, who: &[(&str, u8)]) -> Vec<i64> {
+    store::migrate(db).unwrap();
+    let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed([5; 32]);
+    let me = Identity::from_seed(&[5; 32]);
+    let (template, _) =
+        dhtchat::index::account::register("x", b"pw", &FAST, &me, &Lists::default(), &mut rng)
+            .unwrap();
+    let mut ids = Vec::new();
+    for (name, seed) in who {
+        let mut reg = template.clone();
+        reg.name = (*name).to_owned();
+        reg.public_key = Identity::from_seed(&[*seed; 32]).signing_key();
+        let op = Op::Register(Box::new(reg));
+        assert_eq!(run(db, &Limits::default(), op, 0), Outcome::Done);
+        let rows = db
+            .query(
+                "SELECT id FROM accounts WHERE name = $1",
+                &[Value::Text((*name).into())],
+            )
+            .unwrap();
+        ids.push(rows[0][0].int());
+    }
+    ids
+}
+
+fn run(db: &mut dyn Sql, limits: &Limits, op: Op, now: i64) -> Outcome {
+    commit_batch(db, limits, &[Job { token: 0, op }], now)
+        .unwrap()
+        .remove(0)
+}
+
+fn fetch(
+    db: &mut dyn Sql,
+    limits: &Limits,
+    account: i64,
+    chat: &ChatId,
+    now: i64,
+) -> Vec<dhtchat::index::wire::StoredChatMessage> {
+    let op = Op::Chat(ChatOp::Fetch {
+        account,
+        chat: *chat,
+        after: 0,
+        max: 50,
+    });
+    match run(db, limits, op, now) {
+        Outcome::Chat(ChatOutcome::Messages(m)) => m,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn chat_messages_are_bounded_by_count_and_age_and_epochs_by_count() {
+    for backend in backends("gc_bounds") {
+        backend.with_db(|db| {
+            let ids = register_all(db, &[("alice", 1), ("bob", 2)]);
+            let (alice, bob) = (ids[0], ids[1]);
+            let mut limits = Limits::default();
+            limits.chats = ChatLimits {
+                max_messages: 3,
+                ttl_secs: 100,
+                max_epochs: 2,
+                ..ChatLimits::default()
+            };
+            let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed([8; 32]);
+            let mut ka = Keyring::new(Identity::from_seed(&[1; 32]));
+            let bob_key = Identity::from_seed(&[2; 32]).signing_key();
+            let created = ka.create_chat(&mut rng, &[bob_key], &[]).unwrap();
+            let chat = created.chat_id;
+            let put = |record: Vec<u8>| {
+                Op::Chat(ChatOp::PutRecord {
+                    account: alice,
+                    record,
+                })
+            };
+            let t0 = 1_000_000;
+            let stored = run(db, &limits, put(created.record.clone()), t0);
+            assert_eq!(stored, Outcome::Chat(ChatOutcome::Stored(0)));
+            let post = |client_id, message| {
+                Op::Chat(ChatOp::Post {
+                    account: alice,
+                    client_id,
+                    message,
+                })
+            };
+            let mut first = 0;
+            for i in 0..5u64 {
+                let sealed = ka
+                    .seal(&mut rng, &chat, format!("m{i}").as_bytes())
+                    .unwrap();
+                let Outcome::Chat(ChatOutcome::Posted(id)) =
+                    run(db, &limits, post(i, sealed), t0 + i as i64)
+                else {
+                    panic!("not posted");
+                };
+                first = if i == 0 { id } else { first };
+            }
+            // A replayed post (same client id) stores nothing and names the first copy.
+            let again = ka.seal(&mut rng, &chat, b"m4").unwrap();
+            let replay = run(db, &limits, post(4, again), t0 + 5);
+            let kept = fetch(db, &limits, bob, &chat, t0 + 5);
+            assert_eq!(kept.len(), 3, "{}: bounded by count", backend.name);
+            assert_eq!(replay, Outcome::Chat(ChatOutcome::Posted(kept[2].id)));
+            assert!(kept.iter().all(|m| m.id > first));
+            let texts: Vec<_> = kept
+                .iter()
+                .map(|m| ka.open(&m.sealed).unwrap().2.to_vec())
+                .collect();
+            assert_eq!(texts, [b"m2".to_vec(), b"m3".to_vec(), b"m4".to_vec()]);
+            // Age: not served once expired, and the writer's purge deletes them.
+            assert!(fetch(db, &limits, bob, &chat, t0 + 103).len() < 3);
+            assert!(fetch(db, &limits, bob, &chat, t0 + 200).is_empty());
+            assert_eq!(writer::purge(db, t0 + 200), Some(3));
+            // Epochs: at most two records (epochs 0 and 1) with max_epochs = 2.
+            let r1 = ka.rotate(&mut rng, &chat, &Change::Rekey).unwrap();
+            assert_eq!(
+                run(db, &limits, put(r1.clone()), t0),
+                Outcome::Chat(ChatOutcome::Stored(1))
+            );
+            ka.accept(&r1).unwrap();
+            let r2 = ka.rotate(&mut rng, &chat, &Change::Rekey).unwrap();
+            assert_eq!(run(db, &limits, put(r2), t0), Outcome::Full);
+            assert_eq!(check_consistency(db).unwrap(), 1);
+        });
     }
 }
