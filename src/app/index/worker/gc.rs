@@ -13,7 +13,7 @@
 use super::{Done, Worker};
 use crate::app::index::gc_window::{GcDone, GcJob};
 use crate::index::client::{ChatError, ChatLine, GroupChats};
-use crate::index::groupkey::{ChatId, GroupKeySchedule, Keyring};
+use crate::index::groupkey::{ChatId, GroupKeySchedule, Keyring, ScheduleError};
 use crate::net::os_seed;
 use crate::proto::GroupId;
 
@@ -32,6 +32,9 @@ impl Worker {
     async fn gc_error(&self, at: Option<GroupId>, chat: Option<ChatId>, e: &ChatError) {
         let text = match e {
             ChatError::Client(c) => self.describe(c),
+            ChatError::Schedule(ScheduleError::NotAllowed) => {
+                "not allowed: only an admin of the chat (its creator) may remove members".into()
+            }
             other => other.to_string(),
         };
         self.gc_send(GcDone::Error { at, chat, text }).await;
