@@ -454,3 +454,39 @@ fn chat_messages_are_bounded_by_count_and_age_and_epochs_by_count() {
         });
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_online_admin_removes_when_the_creator_is_away() {
+    for backend in backends("gc_admin") {
+        let index = start_index(&backend).await;
+        let mut a = user(&index, "alice", 1).await;
+        let mut b = user(&index, "bob", 2).await;
+        let mut c = user(&index, "carol", 3).await;
+        let (mut ca, mut cb, mut cc) = (chats(1), chats(2), chats(3));
+        let chat = ca
+            .create(&mut a, "admins", &["bob", "carol"])
+            .await
+            .unwrap();
+        cc.discover(&mut c).await.unwrap();
+        // A member who is not an admin cannot remove anyone.
+        let err = cc.remove(&mut c, &chat, "bob").await.unwrap_err();
+        assert!(matches!(
+            err,
+            ChatError::Schedule(ScheduleError::NotAllowed)
+        ));
+        assert_eq!(ca.make_admin(&mut a, &chat, "bob").await.unwrap(), 1);
+        a.logout().await.unwrap();
+        // The creator is offline; bob, now an admin, removes carol.
+        cb.discover(&mut b).await.unwrap();
+        assert_eq!(cb.remove(&mut b, &chat, "carol").await.unwrap(), 2);
+        cb.post(&mut b, &chat, "without carol").await.unwrap();
+        cc.sync(&mut c, &chat).await.unwrap();
+        assert!(cc.read(&mut c, &chat).await.unwrap().is_empty());
+        assert_eq!(cc.schedule().readable_epochs(&chat), vec![0, 1]);
+        let mut a2 = IndexClient::connect(index.key, index.addr).await.unwrap();
+        a2.login("alice", PASSWORD).await.unwrap();
+        ca.sync(&mut a2, &chat).await.unwrap();
+        let read = texts(&ca.read(&mut a2, &chat).await.unwrap());
+        assert_eq!(read, ["without carol"], "{}", backend.name);
+    }
+}

@@ -1,7 +1,8 @@
 //! The group-chat and private-message commands of the index (issue #14 item 3):
-//! `/gc create NAME`, `/gc add USER`, `/gc remove USER`, `/gc list` and `/pm USER TEXT`.
+//! `/gc create NAME`, `/gc add USER`, `/gc remove USER`, `/gc admin USER`, `/gc list` and
+//! `/pm USER TEXT`.
 //!
-//! `add` and `remove` act on the group chat whose window they are typed in; usernames are
+//! `add`, `remove` and `admin` act on the group chat whose window they are typed in; usernames are
 //! checked by the index's rule before anything is sent.
 
 use super::{Args, ChatCommand, CommandError, MAX_INPUT_BYTES, text_field};
@@ -17,6 +18,9 @@ pub enum GcCommand {
     Add(String),
     /// `/gc remove USER`: remove an account from this window's chat (a key rotation).
     Remove(String),
+    /// `/gc admin USER`: make a member an admin of this window's chat (its creator only);
+    /// any admin may then remove members.
+    Admin(String),
     /// `/gc list`: the group chats we follow.
     List,
 }
@@ -45,6 +49,7 @@ impl Args<'_> {
             }
             ("add", true) => GcCommand::Add(user(rest)?),
             ("remove", true) => GcCommand::Remove(user(rest)?),
+            ("admin", true) => GcCommand::Admin(user(rest)?),
             ("list", _) if rest.is_empty() => GcCommand::List,
             _ => return Err(self.usage()),
         };
@@ -89,6 +94,7 @@ mod tests {
         assert_eq!(cmd("/gc add bob"), gc(GcCommand::Add("bob".into())));
         assert_eq!(cmd("/gc remove Bob"), gc(GcCommand::Remove("Bob".into())));
         assert_eq!(cmd("/gc list"), gc(GcCommand::List));
+        assert_eq!(cmd("/gc admin carol"), gc(GcCommand::Admin("carol".into())));
         assert!(cmd("/gc").is_err());
         assert!(cmd("/gc add").is_err());
         assert!(cmd("/gc add two words").is_err());

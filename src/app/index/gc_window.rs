@@ -25,6 +25,7 @@ pub(in crate::app) enum GcJob {
     Create { at: Option<GroupId>, name: String },
     Add { chat: ChatId, user: String },
     Remove { chat: ChatId, user: String },
+    Admin { chat: ChatId, user: String },
     List { at: Option<GroupId> },
     Post { chat: ChatId, text: String },
     Pm { to: String, text: String },
@@ -151,7 +152,7 @@ impl Runtime {
     ) -> anyhow::Result<Flow> {
         let here = at.and_then(|g| self.index.as_ref()?.gc.chats.get(&g).map(|c| c.0));
         let need_chat =
-            || anyhow::anyhow!("type /gc add and /gc remove in the group chat's window");
+            || anyhow::anyhow!("type /gc add, remove or admin in the group chat's window");
         let job = match c {
             ChatCommand::Gc(GcCommand::Create(name)) => GcJob::Create { at, name },
             ChatCommand::Gc(GcCommand::List) => GcJob::List { at },
@@ -160,6 +161,10 @@ impl Runtime {
                 user,
             },
             ChatCommand::Gc(GcCommand::Remove(user)) => GcJob::Remove {
+                chat: here.ok_or_else(need_chat)?,
+                user,
+            },
+            ChatCommand::Gc(GcCommand::Admin(user)) => GcJob::Admin {
                 chat: here.ok_or_else(need_chat)?,
                 user,
             },

@@ -222,6 +222,26 @@ impl<S: GroupKeySchedule> GroupChats<S> {
         self.change(client, chat, &Change::Remove(vec![key])).await
     }
 
+    /// Makes the account `user` an admin of the chat (a rotation signed by the creator, the
+    /// only one who may change admin flags); an admin may remove members.
+    pub async fn make_admin(
+        &mut self,
+        client: &mut IndexClient,
+        chat: &ChatId,
+        user: &str,
+    ) -> Result<u64, ChatError> {
+        let member = client.user_key(user).await?;
+        self.sync(client, chat).await?;
+        if !self.is_member(chat, &member) {
+            return Err(ChatError::NotMember(user.to_owned()));
+        }
+        let change = Change::SetAdmin {
+            member,
+            admin: true,
+        };
+        self.change(client, chat, &change).await
+    }
+
     fn is_member(&self, chat: &ChatId, key: &MemberKey) -> bool {
         self.schedule.members(chat).iter().any(|(m, _)| m == key)
     }

@@ -17,6 +17,14 @@ use crate::index::groupkey::{ChatId, GroupKeySchedule, Keyring, ScheduleError};
 use crate::net::os_seed;
 use crate::proto::GroupId;
 
+/// The membership changes of `/gc add`, `/gc remove` and `/gc admin`.
+#[derive(Debug, Clone, Copy)]
+enum Rotation {
+    Add,
+    Remove,
+    Admin,
+}
+
 /// The group chats of the logged-in account and what was last saved to its list.
 #[derive(Debug, Default)]
 pub(super) struct GcState {
@@ -33,7 +41,9 @@ impl Worker {
         let text = match e {
             ChatError::Client(c) => self.describe(c),
             ChatError::Schedule(ScheduleError::NotAllowed) => {
-                "not allowed: only an admin of the chat (its creator) may remove members".into()
+                "not allowed: only an admin of the chat may remove members, and only its \
+                 creator may make admins"
+                    .into()
             }
             other => other.to_string(),
         };
@@ -232,8 +242,9 @@ impl Worker {
         }
         match job {
             GcJob::Create { at, name } => self.gc_create(at, &name).await,
-            GcJob::Add { chat, user } => self.gc_rotate(chat, &user, true).await,
-            GcJob::Remove { chat, user } => self.gc_rotate(chat, &user, false).await,
+            GcJob::Add { chat, user } => self.gc_rotate(chat, &user, Rotation::Add).await,
+            GcJob::Remove { chat, user } => self.gc_rotate(chat, &user, Rotation::Remove).await,
+            GcJob::Admin { chat, user } => self.gc_rotate(chat, &user, Rotation::Admin).await,
             GcJob::List { at } => self.gc_list(at).await,
             GcJob::Post { chat, text } => self.gc_post(chat, &text).await,
             GcJob::Pm { to, text } => self.pm_send(&to, &text).await,
@@ -259,17 +270,23 @@ impl Worker {
         }
     }
 
-    async fn gc_rotate(&mut self, chat: ChatId, user: &str, add: bool) {
+    async fn gc_rotate(&mut self, chat: ChatId, user: &str, how: Rotation) {
         let Some(chats) = self.gc.chats.as_mut() else {
             return;
         };
-        let result = match add {
-            true => chats.add(&mut self.client, &chat, user).await,
-            false => chats.remove(&mut self.client, &chat, user).await,
+        let client = &mut self.client;
+        let result = match how {
+            Rotation::Add => chats.add(client, &chat, user).await,
+            Rotation::Remove => chats.remove(client, &chat, user).await,
+            Rotation::Admin => chats.make_admin(client, &chat, user).await,
         };
         match result {
             Ok(epoch) => {
-                let what = if add { "added" } else { "removed" };
+                let what = match how {
+                    Rotation::Add => "added",
+                    Rotation::Remove => "removed",
+                    Rotation::Admin => "made admin:",
+                };
                 let text = format!("{what} {user}: the chat's key rotated to epoch {epoch}");
                 self.gc_send(GcDone::Info { chat, text }).await;
                 self.gc_save().await;
