@@ -489,4 +489,32 @@ mod tests {
         assert_eq!(parse_plain("MSG novalue"), None);
         assert_eq!(parse_plain("READY").map(|l| l.fields.len()), Some(0));
     }
+
+    #[test]
+    fn group_chat_and_pm_lines_carry_the_send_time_only_from_storage() {
+        let ev = |private, stored: Option<LocalTime>, text: Option<&str>| ChatEvent::IndexChat {
+            at: AT,
+            private,
+            chat: "dev talk".into(),
+            author: "alice".into(),
+            text: text.map(str::to_owned),
+            sent: 1_796_583_647,
+            stored,
+        };
+        assert_eq!(
+            line(ev(false, None, Some("hi  all"))),
+            "GCMSG chat=dev\\stalk nick=alice text=hi  all"
+        );
+        assert_eq!(
+            line(ev(true, Some(AT), Some("later"))),
+            "PM chat=dev\\stalk nick=alice sent=1796583647 text=later"
+        );
+        assert_eq!(
+            line(ev(false, Some(AT), None)),
+            "GCMSG chat=dev\\stalk nick=alice sent=1796583647 text=(unreadable)"
+        );
+        let parsed = parse_plain(&line(ev(true, Some(AT), Some("x y")))).unwrap();
+        assert_eq!(parsed.kind, "PM");
+        assert!(parsed.fields.contains(&("chat".into(), "dev talk".into())));
+    }
 }
