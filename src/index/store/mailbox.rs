@@ -106,9 +106,9 @@ fn usage(sql: &mut dyn Sql, to: i64, sender: i64) -> Result<(i64, i64, i64, i64)
          FROM pms WHERE recipient_id = $1",
         &[Value::Int(to), Value::Int(sender)],
     )?;
-    Ok(rows
-        .first()
-        .map_or((0, 0, 0, 0), |r| (r[0].int(), r[1].int(), r[2].int(), r[3].int())))
+    Ok(rows.first().map_or((0, 0, 0, 0), |r| {
+        (r[0].int(), r[1].int(), r[2].int(), r[3].int())
+    }))
 }
 
 /// The recipient's unexpired PMs with ids above `after`, oldest first: at most `max` and at

@@ -380,4 +380,34 @@ mod tests {
             assert_eq!(Reply::decode(&reply.encode()).unwrap(), reply);
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_chat_messages_never_panic(
+            kind in 19u8..=23,
+            status in 0u8..=12,
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+        ) {
+            let mut req = vec![kind];
+            req.extend_from_slice(&body);
+            let _ = Request::decode(&req);
+            let mut rep = vec![kind, status];
+            rep.extend_from_slice(&body);
+            let _ = Reply::decode(&rep);
+        }
+
+        #[test]
+        fn posts_and_fetches_round_trip(
+            client_id in proptest::prelude::any::<u64>(),
+            chat in proptest::prelude::any::<[u8; 32]>(),
+            after in proptest::prelude::any::<u64>(),
+            max in 1u8..=MAX_CHAT_PAGE,
+            len in MESSAGE_HEADER_LEN..=MAX_CHAT_MESSAGE,
+        ) {
+            let post = Request::Chat(ChatRequest::PostChat { client_id, message: vec![7; len] });
+            proptest::prop_assert_eq!(Request::decode(&post.encode()).unwrap(), post);
+            let fetch = Request::Chat(ChatRequest::FetchChat { chat, after, max });
+            proptest::prop_assert_eq!(Request::decode(&fetch.encode()).unwrap(), fetch);
+        }
+    }
 }
