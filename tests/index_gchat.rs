@@ -385,12 +385,14 @@ fn chat_messages_are_bounded_by_count_and_age_and_epochs_by_count() {
         backend.with_db(|db| {
             let ids = register_all(db, &[("alice", 1), ("bob", 2)]);
             let (alice, bob) = (ids[0], ids[1]);
-            let mut limits = Limits::default();
-            limits.chats = ChatLimits {
-                max_messages: 3,
-                ttl_secs: 100,
-                max_epochs: 2,
-                ..ChatLimits::default()
+            let limits = Limits {
+                chats: ChatLimits {
+                    max_messages: 3,
+                    ttl_secs: 100,
+                    max_epochs: 2,
+                    ..ChatLimits::default()
+                },
+                ..Limits::default()
             };
             let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_seed([8; 32]);
             let mut ka = Keyring::new(Identity::from_seed(&[1; 32]));
