@@ -1,4 +1,4 @@
-//! Group chats on the index (issue #14 item 1, PROTOCOL.md §8.11 and Appendix B) on SQLite
+//! Group chats on the index (issue #14 item 1, PROTOCOL.md §8.12 and Appendix B) on SQLite
 //! and, when `DHTCHAT_TEST_POSTGRES` is set, on PostgreSQL:
 //!
 //! - a removed member cannot open anything of the next epoch from everything it stored and

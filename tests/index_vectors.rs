@@ -1,6 +1,6 @@
 //! The golden vectors of PROTOCOL.md §8.9, byte for byte: a sealed prelogin request, a
 //! prelogin reply plaintext, fragment headers, the Argon2id + HKDF login verifier, the signed
-//! login message and its Ed25519 signature; and those of §8.11, the group-chat requests and
+//! login message and its Ed25519 signature; and those of §8.12, the group-chat requests and
 //! replies around the Appendix B G9 chat.
 
 use dhtchat::crypto::{self, BoxKeypair};
@@ -110,7 +110,7 @@ fn login_verifier_message_and_signature() {
     ));
 }
 
-/// PROTOCOL.md §8.11: the group-chat requests and replies around the Appendix B G9 chat
+/// PROTOCOL.md §8.12: the group-chat requests and replies around the Appendix B G9 chat
 /// (creator seed `11…`, member seed `22…`, RNG seed `33…`), before fragmenting.
 mod group_chats {
     use dhtchat::crypto::Identity;

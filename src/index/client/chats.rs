@@ -1,4 +1,4 @@
-//! Group chats on an index, client side (issue #14, PROTOCOL.md §8.11 and Appendix B G8):
+//! Group chats on an index, client side (issue #14, PROTOCOL.md §8.12 and Appendix B G8):
 //! the flows on top of one [`GroupKeySchedule`] (the seam an MLS schedule could fill).
 //!
 //! - **create**: the schedule makes the chat id, the first epoch key and the create record

@@ -1,4 +1,4 @@
-//! Group-chat requests from the client's side (kinds 19–23, PROTOCOL.md §8.11): one call per
+//! Group-chat requests from the client's side (kinds 19–23, PROTOCOL.md §8.12): one call per
 //! request, no key logic. The key schedule and the flows (create, rotate and redo on a lost
 //! race, post, read) are in [`super::chats`].
 

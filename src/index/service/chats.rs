@@ -1,4 +1,4 @@
-//! Group-chat requests (kinds 19–23, PROTOCOL.md §8.11): their storage operations and the
+//! Group-chat requests (kinds 19–23, PROTOCOL.md §8.12): their storage operations and the
 //! replies built from the outcomes. Every check that needs the chain or the member sets runs
 //! in the writer's transaction ([`crate::index::store::chats`]); here there is nothing to
 //! check but the session, which the caller did.

@@ -1,4 +1,4 @@
-//! Group chats in SQL (PROTOCOL.md §8.11, Appendix B): the ordered chain of records with
+//! Group chats in SQL (PROTOCOL.md §8.12, Appendix B): the ordered chain of records with
 //! their wraps, the member set of every epoch, and the sealed messages kept for members who
 //! were offline.
 //!

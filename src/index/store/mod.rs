@@ -84,7 +84,7 @@ CREATE TABLE pms (
 CREATE INDEX pms_by_recipient ON pms (recipient_id, id);
 CREATE INDEX pms_by_expiry ON pms (expires_at);
 "#,
-    // 4: group chats (§8.11, Appendix B): the ordered records with their wraps, each
+    // 4: group chats (§8.12, Appendix B): the ordered records with their wraps, each
     // epoch's members, and sealed messages kept for members who were offline.
     r#"
 CREATE TABLE chats (

@@ -1,4 +1,4 @@
-//! Group chats on the wire: request kinds 19–23 and their reply bodies (PROTOCOL.md §8.11,
+//! Group chats on the wire: request kinds 19–23 and their reply bodies (PROTOCOL.md §8.12,
 //! Appendix B).
 //!
 //! | kind | request        | body                                                   | ok reply body |
@@ -281,7 +281,7 @@ mod tests {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// The golden vectors of PROTOCOL.md §8.11.
+    /// The golden vectors of PROTOCOL.md §8.12.
     #[test]
     fn golden_vectors() {
         let put = Request::Chat(ChatRequest::PutRecord {
