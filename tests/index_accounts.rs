@@ -25,6 +25,8 @@ fn lists() -> Lists {
             .map(|i| ChatEntry {
                 chat_id: [i; 32],
                 key: [i ^ 0x5A; 32],
+                epoch: u64::from(i),
+                name: format!("chat {i}"),
             })
             .collect(),
     }

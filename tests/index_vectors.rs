@@ -1,6 +1,7 @@
 //! The golden vectors of PROTOCOL.md §8.9, byte for byte: a sealed prelogin request, a
 //! prelogin reply plaintext, fragment headers, the Argon2id + HKDF login verifier, the signed
-//! login message and its Ed25519 signature.
+//! login message and its Ed25519 signature; and those of §8.12, the group-chat requests and
+//! replies around the Appendix B G9 chat.
 
 use dhtchat::crypto::{self, BoxKeypair};
 use dhtchat::index::account::{KdfParams, PasswordKeys, login_message, verify_login};
@@ -135,3 +136,91 @@ fn room_chat_id_of_lobby() {
 }
 
 const ROOM_CHAT_ID: &str = "8920230080E66FFE1055034C29B8F9FAA4CB1696892E3CAC982ACC16486DAF68";
+
+/// PROTOCOL.md §8.12: the group-chat requests and replies around the Appendix B G9 chat
+/// (creator seed `11…`, member seed `22…`, RNG seed `33…`), before fragmenting.
+mod group_chats {
+    use dhtchat::crypto::Identity;
+    use dhtchat::index::groupkey::{GroupKeySchedule, Keyring, message};
+    use dhtchat::index::wire::{ChatReply, ChatRequest, Kind, Reply, ReplyBody, Request, Status};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    const CHAT: &str = "A3DAFE8CCE9A0C8C353C49B9F30D8DB0308DA510E132E1B2F7038E6747549676";
+
+    /// The G9 create record (430 bytes) and message (94 bytes).
+    fn golden() -> ([u8; 32], Vec<u8>, Vec<u8>) {
+        let mut rng = ChaCha20Rng::from_seed([0x33; 32]);
+        let mut a = Keyring::new(Identity::from_seed(&[0x11; 32]));
+        let member = Identity::from_seed(&[0x22; 32]).signing_key();
+        let created = a.create_chat(&mut rng, &[member], &[]).unwrap();
+        let key = a.epoch_key(&created.chat_id, 0).unwrap().clone();
+        let nonce = [0x44; 24];
+        let msg = message::seal_with_nonce(&key, &created.chat_id, 0, &nonce, b"hello, epoch 0");
+        (created.chat_id, created.record, msg.unwrap())
+    }
+
+    fn hex(b: &[u8]) -> String {
+        hex::encode_upper(b)
+    }
+
+    #[test]
+    fn requests() {
+        let (chat, record, msg) = golden();
+        assert_eq!(hex(&chat), CHAT);
+        let put = Request::Chat(ChatRequest::PutRecord {
+            record: record.clone(),
+        });
+        assert_eq!(hex(&put.encode()), format!("1301AE{}", hex(&record)));
+        let fetch = Request::Chat(ChatRequest::FetchRecords {
+            chat,
+            from: 0,
+            max: 16,
+        });
+        assert_eq!(hex(&fetch.encode()), format!("14{CHAT}000000000000000010"));
+        let post = Request::Chat(ChatRequest::PostChat {
+            client_id: 1,
+            message: msg.clone(),
+        });
+        assert_eq!(
+            hex(&post.encode()),
+            format!("150000000000000001005E{}", hex(&msg))
+        );
+        let read = Request::Chat(ChatRequest::FetchChat {
+            chat,
+            after: 0,
+            max: 50,
+        });
+        assert_eq!(hex(&read.encode()), format!("16{CHAT}000000000000000032"));
+        assert_eq!(hex(&Request::Chat(ChatRequest::MyChats).encode()), "17");
+        for r in [put, fetch, post, read] {
+            assert_eq!(Request::decode(&r.encode()).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn replies() {
+        let (chat, record, _) = golden();
+        let reply = |kind, status, body| Reply { kind, status, body };
+        let stored = reply(
+            Kind::PutRecord,
+            Status::Ok,
+            ReplyBody::Chat(ChatReply::Stored(0)),
+        );
+        assert_eq!(hex(&stored.encode()), "13000000000000000000");
+        let lost = ReplyBody::Chat(ChatReply::Lost(record.clone()));
+        let lost = reply(Kind::PutRecord, Status::RotationLost, lost);
+        assert_eq!(hex(&lost.encode()), format!("130B01AE{}", hex(&record)));
+        let bad = Reply::status(Kind::PutRecord, Status::BadRecord);
+        assert_eq!(hex(&bad.encode()), "130C");
+        let mine = ReplyBody::Chat(ChatReply::Chats(vec![(chat, 0)]));
+        let mine = reply(Kind::MyChats, Status::Ok, mine);
+        assert_eq!(
+            hex(&mine.encode()),
+            format!("17000001{CHAT}0000000000000000")
+        );
+        for r in [stored, lost, bad, mine] {
+            assert_eq!(Reply::decode(&r.encode()).unwrap(), r);
+        }
+    }
+}

@@ -145,6 +145,15 @@ pub enum ChatCommand {
         /// The message.
         text: String,
     },
+    /// `/gc create|add|remove|list`: group chats on the index.
+    Gc(GcCommand),
+    /// `/pm <user> <text>`: a private message to an index account.
+    Pm {
+        /// The recipient's username.
+        to: String,
+        /// The text.
+        text: String,
+    },
 }
 
 /// Why a line is refused; `Display` is one line for a person.
@@ -220,6 +229,8 @@ commands! {
     "/rooms" => "list the index's rooms: LOBBY (3 clients)",
     "/room <NAME>" => "open an index room (A-Z, 0-9 and spaces; /part leaves it)",
     "/admin say [ROOM] <text>" => "server message to one room or to all (index admins)",
+    "/gc create <name>|add <user>|remove <user>|admin <user>|list" => "end-to-end encrypted group chats on the index (add/remove/admin in the chat's window)",
+    "/pm <user> <text>" => "end-to-end encrypted private message to an index account, online or offline",
 }
 
 /// One line per command: usage, then what it does.
@@ -311,6 +322,8 @@ fn parse_command(rest: &str) -> Result<ChatCommand, CommandError> {
         "rooms" => a.none(ChatCommand::Rooms),
         "room" => a.room(),
         "admin" => a.admin(),
+        "gc" => a.gc(),
+        "pm" => a.pm(),
         _ => parse_moderation(a),
     }
 }
@@ -531,7 +544,9 @@ fn shorten(name: &str) -> String {
 }
 
 mod account;
+mod gc;
 #[cfg(test)]
 mod tests;
 
 pub use account::{Password, password_prompt, room_error};
+pub use gc::GcCommand;

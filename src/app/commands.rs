@@ -18,6 +18,9 @@ use crate::wire::{MAX_BROADCAST_PAYLOAD, MAX_SIGNED_PAYLOAD, PublicKey};
 impl Runtime {
     /// Carries out one input typed in the window of `group` (`None`: the status window).
     pub async fn input(&mut self, group: Option<GroupId>, input: Input) -> Flow {
+        let Some(input) = self.gc_input(group, input).await else {
+            return Flow::Continue;
+        };
         let input = match self.room_of(group) {
             Some(room) => match self.room_input(room, input).await {
                 Some(other) => other,
@@ -72,6 +75,9 @@ impl Runtime {
             | ChatCommand::Rooms
             | ChatCommand::Room(_)
             | ChatCommand::AdminSay { .. }) => return self.index_command(at, c).await,
+            c @ (ChatCommand::Gc(_) | ChatCommand::Pm { .. }) => {
+                return self.gc_command(at, c).await;
+            }
             c => self.group_command(self.in_group(at)?, c).await?,
         }
         Ok(Flow::Continue)

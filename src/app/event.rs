@@ -349,6 +349,25 @@ pub enum ChatEvent {
         /// When it was sent, unix seconds.
         sent: u64,
     },
+    /// A message of an index group chat (`/gc`) or an index private conversation (`/pm`),
+    /// end-to-end encrypted; `stored` when it was read from the index's storage (the
+    /// mailbox or the chat's store) rather than typed here, shown with its send time.
+    IndexChat {
+        /// When it was shown.
+        at: LocalTime,
+        /// True for a private conversation, false for a group chat.
+        private: bool,
+        /// The chat's name, or the other account's name for a private conversation.
+        chat: String,
+        /// The author's account name.
+        author: String,
+        /// The text (`None`: sealed under an epoch key we do not hold).
+        text: Option<String>,
+        /// When it was sent, unix seconds.
+        sent: u64,
+        /// Delivered from the index's storage: the local time it was sent.
+        stored: Option<LocalTime>,
+    },
     /// The join string through us, to be shown on a line of its own (`/invite`), so a mouse
     /// selection or `tmux capture-pane` picks it up whole.
     Invite {

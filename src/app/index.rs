@@ -16,6 +16,7 @@
 //! the group and the room. The rooms opened are kept in the account's room list on the
 //! index, so a login (on any device) opens them again.
 
+pub(super) mod gc_window;
 mod worker;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -77,6 +78,8 @@ pub(super) struct IndexLink {
     account: Option<String>,
     /// The logged-in account's identity seed (our key in the rooms' groups).
     seed: Option<Zeroizing<[u8; 32]>>,
+    /// Group-chat and PM windows.
+    gc: gc_window::Windows,
 }
 
 impl IndexLink {
@@ -94,6 +97,7 @@ impl IndexLink {
             opening: BTreeSet::new(),
             account: None,
             seed: None,
+            gc: gc_window::Windows::default(),
         }
     }
 
@@ -262,6 +266,7 @@ impl Runtime {
                 self.error(at, error);
             }
             Done::Left { room } => self.info(None, format!("left room {room}")),
+            Done::Gc(d) => self.on_gc(d),
             Done::Stopped => {}
         }
     }
@@ -295,8 +300,9 @@ impl Runtime {
         }
     }
 
-    /// Leaves the rooms' groups and forgets them.
+    /// Leaves the rooms' groups and forgets them, and closes the group-chat and PM windows.
     async fn logged_out(&mut self) {
+        self.gc_logged_out();
         let Some(l) = self.index.as_mut() else { return };
         l.account = None;
         l.seed = None;

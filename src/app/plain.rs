@@ -104,6 +104,22 @@ fn fields(ev: &ChatEvent) -> Option<Fields> {
             history,
             ..
         } => room_fields(room, author, text, *server, *history),
+        E::IndexChat {
+            private,
+            chat,
+            author,
+            text,
+            sent,
+            stored,
+            ..
+        } => index_chat_fields(
+            *private,
+            chat,
+            author,
+            text.as_deref(),
+            *sent,
+            stored.is_some(),
+        ),
         E::Members(_) | E::Opened { .. } => return None,
     })
 }
@@ -119,6 +135,25 @@ fn room_fields(room: &str, author: &str, text: &str, server: bool, history: bool
         ("history", history.to_owned()),
     ];
     (kind, with(f, "text", text))
+}
+
+/// `GCMSG chat= nick= sent= text=` or `PM chat= nick= sent= text=`; `sent` (unix seconds)
+/// only for a message delivered from the index's storage; `text` is `(unreadable)` for a
+/// message of an epoch whose key we do not hold.
+fn index_chat_fields(
+    private: bool,
+    chat: &str,
+    author: &str,
+    text: Option<&str>,
+    sent: u64,
+    stored: bool,
+) -> Fields {
+    let kind = if private { "PM" } else { "GCMSG" };
+    let mut f = vec![("chat", chat.to_owned()), ("nick", author.to_owned())];
+    if stored {
+        f.push(("sent", sent.to_string()));
+    }
+    (kind, with(f, "text", text.unwrap_or("(unreadable)")))
 }
 
 fn who(p: &Peer) -> Vec<(&'static str, String)> {
@@ -453,5 +488,33 @@ mod tests {
         assert_eq!(unescape("\\u{7}"), Some("\u{7}".into()));
         assert_eq!(parse_plain("MSG novalue"), None);
         assert_eq!(parse_plain("READY").map(|l| l.fields.len()), Some(0));
+    }
+
+    #[test]
+    fn group_chat_and_pm_lines_carry_the_send_time_only_from_storage() {
+        let ev = |private, stored: Option<LocalTime>, text: Option<&str>| ChatEvent::IndexChat {
+            at: AT,
+            private,
+            chat: "dev talk".into(),
+            author: "alice".into(),
+            text: text.map(str::to_owned),
+            sent: 1_796_583_647,
+            stored,
+        };
+        assert_eq!(
+            line(ev(false, None, Some("hi  all"))),
+            "GCMSG chat=dev\\stalk nick=alice text=hi  all"
+        );
+        assert_eq!(
+            line(ev(true, Some(AT), Some("later"))),
+            "PM chat=dev\\stalk nick=alice sent=1796583647 text=later"
+        );
+        assert_eq!(
+            line(ev(false, Some(AT), None)),
+            "GCMSG chat=dev\\stalk nick=alice sent=1796583647 text=(unreadable)"
+        );
+        let parsed = parse_plain(&line(ev(true, Some(AT), Some("x y")))).unwrap();
+        assert_eq!(parsed.kind, "PM");
+        assert!(parsed.fields.contains(&("chat".into(), "dev talk".into())));
     }
 }

@@ -272,6 +272,11 @@ impl Runtime {
     }
 
     /// The local time now, for event stamps.
+    /// The local UTC offset read at start-up (for stored messages' send times).
+    pub(super) fn offset(&self) -> time::UtcOffset {
+        self.offset
+    }
+
     pub(super) fn now(&self) -> LocalTime {
         super::local_time(self.offset)
     }

@@ -95,13 +95,19 @@ pub enum AccountError {
     Kdf,
 }
 
-/// One group chat or private conversation in the encrypted list: its id and key.
+/// One group chat or private conversation in the encrypted list: its id, the key of its
+/// current epoch, that epoch and the chat's name (PROTOCOL.md Appendix B G8: another device
+/// follows the chat again from its id; the index keeps the wraps of every epoch).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub struct ChatEntry {
-    /// Chat id (the founder's Ed25519 key).
+    /// Chat id (G1).
     pub chat_id: [u8; 32],
-    /// The chat's key.
+    /// The key of `epoch`.
     pub key: [u8; 32],
+    /// The epoch of `key`.
+    pub epoch: u64,
+    /// The chat's name as this member knows it.
+    pub name: String,
 }
 
 impl fmt::Debug for ChatEntry {
@@ -471,6 +477,8 @@ mod tests {
             chats: vec![ChatEntry {
                 chat_id: [1; 32],
                 key: [2; 32],
+                epoch: 3,
+                name: "devs".into(),
             }],
         };
         let p = KdfParams::FLOOR;

@@ -11,8 +11,12 @@
 //! in a `Zeroizing` buffer, never logged, and never sent: only the verifier's public key, a
 //! signature and boxes sealed under keys derived from it leave the client.
 
+pub mod chats;
+mod gc;
 mod pm;
 
+pub use chats::{ChatError, ChatInfo, ChatLine, GroupChats};
+pub use gc::PutOutcome;
 pub use pm::{MAX_PM_TEXT, ReceivedPm, open_pm, seal_pm};
 
 use std::net::SocketAddr;
@@ -68,6 +72,12 @@ pub enum ClientError {
     /// No account has that name.
     #[error("no such user")]
     NoSuchUser,
+    /// A group-chat record lost its epoch to another member's (handled by the chat code).
+    #[error("another member's key rotation came first")]
+    RotationLost,
+    /// The index refused a group-chat record (not the valid next one).
+    #[error("the index refused the key rotation record")]
+    BadRecord,
     /// The index's database failed.
     #[error("index storage unavailable")]
     Unavailable,
@@ -104,6 +114,8 @@ fn status_error(status: Status) -> ClientError {
         Status::Full => ClientError::Full,
         Status::MailboxFull => ClientError::MailboxFull,
         Status::NoSuchUser => ClientError::NoSuchUser,
+        Status::RotationLost => ClientError::RotationLost,
+        Status::BadRecord => ClientError::BadRecord,
     }
 }
 

@@ -115,6 +115,12 @@ pub trait GroupKeySchedule {
 
     /// Our head epoch of `chat`, if we know the chat.
     fn current_epoch(&self, chat: &ChatId) -> Option<u64>;
+
+    /// The members of our head epoch of `chat` with their admin flag, ascending by key.
+    fn members(&self, chat: &ChatId) -> Vec<(MemberKey, bool)>;
+
+    /// Our key of (chat, epoch), for the account's encrypted chat list only.
+    fn epoch_key(&self, chat: &ChatId, epoch: u64) -> Option<EpochKey>;
 }
 
 /// The secret key of one epoch: 32 random bytes. Zeroized on drop; `Debug` prints nothing.

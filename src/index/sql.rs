@@ -202,6 +202,12 @@ impl Sql for Sqlite {
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), SqlError> {
+        // One statement (BEGIN, SAVEPOINT, RELEASE, COMMIT: several per request in the
+        // writer) runs from the statement cache instead of being parsed every time.
+        if !sql.contains(';') {
+            let mut stmt = self.conn.prepare_cached(sql).map_err(lite_err)?;
+            return stmt.raw_execute().map(|_| ()).map_err(lite_err);
+        }
         self.conn.execute_batch(sql).map_err(lite_err)
     }
 

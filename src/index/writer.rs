@@ -145,14 +145,15 @@ fn run(
 /// Seconds between two deletions of expired offline PMs.
 pub const PURGE_EVERY_SECS: i64 = 60;
 
-/// Deletes expired offline PMs in their own transaction (at most
+/// Deletes expired offline PMs and group-chat messages in their own transaction (at most
 /// [`store::mailbox::PURGE_BATCH`]); returns how many, or `None` if it failed.
 pub fn purge(sql: &mut dyn Sql, now: i64) -> Option<u64> {
     if let Err(e) = sql.begin() {
         warn!(error = %e, "BEGIN (purge) failed");
         return None;
     }
-    let run = store::mailbox::purge_expired(sql, now);
+    let run = store::mailbox::purge_expired(sql, now)
+        .and_then(|n| Ok(n + store::chats::purge_expired(sql, now)?));
     match run.and_then(|n| sql.batch("COMMIT").map(|()| n)) {
         Ok(n) => Some(n),
         Err(e) => {

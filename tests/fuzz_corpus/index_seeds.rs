@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 /// (seed name, bytes) for the `index_message` target.
-pub fn seeds() -> Vec<(String, Vec<u8>)> {
+pub(crate) fn seeds() -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, request) in requests() {
         out.push((format!("request-{name}"), request.encode()));

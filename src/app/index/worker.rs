@@ -5,7 +5,10 @@
 //! It takes [`Job`]s in order and answers with [`Done`]s. A room's messages do not pass
 //! through here: opening a room asks the index for its group (chat id and the port of the
 //! index's node) and its stored history, and the runtime joins the group (PROTOCOL.md §8.11).
-//! Passwords arrive in [`Password`]s and go only into the client's key derivation.
+//! Every [`GC_POLL`] it reads new group-chat records and messages and the PM mailbox
+//! ([`gc`]). Passwords arrive in [`Password`]s and go only into the client's key derivation.
+
+mod gc;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -23,6 +26,9 @@ use crate::index::client::{ClientError, IndexClient, calibrate};
 use crate::index::wire::{RoomJoin, RoomMessage};
 use crate::net::os_seed;
 use crate::proto::GroupId;
+
+/// How often group chats and the PM mailbox are read.
+const GC_POLL: Duration = Duration::from_secs(2);
 
 /// Most history messages read when a room opens.
 const HISTORY: u8 = 50;
@@ -62,6 +68,8 @@ pub(in crate::app) enum Job {
         room: Option<String>,
         text: String,
     },
+    /// A group-chat or PM command.
+    Gc(super::gc_window::GcJob),
     /// Leave the open rooms (the account's list keeps them) and log out.
     Shutdown,
 }
@@ -97,6 +105,7 @@ pub(in crate::app) enum Done {
     Left {
         room: String,
     },
+    Gc(super::gc_window::GcDone),
     Stopped,
 }
 
@@ -108,6 +117,7 @@ struct Worker {
     lists: Option<Lists>,
     rooms: BTreeSet<String>,
     done: mpsc::Sender<Done>,
+    gc: gc::GcState,
 }
 
 /// Runs until the job channel closes or a [`Job::Shutdown`] is done.
@@ -133,13 +143,24 @@ pub(super) async fn run(
         lists: None,
         rooms: BTreeSet::new(),
         done,
+        gc: gc::GcState::default(),
     };
-    while let Some(job) = jobs.recv().await {
-        if matches!(job, Job::Shutdown) {
-            w.shutdown().await;
-            return;
+    // Group chats and PMs are read through the index (PROTOCOL.md §8.10, §8.12); rooms are
+    // groups and need no poll.
+    let mut poll = tokio::time::interval(GC_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            job = jobs.recv() => match job {
+                None => return,
+                Some(Job::Shutdown) => {
+                    w.shutdown().await;
+                    return;
+                }
+                Some(job) => w.job(job).await,
+            },
+            _ = poll.tick() => w.gc_poll().await,
         }
-        w.job(job).await;
     }
 }
 
@@ -184,6 +205,7 @@ impl Worker {
             Job::Open { room } => self.open(room).await,
             Job::Leave { room } => self.leave(room).await,
             Job::AdminSay { at, room, text } => self.admin_say(at, room, &text).await,
+            Job::Gc(job) => self.gc_job(job).await,
             Job::Shutdown => {}
         }
     }
@@ -247,6 +269,7 @@ impl Worker {
                     seed,
                 })
                 .await;
+                self.gc_login().await;
             }
             Err(e) => self.send(Done::Error(at, self.describe(&e))).await,
         }
@@ -267,6 +290,7 @@ impl Worker {
     async fn logout(&mut self, at: Option<GroupId>) {
         self.leave_all().await;
         self.lists = None;
+        self.gc = gc::GcState::default();
         match self.client.logout().await {
             Ok(()) => self.send(Done::LoggedOut).await,
             Err(e) => self.send(Done::Error(at, self.describe(&e))).await,

@@ -57,6 +57,28 @@ fn plain(s: &str) -> Span<'static> {
 
 /// A line of an index room: `<author> text`, or `-!- [server] text` for an admin's server
 /// message; history read when the room opened starts with a dim `[history]`.
+/// A group-chat or private message of the index; from storage, marked with its send time.
+fn index_chat_line(
+    at: LocalTime,
+    author: &str,
+    text: Option<&str>,
+    stored: Option<LocalTime>,
+) -> Line<'static> {
+    let mut spans = vec![time(at)];
+    if let Some(when) = stored {
+        let mark = format!("[sent {when}] ");
+        spans.push(Span::styled(mark, Style::new().fg(Color::DarkGray)));
+    }
+    let colour = Style::new().fg(nick_colour(author));
+    spans.extend([
+        plain("<"),
+        Span::styled(sanitise(author), colour),
+        plain("> "),
+        plain(text.unwrap_or("(sealed under a key you do not hold)")),
+    ]);
+    Line::from(spans)
+}
+
 fn room_line(
     at: LocalTime,
     author: &str,
@@ -162,6 +184,13 @@ pub(super) fn event_lines(ev: &ChatEvent) -> Vec<Line<'static>> {
             history,
             ..
         } => vec![room_line(*at, author, text, *server, *history)],
+        E::IndexChat {
+            at,
+            author,
+            text,
+            stored,
+            ..
+        } => vec![index_chat_line(*at, author, text.as_deref(), *stored)],
         E::Info { at, text } => vec![info(*at, text)],
         E::Error { at, text } => vec![error(*at, text)],
         _ => window_line(ev)
@@ -284,6 +313,7 @@ fn membership_line(ev: &ChatEvent) -> Option<Line<'static>> {
         | E::GroupName { .. }
         | E::Invite { .. }
         | E::RoomMessage { .. }
+        | E::IndexChat { .. }
         | E::Members(_) => return None,
     })
 }

@@ -307,7 +307,8 @@ fn event_time(ev: &ChatEvent) -> Option<LocalTime> {
         | E::Closed { at, .. }
         | E::GroupName { at, .. }
         | E::Invite { at, .. }
-        | E::RoomMessage { at, .. } => Some(*at),
+        | E::RoomMessage { at, .. }
+        | E::IndexChat { at, .. } => Some(*at),
         E::Members(_) => None,
     }
 }

@@ -369,6 +369,18 @@ impl GroupKeySchedule for Keyring {
     fn current_epoch(&self, chat: &ChatId) -> Option<u64> {
         self.head(chat).map(ChainHead::epoch)
     }
+
+    fn members(&self, chat: &ChatId) -> Vec<(MemberKey, bool)> {
+        let Some(head) = self.head(chat) else {
+            return Vec::new();
+        };
+        let admin = |m: &MemberKey| head.is_admin(m);
+        head.members().iter().map(|(m, _)| (*m, admin(m))).collect()
+    }
+
+    fn epoch_key(&self, chat: &ChatId, epoch: u64) -> Option<EpochKey> {
+        Self::epoch_key(self, chat, epoch).cloned()
+    }
 }
 
 type Applied = (

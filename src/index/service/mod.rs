@@ -12,6 +12,7 @@
 //! reply (or the cached one again, for a retry with the same request id).
 
 mod assembly;
+mod chats;
 mod requests;
 mod rooms;
 

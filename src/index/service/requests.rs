@@ -126,6 +126,7 @@ impl Service {
                 return Ok(());
             }
             Request::Mailbox(m) => mailbox_op(account, m).ok_or("bad_name")?,
+            Request::Chat(c) => super::chats::op(account, c),
             Request::Logout => {
                 self.sessions.pop(&p.client);
                 self.answer(&p, Status::Ok);
@@ -229,6 +230,7 @@ impl Service {
             Outcome::MailboxFull => Reply::status(p.kind, Status::MailboxFull),
             Outcome::Pms(pms) => ok(ReplyBody::Mailbox(MailboxReply::Pms(pms))),
             Outcome::Acked(n) => ok(ReplyBody::Mailbox(MailboxReply::Acked(n))),
+            Outcome::Chat(c) => super::chats::reply(p.kind, c),
         }
     }
 

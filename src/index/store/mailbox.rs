@@ -87,30 +87,28 @@ fn within_quota(
     len: i64,
     limits: &Limits,
 ) -> Result<bool, SqlError> {
-    let (n, bytes) = usage(sql, to, None)?;
+    let (n, bytes, sn, sbytes) = usage(sql, to, sender)?;
     if n + 1 > limits.pm_max_messages || bytes + len > limits.pm_max_bytes {
         return Ok(false);
     }
     let share = limits.pm_sender_share.max(1);
-    let (sn, sbytes) = usage(sql, to, Some(sender))?;
     Ok(sn < (limits.pm_max_messages / share).max(1)
         && sbytes + len <= (limits.pm_max_bytes / share).max(len))
 }
 
-/// Rows and body bytes waiting for `to` (from `sender` only, if given).
-fn usage(sql: &mut dyn Sql, to: i64, sender: Option<i64>) -> Result<(i64, i64), SqlError> {
-    let rows = match sender {
-        None => sql.query(
-            "SELECT COUNT(*), COALESCE(SUM(length(body)), 0) FROM pms WHERE recipient_id = $1",
-            &[Value::Int(to)],
-        )?,
-        Some(from) => sql.query(
-            "SELECT COUNT(*), COALESCE(SUM(length(body)), 0) FROM pms \
-             WHERE recipient_id = $1 AND sender_id = $2",
-            &[Value::Int(to), Value::Int(from)],
-        )?,
-    };
-    Ok(rows.first().map_or((0, 0), |r| (r[0].int(), r[1].int())))
+/// Rows and body bytes waiting for `to`, then those of them from `sender`: one scan of the
+/// recipient's rows.
+fn usage(sql: &mut dyn Sql, to: i64, sender: i64) -> Result<(i64, i64, i64, i64), SqlError> {
+    let rows = sql.query(
+        "SELECT COUNT(*), COALESCE(SUM(length(body)), 0), \
+         COALESCE(SUM(CASE WHEN sender_id = $2 THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN sender_id = $2 THEN length(body) ELSE 0 END), 0) \
+         FROM pms WHERE recipient_id = $1",
+        &[Value::Int(to), Value::Int(sender)],
+    )?;
+    Ok(rows.first().map_or((0, 0, 0, 0), |r| {
+        (r[0].int(), r[1].int(), r[2].int(), r[3].int())
+    }))
 }
 
 /// The recipient's unexpired PMs with ids above `after`, oldest first: at most `max` and at

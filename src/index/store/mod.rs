@@ -12,6 +12,7 @@
 //! Bounds: blob sizes are CHECK constraints; account, room, member and message counts are
 //! checked before inserting ([`Limits`]).
 
+pub mod chats;
 pub mod mailbox;
 mod rooms;
 
@@ -22,7 +23,7 @@ use super::wire::{
 };
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The migrations; `{id}` and `{blob}` are replaced per dialect.
 const MIGRATIONS: &[&str] = &[
@@ -97,6 +98,46 @@ ALTER TABLE accounts ADD COLUMN member_key {blob} NOT NULL DEFAULT {empty_blob}
     CHECK (length(member_key) IN (0, 32));
 CREATE INDEX accounts_by_member_key ON accounts (member_key);
 "#,
+    // 5: group chats (§8.12, Appendix B): the ordered records with their wraps, each
+    // epoch's members, and sealed messages kept for members who were offline.
+    r#"
+CREATE TABLE chats (
+    id {id},
+    chat_id {blob} NOT NULL UNIQUE CHECK (length(chat_id) = 32),
+    creator {blob} NOT NULL CHECK (length(creator) = 32),
+    epoch BIGINT NOT NULL,
+    head_hash {blob} NOT NULL CHECK (length(head_hash) = 32),
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE chat_records (
+    chat_ref BIGINT NOT NULL REFERENCES chats(id),
+    epoch BIGINT NOT NULL,
+    record {blob} NOT NULL CHECK (length(record) BETWEEN 268 AND 21068),
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (chat_ref, epoch)
+);
+CREATE TABLE chat_members (
+    chat_ref BIGINT NOT NULL REFERENCES chats(id),
+    epoch BIGINT NOT NULL,
+    member {blob} NOT NULL CHECK (length(member) = 32),
+    flags BIGINT NOT NULL,
+    PRIMARY KEY (chat_ref, epoch, member)
+);
+CREATE INDEX chat_members_by_member ON chat_members (member, chat_ref, epoch);
+CREATE TABLE chat_messages (
+    id {id},
+    chat_ref BIGINT NOT NULL REFERENCES chats(id),
+    epoch BIGINT NOT NULL,
+    sender_id BIGINT NOT NULL REFERENCES accounts(id),
+    client_id BIGINT NOT NULL,
+    body {blob} NOT NULL CHECK (length(body) BETWEEN 80 AND 4176),
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    UNIQUE (chat_ref, sender_id, client_id)
+);
+CREATE INDEX chat_messages_by_chat ON chat_messages (chat_ref, id);
+CREATE INDEX chat_messages_by_expiry ON chat_messages (expires_at);
+"#,
 ];
 
 /// Table bounds, checked before every insert.
@@ -116,6 +157,8 @@ pub struct Limits {
     pub pm_sender_share: i64,
     /// Seconds an offline PM is kept. Default 14 days.
     pub pm_ttl_secs: i64,
+    /// Bounds of the group-chat tables.
+    pub chats: chats::ChatLimits,
 }
 
 impl Default for Limits {
@@ -128,6 +171,7 @@ impl Default for Limits {
             pm_max_bytes: 1 << 20,
             pm_sender_share: 4,
             pm_ttl_secs: 14 * 24 * 3600,
+            chats: chats::ChatLimits::default(),
         }
     }
 }
@@ -252,6 +296,8 @@ pub enum Op {
         /// PM ids.
         ids: Vec<u64>,
     },
+    /// A group-chat operation (kinds 19–23).
+    Chat(chats::ChatOp),
 }
 
 /// What a login needs to know about an account.
@@ -304,6 +350,8 @@ pub enum Outcome {
     Pms(Vec<crate::index::wire::StoredPm>),
     /// PMs deleted by an acknowledgement.
     Acked(u32),
+    /// The result of a group-chat operation.
+    Chat(chats::ChatOutcome),
 }
 
 /// Brings the database to [`SCHEMA_VERSION`]. Returns the version found before.
@@ -506,6 +554,7 @@ pub fn apply(sql: &mut dyn Sql, op: &Op, limits: &Limits, now: i64) -> Result<Ou
             max,
         } => mailbox::fetch(sql, *account, *after, *max, now),
         Op::AckPms { account, ids } => mailbox::ack(sql, *account, ids),
+        Op::Chat(op) => chats::apply(sql, op, &limits.chats, now),
     }
 }
 

@@ -13,12 +13,14 @@
 //! Same contract as [`crate::wire`]: decoding never panics, every length is checked and
 //! bounded, trailing bytes are an error, errors carry no input bytes.
 
+pub mod chats;
 pub mod mailbox;
 pub mod reply;
 pub mod request;
 
 use crypto_box::SalsaBox;
 
+pub use chats::{ChatReply, ChatRequest, StoredChatMessage};
 pub use mailbox::{MailboxReply, MailboxRequest, StoredPm};
 pub use reply::{AccountBundle, Reply, ReplyBody, RoomInfo, RoomJoin, RoomMessage, Status};
 pub use request::{Credentials, Kind, Registration, Request};

@@ -13,8 +13,10 @@
 //! | room history       | `[n 1]` then n × `[id u64][author name][server 1][unix secs u64][text]`, oldest first |
 //! | server message     | `[rooms u32]`: rooms it was posted to                          |
 //! | 15–18 (mailbox)    | see [`super::mailbox`]                                          |
+//! | 19–23 (group chats)| see [`super::chats`] (status 11 `rotation_lost` has a body too) |
 //! | every other kind   | (empty)                                                        |
 
+use super::chats::ChatReply;
 use super::mailbox::MailboxReply;
 use super::request::{MAX_HISTORY, put_params, put_text, read_params, read_text};
 use super::{
@@ -51,12 +53,16 @@ pub enum Status {
     MailboxFull = 9,
     /// No account has that name.
     NoSuchUser = 10,
+    /// A group-chat record lost the race for its epoch; the body is the winner.
+    RotationLost = 11,
+    /// A group-chat record the ordering rule rejects (bad signature, fork, not allowed…).
+    BadRecord = 12,
 }
 
 impl Status {
     fn from_u8(b: u8) -> Option<Self> {
         use Status::*;
-        const ALL: [Status; 11] = [
+        const ALL: [Status; 13] = [
             Ok,
             AuthFailed,
             NameTaken,
@@ -68,6 +74,8 @@ impl Status {
             Full,
             MailboxFull,
             NoSuchUser,
+            RotationLost,
+            BadRecord,
         ];
         ALL.get(usize::from(b)).copied()
     }
@@ -143,6 +151,8 @@ pub enum ReplyBody {
     Delivered(u32),
     /// Kinds 15–18.
     Mailbox(MailboxReply),
+    /// Kinds 19–23 (and the winner in a `rotation_lost` reply).
+    Chat(ChatReply),
 }
 
 /// What a client needs to join a room's group (the answer to kind 8).
@@ -224,6 +234,7 @@ impl Reply {
             ReplyBody::History(messages) => put_history(&mut out, messages),
             ReplyBody::Delivered(n) => out.extend_from_slice(&n.to_be_bytes()),
             ReplyBody::Mailbox(m) => m.encode_body(&mut out),
+            ReplyBody::Chat(c) => c.encode_body(&mut out),
         }
         out
     }
@@ -240,10 +251,10 @@ impl Reply {
         let kind = r.u8()?;
         let kind = Kind::from_u8(kind).ok_or(DecodeError::UnknownPayloadId(kind))?;
         let status = Status::from_u8(r.u8()?).ok_or(DecodeError::BadValue("status"))?;
-        let body = if status == Status::Ok {
-            decode_body(kind, &mut r)?
-        } else {
-            ReplyBody::Empty
+        let body = match status {
+            Status::Ok => decode_body(kind, &mut r)?,
+            Status::RotationLost => ReplyBody::Chat(ChatReply::decode_lost(&mut r)?),
+            _ => ReplyBody::Empty,
         };
         r.finish()?;
         Ok(Self { kind, status, body })
@@ -270,6 +281,9 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<ReplyBody, DecodeError>
         Kind::ServerMessage => ReplyBody::Delivered(r.u32_be()?),
         Kind::UserKey | Kind::StorePm | Kind::FetchPms | Kind::AckPms => {
             ReplyBody::Mailbox(MailboxReply::decode_body(kind as u8, r)?)
+        }
+        Kind::PutRecord | Kind::FetchRecords | Kind::PostChat | Kind::FetchChat | Kind::MyChats => {
+            ReplyBody::Chat(ChatReply::decode_body(kind as u8, r)?)
         }
         _ => ReplyBody::Empty,
     })

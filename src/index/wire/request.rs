@@ -17,10 +17,12 @@
 //! | 13   | room history    | room name, before id u64 (0: newest), max 1 (1..=50)        | yes     |
 //! | 14   | server message  | all 1 (1: every room, 0: the named one), [room name], text (u16 length) | yes, admin |
 //! | 15–18 | mailbox        | user key, store PM, fetch PMs, ack PMs: see [`super::mailbox`] | yes     |
+//! | 19–23 | group chats    | put record, fetch records, post, fetch, my chats: see [`super::chats`] | yes |
 //!
 //! name = `[len 1][bytes]`; blob = `[len u32][bytes]` (≤ 32 KiB); credentials =
 //! `[m KiB u32][t u32][p 1][salt 16][verifier 32]`.
 
+use super::chats::ChatRequest;
 use super::mailbox::MailboxRequest;
 use super::{MAX_MESSAGE, SALT_LEN, WRAPPED_KEY_LEN, put_blob, put_name, read_blob, read_name};
 use crate::index::account::KdfParams;
@@ -67,13 +69,23 @@ pub enum Kind {
     FetchPms = 17,
     /// Delete delivered PMs.
     AckPms = 18,
+    /// A group chat's create or rotation record, for the index to order and keep.
+    PutRecord = 19,
+    /// Records of a group chat from an epoch on.
+    FetchRecords = 20,
+    /// Store a sealed group-chat message.
+    PostChat = 21,
+    /// Stored messages of a group chat.
+    FetchChat = 22,
+    /// The group chats the account is a member of.
+    MyChats = 23,
 }
 
 impl Kind {
     /// The kind for a wire byte.
     pub fn from_u8(b: u8) -> Option<Self> {
         use Kind::*;
-        const ALL: [Kind; 18] = [
+        const ALL: [Kind; 23] = [
             Register,
             Prelogin,
             Login,
@@ -92,6 +104,11 @@ impl Kind {
             StorePm,
             FetchPms,
             AckPms,
+            PutRecord,
+            FetchRecords,
+            PostChat,
+            FetchChat,
+            MyChats,
         ];
         ALL.get(usize::from(b).wrapping_sub(1)).copied()
     }
@@ -217,6 +234,8 @@ pub enum Request {
     },
     /// Kinds 15–18.
     Mailbox(MailboxRequest),
+    /// Kinds 19–23.
+    Chat(ChatRequest),
 }
 
 /// Most messages in one history reply.
@@ -241,6 +260,7 @@ impl Request {
             Self::RoomHistory { .. } => Kind::RoomHistory,
             Self::ServerMessage { .. } => Kind::ServerMessage,
             Self::Mailbox(m) => m.kind(),
+            Self::Chat(c) => c.kind(),
         }
     }
 
@@ -307,6 +327,7 @@ impl Request {
                 put_text(&mut out, text);
             }
             Self::Mailbox(m) => m.encode_body(&mut out),
+            Self::Chat(c) => c.encode_body(&mut out),
         }
         out
     }
@@ -355,6 +376,9 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Request, DecodeError> {
         },
         Kind::UserKey | Kind::StorePm | Kind::FetchPms | Kind::AckPms => {
             Request::Mailbox(MailboxRequest::decode_body(kind as u8, r)?)
+        }
+        Kind::PutRecord | Kind::FetchRecords | Kind::PostChat | Kind::FetchChat | Kind::MyChats => {
+            Request::Chat(ChatRequest::decode_body(kind as u8, r)?)
         }
     })
 }
