@@ -16,11 +16,14 @@
 //!    entries and fresh in-links) drawn at random, never the hop or the origin, and kept for
 //!    anti-entropy repair (`repair.rs`).
 
+use std::net::SocketAddr;
+
 use rand::Rng;
 
 use super::group::Group;
 use super::io::Io;
 use super::members::Member;
+use super::spam::Class;
 use super::{Dialect, DropReason, Event, LeaveReason, Privacy, TextKind};
 use crate::crypto::SignerKey;
 use crate::wire::{Broadcast, EncodeError, Payload, PeerMessage, PublicKey};
@@ -47,24 +50,29 @@ pub enum SendError {
 }
 
 impl Group {
-    /// A broadcast relayed to us by `hop`.
+    /// A broadcast relayed to us by `hop`, whose datagram came from `from`.
     pub(crate) fn on_broadcast(
         &mut self,
         io: &mut Io<'_>,
-        hop: PublicKey,
+        (hop, from): (PublicKey, SocketAddr),
         b: &Broadcast<'_>,
     ) -> Result<(), DropReason> {
         // Even a duplicate shows the hop holds it (summaries go to peers that may not).
         self.exchanged(hop, io.now);
-        self.check_broadcast(io, hop, b)?;
-        if !self.spam.relay_within(hop, b.origin, io.now, io.config) {
-            return Err(DropReason::RelayOverLimit);
-        }
-        let member = self.accept_origin(io, b)?;
+        self.check_broadcast(io, (hop, from), b)?;
+        let class = super::spam::class(b.message_id);
+        (self.spam).relay_within((hop, b.origin, class), io.now, io.config)?;
+        let member = self.accept_origin(io, hop, b)?;
         member.heard(io.now, b.number);
-        let limited = super::spam::is_rate_limited(b.message_id);
-        if limited && !member.take_rate(io.now, io.config.origin_rate) {
-            return Err(DropReason::OverLimit);
+        let within = match class {
+            Class::Own => member.take_rate(io.now, io.config.origin_rate),
+            Class::Announce => member.take_announce(io.now, io.config.announce_rate),
+            Class::Free => true,
+        };
+        match (within, class) {
+            (false, Class::Announce) => return Err(DropReason::AnnounceOverLimit),
+            (false, _) => return Err(DropReason::OverLimit),
+            (true, _) => {}
         }
         let msg = PeerMessage::decode(b.message_id, b.body).map_err(|_| DropReason::BadBody)?;
         if self.dialect() == Dialect::Legacy && matches!(msg, PeerMessage::Quit(r) if !r.is_empty())
@@ -97,7 +105,7 @@ impl Group {
     fn check_broadcast(
         &self,
         io: &Io<'_>,
-        hop: PublicKey,
+        (hop, from): (PublicKey, SocketAddr),
         b: &Broadcast<'_>,
     ) -> Result<(), DropReason> {
         if self.privacy() == Privacy::Private && !self.members.contains(&hop) {
@@ -115,6 +123,10 @@ impl Group {
         let member = self.members.get(&b.origin);
         if let Some(m) = member {
             m.check(b.number, io.config.forward_cap)?;
+        } else if self.dialect() == Dialect::Secure && !self.members.may_vouch(&hop, &from) {
+            // Membership is earned (PROTOCOL.md §6.7): a key nobody let in is not heard, and
+            // this costs no signature check.
+            return Err(DropReason::NotMember);
         }
         if self.dialect() == Dialect::Secure {
             self.verify(member.and_then(Member::signer), b)?;
@@ -130,14 +142,23 @@ impl Group {
         }
     }
 
-    /// The origin's member entry, created (and announced to the app) on first contact.
+    /// The origin's member entry, created (and announced to the app) on first contact. In a
+    /// secure group a new origin costs its hop one introduction token (`vouch_rate`).
     fn accept_origin(
         &mut self,
         io: &mut Io<'_>,
+        hop: PublicKey,
         b: &Broadcast<'_>,
     ) -> Result<&mut Member, DropReason> {
         let group = self.id();
-        let (member, is_new) = (self.members).admit(b.origin, io.now, io.config.max_members)?;
+        let secure = self.dialect() == Dialect::Secure;
+        if secure && !self.members.contains(&b.origin) {
+            let rate = io.config.vouch_rate;
+            if !self.members.take_vouch(&hop, io.now, rate) {
+                return Err(DropReason::NotMember);
+            }
+        }
+        let (member, is_new) = self.admit_member(io, b.origin)?;
         if member.list(is_new) {
             io.emit(Event::PeerJoined {
                 group,
@@ -153,6 +174,33 @@ impl Group {
         }
         member.cache_signer(b);
         Ok(member)
+    }
+
+    /// The entry of `key`, created if new. A full list first forgets its least valuable entry
+    /// (`Members::evict_one`: never an active member nor one with a role); PeerLeft(timeout)
+    /// if it was listed.
+    pub(crate) fn admit_member(
+        &mut self,
+        io: &mut Io<'_>,
+        key: PublicKey,
+    ) -> Result<(&mut Member, bool), DropReason> {
+        let max = io.config.max_members;
+        if !self.members.contains(&key) && self.members.len() >= max {
+            let idle = io.config.ping_interval.saturating_mul(2);
+            let auth = &self.authority;
+            let keep = |k: &PublicKey| auth.role(k) != crate::wire::Role::User;
+            if let Some((gone, listed)) = self.members.evict_one(io.now, idle, keep) {
+                self.table.remove(&gone);
+                if listed {
+                    io.emit(Event::PeerLeft {
+                        group: self.id(),
+                        peer: gone,
+                        reason: LeaveReason::Timeout,
+                    });
+                }
+            }
+        }
+        self.members.admit(key, io.now, max)
     }
 
     /// Turns an accepted message into state changes and events.
@@ -220,7 +268,7 @@ impl Group {
             io.stats.count_drop(DropReason::Banned);
             return;
         }
-        if let Err(reason) = self.members.admit(peer, io.now, io.config.max_members) {
+        if let Err(reason) = self.admit_member(io, peer) {
             io.stats.count_drop(reason);
             return;
         }

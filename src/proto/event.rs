@@ -311,11 +311,19 @@ pub enum DropReason {
     Silenced,
     /// A join refused because the group is at its peer limit.
     PeerLimit,
+    /// A broadcast from an origin that is not a member (secure groups): it never joined
+    /// through the handshake, no member announced it, and its hop may not introduce it.
+    NotMember,
+    /// An announcement (new_peer) over its origin's announcement bucket, or relayed faster
+    /// than an honest relay can; never held against the hop nor the origin's own messages.
+    AnnounceOverLimit,
+    /// A secure-dialect datagram whose mac1 is wrong: dropped before any X25519.
+    BadMac,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 32] = [
         Self::Malformed,
         Self::UnknownGroup,
         Self::BadKey,
@@ -345,11 +353,14 @@ impl DropReason {
         Self::StaleFact,
         Self::Silenced,
         Self::PeerLimit,
+        Self::NotMember,
+        Self::AnnounceOverLimit,
+        Self::BadMac,
     ];
 
     /// A short snake_case name for logs and metrics.
     pub fn name(self) -> &'static str {
-        const NAMES: [&str; 29] = [
+        const NAMES: [&str; 32] = [
             "malformed",
             "unknown_group",
             "bad_key",
@@ -379,6 +390,9 @@ impl DropReason {
             "stale_fact",
             "silenced",
             "peer_limit",
+            "not_member",
+            "announce_over_limit",
+            "bad_mac",
         ];
         NAMES[self as usize]
     }

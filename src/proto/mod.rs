@@ -14,6 +14,7 @@
 //! - `direct`: private messages to one member (inner id 52), never relayed.
 //! - `intro`: the name sync that shows a joiner every member's nick and status at once.
 //! - `repair`: anti-entropy; recent broadcasts, have summaries (id 53) and their answers.
+//! - `scope`: IP privacy, which node entries an asker may be told of.
 //! - `spam`: per-origin token buckets and the graylist of misbehaving hops.
 //! - `authority`: signed facts (roles, bans, kicks, topic lock, voice, peer limit) and
 //!   moderation commands, secure groups only.
@@ -38,6 +39,7 @@ mod numbers;
 mod pending;
 mod repair;
 mod schedule;
+mod scope;
 mod spam;
 mod timers;
 pub mod window;

@@ -401,13 +401,15 @@ impl Node {
             .get(group.identity().keypair(), &sender)
             .ok_or(DropReason::BadKey)?;
         let plain = open_packet(shared, &env, &mut scratch).map_err(|_| DropReason::Decrypt)?;
-        // The box opened: the sender key sealed it, so what follows is held against it.
+        // The box opened: the sender key sealed it, so what follows is held against it, and
+        // its bytes pay for replies to it (the reply budget, PROTOCOL.md §6.2).
+        group.members.credit(&sender, datagram.len());
         let mut io = io!(self, now);
         let handled = match Payload::decode(plain) {
             Err(_) => Err(DropReason::BadPayload),
             Ok(Payload::GetNodes(g)) => group.on_get_nodes(&mut io, sender, from, g),
             Ok(Payload::SendNodes(s)) => group.on_send_nodes(&mut io, sender, from, s),
-            Ok(Payload::Broadcast(b)) => group.on_broadcast(&mut io, sender, &b),
+            Ok(Payload::Broadcast(b)) => group.on_broadcast(&mut io, (sender, from), &b),
             Ok(Payload::Direct(d)) => group.on_direct(&mut io, sender, &d),
             Ok(Payload::Have(h)) => group.on_have(&mut io, sender, from, &h),
         };
