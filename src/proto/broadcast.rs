@@ -123,7 +123,7 @@ impl Group {
         let member = self.members.get(&b.origin);
         if let Some(m) = member {
             m.check(b.number, io.config.forward_cap)?;
-        } else if self.dialect() == Dialect::Secure && !self.members.may_vouch(&hop, &from) {
+        } else if self.dialect() == Dialect::Secure && !self.may_vouch(&hop, &from) {
             // Membership is earned (PROTOCOL.md §6.7): a key nobody let in is not heard, and
             // this costs no signature check.
             return Err(DropReason::NotMember);
@@ -132,6 +132,15 @@ impl Group {
             self.verify(member.and_then(Member::signer), b)?;
         }
         Ok(())
+    }
+
+    /// May `hop` (its datagram from `from`) introduce an origin we do not know? A member
+    /// whose address we proved or a contact we join through (`Members::may_vouch`), or a key
+    /// we are asking at that very address (the member we join through, once listed).
+    fn may_vouch(&self, hop: &PublicKey, from: &SocketAddr) -> bool {
+        self.members.may_vouch(hop, from)
+            || (self.members.contains(hop)
+                && self.pending.to_key(hop).is_some_and(|r| r.addr == *from))
     }
 
     fn verify(&self, cached: Option<&SignerKey>, b: &Broadcast<'_>) -> Result<(), DropReason> {

@@ -102,15 +102,12 @@ pub struct Config {
     /// what it sent us. A send_nodes answer carries only as many nodes as the budget pays
     /// for. Default 2048.
     pub reply_burst: u32,
-    /// X25519 operations with senders whose shared key is not cached, node-wide: (burst, per
-    /// second). Beyond it the node is *under load* and a secure-dialect datagram needs a valid
-    /// cookie mac (PROTOCOL.md §2.1). Default (256, 1000).
+    /// X25519 operations for datagrams whose sender's shared key is not cached, node-wide:
+    /// (burst, per second); beyond it such datagrams are dropped (`dh_over_limit`) before
+    /// the X25519 (PROTOCOL.md §2.1). Default (1024, 2000).
     pub dh_rate: (u32, u32),
-    /// Under load, cookie-proven X25519 operations per source IP: (burst, per second).
-    /// Default (16, 20).
+    /// The same, per source IP (at most `probe_ips` IPs tracked). Default (32, 50).
     pub dh_rate_per_ip: (u32, u32),
-    /// Cookie replies, node-wide: (burst, per second). Default (256, 2000).
-    pub cookie_rate: (u32, u32),
     /// Misbehaviour points at which a hop is graylisted. Default 100.
     pub graylist_threshold: u32,
     /// Points a hop's score loses per second. Default 10.
@@ -190,9 +187,8 @@ impl Config {
             announce_rate: (20, 2),
             vouch_rate: (128, 2),
             reply_burst: 2048,
-            dh_rate: (256, 1000),
-            dh_rate_per_ip: (16, 20),
-            cookie_rate: (256, 2000),
+            dh_rate: (1024, 2000),
+            dh_rate_per_ip: (32, 50),
             graylist_threshold: 100,
             graylist_decay: 10,
             graylist_cooldown: Duration::from_secs(60),
@@ -251,9 +247,9 @@ impl Config {
             (
                 [self.announce_rate, self.vouch_rate, self.dh_rate]
                     .iter()
-                    .chain([&self.dh_rate_per_ip, &self.cookie_rate])
+                    .chain([&self.dh_rate_per_ip])
                     .all(|&(b, r)| b >= 1 && r >= 1),
-                "announce, vouch, dh and cookie rates: burst and rate at least 1",
+                "announce, vouch and dh rates: burst and rate at least 1",
             ),
             (
                 self.reply_burst >= 512,

@@ -1,14 +1,16 @@
 //! The outputs a group handler writes to during one call: sealed datagrams, events, counters,
 //! plus the shared-key cache and the RNG. One `Io` lives for one `handle_*` call.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use rand_chacha::ChaCha20Rng;
 
 use super::{Config, DropReason, Event, Stats, Transmit};
-use crate::crypto::{Identity, SharedKeys, random_nonce, seal_packet};
+use crate::crypto::{
+    Identity, NONCE_RANDOM_LEN, SharedKeys, mac1_nonce, random_nonce, seal_packet,
+};
 use crate::wire::{PING_ID_LEN, Payload, PublicKey};
 
 /// Borrowed node state that handlers write to.
@@ -22,6 +24,8 @@ pub(crate) struct Io<'a> {
     pub(crate) events: &'a mut VecDeque<Event>,
     pub(crate) stats: &'a mut Stats,
     pub(crate) limiter: &'a mut super::limiter::ReplyLimiter,
+    /// Our keys in secure groups: datagrams from them carry a mac1 nonce (PROTOCOL.md §2.1).
+    pub(crate) secure: &'a HashSet<PublicKey>,
 }
 
 impl Io<'_> {
@@ -38,7 +42,14 @@ impl Io<'_> {
             self.stats.count_drop(DropReason::TransmitQueueFull);
             return;
         }
-        let nonce = random_nonce(self.rng);
+        let own = from.public_key();
+        let nonce = if self.secure.contains(&own) {
+            let mut random = [0u8; NONCE_RANDOM_LEN];
+            rand::RngCore::fill_bytes(self.rng, &mut random);
+            mac1_nonce(&random, to, &own)
+        } else {
+            random_nonce(self.rng)
+        };
         let Some(shared) = self.keys.get(from.keypair(), to) else {
             self.stats.count_drop(DropReason::BadKey);
             return;
@@ -47,7 +58,7 @@ impl Io<'_> {
         if seal_packet(
             shared,
             to,
-            &from.public_key(),
+            &own,
             &nonce,
             payload,
             &mut datagram,

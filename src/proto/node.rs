@@ -3,7 +3,7 @@
 //! Inputs are `handle_datagram`, `handle_timeout` and the application commands; outputs are
 //! `poll_transmit`, `poll_event` and `poll_timeout`. Nothing here reads a clock or does IO.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Instant;
@@ -115,6 +115,10 @@ pub struct Node {
     events: VecDeque<Event>,
     stats: Stats,
     limiter: super::limiter::ReplyLimiter,
+    /// X25519 budget for senders whose shared key is not cached (`Config::dh_rate`).
+    dh: super::limiter::ReplyLimiter,
+    /// Our keys in secure groups (their datagrams carry mac1, PROTOCOL.md §2.1).
+    secure: HashSet<PublicKey>,
     next_id: u32,
 }
 
@@ -130,6 +134,7 @@ macro_rules! io {
             events: &mut $self.events,
             stats: &mut $self.stats,
             limiter: &mut $self.limiter,
+            secure: &$self.secure,
         }
     };
 }
@@ -144,6 +149,11 @@ impl Node {
             config.probe_rate_global,
             config.probe_ips,
         );
+        let dh = super::limiter::ReplyLimiter::new(
+            config.dh_rate_per_ip,
+            config.dh_rate,
+            config.probe_ips,
+        );
         Ok(Self {
             rng: ChaCha20Rng::from_seed(config.rng_seed),
             keys: SharedKeys::new(cache),
@@ -154,6 +164,8 @@ impl Node {
             events: VecDeque::new(),
             stats: Stats::default(),
             limiter,
+            dh,
+            secure: HashSet::new(),
             next_id: 0,
         })
     }
@@ -213,6 +225,9 @@ impl Node {
         let id = GroupId(self.next_id);
         self.next_id += 1;
         let mut group = Group::new(id, identity, kind, &self.config, now);
+        if kind.0 == Dialect::Secure {
+            self.secure.insert(own);
+        }
         let mut io = io!(self, now);
         group.start(&mut io, &spec.nick, contact);
         self.by_key.insert(own, id);
@@ -354,6 +369,7 @@ impl Node {
         self.send(now, group, &PeerMessage::Quit(reason))?;
         if let Some(g) = self.groups.remove(&group) {
             self.by_key.remove(&g.own());
+            self.secure.remove(&g.own());
         }
         Ok(())
     }
@@ -392,14 +408,25 @@ impl Node {
             .ok_or(DropReason::UnknownGroup)?;
         let group = self.groups.get_mut(&id).ok_or(DropReason::UnknownGroup)?;
         let sender = env.sender();
+        let secure = group.dialect() == Dialect::Secure;
+        if secure && !crate::crypto::check_mac1(&env.receiver(), datagram) {
+            return Err(DropReason::BadMac);
+        }
         if group.spam.is_graylisted(&sender, now) {
             return Err(DropReason::Graylisted);
         }
+        let ours = group.identity().keypair();
+        // A member at the address it proved never waits for the X25519 budget, so a flood of
+        // fresh keys cannot lock the group's own members out (PROTOCOL.md §2.1).
+        if !self.keys.contains(&ours.public_key(), &sender)
+            && !group.members.is_validated(&sender, &from)
+            && crate::crypto::is_acceptable_key(&sender)
+            && !self.dh.allow(from.ip(), now)
+        {
+            return Err(DropReason::DhOverLimit);
+        }
         let mut scratch = [0u8; MAX_PLAINTEXT];
-        let shared = self
-            .keys
-            .get(group.identity().keypair(), &sender)
-            .ok_or(DropReason::BadKey)?;
+        let shared = self.keys.get(ours, &sender).ok_or(DropReason::BadKey)?;
         let plain = open_packet(shared, &env, &mut scratch).map_err(|_| DropReason::Decrypt)?;
         // The box opened: the sender key sealed it, so what follows is held against it, and
         // its bytes pay for replies to it (the reply budget, PROTOCOL.md §6.2).
@@ -427,6 +454,7 @@ impl Node {
         if self.groups.get(&id).is_some_and(|g| g.is_evicted()) {
             if let Some(g) = self.groups.remove(&id) {
                 self.by_key.remove(&g.own());
+                self.secure.remove(&g.own());
             }
         }
     }
