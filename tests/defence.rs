@@ -369,9 +369,9 @@ fn member_list_pressure_evicts_announced_strangers_before_active_members() {
         admit(&mut f, &mut p);
         let d = signed_chat(&chat, &p.id, f.key, b"here");
         f.node.handle_datagram(f.now, p.addr, &d);
+        drain(&mut f.node);
         active.push(p.key());
     }
-    drain(&mut f.node);
     // Member 0 announces 100 strangers (its announcement bucket lets 20 through).
     let announcer = Peer::new(60);
     for k in 0..100u32 {
