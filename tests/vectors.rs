@@ -178,6 +178,47 @@ fn every_kind_has_exactly_one_vector() {
     );
 }
 
+/// The mac1 vectors of PROTOCOL.md §2.1 (```` ```mac1 ```` blocks).
+fn mac1_vectors() -> Vec<Vector> {
+    let doc = PROTOCOL.replace("```mac1\n", "```vector\n");
+    let all = parse(&doc);
+    all.into_iter()
+        .filter(|v| v.name().starts_with("mac1_"))
+        .collect()
+}
+
+#[test]
+fn mac1_vectors_derive_the_key_the_mac_and_the_nonce() {
+    use dhtchat::crypto::{MAC1_COVERS, NONCE_RANDOM_LEN, check_mac1, mac1, mac1_key, mac1_nonce};
+    let vs = mac1_vectors();
+    let names: Vec<&str> = vs.iter().map(Vector::name).collect();
+    assert_eq!(names, ["mac1_11_to_22", "mac1_22_to_11"]);
+    for v in &vs {
+        let (rx, tx) = (PublicKey(v.key("receiver-public")), PublicKey(v.key("sender-public")));
+        let random: [u8; NONCE_RANDOM_LEN] = v.hex("nonce-random").try_into().unwrap();
+        assert_eq!(mac1_key(&rx).to_vec(), v.hex("mac1-key"), "{}", v.name());
+        let mut covered = vec![0x30];
+        covered.extend_from_slice(&rx.0);
+        covered.extend_from_slice(&tx.0);
+        covered.extend_from_slice(&random);
+        assert_eq!(covered.len(), MAC1_COVERS);
+        assert_eq!(mac1(&rx, &covered).to_vec(), v.hex("mac1"), "{}", v.name());
+        let nonce = mac1_nonce(&random, &rx, &tx);
+        assert_eq!(nonce.to_vec(), v.hex("nonce"), "{}", v.name());
+        // A whole datagram with that nonce passes; a changed header byte or mac1 does not.
+        let mut d = covered.clone();
+        d.extend_from_slice(&nonce[NONCE_RANDOM_LEN..]);
+        d.extend_from_slice(&[0; 25]);
+        assert!(check_mac1(&rx, &d));
+        assert!(!check_mac1(&tx, &d), "keyed by the receiver");
+        for i in [0, 40, 70, MAC1_COVERS + 3] {
+            let mut bad = d.clone();
+            bad[i] ^= 1;
+            assert!(!check_mac1(&rx, &bad), "{}: byte {i}", v.name());
+        }
+    }
+}
+
 #[test]
 fn parser_reads_comments_and_continuation_lines() {
     let doc = "x\n```vector\nname: t  # c\nplaintext:  # layout\n  30 # id\n\n  0102\n```\n";
