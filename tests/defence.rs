@@ -136,7 +136,10 @@ fn received(sim: &Sim, j: usize, origin: &PublicKey) -> HashMap<u32, Duration> {
 }
 
 fn total_dropped(sim: &Sim, reason: DropReason) -> u64 {
-    sim.nodes.iter().map(|n| n.node.stats().dropped(reason)).sum()
+    sim.nodes
+        .iter()
+        .map(|n| n.node.stats().dropped(reason))
+        .sum()
 }
 
 fn join_flood(addresses: u8) {
@@ -195,12 +198,20 @@ fn join_flood(addresses: u8) {
         total_dropped(&sim, DropReason::AnnounceOverLimit),
         total_dropped(&sim, DropReason::OverLimit),
         total_dropped(&sim, DropReason::RelayOverLimit),
-        sim.nodes.iter().map(|n| n.node.stats().graylistings).sum::<u64>(),
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+        sim.nodes
+            .iter()
+            .map(|n| n.node.stats().graylistings)
+            .sum::<u64>(),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim(),
     );
     assert!(probed > 0, "the flood did reach F");
     assert!(during >= 0.99, "during the flood: {during}");
-    assert!((after - 1.0).abs() < f64::EPSILON, "after the flood: {after}");
+    assert!(
+        (after - 1.0).abs() < f64::EPSILON,
+        "after the flood: {after}"
+    );
     assert!(graylisting.is_empty(), "F graylisted by {graylisting:?}");
 }
 
@@ -280,15 +291,25 @@ fn throw_away_keys(spread: bool) {
         "{KEYS} throw-away keys from {}: {spam} delivered; member lists grew by {grown:?} (the \
          newcomer is +1); not_member {} dh_over_limit {}; net heap growth {} KiB (peak {} KiB, \
          all nodes and the simulator); newcomer's chat late or missing at {late:?}",
-        if spread { "20,000 addresses" } else { "one address" },
+        if spread {
+            "20,000 addresses"
+        } else {
+            "one address"
+        },
         total_dropped(&sim, DropReason::NotMember),
         total_dropped(&sim, DropReason::DhOverLimit),
         info.bytes_current / 1024,
         info.bytes_max / 1024,
     );
     assert_eq!(spam, 0, "throw-away keys were delivered");
-    assert!(grown.iter().all(|&g| g <= 1), "member lists grew: {grown:?}");
-    assert!(late.is_empty(), "newcomer not delivered within 2 s at {late:?}");
+    assert!(
+        grown.iter().all(|&g| g <= 1),
+        "member lists grew: {grown:?}"
+    );
+    assert!(
+        late.is_empty(),
+        "newcomer not delivered within 2 s at {late:?}"
+    );
 }
 
 #[test]
@@ -347,8 +368,13 @@ fn a_joined_member_introduces_at_most_its_vouch_burst_of_fresh_origins() {
     let through = delivered(&mut f.node);
     let grew = f.node.members(f.group).len() - members;
     let (burst, rate) = Config::new([0; 32]).vouch_rate;
-    println!("a member relaying 1,000 fresh origins in 1 s: {through} delivered, {grew} new members");
-    assert!(through <= (burst + 2 * rate) as usize, "{through} introduced");
+    println!(
+        "a member relaying 1,000 fresh origins in 1 s: {through} delivered, {grew} new members"
+    );
+    assert!(
+        through <= (burst + 2 * rate) as usize,
+        "{through} introduced"
+    );
     assert!(grew <= (burst + 2 * rate) as usize);
 }
 
@@ -436,7 +462,11 @@ fn garbage_at_100k_per_second_leaves_get_nodes_answered_and_chats_delivered() {
         sim.run_until(start + Duration::from_millis(u64::from(ms)));
         for i in 0..100u32 {
             let d = garbage(&mut rng, &target, i);
-            let ip = if ms < 1000 { [127, 231, 0, 1] } else { [127, 232, i as u8, ms as u8] };
+            let ip = if ms < 1000 {
+                [127, 231, 0, 1]
+            } else {
+                [127, 232, i as u8, ms as u8]
+            };
             sim.inject(SocketAddr::from((ip, 9)), 0, &d);
         }
         if ms % 100 == 0 {
@@ -459,7 +489,9 @@ fn garbage_at_100k_per_second_leaves_get_nodes_answered_and_chats_delivered() {
     let missing = (sent.iter())
         .map(|&(i, n)| {
             let k = key(&sim, i);
-            (0..N).filter(|&j| j != i && !received(&sim, j, &k).contains_key(&n)).count()
+            (0..N)
+                .filter(|&j| j != i && !received(&sim, j, &k).contains_key(&n))
+                .count()
         })
         .sum::<usize>();
     let s = sim.nodes[0].node.stats();
@@ -472,7 +504,10 @@ fn garbage_at_100k_per_second_leaves_get_nodes_answered_and_chats_delivered() {
         s.dropped(DropReason::Malformed) + s.dropped(DropReason::UnknownGroup),
         sent.len() * (N - 1),
     );
-    assert!(s.dropped(DropReason::Decrypt) < 12_000, "X25519s are bounded");
+    assert!(
+        s.dropped(DropReason::Decrypt) < 12_000,
+        "X25519s are bounded"
+    );
     assert_eq!(answered, asked, "every proven get_nodes answered");
     assert_eq!(missing, 0, "every chat delivered");
 }
@@ -506,9 +541,15 @@ fn a_proven_key_gets_no_more_bytes_than_it_sends_beyond_a_small_burst() {
          {bytes_out} B out / {bytes_in} B in = {:.3}",
         bytes_out as f64 / bytes_in as f64
     );
-    assert_eq!(answers, 2000, "every request still answered (keep-alives work)");
+    assert_eq!(
+        answers, 2000,
+        "every request still answered (keep-alives work)"
+    );
     assert!(full >= 1, "the burst pays for full answers");
-    assert!(bytes_out <= bytes_in + burst, "{bytes_out} out for {bytes_in} in");
+    assert!(
+        bytes_out <= bytes_in + burst,
+        "{bytes_out} out for {bytes_in} in"
+    );
 }
 
 fn is_public(ip: IpAddr) -> bool {
@@ -540,7 +581,9 @@ fn send_nodes_to_a_public_asker_never_lists_loopback_or_private_addresses() {
     sim.run_for(Duration::from_secs(20));
     let mut wan = fresh(1, SocketAddr::from(([203, 0, 113, 50], 4000)));
     let mut lo = fresh(2, SocketAddr::from(([127, 240, 0, 1], 4000)));
-    let asked: Vec<usize> = (0..10).filter(|&i| handshake(&mut sim, i, &mut wan)).collect();
+    let asked: Vec<usize> = (0..10)
+        .filter(|&i| handshake(&mut sim, i, &mut wan))
+        .collect();
     for i in 0..10 {
         handshake(&mut sim, i, &mut lo);
     }
@@ -562,7 +605,10 @@ fn send_nodes_to_a_public_asker_never_lists_loopback_or_private_addresses() {
             }
         }
     }
-    let leaked: Vec<_> = told_wan.iter().filter(|n| !is_public(n.addr.ip())).collect();
+    let leaked: Vec<_> = told_wan
+        .iter()
+        .filter(|n| !is_public(n.addr.ip()))
+        .collect();
     let lo_loopback = told_lo.iter().filter(|n| n.addr.ip().is_loopback()).count();
     println!(
         "public asker: {} entries from {} nodes, {} not public; loopback asker: {} entries, {lo_loopback} loopback",
@@ -571,7 +617,13 @@ fn send_nodes_to_a_public_asker_never_lists_loopback_or_private_addresses() {
         leaked.len(),
         told_lo.len()
     );
-    assert!(!told_wan.is_empty(), "the public asker was told of public nodes");
+    assert!(
+        !told_wan.is_empty(),
+        "the public asker was told of public nodes"
+    );
     assert!(leaked.is_empty(), "leaked to a public asker: {leaked:?}");
-    assert!(lo_loopback > 0, "a loopback asker still learns loopback peers");
+    assert!(
+        lo_loopback > 0,
+        "a loopback asker still learns loopback peers"
+    );
 }

@@ -194,7 +194,10 @@ fn mac1_vectors_derive_the_key_the_mac_and_the_nonce() {
     let names: Vec<&str> = vs.iter().map(Vector::name).collect();
     assert_eq!(names, ["mac1_11_to_22", "mac1_22_to_11"]);
     for v in &vs {
-        let (rx, tx) = (PublicKey(v.key("receiver-public")), PublicKey(v.key("sender-public")));
+        let (rx, tx) = (
+            PublicKey(v.key("receiver-public")),
+            PublicKey(v.key("sender-public")),
+        );
         let random: [u8; NONCE_RANDOM_LEN] = v.hex("nonce-random").try_into().unwrap();
         assert_eq!(mac1_key(&rx).to_vec(), v.hex("mac1-key"), "{}", v.name());
         let mut covered = vec![0x30];

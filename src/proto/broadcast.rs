@@ -3,14 +3,18 @@
 //!
 //! Order of checks for an inbound broadcast, cheapest first:
 //! 1. in a private group the hop that sent it is a known member (in a public group any key
-//!    that sealed the envelope may relay); the origin is not us;
+//!    that sealed the envelope may relay); the origin is not us; in a secure group an origin
+//!    we do not know needs a hop that may vouch for it (membership is earned, PROTOCOL.md
+//!    §6.7: else `not_member`, before any signature work);
 //! 2. the dialect matches (signed iff the group is secure);
 //! 3. the origin has not quit, and the number passes its dedup window (a duplicate is dropped
 //!    here, before any signature work);
 //! 4. secure groups: the signature verifies (before the window moves, delivery and relay);
-//!    4a. spam control (`spam.rs`): the hop forwards this origin no faster than an honest
-//!    relay can (else dropped, window unmoved, hop penalised); the origin is within its token
-//!    bucket (else the window moves but nothing is delivered or relayed);
+//!    4a. spam control (`spam.rs`), per rate class (own messages, announcements, quit): the
+//!    hop forwards this origin no faster than an honest relay can (else dropped, window
+//!    unmoved, hop penalised for own messages only); a new origin takes one of the hop's
+//!    introduction tokens; the origin is within its class's token bucket (else the window
+//!    moves but nothing is delivered or relayed);
 //! 5. the window moves, then the body is decoded: a bad body is neither delivered nor relayed;
 //! 6. the message is applied (events), then relayed to `relay_fanout` relay targets (table
 //!    entries and fresh in-links) drawn at random, never the hop or the origin, and kept for

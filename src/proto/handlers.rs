@@ -6,6 +6,8 @@
 //! - get_nodes from a peer we are asking ourselves (it is probing us): answered.
 //! - get_nodes from a peer we may admit but have not validated: answered with one get_nodes
 //!   of our own (a probe, same size as the request), which owes the peer its answer.
+//! - every send_nodes answer lists only entries whose address scope includes the asker (IP
+//!   privacy, `scope.rs`) and only as many as the asker's reply budget pays for.
 //! - send_nodes: accepted only for a ping id we issued to that key and address; it validates
 //!   the sender, admits it to the table, pays any owed answer, and each listed node that would
 //!   fit our table gets a get_nodes.
@@ -17,8 +19,8 @@ use super::io::Io;
 use super::pending::Purpose;
 use super::{DropReason, Event};
 use crate::wire::{
-    GetNodes, MAX_NODES, NODE_INFO_LEN, NodeInfo, NodeList, PING_ID_LEN, Payload, PeerMessage, PublicKey,
-    SendNodes,
+    GetNodes, MAX_NODES, NODE_INFO_LEN, NodeInfo, NodeList, PING_ID_LEN, Payload, PeerMessage,
+    PublicKey, SendNodes,
 };
 
 /// Of the 6 nodes in a send_nodes, how many are the closest to the asker; the rest are drawn
@@ -159,7 +161,10 @@ impl Group {
         ping_id: [u8; PING_ID_LEN],
     ) {
         let burst = io.config.reply_burst;
-        let room = self.members.reply_room(&to, burst).map_or(usize::MAX, |r| r as usize);
+        let room = self
+            .members
+            .reply_room(&to, burst)
+            .map_or(usize::MAX, |r| r as usize);
         let fits = room.saturating_sub(SEND_NODES_BASE) / NODE_INFO_LEN;
         let nodes = self.pick_nodes(io, (&to, addr), fits.min(MAX_NODES));
         let bytes = SEND_NODES_BASE + nodes.len() * NODE_INFO_LEN;

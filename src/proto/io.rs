@@ -55,16 +55,7 @@ impl Io<'_> {
             return;
         };
         let mut datagram = Vec::with_capacity(crate::wire::MAX_DATAGRAM);
-        if seal_packet(
-            shared,
-            to,
-            &own,
-            &nonce,
-            payload,
-            &mut datagram,
-        )
-        .is_err()
-        {
+        if seal_packet(shared, to, &own, &nonce, payload, &mut datagram).is_err() {
             return;
         }
         self.stats.datagrams_out += 1;

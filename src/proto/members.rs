@@ -7,6 +7,11 @@
 //! listed members are shown to the application. A bootstrap contact is not listed until then,
 //! but its address is used. A member that quit is kept `quit_delay` longer, *departed*, so
 //! late copies of its broadcasts are recognised; one that rejoins is live again.
+//!
+//! Under member-list pressure the least valuable entry goes first (`Members::evict_one`):
+//! never an active member (signed traffic or a proven answer within the idle time) nor one
+//! with a role; unproven entries before the longest silent. Each member also carries its
+//! announcement and introduction buckets and its reply budget (PROTOCOL.md §6.2, §6.7).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -286,7 +291,9 @@ impl Members {
     /// `key` sent us a datagram of `bytes` that opened: its reply budget grows by as much.
     pub(crate) fn credit(&mut self, key: &PublicKey, bytes: usize) {
         if let Some(m) = self.0.get_mut(key) {
-            m.replied = m.replied.saturating_sub(u32::try_from(bytes).unwrap_or(u32::MAX));
+            m.replied = m
+                .replied
+                .saturating_sub(u32::try_from(bytes).unwrap_or(u32::MAX));
         }
     }
 

@@ -10,6 +10,9 @@
 //!   bucket, so it stays inside this check; only a hop that exceeds it is penalised. Being
 //!   over *our* origin bucket is never the relay's fault (different relays admit different
 //!   messages of a flood) and is never penalised by itself.
+//! - **Rate classes** ([`Class`]): new_peer, sent on others' behalf, has its own buckets
+//!   (`announce_rate`) and is never penalised, so a join flood through a member slows joins
+//!   but never its own chat nor graylists it; quit is not limited.
 //! - **Hop score**: points for provable misbehaviour of the hop (see [`weight`]), decaying
 //!   linearly; at `graylist_threshold` the hop is graylisted for `graylist_cooldown`: all its
 //!   datagrams are dropped before the shared key is even looked up.
@@ -164,7 +167,11 @@ impl SpamGuard {
     ) -> Result<(), DropReason> {
         let (burst, rate, reason) = match class {
             Class::Free => return Ok(()),
-            Class::Own => (config.origin_rate.0, config.origin_rate.1, DropReason::RelayOverLimit),
+            Class::Own => (
+                config.origin_rate.0,
+                config.origin_rate.1,
+                DropReason::RelayOverLimit,
+            ),
             Class::Announce => (
                 config.announce_rate.0,
                 config.announce_rate.1,
@@ -320,7 +327,10 @@ mod tests {
         assert_eq!(weight(DropReason::AnnounceOverLimit), 0);
         let own = (key(1), key(2), Class::Own);
         assert_eq!(g.relay_within(own, t0, &c), Ok(()), "chat unaffected");
-        assert_eq!(class(crate::wire::message::MessageId::NewPeer as u8), Class::Announce);
+        assert_eq!(
+            class(crate::wire::message::MessageId::NewPeer as u8),
+            Class::Announce
+        );
     }
 
     #[test]

@@ -221,7 +221,10 @@ impl Sim {
 
     /// The datagrams sent to `addr` since the last call.
     pub fn take_outbox(&mut self, addr: &SocketAddr) -> Vec<Vec<u8>> {
-        self.outside.get_mut(addr).map(std::mem::take).unwrap_or_default()
+        self.outside
+            .get_mut(addr)
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Bytes of the datagrams in flight (the simulator's own memory, not the nodes').
