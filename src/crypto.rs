@@ -480,7 +480,11 @@ pub fn open_datagram<'s>(
 }
 
 mod mac;
-pub use mac::{MAC1_COVERS, MAC1_LEN, NONCE_RANDOM_LEN, check_mac1, mac1, mac1_key, mac1_nonce};
+pub use mac::{
+    COOKIE_LEN, COOKIE_REPLY_ID, COOKIE_REPLY_LEN, MAC1_COVERS, MAC1_LEN, MAC2_COVERS,
+    NONCE_RANDOM_LEN, check_mac1, check_mac2, cookie, cookie_reply_receiver, mac1, mac1_key,
+    mac1_nonce, mac1_of, open_cookie_reply, seal_cookie_reply,
+};
 
 #[cfg(test)]
 mod tests;

@@ -231,3 +231,51 @@ fn send_nodes_to_a_public_asker_never_lists_loopback_or_private_addresses() {
         "a loopback asker still learns loopback peers"
     );
 }
+
+#[test]
+fn a_newcomer_joins_through_a_cookie_while_spoofed_garbage_spends_the_x25519_budget() {
+    const N: usize = 4;
+    let mut sim = group(500, N);
+    let target = key(&sim, 0);
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let newcomer = sim.add_node(sim.config(N));
+    let start = sim.elapsed();
+    let out_before = sim.nodes[0].node.stats().datagrams_out;
+    let mut joined_after = None;
+    for ms in 0..8000u32 {
+        sim.run_until(start + Duration::from_millis(u64::from(ms)));
+        // 25,000/s envelopes with a good mac1 from spoofed addresses (no one receives there).
+        for i in 0..25u32 {
+            let d = garbage(&mut rng, &target, 2);
+            let ip = [127, 233, (i * 5 + ms) as u8, (ms >> 3) as u8];
+            sim.inject(SocketAddr::from((ip, 9)), 0, &d);
+        }
+        if ms == 500 {
+            let join = sim.join_string(0);
+            sim.join(newcomer, &join, &GroupSpec::default());
+        }
+        let joined = (sim.nodes[newcomer].events.iter())
+            .any(|(_, _, e)| matches!(e, dhtchat::proto::Event::Joined { .. }));
+        if joined && joined_after.is_none() {
+            joined_after = Some(ms - 500);
+        }
+    }
+    let s = sim.nodes[0].node.stats();
+    let out = s.datagrams_out - out_before;
+    let (burst, rate) = Config::new([0; 32]).cookie_rate;
+    println!(
+        "200,000 good-mac1 datagrams from spoofed addresses in 8 s: dh_over_limit {}, X25519s \
+         (decrypt) {}, datagrams out of node 0 {out} (cookie replies at most {}); the newcomer \
+         joined {joined_after:?} ms after it started (its first request got a cookie reply, \
+         its retry after the 5-s request timeout carried mac2)",
+        s.dropped(DropReason::DhOverLimit),
+        s.dropped(DropReason::Decrypt),
+        burst + 8 * rate,
+    );
+    let joined_after = joined_after.expect("the newcomer joined during the flood");
+    assert!(joined_after <= 7000, "joined after {joined_after} ms");
+    assert!(
+        s.dropped(DropReason::DhOverLimit) > 150_000,
+        "the budget was spent"
+    );
+}

@@ -39,7 +39,7 @@ fn forge(b: &Identity, claimed: PublicKey, payload: &Payload<'_>) -> Vec<u8> {
         shared,
         &b.public_key(),
         &claimed,
-        &dhtchat::crypto::mac1_nonce(&[0x5a; 16], &b.public_key(), &claimed),
+        &dhtchat::crypto::mac1_nonce(&[0x5a; 8], None, &b.public_key(), &claimed),
         payload,
         &mut out,
     )

@@ -123,7 +123,7 @@ fn inject(sim: &mut Sim, to: usize, author: &Identity, number: u32, id: u8, body
         &shared,
         &receiver,
         &sender,
-        &dhtchat::crypto::mac1_nonce(&[7; 16], &receiver, &sender),
+        &dhtchat::crypto::mac1_nonce(&[7; 8], None, &receiver, &sender),
         &Payload::Broadcast(b),
         &mut out,
     )

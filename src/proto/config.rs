@@ -106,8 +106,12 @@ pub struct Config {
     /// (burst, per second); beyond it such datagrams are dropped (`dh_over_limit`) before
     /// the X25519 (PROTOCOL.md §2.1). Default (1024, 2000).
     pub dh_rate: (u32, u32),
-    /// The same, per source IP (at most `probe_ips` IPs tracked). Default (32, 50).
+    /// The same, per source IP (at most `probe_ips` IPs tracked); also the X25519s of
+    /// cookie-proven senders per IP once `dh_rate` is spent. Default (32, 50).
     pub dh_rate_per_ip: (u32, u32),
+    /// Cookie replies (PROTOCOL.md §2.1), node-wide: (burst, per second). A reply is smaller
+    /// than what it answers, so this only caps bandwidth. Default (8192, 100,000).
+    pub cookie_rate: (u32, u32),
     /// Misbehaviour points at which a hop is graylisted. Default 100.
     pub graylist_threshold: u32,
     /// Points a hop's score loses per second. Default 10.
@@ -189,6 +193,7 @@ impl Config {
             reply_burst: 2048,
             dh_rate: (1024, 2000),
             dh_rate_per_ip: (32, 50),
+            cookie_rate: (8192, 100_000),
             graylist_threshold: 100,
             graylist_decay: 10,
             graylist_cooldown: Duration::from_secs(60),
@@ -247,7 +252,7 @@ impl Config {
             (
                 [self.announce_rate, self.vouch_rate, self.dh_rate]
                     .iter()
-                    .chain([&self.dh_rate_per_ip])
+                    .chain([&self.dh_rate_per_ip, &self.cookie_rate])
                     .all(|&(b, r)| b >= 1 && r >= 1),
                 "announce, vouch and dh rates: burst and rate at least 1",
             ),

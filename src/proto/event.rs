@@ -320,7 +320,8 @@ pub enum DropReason {
     /// A secure-dialect datagram whose mac1 is wrong: dropped before any X25519.
     BadMac,
     /// A datagram whose sender's shared key is not cached, over the X25519 budget of its
-    /// source IP or of the node (`Config::dh_rate`): dropped before the X25519.
+    /// source IP or of the node (`Config::dh_rate`) and (secure groups) without a mac2 that
+    /// proves its address: dropped before the X25519; a secure one gets a cookie reply.
     DhOverLimit,
 }
 

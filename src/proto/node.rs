@@ -115,10 +115,10 @@ pub struct Node {
     events: VecDeque<Event>,
     stats: Stats,
     limiter: super::limiter::ReplyLimiter,
-    /// X25519 budget for senders whose shared key is not cached (`Config::dh_rate`).
-    dh: super::limiter::ReplyLimiter,
     /// Our keys in secure groups (their datagrams carry mac1, PROTOCOL.md §2.1).
     secure: HashSet<PublicKey>,
+    /// Cookies of the secure dialect, both sides (PROTOCOL.md §2.1).
+    cookies: super::cookie::Cookies,
     next_id: u32,
 }
 
@@ -135,6 +135,7 @@ macro_rules! io {
             stats: &mut $self.stats,
             limiter: &mut $self.limiter,
             secure: &$self.secure,
+            cookies: &mut $self.cookies,
         }
     };
 }
@@ -149,13 +150,11 @@ impl Node {
             config.probe_rate_global,
             config.probe_ips,
         );
-        let dh = super::limiter::ReplyLimiter::new(
-            config.dh_rate_per_ip,
-            config.dh_rate,
-            config.probe_ips,
-        );
+        let mut rng = ChaCha20Rng::from_seed(config.rng_seed);
+        let cookies = super::cookie::Cookies::new(&mut rng, &config);
         Ok(Self {
-            rng: ChaCha20Rng::from_seed(config.rng_seed),
+            rng,
+            cookies,
             keys: SharedKeys::new(cache),
             config,
             groups: BTreeMap::new(),
@@ -164,7 +163,6 @@ impl Node {
             events: VecDeque::new(),
             stats: Stats::default(),
             limiter,
-            dh,
             secure: HashSet::new(),
             next_id: 0,
         })
@@ -401,6 +399,12 @@ impl Node {
         from: SocketAddr,
         datagram: &[u8],
     ) -> Result<(), DropReason> {
+        if datagram.first() == Some(&crate::crypto::COOKIE_REPLY_ID) {
+            return match self.cookies.take_reply(from, datagram, now) {
+                true => Ok(()),
+                false => Err(DropReason::Malformed),
+            };
+        }
         let env = Envelope::new_checked(datagram).map_err(|_| DropReason::Malformed)?;
         let id = *self
             .by_key
@@ -418,12 +422,23 @@ impl Node {
         let ours = group.identity().keypair();
         // A member at the address it proved never waits for the X25519 budget, so a flood of
         // fresh keys cannot lock the group's own members out (PROTOCOL.md §2.1).
-        if !self.keys.contains(&ours.public_key(), &sender)
+        let needs_dh = !self.keys.contains(&ours.public_key(), &sender)
             && !group.members.is_validated(&sender, &from)
-            && crate::crypto::is_acceptable_key(&sender)
-            && !self.dh.allow(from.ip(), now)
-        {
-            return Err(DropReason::DhOverLimit);
+            && crate::crypto::is_acceptable_key(&sender);
+        if needs_dh {
+            let node_key = env.receiver();
+            let gate = (self.cookies).admit_x25519(
+                (&node_key, from),
+                (datagram, secure),
+                now,
+                &mut self.rng,
+            );
+            if let Err(reply) = gate {
+                if let Some(payload) = reply {
+                    self.send_raw(from, payload);
+                }
+                return Err(DropReason::DhOverLimit);
+            }
         }
         let mut scratch = [0u8; MAX_PLAINTEXT];
         let shared = self.keys.get(ours, &sender).ok_or(DropReason::BadKey)?;
@@ -447,6 +462,20 @@ impl Node {
         }
         self.drop_if_evicted(id);
         handled
+    }
+
+    /// Queues a datagram that is not sealed (a cookie reply). Bounded like every transmit.
+    fn send_raw(&mut self, destination: SocketAddr, payload: Vec<u8>) {
+        if self.transmits.len() >= self.config.max_transmits {
+            self.stats.count_drop(DropReason::TransmitQueueFull);
+            return;
+        }
+        self.stats.datagrams_out += 1;
+        self.stats.bytes_out += payload.len() as u64;
+        self.transmits.push_back(Transmit {
+            destination,
+            payload,
+        });
     }
 
     /// Forgets a group whose authority removed us (kick or ban); its event is queued.

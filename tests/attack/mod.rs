@@ -100,7 +100,7 @@ pub fn signed_chat(
 
 pub fn seal(from: &Identity, to: PublicKey, payload: &Payload<'_>) -> Vec<u8> {
     let shared = dhtchat::crypto::precompute(from.keypair(), &to);
-    let nonce = mac1_nonce(&[3; 16], &to, &from.public_key());
+    let nonce = mac1_nonce(&[3; 8], None, &to, &from.public_key());
     let mut out = Vec::new();
     seal_packet(&shared, &to, &from.public_key(), &nonce, payload, &mut out).unwrap();
     out

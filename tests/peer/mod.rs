@@ -31,7 +31,7 @@ impl Peer {
 
     pub fn packet(&mut self, to: PublicKey, payload: &Payload<'_>) -> Vec<u8> {
         // The secure dialect's nonce (random part, mac1); legacy groups take it as any nonce.
-        let nonce = mac1_nonce(&[7; 16], &to, &self.id.public_key());
+        let nonce = mac1_nonce(&[7; 8], None, &to, &self.id.public_key());
         let shared = self.keys.get(self.id.keypair(), &to).unwrap();
         let mut out = Vec::new();
         seal_packet(

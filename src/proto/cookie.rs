@@ -1,0 +1,188 @@
+//! Cookies of the secure dialect (PROTOCOL.md §2.1), both sides, node-wide.
+//!
+//! - **As a receiver**: a rotating secret (a new one every 120 s, the previous one still
+//!   accepted), from which the cookie of a source address is derived. When the X25519 budget
+//!   refuses a datagram (the node is under load), a datagram whose mac2 is right under its
+//!   address's cookie still gets an X25519 (within `dh_rate_per_ip` of its own), and any
+//!   other gets a cookie reply (within `cookie_rate`, node-wide) instead. A reply (89 bytes)
+//!   is smaller than any datagram it answers and costs two small hashes and a 16-byte seal.
+//! - **As a sender**: the nonce counter, the mac1 of the last datagram sent to each address
+//!   (a cookie reply must answer it), and the cookies received, used for mac2 for 110 s.
+//!
+//! Both maps are bounded (`MAX_ADDRS`): when full they are cleared, which costs at most one
+//! more cookie round trip.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+
+use super::limiter::ReplyLimiter;
+use super::spam::Bucket;
+use crate::crypto::{self, COOKIE_LEN, MAC1_LEN};
+use crate::wire::PublicKey;
+
+/// How long a secret is the current one.
+const ROTATE: Duration = Duration::from_secs(120);
+/// How long a received cookie is used.
+const COOKIE_TTL: Duration = Duration::from_secs(110);
+/// Most addresses remembered in each map.
+const MAX_ADDRS: usize = 4096;
+
+/// What was last sent to an address: our key, theirs, and the datagram's mac1.
+type Sent = (PublicKey, PublicKey, [u8; MAC1_LEN]);
+
+/// Cookie state of one node. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Cookies {
+    secret: [u8; 32],
+    previous: [u8; 32],
+    /// When `secret` became current; `None` until first used (the node reads no clock).
+    rotated: Option<Instant>,
+    counter: u64,
+    sent: HashMap<SocketAddr, Sent>,
+    jar: HashMap<SocketAddr, ([u8; COOKIE_LEN], Instant)>,
+    /// Cookie replies, node-wide (`cookie_rate`). Not per IP: a spoofed flood would fill
+    /// the per-IP table and starve a newcomer's address of its cookie.
+    replies: Bucket,
+    replies_rate: (u32, u32),
+    /// X25519 budget for senders whose shared key is not cached (`dh_rate`, per IP and
+    /// node-wide); spent, the node is *under load*.
+    dh: ReplyLimiter,
+    /// X25519s of cookie-proven senders per source IP while under load.
+    proven: ReplyLimiter,
+}
+
+impl Cookies {
+    pub(crate) fn new(rng: &mut impl RngCore, config: &super::Config) -> Self {
+        let mut secret = [0u8; 32];
+        rng.fill_bytes(&mut secret);
+        Self {
+            secret,
+            previous: secret,
+            rotated: None,
+            counter: rng.next_u64(),
+            sent: HashMap::new(),
+            jar: HashMap::new(),
+            replies: Bucket::default(),
+            replies_rate: config.cookie_rate,
+            dh: ReplyLimiter::new(config.dh_rate_per_ip, config.dh_rate, config.probe_ips),
+            proven: ReplyLimiter::new(
+                config.dh_rate_per_ip,
+                (u32::MAX, u32::MAX),
+                config.probe_ips,
+            ),
+        }
+    }
+
+    fn rotate(&mut self, now: Instant, rng: &mut impl RngCore) {
+        let Some(at) = self.rotated else {
+            self.rotated = Some(now);
+            return;
+        };
+        if now.saturating_duration_since(at) >= ROTATE {
+            self.previous = self.secret;
+            rng.fill_bytes(&mut self.secret);
+            self.rotated = Some(now);
+        }
+    }
+
+    /// The next nonce counter (big-endian), unique for this node's lifetime.
+    pub(crate) fn next_counter(&mut self) -> [u8; 8] {
+        self.counter = self.counter.wrapping_add(1);
+        self.counter.to_be_bytes()
+    }
+
+    /// The cookie `addr` gave us, if it is still fresh.
+    pub(crate) fn for_sending(&self, addr: &SocketAddr, now: Instant) -> Option<[u8; COOKIE_LEN]> {
+        let (cookie, at) = self.jar.get(addr)?;
+        (now.saturating_duration_since(*at) < COOKIE_TTL).then_some(*cookie)
+    }
+
+    /// We sent `addr` a datagram from `own` to `to` with `mac1`.
+    pub(crate) fn note_sent(&mut self, addr: SocketAddr, sent: Sent) {
+        if self.sent.len() >= MAX_ADDRS && !self.sent.contains_key(&addr) {
+            self.sent.clear();
+        }
+        self.sent.insert(addr, sent);
+    }
+
+    /// A cookie reply from `from`: kept if it answers the last datagram we sent there.
+    pub(crate) fn take_reply(&mut self, from: SocketAddr, reply: &[u8], now: Instant) -> bool {
+        let Some(&(own, theirs, mac1)) = self.sent.get(&from) else {
+            return false;
+        };
+        if crypto::cookie_reply_receiver(reply) != Some(own) {
+            return false;
+        }
+        let Some(cookie) = crypto::open_cookie_reply(&theirs, &mac1, reply) else {
+            return false;
+        };
+        if self.jar.len() >= MAX_ADDRS && !self.jar.contains_key(&from) {
+            self.jar.clear();
+        }
+        self.jar.insert(from, (cookie, now));
+        true
+    }
+
+    /// May `datagram` from `from` (to our key `node`) cost an X25519? Within the budget, yes;
+    /// under load only a secure one whose mac2 proves its address, and any other secure one
+    /// gets the cookie reply to send back (`Err(Some(reply))`).
+    pub(crate) fn admit_x25519(
+        &mut self,
+        (node, from): (&PublicKey, SocketAddr),
+        (datagram, secure): (&[u8], bool),
+        now: Instant,
+        rng: &mut impl RngCore,
+    ) -> Result<(), Option<Vec<u8>>> {
+        if self.dh.allow(from.ip(), now) || (secure && self.proven(from, datagram, now, rng)) {
+            return Ok(());
+        }
+        Err(secure
+            .then(|| self.reply((node, from), datagram, now, rng))
+            .flatten())
+    }
+
+    /// Under load: may `datagram` from `from` cost an X25519? Only with a right mac2 under
+    /// `from`'s cookie (current or previous secret), within the per-IP budget.
+    fn proven(
+        &mut self,
+        from: SocketAddr,
+        datagram: &[u8],
+        now: Instant,
+        rng: &mut impl RngCore,
+    ) -> bool {
+        self.rotate(now, rng);
+        let ok = [self.secret, self.previous]
+            .iter()
+            .any(|s| crypto::check_mac2(&crypto::cookie(s, from), datagram));
+        ok && self.proven.allow(from.ip(), now)
+    }
+
+    /// The cookie reply for `datagram` (to our key `node`) from `from`, if the reply budget
+    /// allows one.
+    fn reply(
+        &mut self,
+        (node, from): (&PublicKey, SocketAddr),
+        datagram: &[u8],
+        now: Instant,
+        rng: &mut impl RngCore,
+    ) -> Option<Vec<u8>> {
+        self.rotate(now, rng);
+        let mac1 = crypto::mac1_of(datagram)?;
+        let sender = PublicKey(datagram.get(33..65)?.try_into().ok()?);
+        if !self.replies.take(now, self.replies_rate) {
+            return None;
+        }
+        let mut nonce = [0u8; 24];
+        rng.fill_bytes(&mut nonce);
+        let cookie = crypto::cookie(&self.secret, from);
+        Some(crypto::seal_cookie_reply(
+            node,
+            (&sender, &mac1),
+            &nonce,
+            &cookie,
+        ))
+    }
+}
