@@ -112,6 +112,8 @@ pub struct Config {
     /// Cookie replies (PROTOCOL.md §2.1), node-wide: (burst, per second). A reply is smaller
     /// than what it answers, so this only caps bandwidth. Default (8192, 100,000).
     pub cookie_rate: (u32, u32),
+    /// Cookie replies per destination IP: (burst, per second). Default (4, 2).
+    pub cookie_rate_per_ip: (u32, u32),
     /// Misbehaviour points at which a hop is graylisted. Default 100.
     pub graylist_threshold: u32,
     /// Points a hop's score loses per second. Default 10.
@@ -194,6 +196,7 @@ impl Config {
             dh_rate: (1024, 2000),
             dh_rate_per_ip: (32, 50),
             cookie_rate: (8192, 100_000),
+            cookie_rate_per_ip: (4, 2),
             graylist_threshold: 100,
             graylist_decay: 10,
             graylist_cooldown: Duration::from_secs(60),
@@ -252,7 +255,11 @@ impl Config {
             (
                 [self.announce_rate, self.vouch_rate, self.dh_rate]
                     .iter()
-                    .chain([&self.dh_rate_per_ip, &self.cookie_rate])
+                    .chain([
+                        &self.dh_rate_per_ip,
+                        &self.cookie_rate,
+                        &self.cookie_rate_per_ip,
+                    ])
                     .all(|&(b, r)| b >= 1 && r >= 1),
                 "announce, vouch and dh rates: burst and rate at least 1",
             ),

@@ -13,7 +13,7 @@
 //! more cookie round trip.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand::RngCore;
@@ -43,10 +43,14 @@ pub(crate) struct Cookies {
     counter: u64,
     sent: HashMap<SocketAddr, Sent>,
     jar: HashMap<SocketAddr, ([u8; COOKIE_LEN], Instant)>,
-    /// Cookie replies, node-wide (`cookie_rate`). Not per IP: a spoofed flood would fill
-    /// the per-IP table and starve a newcomer's address of its cookie.
+    /// Cookie replies, node-wide (`cookie_rate`).
     replies: Bucket,
     replies_rate: (u32, u32),
+    /// Cookie replies per destination IP (`cookie_rate_per_ip`), so a spoofed flood reflects
+    /// at most a trickle at one victim. When the map is full it is cleared rather than
+    /// refusing a new IP: a spoofed many-address flood must not starve a newcomer's cookie.
+    per_ip: HashMap<IpAddr, Bucket>,
+    per_ip_rate: (u32, u32),
     /// X25519 budget for senders whose shared key is not cached (`dh_rate`, per IP and
     /// node-wide); spent, the node is *under load*.
     dh: ReplyLimiter,
@@ -67,6 +71,8 @@ impl Cookies {
             jar: HashMap::new(),
             replies: Bucket::default(),
             replies_rate: config.cookie_rate,
+            per_ip: HashMap::new(),
+            per_ip_rate: config.cookie_rate_per_ip,
             dh: ReplyLimiter::new(config.dh_rate_per_ip, config.dh_rate, config.probe_ips),
             proven: ReplyLimiter::new(
                 config.dh_rate_per_ip,
@@ -172,7 +178,11 @@ impl Cookies {
         self.rotate(now, rng);
         let mac1 = crypto::mac1_of(datagram)?;
         let sender = PublicKey(datagram.get(33..65)?.try_into().ok()?);
-        if !self.replies.take(now, self.replies_rate) {
+        if self.per_ip.len() >= MAX_ADDRS && !self.per_ip.contains_key(&from.ip()) {
+            self.per_ip.clear();
+        }
+        let ip = self.per_ip.entry(from.ip()).or_default();
+        if !ip.take(now, self.per_ip_rate) || !self.replies.take(now, self.replies_rate) {
             return None;
         }
         let mut nonce = [0u8; 24];
