@@ -196,3 +196,62 @@ impl Cookies {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    use super::*;
+
+    /// A secure-dialect header from `sender` to `node` (mac1, and mac2 under `cookie`).
+    fn datagram(node: &PublicKey, sender: &PublicKey, cookie: Option<&[u8; 16]>) -> Vec<u8> {
+        let mut d = vec![crate::wire::ENVELOPE_ID];
+        d.extend_from_slice(&node.0);
+        d.extend_from_slice(&sender.0);
+        d.extend_from_slice(&crypto::mac1_nonce(&[1; 8], cookie, node, sender));
+        d.extend_from_slice(&[0; 30]);
+        d
+    }
+
+    #[test]
+    fn under_load_a_cookie_proves_only_the_address_it_was_sent_to() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let mut config = super::super::Config::new([0; 32]);
+        config.dh_rate = (1, 1);
+        let t0 = crate::test_epoch();
+        let mut c = Cookies::new(&mut rng, &config);
+        let (node, sender) = (PublicKey([9; 32]), PublicKey([8; 32]));
+        let a: SocketAddr = "192.0.2.1:1".parse().unwrap();
+        let b: SocketAddr = "192.0.2.2:1".parse().unwrap();
+        let plain = datagram(&node, &sender, None);
+        assert_eq!(
+            c.admit_x25519((&node, a), (&plain, true), t0, &mut rng),
+            Ok(())
+        );
+        // The budget is spent: no X25519, a cookie reply instead (none in a legacy group).
+        let Err(Some(reply)) = c.admit_x25519((&node, a), (&plain, true), t0, &mut rng) else {
+            panic!("expected a cookie reply");
+        };
+        assert_eq!(
+            c.admit_x25519((&node, a), (&plain, false), t0, &mut rng),
+            Err(None)
+        );
+        let mac1 = crypto::mac1_of(&plain).unwrap();
+        let cookie = crypto::open_cookie_reply(&node, &mac1, &reply).unwrap();
+        let proven = datagram(&node, &sender, Some(&cookie));
+        assert_eq!(
+            c.admit_x25519((&node, a), (&proven, true), t0, &mut rng),
+            Ok(())
+        );
+        let other = c.admit_x25519((&node, b), (&proven, true), t0, &mut rng);
+        assert!(other.is_err(), "a cookie for one address proves no other");
+        // The sender side keeps only a reply that answers what it last sent there.
+        let mut s = Cookies::new(&mut rng, &config);
+        assert!(!s.take_reply(a, &reply, t0), "nothing was sent to a");
+        s.note_sent(a, (sender, node, mac1));
+        assert!(s.take_reply(a, &reply, t0));
+        assert_eq!(s.for_sending(&a, t0), Some(cookie));
+        assert_eq!(s.for_sending(&a, t0 + COOKIE_TTL), None, "stale");
+    }
+}
