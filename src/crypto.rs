@@ -345,6 +345,11 @@ impl SharedKeys {
         Some(shared)
     }
 
+    /// True if the shared key of `ours` and `theirs` is cached: using it costs no X25519.
+    pub fn contains(&self, ours: &PublicKey, theirs: &PublicKey) -> bool {
+        self.cache.contains(&(*ours, *theirs))
+    }
+
     /// Number of cached keys.
     pub fn len(&self) -> usize {
         self.cache.len()
@@ -473,6 +478,13 @@ pub fn open_datagram<'s>(
     let plain = open_packet(shared, &env, scratch).map_err(|_| DatagramError::Open)?;
     Ok((sender, plain))
 }
+
+mod mac;
+pub use mac::{
+    COOKIE_LEN, COOKIE_REPLY_ID, COOKIE_REPLY_LEN, MAC1_COVERS, MAC1_LEN, MAC2_COVERS,
+    NONCE_RANDOM_LEN, check_mac1, check_mac2, cookie, cookie_reply_receiver, mac1, mac1_key,
+    mac1_nonce, mac1_of, open_cookie_reply, seal_cookie_reply,
+};
 
 #[cfg(test)]
 mod tests;

@@ -170,9 +170,12 @@ async fn garbage_first_then_a_real_node_joins_and_chats() {
     assert_eq!(stats.node.datagrams_in, junk.len() as u64);
     assert_eq!(stats.node.total_drops(), junk.len() as u64, "{stats:?}");
     assert!(stats.node.dropped(DropReason::Malformed) >= 8, "{stats:?}");
-    // Random sender keys are refused as bad keys or fail to open, before any payload parsing;
-    // the flipped real envelope fails to open.
-    let unopened = stats.node.dropped(DropReason::Decrypt) + stats.node.dropped(DropReason::BadKey);
+    // Random envelopes fail the secure dialect's mac1 (PROTOCOL.md §2.1), are refused as bad
+    // keys or fail to open, before any payload parsing; the flipped real envelope (its mac1
+    // covers the header only) fails to open.
+    let unopened = stats.node.dropped(DropReason::Decrypt)
+        + stats.node.dropped(DropReason::BadKey)
+        + stats.node.dropped(DropReason::BadMac);
     assert!(unopened >= 21, "{stats:?}");
     assert!(stats.node.dropped(DropReason::Decrypt) >= 1, "{stats:?}");
     assert_eq!(

@@ -39,7 +39,7 @@ fn forge(b: &Identity, claimed: PublicKey, payload: &Payload<'_>) -> Vec<u8> {
         shared,
         &b.public_key(),
         &claimed,
-        &[0x5a; 24],
+        &dhtchat::crypto::mac1_nonce(&[0x5a; 8], None, &b.public_key(), &claimed),
         payload,
         &mut out,
     )

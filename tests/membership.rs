@@ -173,7 +173,7 @@ fn legacy_quit_with_reason(sim: &Sim, from: usize, to: usize) -> (Vec<u8>, std::
         &shared,
         &receiver,
         &id.public_key(),
-        &[7; 24],
+        &dhtchat::crypto::mac1_nonce(&[7; 8], None, &receiver, &id.public_key()),
         &payload,
         &mut out,
     )
@@ -476,7 +476,7 @@ fn a_burst_of_legacy_new_peers_costs_one_name_broadcast() {
             &shared,
             &receiver,
             &stranger.public_key(),
-            &[k; 24],
+            &dhtchat::crypto::mac1_nonce(&[k; 8], None, &receiver, &stranger.public_key()),
             &payload,
             &mut out,
         )

@@ -93,7 +93,19 @@ fn fact(chat: &[u8; 32], by: &Identity, subject: PublicKey, version: u32, v: Fac
 
 /// Hands node `to` a correctly signed broadcast by `author` (who is also the hop), as an
 /// outsider or a misbehaving member would send it; node `to` relays it if it accepts it.
+/// A key nobody let in is not heard at all (PROTOCOL.md §6.7, `not_member`), so an author
+/// that node `to` does not know is first let in by it (invite: new_peer to the group), to test
+/// the fact rules behind that gate.
 fn inject(sim: &mut Sim, to: usize, author: &Identity, number: u32, id: u8, body: &[u8]) {
+    let known = {
+        let n = &sim.nodes[to];
+        let members = n.node.members(n.group.unwrap());
+        members.iter().any(|m| m.key == author.public_key())
+    };
+    if !known {
+        sim.with_node(to, |n, now, g| n.invite(now, g, author.public_key()))
+            .unwrap();
+    }
     let chat = chat_id(sim);
     let receiver = key(sim, to);
     let mut b = Broadcast {
@@ -111,7 +123,7 @@ fn inject(sim: &mut Sim, to: usize, author: &Identity, number: u32, id: u8, body
         &shared,
         &receiver,
         &sender,
-        &[7; 24],
+        &dhtchat::crypto::mac1_nonce(&[7; 8], None, &receiver, &sender),
         &Payload::Broadcast(b),
         &mut out,
     )

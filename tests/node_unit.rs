@@ -186,6 +186,7 @@ fn garbage_is_counted_never_answered() {
     assert!(drain(&mut f.node).is_empty());
     let s = f.node.stats();
     assert_eq!(s.dropped(DropReason::UnknownGroup), 1);
-    assert_eq!(s.dropped(DropReason::Decrypt), 1);
+    // Our key, but no mac1 (PROTOCOL.md §2.1): dropped before any X25519.
+    assert_eq!(s.dropped(DropReason::BadMac), 1);
     assert_eq!(s.dropped(DropReason::Malformed), 2);
 }

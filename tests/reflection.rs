@@ -20,7 +20,7 @@ fn ten_thousand_get_nodes_with_fresh_keys_from_one_address_in_one_second() {
     let config = Config::new([0; 32]);
     let (burst, rate) = config.probe_rate_per_ip;
     let attacker = SocketAddr::from(([127, 0, 0, 66], 6666));
-    let (mut bytes_in, mut bytes_out, mut replies) = (0usize, 0usize, 0usize);
+    let (mut bytes_in, mut bytes_out, mut replies, mut cookies) = (0usize, 0, 0usize, 0usize);
     let n = 10_000u32;
     let start = f.now;
     for i in 0..n {
@@ -36,7 +36,11 @@ fn ten_thousand_get_nodes_with_fresh_keys_from_one_address_in_one_second() {
         for (to, bytes) in drain(&mut f.node) {
             assert_eq!(to, attacker);
             bytes_out += bytes.len();
-            replies += 1;
+            // Cookie replies (outer id 49, PROTOCOL.md §2.1) have their own bucket.
+            match bytes[0] {
+                49 => cookies += 1,
+                _ => replies += 1,
+            }
         }
     }
     let elapsed = 1.0;
@@ -44,8 +48,13 @@ fn ten_thousand_get_nodes_with_fresh_keys_from_one_address_in_one_second() {
     let bound = burst as f64 + rate as f64 * elapsed;
     println!(
         "10,000 get_nodes in 1 s: bytes in {bytes_in}, out {bytes_out} (ratio {ratio:.4}), \
-         replies {replies} (bound {bound}), rate_limited {}",
+         replies {replies} (bound {bound}), cookie replies {cookies}, rate_limited {}",
         f.node.stats().dropped(DropReason::RateLimited)
+    );
+    let (c_burst, c_rate) = config.cookie_rate_per_ip;
+    assert!(
+        cookies <= (c_burst + c_rate) as usize,
+        "{cookies} cookie replies"
     );
     assert!(ratio <= 1.0);
     assert!(replies as f64 <= bound, "{replies} replies > {bound}");

@@ -230,7 +230,7 @@ fn try_join(f: &mut peer::Fixture, k: u32, addr: SocketAddr, at: Duration) -> bo
     f.node.handle_datagram(now, p.addr, &ask);
     let probes: Vec<_> = drain(&mut f.node)
         .into_iter()
-        .filter(|(to, _)| *to == addr)
+        .filter(|(to, d)| *to == addr && d[0] == 48) // not a cookie reply (PROTOCOL.md §2.1)
         .collect();
     let Some((_, probe)) = probes.first() else {
         return false;

@@ -178,6 +178,99 @@ fn every_kind_has_exactly_one_vector() {
     );
 }
 
+/// The mac1 vectors of PROTOCOL.md §2.1 (```` ```mac1 ```` blocks).
+fn mac1_vectors() -> Vec<Vector> {
+    let doc = PROTOCOL.replace("```mac1\n", "```vector\n");
+    let all = parse(&doc);
+    all.into_iter()
+        .filter(|v| v.name().starts_with("mac1_") || v.name() == "cookie_reply")
+        .collect()
+}
+
+#[test]
+fn mac1_vectors_derive_the_key_the_macs_and_the_nonce() {
+    use dhtchat::crypto::{
+        MAC1_COVERS, MAC2_COVERS, check_mac1, check_mac2, mac1, mac1_key, mac1_nonce,
+    };
+    let vs = mac1_vectors();
+    let names: Vec<&str> = vs.iter().map(Vector::name).collect();
+    assert_eq!(names, ["mac1_11_to_22", "mac1_22_to_11", "cookie_reply"]);
+    for v in vs.iter().filter(|v| v.name() != "cookie_reply") {
+        let (rx, tx) = (
+            PublicKey(v.key("receiver-public")),
+            PublicKey(v.key("sender-public")),
+        );
+        let counter: [u8; 8] = v.hex("counter").try_into().unwrap();
+        let cookie: Option<[u8; 16]> = v.has("cookie").then(|| v.hex("cookie").try_into().unwrap());
+        assert_eq!(mac1_key(&rx).to_vec(), v.hex("mac1-key"), "{}", v.name());
+        let nonce = mac1_nonce(&counter, cookie.as_ref(), &rx, &tx);
+        assert_eq!(nonce.to_vec(), v.hex("nonce"), "{}", v.name());
+        let mut d = vec![0x30];
+        d.extend_from_slice(&rx.0);
+        d.extend_from_slice(&tx.0);
+        d.extend_from_slice(&nonce);
+        d.extend_from_slice(&[0; 25]);
+        assert_eq!(
+            d[MAC2_COVERS..MAC1_COVERS],
+            v.hex("mac2")[..],
+            "{}",
+            v.name()
+        );
+        assert_eq!(
+            mac1(&rx, &d[..MAC1_COVERS]).to_vec(),
+            v.hex("mac1"),
+            "{}",
+            v.name()
+        );
+        // The datagram passes; a changed header byte, mac2 or mac1 does not.
+        assert!(check_mac1(&rx, &d));
+        assert!(!check_mac1(&tx, &d), "keyed by the receiver");
+        for i in [0, 40, 70, MAC2_COVERS + 1, MAC1_COVERS + 3] {
+            let mut bad = d.clone();
+            bad[i] ^= 1;
+            assert!(!check_mac1(&rx, &bad), "{}: byte {i}", v.name());
+        }
+        if let Some(c) = cookie {
+            assert!(check_mac2(&c, &d));
+            assert!(!check_mac2(&[0; 16], &d));
+        }
+    }
+}
+
+#[test]
+fn cookie_reply_vector_seals_and_opens() {
+    use dhtchat::crypto::{cookie, cookie_reply_receiver, open_cookie_reply, seal_cookie_reply};
+    let v = mac1_vectors()
+        .into_iter()
+        .find(|v| v.name() == "cookie_reply")
+        .unwrap();
+    let secret = v.key("secret");
+    let addr = v.text("address").parse().unwrap();
+    let c = cookie(&secret, addr);
+    assert_eq!(c.to_vec(), v.hex("cookie"));
+    let (node, rx) = (
+        PublicKey(v.key("node-public")),
+        PublicKey(v.key("receiver-public")),
+    );
+    let mac1: [u8; 8] = v.hex("answered-mac1").try_into().unwrap();
+    let nonce: [u8; 24] = v.hex("nonce").try_into().unwrap();
+    let reply = seal_cookie_reply(&node, (&rx, &mac1), &nonce, &c);
+    assert_eq!(hex::encode_upper(&reply), hex::encode_upper(v.hex("reply")));
+    assert_eq!(reply.len(), 89);
+    assert_eq!(cookie_reply_receiver(&reply), Some(rx));
+    assert_eq!(open_cookie_reply(&node, &mac1, &reply), Some(c));
+    assert_eq!(
+        open_cookie_reply(&rx, &mac1, &reply),
+        None,
+        "another node's key"
+    );
+    assert_eq!(
+        open_cookie_reply(&node, &[0; 8], &reply),
+        None,
+        "another datagram"
+    );
+}
+
 #[test]
 fn parser_reads_comments_and_continuation_lines() {
     let doc = "x\n```vector\nname: t  # c\nplaintext:  # layout\n  30 # id\n\n  0102\n```\n";

@@ -3,18 +3,24 @@
 //!
 //! Order of checks for an inbound broadcast, cheapest first:
 //! 1. in a private group the hop that sent it is a known member (in a public group any key
-//!    that sealed the envelope may relay); the origin is not us;
+//!    that sealed the envelope may relay); the origin is not us; in a secure group an origin
+//!    we do not know needs a hop that may vouch for it (membership is earned, PROTOCOL.md
+//!    §6.7: else `not_member`, before any signature work);
 //! 2. the dialect matches (signed iff the group is secure);
 //! 3. the origin has not quit, and the number passes its dedup window (a duplicate is dropped
 //!    here, before any signature work);
 //! 4. secure groups: the signature verifies (before the window moves, delivery and relay);
-//!    4a. spam control (`spam.rs`): the hop forwards this origin no faster than an honest
-//!    relay can (else dropped, window unmoved, hop penalised); the origin is within its token
-//!    bucket (else the window moves but nothing is delivered or relayed);
+//!    4a. spam control (`spam.rs`), per rate class (own messages, announcements, quit): the
+//!    hop forwards this origin no faster than an honest relay can (else dropped, window
+//!    unmoved, hop penalised for own messages only); a new origin takes one of the hop's
+//!    introduction tokens; the origin is within its class's token bucket (else the window
+//!    moves but nothing is delivered or relayed);
 //! 5. the window moves, then the body is decoded: a bad body is neither delivered nor relayed;
 //! 6. the message is applied (events), then relayed to `relay_fanout` relay targets (table
 //!    entries and fresh in-links) drawn at random, never the hop or the origin, and kept for
 //!    anti-entropy repair (`repair.rs`).
+
+use std::net::SocketAddr;
 
 use rand::Rng;
 
@@ -22,6 +28,7 @@ use super::group::Group;
 use super::io::Io;
 use super::marks::Counter;
 use super::members::Member;
+use super::spam::Class;
 use super::{Dialect, DropReason, Event, LeaveReason, Privacy, TextKind};
 use crate::crypto::SignerKey;
 use crate::wire::{Broadcast, EncodeError, Payload, PeerMessage, PublicKey};
@@ -48,24 +55,29 @@ pub enum SendError {
 }
 
 impl Group {
-    /// A broadcast relayed to us by `hop`.
+    /// A broadcast relayed to us by `hop`, whose datagram came from `from`.
     pub(crate) fn on_broadcast(
         &mut self,
         io: &mut Io<'_>,
-        hop: PublicKey,
+        (hop, from): (PublicKey, SocketAddr),
         b: &Broadcast<'_>,
     ) -> Result<(), DropReason> {
         // Even a duplicate shows the hop holds it (summaries go to peers that may not).
         self.exchanged(hop, io.now);
-        self.check_broadcast(io, hop, b)?;
-        if !self.spam.relay_within(hop, b.origin, io.now, io.config) {
-            return Err(DropReason::RelayOverLimit);
-        }
-        let member = self.accept_origin(io, b)?;
+        self.check_broadcast(io, (hop, from), b)?;
+        let class = super::spam::class(b.message_id);
+        (self.spam).relay_within((hop, b.origin, class), io.now, io.config)?;
+        let member = self.accept_origin(io, hop, b)?;
         member.heard(io.now, b.number);
-        let limited = super::spam::is_rate_limited(b.message_id);
-        if limited && !member.take_rate(io.now, io.config.origin_rate) {
-            return Err(DropReason::OverLimit);
+        let within = match class {
+            Class::Own => member.take_rate(io.now, io.config.origin_rate),
+            Class::Announce => member.take_announce(io.now, io.config.announce_rate),
+            Class::Free => true,
+        };
+        match (within, class) {
+            (false, Class::Announce) => return Err(DropReason::AnnounceOverLimit),
+            (false, _) => return Err(DropReason::OverLimit),
+            (true, _) => {}
         }
         let msg = PeerMessage::decode(b.message_id, b.body).map_err(|_| DropReason::BadBody)?;
         if self.dialect() == Dialect::Legacy && matches!(msg, PeerMessage::Quit(r) if !r.is_empty())
@@ -98,7 +110,7 @@ impl Group {
     fn check_broadcast(
         &self,
         io: &Io<'_>,
-        hop: PublicKey,
+        (hop, from): (PublicKey, SocketAddr),
         b: &Broadcast<'_>,
     ) -> Result<(), DropReason> {
         if self.privacy() == Privacy::Private && !self.members.contains(&hop) {
@@ -116,12 +128,25 @@ impl Group {
         let member = self.members.get(&b.origin);
         if let Some(m) = member {
             m.check(b.number, io.config.forward_cap)?;
+        } else if self.dialect() == Dialect::Secure && !self.may_vouch(&hop, &from) {
+            // Membership is earned (PROTOCOL.md §6.7): a key nobody let in is not heard, and
+            // this costs no signature check.
+            return Err(DropReason::NotMember);
         }
         (self.marks).check(&b.origin, Counter::Broadcast, b.number)?;
         if self.dialect() == Dialect::Secure {
             self.verify(member.and_then(Member::signer), b)?;
         }
         Ok(())
+    }
+
+    /// May `hop` (its datagram from `from`) introduce an origin we do not know? A member
+    /// whose address we proved or a contact we join through (`Members::may_vouch`), or a key
+    /// we are asking at that very address (the member we join through, once listed).
+    fn may_vouch(&self, hop: &PublicKey, from: &SocketAddr) -> bool {
+        self.members.may_vouch(hop, from)
+            || (self.members.contains(hop)
+                && self.pending.to_key(hop).is_some_and(|r| r.addr == *from))
     }
 
     fn verify(&self, cached: Option<&SignerKey>, b: &Broadcast<'_>) -> Result<(), DropReason> {
@@ -132,14 +157,23 @@ impl Group {
         }
     }
 
-    /// The origin's member entry, created (and announced to the app) on first contact.
+    /// The origin's member entry, created (and announced to the app) on first contact. In a
+    /// secure group a new origin costs its hop one introduction token (`vouch_rate`).
     fn accept_origin(
         &mut self,
         io: &mut Io<'_>,
+        hop: PublicKey,
         b: &Broadcast<'_>,
     ) -> Result<&mut Member, DropReason> {
         let group = self.id();
-        let (member, is_new) = (self.members).admit(b.origin, io.now, io.config.max_members)?;
+        let secure = self.dialect() == Dialect::Secure;
+        if secure && !self.members.contains(&b.origin) {
+            let rate = io.config.vouch_rate;
+            if !self.members.take_vouch(&hop, io.now, rate) {
+                return Err(DropReason::NotMember);
+            }
+        }
+        let (member, is_new) = self.admit_member(io, b.origin)?;
         if member.list(is_new) {
             io.emit(Event::PeerJoined {
                 group,
@@ -155,6 +189,33 @@ impl Group {
         }
         member.cache_signer(b);
         Ok(member)
+    }
+
+    /// The entry of `key`, created if new. A full list first forgets its least valuable entry
+    /// (`Members::evict_one`: never an active member nor one with a role); PeerLeft(timeout)
+    /// if it was listed.
+    pub(crate) fn admit_member(
+        &mut self,
+        io: &mut Io<'_>,
+        key: PublicKey,
+    ) -> Result<(&mut Member, bool), DropReason> {
+        let max = io.config.max_members;
+        if !self.members.contains(&key) && self.members.len() >= max {
+            let idle = io.config.ping_interval.saturating_mul(2);
+            let auth = &self.authority;
+            let keep = |k: &PublicKey| auth.role(k) != crate::wire::Role::User;
+            if let Some((gone, listed)) = self.members.evict_one(io.now, idle, keep) {
+                self.table.remove(&gone);
+                if listed {
+                    io.emit(Event::PeerLeft {
+                        group: self.id(),
+                        peer: gone,
+                        reason: LeaveReason::Timeout,
+                    });
+                }
+            }
+        }
+        self.members.admit(key, io.now, max)
     }
 
     /// Turns an accepted message into state changes and events.
@@ -226,7 +287,7 @@ impl Group {
             io.stats.count_drop(DropReason::Banned);
             return;
         }
-        if let Err(reason) = self.members.admit(peer, io.now, io.config.max_members) {
+        if let Err(reason) = self.admit_member(io, peer) {
             io.stats.count_drop(reason);
             return;
         }

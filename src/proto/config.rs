@@ -90,6 +90,30 @@ pub struct Config {
     /// Broadcasts accepted per origin at every node: (burst, per second). Over it a broadcast
     /// is neither delivered nor relayed (PROTOCOL.md §6.7). Default (20, 5).
     pub origin_rate: (u32, u32),
+    /// new_peer announcements accepted per origin at every node: (burst, per second), a
+    /// bucket apart from `origin_rate`, so announcing a join flood never silences the
+    /// announcer's own messages (PROTOCOL.md §6.7). Default (20, 2).
+    pub announce_rate: (u32, u32),
+    /// Origins we do not know that one hop may introduce by relaying their signed broadcasts
+    /// (secure groups): (burst, per second). The burst covers a joiner's name sync. Default
+    /// (128, 2).
+    pub vouch_rate: (u32, u32),
+    /// Reply budget per proven peer, in bytes (PROTOCOL.md §6.2): what we send a peer beyond
+    /// what it sent us. A send_nodes answer carries only as many nodes as the budget pays
+    /// for. Default 2048.
+    pub reply_burst: u32,
+    /// X25519 operations for datagrams whose sender's shared key is not cached, node-wide:
+    /// (burst, per second); beyond it such datagrams are dropped (`dh_over_limit`) before
+    /// the X25519 (PROTOCOL.md §2.1). Default (1024, 2000).
+    pub dh_rate: (u32, u32),
+    /// The same, per source IP (at most `probe_ips` IPs tracked); also the X25519s of
+    /// cookie-proven senders per IP once `dh_rate` is spent. Default (32, 50).
+    pub dh_rate_per_ip: (u32, u32),
+    /// Cookie replies (PROTOCOL.md §2.1), node-wide: (burst, per second). A reply is smaller
+    /// than what it answers, so this only caps bandwidth. Default (8192, 100,000).
+    pub cookie_rate: (u32, u32),
+    /// Cookie replies per destination IP: (burst, per second). Default (4, 2).
+    pub cookie_rate_per_ip: (u32, u32),
     /// Misbehaviour points at which a hop is graylisted. Default 100.
     pub graylist_threshold: u32,
     /// Points a hop's score loses per second. Default 10.
@@ -166,6 +190,13 @@ impl Config {
             name_sync_max: 128,
             name_sync_rate: (512, 256),
             origin_rate: (20, 5),
+            announce_rate: (20, 2),
+            vouch_rate: (128, 2),
+            reply_burst: 2048,
+            dh_rate: (1024, 2000),
+            dh_rate_per_ip: (32, 50),
+            cookie_rate: (8192, 100_000),
+            cookie_rate_per_ip: (4, 2),
             graylist_threshold: 100,
             graylist_decay: 10,
             graylist_cooldown: Duration::from_secs(60),
@@ -184,7 +215,7 @@ impl Config {
 
     /// Checks every field and the rules between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(bool, &'static str); 17] = [
+        let checks: [(bool, &'static str); 19] = [
             (
                 (1..=64).contains(&self.close_size),
                 "close_size must be 1..=64",
@@ -220,6 +251,21 @@ impl Config {
             (
                 self.origin_rate.0 >= 1 && self.origin_rate.1 >= 1,
                 "origin_rate burst and rate must be at least 1",
+            ),
+            (
+                [self.announce_rate, self.vouch_rate, self.dh_rate]
+                    .iter()
+                    .chain([
+                        &self.dh_rate_per_ip,
+                        &self.cookie_rate,
+                        &self.cookie_rate_per_ip,
+                    ])
+                    .all(|&(b, r)| b >= 1 && r >= 1),
+                "announce, vouch and dh rates: burst and rate at least 1",
+            ),
+            (
+                self.reply_burst >= 512,
+                "reply_burst must be at least 512 bytes",
             ),
             (
                 self.graylist_threshold >= 1 && self.max_scored_peers >= 1,

@@ -311,11 +311,23 @@ pub enum DropReason {
     Silenced,
     /// A join refused because the group is at its peer limit.
     PeerLimit,
+    /// A broadcast from an origin that is not a member (secure groups): it never joined
+    /// through the handshake, no member announced it, and its hop may not introduce it.
+    NotMember,
+    /// An announcement (new_peer) over its origin's announcement bucket, or relayed faster
+    /// than an honest relay can; never held against the hop nor the origin's own messages.
+    AnnounceOverLimit,
+    /// A secure-dialect datagram whose mac1 is wrong: dropped before any X25519.
+    BadMac,
+    /// A datagram whose sender's shared key is not cached, over the X25519 budget of its
+    /// source IP or of the node (`Config::dh_rate`) and (secure groups) without a mac2 that
+    /// proves its address: dropped before the X25519; a secure one gets a cookie reply.
+    DhOverLimit,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 33] = [
         Self::Malformed,
         Self::UnknownGroup,
         Self::BadKey,
@@ -345,11 +357,15 @@ impl DropReason {
         Self::StaleFact,
         Self::Silenced,
         Self::PeerLimit,
+        Self::NotMember,
+        Self::AnnounceOverLimit,
+        Self::BadMac,
+        Self::DhOverLimit,
     ];
 
     /// A short snake_case name for logs and metrics.
     pub fn name(self) -> &'static str {
-        const NAMES: [&str; 29] = [
+        const NAMES: [&str; 33] = [
             "malformed",
             "unknown_group",
             "bad_key",
@@ -379,13 +395,17 @@ impl DropReason {
             "stale_fact",
             "silenced",
             "peer_limit",
+            "not_member",
+            "announce_over_limit",
+            "bad_mac",
+            "dh_over_limit",
         ];
         NAMES[self as usize]
     }
 }
 
 /// Counters of a node since it started.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stats {
     /// Datagrams handed to `handle_datagram`.
     pub datagrams_in: u64,
@@ -411,6 +431,25 @@ pub struct Stats {
     pub repairs: u64,
     /// Kept name and status broadcasts sent to fresh joiners (PROTOCOL.md §6.5).
     pub name_syncs: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            datagrams_in: 0,
+            bytes_in: 0,
+            datagrams_out: 0,
+            bytes_out: 0,
+            delivered: 0,
+            relayed: 0,
+            originated: 0,
+            drops: [0; DropReason::ALL.len()],
+            graylistings: 0,
+            summaries: 0,
+            repairs: 0,
+            name_syncs: 0,
+        }
+    }
 }
 
 impl Stats {

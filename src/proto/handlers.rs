@@ -6,6 +6,8 @@
 //! - get_nodes from a peer we are asking ourselves (it is probing us): answered.
 //! - get_nodes from a peer we may admit but have not validated: answered with one get_nodes
 //!   of our own (a probe, same size as the request), which owes the peer its answer.
+//! - every send_nodes answer lists only entries whose address scope includes the asker (IP
+//!   privacy, `scope.rs`) and only as many as the asker's reply budget pays for.
 //! - send_nodes: accepted only for a ping id we issued to that key and address; it validates
 //!   the sender, admits it to the table, pays any owed answer, and each listed node that would
 //!   fit our table gets a get_nodes.
@@ -17,13 +19,16 @@ use super::io::Io;
 use super::pending::Purpose;
 use super::{DropReason, Event};
 use crate::wire::{
-    GetNodes, MAX_NODES, NodeInfo, NodeList, PING_ID_LEN, Payload, PeerMessage, PublicKey,
-    SendNodes,
+    GetNodes, MAX_NODES, NODE_INFO_LEN, NodeInfo, NodeList, PING_ID_LEN, Payload, PeerMessage,
+    PublicKey, SendNodes,
 };
 
 /// Of the 6 nodes in a send_nodes, how many are the closest to the asker; the rest are drawn
 /// at random from the table, so askers also learn far parts of the key space.
 const CLOSEST_IN_ANSWER: usize = 4;
+
+/// Bytes of a send_nodes datagram with no nodes (PROTOCOL.md §3.2), the size of a get_nodes.
+const SEND_NODES_BASE: usize = 114;
 
 impl Group {
     /// A get_nodes from `sender` at `from`.
@@ -112,7 +117,7 @@ impl Group {
     /// announce it if it joined through us.
     fn validate(&mut self, io: &mut Io<'_>, key: PublicKey, addr: SocketAddr, why: Purpose) {
         let now = io.now;
-        let (member, is_new) = match self.members.admit(key, now, io.config.max_members) {
+        let (member, is_new) = match self.admit_member(io, key) {
             Ok(admitted) => admitted,
             Err(reason) => {
                 io.stats.count_drop(reason);
@@ -149,7 +154,8 @@ impl Group {
         }
     }
 
-    /// Sends `to` a send_nodes echoing `ping_id`.
+    /// Sends `to` a send_nodes echoing `ping_id`, with as many nodes as its reply budget
+    /// pays for (PROTOCOL.md §6.2): an empty list (114 bytes, the request's size) always goes.
     fn answer(
         &mut self,
         io: &mut Io<'_>,
@@ -157,17 +163,33 @@ impl Group {
         addr: SocketAddr,
         ping_id: [u8; PING_ID_LEN],
     ) {
-        let nodes = self.pick_nodes(io, &to);
+        let burst = io.config.reply_burst;
+        let room = self
+            .members
+            .reply_room(&to, burst)
+            .map_or(usize::MAX, |r| r as usize);
+        let fits = room.saturating_sub(SEND_NODES_BASE) / NODE_INFO_LEN;
+        let nodes = self.pick_nodes(io, (&to, addr), fits.min(MAX_NODES));
+        let bytes = SEND_NODES_BASE + nodes.len() * NODE_INFO_LEN;
+        self.members.spend_reply(&to, bytes, burst);
         let payload = Payload::SendNodes(SendNodes { ping_id, nodes });
         io.send(self.identity(), &to, addr, &payload);
     }
 
-    /// Up to 6 table entries for `asker`: the closest to it, then random others.
-    fn pick_nodes(&self, io: &mut Io<'_>, asker: &PublicKey) -> NodeList {
-        let all = self.table.closest_to(asker, usize::MAX);
-        let (close, rest) = all.split_at(all.len().min(CLOSEST_IN_ANSWER));
+    /// Up to 6 table entries for `asker` at `at`: the closest to it, then random others;
+    /// only entries whose address scope includes the asker (IP privacy, `scope.rs`).
+    /// At most `max` entries.
+    fn pick_nodes(
+        &self,
+        io: &mut Io<'_>,
+        (asker, at): (&PublicKey, SocketAddr),
+        max: usize,
+    ) -> NodeList {
+        let mut all = self.table.closest_to(asker, usize::MAX);
+        all.retain(|n| super::scope::may_tell(n.addr.ip(), at.ip()));
+        let (close, rest) = all.split_at(all.len().min(CLOSEST_IN_ANSWER.min(max)));
         let mut list: NodeList = close.iter().copied().collect();
-        let extra = MAX_NODES.saturating_sub(list.len());
+        let extra = max.saturating_sub(list.len());
         let picked = rand::seq::index::sample(io.rng, rest.len(), extra.min(rest.len()));
         for i in picked {
             let _ = list.push(rest[i]);

@@ -1,15 +1,15 @@
 //! The outputs a group handler writes to during one call: sealed datagrams, events, counters,
 //! plus the shared-key cache and the RNG. One `Io` lives for one `handle_*` call.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use rand_chacha::ChaCha20Rng;
 
 use super::{Config, DropReason, Event, Stats, Transmit};
-use crate::crypto::{Identity, SharedKeys, random_nonce, seal_packet};
-use crate::wire::{PING_ID_LEN, Payload, PublicKey};
+use crate::crypto::{Identity, MAC1_LEN, SharedKeys, mac1_nonce, random_nonce, seal_packet};
+use crate::wire::{NONCE_LEN, PING_ID_LEN, Payload, PublicKey};
 
 /// Borrowed node state that handlers write to.
 #[derive(Debug)]
@@ -22,6 +22,10 @@ pub(crate) struct Io<'a> {
     pub(crate) events: &'a mut VecDeque<Event>,
     pub(crate) stats: &'a mut Stats,
     pub(crate) limiter: &'a mut super::limiter::ReplyLimiter,
+    /// Our keys in secure groups: datagrams from them carry a mac1 nonce (PROTOCOL.md §2.1).
+    pub(crate) secure: &'a HashSet<PublicKey>,
+    /// Nonce counter, cookies received and the mac1 of what we last sent each address.
+    pub(crate) cookies: &'a mut super::cookie::Cookies,
 }
 
 impl Io<'_> {
@@ -38,23 +42,27 @@ impl Io<'_> {
             self.stats.count_drop(DropReason::TransmitQueueFull);
             return;
         }
-        let nonce = random_nonce(self.rng);
+        let own = from.public_key();
+        let secure = self.secure.contains(&own);
+        let nonce = if secure {
+            let counter = self.cookies.next_counter();
+            let cookie = self.cookies.for_sending(&addr, self.now);
+            mac1_nonce(&counter, cookie.as_ref(), to, &own)
+        } else {
+            random_nonce(self.rng)
+        };
         let Some(shared) = self.keys.get(from.keypair(), to) else {
             self.stats.count_drop(DropReason::BadKey);
             return;
         };
         let mut datagram = Vec::with_capacity(crate::wire::MAX_DATAGRAM);
-        if seal_packet(
-            shared,
-            to,
-            &from.public_key(),
-            &nonce,
-            payload,
-            &mut datagram,
-        )
-        .is_err()
-        {
+        if seal_packet(shared, to, &own, &nonce, payload, &mut datagram).is_err() {
             return;
+        }
+        if secure {
+            let mut mac1 = [0u8; MAC1_LEN];
+            mac1.copy_from_slice(&nonce[NONCE_LEN - MAC1_LEN..]);
+            self.cookies.note_sent(addr, (own, *to, mac1));
         }
         self.stats.datagrams_out += 1;
         self.stats.bytes_out += datagram.len() as u64;

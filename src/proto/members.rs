@@ -7,6 +7,11 @@
 //! listed members are shown to the application. A bootstrap contact is not listed until then,
 //! but its address is used. A member that quit is kept `quit_delay` longer, *departed*, so
 //! late copies of its broadcasts are recognised; one that rejoins is live again.
+//!
+//! Under member-list pressure the least valuable entry goes first (`Members::evict_one`):
+//! never an active member (signed traffic or a proven answer within the idle time) nor one
+//! with a role; unproven entries before the longest silent. Each member also carries its
+//! announcement and introduction buckets and its reply budget (PROTOCOL.md §6.2, §6.7).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -39,6 +44,14 @@ pub(crate) struct Member {
     validated: bool,
     /// Its broadcasts' token bucket (`Config::origin_rate`), also taken by its direct messages.
     rate: Bucket,
+    /// Its announcements' token bucket (`Config::announce_rate`): new_peer, sent on others'
+    /// behalf, is a class of its own so a join flood through it never spends `rate`.
+    announce: Bucket,
+    /// Origins it may still introduce to us as a hop (`Config::vouch_rate`, secure groups).
+    vouch: Bucket,
+    /// Bytes of replies sent to it beyond what it sent us, 0 ..= `Config::reply_burst`
+    /// (PROTOCOL.md §6.2, reply budget): 0 is a full budget.
+    replied: u32,
     /// Its direct messages' dedup window; `None` until its first one (boxed: most members
     /// never send us one).
     direct: Option<Box<SeenWindow>>,
@@ -62,6 +75,9 @@ impl Member {
             addr: None,
             validated: false,
             rate: Bucket::default(),
+            announce: Bucket::default(),
+            vouch: Bucket::default(),
+            replied: 0,
             direct: None,
             listed: true,
             intro: Intro::default(),
@@ -161,6 +177,18 @@ impl Member {
         self.rate.take(now, rate)
     }
 
+    /// Takes one token of its announcement bucket; false if it is over `rate`.
+    pub(crate) fn take_announce(&mut self, now: Instant, rate: (u32, u32)) -> bool {
+        self.announce.take(now, rate)
+    }
+
+    /// Whether it should be kept over others when the list is full: it sent a signed broadcast
+    /// within `idle`, or answered us and was seen within `idle`.
+    fn is_active(&self, now: Instant, idle: Duration) -> bool {
+        let recent = now.saturating_duration_since(self.last_seen) < idle;
+        recent && (self.window.is_some() || self.validated)
+    }
+
     /// It proved `addr` by answering us. Returns (no broadcast of it heard yet, first proof).
     pub(crate) fn prove(&mut self, addr: SocketAddr) -> (bool, bool) {
         self.addr = Some(addr);
@@ -256,6 +284,59 @@ impl Members {
             self.0.entry(key).or_insert_with(|| Member::new(now)),
             is_new,
         ))
+    }
+
+    /// May `hop`, which sealed a datagram that came from `from`, introduce an origin we do
+    /// not know (secure groups)? Only a member whose address `from` we proved, or a bootstrap
+    /// contact we are joining through at the address we were given.
+    pub(crate) fn may_vouch(&self, hop: &PublicKey, from: &SocketAddr) -> bool {
+        (self.0.get(hop)).is_some_and(|m| m.addr == Some(*from) && (m.validated || !m.listed))
+    }
+
+    /// Takes one of `hop`'s introduction tokens (`rate`); false if it has none left.
+    pub(crate) fn take_vouch(&mut self, hop: &PublicKey, now: Instant, rate: (u32, u32)) -> bool {
+        (self.0.get_mut(hop)).is_some_and(|m| m.vouch.take(now, rate))
+    }
+
+    /// `key` sent us a datagram of `bytes` that opened: its reply budget grows by as much.
+    pub(crate) fn credit(&mut self, key: &PublicKey, bytes: usize) {
+        if let Some(m) = self.0.get_mut(key) {
+            m.replied = m
+                .replied
+                .saturating_sub(u32::try_from(bytes).unwrap_or(u32::MAX));
+        }
+    }
+
+    /// Bytes of reply `key` may still get (`burst` for a full budget); `None` if it is not a
+    /// member (then only the reflection rules bound replies to it).
+    pub(crate) fn reply_room(&self, key: &PublicKey, burst: u32) -> Option<u32> {
+        (self.0.get(key)).map(|m| burst.saturating_sub(m.replied))
+    }
+
+    /// A reply of `bytes` went to `key`: its budget shrinks, down to empty.
+    pub(crate) fn spend_reply(&mut self, key: &PublicKey, bytes: usize, burst: u32) {
+        if let Some(m) = self.0.get_mut(key) {
+            let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+            m.replied = m.replied.saturating_add(bytes).min(burst);
+        }
+    }
+
+    /// Under member-list pressure: forgets the least valuable member, never one that is active
+    /// (signed traffic or a proven answer within `idle`) nor one `keep` protects (roles).
+    /// Unproven entries go first (never answered, never broadcast), then the longest silent.
+    /// Returns the key, with whether it was listed.
+    pub(crate) fn evict_one(
+        &mut self,
+        now: Instant,
+        idle: Duration,
+        keep: impl Fn(&PublicKey) -> bool,
+    ) -> Option<(PublicKey, bool)> {
+        let (key, _) = (self.0.iter())
+            .filter(|(k, m)| !m.is_active(now, idle) && !keep(k))
+            .min_by_key(|(_, m)| (m.validated || m.window.is_some(), m.last_seen))?;
+        let key = *key;
+        let listed = self.0.remove(&key).is_some_and(|m| m.listed);
+        Some((key, listed))
     }
 
     /// Lets `key` in (an invitation), whatever the member limit.

@@ -15,6 +15,8 @@
 //! - `direct`: private messages to one member (inner id 52), never relayed.
 //! - `intro`: the name sync that shows a joiner every member's nick and status at once.
 //! - `repair`: anti-entropy; recent broadcasts, have summaries (id 53) and their answers.
+//! - `cookie`: mac2 cookies and cookie replies of the secure dialect (PROTOCOL.md §2.1).
+//! - `scope`: IP privacy, which node entries an asker may be told of.
 //! - `spam`: per-origin token buckets and the graylist of misbehaving hops.
 //! - `authority`: signed facts (roles, bans, kicks, topic lock, voice, peer limit) and
 //!   moderation commands, secure groups only.
@@ -23,6 +25,7 @@ mod authority;
 mod broadcast;
 mod commands;
 mod config;
+mod cookie;
 pub mod dht;
 mod direct;
 mod event;
@@ -40,6 +43,7 @@ mod numbers;
 mod pending;
 mod repair;
 mod schedule;
+mod scope;
 mod spam;
 mod timers;
 pub mod window;

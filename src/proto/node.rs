@@ -3,7 +3,7 @@
 //! Inputs are `handle_datagram`, `handle_timeout` and the application commands; outputs are
 //! `poll_transmit`, `poll_event` and `poll_timeout`. Nothing here reads a clock or does IO.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Instant;
@@ -115,6 +115,10 @@ pub struct Node {
     events: VecDeque<Event>,
     stats: Stats,
     limiter: super::limiter::ReplyLimiter,
+    /// Our keys in secure groups (their datagrams carry mac1, PROTOCOL.md §2.1).
+    secure: HashSet<PublicKey>,
+    /// Cookies of the secure dialect, both sides (PROTOCOL.md §2.1).
+    cookies: super::cookie::Cookies,
     next_id: u32,
 }
 
@@ -130,6 +134,8 @@ macro_rules! io {
             events: &mut $self.events,
             stats: &mut $self.stats,
             limiter: &mut $self.limiter,
+            secure: &$self.secure,
+            cookies: &mut $self.cookies,
         }
     };
 }
@@ -144,8 +150,11 @@ impl Node {
             config.probe_rate_global,
             config.probe_ips,
         );
+        let mut rng = ChaCha20Rng::from_seed(config.rng_seed);
+        let cookies = super::cookie::Cookies::new(&mut rng, &config);
         Ok(Self {
-            rng: ChaCha20Rng::from_seed(config.rng_seed),
+            rng,
+            cookies,
             keys: SharedKeys::new(cache),
             config,
             groups: BTreeMap::new(),
@@ -154,6 +163,7 @@ impl Node {
             events: VecDeque::new(),
             stats: Stats::default(),
             limiter,
+            secure: HashSet::new(),
             next_id: 0,
         })
     }
@@ -213,6 +223,9 @@ impl Node {
         let id = GroupId(self.next_id);
         self.next_id += 1;
         let mut group = Group::new(id, identity, kind, &self.config, now);
+        if kind.0 == Dialect::Secure {
+            self.secure.insert(own);
+        }
         let mut io = io!(self, now);
         group.start(&mut io, &spec.nick, contact);
         self.by_key.insert(own, id);
@@ -383,6 +396,7 @@ impl Node {
         self.send(now, group, &PeerMessage::Quit(reason))?;
         if let Some(g) = self.groups.remove(&group) {
             self.by_key.remove(&g.own());
+            self.secure.remove(&g.own());
         }
         Ok(())
     }
@@ -414,6 +428,12 @@ impl Node {
         from: SocketAddr,
         datagram: &[u8],
     ) -> Result<(), DropReason> {
+        if datagram.first() == Some(&crate::crypto::COOKIE_REPLY_ID) {
+            return match self.cookies.take_reply(from, datagram, now) {
+                true => Ok(()),
+                false => Err(DropReason::Malformed),
+            };
+        }
         let env = Envelope::new_checked(datagram).map_err(|_| DropReason::Malformed)?;
         let id = *self
             .by_key
@@ -421,22 +441,46 @@ impl Node {
             .ok_or(DropReason::UnknownGroup)?;
         let group = self.groups.get_mut(&id).ok_or(DropReason::UnknownGroup)?;
         let sender = env.sender();
+        let secure = group.dialect() == Dialect::Secure;
+        if secure && !crate::crypto::check_mac1(&env.receiver(), datagram) {
+            return Err(DropReason::BadMac);
+        }
         if group.spam.is_graylisted(&sender, now) {
             return Err(DropReason::Graylisted);
         }
+        let ours = group.identity().keypair();
+        // A member at the address it proved never waits for the X25519 budget, so a flood of
+        // fresh keys cannot lock the group's own members out (PROTOCOL.md §2.1).
+        let needs_dh = !self.keys.contains(&ours.public_key(), &sender)
+            && !group.members.is_validated(&sender, &from)
+            && crate::crypto::is_acceptable_key(&sender);
+        if needs_dh {
+            let node_key = env.receiver();
+            let gate = (self.cookies).admit_x25519(
+                (&node_key, from),
+                (datagram, secure),
+                now,
+                &mut self.rng,
+            );
+            if let Err(reply) = gate {
+                if let Some(payload) = reply {
+                    self.send_raw(from, payload);
+                }
+                return Err(DropReason::DhOverLimit);
+            }
+        }
         let mut scratch = [0u8; MAX_PLAINTEXT];
-        let shared = self
-            .keys
-            .get(group.identity().keypair(), &sender)
-            .ok_or(DropReason::BadKey)?;
+        let shared = self.keys.get(ours, &sender).ok_or(DropReason::BadKey)?;
         let plain = open_packet(shared, &env, &mut scratch).map_err(|_| DropReason::Decrypt)?;
-        // The box opened: the sender key sealed it, so what follows is held against it.
+        // The box opened: the sender key sealed it, so what follows is held against it, and
+        // its bytes pay for replies to it (the reply budget, PROTOCOL.md §6.2).
+        group.members.credit(&sender, datagram.len());
         let mut io = io!(self, now);
         let handled = match Payload::decode(plain) {
             Err(_) => Err(DropReason::BadPayload),
             Ok(Payload::GetNodes(g)) => group.on_get_nodes(&mut io, sender, from, g),
             Ok(Payload::SendNodes(s)) => group.on_send_nodes(&mut io, sender, from, s),
-            Ok(Payload::Broadcast(b)) => group.on_broadcast(&mut io, sender, &b),
+            Ok(Payload::Broadcast(b)) => group.on_broadcast(&mut io, (sender, from), &b),
             Ok(Payload::Direct(d)) => group.on_direct(&mut io, sender, &d),
             Ok(Payload::Have(h)) => group.on_have(&mut io, sender, from, &h),
         };
@@ -449,11 +493,26 @@ impl Node {
         handled
     }
 
+    /// Queues a datagram that is not sealed (a cookie reply). Bounded like every transmit.
+    fn send_raw(&mut self, destination: SocketAddr, payload: Vec<u8>) {
+        if self.transmits.len() >= self.config.max_transmits {
+            self.stats.count_drop(DropReason::TransmitQueueFull);
+            return;
+        }
+        self.stats.datagrams_out += 1;
+        self.stats.bytes_out += payload.len() as u64;
+        self.transmits.push_back(Transmit {
+            destination,
+            payload,
+        });
+    }
+
     /// Forgets a group whose authority removed us (kick or ban); its event is queued.
     fn drop_if_evicted(&mut self, id: GroupId) {
         if self.groups.get(&id).is_some_and(|g| g.is_evicted()) {
             if let Some(g) = self.groups.remove(&id) {
                 self.by_key.remove(&g.own());
+                self.secure.remove(&g.own());
             }
         }
     }

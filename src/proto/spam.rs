@@ -10,6 +10,9 @@
 //!   bucket, so it stays inside this check; only a hop that exceeds it is penalised. Being
 //!   over *our* origin bucket is never the relay's fault (different relays admit different
 //!   messages of a flood) and is never penalised by itself.
+//! - **Rate classes** ([`Class`]): new_peer, sent on others' behalf, has its own buckets
+//!   (`announce_rate`) and is never penalised, so a join flood through a member slows joins
+//!   but never its own chat nor graylists it; quit is not limited.
 //! - **Hop score**: points for provable misbehaviour of the hop (see [`weight`]), decaying
 //!   linearly; at `graylist_threshold` the hop is graylisted for `graylist_cooldown`: all its
 //!   datagrams are dropped before the shared key is even looked up.
@@ -98,7 +101,7 @@ impl Score {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SpamGuard {
     scores: HashMap<PublicKey, Score>,
-    relays: HashMap<(PublicKey, PublicKey), Bucket>,
+    relays: HashMap<(PublicKey, PublicKey, Class), Bucket>,
 }
 
 impl SpamGuard {
@@ -151,26 +154,43 @@ impl SpamGuard {
         false
     }
 
-    /// Takes a token from `hop`'s relay bucket for `origin` (twice the origin burst, the
-    /// origin rate); false if `hop` forwards that origin faster than an honest relay can.
-    /// An untracked pair (tables full) passes.
+    /// Takes a token from `hop`'s relay bucket for `origin`'s messages of `class` (twice the
+    /// class's burst, its rate). Over it: `relay_over_limit` for the origin's own messages
+    /// (penalised: an honest relay forwards only what passed its own bucket); for
+    /// announcements `announce_over_limit`, never penalised, so a join flood through a member
+    /// graylists no relay. An untracked triple (tables full) passes.
     pub(crate) fn relay_within(
         &mut self,
-        hop: PublicKey,
-        origin: PublicKey,
+        (hop, origin, class): (PublicKey, PublicKey, Class),
         now: Instant,
         config: &Config,
-    ) -> bool {
-        let (burst, rate) = config.origin_rate;
+    ) -> Result<(), DropReason> {
+        let (burst, rate, reason) = match class {
+            Class::Free => return Ok(()),
+            Class::Own => (
+                config.origin_rate.0,
+                config.origin_rate.1,
+                DropReason::RelayOverLimit,
+            ),
+            Class::Announce => (
+                config.announce_rate.0,
+                config.announce_rate.1,
+                DropReason::AnnounceOverLimit,
+            ),
+        };
         let cap = config.max_scored_peers;
-        if !self.relays.contains_key(&(hop, origin)) && self.relays.len() >= cap {
+        let id = (hop, origin, class);
+        if !self.relays.contains_key(&id) && self.relays.len() >= cap {
             self.relays.retain(|_, b| !b.is_full(now, rate));
             if self.relays.len() >= cap {
-                return true;
+                return Ok(());
             }
         }
-        let bucket = self.relays.entry((hop, origin)).or_default();
-        bucket.take(now, (burst.saturating_mul(2), rate))
+        let bucket = self.relays.entry(id).or_default();
+        match bucket.take(now, (burst.saturating_mul(2), rate)) {
+            true => Ok(()),
+            false => Err(reason),
+        }
     }
 
     /// Whether a score for `hop` can be kept, forgetting spent scores if the map is full.
@@ -216,10 +236,26 @@ pub struct StateSizes {
     pub events: usize,
 }
 
-/// Whether a message id counts against the origin bucket: everything but quit, which each
-/// member sends once per membership and which others must see to stop relaying to it.
-pub(crate) fn is_rate_limited(message_id: u8) -> bool {
-    message_id != crate::wire::message::MessageId::Quit as u8
+/// The rate class of a message id (PROTOCOL.md §6.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Class {
+    /// The origin's own messages (chat, name, ping, topic, facts, …): `Config::origin_rate`.
+    Own,
+    /// Sent on others' behalf (new_peer): `Config::announce_rate`, a bucket of its own.
+    Announce,
+    /// Not rate limited: quit, which each member sends once per membership and which others
+    /// must see to stop relaying to it.
+    Free,
+}
+
+/// The rate class of `message_id`.
+pub(crate) fn class(message_id: u8) -> Class {
+    use crate::wire::message::MessageId;
+    match message_id {
+        id if id == MessageId::Quit as u8 => Class::Free,
+        id if id == MessageId::NewPeer as u8 => Class::Announce,
+        _ => Class::Own,
+    }
 }
 
 #[cfg(test)]
@@ -279,13 +315,33 @@ mod tests {
     }
 
     #[test]
+    fn announcements_have_their_own_relay_bucket_and_cost_no_points() {
+        let t0 = crate::test_epoch();
+        let c = Config::new([0; 32]);
+        let mut g = SpamGuard::default();
+        let ann = (key(1), key(2), Class::Announce);
+        let refused = (0..1000)
+            .filter(|_| g.relay_within(ann, t0, &c).is_err())
+            .count();
+        assert_eq!(refused, 1000 - 2 * c.announce_rate.0 as usize);
+        assert_eq!(weight(DropReason::AnnounceOverLimit), 0);
+        let own = (key(1), key(2), Class::Own);
+        assert_eq!(g.relay_within(own, t0, &c), Ok(()), "chat unaffected");
+        assert_eq!(
+            class(crate::wire::message::MessageId::NewPeer as u8),
+            Class::Announce
+        );
+    }
+
+    #[test]
     fn relay_pairs_are_bounded() {
         let t0 = crate::test_epoch();
         let mut c = Config::new([0; 32]);
         c.max_scored_peers = 8;
         let mut g = SpamGuard::default();
         for i in 0..100 {
-            assert!(g.relay_within(key(i), key(0), t0, &c));
+            let id = (key(i), key(0), Class::Own);
+            assert_eq!(g.relay_within(id, t0, &c), Ok(()));
         }
         assert!(g.sizes().1 <= 8);
     }

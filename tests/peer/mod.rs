@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Instant;
 
-use dhtchat::crypto::{Identity, SharedKeys, open_datagram, seal_packet};
+use dhtchat::crypto::{Identity, SharedKeys, mac1_nonce, open_datagram, seal_packet};
 use dhtchat::proto::{Config, Dialect, GroupId, GroupSpec, Node, Privacy};
 use dhtchat::wire::{GetNodes, MAX_PLAINTEXT, NodeList, Payload, PublicKey, SendNodes};
 
@@ -30,13 +30,15 @@ impl Peer {
     }
 
     pub fn packet(&mut self, to: PublicKey, payload: &Payload<'_>) -> Vec<u8> {
+        // The secure dialect's nonce (random part, mac1); legacy groups take it as any nonce.
+        let nonce = mac1_nonce(&[7; 8], None, &to, &self.id.public_key());
         let shared = self.keys.get(self.id.keypair(), &to).unwrap();
         let mut out = Vec::new();
         seal_packet(
             shared,
             &to,
             &self.id.public_key(),
-            &[7; 24],
+            &nonce,
             payload,
             &mut out,
         )

@@ -87,6 +87,8 @@ pub struct Sim {
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
     timer_at: Vec<Option<Instant>>,
     by_addr: HashMap<SocketAddr, usize>,
+    /// Addresses outside the simulation whose datagrams are kept (see [`Sim::listen`]).
+    outside: HashMap<SocketAddr, Vec<Vec<u8>>>,
     seq: u64,
 }
 
@@ -120,6 +122,7 @@ impl Sim {
             timers: BinaryHeap::new(),
             timer_at: Vec::new(),
             by_addr: HashMap::new(),
+            outside: HashMap::new(),
             seq: 0,
         }
     }
@@ -218,6 +221,28 @@ impl Sim {
         let out = f(&mut self.nodes[i].node, now, group);
         self.flush(i, None);
         out
+    }
+
+    /// Hands `bytes` from `from`, an address outside the simulation (an attacker or a
+    /// hand-driven peer), to node `to` at the current time.
+    pub fn inject(&mut self, from: SocketAddr, to: usize, bytes: &[u8]) {
+        let now = self.now;
+        self.nodes[to].node.handle_datagram(now, from, bytes);
+        self.flush(to, None);
+    }
+
+    /// Keeps the datagrams the nodes send to `addr` (outside the simulation), at most 100,000
+    /// at a time, for [`Sim::take_outbox`].
+    pub fn listen(&mut self, addr: SocketAddr) {
+        self.outside.entry(addr).or_default();
+    }
+
+    /// The datagrams sent to `addr` since the last call.
+    pub fn take_outbox(&mut self, addr: &SocketAddr) -> Vec<Vec<u8>> {
+        self.outside
+            .get_mut(addr)
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Bytes of the datagrams in flight (the simulator's own memory, not the nodes').
@@ -333,6 +358,11 @@ impl Sim {
 
     fn send(&mut self, from: usize, to: SocketAddr, bytes: Vec<u8>) {
         let Some(&to) = self.by_addr.get(&to) else {
+            if let Some(q) = self.outside.get_mut(&to) {
+                if q.len() < 100_000 {
+                    q.push(bytes);
+                }
+            }
             return;
         };
         if let Some(c) = &mut self.capture {
