@@ -114,7 +114,9 @@ fn a_captured_broadcast_replayed_to_a_restarted_member_is_shown_0_times() {
         "replay shown after restart"
     );
     assert_eq!(again.node.stats().dropped(DropReason::TooOld), 2);
-    // Bob's next messages still arrive.
+    // Bob's next messages still arrive once he is back in (membership is earned, §6.7: a
+    // restarted member hears a key again after the rejoin handshake).
+    admit(&mut again, &mut bob);
     let next = signed(&bob.id, &again.chat, 6, 64, b"next");
     let next = bob.packet(again.key, &Payload::Broadcast(next));
     again.node.handle_datagram(again.now, bob.addr, &next);
@@ -122,6 +124,7 @@ fn a_captured_broadcast_replayed_to_a_restarted_member_is_shown_0_times() {
 
     // Without the marks the same datagram would be shown again: the test is not vacuous.
     let mut amnesic = start(t0 + Duration::from_secs(60), &[]);
+    admit(&mut amnesic, &mut bob);
     amnesic
         .node
         .handle_datagram(amnesic.now, bob.addr, &captured);
@@ -158,7 +161,10 @@ fn a_departed_members_broadcast_re_sent_by_another_member_is_shown_0_times() {
     );
     assert_eq!(me.node.stats().dropped(DropReason::TooOld), 1);
 
-    // Bob coming back (numbers past his quit) is let in.
+    // Bob coming back (numbers past his quit, after his rejoin handshake) is let in.
+    drain(&mut me.node);
+    admit_to(&mut me.node, me.group, me.key, later, &mut bob);
+    drain(&mut me.node);
     let back = signed(&bob.id, &me.chat, 1012, 64, b"back");
     let back = bob.packet(me.key, &Payload::Broadcast(back));
     me.node.handle_datagram(later, bob.addr, &back);

@@ -3,12 +3,12 @@
 //!
 //! Order of checks for an inbound broadcast, cheapest first:
 //! 1. in a private group the hop that sent it is a known member (in a public group any key
-//!    that sealed the envelope may relay); the origin is not us; in a secure group an origin
-//!    we do not know needs a hop that may vouch for it (membership is earned, PROTOCOL.md
-//!    §6.7: else `not_member`, before any signature work);
+//!    that sealed the envelope may relay); the origin is not us;
 //! 2. the dialect matches (signed iff the group is secure);
-//! 3. the origin has not quit, and the number passes its dedup window (a duplicate is dropped
-//!    here, before any signature work);
+//! 3. the number is above the origin's mark (§6.9: a replay after a restart or a departure);
+//!    the origin has not quit, and the number passes its dedup window (a duplicate is dropped
+//!    here, before any signature work); in a secure group an origin we do not know needs a
+//!    hop that may vouch for it (membership is earned, PROTOCOL.md §6.7: else `not_member`);
 //! 4. secure groups: the signature verifies (before the window moves, delivery and relay);
 //!    4a. spam control (`spam.rs`), per rate class (own messages, announcements, quit): the
 //!    hop forwards this origin no faster than an honest relay can (else dropped, window
@@ -125,6 +125,8 @@ impl Group {
         if (self.dialect() == Dialect::Secure) != b.trailer.is_some() {
             return Err(DropReason::WrongDialect);
         }
+        // A number at or below the origin's mark is a replay, whoever relays it (§6.9).
+        (self.marks).check(&b.origin, Counter::Broadcast, b.number)?;
         let member = self.members.get(&b.origin);
         if let Some(m) = member {
             m.check(b.number, io.config.forward_cap)?;
@@ -133,7 +135,6 @@ impl Group {
             // this costs no signature check.
             return Err(DropReason::NotMember);
         }
-        (self.marks).check(&b.origin, Counter::Broadcast, b.number)?;
         if self.dialect() == Dialect::Secure {
             self.verify(member.and_then(Member::signer), b)?;
         }
