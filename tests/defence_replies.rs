@@ -5,8 +5,8 @@
 //!   100,000 datagrams/s: every get_nodes of a proven peer is answered and every chat
 //!   delivered; the X25519s spent are bounded and printed (the CPU per datagram is in
 //!   `benches/garbage.rs`).
-//! - **Reply budget**: a proven key flooding get_nodes gets no more bytes than it sends,
-//!   beyond `reply_burst`.
+//! - **Reply budget**: a proven key flooding get_nodes, or have summaries that claim to hold
+//!   nothing, gets no more bytes than it sends, beyond `reply_burst`.
 //! - **IP privacy**: a send_nodes to an asker on a public address never lists a loopback or
 //!   private address; a loopback asker does get loopback entries.
 
@@ -20,7 +20,7 @@ use std::time::Duration;
 use attack::{fresh, group, handshake, inbox, key, received};
 use dhtchat::crypto::MAC1_COVERS;
 use dhtchat::proto::{Config, Dialect, DropReason, GroupSpec, Privacy};
-use dhtchat::wire::{GetNodes, NodeInfo, Payload, PublicKey};
+use dhtchat::wire::{BloomBuilder, GetNodes, NodeInfo, Payload, PublicKey};
 use peer::{Peer, admit, drain, fixture};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -150,6 +150,47 @@ fn a_proven_key_gets_no_more_bytes_than_it_sends_beyond_a_small_burst() {
         "every request still answered (keep-alives work)"
     );
     assert!(full >= 1, "the burst pays for full answers");
+    assert!(
+        bytes_out <= bytes_in + burst,
+        "{bytes_out} out for {bytes_in} in"
+    );
+}
+
+/// A proven member sends an empty have (claiming to hold nothing) every 20 ms for 10 s while
+/// the node chats every 10 ms, so every have could be answered with 16 re-sent copies.
+#[test]
+fn a_proven_key_flooding_have_summaries_gets_no_more_bytes_than_it_sends() {
+    let mut f = fixture(Dialect::Secure, Privacy::Public);
+    let mut p = Peer::new(50);
+    admit(&mut f, &mut p);
+    let burst = Config::new([0; 32]).reply_burst as usize;
+    let (mut bytes_in, mut bytes_out, mut copies) = (0usize, 0usize, 0usize);
+    for k in 0..1000u64 {
+        let now = f.now + Duration::from_millis(10 * k);
+        f.node.handle_timeout(now);
+        f.node.send_chat(now, f.group, b"kept for repair").unwrap();
+        drain(&mut f.node);
+        if k % 2 == 1 {
+            let empty = BloomBuilder::new(0, 10, 5, k);
+            let ask = p.packet(f.key, &Payload::Have(empty.have(0, 8000)));
+            bytes_in += ask.len();
+            f.node.handle_datagram(now, p.addr, &ask);
+            for (to, d) in drain(&mut f.node) {
+                if to == p.addr {
+                    bytes_out += d.len();
+                    copies += 1;
+                }
+            }
+        }
+    }
+    let withheld = f.node.stats().repairs_withheld;
+    println!(
+        "500 empty haves from a proven key: {copies} copies re-sent, {withheld} withheld, \
+         {bytes_out} B out / {bytes_in} B in; beyond the {burst}-byte burst {:.3}",
+        bytes_out.saturating_sub(burst) as f64 / bytes_in as f64
+    );
+    assert!(copies >= 16, "the burst pays for one full answer");
+    assert!(withheld > 0, "the budget withheld copies");
     assert!(
         bytes_out <= bytes_in + burst,
         "{bytes_out} out for {bytes_in} in"

@@ -100,7 +100,8 @@ pub struct Config {
     pub vouch_rate: (u32, u32),
     /// Reply budget per proven peer, in bytes (PROTOCOL.md §6.2): what we send a peer beyond
     /// what it sent us. A send_nodes answer carries only as many nodes as the budget pays
-    /// for. Default 2048.
+    /// for; a have answer stops at the first copy it cannot pay for. Default 16384 (one full
+    /// have answer).
     pub reply_burst: u32,
     /// X25519 operations for datagrams whose sender's shared key is not cached, node-wide:
     /// (burst, per second); beyond it such datagrams are dropped (`dh_over_limit`) before
@@ -192,7 +193,7 @@ impl Config {
             origin_rate: (20, 5),
             announce_rate: (20, 2),
             vouch_rate: (128, 2),
-            reply_burst: 2048,
+            reply_burst: 16_384,
             dh_rate: (1024, 2000),
             dh_rate_per_ip: (32, 50),
             cookie_rate: (8192, 100_000),

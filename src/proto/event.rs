@@ -429,6 +429,8 @@ pub struct Stats {
     pub summaries: u64,
     /// Broadcasts re-sent in answer to a have summary.
     pub repairs: u64,
+    /// Re-sends withheld because the asker's reply budget was spent (PROTOCOL.md §6.2).
+    pub repairs_withheld: u64,
     /// Kept name and status broadcasts sent to fresh joiners (PROTOCOL.md §6.5).
     pub name_syncs: u64,
 }
@@ -447,6 +449,7 @@ impl Default for Stats {
             graylistings: 0,
             summaries: 0,
             repairs: 0,
+            repairs_withheld: 0,
             name_syncs: 0,
         }
     }

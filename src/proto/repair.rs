@@ -33,7 +33,12 @@ use rand::Rng;
 use super::group::Group;
 use super::io::Io;
 use super::{Dialect, DropReason};
-use crate::wire::{BloomBuilder, Broadcast, Have, Payload, PublicKey};
+use crate::wire::{
+    BloomBuilder, Broadcast, ENVELOPE_HEADER_LEN, Have, MAC_LEN, Payload, PublicKey,
+};
+
+/// Bytes a datagram adds to its plaintext: envelope header and MAC.
+const DATAGRAM_OVERHEAD: usize = ENVELOPE_HEADER_LEN + MAC_LEN;
 
 /// Copies arrive at different nodes at different times: a kept broadcast is re-sent only if
 /// it is at least this much younger than the asker's span.
@@ -243,12 +248,22 @@ impl Group {
             .take(io.config.have_reply_max)
             .collect();
         let mut sent = false;
+        let burst = io.config.reply_burst;
         for i in missing {
+            // Per-key reply budget (PROTOCOL.md §6.2): re-sent copies count as replies, so a
+            // proven key gets no more bytes than it sends us beyond a small burst.
+            let bytes = DATAGRAM_OVERHEAD + self.recent.items[i].plain.len();
+            let room = self.members.reply_room(&hop, burst).unwrap_or(0);
+            if room < u32::try_from(bytes).unwrap_or(u32::MAX) {
+                io.stats.repairs_withheld += 1;
+                break;
+            }
             if !self.repair.take(now, io.config.repair_rate) {
                 break;
             }
             if let Ok(payload) = Payload::decode(&self.recent.items[i].plain) {
                 io.send(self.identity(), &hop, to, &payload);
+                self.members.spend_reply(&hop, bytes, burst);
                 io.stats.repairs += 1;
                 sent = true;
             }
