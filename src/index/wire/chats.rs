@@ -14,7 +14,8 @@
 //! the ordering rule rejects gets status 12 (`bad_record`). The index sees only record bytes
 //! (wraps sealed to each member) and sealed messages.
 
-use super::{Kind, put_name, read_name};
+use super::put_short_bytes as put_bytes;
+use super::{Kind, put_name, read_name, read_short_bytes};
 use crate::index::groupkey::MAX_RECORD_LEN;
 use crate::index::groupkey::message::MESSAGE_HEADER_LEN;
 use crate::index::names::MAX_USERNAME;
@@ -100,24 +101,9 @@ pub enum ChatReply {
     Chats(Vec<([u8; 32], u64)>),
 }
 
-fn read_u64(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
-    Ok(u64::from_be_bytes(r.array()?))
-}
-
-/// Writes `[len u16][bytes]` (callers bound the length below 65,536).
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&bytes[..usize::from(len)]);
-}
-
 /// Reads `[len u16][bytes]` with `min..=max` bytes.
 fn read_bytes(r: &mut Reader<'_>, min: usize, max: usize) -> Result<Vec<u8>, DecodeError> {
-    let len = usize::from(r.u16_be()?);
-    if len < min || len > max {
-        return Err(DecodeError::BadValue("chat field length"));
-    }
-    Ok(r.take(len)?.to_vec())
+    read_short_bytes(r, (min, max), "chat field length")
 }
 
 fn read_record(r: &mut Reader<'_>) -> Result<Vec<u8>, DecodeError> {
@@ -174,16 +160,16 @@ impl ChatRequest {
             },
             20 => Self::FetchRecords {
                 chat: r.array()?,
-                from: read_u64(r)?,
+                from: r.u64_be()?,
                 max: read_max(r, MAX_RECORD_PAGE)?,
             },
             21 => Self::PostChat {
-                client_id: read_u64(r)?,
+                client_id: r.u64_be()?,
                 message: read_bytes(r, MESSAGE_HEADER_LEN, MAX_CHAT_MESSAGE)?,
             },
             22 => Self::FetchChat {
                 chat: r.array()?,
-                after: read_u64(r)?,
+                after: r.u64_be()?,
                 max: read_max(r, MAX_CHAT_PAGE)?,
             },
             23 => Self::MyChats,
@@ -227,12 +213,12 @@ impl ChatReply {
     /// Decodes the ok body of kind `kind` (19–23).
     pub(crate) fn decode_body(kind: u8, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match kind {
-            19 => Self::Stored(read_u64(r)?),
+            19 => Self::Stored(r.u64_be()?),
             20 => {
                 let n = read_count(r, MAX_RECORD_PAGE)?;
                 Self::Records((0..n).map(|_| read_record(r)).collect::<Result<_, _>>()?)
             }
-            21 => Self::Posted(read_u64(r)?),
+            21 => Self::Posted(r.u64_be()?),
             22 => {
                 let n = read_count(r, MAX_CHAT_PAGE)?;
                 Self::Messages((0..n).map(|_| read_message(r)).collect::<Result<_, _>>()?)
@@ -242,7 +228,7 @@ impl ChatReply {
                 if n > MAX_MY_CHATS {
                     return Err(DecodeError::BadValue("chat count"));
                 }
-                let one = |r: &mut Reader<'_>| Ok((r.array()?, read_u64(r)?));
+                let one = |r: &mut Reader<'_>| Ok((r.array()?, r.u64_be()?));
                 Self::Chats((0..n).map(|_| one(r)).collect::<Result<_, DecodeError>>()?)
             }
             other => return Err(DecodeError::UnknownPayloadId(other)),
@@ -265,9 +251,9 @@ fn read_count(r: &mut Reader<'_>, limit: u8) -> Result<u8, DecodeError> {
 
 fn read_message(r: &mut Reader<'_>) -> Result<StoredChatMessage, DecodeError> {
     Ok(StoredChatMessage {
-        id: read_u64(r)?,
+        id: r.u64_be()?,
         sender: read_name(r, MAX_USERNAME)?,
-        at: read_u64(r)?,
+        at: r.u64_be()?,
         sealed: read_bytes(r, MESSAGE_HEADER_LEN, MAX_CHAT_MESSAGE)?,
     })
 }

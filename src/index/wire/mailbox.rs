@@ -12,7 +12,7 @@
 //! from the sender's identity to the recipient's (X25519 forms of the Ed25519 keys); the
 //! index never sees the plaintext. A fetch reply holds at most [`MAX_PAGE_BYTES`] of bodies.
 
-use super::{Kind, put_name, read_name};
+use super::{Kind, put_name, put_short_bytes, read_name, read_short_bytes};
 use crate::index::names::MAX_USERNAME;
 use crate::wire::{DecodeError, Reader};
 
@@ -84,22 +84,12 @@ pub enum MailboxReply {
 
 /// Writes `[len u16][bytes]`.
 fn put_body(out: &mut Vec<u8>, body: &[u8]) {
-    let len = u16::try_from(body.len()).unwrap_or(u16::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(body);
+    put_short_bytes(out, body);
 }
 
 /// Reads `[len u16][bytes]`, 1..=[`MAX_PM_BODY`].
 fn read_body(r: &mut Reader<'_>) -> Result<Vec<u8>, DecodeError> {
-    let len = usize::from(r.u16_be()?);
-    if len == 0 || len > MAX_PM_BODY {
-        return Err(DecodeError::BadValue("pm body length"));
-    }
-    Ok(r.take(len)?.to_vec())
-}
-
-fn read_u64(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
-    Ok(u64::from_be_bytes(r.array()?))
+    read_short_bytes(r, (1, MAX_PM_BODY), "pm body length")
 }
 
 impl MailboxRequest {
@@ -148,11 +138,11 @@ impl MailboxRequest {
             },
             16 => Self::StorePm {
                 recipient: read_name(r, MAX_USERNAME)?,
-                client_id: read_u64(r)?,
+                client_id: r.u64_be()?,
                 body: read_body(r)?,
             },
             17 => {
-                let after = read_u64(r)?;
+                let after = r.u64_be()?;
                 let max = r.u8()?;
                 if max == 0 || max > MAX_PM_PAGE {
                     return Err(DecodeError::BadValue("pm page size"));
@@ -164,7 +154,7 @@ impl MailboxRequest {
                 if n == 0 || n > MAX_PM_PAGE {
                     return Err(DecodeError::BadValue("ack count"));
                 }
-                let ids = (0..n).map(|_| read_u64(r)).collect::<Result<_, _>>()?;
+                let ids = (0..n).map(|_| r.u64_be()).collect::<Result<_, _>>()?;
                 Self::AckPms { ids }
             }
             other => return Err(DecodeError::UnknownPayloadId(other)),
@@ -197,7 +187,7 @@ impl MailboxReply {
     pub(crate) fn decode_body(kind: u8, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match kind {
             15 => Self::UserKey(r.array()?),
-            16 => Self::Stored(read_u64(r)?),
+            16 => Self::Stored(r.u64_be()?),
             18 => Self::Acked(r.u32_be()?),
             17 => {
                 let n = r.u8()?;
@@ -207,10 +197,10 @@ impl MailboxReply {
                 let mut pms = Vec::with_capacity(usize::from(n));
                 for _ in 0..n {
                     pms.push(StoredPm {
-                        id: read_u64(r)?,
+                        id: r.u64_be()?,
                         sender: read_name(r, MAX_USERNAME)?,
                         sender_key: r.array()?,
-                        at: read_u64(r)?,
+                        at: r.u64_be()?,
                         body: read_body(r)?,
                     });
                 }

@@ -78,7 +78,7 @@ impl<'a> Fragment<'a> {
             REPLY_ID => true,
             other => return Err(DecodeError::UnknownPayloadId(other)),
         };
-        let request_id = u64::from_be_bytes(r.array()?);
+        let request_id = r.u64_be()?;
         let index = r.u8()?;
         let count = r.u8()?;
         let data = r.rest();
@@ -175,6 +175,26 @@ pub(crate) fn put_name(out: &mut Vec<u8>, name: &str) {
     let len = bytes.len().min(255);
     out.push(len as u8); // clamped to 255 on the line above
     out.extend_from_slice(&bytes[..len]);
+}
+
+/// Writes `[len u16][bytes]`; callers bound the length below 65,536.
+pub(crate) fn put_short_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&bytes[..usize::from(len)]);
+}
+
+/// Reads `[len u16][bytes]` with `min..=max` bytes; `what` names the field in the error.
+pub(crate) fn read_short_bytes(
+    r: &mut Reader<'_>,
+    (min, max): (usize, usize),
+    what: &'static str,
+) -> Result<Vec<u8>, DecodeError> {
+    let len = usize::from(r.u16_be()?);
+    if len < min || len > max {
+        return Err(DecodeError::BadValue(what));
+    }
+    Ok(r.take(len)?.to_vec())
 }
 
 /// Reads a blob with a u32 length prefix, at most [`MAX_BLOB`] bytes.

@@ -276,7 +276,7 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<ReplyBody, DecodeError>
             port: u16::from_be_bytes(r.array()?),
         }),
         Kind::LeaveRoom => ReplyBody::Members(r.u32_be()?),
-        Kind::PostRoom => ReplyBody::Posted(u64::from_be_bytes(r.array()?)),
+        Kind::PostRoom => ReplyBody::Posted(r.u64_be()?),
         Kind::RoomHistory => ReplyBody::History(read_history(r)?),
         Kind::ServerMessage => ReplyBody::Delivered(r.u32_be()?),
         Kind::UserKey | Kind::StorePm | Kind::FetchPms | Kind::AckPms => {
@@ -353,10 +353,10 @@ fn read_history(r: &mut Reader<'_>) -> Result<Vec<RoomMessage>, DecodeError> {
     let mut out = Vec::with_capacity(usize::from(n));
     for _ in 0..n {
         out.push(RoomMessage {
-            id: u64::from_be_bytes(r.array()?),
+            id: r.u64_be()?,
             author: read_name(r, MAX_USERNAME)?,
             server: super::request::read_bool(r)?,
-            at: u64::from_be_bytes(r.array()?),
+            at: r.u64_be()?,
             text: read_text(r)?,
         });
     }

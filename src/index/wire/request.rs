@@ -385,7 +385,7 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Request, DecodeError> {
 
 fn decode_history(r: &mut Reader<'_>) -> Result<Request, DecodeError> {
     let room = read_name(r, MAX_ROOM_NAME)?;
-    let before = u64::from_be_bytes(r.array()?);
+    let before = r.u64_be()?;
     let max = r.u8()?;
     if max == 0 || max > MAX_HISTORY {
         return Err(DecodeError::BadValue("history size"));
