@@ -5,158 +5,16 @@
 //! nothing of the new epoch); a PM to carol while she is offline is delivered after her
 //! login, marked with its send time, exactly once; carol reads the chat from the epoch she
 //! was added in. Group-chat messages and PMs between online users go through the index too
-//! (polled every 2 s).
+//! (polled every 2 s). The harness is `tests/index_procs`.
 // Real processes run in real time: the bounded waits below read the clock.
 #![allow(clippy::disallowed_methods)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+mod index_procs;
+
 use std::time::{Duration, Instant};
 
 use dhtchat::app::plain::parse_plain;
-
-/// Longest wait for one expected line.
-const WAIT: Duration = Duration::from_secs(20);
-
-type Fields = Vec<(String, String)>;
-
-/// A child process and the stdout lines it printed so far.
-struct Proc {
-    name: &'static str,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Proc {
-    fn spawn(name: &'static str, cmd: &mut Command) -> Self {
-        let mut child = cmd
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start dhtchat");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        Self {
-            name,
-            child,
-            stdin,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// `dhtchat chat --plain` on `data` with `--index target`.
-    fn chat(name: &'static str, data: &Path, target: &str) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhtchat"));
-        cmd.args([
-            "chat",
-            "--plain",
-            "--bind",
-            "127.0.0.1:0",
-            "--index",
-            target,
-        ])
-        .arg("--index-kdf-floor")
-        .arg("--data-dir")
-        .arg(data);
-        Self::spawn(name, &mut cmd)
-    }
-
-    fn say(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        stdin.write_all(line.as_bytes()).unwrap();
-        stdin.write_all(b"\n").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn next_line(&mut self, deadline: Instant) -> String {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match self.lines.recv_timeout(left) {
-            Ok(line) => {
-                self.seen.push(line.clone());
-                line
-            }
-            Err(_) => panic!(
-                "{}: nothing expected within {WAIT:?}; it printed:\n{}",
-                self.name,
-                self.seen.join("\n")
-            ),
-        }
-    }
-
-    /// Waits for a new line of `kind` whose `text` field contains `text` (`""`: any line of
-    /// that kind) and whose other fields match `fields`; returns its fields.
-    fn expect(&mut self, kind: &str, text: &str, fields: &[(&str, &str)]) -> Fields {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let line = self.next_line(deadline);
-            let Some(p) = parse_plain(&line) else {
-                continue;
-            };
-            let has = |k: &str, v: &str| p.fields.iter().any(|(fk, fv)| fk == k && fv == v);
-            let text_ok = text.is_empty()
-                || p.fields
-                    .iter()
-                    .any(|(k, v)| k == "text" && v.contains(text));
-            if p.kind == kind && text_ok && fields.iter().all(|(k, v)| has(k, v)) {
-                return p.fields;
-            }
-        }
-    }
-
-    /// Logs in (or registers) `name` with `password` typed on the line after the command.
-    fn account(&mut self, command: &str, name: &str, password: &str) -> Fields {
-        self.say(&format!("/{command} {name}"));
-        self.expect("INFO", "(not shown)", &[]);
-        self.say(password);
-        let canonical = name.to_ascii_lowercase();
-        self.expect("INFO", &format!("logged in as {canonical}"), &[])
-    }
-
-    fn printed(&self) -> String {
-        self.seen.join("\n")
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `dhtchat index` on loopback; returns it and its `KEY@IP:PORT`.
-fn start_index(dir: &Path) -> (Proc, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhtchat"));
-    cmd.args(["index", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir);
-    let mut index = Proc::spawn("index", &mut cmd);
-    let line = index.next_line(Instant::now() + WAIT);
-    let key = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("key="))
-        .expect("key=");
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("addr="))
-        .expect("addr=");
-    let target = format!("{key}@{addr}");
-    (index, target)
-}
+use index_procs::{Proc, start_index, text as text_of};
 
 const PW: &str = "a long enough secret 9Xq";
 
@@ -175,14 +33,6 @@ fn sees(p: &mut Proc, kind: &str, text: &str, wait: Duration) -> bool {
             }
         }
     }
-}
-
-fn text_of(fields: &Fields) -> &str {
-    fields
-        .iter()
-        .find(|(k, _)| k == "text")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default()
 }
 
 #[test]
