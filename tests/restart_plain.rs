@@ -11,163 +11,15 @@
 // Real processes run in real time: the bounded waits below read the clock.
 #![allow(clippy::disallowed_methods)]
 
-use std::io::{BufRead, BufReader, Write};
+mod plain;
+
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use dhtchat::app::plain::parse_plain;
+use plain::{Chat, field};
 
-/// Longest wait for one expected line.
-const WAIT: Duration = Duration::from_secs(20);
 /// A restarted member's message reaches everyone within this (issue #12).
 const DELIVERY: Duration = Duration::from_secs(5);
-
-/// One `dhtchat chat --plain` process and the lines it printed so far.
-struct Chat {
-    name: &'static str,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<(Instant, String)>,
-    seen: Vec<(Instant, String)>,
-}
-
-impl Chat {
-    fn start(name: &'static str, data: &Path, args: &[&str]) -> Self {
-        Self::start_bound(name, data, "127.0.0.1:0", args)
-    }
-
-    /// As [`Self::start`], bound to `bind`.
-    fn start_bound(name: &'static str, data: &Path, bind: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dhtchat"))
-            .arg("chat")
-            .arg("--plain")
-            .args(["--bind", bind, "--data-dir"])
-            .arg(data)
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start dhtchat");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send((Instant::now(), line)).is_err() {
-                    break;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        Self {
-            name,
-            child,
-            stdin,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    fn say(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        stdin.write_all(line.as_bytes()).expect("write to dhtchat");
-        stdin.write_all(b"\n").expect("write to dhtchat");
-        stdin.flush().unwrap();
-    }
-
-    /// Waits for a line of `kind` whose fields all match `fields`; returns its fields and
-    /// when it was read.
-    fn expect(&mut self, kind: &str, fields: &[(&str, &str)]) -> (Vec<(String, String)>, Instant) {
-        let deadline = Instant::now() + WAIT;
-        let matches = |line: &str| {
-            let p = parse_plain(line)?;
-            let ok = p.kind == kind
-                && fields
-                    .iter()
-                    .all(|(k, v)| p.fields.iter().any(|(fk, fv)| fk == k && fv == v));
-            ok.then_some(p.fields)
-        };
-        if let Some(f) = self.seen.iter().find_map(|(t, l)| Some((matches(l)?, *t))) {
-            return f;
-        }
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok((t, line)) => {
-                    let found = matches(&line);
-                    self.seen.push((t, line));
-                    if let Some(f) = found {
-                        return (f, t);
-                    }
-                }
-                Err(_) => panic!(
-                    "{}: no {kind} {fields:?} within {WAIT:?}; it printed:\n{}",
-                    self.name,
-                    self.printed()
-                ),
-            }
-        }
-    }
-
-    /// How many lines of `kind` with `fields` were printed so far.
-    fn count(&self, kind: &str, fields: &[(&str, &str)]) -> usize {
-        let hit = |line: &str| {
-            parse_plain(line).is_some_and(|p| {
-                p.kind == kind
-                    && (fields.iter()).all(|(k, v)| p.fields.iter().any(|(a, b)| a == k && b == v))
-            })
-        };
-        self.seen.iter().filter(|(_, l)| hit(l)).count()
-    }
-
-    /// Reads what was printed in the next `d`.
-    fn drain_for(&mut self, d: Duration) {
-        let end = Instant::now() + d;
-        while let Ok(l) = self
-            .lines
-            .recv_timeout(end.saturating_duration_since(Instant::now()))
-        {
-            self.seen.push(l);
-        }
-    }
-
-    fn printed(&self) -> String {
-        let lines: Vec<&str> = self.seen.iter().map(|(_, l)| l.as_str()).collect();
-        lines.join("\n")
-    }
-
-    /// Sends `signal` (`TERM`, `KILL`) and waits for the process to end.
-    fn signal(&mut self, signal: &str) {
-        let pid = self.child.id().to_string();
-        let ok = Command::new("kill")
-            .args([&format!("-{signal}"), &pid])
-            .status();
-        assert!(ok.is_ok_and(|s| s.success()), "kill -{signal} {pid}");
-        let deadline = Instant::now() + WAIT;
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "{} did not exit", self.name);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Chat {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn field<'a>(fields: &'a [(String, String)], key: &str) -> &'a str {
-    fields
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no {key} in {fields:?}"))
-}
 
 /// Alice founds a group (secure, or legacy with `--legacy`), bob and carol join; returns
 /// the three with alice's READY fields once everyone has seen everyone.
@@ -175,19 +27,19 @@ fn three(dirs: &[tempfile::TempDir], extra: &[&str]) -> ([Chat; 3], Vec<(String,
     let mut args = vec!["--create", "lobby", "--nick", "alice"];
     args.extend_from_slice(extra);
     let mut alice = Chat::start("alice", dirs[0].path(), &args);
-    let (ready, _) = alice.expect("READY", &[]);
+    let (ready, _) = alice.expect_at("READY", &[]);
     let join = field(&ready, "join").to_owned();
     let mut bob = Chat::start("bob", dirs[1].path(), &["--join", &join, "--nick", "bob"]);
-    let bob_pk = field(&bob.expect("READY", &[]).0, "pk").to_owned();
-    alice.expect("JOIN", &[("pk", &bob_pk)]);
+    let bob_pk = field(&bob.expect_at("READY", &[]).0, "pk").to_owned();
+    alice.expect_at("JOIN", &[("pk", &bob_pk)]);
     let mut carol = Chat::start(
         "carol",
         dirs[2].path(),
         &["--join", &join, "--nick", "carol"],
     );
-    let carol_pk = field(&carol.expect("READY", &[]).0, "pk").to_owned();
+    let carol_pk = field(&carol.expect_at("READY", &[]).0, "pk").to_owned();
     for c in [&mut alice, &mut bob] {
-        c.expect("JOIN", &[("pk", &carol_pk)]);
+        c.expect_at("JOIN", &[("pk", &carol_pk)]);
     }
     ([alice, bob, carol], ready)
 }
@@ -205,7 +57,7 @@ fn restart_and_say(
     chats[0].signal(signal);
     let started = Instant::now();
     let mut alice = Chat::start("alice again", dir, &[]);
-    let (ready, ready_at) = alice.expect("READY", &[]);
+    let (ready, ready_at) = alice.expect_at("READY", &[]);
     let took = ready_at.saturating_duration_since(started);
     println!("SIG{signal}: the restarted alice was READY {took:?} after she started");
     assert_eq!(
@@ -219,7 +71,7 @@ fn restart_and_say(
     alice.say(&text);
     let mut slowest = Duration::ZERO;
     for c in chats[1..].iter_mut() {
-        let (_, at) = c.expect("MSG", &[("pk", &alice_pk), ("text", &text)]);
+        let (_, at) = c.expect_at("MSG", &[("pk", &alice_pk), ("text", &text)]);
         let took = at.saturating_duration_since(sent);
         println!(
             "SIG{signal}: {} got alice's message {took:?} after she sent it",
@@ -240,16 +92,16 @@ fn a_founder_restarted_after_sigterm_and_after_kill_9_reaches_everyone_within_5_
     std::thread::sleep(Duration::from_secs(2));
     let term = restart_and_say(&mut chats, dirs[0].path(), "TERM", &ready);
     for c in chats[1..].iter_mut() {
-        c.expect("PART", &[("pk", field(&ready, "pk")), ("reason", "quit")]);
+        c.expect_at("PART", &[("pk", field(&ready, "pk")), ("reason", "quit")]);
     }
     std::thread::sleep(Duration::from_secs(2));
-    let (again, _) = chats[0].expect("READY", &[]);
+    let (again, _) = chats[0].expect_at("READY", &[]);
     let kill = restart_and_say(&mut chats, dirs[0].path(), "KILL", &again);
     println!("slowest delivery: after SIGTERM {term:?}, after kill -9 {kill:?}");
     // Bob and carol still talk to her, with no part in between ...
     // ... and she still knows their nicks (stored), though their name broadcasts are old.
     chats[1].say("still here");
-    chats[0].expect("MSG", &[("text", "still here"), ("nick", "bob")]);
+    chats[0].expect_at("MSG", &[("text", "still here"), ("nick", "bob")]);
     let parts = chats[1].count("PART", &[("pk", field(&ready, "pk"))]);
     assert_eq!(
         parts,
@@ -267,13 +119,13 @@ fn a_restarted_founder_whose_peers_are_offline_says_so_and_lets_them_back_in() {
         dirs[0].path(),
         &["--create", "lobby", "--nick", "alice"],
     );
-    let (ready, _) = alice.expect("READY", &[]);
+    let (ready, _) = alice.expect_at("READY", &[]);
     let join = field(&ready, "join").to_owned();
     let mut bob = Chat::start("bob", dirs[1].path(), &["--join", &join, "--nick", "bob"]);
-    let (bob_ready, _) = bob.expect("READY", &[]);
+    let (bob_ready, _) = bob.expect_at("READY", &[]);
     let bob_pk = field(&bob_ready, "pk").to_owned();
     let bob_addr = field(&bob_ready, "addr").to_owned();
-    alice.expect("JOIN", &[("pk", &bob_pk)]);
+    alice.expect_at("JOIN", &[("pk", &bob_pk)]);
     std::thread::sleep(Duration::from_secs(2));
     // The other clean exits: the terminal went away (SIGHUP), Ctrl-C (SIGINT).
     bob.signal("HUP");
@@ -281,8 +133,8 @@ fn a_restarted_founder_whose_peers_are_offline_says_so_and_lets_them_back_in() {
 
     let mut alice = Chat::start("alice alone", dirs[0].path(), &[]);
     let started = Instant::now();
-    let (_, ready_at) = alice.expect("READY", &[]);
-    let said = (alice.seen.iter()).any(|(_, l)| {
+    let (_, ready_at) = alice.expect_at("READY", &[]);
+    let said = alice.seen.iter().any(|l| {
         l.starts_with("INFO ") && l.contains("no peer of lobby answered") && l.contains("listening")
     });
     assert!(
@@ -297,11 +149,11 @@ fn a_restarted_founder_whose_peers_are_offline_says_so_and_lets_them_back_in() {
 
     // Bob comes back where alice remembers him (she is on a new port he cannot know).
     let mut bob = Chat::start_bound("bob again", dirs[1].path(), &bob_addr, &[]);
-    bob.expect("READY", &[]);
+    bob.expect_at("READY", &[]);
     bob.say("anyone?");
-    alice.expect("MSG", &[("pk", &bob_pk), ("text", "anyone?")]);
+    alice.expect_at("MSG", &[("pk", &bob_pk), ("text", "anyone?")]);
     alice.say("me");
-    bob.expect("MSG", &[("pk", field(&ready, "pk")), ("text", "me")]);
+    bob.expect_at("MSG", &[("pk", field(&ready, "pk")), ("text", "me")]);
 }
 
 #[test]
@@ -312,15 +164,15 @@ fn a_legacy_group_carries_an_881_byte_chat_in_one_message() {
     let text = "x".repeat(881);
     chats[0].say(&text);
     for c in chats[1..].iter_mut() {
-        c.expect("MSG", &[("pk", &alice_pk), ("text", &text)]);
+        c.expect_at("MSG", &[("pk", &alice_pk), ("text", &text)]);
     }
     // One byte more is sent in two numbered parts.
     chats[0].say(&"y".repeat(882));
     let carol = &mut chats[2];
     carol.drain_for(Duration::from_secs(3));
     let parts: Vec<&str> = (carol.seen.iter())
-        .filter(|(_, l)| l.starts_with("MSG ") && l.contains("yyy"))
-        .map(|(_, l)| l.as_str())
+        .filter(|l| l.starts_with("MSG ") && l.contains("yyy"))
+        .map(String::as_str)
         .collect();
     assert_eq!(parts.len(), 2, "{}", carol.printed());
     assert!(
