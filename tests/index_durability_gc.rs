@@ -12,9 +12,7 @@
 mod index_support;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,40 +23,10 @@ use dhtchat::index::groupkey::{Change, ChatId, GroupKeySchedule, Keyring};
 use dhtchat::index::store::{self, chats::check_consistency};
 use dhtchat::index::wire::Registration;
 use dhtchat::wire::PublicKey;
-use index_support::{Backend, FAST, backends};
+use index_support::{Backend, FAST, backends, spawn_index};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
-
-/// Starts `dhtchat index` on `backend` and reads its key and address from stdout.
-fn spawn_index(backend: &Backend) -> (Child, PublicKey, SocketAddr) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhtchat"));
-    cmd.args(["index", "--bind", "127.0.0.1:0", "--ip-rate", "1000000"])
-        .arg("--data-dir")
-        .arg(backend.dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    if let Some(url) = &backend.url {
-        cmd.args(["--database", url]);
-    }
-    let mut child = cmd.spawn().expect("spawn dhtchat index");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read the index line");
-    let mut key = [0u8; 32];
-    let mut addr = None;
-    for field in line.split_whitespace() {
-        if let Some(k) = field.strip_prefix("key=") {
-            hex::decode_to_slice(k, &mut key).expect("key hex");
-        }
-        if let Some(a) = field.strip_prefix("addr=") {
-            addr = Some(a.parse().expect("address"));
-        }
-    }
-    (child, PublicKey(key), addr.expect("addr in the first line"))
-}
 
 #[derive(Debug, Default)]
 struct Acked {

@@ -7,8 +7,10 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use dhtchat::crypto::{self, BoxKeypair};
@@ -48,6 +50,44 @@ impl Backend {
             .expect("database thread")
         })
     }
+}
+
+/// Starts a `dhtchat index` process on `backend` (no per-IP limit, for the kill -9 tests) and
+/// reads its key and address from its first line.
+pub fn spawn_index(backend: &Backend) -> (Child, PublicKey, SocketAddr) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhtchat"));
+    cmd.args([
+        "index",
+        "--bind",
+        "127.0.0.1:0",
+        "--ip-rate",
+        "1000000",
+        "--data-dir",
+    ])
+    .arg(backend.dir.path())
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    if let Some(url) = &backend.url {
+        cmd.args(["--database", url]);
+    }
+    let mut child = cmd.spawn().expect("spawn dhtchat index");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the index line");
+    // "index key=<hex> addr=<ip:port>"
+    let mut key = [0u8; 32];
+    let mut addr = None;
+    for field in line.split_whitespace() {
+        if let Some(k) = field.strip_prefix("key=") {
+            hex::decode_to_slice(k, &mut key).expect("key hex");
+        }
+        if let Some(a) = field.strip_prefix("addr=") {
+            addr = Some(a.parse().expect("address"));
+        }
+    }
+    (child, PublicKey(key), addr.expect("addr in the first line"))
 }
 
 /// SQLite, plus PostgreSQL when `DHTCHAT_TEST_POSTGRES` is set (one fresh schema each).
