@@ -4,8 +4,9 @@
 //! it), adds carol while carol is offline, removes bob (his window closes and he reads
 //! nothing of the new epoch); a PM to carol while she is offline is delivered after her
 //! login, marked with its send time, exactly once; carol reads the chat from the epoch she
-//! was added in. Group-chat messages and PMs between online users go through the index too
-//! (polled every 2 s). The harness is `tests/index_procs`.
+//! was added in. Group-chat messages between online users go through the index too (polled
+//! every 2 s); PMs between online users go direct (`tests/index_pm_direct.rs`). The harness
+//! is `tests/index_procs`.
 // Real processes run in real time: the bounded waits below read the clock.
 #![allow(clippy::disallowed_methods)]
 
@@ -126,7 +127,7 @@ fn group_chat_add_remove_and_offline_pm_through_the_front_end() {
         Duration::from_secs(3)
     ));
 
-    // Online PM: bob to alice, through the index within a poll.
+    // Online PM: bob to alice, direct (PROTOCOL.md §8.14).
     b.say("/pm alice still around?");
     a.expect("PM", "still around?", &[("chat", "bob"), ("nick", "bob")]);
 

@@ -16,6 +16,7 @@
 //! the group and the room. The rooms opened are kept in the account's room list on the
 //! index, so a login (on any device) opens them again.
 
+mod direct;
 pub(super) mod gc_window;
 mod worker;
 
@@ -80,15 +81,22 @@ pub(super) struct IndexLink {
     seed: Option<Zeroizing<[u8; 32]>>,
     /// Group-chat and PM windows.
     gc: gc_window::Windows,
+    /// The direct PM endpoint's queue (PROTOCOL.md §8.14); `None` if it could not bind.
+    direct: Option<mpsc::Sender<direct::DirectIn>>,
 }
 
 impl IndexLink {
     /// Starts the worker; `floor`: new passwords use the weakest Argon2id parameters the
     /// index accepts (tests), not the ~1 s calibration.
-    pub(super) fn start(target: IndexTarget, floor: bool) -> Self {
+    /// `ip`: where the direct PM endpoint binds (the node's address).
+    pub(super) fn start(target: IndexTarget, floor: bool, ip: std::net::IpAddr) -> Self {
         let (jobs, job_rx) = mpsc::channel(QUEUE);
         let (done_tx, done) = mpsc::channel(QUEUE);
-        tokio::spawn(worker::run(target, floor, job_rx, done_tx));
+        let link = direct::start(ip, target.key, target.addr, jobs.clone(), done_tx.clone())
+            .map_err(|e| tracing::warn!(error = %e, "no direct PM endpoint: PMs use the mailbox"))
+            .ok();
+        let direct = link.as_ref().map(|l| l.tx.clone());
+        tokio::spawn(worker::run(target, floor, job_rx, done_tx, link));
         Self {
             jobs,
             done,
@@ -98,6 +106,7 @@ impl IndexLink {
             account: None,
             seed: None,
             gc: gc_window::Windows::default(),
+            direct,
         }
     }
 

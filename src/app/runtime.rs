@@ -107,7 +107,7 @@ impl Runtime {
             facts_dirty: BTreeSet::new(),
             index: options
                 .index
-                .map(|target| IndexLink::start(target, options.index_floor)),
+                .map(|target| IndexLink::start(target, options.index_floor, started.advertised.ip())),
             persist_due: None,
         })
     }

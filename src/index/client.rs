@@ -14,6 +14,7 @@
 pub mod chats;
 mod gc;
 mod pm;
+mod presence;
 
 pub use chats::{ChatError, ChatInfo, ChatLine, GroupChats};
 pub use gc::PutOutcome;

@@ -121,6 +121,10 @@ pub trait GroupKeySchedule {
 
     /// Our key of (chat, epoch), for the account's encrypted chat list only.
     fn epoch_key(&self, chat: &ChatId, epoch: u64) -> Option<EpochKey>;
+
+    /// Signs `input` with our member identity: (our member key, Ed25519 signature). For the
+    /// admin-signed chat names of PROTOCOL.md §8.12.
+    fn sign_as_member(&self, input: &[u8]) -> (MemberKey, [u8; 64]);
 }
 
 /// The secret key of one epoch: 32 random bytes. Zeroized on drop; `Debug` prints nothing.

@@ -43,6 +43,7 @@ pub mod client;
 pub mod driver;
 pub mod groupkey;
 pub mod names;
+pub mod presence;
 pub mod roomkey;
 pub mod service;
 pub mod sql;

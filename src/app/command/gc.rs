@@ -1,8 +1,8 @@
 //! The group-chat and private-message commands of the index (issue #14 item 3):
-//! `/gc create NAME`, `/gc add USER`, `/gc remove USER`, `/gc admin USER`, `/gc list` and
-//! `/pm USER TEXT`.
+//! `/gc create NAME`, `/gc add USER`, `/gc remove USER`, `/gc admin USER`, `/gc list`,
+//! `/gc leave` and `/pm USER TEXT`.
 //!
-//! `add`, `remove` and `admin` act on the group chat whose window they are typed in; usernames are
+//! `add`, `remove`, `admin` and `leave` act on the group chat whose window they are typed in; usernames are
 //! checked by the index's rule before anything is sent.
 
 use super::{Args, ChatCommand, CommandError, MAX_INPUT_BYTES, text_field};
@@ -23,6 +23,8 @@ pub enum GcCommand {
     Admin(String),
     /// `/gc list`: the group chats we follow.
     List,
+    /// `/gc leave`: leave this window's chat (the remaining members rotate its key).
+    Leave,
 }
 
 fn user(name: &str) -> Result<String, CommandError> {
@@ -51,6 +53,7 @@ impl Args<'_> {
             ("remove", true) => GcCommand::Remove(user(rest)?),
             ("admin", true) => GcCommand::Admin(user(rest)?),
             ("list", _) if rest.is_empty() => GcCommand::List,
+            ("leave", _) if rest.is_empty() => GcCommand::Leave,
             _ => return Err(self.usage()),
         };
         Ok(ChatCommand::Gc(gc))
@@ -94,6 +97,8 @@ mod tests {
         assert_eq!(cmd("/gc add bob"), gc(GcCommand::Add("bob".into())));
         assert_eq!(cmd("/gc remove Bob"), gc(GcCommand::Remove("Bob".into())));
         assert_eq!(cmd("/gc list"), gc(GcCommand::List));
+        assert_eq!(cmd("/gc leave"), gc(GcCommand::Leave));
+        assert!(cmd("/gc leave now").is_err());
         assert_eq!(cmd("/gc admin carol"), gc(GcCommand::Admin("carol".into())));
         assert!(cmd("/gc").is_err());
         assert!(cmd("/gc add").is_err());

@@ -29,6 +29,7 @@ pub(in crate::app) enum GcJob {
     List { at: Option<GroupId> },
     Post { chat: ChatId, text: String },
     Pm { to: String, text: String },
+    Leave { chat: ChatId },
 }
 
 impl GcJob {
@@ -52,13 +53,15 @@ pub(in crate::app) enum GcDone {
         lines: Vec<ChatLine>,
         stored: bool,
     },
-    /// A PM from the mailbox (`stored`), or our own, sent.
+    /// A PM from the mailbox (`stored`), one that came direct, or our own, sent. `nonce`:
+    /// its sealed body's nonce, to show a PM that came both ways once (PROTOCOL.md §8.14).
     Pm {
         peer: String,
         author: String,
         text: Option<String>,
         sent: u64,
         stored: bool,
+        nonce: Option<[u8; 24]>,
     },
     /// A line for the chat's window.
     Info { chat: ChatId, text: String },
@@ -79,7 +82,12 @@ pub(super) struct Windows {
     pms: BTreeMap<GroupId, String>,
     next_gc: u32,
     next_pm: u32,
+    /// PMs shown, by (peer, nonce), oldest first; at most [`SEEN_PMS`].
+    seen: std::collections::VecDeque<(String, [u8; 24])>,
 }
+
+/// PMs remembered for de-duplication across the direct and mailbox paths.
+const SEEN_PMS: usize = 4096;
 
 impl Windows {
     fn chat_window(&self, chat: &ChatId) -> Option<GroupId> {
@@ -91,6 +99,18 @@ impl Windows {
 
     fn pm_window(&self, peer: &str) -> Option<GroupId> {
         self.pms.iter().find(|(_, p)| *p == peer).map(|(g, _)| *g)
+    }
+
+    /// True the first time (`peer`, `nonce`) is shown.
+    fn first_sight(&mut self, peer: &str, nonce: [u8; 24]) -> bool {
+        if self.seen.iter().any(|(p, n)| *n == nonce && p == peer) {
+            return false;
+        }
+        if self.seen.len() >= SEEN_PMS {
+            self.seen.pop_front();
+        }
+        self.seen.push_back((peer.to_owned(), nonce));
+        true
     }
 
     fn next(counter: &mut u32, first: u32) -> GroupId {
@@ -138,10 +158,22 @@ impl Runtime {
             }
             _ => return Some(input),
         };
-        if let Err(e) = self.job(Job::Gc(job)).await {
+        if let Err(e) = self.gc_job(job).await {
             self.error(group, format!("{e:#}"));
         }
         None
+    }
+
+    /// Hands a job to the worker; a PM goes to the direct endpoint (which falls back to the
+    /// worker's mailbox path itself).
+    async fn gc_job(&mut self, job: GcJob) -> anyhow::Result<()> {
+        match (job, self.index.as_ref().and_then(|l| l.direct.clone())) {
+            (GcJob::Pm { to, text }, Some(direct)) => direct
+                .send(super::direct::DirectIn::Send { to, text })
+                .await
+                .map_err(|_| anyhow::anyhow!("the direct PM endpoint has stopped")),
+            (job, _) => self.job(Job::Gc(job)).await,
+        }
     }
 
     /// `/gc …` and `/pm …`.
@@ -152,7 +184,7 @@ impl Runtime {
     ) -> anyhow::Result<Flow> {
         let here = at.and_then(|g| self.index.as_ref()?.gc.chats.get(&g).map(|c| c.0));
         let need_chat =
-            || anyhow::anyhow!("type /gc add, remove or admin in the group chat's window");
+            || anyhow::anyhow!("type /gc add, remove, admin or leave in the group chat's window");
         let job = match c {
             ChatCommand::Gc(GcCommand::Create(name)) => GcJob::Create { at, name },
             ChatCommand::Gc(GcCommand::List) => GcJob::List { at },
@@ -168,10 +200,13 @@ impl Runtime {
                 chat: here.ok_or_else(need_chat)?,
                 user,
             },
+            ChatCommand::Gc(GcCommand::Leave) => GcJob::Leave {
+                chat: here.ok_or_else(need_chat)?,
+            },
             ChatCommand::Pm { to, text } => GcJob::Pm { to, text },
             _ => anyhow::bail!("not a group chat command"),
         };
-        self.job(Job::Gc(job)).await?;
+        self.gc_job(job).await?;
         Ok(Flow::Continue)
     }
 
@@ -192,7 +227,16 @@ impl Runtime {
                 text,
                 sent,
                 stored,
-            } => self.pm_line(&peer, author, text, sent, stored),
+                nonce,
+            } => {
+                let fresh = match (nonce, self.windows()) {
+                    (Some(n), Some(w)) => w.first_sight(&peer, n),
+                    _ => true,
+                };
+                if fresh {
+                    self.pm_line(&peer, author, text, sent, stored);
+                }
+            }
             GcDone::Info { chat, text } => {
                 let at = self.windows().and_then(|w| w.chat_window(&chat));
                 self.info(at, text);

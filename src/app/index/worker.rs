@@ -8,6 +8,7 @@
 //! Every [`GC_POLL`] it reads new group-chat records and messages and the PM mailbox
 //! ([`gc`]). Passwords arrive in [`Password`]s and go only into the client's key derivation.
 
+mod direct;
 mod gc;
 
 use std::collections::BTreeSet;
@@ -72,6 +73,14 @@ pub(in crate::app) enum Job {
     Gc(super::gc_window::GcJob),
     /// Leave the open rooms (the account's list keeps them) and log out.
     Shutdown,
+    /// Look up an account's key and presence for the direct endpoint (PROTOCOL.md §8.14).
+    Resolve { name: String },
+    /// A direct PM nobody acknowledged: store its sealed body in the mailbox.
+    StoreSealed {
+        to: String,
+        client_id: u64,
+        body: Vec<u8>,
+    },
 }
 
 /// What a job (or a poll) came to.
@@ -118,6 +127,7 @@ struct Worker {
     rooms: BTreeSet<String>,
     done: mpsc::Sender<Done>,
     gc: gc::GcState,
+    direct: direct::DirectState,
 }
 
 /// Runs until the job channel closes or a [`Job::Shutdown`] is done.
@@ -126,6 +136,7 @@ pub(super) async fn run(
     floor: bool,
     mut jobs: mpsc::Receiver<Job>,
     done: mpsc::Sender<Done>,
+    link: Option<super::direct::DirectLink>,
 ) {
     let client = match IndexClient::connect(target.key, target.addr).await {
         Ok(c) => c,
@@ -144,6 +155,7 @@ pub(super) async fn run(
         rooms: BTreeSet::new(),
         done,
         gc: gc::GcState::default(),
+        direct: direct::DirectState::new(link),
     };
     // Group chats and PMs are read through the index (PROTOCOL.md §8.10, §8.12); rooms are
     // groups and need no poll.
@@ -159,7 +171,10 @@ pub(super) async fn run(
                 }
                 Some(job) => w.job(job).await,
             },
-            _ = poll.tick() => w.gc_poll().await,
+            _ = poll.tick() => {
+                w.presence_refresh().await;
+                w.gc_poll().await;
+            }
         }
     }
 }
@@ -206,6 +221,12 @@ impl Worker {
             Job::Leave { room } => self.leave(room).await,
             Job::AdminSay { at, room, text } => self.admin_say(at, room, &text).await,
             Job::Gc(job) => self.gc_job(job).await,
+            Job::Resolve { name } => self.resolve(name).await,
+            Job::StoreSealed {
+                to,
+                client_id,
+                body,
+            } => self.store_sealed(&to, client_id, body).await,
             Job::Shutdown => {}
         }
     }
@@ -269,6 +290,7 @@ impl Worker {
                     seed,
                 })
                 .await;
+                self.direct_login().await;
                 self.gc_login().await;
             }
             Err(e) => self.send(Done::Error(at, self.describe(&e))).await,
@@ -289,6 +311,7 @@ impl Worker {
 
     async fn logout(&mut self, at: Option<GroupId>) {
         self.leave_all().await;
+        self.direct_logout().await;
         self.lists = None;
         self.gc = gc::GcState::default();
         match self.client.logout().await {
@@ -306,6 +329,9 @@ impl Worker {
 
     async fn shutdown(&mut self) {
         self.leave_all().await;
+        if self.lists.is_some() {
+            self.direct_logout().await;
+        }
         if self.lists.take().is_some() {
             let _ = self.client.logout().await;
         }

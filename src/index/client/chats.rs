@@ -13,7 +13,14 @@
 //! - **post / read**: bodies sealed under the current epoch key; read what the index kept,
 //!   opening each message with the key of its own epoch.
 //!
-//! A message whose body starts with [`META`] carries the chat's name, not text.
+//! - **leave**: sign a leave note for the head epoch and post it ([`meta`]); any remaining
+//!   member that reads it makes the leave record (Appendix B G5.4), like a removal. While the
+//!   note is void because the head moved on, the leaver signs and posts a new one.
+//!
+//! A message whose body starts with [`META`] carries the chat's name signed by an admin, one
+//! starting with [`meta::META_LEAVE`] a leave note; neither is text ([`meta`]).
+
+pub mod meta;
 
 use std::collections::BTreeMap;
 
@@ -24,7 +31,10 @@ use zeroize::Zeroizing;
 use super::gc::PutOutcome;
 use super::{ClientError, IndexClient};
 use crate::index::account::ChatEntry;
-use crate::index::groupkey::{Change, ChatId, GroupKeySchedule, MemberKey, ScheduleError};
+use crate::index::groupkey::{
+    Change, ChatId, GroupKeySchedule, Keyring, LeaveNote, MemberKey, ScheduleError,
+};
+use meta::{META_LEAVE, SignedName, decode_leave, encode_leave};
 use crate::index::wire::chats::MAX_CHAT_TEXT;
 
 /// How often a change is made again after losing the race for its epoch.
@@ -33,6 +43,8 @@ pub const MAX_REDO: usize = 8;
 pub const META: u8 = 0x01;
 /// Longest chat name.
 pub const MAX_CHAT_NAME: usize = 64;
+/// Leave notes read and not yet applied, at most.
+pub const MAX_LEAVES: usize = 64;
 
 /// Why a group-chat flow failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +91,10 @@ pub struct ChatInfo {
     pub name: String,
     /// The newest message id read.
     pub seen: u64,
+    /// Serial of the name taken (0: none signed yet).
+    pub name_serial: u64,
+    /// The signed name message taken, posted again after an add (by any member).
+    pub name_message: Vec<u8>,
 }
 
 /// The group chats of one logged-in account; see the module docs.
@@ -87,6 +103,10 @@ pub struct GroupChats<S> {
     schedule: S,
     rng: ChaCha20Rng,
     chats: BTreeMap<ChatId, ChatInfo>,
+    /// Leave notes read (with the sender's username), for [`GroupChats::apply_leaves`].
+    leaves: Vec<(LeaveNote, String)>,
+    /// Chats we left: the epoch of our last note.
+    left: BTreeMap<ChatId, u64>,
 }
 
 impl<S: GroupKeySchedule> GroupChats<S> {
@@ -96,6 +116,8 @@ impl<S: GroupKeySchedule> GroupChats<S> {
             schedule,
             rng: ChaCha20Rng::from_seed(seed),
             chats: BTreeMap::new(),
+            leaves: Vec::new(),
+            left: BTreeMap::new(),
         }
     }
 
@@ -178,11 +200,13 @@ impl<S: GroupKeySchedule> GroupChats<S> {
         chat: &ChatId,
         name: &str,
     ) -> Result<(), ChatError> {
-        let mut body = vec![META];
-        body.extend_from_slice(name.as_bytes());
+        let serial = self.chats.get(chat).map_or(0, |c| c.name_serial) + 1;
+        let body = SignedName::sign(&self.schedule, chat, serial, name).encode();
         self.post_body(client, chat, &body).await?;
         if let Some(info) = self.chats.get_mut(chat) {
             info.name = name.to_owned();
+            info.name_serial = serial;
+            info.name_message = body;
         }
         Ok(())
     }
@@ -196,13 +220,13 @@ impl<S: GroupKeySchedule> GroupChats<S> {
     ) -> Result<u64, ChatError> {
         let key = client.user_key(user).await?;
         let epoch = self.change(client, chat, &Change::Add(vec![key])).await?;
-        let name = self
-            .chats
-            .get(chat)
-            .map(|c| c.name.clone())
-            .unwrap_or_default();
-        if !name.is_empty() {
-            self.set_name(client, chat, &name).await?;
+        let info = self.chats.get(chat).cloned().unwrap_or_default();
+        if !info.name_message.is_empty() {
+            // The admin's signed name again, for the new member (who cannot read older
+            // epochs); any member may repost it.
+            self.post_body(client, chat, &info.name_message).await?;
+        } else if !info.name.is_empty() {
+            self.set_name(client, chat, &info.name).await?;
         }
         Ok(epoch)
     }
@@ -302,6 +326,9 @@ impl<S: GroupKeySchedule> GroupChats<S> {
     pub async fn discover(&mut self, client: &mut IndexClient) -> Result<Vec<ChatId>, ChatError> {
         let mut new = Vec::new();
         for (chat, epoch) in client.my_chats().await? {
+            if self.left.contains_key(&chat) {
+                continue;
+            }
             let known = self.chats.contains_key(&chat);
             if !known || self.schedule.current_epoch(&chat) < Some(epoch) {
                 self.sync(client, &chat).await?;
@@ -320,7 +347,7 @@ impl<S: GroupKeySchedule> GroupChats<S> {
         chat: &ChatId,
         text: &str,
     ) -> Result<u64, ChatError> {
-        if text.is_empty() || text.len() > MAX_CHAT_TEXT || text.as_bytes()[0] == META {
+        if text.is_empty() || text.len() > MAX_CHAT_TEXT || [META, META_LEAVE].contains(&text.as_bytes()[0]) {
             return Err(ChatError::BadText);
         }
         self.post_body(client, chat, text.as_bytes()).await
@@ -372,9 +399,16 @@ impl<S: GroupKeySchedule> GroupChats<S> {
         epoch: u64,
         body: Option<Zeroizing<Vec<u8>>>,
     ) -> Option<ChatLine> {
-        if let Some(name) = body.as_ref().and_then(|b| b.strip_prefix(&[META])) {
-            let name = String::from_utf8_lossy(name);
-            self.chats.entry(*chat).or_default().name = name.chars().take(MAX_CHAT_NAME).collect();
+        if let Some(signed) = body.as_ref().and_then(|b| b.strip_prefix(&[META])) {
+            self.take_name(chat, signed);
+            return None;
+        }
+        if let Some(note) = body.as_ref().and_then(|b| b.strip_prefix(&[META_LEAVE])) {
+            if let Some(note) = decode_leave(chat, note) {
+                if self.leaves.len() < MAX_LEAVES {
+                    self.leaves.push((note, sender));
+                }
+            }
             return None;
         }
         let text = body.map(|b| String::from_utf8_lossy(&b).into_owned());
@@ -386,4 +420,91 @@ impl<S: GroupKeySchedule> GroupChats<S> {
             text,
         })
     }
+
+    /// Takes a name message if an admin of our head epoch signed it with a higher serial.
+    fn take_name(&mut self, chat: &ChatId, signed: &[u8]) {
+        let Some(n) = SignedName::decode(chat, signed) else {
+            return;
+        };
+        let admin = self
+            .schedule
+            .members(chat)
+            .iter()
+            .any(|(m, admin)| *m == n.signer && *admin);
+        let info = self.chats.entry(*chat).or_default();
+        if admin && n.serial > info.name_serial {
+            info.name_serial = n.serial;
+            info.name_message = [&[META][..], signed].concat();
+            info.name = n.name;
+        }
+    }
+
+    /// Makes the leave record for each leave note read whose epoch is our head's (another
+    /// member may come first: then the note is void or already applied); returns the
+    /// leavers (username as the index named the note's sender) removed by our records, with
+    /// the new epoch.
+    pub async fn apply_leaves(&mut self, client: &mut IndexClient) -> Vec<(ChatId, String, u64)> {
+        let mut out = Vec::new();
+        for (note, name) in std::mem::take(&mut self.leaves) {
+            let chat = note.chat_id;
+            let member = note.member;
+            if !self.is_member(&chat, &member) || self.current(&chat) != Some(note.epoch) {
+                continue;
+            }
+            if let Ok(epoch) = self.change(client, &chat, &Change::Leave(note)).await {
+                if !self.is_member(&chat, &member) {
+                    out.push((chat, name, epoch));
+                }
+            }
+        }
+        out
+    }
+
+    fn current(&self, chat: &ChatId) -> Option<u64> {
+        self.schedule.current_epoch(chat)
+    }
 }
+
+impl GroupChats<Keyring> {
+    /// Leaves `chat`: posts a signed leave note for its head epoch and stops following it;
+    /// a remaining member makes the leave record (a rotation we are not in).
+    pub async fn leave(&mut self, client: &mut IndexClient, chat: &ChatId) -> Result<(), ChatError> {
+        self.sync(client, chat).await?;
+        let note = self.schedule.leave_note(chat)?;
+        self.post_body(client, chat, &encode_leave(&note)).await?;
+        self.left.insert(*chat, note.epoch);
+        self.chats.remove(chat);
+        Ok(())
+    }
+
+    /// For each chat we left that the index still lists us in at a newer epoch (our note was
+    /// void: the head moved on before a member applied it), posts a new note.
+    pub async fn renew_leaves(&mut self, client: &mut IndexClient) -> Result<(), ChatError> {
+        if self.left.is_empty() {
+            return Ok(());
+        }
+        let listed = client.my_chats().await?;
+        self.left.retain(|chat, _| listed.iter().any(|(c, _)| c == chat));
+        for (chat, head) in listed {
+            let Some(noted) = self.left.get(&chat).copied() else {
+                continue;
+            };
+            if head > noted {
+                self.sync(client, &chat).await?;
+                self.chats.remove(&chat);
+                let note = self.schedule.leave_note(&chat)?;
+                self.post_body(client, &chat, &encode_leave(&note)).await?;
+                self.left.insert(chat, note.epoch);
+            }
+        }
+        Ok(())
+    }
+
+    /// True if we left `chat` (it is not followed again by [`Self::discover`]).
+    pub fn has_left(&self, chat: &ChatId) -> bool {
+        self.left.contains_key(chat)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -25,6 +25,9 @@ pub struct ReceivedPm {
     pub at: u64,
     /// The text, or `None` if the body did not open (acknowledge it anyway).
     pub text: Option<String>,
+    /// The sealed body's nonce: the same in a direct copy of this PM (PROTOCOL.md §8.14),
+    /// so the recipient shows it once.
+    pub nonce: [u8; NONCE_LEN],
 }
 
 /// Seals `text` from `ours` to the Ed25519 key `to`: `[nonce 24][mac 16][ciphertext]`.
@@ -92,6 +95,18 @@ impl IndexClient {
         self.rng.fill_bytes(&mut nonce);
         let identity = self.identity.as_ref().ok_or(ClientError::NotLoggedIn)?;
         let body = seal_pm(identity, &key, nonce, text).ok_or(ClientError::Protocol)?;
+        self.store_sealed_pm(&recipient, client_id, body).await
+    }
+
+    /// Stores an already sealed body for `to` under `client_id`: the mailbox fallback of a
+    /// direct PM nobody acknowledged keeps its body (and nonce), so it is shown once.
+    pub async fn store_sealed_pm(
+        &mut self,
+        to: &str,
+        client_id: u64,
+        body: Vec<u8>,
+    ) -> Result<u64, ClientError> {
+        let recipient = normalize_username(to).ok_or(ClientError::BadName)?;
         let request = MailboxRequest::StorePm {
             recipient,
             client_id,
@@ -123,6 +138,7 @@ impl IndexClient {
             let identity = self.identity.as_ref().ok_or(ClientError::NotLoggedIn)?;
             out.extend(page.into_iter().map(|pm| ReceivedPm {
                 text: open_pm(identity, &pm.sender_key, &pm.body),
+                nonce: pm.body.get(..NONCE_LEN).and_then(|n| n.try_into().ok()).unwrap_or_default(),
                 id: pm.id,
                 sender: pm.sender,
                 at: pm.at,

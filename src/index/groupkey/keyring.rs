@@ -381,6 +381,10 @@ impl GroupKeySchedule for Keyring {
     fn epoch_key(&self, chat: &ChatId, epoch: u64) -> Option<EpochKey> {
         Self::epoch_key(self, chat, epoch).cloned()
     }
+
+    fn sign_as_member(&self, input: &[u8]) -> (MemberKey, [u8; 64]) {
+        (self.me.signing_key(), super::record::sign(&self.me, input))
+    }
 }
 
 type Applied = (

@@ -13,6 +13,7 @@
 
 mod assembly;
 mod chats;
+mod presence;
 mod requests;
 mod rooms;
 
@@ -30,6 +31,7 @@ use rand_chacha::ChaCha20Rng;
 use self::assembly::{Assemblies, Refused, ReplyCache, Step};
 use super::account::KdfParams;
 use super::limits::{Rate, RateTable};
+use super::presence::table::PresenceTable;
 use super::store::{Op, Outcome};
 use super::wire::{self, CHALLENGE_LEN, Fragment, Kind, Reply, Request, Status};
 use crate::crypto::{self, BoxKeypair, Identity, SharedKeys};
@@ -202,6 +204,7 @@ pub struct Service {
     storage: VecDeque<(Token, Op)>,
     stats: ServiceStats,
     rooms: rooms::Rooms,
+    presence: PresenceTable,
 }
 
 impl std::fmt::Debug for Service {
@@ -226,6 +229,7 @@ impl Service {
         let identity = Identity::from_seed(&config.identity_seed);
         let keypair = BoxKeypair::from_secret_bytes(*identity.keypair().secret_bytes());
         let dummy = Identity::from_seed(&config.fake_secret).signing_key();
+        let presence = PresenceTable::new(keypair.public_key().0, config.max_sessions);
         let (ip_burst, ip_every) = config.ip_rate;
         let (login_burst, login_every) = config.login_rate;
         Self {
@@ -246,6 +250,7 @@ impl Service {
             storage: VecDeque::new(),
             stats: ServiceStats::default(),
             rooms: rooms::Rooms::new(config.room_port),
+            presence,
             config,
         }
     }

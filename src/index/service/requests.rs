@@ -127,6 +127,10 @@ impl Service {
             }
             Request::Mailbox(m) => mailbox_op(account, m).ok_or("bad_name")?,
             Request::Chat(c) => super::chats::op(account, c),
+            Request::Presence(req) => {
+                self.on_presence(now, &p, account, req);
+                return Ok(());
+            }
             Request::Logout => {
                 self.sessions.pop(&p.client);
                 self.answer(&p, Status::Ok);
@@ -165,6 +169,7 @@ impl Service {
                 self.submit(
                     Pending {
                         login: Some(account),
+                        name,
                         ..p
                     },
                     op,
@@ -196,6 +201,7 @@ impl Service {
                 if let Some(account) = p.login {
                     self.stats.logins += 1;
                     self.sessions.put(p.client, Session { account, last: now });
+                    self.presence.note_login(account, &p.name, bundle.public_key);
                 }
                 ok(ReplyBody::Account(bundle))
             }

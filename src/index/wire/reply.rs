@@ -18,6 +18,7 @@
 
 use super::chats::ChatReply;
 use super::mailbox::MailboxReply;
+use crate::index::presence::PresenceReply;
 use super::request::{MAX_HISTORY, put_params, put_text, read_params, read_text};
 use super::{
     CHALLENGE_LEN, Kind, MAX_MESSAGE, SALT_LEN, WRAPPED_KEY_LEN, put_blob, put_name, read_blob,
@@ -153,6 +154,8 @@ pub enum ReplyBody {
     Mailbox(MailboxReply),
     /// Kinds 19–23 (and the winner in a `rotation_lost` reply).
     Chat(ChatReply),
+    /// Kinds 26–28.
+    Presence(PresenceReply),
 }
 
 /// What a client needs to join a room's group (the answer to kind 8).
@@ -235,6 +238,7 @@ impl Reply {
             ReplyBody::Delivered(n) => out.extend_from_slice(&n.to_be_bytes()),
             ReplyBody::Mailbox(m) => m.encode_body(&mut out),
             ReplyBody::Chat(c) => c.encode_body(&mut out),
+            ReplyBody::Presence(p) => p.encode_body(&mut out),
         }
         out
     }
@@ -284,6 +288,9 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<ReplyBody, DecodeError>
         }
         Kind::PutRecord | Kind::FetchRecords | Kind::PostChat | Kind::FetchChat | Kind::MyChats => {
             ReplyBody::Chat(ChatReply::decode_body(kind as u8, r)?)
+        }
+        Kind::PublishPresence | Kind::LookupPresence | Kind::WithdrawPresence => {
+            ReplyBody::Presence(PresenceReply::decode_body(kind as u8, r)?)
         }
         _ => ReplyBody::Empty,
     })

@@ -24,6 +24,7 @@
 
 use super::chats::ChatRequest;
 use super::mailbox::MailboxRequest;
+use crate::index::presence::PresenceRequest;
 use super::{MAX_MESSAGE, SALT_LEN, WRAPPED_KEY_LEN, put_blob, put_name, read_blob, read_name};
 use crate::index::account::KdfParams;
 use crate::index::names::{MAX_ROOM_NAME, MAX_USERNAME};
@@ -79,6 +80,12 @@ pub enum Kind {
     FetchChat = 22,
     /// The group chats the account is a member of.
     MyChats = 23,
+    /// This device's direct-PM address, signed by the account (PROTOCOL.md §8.14).
+    PublishPresence = 26,
+    /// Where an account is online.
+    LookupPresence = 27,
+    /// This device goes offline.
+    WithdrawPresence = 28,
 }
 
 impl Kind {
@@ -110,7 +117,14 @@ impl Kind {
             FetchChat,
             MyChats,
         ];
-        ALL.get(usize::from(b).wrapping_sub(1)).copied()
+        ALL.get(usize::from(b).wrapping_sub(1))
+            .copied()
+            .or(match b {
+                26 => Some(PublishPresence),
+                27 => Some(LookupPresence),
+                28 => Some(WithdrawPresence),
+                _ => None,
+            })
     }
 }
 
@@ -236,6 +250,8 @@ pub enum Request {
     Mailbox(MailboxRequest),
     /// Kinds 19–23.
     Chat(ChatRequest),
+    /// Kinds 26–28.
+    Presence(PresenceRequest),
 }
 
 /// Most messages in one history reply.
@@ -261,6 +277,7 @@ impl Request {
             Self::ServerMessage { .. } => Kind::ServerMessage,
             Self::Mailbox(m) => m.kind(),
             Self::Chat(c) => c.kind(),
+            Self::Presence(p) => Kind::from_u8(p.kind_byte()).unwrap_or(Kind::LookupPresence),
         }
     }
 
@@ -328,6 +345,7 @@ impl Request {
             }
             Self::Mailbox(m) => m.encode_body(&mut out),
             Self::Chat(c) => c.encode_body(&mut out),
+            Self::Presence(p) => p.encode_body(&mut out),
         }
         out
     }
@@ -379,6 +397,9 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Request, DecodeError> {
         }
         Kind::PutRecord | Kind::FetchRecords | Kind::PostChat | Kind::FetchChat | Kind::MyChats => {
             Request::Chat(ChatRequest::decode_body(kind as u8, r)?)
+        }
+        Kind::PublishPresence | Kind::LookupPresence | Kind::WithdrawPresence => {
+            Request::Presence(PresenceRequest::decode_body(kind as u8, r)?)
         }
     })
 }

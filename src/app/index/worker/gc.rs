@@ -170,8 +170,38 @@ impl Worker {
         for chat in known {
             self.gc_refresh(chat).await;
         }
+        self.gc_apply_leaves().await;
         self.gc_save().await;
         self.pm_poll().await;
+    }
+
+    /// Makes the leave records of the leave notes read, and renews our own void notes.
+    async fn gc_apply_leaves(&mut self) {
+        let Some(chats) = self.gc.chats.as_mut() else {
+            return;
+        };
+        let done = chats.apply_leaves(&mut self.client).await;
+        if let Err(e) = chats.renew_leaves(&mut self.client).await {
+            tracing::debug!(error = %e, "leave notes not renewed");
+        }
+        for (chat, name, epoch) in done {
+            let text = format!("{name} left: the chat's key rotated to epoch {epoch}");
+            self.gc_send(GcDone::Info { chat, text }).await;
+        }
+    }
+
+    async fn gc_leave(&mut self, chat: ChatId) {
+        let Some(chats) = self.gc.chats.as_mut() else {
+            return;
+        };
+        match chats.leave(&mut self.client, &chat).await {
+            Ok(()) => {
+                let reason = "you left this group chat; the others rotate its key".to_owned();
+                self.gc_send(GcDone::Closed { chat, reason }).await;
+                self.gc_save().await;
+            }
+            Err(e) => self.gc_error(None, Some(chat), &e).await,
+        }
     }
 
     /// New records and messages of a followed chat.
@@ -220,6 +250,7 @@ impl Worker {
                 text: pm.text,
                 sent: pm.at,
                 stored: true,
+                nonce: Some(pm.nonce),
             })
             .await;
         }
@@ -248,6 +279,7 @@ impl Worker {
             GcJob::List { at } => self.gc_list(at).await,
             GcJob::Post { chat, text } => self.gc_post(chat, &text).await,
             GcJob::Pm { to, text } => self.pm_send(&to, &text).await,
+            GcJob::Leave { chat } => self.gc_leave(chat).await,
         }
     }
 
@@ -343,6 +375,7 @@ impl Worker {
                     text: Some(text.to_owned()),
                     sent: 0,
                     stored: false,
+                    nonce: None,
                 })
                 .await;
             }
