@@ -147,3 +147,67 @@ fn group_chat_add_remove_and_offline_pm_through_the_front_end() {
         assert!(!p.printed().contains(PW), "{}: password printed", p.name);
     }
 }
+
+/// `/gc leave` (issue #14): bob leaves; his window closes, a remaining member makes the
+/// leave record at its next poll (the key rotates, as for a removal), and bob reads nothing
+/// of the new epoch while carol does.
+#[test]
+fn a_member_leaves_and_the_others_rotate() {
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (_index, target) = start_index(dirs[0].path());
+    let mut a = Proc::chat("alice", dirs[1].path(), &target);
+    a.account("register", "alice", PW);
+    let mut b = Proc::chat("bob", dirs[2].path(), &target);
+    b.account("register", "bob", PW);
+    let mut c = Proc::chat("carol", dirs[3].path(), &target);
+    c.account("register", "carol", PW);
+
+    a.say("/gc create crew");
+    a.expect("INFO", "group chat crew created", &[]);
+    a.say("/gc add bob");
+    a.expect("INFO", "added bob: the chat's key rotated to epoch 1", &[]);
+    a.say("/gc add carol");
+    a.expect(
+        "INFO",
+        "added carol: the chat's key rotated to epoch 2",
+        &[],
+    );
+    a.say("before bob leaves");
+    b.expect("GCMSG", "before bob leaves", &[("chat", "crew")]);
+    c.expect("GCMSG", "before bob leaves", &[("chat", "crew")]);
+
+    b.say("/gc leave");
+    b.expect("CLOSED", "", &[]);
+    // Alice or carol (whoever polls first) makes the leave record; the other sees epoch 3.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        a.say("/gc list");
+        if sees(
+            &mut a,
+            "INFO",
+            "crew (2 members, key epoch 3)",
+            Duration::from_secs(1),
+        ) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nobody rotated:\n{}",
+            a.printed()
+        );
+    }
+    a.say("after bob left");
+    c.expect(
+        "GCMSG",
+        "after bob left",
+        &[("chat", "crew"), ("nick", "alice")],
+    );
+    assert!(!sees(
+        &mut b,
+        "GCMSG",
+        "after bob left",
+        Duration::from_secs(3)
+    ));
+    // Bob's next poll does not bring the chat back.
+    assert!(!sees(&mut b, "INFO", "crew", Duration::from_secs(3)));
+}

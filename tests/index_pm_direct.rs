@@ -109,7 +109,10 @@ fn online_pms_go_direct_store_nothing_and_survive_the_index() {
         let text = format!("direct hello {i}");
         assert_eq!(count(&mut b, "PM", &text, Duration::ZERO), 1, "{text}");
     }
-    assert_eq!(count(&mut b, "PM", "the index is gone", Duration::from_secs(3)), 1);
+    assert_eq!(
+        count(&mut b, "PM", "the index is gone", Duration::from_secs(3)),
+        1
+    );
     assert!(!a.printed().contains(PW) && !b.printed().contains(PW));
 }
 
@@ -137,7 +140,11 @@ fn offline_and_unacknowledged_pms_fall_back_to_the_mailbox_and_show_once() {
     assert_eq!(pms_ever_stored(dirs[0].path()), 1);
     let mut c2 = Proc::chat("carol again", dirs[4].path(), &target);
     c2.account("login", "carol", PW);
-    c2.expect("PM", "offline note", &[("chat", "alice"), ("nick", "alice")]);
+    c2.expect(
+        "PM",
+        "offline note",
+        &[("chat", "alice"), ("nick", "alice")],
+    );
 
     // Warm up alice → bob (lookups done, bob knows alice's key), then stop bob: alice's
     // PM gets no ack and goes to the mailbox with the same sealed body.
@@ -148,7 +155,10 @@ fn offline_and_unacknowledged_pms_fall_back_to_the_mailbox_and_show_once() {
     a.say("/pm bob are you frozen");
     let deadline = Instant::now() + Duration::from_secs(15);
     while pms_ever_stored(dirs[0].path()) < 2 {
-        assert!(Instant::now() < deadline, "no mailbox fallback without an ack");
+        assert!(
+            Instant::now() < deadline,
+            "no mailbox fallback without an ack"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     signal(&b, "-CONT");
@@ -165,5 +175,8 @@ fn offline_and_unacknowledged_pms_fall_back_to_the_mailbox_and_show_once() {
         db.query("SELECT id FROM pms", &[]).unwrap().len()
     };
     assert_eq!(left, 0, "the mailbox copy was acknowledged");
-    assert_eq!(count(&mut c2, "PM", "offline note", Duration::from_secs(1)), 1);
+    assert_eq!(
+        count(&mut c2, "PM", "offline note", Duration::from_secs(1)),
+        1
+    );
 }

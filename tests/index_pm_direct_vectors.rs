@@ -65,7 +65,10 @@ fn presence_publish_lookup_and_withdraw() {
         status: Status::Ok,
         body: ReplyBody::Presence(PresenceReply::Entries(vec![e])),
     };
-    assert_eq!(hex(&reply.encode()), format!("1B0001{ENTRY_HEAD}{SIGNATURE}"));
+    assert_eq!(
+        hex(&reply.encode()),
+        format!("1B0001{ENTRY_HEAD}{SIGNATURE}")
+    );
     assert_eq!(Reply::decode(&reply.encode()).unwrap(), reply);
     let limited = Reply::status(Kind::LookupPresence, Status::RateLimited);
     assert_eq!(hex(&limited.encode()), "1B03");

@@ -37,7 +37,10 @@ fn a_group_chat_window_in_a_real_terminal() {
     tmux.wait_for("the password prompt", |s| s.0.contains("(not shown)"));
     tmux.type_line(PW);
     tmux.wait_for("the login", |s| s.has_message("logged in as alice"));
-    assert!(!tmux.capture().0.contains(PW), "the password is on the screen");
+    assert!(
+        !tmux.capture().0.contains(PW),
+        "the password is on the screen"
+    );
 
     let mut b = Proc::chat("bob", dirs[1].path(), &target);
     b.account("register", "bob", PW);
@@ -59,7 +62,7 @@ fn a_group_chat_window_in_a_real_terminal() {
     b.say("hello from bob");
     tmux.wait_for("bob's message in the chat's window", |s| {
         let rows = rows_with(s, "hello from bob");
-        rows.len() == 1 && rows[0].contains("bob")
+        rows.len() == 1 && timed_row(rows[0], "<bob> hello from bob")
     });
     // The status window does not have it; back in the chat's window it is there.
     tmux.type_line("/win 1");

@@ -105,9 +105,9 @@ impl Runtime {
             out: VecDeque::new(),
             members_dirty: BTreeSet::new(),
             facts_dirty: BTreeSet::new(),
-            index: options
-                .index
-                .map(|target| IndexLink::start(target, options.index_floor, started.advertised.ip())),
+            index: options.index.map(|target| {
+                IndexLink::start(target, options.index_floor, started.advertised.ip())
+            }),
             persist_due: None,
         })
     }

@@ -278,7 +278,10 @@ mod tests {
         assert!(!e.verify("alice", &other, &[9; 32]), "bound to the account");
         let mut moved = e;
         moved.addr = "127.0.0.10:4000".parse().unwrap();
-        assert!(!moved.verify("alice", &key, &[9; 32]), "the address is signed");
+        assert!(
+            !moved.verify("alice", &key, &[9; 32]),
+            "the address is signed"
+        );
     }
 
     #[test]

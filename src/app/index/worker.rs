@@ -74,7 +74,9 @@ pub(in crate::app) enum Job {
     /// Leave the open rooms (the account's list keeps them) and log out.
     Shutdown,
     /// Look up an account's key and presence for the direct endpoint (PROTOCOL.md §8.14).
-    Resolve { name: String },
+    Resolve {
+        name: String,
+    },
     /// A direct PM nobody acknowledged: store its sealed body in the mailbox.
     StoreSealed {
         to: String,

@@ -34,8 +34,8 @@ use crate::index::account::ChatEntry;
 use crate::index::groupkey::{
     Change, ChatId, GroupKeySchedule, Keyring, LeaveNote, MemberKey, ScheduleError,
 };
-use meta::{META_LEAVE, SignedName, decode_leave, encode_leave};
 use crate::index::wire::chats::MAX_CHAT_TEXT;
+use meta::{META_LEAVE, SignedName, decode_leave, encode_leave};
 
 /// How often a change is made again after losing the race for its epoch.
 pub const MAX_REDO: usize = 8;
@@ -347,7 +347,10 @@ impl<S: GroupKeySchedule> GroupChats<S> {
         chat: &ChatId,
         text: &str,
     ) -> Result<u64, ChatError> {
-        if text.is_empty() || text.len() > MAX_CHAT_TEXT || [META, META_LEAVE].contains(&text.as_bytes()[0]) {
+        if text.is_empty()
+            || text.len() > MAX_CHAT_TEXT
+            || [META, META_LEAVE].contains(&text.as_bytes()[0])
+        {
             return Err(ChatError::BadText);
         }
         self.post_body(client, chat, text.as_bytes()).await
@@ -468,7 +471,11 @@ impl<S: GroupKeySchedule> GroupChats<S> {
 impl GroupChats<Keyring> {
     /// Leaves `chat`: posts a signed leave note for its head epoch and stops following it;
     /// a remaining member makes the leave record (a rotation we are not in).
-    pub async fn leave(&mut self, client: &mut IndexClient, chat: &ChatId) -> Result<(), ChatError> {
+    pub async fn leave(
+        &mut self,
+        client: &mut IndexClient,
+        chat: &ChatId,
+    ) -> Result<(), ChatError> {
         self.sync(client, chat).await?;
         let note = self.schedule.leave_note(chat)?;
         self.post_body(client, chat, &encode_leave(&note)).await?;
@@ -484,7 +491,8 @@ impl GroupChats<Keyring> {
             return Ok(());
         }
         let listed = client.my_chats().await?;
-        self.left.retain(|chat, _| listed.iter().any(|(c, _)| c == chat));
+        self.left
+            .retain(|chat, _| listed.iter().any(|(c, _)| c == chat));
         for (chat, head) in listed {
             let Some(noted) = self.left.get(&chat).copied() else {
                 continue;

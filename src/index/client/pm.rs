@@ -136,12 +136,18 @@ impl IndexClient {
             };
             after = last.id;
             let identity = self.identity.as_ref().ok_or(ClientError::NotLoggedIn)?;
-            out.extend(page.into_iter().map(|pm| ReceivedPm {
-                text: open_pm(identity, &pm.sender_key, &pm.body),
-                nonce: pm.body.get(..NONCE_LEN).and_then(|n| n.try_into().ok()).unwrap_or_default(),
-                id: pm.id,
-                sender: pm.sender,
-                at: pm.at,
+            out.extend(page.into_iter().map(|pm| {
+                ReceivedPm {
+                    text: open_pm(identity, &pm.sender_key, &pm.body),
+                    nonce: pm
+                        .body
+                        .get(..NONCE_LEN)
+                        .and_then(|n| n.try_into().ok())
+                        .unwrap_or_default(),
+                    id: pm.id,
+                    sender: pm.sender,
+                    at: pm.at,
+                }
             }));
         }
     }

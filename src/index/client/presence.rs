@@ -21,7 +21,9 @@ impl IndexClient {
             return Err(ClientError::NotLoggedIn);
         };
         let entry = PresenceEntry::sign(identity, name, node_key, addr, expires, &self.index.0);
-        self.presence(PresenceRequest::Publish(entry)).await.map(|_| ())
+        self.presence(PresenceRequest::Publish(entry))
+            .await
+            .map(|_| ())
     }
 
     /// The live direct endpoints of the account `name` (none: offline). Not verified here:

@@ -286,7 +286,13 @@ impl DirectPms {
     }
 
     /// Seals `text` to `to` and sends it to each of its live devices.
-    pub fn send(&mut self, now: Instant, to: &str, client_id: u64, text: &str) -> Result<(), NotSent> {
+    pub fn send(
+        &mut self,
+        now: Instant,
+        to: &str,
+        client_id: u64,
+        text: &str,
+    ) -> Result<(), NotSent> {
         if text.is_empty() || text.len() > MAX_DIRECT_TEXT {
             return Err(NotSent::TooLong);
         }
@@ -326,7 +332,11 @@ impl DirectPms {
     }
 
     fn pm_plain(&self, p: &Pending) -> Vec<u8> {
-        let me = self.me.as_ref().map(|(n, _)| n.as_str()).unwrap_or_default();
+        let me = self
+            .me
+            .as_ref()
+            .map(|(n, _)| n.as_str())
+            .unwrap_or_default();
         encode_pm(p.client_id, me, &p.body)
     }
 
@@ -417,8 +427,9 @@ impl DirectPms {
     ) -> Result<(), &'static str> {
         let client_id = r.u64_be().map_err(|_| "bad_payload")?;
         let name = read_name(r, MAX_USERNAME).map_err(|_| "bad_payload")?;
-        let body = crate::index::wire::read_short_bytes(r, (BOX_OVERHEAD + 1, MAX_DIRECT_BODY), "body")
-            .map_err(|_| "bad_payload")?;
+        let body =
+            crate::index::wire::read_short_bytes(r, (BOX_OVERHEAD + 1, MAX_DIRECT_BODY), "body")
+                .map_err(|_| "bad_payload")?;
         if r.remaining() != 0 {
             return Err("bad_payload");
         }
@@ -465,8 +476,9 @@ impl DirectPms {
 
     /// The PMs held for `name` (not older than [`HOLD`]), now that its key is known.
     fn release(&mut self, now: Instant, name: &str) {
-        let (ready, rest): (VecDeque<Held>, VecDeque<Held>) =
-            std::mem::take(&mut self.held).into_iter().partition(|h| h.name == name);
+        let (ready, rest): (VecDeque<Held>, VecDeque<Held>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|h| h.name == name);
         self.held = rest;
         for pm in ready {
             if now.saturating_duration_since(pm.at) > HOLD {

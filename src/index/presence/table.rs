@@ -97,7 +97,11 @@ impl PresenceTable {
         account: i64,
         entry: PresenceEntry,
     ) -> Result<(), Refused> {
-        let (name, key) = self.accounts.get(&account).cloned().ok_or(Refused::Unknown)?;
+        let (name, key) = self
+            .accounts
+            .get(&account)
+            .cloned()
+            .ok_or(Refused::Unknown)?;
         if !entry.verify(&name, &key, &self.index_key) {
             self.stats.forged += 1;
             return Err(Refused::BadSignature);
@@ -214,7 +218,10 @@ mod tests {
             assert!(t.lookup(now, 1, "bob").is_ok());
         }
         assert_eq!(t.lookup(now, 1, "bob"), Err(Refused::RateLimited));
-        assert!(t.lookup(now, 2, "bob").is_ok(), "another asker has its own bucket");
+        assert!(
+            t.lookup(now, 2, "bob").is_ok(),
+            "another asker has its own bucket"
+        );
         assert_eq!(t.stats().rate_limited, 1);
     }
 }

@@ -201,7 +201,8 @@ impl Service {
                 if let Some(account) = p.login {
                     self.stats.logins += 1;
                     self.sessions.put(p.client, Session { account, last: now });
-                    self.presence.note_login(account, &p.name, bundle.public_key);
+                    self.presence
+                        .note_login(account, &p.name, bundle.public_key);
                 }
                 ok(ReplyBody::Account(bundle))
             }

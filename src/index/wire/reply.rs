@@ -18,7 +18,6 @@
 
 use super::chats::ChatReply;
 use super::mailbox::MailboxReply;
-use crate::index::presence::PresenceReply;
 use super::request::{MAX_HISTORY, put_params, put_text, read_params, read_text};
 use super::{
     CHALLENGE_LEN, Kind, MAX_MESSAGE, SALT_LEN, WRAPPED_KEY_LEN, put_blob, put_name, read_blob,
@@ -26,6 +25,7 @@ use super::{
 };
 use crate::index::account::KdfParams;
 use crate::index::names::{MAX_ROOM_NAME, MAX_USERNAME};
+use crate::index::presence::PresenceReply;
 use crate::wire::{DecodeError, Reader};
 
 /// Outcome of a request. Bad requests get no reply at all (a counted drop).

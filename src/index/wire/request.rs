@@ -24,10 +24,10 @@
 
 use super::chats::ChatRequest;
 use super::mailbox::MailboxRequest;
-use crate::index::presence::PresenceRequest;
 use super::{MAX_MESSAGE, SALT_LEN, WRAPPED_KEY_LEN, put_blob, put_name, read_blob, read_name};
 use crate::index::account::KdfParams;
 use crate::index::names::{MAX_ROOM_NAME, MAX_USERNAME};
+use crate::index::presence::PresenceRequest;
 use crate::wire::{DecodeError, MAX_SIGNED_PAYLOAD, Reader};
 
 /// Request kinds, in wire order.

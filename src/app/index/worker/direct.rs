@@ -62,7 +62,11 @@ impl Worker {
             return;
         }
         let expires = u64::try_from(unix_now()).unwrap_or(0) + PRESENCE_TTL.as_secs();
-        match self.client.publish_presence(l.node_key.0, l.addr, expires).await {
+        match self
+            .client
+            .publish_presence(l.node_key.0, l.addr, expires)
+            .await
+        {
             Ok(()) => self.direct.published = Some(now()),
             Err(e) => tracing::debug!(error = %e, "presence not published"),
         }
@@ -78,7 +82,8 @@ impl Worker {
             let _ = self.client.withdraw_presence(l.node_key.0).await;
         }
         let (tx, rx) = oneshot::channel();
-        self.to_direct(DirectIn::LoggedOut { undelivered: tx }).await;
+        self.to_direct(DirectIn::LoggedOut { undelivered: tx })
+            .await;
         if let Ok(Ok(left)) = tokio::time::timeout(LOGOUT_WAIT, rx).await {
             for (to, client_id, body) in left {
                 self.store_sealed(&to, client_id, body).await;

@@ -83,8 +83,11 @@ impl SignedName {
         if key.is_weak() {
             return None;
         }
-        key.verify_strict(&name_input(chat, serial, &name), &Signature::from_bytes(&signature))
-            .ok()?;
+        key.verify_strict(
+            &name_input(chat, serial, &name),
+            &Signature::from_bytes(&signature),
+        )
+        .ok()?;
         Some(Self {
             serial,
             name,

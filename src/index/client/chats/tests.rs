@@ -73,7 +73,10 @@ fn only_an_admin_names_the_chat_and_old_names_do_not_come_back() {
     read_body(&mut bob, &chat, other);
     assert_eq!(name_of(&bob, &chat), "dev team");
     // The taken message is kept verbatim, for reposting after an add.
-    assert_eq!(bob.chats()[&chat].name_message, signed(&alice, 2, "dev team"));
+    assert_eq!(
+        bob.chats()[&chat].name_message,
+        signed(&alice, 2, "dev team")
+    );
 }
 
 #[test]

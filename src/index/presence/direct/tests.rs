@@ -51,7 +51,8 @@ fn pair() -> (Side, Side) {
     let mut a = side(1, "alice");
     let mut b = side(2, "bob");
     let now = Instant::now();
-    a.pms.learn(now, UNIX, "bob", b.account_key(), &[b.presence()]);
+    a.pms
+        .learn(now, UNIX, "bob", b.account_key(), &[b.presence()]);
     b.pms.learn(now, UNIX, "alice", a.account_key(), &[]);
     (a, b)
 }
@@ -108,7 +109,14 @@ fn without_an_ack_it_retries_then_hands_the_same_body_to_the_mailbox() {
     assert_eq!(sends, TRIES as usize);
     assert!(t - t0 <= RETRY * TRIES, "{:?}", t - t0);
     let ev = a.events();
-    let [DirectEvent::Undelivered { to, client_id: 9, body }] = &ev[..] else {
+    let [
+        DirectEvent::Undelivered {
+            to,
+            client_id: 9,
+            body,
+        },
+    ] = &ev[..]
+    else {
         panic!("{ev:?}");
     };
     assert_eq!(to, "bob");
@@ -129,7 +137,8 @@ fn a_forged_sender_is_dropped_without_an_ack() {
     let mut m = side(3, "alice");
     m.pms.login("alice", Identity::from_seed(&[203; 32]));
     let now = Instant::now();
-    m.pms.learn(now, UNIX, "bob", b.account_key(), &[b.presence()]);
+    m.pms
+        .learn(now, UNIX, "bob", b.account_key(), &[b.presence()]);
     m.pms.send(now, "bob", 1, "send me your password").unwrap();
     for (_, d) in m.outgoing() {
         b.pms.handle_datagram(now, m.addr, &d);
@@ -151,14 +160,23 @@ fn an_unknown_sender_is_held_until_its_key_is_looked_up() {
     a.pms.send(now, "bob", 3, "who am i").unwrap();
     deliver(&mut a, &mut b, now);
     assert_eq!(b.events(), vec![DirectEvent::NeedKey("alice".into())]);
-    assert!(b.outgoing().is_empty(), "no ack before the sender is authenticated");
+    assert!(
+        b.outgoing().is_empty(),
+        "no ack before the sender is authenticated"
+    );
     assert_eq!(b.pms.drops().get("unknown_sender"), Some(&1));
     // The key the index gives for alice opens it: shown and acknowledged.
     b.pms.learn(now, UNIX, "alice", a.account_key(), &[]);
     let got = b.events();
-    assert!(matches!(&got[..], [DirectEvent::Received { client_id: 3, .. }]), "{got:?}");
+    assert!(
+        matches!(&got[..], [DirectEvent::Received { client_id: 3, .. }]),
+        "{got:?}"
+    );
     assert_eq!(deliver(&mut b, &mut a, now), 1);
-    assert!(matches!(&a.events()[..], [DirectEvent::Delivered { client_id: 3, .. }]));
+    assert!(matches!(
+        &a.events()[..],
+        [DirectEvent::Delivered { client_id: 3, .. }]
+    ));
 }
 
 #[test]
@@ -169,7 +187,8 @@ fn a_held_pm_under_a_false_name_is_never_shown() {
     let a = side(1, "alice");
     let mut m = side(3, "alice");
     let now = Instant::now();
-    m.pms.learn(now, UNIX, "bob", b.account_key(), &[b.presence()]);
+    m.pms
+        .learn(now, UNIX, "bob", b.account_key(), &[b.presence()]);
     m.pms.send(now, "bob", 5, "trust me").unwrap();
     deliver(&mut m, &mut b, now);
     assert_eq!(b.events(), vec![DirectEvent::NeedKey("alice".into())]);
@@ -184,7 +203,8 @@ fn held_pms_are_bounded() {
     let mut b = side(2, "bob");
     let mut m = side(3, "alice");
     let now = Instant::now();
-    m.pms.learn(now, UNIX, "bob", b.account_key(), &[b.presence()]);
+    m.pms
+        .learn(now, UNIX, "bob", b.account_key(), &[b.presence()]);
     for i in 0..(MAX_HELD as u64 + 5) {
         m.pms.send(now, "bob", i, "spam").unwrap();
     }
@@ -227,11 +247,24 @@ fn presence_not_signed_by_the_account_or_expired_is_not_used() {
     let mut moved = b.presence();
     moved.addr = "192.0.2.1:5000".parse().unwrap();
     a.pms.learn(now, UNIX, "bob", b.account_key(), &[moved]);
-    assert_eq!(a.pms.route(now, "bob"), Route::Offline, "bad signature ignored");
-    a.pms.learn(now, UNIX + 3600, "bob", b.account_key(), &[b.presence()]);
+    assert_eq!(
+        a.pms.route(now, "bob"),
+        Route::Offline,
+        "bad signature ignored"
+    );
+    a.pms
+        .learn(now, UNIX + 3600, "bob", b.account_key(), &[b.presence()]);
     assert_eq!(a.pms.route(now, "bob"), Route::Offline, "expired ignored");
-    a.pms.learn(now, UNIX, "bob", b.account_key(), &[b.presence()]);
+    a.pms
+        .learn(now, UNIX, "bob", b.account_key(), &[b.presence()]);
     assert_eq!(a.pms.route(now, "bob"), Route::Direct);
-    assert_eq!(a.pms.route(now + PRESENCE_CACHE, "bob"), Route::Unknown, "looked up again");
-    assert_eq!(a.pms.send(now, "bob", 1, &"x".repeat(MAX_DIRECT_TEXT + 1)), Err(NotSent::TooLong));
+    assert_eq!(
+        a.pms.route(now + PRESENCE_CACHE, "bob"),
+        Route::Unknown,
+        "looked up again"
+    );
+    assert_eq!(
+        a.pms.send(now, "bob", 1, &"x".repeat(MAX_DIRECT_TEXT + 1)),
+        Err(NotSent::TooLong)
+    );
 }
