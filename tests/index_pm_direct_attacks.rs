@@ -7,7 +7,8 @@
 //!   hers; lookups need a session and are rate-limited;
 //! - she looks bob up and sends his endpoint direct PMs claiming to be alice (sealed with
 //!   her own identity), and junk: bob shows none of it and sends no ack; alice's real PM
-//!   still arrives.
+//!   still arrives;
+//! - when bob quits, his presence is withdrawn at once.
 // Real processes run in real time: the bounded waits below read the clock.
 #![allow(clippy::disallowed_methods)]
 
@@ -162,4 +163,9 @@ async fn presence_cannot_be_forged_and_forged_direct_pms_are_dropped() {
         "bob showed a forgery:\n{}",
         b.printed()
     );
+
+    // Bob quits: his presence is withdrawn at once (not left to expire in 120 s).
+    b.say("/quit");
+    let _ = b.child.wait();
+    assert_eq!(m.lookup_presence("bob").await.unwrap(), Vec::new());
 }

@@ -74,8 +74,7 @@ pub(in crate::app) struct DirectLink {
     pub(in crate::app) addr: SocketAddr,
 }
 
-/// Binds the endpoint on `ip` (any port; for an unspecified `ip`, the address that routes
-/// to the index) and starts its task.
+/// Binds the endpoint on `ip` (any port; see [`bind`]) and starts its task.
 pub(in crate::app) fn start(
     ip: IpAddr,
     index: PublicKey,
@@ -83,14 +82,7 @@ pub(in crate::app) fn start(
     jobs: mpsc::Sender<Job>,
     done: mpsc::Sender<Done>,
 ) -> std::io::Result<DirectLink> {
-    let ip = if ip.is_unspecified() {
-        let probe = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))?;
-        probe.connect(index_addr)?;
-        probe.local_addr()?.ip()
-    } else {
-        ip
-    };
-    let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))?;
+    let socket = bind(ip, index_addr)?;
     socket.set_nonblocking(true)?;
     let addr = socket.local_addr()?;
     let socket = UdpSocket::from_std(socket)?;
@@ -114,6 +106,24 @@ pub(in crate::app) fn start(
     };
     tokio::spawn(task.run());
     Ok(DirectLink { tx, node_key, addr })
+}
+
+/// Binds on `ip`; for an unspecified `ip`, or one that is not ours (an advertised address
+/// behind NAT), on the local address that routes to the index.
+fn bind(ip: IpAddr, index_addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    if !ip.is_unspecified() {
+        if let Ok(s) = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)) {
+            return Ok(s);
+        }
+    }
+    let any: IpAddr = if index_addr.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    let probe = std::net::UdpSocket::bind(SocketAddr::new(any, 0))?;
+    probe.connect(index_addr)?;
+    std::net::UdpSocket::bind(SocketAddr::new(probe.local_addr()?.ip(), 0))
 }
 
 struct Endpoint {

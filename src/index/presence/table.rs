@@ -170,7 +170,7 @@ mod tests {
         let alice = Identity::from_seed(&[1; 32]);
         let mallory = Identity::from_seed(&[2; 32]);
         let mut t = PresenceTable::new(INDEX, 16);
-        let now = Instant::now();
+        let now = crate::test_epoch();
         t.note_login(1, "alice", alice.signing_key());
         t.note_login(2, "mallory", mallory.signing_key());
         // Mallory's session sends alice's name signed with mallory's key: refused.
@@ -193,7 +193,7 @@ mod tests {
     fn entries_expire_are_bounded_per_account_and_withdrawn() {
         let alice = Identity::from_seed(&[1; 32]);
         let mut t = PresenceTable::new(INDEX, 16);
-        let now = Instant::now();
+        let now = crate::test_epoch();
         t.note_login(1, "alice", alice.signing_key());
         for n in 1..=6u8 {
             let at = now + Duration::from_secs(u64::from(n));
@@ -212,7 +212,7 @@ mod tests {
     #[test]
     fn lookups_are_rate_limited_per_asker() {
         let mut t = PresenceTable::new(INDEX, 16);
-        let now = Instant::now();
+        let now = crate::test_epoch();
         let (burst, _) = LOOKUP_RATE;
         for _ in 0..burst {
             assert!(t.lookup(now, 1, "bob").is_ok());

@@ -50,7 +50,7 @@ impl Side {
 fn pair() -> (Side, Side) {
     let mut a = side(1, "alice");
     let mut b = side(2, "bob");
-    let now = Instant::now();
+    let now = crate::test_epoch();
     a.pms
         .learn(now, UNIX, "bob", b.account_key(), &[b.presence()]);
     b.pms.learn(now, UNIX, "alice", a.account_key(), &[]);
@@ -70,7 +70,7 @@ fn deliver(from: &mut Side, to: &mut Side, now: Instant) -> usize {
 #[test]
 fn a_direct_pm_is_delivered_and_acknowledged() {
     let (mut a, mut b) = pair();
-    let now = Instant::now();
+    let now = crate::test_epoch();
     assert_eq!(a.pms.route(now, "bob"), Route::Direct);
     a.pms.send(now, "bob", 7, "hi bob").unwrap();
     assert_eq!(deliver(&mut a, &mut b, now), 1);
@@ -94,7 +94,7 @@ fn a_direct_pm_is_delivered_and_acknowledged() {
 #[test]
 fn without_an_ack_it_retries_then_hands_the_same_body_to_the_mailbox() {
     let (mut a, mut b) = pair();
-    let t0 = Instant::now();
+    let t0 = crate::test_epoch();
     a.pms.send(t0, "bob", 9, "are you there").unwrap();
     let first = a.outgoing();
     assert_eq!(first.len(), 1);
@@ -136,7 +136,7 @@ fn a_forged_sender_is_dropped_without_an_ack() {
     // Mallory knows bob's presence and claims to be alice, sealing with her own identity.
     let mut m = side(3, "alice");
     m.pms.login("alice", Identity::from_seed(&[203; 32]));
-    let now = Instant::now();
+    let now = crate::test_epoch();
     m.pms
         .learn(now, UNIX, "bob", b.account_key(), &[b.presence()]);
     m.pms.send(now, "bob", 1, "send me your password").unwrap();
@@ -156,7 +156,7 @@ fn a_forged_sender_is_dropped_without_an_ack() {
 fn an_unknown_sender_is_held_until_its_key_is_looked_up() {
     let (mut a, _) = pair();
     let mut b = side(2, "bob");
-    let now = Instant::now();
+    let now = crate::test_epoch();
     a.pms.send(now, "bob", 3, "who am i").unwrap();
     deliver(&mut a, &mut b, now);
     assert_eq!(b.events(), vec![DirectEvent::NeedKey("alice".into())]);
@@ -186,7 +186,7 @@ fn a_held_pm_under_a_false_name_is_never_shown() {
     let mut b = side(2, "bob");
     let a = side(1, "alice");
     let mut m = side(3, "alice");
-    let now = Instant::now();
+    let now = crate::test_epoch();
     m.pms
         .learn(now, UNIX, "bob", b.account_key(), &[b.presence()]);
     m.pms.send(now, "bob", 5, "trust me").unwrap();
@@ -202,7 +202,7 @@ fn a_held_pm_under_a_false_name_is_never_shown() {
 fn held_pms_are_bounded() {
     let mut b = side(2, "bob");
     let mut m = side(3, "alice");
-    let now = Instant::now();
+    let now = crate::test_epoch();
     m.pms
         .learn(now, UNIX, "bob", b.account_key(), &[b.presence()]);
     for i in 0..(MAX_HELD as u64 + 5) {
@@ -216,7 +216,7 @@ fn held_pms_are_bounded() {
 #[test]
 fn junk_floods_and_foreign_acks_are_counted_drops() {
     let (mut a, mut b) = pair();
-    let now = Instant::now();
+    let now = crate::test_epoch();
     let junk = vec![0x30; 200];
     let (burst, _) = IP_RATE;
     for _ in 0..burst + 10 {
@@ -243,7 +243,7 @@ fn junk_floods_and_foreign_acks_are_counted_drops() {
 fn presence_not_signed_by_the_account_or_expired_is_not_used() {
     let mut a = side(1, "alice");
     let b = side(2, "bob");
-    let now = Instant::now();
+    let now = crate::test_epoch();
     let mut moved = b.presence();
     moved.addr = "192.0.2.1:5000".parse().unwrap();
     a.pms.learn(now, UNIX, "bob", b.account_key(), &[moved]);
