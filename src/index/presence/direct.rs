@@ -60,6 +60,9 @@ pub const MAX_HELD: usize = 32;
 /// A held PM is shown if the key arrives within this; later, the sender's retry or the
 /// mailbox brings it.
 pub const HOLD: Duration = Duration::from_secs(5);
+/// Key lookups asked for unknown senders, in all: a burst of 8, then one per second (a
+/// flood under made-up names cannot make us flood the index).
+pub const ASK_RATE: (u32, Duration) = (8, Duration::from_secs(1));
 /// Datagrams per source IP: a burst of 64, then one per 10 ms (before any X25519).
 pub const IP_RATE: (u32, Duration) = (64, Duration::from_millis(10));
 
@@ -175,6 +178,7 @@ pub struct DirectPms {
     pending: Vec<Pending>,
     held: VecDeque<Held>,
     limits: RateTable<IpAddr>,
+    asks: RateTable<()>,
     rng: ChaCha20Rng,
     out: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<DirectEvent>,
@@ -209,6 +213,13 @@ impl DirectPms {
             pending: Vec::new(),
             held: VecDeque::new(),
             limits: RateTable::new(Rate { burst, refill }, 1024),
+            asks: RateTable::new(
+                Rate {
+                    burst: ASK_RATE.0,
+                    refill: ASK_RATE.1,
+                },
+                1,
+            ),
             rng: ChaCha20Rng::from_seed(rng_seed),
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -489,12 +500,15 @@ impl DirectPms {
         }
     }
 
-    /// Asks the app to look `name` up, at most once per [`RETRY`].
+    /// Asks the app to look `name` up, at most once per [`RETRY`] and within [`ASK_RATE`].
     fn ask(&mut self, now: Instant, name: String) {
         if let Some(at) = self.asked.get(&name) {
             if now < *at + RETRY {
                 return;
             }
+        }
+        if !self.asks.take((), now) {
+            return self.drop_as("ask_limited");
         }
         self.asked.put(name.clone(), now);
         self.events.push_back(DirectEvent::NeedKey(name));

@@ -214,6 +214,26 @@ fn held_pms_are_bounded() {
 }
 
 #[test]
+fn made_up_sender_names_cannot_make_us_flood_the_index() {
+    let mut b = side(2, "bob");
+    let now = crate::test_epoch();
+    for i in 0..20u8 {
+        let name: &'static str = Box::leak(format!("fake{i}").into_boxed_str());
+        let mut m = side(3, name);
+        m.pms
+            .learn(now, UNIX, "bob", b.account_key(), &[b.presence()]);
+        m.pms.send(now, "bob", 1, "hi").unwrap();
+        deliver(&mut m, &mut b, now);
+    }
+    let asks = b.events().len();
+    assert_eq!(asks, ASK_RATE.0 as usize, "lookups bounded");
+    assert_eq!(
+        b.pms.drops().get("ask_limited"),
+        Some(&(20 - u64::from(ASK_RATE.0)))
+    );
+}
+
+#[test]
 fn junk_floods_and_foreign_acks_are_counted_drops() {
     let (mut a, mut b) = pair();
     let now = crate::test_epoch();
