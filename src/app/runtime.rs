@@ -107,7 +107,7 @@ impl Runtime {
             facts_dirty: BTreeSet::new(),
             index: options
                 .index
-                .map(|target| IndexLink::start(target, options.index_floor)),
+                .map(|t| IndexLink::start(t, options.index_floor, options.data_dir().ok())),
             persist_due: None,
         })
     }

@@ -127,6 +127,7 @@ impl Service {
             }
             Request::Mailbox(m) => mailbox_op(account, m).ok_or("bad_name")?,
             Request::Chat(c) => super::chats::op(account, c),
+            Request::Device(d) => super::devices::op(account, d, self.public_key().0),
             Request::Logout => {
                 self.sessions.pop(&p.client);
                 self.answer(&p, Status::Ok);
@@ -231,6 +232,7 @@ impl Service {
             Outcome::Pms(pms) => ok(ReplyBody::Mailbox(MailboxReply::Pms(pms))),
             Outcome::Acked(n) => ok(ReplyBody::Mailbox(MailboxReply::Acked(n))),
             Outcome::Chat(c) => super::chats::reply(p.kind, c),
+            Outcome::Device(d) => super::devices::reply(p.kind, d),
         }
     }
 

@@ -18,11 +18,13 @@
 //! | 14   | server message  | all 1 (1: every room, 0: the named one), [room name], text (u16 length) | yes, admin |
 //! | 15–18 | mailbox        | user key, store PM, fetch PMs, ack PMs: see [`super::mailbox`] | yes     |
 //! | 19–23 | group chats    | put record, fetch records, post, fetch, my chats: see [`super::chats`] | yes |
+//! | 24–25 | devices        | register device, remove device: see [`super::devices`]      | yes     |
 //!
 //! name = `[len 1][bytes]`; blob = `[len u32][bytes]` (≤ 32 KiB); credentials =
 //! `[m KiB u32][t u32][p 1][salt 16][verifier 32]`.
 
 use super::chats::ChatRequest;
+use super::devices::DeviceRequest;
 use super::mailbox::MailboxRequest;
 use super::{MAX_MESSAGE, SALT_LEN, WRAPPED_KEY_LEN, put_blob, put_name, read_blob, read_name};
 use crate::index::account::KdfParams;
@@ -79,13 +81,17 @@ pub enum Kind {
     FetchChat = 22,
     /// The group chats the account is a member of.
     MyChats = 23,
+    /// Certify a device key of the account (PROTOCOL.md §8.13).
+    RegisterDevice = 24,
+    /// Remove a device key of the account.
+    RemoveDevice = 25,
 }
 
 impl Kind {
     /// The kind for a wire byte.
     pub fn from_u8(b: u8) -> Option<Self> {
         use Kind::*;
-        const ALL: [Kind; 23] = [
+        const ALL: [Kind; 25] = [
             Register,
             Prelogin,
             Login,
@@ -109,6 +115,8 @@ impl Kind {
             PostChat,
             FetchChat,
             MyChats,
+            RegisterDevice,
+            RemoveDevice,
         ];
         ALL.get(usize::from(b).wrapping_sub(1)).copied()
     }
@@ -236,6 +244,8 @@ pub enum Request {
     Mailbox(MailboxRequest),
     /// Kinds 19–23.
     Chat(ChatRequest),
+    /// Kinds 24–25.
+    Device(DeviceRequest),
 }
 
 /// Most messages in one history reply.
@@ -261,6 +271,7 @@ impl Request {
             Self::ServerMessage { .. } => Kind::ServerMessage,
             Self::Mailbox(m) => m.kind(),
             Self::Chat(c) => c.kind(),
+            Self::Device(d) => d.kind(),
         }
     }
 
@@ -328,6 +339,7 @@ impl Request {
             }
             Self::Mailbox(m) => m.encode_body(&mut out),
             Self::Chat(c) => c.encode_body(&mut out),
+            Self::Device(d) => d.encode_body(&mut out),
         }
         out
     }
@@ -379,6 +391,9 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Request, DecodeError> {
         }
         Kind::PutRecord | Kind::FetchRecords | Kind::PostChat | Kind::FetchChat | Kind::MyChats => {
             Request::Chat(ChatRequest::decode_body(kind as u8, r)?)
+        }
+        Kind::RegisterDevice | Kind::RemoveDevice => {
+            Request::Device(DeviceRequest::decode_body(kind as u8, r)?)
         }
     })
 }
