@@ -1,8 +1,11 @@
 //! Moderator roles heal after an index restart (PROTOCOL.md §8.11 "Restart", issue #13), on
 //! SQLite and (with `DHTCHAT_TEST_POSTGRES`) PostgreSQL: a moderator appointed with the local
 //! table gets the role from the index's node; the index stops (its node's facts are not
-//! stored) and starts again on the same node port; the moderator can still kick, and the
-//! kicked member and the index's count (2 → 1) both follow the kick.
+//! stored) and starts again on the same node port; both members come back to the node
+//! (count 2 again: a stopping index does not quit its rooms' groups, so the members keep the
+//! founder's address); the moderator can still kick, and the kicked member and the index's
+//! count (2 → 1) both follow the kick. Before that fix the members never came back (count 0
+//! for 150 s): the quit made them forget the founder, which knew no member to ask.
 
 #![allow(clippy::disallowed_methods)]
 
@@ -40,9 +43,9 @@ async fn wait_for(events: &mut mpsc::Receiver<NodeEvent>, pick: impl Fn(&Event) 
     }
 }
 
-/// Lists the rooms every 100 ms for up to 20 s until LOBBY has `n` clients.
-async fn lobby_count(c: &mut IndexClient, n: u32) {
-    for _ in 0..200 {
+/// Lists the rooms every 100 ms for up to `secs` seconds until LOBBY has `n` clients.
+async fn lobby_count(c: &mut IndexClient, n: u32, secs: u32) {
+    for _ in 0..secs * 10 {
         let rooms = c.list_rooms().await.unwrap();
         if rooms.iter().any(|r| r.name == "LOBBY" && r.members == n) {
             return;
@@ -120,7 +123,7 @@ async fn a_local_moderator_still_kicks_after_the_index_restarts() {
         let index = start(&backend, node).await;
         let (_ca, alice, mut a_events, ga, akey) = member(&index, "alice", 1, "127.0.0.2:0").await;
         let (mut cb, _bob, mut b_events, _gb, bkey) = member(&index, "bob", 2, "127.0.0.3:0").await;
-        lobby_count(&mut cb, 2).await;
+        lobby_count(&mut cb, 2, 20).await;
 
         backend.with_db(|db: &mut dyn Sql| {
             let limits = Limits::default();
@@ -143,8 +146,15 @@ async fn a_local_moderator_still_kicks_after_the_index_restarts() {
         )
         .await
         .unwrap();
-        // Both members find the restarted founder again (§6.9).
-        lobby_count(&mut c, 2).await;
+        // Both members find the restarted founder again (§6.9): at most 150 s, past the
+        // 120 s member timeout.
+        let t0 = std::time::Instant::now();
+        lobby_count(&mut c, 2, 150).await;
+        eprintln!(
+            "{}: both members back at the restarted founder after {:?}",
+            backend.name,
+            t0.elapsed()
+        );
         // Give the 2 s moderator check a round to run against the relearnt facts.
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(
@@ -160,7 +170,7 @@ async fn a_local_moderator_still_kicks_after_the_index_restarts() {
             |e| matches!(e, Event::Kicked { peer, .. } if *peer == bkey),
         )
         .await;
-        lobby_count(&mut c, 1).await;
+        lobby_count(&mut c, 1, 20).await;
         let _ = alice.quit().await;
         index.stop().await;
     }
