@@ -5,7 +5,8 @@
 //! alice logs in on two data dirs; each registers a device key of its own and joins the room
 //! with it, so the group has two members for her. Both devices receive every message of a
 //! third user and each other's; the index stores both devices' messages as alice's; `/rooms`
-//! counts devices (3 clients: two of alice's, one of bob's).
+//! counts devices (3 clients: two of alice's, one of bob's); a moderator's `/kick alice`
+//! removes both devices.
 
 #![allow(clippy::disallowed_methods)]
 
@@ -135,5 +136,19 @@ fn two_devices_of_one_account_in_one_room_each_get_every_message() {
         assert_eq!(keys.len(), 2, "{}", backend.name);
         assert_ne!(keys[0], keys[1]);
         assert!(keys.iter().all(|k| hex::encode(k) != account));
+
+        // A moderator's kick of the account reaches both devices.
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dhtchat"));
+        cmd.args(["admin", "moderator", "LOBBY", "bob", "--data-dir"])
+            .arg(backend.dir.path());
+        if let Some(url) = backend.url.as_deref() {
+            cmd.args(["--database", url]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        b.expect("ROLE", "", &[("nick", "bob"), ("role", "moderator")]);
+        b.say("/kick alice");
+        a1.expect("CLOSED", "", &[]);
+        a2.expect("CLOSED", "", &[]);
     }
 }
