@@ -20,13 +20,8 @@ impl IndexClient {
         let account = self.identity.as_ref().ok_or(ClientError::NotLoggedIn)?;
         let device = device_identity(seed, &self.index.0, &name);
         let cert = Certificate::sign(&name, account, &device, now, &self.index.0);
-        let body = self
-            .ok(&Request::Device(DeviceRequest::Register(cert)))
-            .await?;
-        match body {
-            ReplyBody::Device(DeviceReply::Registered { devices, .. }) => Ok((device, devices)),
-            _ => Err(ClientError::Protocol),
-        }
+        let devices = self.register_certificate(cert).await?;
+        Ok((device, devices))
     }
 
     /// Sends a prepared certificate as it is (tests of the index's checks).
