@@ -159,3 +159,117 @@ fn member_keys_of_older_accounts_are_filled_in() {
     assert_eq!(key(db.as_mut()), identity.public_key().0.to_vec());
     assert_eq!(store::fill_member_keys(db.as_mut()).unwrap(), 0);
 }
+
+/// The database URL from the config file (issue #13 item 1, docs/config.md): `database` or
+/// `database_file` in `dhtchat.toml` of `--data-dir` or in `--config PATH`; a password in a
+/// file others can read gets a warning, both keys at once are an error, and the flags and
+/// `DHTCHAT_DATABASE` win over the file. Nothing listens on port 9 of loopback, so a start
+/// that got a PostgreSQL URL fails with "cannot start the index".
+#[cfg(unix)]
+#[test]
+fn the_database_url_can_come_from_the_config_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhtchat"));
+        cmd.arg("index")
+            .args(["--bind", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("DHTCHAT_DATABASE");
+        if let Some(url) = env {
+            cmd.env("DHTCHAT_DATABASE", url);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let config = dir.path().join("index.toml");
+    let config_arg = config.to_str().unwrap().to_owned();
+    let write = |text: &str, mode: u32| {
+        std::fs::write(&config, text).unwrap();
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let url = "postgres://u:hunter2@127.0.0.1:9/idx";
+
+    // `database` in --config, readable by others: PostgreSQL is tried, with a warning.
+    write(&format!("database = \"{url}\"\n"), 0o644);
+    let e = run(&["--config", &config_arg], None);
+    assert!(e.contains("cannot start the index"), "{e}");
+    assert!(
+        e.contains("holds a database password and other users can read it"),
+        "{e}"
+    );
+    // Mode 600: no warning.
+    write(&format!("database = \"{url}\"\n"), 0o600);
+    let e = run(&["--config", &config_arg], None);
+    assert!(
+        e.contains("cannot start the index") && !e.contains("warning"),
+        "{e}"
+    );
+
+    // `database_file`, relative to the config file's directory.
+    std::fs::write(dir.path().join("db.url"), format!("{url}\n")).unwrap();
+    write("database_file = \"db.url\"\n", 0o644);
+    let e = run(&["--config", &config_arg], None);
+    assert!(
+        e.contains("cannot start the index") && !e.contains("warning"),
+        "{e}"
+    );
+    write("database_file = \"missing.url\"\n", 0o644);
+    let e = run(&["--config", &config_arg], None);
+    assert!(e.contains("cannot read database_file"), "{e}");
+    // The environment wins over the file: its bad database_file is never read.
+    let e = run(&["--config", &config_arg], Some(url));
+    assert!(
+        e.contains("cannot start the index") && !e.contains("missing.url"),
+        "{e}"
+    );
+    // So does --database-file.
+    let flag_file = dir.path().join("db.url");
+    let e = run(
+        &[
+            "--config",
+            &config_arg,
+            "--database-file",
+            flag_file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        e.contains("cannot start the index") && !e.contains("missing.url"),
+        "{e}"
+    );
+
+    // Both keys: one error naming the file.
+    write(
+        &format!("database = \"{url}\"\ndatabase_file = \"db.url\"\n"),
+        0o600,
+    );
+    let e = run(&["--config", &config_arg], None);
+    assert!(
+        e.contains("give database or database_file, not both"),
+        "{e}"
+    );
+
+    // dhtchat.toml in --data-dir is read too; an empty URL is refused by the parser.
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("dhtchat.toml"), "database = \"\"\n").unwrap();
+    let e = run(&["--data-dir", data.path().to_str().unwrap()], None);
+    assert!(
+        e.contains("line 1, key database: a database URL is one"),
+        "{e}"
+    );
+
+    // `dhtchat admin` reads the same key.
+    write(&format!("database = \"{url}\"\n"), 0o600);
+    let out = Command::new(env!("CARGO_BIN_EXE_dhtchat"))
+        .args(["admin", "promote", "alice", "--config", &config_arg])
+        .env_remove("DHTCHAT_DATABASE")
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("cannot open the database"),
+        "{e}"
+    );
+}

@@ -224,3 +224,92 @@ mod group_chats {
         }
     }
 }
+
+/// PROTOCOL.md §8.13: a device certificate and its request (kind 24) and replies; also
+/// computed independently with Python `cryptography` (HKDF-SHA256, Ed25519).
+mod devices {
+    use dhtchat::crypto::{BoxKeypair, Identity};
+    use dhtchat::index::devices::{Certificate, certificate_message, device_identity};
+    use dhtchat::index::wire::{
+        DeviceReply, DeviceRequest, Kind, Reply, ReplyBody, Request, Status,
+    };
+
+    const DEVICE_KEY: &str = "61F5CA0BBA11EEF5685262B4AFF70C39BF1491CD7C00CF8F031B0E73503C42C9";
+    const ACCOUNT_KEY: &str = "8A88E3DD7409F195FD52DB2D3CBA5D72CA6709BF1D94121BF3748801B40F6F5C";
+    const ACCOUNT_SIG: &str = "8081747F7B6CBB018A12B538FDC0B109B94A08BF15A730C89F0797A7F0DB058E\
+D93EAB5F0947F852490AE214EA1254DAD40C4F611ED1510A92B63FF13AA0DC0C";
+    const DEVICE_SIG: &str = "879849C90B2EFF5A2FC121EBB77416DA35EBEDDD87C9A2734632FB80146A786D\
+B68C9B5C5151762B2C26BB9F7B0FD936F2629011BC61C9F136DD43F9C7811308";
+    const ISSUED: u64 = 1_800_000_000;
+
+    #[test]
+    fn certificate_and_register_device_request() {
+        let index = BoxKeypair::from_secret_bytes(super::INDEX_SECRET)
+            .public_key()
+            .0;
+        let account = Identity::from_seed(&[0x01; 32]);
+        let device = device_identity(&[0x09; 32], &index, "alice");
+        assert_eq!(hex::encode_upper(account.signing_key()), ACCOUNT_KEY);
+        assert_eq!(hex::encode_upper(device.signing_key()), DEVICE_KEY);
+        let message = certificate_message(
+            "alice",
+            &account.signing_key(),
+            &device.signing_key(),
+            ISSUED,
+            &index,
+        );
+        let want = format!(
+            "6468746368617420696E646578206465766963652076310005616C696365\
+             {ACCOUNT_KEY}{DEVICE_KEY}000000006B49D200{}",
+            super::INDEX_KEY
+        );
+        assert_eq!(hex::encode_upper(&message), want);
+        let cert = Certificate::sign("alice", &account, &device, ISSUED, &index);
+        assert_eq!(hex::encode_upper(cert.account_sig), ACCOUNT_SIG);
+        assert_eq!(hex::encode_upper(cert.device_sig), DEVICE_SIG);
+        assert_eq!(
+            cert.verify("alice", &account.signing_key(), &index, ISSUED),
+            Ok(())
+        );
+        let request = Request::Device(DeviceRequest::Register(cert));
+        let bytes = request.encode();
+        assert_eq!(
+            hex::encode_upper(&bytes),
+            format!("18{DEVICE_KEY}000000006B49D200{ACCOUNT_SIG}{DEVICE_SIG}")
+        );
+        assert_eq!(Request::decode(&bytes).unwrap(), request);
+        let remove = Request::Device(DeviceRequest::Remove {
+            device: device.signing_key(),
+        });
+        assert_eq!(
+            hex::encode_upper(remove.encode()),
+            format!("19{DEVICE_KEY}")
+        );
+    }
+
+    #[test]
+    fn device_replies() {
+        let ok = Reply {
+            kind: Kind::RegisterDevice,
+            status: Status::Ok,
+            body: ReplyBody::Device(DeviceReply::Registered {
+                devices: 2,
+                evicted: 0,
+            }),
+        };
+        assert_eq!(hex::encode_upper(ok.encode()), "18000200");
+        let removed = Reply {
+            kind: Kind::RemoveDevice,
+            status: Status::Ok,
+            body: ReplyBody::Device(DeviceReply::Removed(1)),
+        };
+        assert_eq!(hex::encode_upper(removed.encode()), "190001");
+        let bad = Reply::status(Kind::RegisterDevice, Status::BadCertificate);
+        assert_eq!(hex::encode_upper(bad.encode()), "180D");
+        let taken = Reply::status(Kind::RegisterDevice, Status::DeviceTaken);
+        assert_eq!(hex::encode_upper(taken.encode()), "180E");
+        for r in [ok, removed, bad, taken] {
+            assert_eq!(Reply::decode(&r.encode()).unwrap(), r);
+        }
+    }
+}

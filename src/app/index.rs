@@ -9,8 +9,9 @@
 //! A room is a public group in the overlay founded by the index's node (PROTOCOL.md §8.11).
 //! `/room NAME` asks the index for the group (its chat id and the port of the index's node,
 //! on the index's IP address) and the stored history; the runtime then joins the group with
-//! the account's identity (so moderator roles appointed by account follow the person) and
-//! the account name as nick. The window is an ordinary group window: messages go peer to
+//! this device's key, certified by the account at login (PROTOCOL.md §8.13: two devices of
+//! one account are two members; moderator roles appointed by account reach every device),
+//! and the account name as nick. The window is an ordinary group window: messages go peer to
 //! peer, the history comes first as [`ChatEvent::RoomMessage`]s marked `history`, and the
 //! founder's messages (an admin's server message) show as server messages. `/part` leaves
 //! the group and the room. The rooms opened are kept in the account's room list on the
@@ -22,6 +23,7 @@ mod worker;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -77,7 +79,8 @@ pub(super) struct IndexLink {
     opening: BTreeSet<String>,
     /// The account logged in, if any.
     account: Option<String>,
-    /// The logged-in account's identity seed (our key in the rooms' groups).
+    /// Our seed in the rooms' groups: this device's (§8.13), or the account's when the
+    /// device could not be registered.
     seed: Option<Zeroizing<[u8; 32]>>,
     /// Group-chat and PM windows.
     gc: gc_window::Windows,
@@ -88,15 +91,21 @@ pub(super) struct IndexLink {
 impl IndexLink {
     /// Starts the worker; `floor`: new passwords use the weakest Argon2id parameters the
     /// index accepts (tests), not the ~1 s calibration.
-    /// `ip`: where the direct PM endpoint binds (the node's address).
-    pub(super) fn start(target: IndexTarget, floor: bool, ip: std::net::IpAddr) -> Self {
+    /// `ip`: where the direct PM endpoint binds (the node's address); `data_dir` keeps this
+    /// device's seed (PROTOCOL.md §8.13).
+    pub(super) fn start(
+        target: IndexTarget,
+        floor: bool,
+        ip: std::net::IpAddr,
+        data_dir: Option<PathBuf>,
+    ) -> Self {
         let (jobs, job_rx) = mpsc::channel(QUEUE);
         let (done_tx, done) = mpsc::channel(QUEUE);
         let link = direct::start(ip, target.key, target.addr, jobs.clone(), done_tx.clone())
             .map_err(|e| tracing::warn!(error = %e, "no direct PM endpoint: PMs use the mailbox"))
             .ok();
         let direct = link.as_ref().map(|l| l.tx.clone());
-        tokio::spawn(worker::run(target, floor, job_rx, done_tx, link));
+        tokio::spawn(worker::run(target, floor, data_dir, job_rx, done_tx, link));
         Self {
             jobs,
             done,

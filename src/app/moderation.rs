@@ -28,6 +28,9 @@ pub(super) fn view_role(role: Role) -> ViewRole {
 impl Runtime {
     /// Carries out a moderation command in `group`.
     pub(super) async fn moderate(&mut self, group: GroupId, c: ChatCommand) -> anyhow::Result<()> {
+        if let Some(done) = self.moderate_account(group, &c).await {
+            return done;
+        }
         let (action, what) = match c {
             ChatCommand::Kick { target, .. } => {
                 (Moderation::Kick(self.target(group, &target).await?), "kick")
@@ -62,6 +65,44 @@ impl Runtime {
             .map_err(|e| anyhow!("{what}: {e}"))?;
         self.members_dirty.insert(group);
         Ok(())
+    }
+
+    /// In an index room, `/kick NAME` and `/ban NAME` with an account name reach every
+    /// member with that nick: each device of the account is a member of its own (PROTOCOL.md
+    /// §8.13) and all show the account name. `None` when this is no such command in a room,
+    /// or the name is one member or none (the ordinary path then answers).
+    async fn moderate_account(
+        &mut self,
+        group: GroupId,
+        c: &ChatCommand,
+    ) -> Option<anyhow::Result<()>> {
+        let (name, ban) = match c {
+            ChatCommand::Kick { target, .. } => (target, false),
+            ChatCommand::Ban { target, .. } => (target, true),
+            _ => return None,
+        };
+        self.room_of(Some(group))?;
+        let members = self.handle.members(group).await.ok()?;
+        let keys: Vec<PublicKey> = members
+            .iter()
+            .filter(|m| m.name == name.as_bytes())
+            .map(|m| m.key)
+            .collect();
+        if keys.len() < 2 {
+            return None;
+        }
+        for key in keys {
+            let action = if ban {
+                Moderation::Ban(key)
+            } else {
+                Moderation::Kick(key)
+            };
+            if let Err(e) = self.handle.moderate(group, action).await {
+                return Some(Err(anyhow!("{}: {e}", if ban { "ban" } else { "kick" })));
+            }
+        }
+        self.members_dirty.insert(group);
+        Some(Ok(()))
     }
 
     /// A member named by nick or key.

@@ -106,7 +106,8 @@ impl Runtime {
             members_dirty: BTreeSet::new(),
             facts_dirty: BTreeSet::new(),
             index: options.index.map(|target| {
-                IndexLink::start(target, options.index_floor, started.advertised.ip())
+                let ip = started.advertised.ip();
+                IndexLink::start(target, options.index_floor, ip, options.data_dir().ok())
             }),
             persist_due: None,
         })

@@ -33,6 +33,11 @@ pub struct Args {
     /// Read the PostgreSQL URL from the first line of this file
     #[arg(long, value_name = "PATH", global = true, conflicts_with = "database")]
     pub database_file: Option<PathBuf>,
+
+    /// Config file with a `database` or `database_file` key (docs/config.md); default:
+    /// dhtchat.toml in --data-dir, if there
+    #[arg(long, value_name = "PATH", global = true)]
+    pub config: Option<PathBuf>,
 }
 
 /// The privilege changes.
@@ -76,8 +81,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(why) = room.and_then(|r| room_name_problem(r)) {
         anyhow::bail!("room {:?}: {why}", room.map_or("", |r| r.as_str()));
     }
-    let database =
-        super::index::database_url(args.database.as_deref(), args.database_file.as_deref())?;
+    let database = super::index::resolve_database(
+        args.database.as_deref(),
+        args.database_file.as_deref(),
+        args.data_dir.as_deref(),
+        args.config.as_deref(),
+    )?;
     let dir = match (&args.data_dir, &database) {
         (Some(d), _) => d.clone(),
         (None, Some(_)) => PathBuf::from("."),

@@ -41,6 +41,12 @@ pub struct FileConfig {
     /// The index for accounts and rooms (`--index`), `KEY@IP:PORT`.
     #[serde(default, deserialize_with = "index")]
     pub index: Option<crate::app::index::IndexTarget>,
+    /// The PostgreSQL URL of `dhtchat index` and `dhtchat admin` (`--database`); keep the
+    /// file mode 600 when the URL holds a password.
+    #[serde(default, deserialize_with = "database")]
+    pub database: Option<String>,
+    /// A file whose first line is that URL (`--database-file`).
+    pub database_file: Option<PathBuf>,
     /// The `[limits]` table.
     #[serde(default)]
     pub limits: Limits,
@@ -252,6 +258,18 @@ fn index<'de, D: Deserializer<'de>>(
     text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
+/// A PostgreSQL URL or connection string: not empty, one line.
+fn database<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let url = String::deserialize(d)?;
+    let url = url.trim();
+    if url.is_empty() || url.chars().any(char::is_control) {
+        return Err(serde::de::Error::custom(
+            "a database URL is one non-empty line (postgres://user@host/dbname)",
+        ));
+    }
+    Ok(Some(url.to_owned()))
+}
+
 /// A log filter in `RUST_LOG` syntax.
 fn log_filter<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let filter = String::deserialize(d)?;
@@ -311,6 +329,27 @@ mod tests {
             recv_buffer: Some(1_048_576),
         };
         assert_eq!(config.limits, limits);
+        assert_eq!(
+            config.database.as_deref(),
+            Some("postgres://dhtchat@db/index")
+        );
+        assert_eq!(config.database_file, None);
+    }
+
+    #[test]
+    fn the_database_url_is_one_non_empty_line() {
+        let config = parse("database_file = \"/etc/dhtchat/db.url\"\n").unwrap();
+        assert_eq!(
+            config.database_file,
+            Some(PathBuf::from("/etc/dhtchat/db.url"))
+        );
+        let line = error("database = \"\"\n");
+        assert!(
+            line.contains("key database: a database URL is one"),
+            "{line}"
+        );
+        let line = error("database = \"postgres://a\\nb\"\n");
+        assert!(line.contains("key database: "), "{line}");
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! `dhtchat index`: run the account/room index on its own UDP socket (PROTOCOL.md §8).
 //!
 //! SQLite in `--data-dir` by default (nothing to set up), or PostgreSQL: the URL from the
-//! `DHTCHAT_DATABASE` environment variable or the first line of `--database-file PATH`, which
-//! `ps` does not show (`--database URL` works too, with a warning when the URL holds a
-//! password). The index's node, founder of the rooms' groups, listens on `--room-bind`
+//! `DHTCHAT_DATABASE` environment variable, the first line of `--database-file PATH`, or the
+//! `database` / `database_file` keys of the config file (`dhtchat.toml` in `--data-dir`, or
+//! `--config PATH`), none of which `ps` shows (`--database URL` works too, with a warning when
+//! the URL holds a password; so does a config file holding a password that others can read). The index's node, founder of the rooms' groups, listens on `--room-bind`
 //! (default: the index's address, port + 1). At start one line goes to stdout,
 //! `index key=<hex> addr=<ip:port> rooms=<ip:port>` (what clients need: `KEY@IP:PORT`); logs go to stderr (`RUST_LOG`, default `info`), with a
 //! stats line every `--stats-interval` seconds. Ctrl-C or SIGTERM stops it after the queued
@@ -12,11 +13,12 @@
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::cli::config::{self, FileConfig};
 use crate::index::client::calibrate;
 use crate::index::driver::{IndexOptions, start};
 
@@ -40,6 +42,11 @@ pub struct Args {
     /// Read the PostgreSQL URL from the first line of this file (keep it mode 600)
     #[arg(long, value_name = "PATH", conflicts_with = "database")]
     pub database_file: Option<PathBuf>,
+
+    /// Config file (docs/config.md; its `database` and `database_file` keys); default:
+    /// dhtchat.toml in --data-dir, if there
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 
     /// UDP address of the index's node, founder of the rooms' groups; default: the
     /// --bind address with the next port (any free port when --bind has port 0)
@@ -120,16 +127,86 @@ pub fn database_url(
         return Ok(Some(url.to_owned()));
     }
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read --database-file {}", path.display()))?;
-        let url = text.lines().next().unwrap_or_default().trim().to_owned();
-        anyhow::ensure!(!url.is_empty(), "{} holds no database URL", path.display());
-        return Ok(Some(url));
+        return read_url_file(path, "--database-file").map(Some);
     }
     Ok(std::env::var(DATABASE_ENV)
         .ok()
         .map(|u| u.trim().to_owned())
         .filter(|u| !u.is_empty()))
+}
+
+/// The index's database URL from every source, strongest first: `--database`,
+/// `--database-file`, `DHTCHAT_DATABASE` ([`database_url`]), then the config file
+/// (`explicit`, else `dhtchat.toml` in `data_dir`; [`config_database_url`]).
+pub fn resolve_database(
+    flag: Option<&str>,
+    file: Option<&Path>,
+    data_dir: Option<&Path>,
+    explicit: Option<&Path>,
+) -> anyhow::Result<Option<String>> {
+    if let Some(url) = database_url(flag, file)? {
+        return Ok(Some(url));
+    }
+    let path = match (explicit, data_dir) {
+        (Some(path), _) => path.to_path_buf(),
+        (None, Some(dir)) => dir.join(config::FILE_NAME),
+        (None, None) => return Ok(None),
+    };
+    let dir = data_dir.unwrap_or_else(|| Path::new("."));
+    match FileConfig::load(dir, explicit)? {
+        Some(config) => config_database_url(&config, &path),
+        None => Ok(None),
+    }
+}
+
+/// The URL a config file names: its `database` key, or the first line of its
+/// `database_file` (relative to the config file's directory); both at once is an error.
+/// Warns on stderr when the file holds a password and users other than its owner can read it.
+pub fn config_database_url(config: &FileConfig, path: &Path) -> anyhow::Result<Option<String>> {
+    match (&config.database, &config.database_file) {
+        (Some(_), Some(_)) => anyhow::bail!(
+            "config file {}: give database or database_file, not both",
+            path.display()
+        ),
+        (Some(url), None) => {
+            if url_has_password(url) && readable_by_others(path) {
+                eprintln!(
+                    "warning: config file {} holds a database password and other users can \
+                     read it; chmod 600 it, or use database_file or {DATABASE_ENV}",
+                    path.display()
+                );
+            }
+            Ok(Some(url.clone()))
+        }
+        (None, Some(file)) => {
+            let file = path.parent().unwrap_or_else(|| Path::new(".")).join(file);
+            read_url_file(&file, "database_file").map(Some)
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The first line of a URL file, which must not be empty; `what` names it in errors.
+fn read_url_file(path: &Path, what: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    let url = text.lines().next().unwrap_or_default().trim().to_owned();
+    anyhow::ensure!(!url.is_empty(), "{} holds no database URL", path.display());
+    Ok(url)
+}
+
+/// True if the file's mode lets its group or others read it (Unix; elsewhere false).
+fn readable_by_others(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
 }
 
 /// True if a PostgreSQL URL or key=value connection string carries a password.
@@ -156,12 +233,18 @@ fn default_room_bind(bind: SocketAddr) -> SocketAddr {
 }
 
 async fn async_main(args: &Args) -> anyhow::Result<()> {
-    let database = database_url(args.database.as_deref(), args.database_file.as_deref())?;
+    let database = resolve_database(
+        args.database.as_deref(),
+        args.database_file.as_deref(),
+        args.data_dir.as_deref(),
+        args.config.as_deref(),
+    )?;
     let data_dir = match (&args.data_dir, &database) {
         (Some(dir), _) => dir.clone(),
         (None, Some(_)) => PathBuf::from("."),
         (None, None) => anyhow::bail!(
-            "--data-dir is required (or a PostgreSQL URL: {DATABASE_ENV}, --database-file)"
+            "--data-dir is required (or a PostgreSQL URL: {DATABASE_ENV}, --database-file, \
+             or database in --config)"
         ),
     };
     let mut options = IndexOptions::new(args.bind, data_dir);

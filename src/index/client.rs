@@ -12,6 +12,7 @@
 //! signature and boxes sealed under keys derived from it leave the client.
 
 pub mod chats;
+mod devices;
 mod gc;
 mod pm;
 mod presence;
@@ -79,6 +80,12 @@ pub enum ClientError {
     /// The index refused a group-chat record (not the valid next one).
     #[error("the index refused the key rotation record")]
     BadRecord,
+    /// The index refused this device's certificate (PROTOCOL.md §8.13).
+    #[error("the index refused the device certificate (is this machine's clock right?)")]
+    BadCertificate,
+    /// Another account holds this device key.
+    #[error("this device key belongs to another account")]
+    DeviceTaken,
     /// The index's database failed.
     #[error("index storage unavailable")]
     Unavailable,
@@ -117,6 +124,8 @@ fn status_error(status: Status) -> ClientError {
         Status::NoSuchUser => ClientError::NoSuchUser,
         Status::RotationLost => ClientError::RotationLost,
         Status::BadRecord => ClientError::BadRecord,
+        Status::BadCertificate => ClientError::BadCertificate,
+        Status::DeviceTaken => ClientError::DeviceTaken,
     }
 }
 

@@ -10,6 +10,7 @@
 //!
 //! - [`names`]: the username normalisation rule and the room-name rule.
 //! - [`roomkey`]: the founder seed and chat id of each room's group (derived, not stored).
+//! - [`devices`]: device keys certified by an account (one member key per device, §8.13).
 //! - [`wire`]: byte codecs of the index packets (inner ids 96/97) and their fragments.
 //! - [`account`]: client-side key derivation, wrapping and the blobs' plaintext formats
 //!   (sans-IO: randomness is an argument).
@@ -40,6 +41,7 @@
 
 pub mod account;
 pub mod client;
+pub mod devices;
 pub mod driver;
 pub mod groupkey;
 pub mod names;

@@ -170,6 +170,7 @@ pub fn all_rows(sql: &mut dyn Sql) -> Vec<(String, Row)> {
         "room_messages",
         "pms",
         "room_moderators",
+        "devices",
     ] {
         for row in sql
             .query(&format!("SELECT * FROM {table}"), &[])

@@ -12,6 +12,7 @@ mod direct;
 mod gc;
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rand::SeedableRng;
@@ -24,7 +25,9 @@ use crate::app::command::Password;
 use crate::crypto::Identity;
 use crate::index::account::{KdfParams, Lists};
 use crate::index::client::{ClientError, IndexClient, calibrate};
+use crate::index::devices::load_or_create_seed;
 use crate::index::wire::{RoomJoin, RoomMessage};
+use crate::index::writer::unix_now;
 use crate::net::os_seed;
 use crate::proto::GroupId;
 
@@ -96,7 +99,7 @@ pub(in crate::app) enum Done {
         key: String,
         admin: bool,
         lists: Lists,
-        /// The account's identity seed: its key is ours in every room's group.
+        /// Our key in every room's group: this device's (§8.13), else the account's.
         seed: Zeroizing<[u8; 32]>,
     },
     LoggedOut,
@@ -125,6 +128,8 @@ struct Worker {
     client: IndexClient,
     target: IndexTarget,
     floor: bool,
+    /// Where this device's seed is kept (none: rooms use the account key).
+    data_dir: Option<PathBuf>,
     lists: Option<Lists>,
     rooms: BTreeSet<String>,
     done: mpsc::Sender<Done>,
@@ -136,6 +141,7 @@ struct Worker {
 pub(super) async fn run(
     target: IndexTarget,
     floor: bool,
+    data_dir: Option<PathBuf>,
     mut jobs: mpsc::Receiver<Job>,
     done: mpsc::Sender<Done>,
     link: Option<super::direct::DirectLink>,
@@ -153,6 +159,7 @@ pub(super) async fn run(
         client,
         target,
         floor,
+        data_dir,
         lists: None,
         rooms: BTreeSet::new(),
         done,
@@ -282,7 +289,10 @@ impl Worker {
                 let key = hex::encode(opened.identity.signing_key());
                 let name = name.to_ascii_lowercase();
                 let (admin, lists) = (opened.admin, opened.lists.clone());
-                let seed = opened.identity.seed();
+                let seed = match self.device(at).await {
+                    Some(device) => device.seed(),
+                    None => opened.identity.seed(),
+                };
                 self.send(Done::LoggedIn {
                     at,
                     name,
@@ -296,6 +306,41 @@ impl Worker {
                 self.gc_login().await;
             }
             Err(e) => self.send(Done::Error(at, self.describe(&e))).await,
+        }
+    }
+
+    /// This device's identity for the account just logged in, registered with the index
+    /// (PROTOCOL.md §8.13): its key is ours in the rooms' groups. `None`, after one error
+    /// line, when there is no data dir or the index refuses: the rooms then use the
+    /// account's key, as before device keys.
+    async fn device(&mut self, at: Option<GroupId>) -> Option<Identity> {
+        let dir = self.data_dir.clone()?;
+        let seed = load_or_create_seed(&dir, || os_seed().unwrap_or_default());
+        let result = match seed {
+            Ok(seed) if *seed != [0; 32] => {
+                let now = u64::try_from(unix_now()).unwrap_or(0);
+                self.client.register_device(&seed, now).await
+            }
+            Ok(_) => Err(ClientError::Io(std::io::Error::other(
+                "no random device seed",
+            ))),
+            Err(e) => Err(ClientError::Io(e)),
+        };
+        match result {
+            Ok((device, n)) => {
+                let key = hex::encode(device.signing_key());
+                let line = format!("device key {key} registered ({n} devices on this account)");
+                self.send(Done::Info(at, line)).await;
+                Some(device)
+            }
+            Err(e) => {
+                let line = format!(
+                    "device key not registered ({}): rooms use the account key",
+                    self.describe(&e)
+                );
+                self.send(Done::Error(at, line)).await;
+                None
+            }
         }
     }
 

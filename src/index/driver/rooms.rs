@@ -209,9 +209,11 @@ impl RoomNode {
         }
     }
 
-    /// Leaves every room's group and stops the node.
+    /// Stops the node **without** leaving the rooms' groups: the members keep the founder
+    /// at its address and re-find it when the index starts again (§8.11 "Restart"); a quit
+    /// would make every member forget it, and a restarted founder knows no member to ask.
     pub(super) async fn stop(self) {
-        let _ = self.handle.quit().await;
+        self.task.abort();
         let _ = self.task.await;
     }
 }

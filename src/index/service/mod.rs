@@ -13,6 +13,7 @@
 
 mod assembly;
 mod chats;
+mod devices;
 mod presence;
 mod requests;
 mod rooms;

@@ -131,6 +131,7 @@ impl Service {
                 self.on_presence(now, &p, account, req);
                 return Ok(());
             }
+            Request::Device(d) => super::devices::op(account, d, self.public_key().0),
             Request::Logout => {
                 self.sessions.pop(&p.client);
                 self.answer(&p, Status::Ok);
@@ -238,6 +239,7 @@ impl Service {
             Outcome::Pms(pms) => ok(ReplyBody::Mailbox(MailboxReply::Pms(pms))),
             Outcome::Acked(n) => ok(ReplyBody::Mailbox(MailboxReply::Acked(n))),
             Outcome::Chat(c) => super::chats::reply(p.kind, c),
+            Outcome::Device(d) => super::devices::reply(p.kind, d),
         }
     }
 

@@ -114,4 +114,18 @@ CREATE TABLE chat_messages (
 CREATE INDEX chat_messages_by_chat ON chat_messages (chat_ref, id);
 CREATE INDEX chat_messages_by_expiry ON chat_messages (expires_at);
 "#,
+    // 6: device keys (§8.13): each device's Ed25519 key, certified by its account, and its
+    // member key (X25519 form), so a room chat from any device is stored as the account's.
+    r#"
+CREATE TABLE devices (
+    id {id},
+    device_key {blob} NOT NULL UNIQUE CHECK (length(device_key) = 32),
+    account_id BIGINT NOT NULL REFERENCES accounts(id),
+    member_key {blob} NOT NULL UNIQUE CHECK (length(member_key) = 32),
+    issued BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_used BIGINT NOT NULL
+);
+CREATE INDEX devices_by_account ON devices (account_id, last_used);
+"#,
 ];

@@ -13,6 +13,7 @@
 //! checked before inserting ([`Limits`]).
 
 pub mod chats;
+pub mod devices;
 pub mod mailbox;
 mod migrations;
 mod rooms;
@@ -26,7 +27,7 @@ use super::wire::{
 };
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Table bounds, checked before every insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +187,8 @@ pub enum Op {
     },
     /// A group-chat operation (kinds 19–23).
     Chat(chats::ChatOp),
+    /// A device operation (kinds 24–25).
+    Device(devices::DeviceOp),
 }
 
 /// What a login needs to know about an account.
@@ -240,6 +243,8 @@ pub enum Outcome {
     Acked(u32),
     /// The result of a group-chat operation.
     Chat(chats::ChatOutcome),
+    /// The result of a device operation.
+    Device(devices::DeviceOutcome),
 }
 
 /// Brings the database to [`SCHEMA_VERSION`]. Returns the version found before.
@@ -443,6 +448,7 @@ pub fn apply(sql: &mut dyn Sql, op: &Op, limits: &Limits, now: i64) -> Result<Ou
         } => mailbox::fetch(sql, *account, *after, *max, now),
         Op::AckPms { account, ids } => mailbox::ack(sql, *account, ids),
         Op::Chat(op) => chats::apply(sql, op, &limits.chats, now),
+        Op::Device(op) => devices::apply(sql, op, now),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Room queries: list with member counts, join, leave, post, history, server messages,
-//! moderators.
+//! moderators. A member key is an account's through a registered device (§8.13) or the
+//! account's own identity key.
 
 use super::{Limits, Outcome, count, text};
 use crate::index::sql::{Sql, SqlError, Value};
@@ -113,14 +114,26 @@ pub(super) fn chat(
     limits: &Limits,
     now: i64,
 ) -> Result<Outcome, SqlError> {
+    let Some(account) = account_of_member(sql, member_key)? else {
+        return Ok(Outcome::NoSuchUser);
+    };
+    post(sql, account, room, body, limits, now)
+}
+
+/// The account of a member key: a registered device's (§8.13), else an account's own
+/// identity (clients that joined with the account key).
+pub(super) fn account_of_member(
+    sql: &mut dyn Sql,
+    member_key: &[u8; 32],
+) -> Result<Option<i64>, SqlError> {
+    if let Some(account) = super::devices::account_of_member(sql, member_key)? {
+        return Ok(Some(account));
+    }
     let rows = sql.query(
         "SELECT id FROM accounts WHERE member_key = $1",
         &[Value::Blob(member_key.to_vec())],
     )?;
-    let Some(account) = rows.first().map(|r| r[0].int()) else {
-        return Ok(Outcome::NoSuchUser);
-    };
-    post(sql, account, room, body, limits, now)
+    Ok(rows.first().map(|r| r[0].int()))
 }
 
 /// Stores one message and trims the room to its bound; returns the message id.
@@ -227,12 +240,16 @@ pub(super) fn server_message(
     ))
 }
 
-/// Every room moderator (the index's node grants them the role), by room.
+/// Every room moderator (the index's node grants them the role), by room: the account's
+/// identity key and each of its device keys (§8.13), all Ed25519.
 pub(super) fn moderators(sql: &mut dyn Sql) -> Result<Outcome, SqlError> {
     let rows = sql.query(
         "SELECT r.name, a.public_key FROM room_moderators m \
          JOIN rooms r ON r.id = m.room_id JOIN accounts a ON a.id = m.account_id \
-         ORDER BY r.name, a.id LIMIT 100000",
+         UNION ALL \
+         SELECT r.name, d.device_key FROM room_moderators m \
+         JOIN rooms r ON r.id = m.room_id JOIN devices d ON d.account_id = m.account_id \
+         ORDER BY 1, 2 LIMIT 100000",
         &[],
     )?;
     Ok(Outcome::Moderators(

@@ -14,6 +14,7 @@
 //! bounded, trailing bytes are an error, errors carry no input bytes.
 
 pub mod chats;
+pub mod devices;
 pub mod mailbox;
 pub mod reply;
 pub mod request;
@@ -21,6 +22,7 @@ pub mod request;
 use crypto_box::SalsaBox;
 
 pub use chats::{ChatReply, ChatRequest, StoredChatMessage};
+pub use devices::{DeviceReply, DeviceRequest};
 pub use mailbox::{MailboxReply, MailboxRequest, StoredPm};
 pub use reply::{AccountBundle, Reply, ReplyBody, RoomInfo, RoomJoin, RoomMessage, Status};
 pub use request::{Credentials, Kind, Registration, Request};

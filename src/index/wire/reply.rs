@@ -14,9 +14,11 @@
 //! | server message     | `[rooms u32]`: rooms it was posted to                          |
 //! | 15–18 (mailbox)    | see [`super::mailbox`]                                          |
 //! | 19–23 (group chats)| see [`super::chats`] (status 11 `rotation_lost` has a body too) |
+//! | 24–25 (devices)    | see [`super::devices`]                                         |
 //! | every other kind   | (empty)                                                        |
 
 use super::chats::ChatReply;
+use super::devices::DeviceReply;
 use super::mailbox::MailboxReply;
 use super::request::{MAX_HISTORY, put_params, put_text, read_params, read_text};
 use super::{
@@ -58,12 +60,16 @@ pub enum Status {
     RotationLost = 11,
     /// A group-chat record the ordering rule rejects (bad signature, fork, not allowed…).
     BadRecord = 12,
+    /// A device certificate that does not verify for the session's account (§8.13).
+    BadCertificate = 13,
+    /// The device key is registered to another account.
+    DeviceTaken = 14,
 }
 
 impl Status {
     fn from_u8(b: u8) -> Option<Self> {
         use Status::*;
-        const ALL: [Status; 13] = [
+        const ALL: [Status; 15] = [
             Ok,
             AuthFailed,
             NameTaken,
@@ -77,6 +83,8 @@ impl Status {
             NoSuchUser,
             RotationLost,
             BadRecord,
+            BadCertificate,
+            DeviceTaken,
         ];
         ALL.get(usize::from(b)).copied()
     }
@@ -154,6 +162,8 @@ pub enum ReplyBody {
     Mailbox(MailboxReply),
     /// Kinds 19–23 (and the winner in a `rotation_lost` reply).
     Chat(ChatReply),
+    /// Kinds 24–25.
+    Device(DeviceReply),
     /// Kinds 26–28.
     Presence(PresenceReply),
 }
@@ -238,6 +248,7 @@ impl Reply {
             ReplyBody::Delivered(n) => out.extend_from_slice(&n.to_be_bytes()),
             ReplyBody::Mailbox(m) => m.encode_body(&mut out),
             ReplyBody::Chat(c) => c.encode_body(&mut out),
+            ReplyBody::Device(d) => d.encode_body(&mut out),
             ReplyBody::Presence(p) => p.encode_body(&mut out),
         }
         out
@@ -288,6 +299,9 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<ReplyBody, DecodeError>
         }
         Kind::PutRecord | Kind::FetchRecords | Kind::PostChat | Kind::FetchChat | Kind::MyChats => {
             ReplyBody::Chat(ChatReply::decode_body(kind as u8, r)?)
+        }
+        Kind::RegisterDevice | Kind::RemoveDevice => {
+            ReplyBody::Device(DeviceReply::decode_body(kind as u8, r)?)
         }
         Kind::PublishPresence | Kind::LookupPresence | Kind::WithdrawPresence => {
             ReplyBody::Presence(PresenceReply::decode_body(kind as u8, r)?)

@@ -18,11 +18,13 @@
 //! | 14   | server message  | all 1 (1: every room, 0: the named one), [room name], text (u16 length) | yes, admin |
 //! | 15–18 | mailbox        | user key, store PM, fetch PMs, ack PMs: see [`super::mailbox`] | yes     |
 //! | 19–23 | group chats    | put record, fetch records, post, fetch, my chats: see [`super::chats`] | yes |
+//! | 24–25 | devices        | register device, remove device: see [`super::devices`]      | yes     |
 //!
 //! name = `[len 1][bytes]`; blob = `[len u32][bytes]` (≤ 32 KiB); credentials =
 //! `[m KiB u32][t u32][p 1][salt 16][verifier 32]`.
 
 use super::chats::ChatRequest;
+use super::devices::DeviceRequest;
 use super::mailbox::MailboxRequest;
 use super::{MAX_MESSAGE, SALT_LEN, WRAPPED_KEY_LEN, put_blob, put_name, read_blob, read_name};
 use crate::index::account::KdfParams;
@@ -80,6 +82,10 @@ pub enum Kind {
     FetchChat = 22,
     /// The group chats the account is a member of.
     MyChats = 23,
+    /// Certify a device key of the account (PROTOCOL.md §8.13).
+    RegisterDevice = 24,
+    /// Remove a device key of the account.
+    RemoveDevice = 25,
     /// This device's direct-PM address, signed by the account (PROTOCOL.md §8.14).
     PublishPresence = 26,
     /// Where an account is online.
@@ -92,7 +98,7 @@ impl Kind {
     /// The kind for a wire byte.
     pub fn from_u8(b: u8) -> Option<Self> {
         use Kind::*;
-        const ALL: [Kind; 23] = [
+        const ALL: [Kind; 28] = [
             Register,
             Prelogin,
             Login,
@@ -116,15 +122,13 @@ impl Kind {
             PostChat,
             FetchChat,
             MyChats,
+            RegisterDevice,
+            RemoveDevice,
+            PublishPresence,
+            LookupPresence,
+            WithdrawPresence,
         ];
-        ALL.get(usize::from(b).wrapping_sub(1))
-            .copied()
-            .or(match b {
-                26 => Some(PublishPresence),
-                27 => Some(LookupPresence),
-                28 => Some(WithdrawPresence),
-                _ => None,
-            })
+        ALL.get(usize::from(b).wrapping_sub(1)).copied()
     }
 }
 
@@ -250,6 +254,8 @@ pub enum Request {
     Mailbox(MailboxRequest),
     /// Kinds 19–23.
     Chat(ChatRequest),
+    /// Kinds 24–25.
+    Device(DeviceRequest),
     /// Kinds 26–28.
     Presence(PresenceRequest),
 }
@@ -277,6 +283,7 @@ impl Request {
             Self::ServerMessage { .. } => Kind::ServerMessage,
             Self::Mailbox(m) => m.kind(),
             Self::Chat(c) => c.kind(),
+            Self::Device(d) => d.kind(),
             Self::Presence(p) => Kind::from_u8(p.kind_byte()).unwrap_or(Kind::LookupPresence),
         }
     }
@@ -345,6 +352,7 @@ impl Request {
             }
             Self::Mailbox(m) => m.encode_body(&mut out),
             Self::Chat(c) => c.encode_body(&mut out),
+            Self::Device(d) => d.encode_body(&mut out),
             Self::Presence(p) => p.encode_body(&mut out),
         }
         out
@@ -397,6 +405,9 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Request, DecodeError> {
         }
         Kind::PutRecord | Kind::FetchRecords | Kind::PostChat | Kind::FetchChat | Kind::MyChats => {
             Request::Chat(ChatRequest::decode_body(kind as u8, r)?)
+        }
+        Kind::RegisterDevice | Kind::RemoveDevice => {
+            Request::Device(DeviceRequest::decode_body(kind as u8, r)?)
         }
         Kind::PublishPresence | Kind::LookupPresence | Kind::WithdrawPresence => {
             Request::Presence(PresenceRequest::decode_body(kind as u8, r)?)
