@@ -233,6 +233,7 @@ fn printed(lines: &[(usize, std::time::Instant, String)], until: std::time::Inst
 }
 
 #[test]
+#[allow(clippy::disallowed_methods)] // real processes run in real time: bounded waits
 fn a_loopback_joiner_shows_every_nick_role_status_name_and_topic_by_2_s_after_ready() {
     use churn_support::{Member, field};
     use std::time::Instant;

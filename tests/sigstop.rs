@@ -57,9 +57,9 @@ fn a_member_frozen_for_30_s_is_routed_around_and_catches_up_when_it_resumes() {
         keys.push(field(&m.expect("READY", &[]), "pk").to_owned());
     }
     // Everyone has seen everyone join.
-    for i in 0..N {
-        for k in (0..N).filter(|&k| k != i) {
-            members[i].expect("JOIN", &[("pk", &keys[k])]);
+    for (i, m) in members.iter_mut().enumerate() {
+        for (_, key) in keys.iter().enumerate().filter(|(k, _)| *k != i) {
+            m.expect("JOIN", &[("pk", key)]);
         }
     }
 
@@ -109,6 +109,9 @@ fn a_member_frozen_for_30_s_is_routed_around_and_catches_up_when_it_resumes() {
         .map(|(_, t, _)| t)
         .filter(|t| shown_at(&members[FROZEN], t).is_some())
         .collect();
+    if std::env::var("SIGSTOP_DEBUG").is_ok() {
+        println!("{}", members[FROZEN].printed());
+    }
     // It talks with everyone again at once ...
     members[FROZEN].say("thawed");
     members[1].say("welcome back");

@@ -193,9 +193,10 @@ impl Lane {
     }
 }
 
-/// A free loopback UDP address (bound, then released for the process to take).
+/// A free loopback UDP address (bound, then released for the process to take), on
+/// 127.0.0.2 so that no proxy front (127.0.0.1) takes it meanwhile.
 pub fn free_addr() -> SocketAddr {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let s = UdpSocket::bind("127.0.0.2:0").expect("bind");
     s.local_addr().unwrap()
 }
 
@@ -205,6 +206,8 @@ pub struct Life {
     pub started: Instant,
     pub ready: Option<Instant>,
     pub ended: Option<Instant>,
+    /// The signal that ended it (`TERM`, `KILL`), if we sent one.
+    pub signal: Option<&'static str>,
 }
 
 /// One `dhtchat chat --plain` member that may be restarted any number of times on the same
@@ -283,6 +286,7 @@ impl Member {
             started: Instant::now(),
             ready: None,
             ended: None,
+            signal: None,
         });
     }
 
@@ -311,6 +315,16 @@ impl Member {
             if let Some(f) = found {
                 return f;
             }
+            let status = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            assert!(
+                status.is_none(),
+                "{} exited ({status:?}) waiting for {kind}; stderr:\n{}",
+                self.name,
+                self.stderr()
+            );
             assert!(
                 Instant::now() < deadline,
                 "{}: no {kind} {fields:?} within {WAIT:?}; it printed:\n{}",
@@ -329,7 +343,7 @@ impl Member {
     }
 
     /// Sends `signal` (`TERM`, `KILL`) and waits for the run to end.
-    pub fn stop(&mut self, signal: &str) -> std::process::ExitStatus {
+    pub fn stop(&mut self, signal: &'static str) -> std::process::ExitStatus {
         self.signal(signal);
         let mut child = self.child.take().expect("running");
         let deadline = Instant::now() + WAIT;
@@ -342,7 +356,9 @@ impl Member {
         };
         self.pump();
         self.stdin = None;
-        self.lives.last_mut().unwrap().ended = Some(Instant::now());
+        let life = self.lives.last_mut().unwrap();
+        life.ended = Some(Instant::now());
+        life.signal = Some(signal);
         status
     }
 
