@@ -119,9 +119,10 @@ impl Group {
     }
 
     /// A fresh joiner that came through us gets our summary after a fact set sent whole
-    /// (a larger set went as a summary already), so it can tell when it holds ours.
+    /// (a larger set went as a summary already), so it can tell when it holds ours. A group
+    /// without facts (no name: the application always names its groups) sends none.
     pub(crate) fn send_join_summary(&mut self, io: &mut Io<'_>, to: PublicKey, addr: SocketAddr) {
-        let small = self.authority.len() <= FULL_SYNC_MAX;
+        let small = (1..=FULL_SYNC_MAX).contains(&self.authority.len());
         if small && self.dialect() == crate::proto::Dialect::Secure {
             self.send_fact_summary(io, to, addr);
         }
