@@ -102,6 +102,17 @@ fn a_member_frozen_for_30_s_is_routed_around_and_catches_up_when_it_resumes() {
         live.len() - 1
     );
 
+    if std::env::var("SIGSTOP_DEBUG").is_ok() {
+        let port = format!("sport = :{}", members[FROZEN].bind.port());
+        let ss = std::process::Command::new("ss")
+            .args(["-uanm", &port])
+            .output();
+        println!(
+            "{}",
+            ss.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        );
+    }
     members[FROZEN].signal("CONT");
     let resumed = Instant::now();
     pump_for(&mut members, Duration::from_secs(3));
