@@ -200,9 +200,19 @@ fn check(
             match got {
                 Some((_, at, _)) => delays.push(at.saturating_duration_since(s.at)),
                 None => {
-                    let sender_up = (members[s.from].lives.iter())
-                        .find(|l| l.started <= s.at && l.ended.is_none_or(|e| e >= s.at))
-                        .map(|l| l.ended.unwrap_or(end).saturating_duration_since(s.at));
+                    let lives = &members[s.from].lives;
+                    let k = lives
+                        .iter()
+                        .position(|l| l.started <= s.at && l.ended.is_none_or(|e| e >= s.at));
+                    // How long the sender stayed up after, how it ended, how long it had
+                    // been READY, and how its previous run ended.
+                    let sender_up = k.map(|k| {
+                        let l = &lives[k];
+                        let after = l.ended.unwrap_or(end).saturating_duration_since(s.at);
+                        let was_ready = l.ready.map(|t| s.at.saturating_duration_since(t));
+                        let before = k.checked_sub(1).and_then(|p| lives[p].signal);
+                        (after, l.signal, was_ready, before)
+                    });
                     let ready = m.lives[run]
                         .ready
                         .map(|t| s.at.saturating_duration_since(t));
@@ -290,7 +300,8 @@ fn check(
     assert!(due > 0 && all.len() > 10, "the churn said something");
     assert!(
         missing.is_empty(),
-        "{} of {due} not delivered (text, from, to, sender up after, receiver READY before): \
+        "{} of {due} not delivered (text, from, to, (sender up after, its end, \
+         READY before, its previous end), receiver READY before): \
          {:?}",
         missing.len(),
         &missing[..missing.len().min(30)]
