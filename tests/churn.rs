@@ -294,9 +294,8 @@ fn check(
     );
     println!("missing: {missing:?}");
     // A member that missed many: what else it printed (parts, joins, notices) and when.
-    for r in 0..N {
-        if missing.iter().filter(|m| m.2 == r).count() >= 5 {
-            let m = &members[r];
+    for (r, m) in members.iter().enumerate() {
+        if missing.iter().filter(|x| x.2 == r).count() >= 5 {
             for (run, at, l) in m.seen.iter().filter(|(_, _, l)| !l.starts_with("MSG ")) {
                 let t = at.saturating_duration_since(m.lives[0].started);
                 println!("m{r} [{run}] +{t:.1?} {}", &l[..l.len().min(120)]);
