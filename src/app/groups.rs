@@ -30,6 +30,9 @@ const NUMBER_RESUME_GAP: u32 = 1000;
 /// A restarted founder that none of its stored peers answered within this says so and is
 /// READY alone (it keeps asking them, and lets in those that come back).
 pub(super) const FOUNDER_ALONE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+/// An explicit joiner that a member answered waits at most this for the group's state
+/// (`Event::StateSynced`) before it is READY anyway (PROTOCOL.md §6.3).
+pub(super) const STATE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One group we are in.
 #[derive(Debug)]
@@ -53,6 +56,9 @@ pub(super) struct Joined {
     /// A restored group we founded, until a peer answers: when to say we are alone, and
     /// how many stored peers were asked.
     pub(super) alone: Option<(Instant, usize)>,
+    /// An explicit join a member answered, until the node says we hold the group's state:
+    /// READY comes then, or at this instant at the latest (PROTOCOL.md §6.3).
+    pub(super) sync_by: Option<Instant>,
 }
 
 impl Joined {
@@ -367,6 +373,7 @@ impl Runtime {
             stored_number: 0,
             pending: None,
             alone: None,
+            sync_by: None,
         };
         self.groups.insert(group, joined);
         self.members_dirty.insert(group);
@@ -405,6 +412,26 @@ impl Runtime {
         self.info(Some(group), text);
     }
 
+    /// A member answered (`Event::Joined`). An explicit join waits for the group's state
+    /// (bounded by [`STATE_WAIT`]); a restored group has its stored state and is READY now.
+    pub(super) fn member_answered(&mut self, group: GroupId) {
+        let by = now() + STATE_WAIT;
+        let Some(j) = self.groups.get_mut(&group) else {
+            return;
+        };
+        match (j.ready, j.pending.take()) {
+            (false, Some(_)) => j.sync_by = Some(by),
+            _ => self.ready(group),
+        }
+    }
+
+    /// The node holds the group's state (`Event::StateSynced`): READY if we waited for it.
+    pub(super) fn state_synced(&mut self, group: GroupId) {
+        if self.groups.get(&group).is_some_and(|j| j.sync_by.is_some()) {
+            self.ready(group);
+        }
+    }
+
     /// Emits READY for a group that a member answered (or that we founded).
     pub(super) fn ready(&mut self, group: GroupId) {
         let (at, addr) = (self.now(), self.advertised);
@@ -413,6 +440,7 @@ impl Runtime {
         };
         j.pending = None;
         j.alone = None;
+        j.sync_by = None;
         if j.ready {
             return;
         }
@@ -432,9 +460,11 @@ impl Runtime {
     /// The earliest deadline of a pending join (or of a restored founder's wait for peers).
     pub(super) fn next_join_deadline(&self) -> Option<Instant> {
         let alone = self.groups.values().filter_map(|j| j.alone.map(|a| a.0));
+        let synced = self.groups.values().filter_map(|j| j.sync_by);
         (self.groups.values())
             .filter_map(|j| j.pending.map(|p| p.deadline))
             .chain(alone)
+            .chain(synced)
             .min()
     }
 
@@ -470,6 +500,13 @@ impl Runtime {
             .collect();
         for (group, asked) in lonely {
             self.alone(group, asked);
+        }
+        let waited: Vec<GroupId> = (self.groups.iter())
+            .filter(|(_, j)| j.sync_by.is_some_and(|by| by <= t))
+            .map(|(g, _)| *g)
+            .collect();
+        for group in waited {
+            self.ready(group);
         }
     }
 

@@ -22,7 +22,8 @@ impl Runtime {
             self.persist_soon();
         }
         let out = match ev.event {
-            Event::Joined { group } => return self.ready(group),
+            Event::Joined { group } => return self.member_answered(group),
+            Event::StateSynced { group } => return self.state_synced(group),
             Event::PeerJoined { group, peer } => self.member_joined(group, peer).await,
             Event::PeerQuit {
                 group,

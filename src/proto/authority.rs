@@ -55,6 +55,8 @@ pub(crate) struct Authority {
     chat_id: [u8; KEY_LEN],
     founder: Option<PublicKey>,
     facts: BTreeMap<(FactKind, PublicKey), Kept>,
+    /// A joiner's check that it holds the facts of the member that let it in.
+    sync: digest::JoinSync,
 }
 
 const GROUP_WIDE: PublicKey = PublicKey([0; KEY_LEN]);
@@ -66,6 +68,7 @@ impl Authority {
             chat_id,
             founder: x25519_of(&chat_id),
             facts: BTreeMap::new(),
+            sync: digest::JoinSync::default(),
         }
     }
 

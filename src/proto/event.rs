@@ -49,6 +49,17 @@ pub enum Event {
         /// The group.
         group: GroupId,
     },
+    /// A joiner holds the group's state (PROTOCOL.md §6.3): after [`Event::Joined`], once its
+    /// facts match the summary the member that let it in sent (so its roles, bans, topic and
+    /// name are that member's), and at once in a legacy group (no facts). That member's name
+    /// sync precedes its answer, so every nick and status it held is here too unless a
+    /// datagram was lost. Never raised when no summary comes (a member that does not send
+    /// one, a summary lost, a rejoin that member does not see as fresh): a front end waits a
+    /// bounded time after `Joined`.
+    StateSynced {
+        /// The group.
+        group: GroupId,
+    },
     /// No member answered our join within `Config::join_timeout` (a wrong key, a dead
     /// address, or a private group that did not invite us): the node has dropped the group,
     /// and its `GroupId` is no longer valid. `contact` is the join string's address.
@@ -225,6 +236,7 @@ impl Event {
     pub fn group(&self) -> GroupId {
         match self {
             Self::Joined { group }
+            | Self::StateSynced { group }
             | Self::JoinFailed { group, .. }
             | Self::PeerJoined { group, .. }
             | Self::PeerLeft { group, .. }
@@ -429,6 +441,10 @@ pub struct Stats {
     pub summaries: u64,
     /// Broadcasts re-sent in answer to a have summary.
     pub repairs: u64,
+    /// Bytes of the have summaries sent (datagrams, envelope included).
+    pub summary_bytes: u64,
+    /// Bytes of the broadcasts re-sent in answer to a have (datagrams, envelope included).
+    pub repair_bytes: u64,
     /// Re-sends withheld because the asker's reply budget was spent (PROTOCOL.md §6.2).
     pub repairs_withheld: u64,
     /// Kept name and status broadcasts sent to fresh joiners (PROTOCOL.md §6.5).
@@ -449,6 +465,8 @@ impl Default for Stats {
             graylistings: 0,
             summaries: 0,
             repairs: 0,
+            summary_bytes: 0,
+            repair_bytes: 0,
             repairs_withheld: 0,
             name_syncs: 0,
         }

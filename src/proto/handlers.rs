@@ -132,7 +132,7 @@ impl Group {
                 peer: key,
             });
         }
-        self.table.insert(key, addr, now);
+        let back = matches!(self.table.insert(key, addr, now), super::dht::Insert::Added);
         if !self.joined {
             self.joined = true;
             self.schedule.joined(io.config.join_retry_min);
@@ -140,13 +140,18 @@ impl Group {
             // see our first message under a bare key.
             self.announce_name(io);
             io.emit(Event::Joined { group: self.id() });
+            self.check_state_synced(io);
         }
         let joined_through_us = matches!(why, Purpose::Probe { .. });
         if newly_validated {
             self.send_fact_sync(io, key, addr);
             if fresh && joined_through_us {
+                self.send_join_summary(io, key, addr);
                 self.send_name_sync(io, key, addr);
             }
+        } else if back {
+            // Validated before, then out of our table (a healed partition): compare facts.
+            self.resync_facts(io, key, addr);
         }
         if is_new && joined_through_us && io.config.announce_new_peers {
             let _ = self.broadcast(io, &PeerMessage::NewPeer(key));

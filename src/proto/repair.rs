@@ -265,6 +265,7 @@ impl Group {
                 io.send(self.identity(), &hop, to, &payload);
                 self.members.spend_reply(&hop, bytes, burst);
                 io.stats.repairs += 1;
+                io.stats.repair_bytes += bytes as u64;
                 sent = true;
             }
         }
@@ -289,11 +290,8 @@ impl Group {
         let span = self.recent.span(io.now, io.config.seen_ttl).as_millis();
         let span = u16::try_from(span).unwrap_or(u16::MAX);
         io.stats.summaries += 1;
-        io.send(
-            self.identity(),
-            &key,
-            to,
-            &Payload::Have(bloom.have(flags, span)),
-        );
+        let have = Payload::Have(bloom.have(flags, span));
+        io.stats.summary_bytes += (DATAGRAM_OVERHEAD + have.encoded_len()) as u64;
+        io.send(self.identity(), &key, to, &have);
     }
 }

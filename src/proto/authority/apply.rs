@@ -39,6 +39,7 @@ impl Group {
         }
         if taken > 0 {
             io.emit(Event::FactsChanged { group: self.id() });
+            self.recheck_join_sync(io);
         }
         taken
     }
@@ -105,7 +106,9 @@ impl Group {
     }
 
     /// May the message of `origin` be delivered and relayed? Observers may not speak nor
-    /// rename; the voice fact limits who speaks.
+    /// rename; the voice fact limits who speaks. An observer's name is still taken while we
+    /// hold none for it: the nick it had when it was silenced, which a joiner receives from
+    /// the name sync after the role (PROTOCOL.md §6.5, §6.8).
     pub(crate) fn may_deliver(&self, origin: &PublicKey, msg: &PeerMessage<'_>) -> bool {
         if self.dialect() != Dialect::Secure {
             return true;
@@ -114,7 +117,10 @@ impl Group {
             PeerMessage::Chat(_) | PeerMessage::Action(_) | PeerMessage::SeedAction(_) => {
                 self.authority.may_speak(origin)
             }
-            PeerMessage::Name(_) => self.authority.role(origin) != Role::Observer,
+            PeerMessage::Name(_) => {
+                let unnamed = (self.members.get(origin)).is_none_or(|m| m.name().is_empty());
+                self.authority.role(origin) != Role::Observer || unnamed
+            }
             _ => true,
         }
     }

@@ -22,6 +22,7 @@
 
 use std::net::SocketAddr;
 
+use crate::proto::Event;
 use crate::proto::group::Group;
 use crate::proto::io::Io;
 use crate::wire::digest::{
@@ -47,6 +48,20 @@ const FACT_QUEUE_MAX: usize = 4096;
 
 /// Budget of wants sent and fact sync datagrams sent in answer, per group: burst, per second.
 const DIGEST_RATE: (u32, u32) = (512, 256);
+
+/// A joiner's check that it holds the facts of the member that let it in (PROTOCOL.md
+/// §6.3): that member follows its fact set with its summary; the joiner compares it with
+/// its own, and again after each fact list it takes while they differ (its wants fetch what
+/// was lost on the way).
+#[derive(Debug, Default)]
+pub(crate) struct JoinSync {
+    /// The summary we wait to match.
+    target: Option<Box<[u8]>>,
+    /// Our facts matched a summary.
+    matched: bool,
+    /// `StateSynced` was raised.
+    raised: bool,
+}
 
 /// One paced fact message: to whom, and the message id and body (signed when sent).
 #[derive(Debug, Clone)]
@@ -94,6 +109,48 @@ impl Group {
         self.send_one(io, to, addr, &msg);
     }
 
+    /// A peer validated before is back in our table after dropping out of it (a healed
+    /// partition, PROTOCOL.md §6.8): either side may have taken facts the other lacks, so
+    /// it gets our summary and pulls what differs (it does the same towards us).
+    pub(crate) fn resync_facts(&mut self, io: &mut Io<'_>, to: PublicKey, addr: SocketAddr) {
+        if self.dialect() == crate::proto::Dialect::Secure {
+            self.send_fact_summary(io, to, addr);
+        }
+    }
+
+    /// A fresh joiner that came through us gets our summary after a fact set sent whole
+    /// (a larger set went as a summary already), so it can tell when it holds ours. A group
+    /// without facts (no name: the application always names its groups) sends none.
+    pub(crate) fn send_join_summary(&mut self, io: &mut Io<'_>, to: PublicKey, addr: SocketAddr) {
+        let small = (1..=FULL_SYNC_MAX).contains(&self.authority.len());
+        if small && self.dialect() == crate::proto::Dialect::Secure {
+            self.send_fact_summary(io, to, addr);
+        }
+    }
+
+    /// Raises `StateSynced` once, when we are joined and hold the state (PROTOCOL.md §6.3).
+    pub(crate) fn check_state_synced(&mut self, io: &mut Io<'_>) {
+        let legacy = self.dialect() != crate::proto::Dialect::Secure;
+        let (joined, group) = (self.joined, self.id());
+        let sync = &mut self.authority.sync;
+        if joined && (legacy || sync.matched) && !sync.raised {
+            sync.raised = true;
+            io.emit(Event::StateSynced { group });
+        }
+    }
+
+    /// Facts were taken: do they now match the summary we wait for?
+    pub(crate) fn recheck_join_sync(&mut self, io: &mut Io<'_>) {
+        let Some(target) = &self.authority.sync.target else {
+            return;
+        };
+        if summary(self.authority.entries())[..] == target[..] {
+            self.authority.sync.target = None;
+            self.authority.sync.matched = true;
+            self.check_state_synced(io);
+        }
+    }
+
     /// A fact digest from `origin` (secure groups): a summary is answered with wants for the
     /// buckets that differ, a want with the facts it lacks.
     pub(crate) fn on_fact_digest(&mut self, io: &mut Io<'_>, origin: PublicKey, d: FactDigest<'_>) {
@@ -103,6 +160,13 @@ impl Group {
         match d {
             FactDigest::Summary(theirs) => {
                 let ours = summary(self.authority.entries());
+                if !self.authority.sync.matched {
+                    match ours[..] == theirs[..] {
+                        true => self.authority.sync.matched = true,
+                        false => self.authority.sync.target = Some(theirs.into()),
+                    }
+                    self.check_state_synced(io);
+                }
                 let buckets = differing(&ours, theirs);
                 if buckets.len() > MAX_WANTS {
                     // A fresh or far-behind peer: one want for everything.
