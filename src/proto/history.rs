@@ -36,6 +36,10 @@ use crate::wire::{
 /// Bytes a datagram adds to its plaintext: envelope header and MAC.
 const DATAGRAM_OVERHEAD: usize = ENVELOPE_HEADER_LEN + MAC_LEN;
 
+/// Offset of the flags byte in a page's plaintext (after the inner id, request id, from and
+/// next).
+const FLAGS_AT: usize = 13;
+
 /// Most members whose admission position we remember (for visibility `joined`).
 const ADMITTED_MAX: usize = 16_384;
 
@@ -378,13 +382,22 @@ impl Group {
             }
         }
         let burst = io.config.reply_burst;
+        let mut room = self.members.reply_room(&hop, burst).unwrap_or(0) as usize;
+        let fit = (pages.iter())
+            .take_while(|p| {
+                let ok = room >= DATAGRAM_OVERHEAD + p.len();
+                room = room.saturating_sub(DATAGRAM_OVERHEAD + p.len());
+                ok
+            })
+            .count();
+        io.stats.history.withheld += (pages.len() - fit) as u64;
+        pages.truncate(fit);
+        if let Some(flags) = pages.last_mut().and_then(|p| p.get_mut(FLAGS_AT)) {
+            // The budget cut the page short: its last datagram says so, the asker asks on.
+            *flags |= HistoryPage::LAST;
+        }
         for plain in pages {
             let bytes = DATAGRAM_OVERHEAD + plain.len();
-            let room = self.members.reply_room(&hop, burst).unwrap_or(0);
-            if (room as usize) < bytes {
-                io.stats.history.withheld += 1;
-                break;
-            }
             let Ok(payload) = Payload::decode(&plain) else {
                 continue;
             };

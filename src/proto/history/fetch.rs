@@ -264,6 +264,7 @@ impl Group {
             let (_, next, end) = f.ahead.swap_remove(i);
             f.cursor = next;
             f.sent_at = Some(now);
+            f.tries = 0;
             if end {
                 return true;
             }
@@ -339,6 +340,14 @@ impl Group {
             if self.fetch.asked.len() < GAPS_MAX && self.fetch.asked.insert((origin, hi)) {
                 io.stats.history.gaps_found += 1;
                 self.fetch.gaps.push_back((origin, lo, hi));
+            }
+        }
+        // A gap this member did not fill either: ask the next member for it.
+        if let Some(gap) = self.fetch.target.filter(|g| !self.known(&g.0, g.2)) {
+            let except = self.fetch.main_server;
+            if let Some(server) = self.pick_server(io, except) {
+                self.begin_pass(io, server, Some(gap));
+                return;
             }
         }
         self.next_gap(io);
