@@ -176,6 +176,21 @@ pub(super) fn event_lines(ev: &ChatEvent) -> Vec<Line<'static>> {
             ])]
         }
         E::Private { at, from, text } => vec![private(*at, from, text)],
+        E::History {
+            at,
+            from,
+            text,
+            action,
+            age_secs,
+        } => vec![history_line(*at, from, text, *action, *age_secs)],
+        E::HistoryEnd { at, gaps, .. } => {
+            let mut lines = vec![info(*at, "— new since you left —")];
+            if *gaps > 0 {
+                let text = format!("{gaps} gap(s) in the history could not be filled");
+                lines.push(error(*at, &text));
+            }
+            lines
+        }
         E::RoomMessage {
             at,
             author,
@@ -198,6 +213,28 @@ pub(super) fn event_lines(ev: &ChatEvent) -> Vec<Line<'static>> {
             .into_iter()
             .collect(),
     }
+}
+
+/// A fetched history message, dimmed and marked `hist` with its age, so it is never taken
+/// for a live one.
+fn history_line(at: LocalTime, from: &Peer, text: &str, action: bool, age: u32) -> Line<'static> {
+    let dim = Style::default().add_modifier(Modifier::DIM);
+    let ago = match age {
+        0..60 => format!("{age}s"),
+        60..3600 => format!("{}m", age / 60),
+        3600..86_400 => format!("{}h", age / 3600),
+        _ => format!("{}d", age / 86_400),
+    };
+    let open = if action { "* " } else { "<" };
+    let close = if action { " " } else { "> " };
+    Line::from(vec![
+        time(at),
+        Span::styled(format!("[history -{ago}] "), dim),
+        Span::styled(open.to_owned(), dim),
+        nick(from),
+        Span::styled(close.to_owned(), dim),
+        Span::styled(sanitise(text), dim),
+    ])
 }
 
 /// The lines of a window opening, closing or being renamed (`None` for other events).
@@ -306,6 +343,8 @@ fn membership_line(ev: &ChatEvent) -> Option<Line<'static>> {
         | E::Message { .. }
         | E::Action { .. }
         | E::Private { .. }
+        | E::History { .. }
+        | E::HistoryEnd { .. }
         | E::Info { .. }
         | E::Error { .. }
         | E::Opened { .. }
