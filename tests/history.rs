@@ -12,8 +12,8 @@ use std::time::Duration;
 use dhtchat::crypto::{Identity, mac1_nonce, open_packet, precompute, seal_packet};
 use dhtchat::proto::{Event, GroupSpec, HistoryLimits};
 use dhtchat::wire::{
-    Envelope, HistoryEntry, HistoryPage, HistoryRequest, HistoryVisibility, MAX_PLAINTEXT,
-    Payload, PublicKey,
+    Envelope, HistoryEntry, HistoryPage, HistoryRequest, HistoryVisibility, MAX_PLAINTEXT, Payload,
+    PublicKey,
 };
 use sim::{LinkModel, Sim, Tamper, build_group};
 
@@ -47,8 +47,11 @@ fn expected() -> Vec<String> {
     all
 }
 
-/// The joiner's history: (origin, number, text) in the order shown, and the HistoryDone gaps.
-fn history_of(sim: &Sim, i: usize) -> (Vec<(PublicKey, u32, String)>, Option<(u32, u32)>) {
+/// One message shown as history: (origin, number, text).
+type Shown = (PublicKey, u32, String);
+
+/// The joiner's history in the order shown, and HistoryDone's (messages, gaps).
+fn history_of(sim: &Sim, i: usize) -> (Vec<Shown>, Option<(u32, u32)>) {
     let mut shown = Vec::new();
     let mut done = None;
     for (_, _, e) in &sim.nodes[i].events {
@@ -71,7 +74,7 @@ fn done(sim: &Sim, i: usize) -> bool {
 }
 
 /// Each origin's messages are shown in number order.
-fn in_origin_order(shown: &[(PublicKey, u32, String)]) -> bool {
+fn in_origin_order(shown: &[Shown]) -> bool {
     let mut last: HashMap<PublicKey, u32> = HashMap::new();
     shown
         .iter()
@@ -93,7 +96,13 @@ fn group_with_300(seed: u64, loss: f64) -> (Sim, Identity) {
         ..LinkModel::default()
     };
     let mut sim = Sim::new(seed, link);
-    build_group(&mut sim, 1 + SENDERS, &spec(), Duration::from_millis(300), |_| {});
+    build_group(
+        &mut sim,
+        1 + SENDERS,
+        &spec(),
+        Duration::from_millis(300),
+        |_| {},
+    );
     sim.run_for(Duration::from_secs(5));
     chatter(&mut sim, 1);
     sim.run_for(Duration::from_secs(5));
@@ -118,7 +127,10 @@ fn fetch_at(loss: f64) -> (usize, u64) {
     let (mut sim, joiner) = group_with_300(41, loss);
     let before = history_bytes(&sim);
     let j = join(&mut sim, 2, &joiner);
-    assert!(sim.drive_until(Duration::from_secs(120), |s| done(s, j)), "fetch never ended");
+    assert!(
+        sim.drive_until(Duration::from_secs(120), |s| done(s, j)),
+        "fetch never ended"
+    );
     let (shown, end) = history_of(&sim, j);
     let mut texts: Vec<String> = shown.iter().map(|s| s.2.clone()).collect();
     texts.sort();
@@ -183,8 +195,15 @@ fn attack(joiner: Identity, j: usize) -> Tamper {
         let page = HistoryPage::new(head, &altered).expect("page");
         let mut out = Vec::new();
         let (receiver, sender, nonce) = (env.receiver(), env.sender(), env.nonce());
-        seal_packet(&shared, &receiver, &sender, &nonce, &Payload::HistoryPage(page), &mut out)
-            .expect("seal");
+        seal_packet(
+            &shared,
+            &receiver,
+            &sender,
+            &nonce,
+            &Payload::HistoryPage(page),
+            &mut out,
+        )
+        .expect("seal");
         *bytes = out;
         true
     }))
@@ -197,18 +216,34 @@ fn an_altered_message_and_a_dropped_range_are_detected_and_fetched_from_another_
     // Whoever the joiner asks first rewrites what it serves.
     sim.tamper = Some(attack(Identity::from_seed(&[0xAB; 32]), j));
     join(&mut sim, 1, &joiner);
-    assert!(sim.drive_until(Duration::from_secs(120), |s| done(s, j)), "fetch never ended");
+    assert!(
+        sim.drive_until(Duration::from_secs(120), |s| done(s, j)),
+        "fetch never ended"
+    );
     let (shown, end) = history_of(&sim, j);
     let mut texts: Vec<String> = shown.iter().map(|s| s.2.clone()).collect();
     texts.sort();
-    assert_eq!(texts, expected(), "the altered one and the dropped range came from elsewhere");
-    assert!(!texts.iter().any(|t| t.starts_with('M')), "nothing altered shown");
+    assert_eq!(
+        texts,
+        expected(),
+        "the altered one and the dropped range came from elsewhere"
+    );
+    assert!(
+        !texts.iter().any(|t| t.starts_with('M')),
+        "nothing altered shown"
+    );
     assert_eq!(end, Some((300, 0)));
     assert!(in_origin_order(&shown));
     let h = sim.nodes[j].node.stats().history;
     println!("attack: {h:?}");
-    assert!(h.rejected >= 1, "the altered entry failed its signature check");
-    assert!(h.gaps_found >= 2, "the altered number and the dropped range were both gaps");
+    assert!(
+        h.rejected >= 1,
+        "the altered entry failed its signature check"
+    );
+    assert!(
+        h.gaps_found >= 2,
+        "the altered number and the dropped range were both gaps"
+    );
 }
 
 #[test]
@@ -216,8 +251,10 @@ fn with_visibility_joined_a_joiner_gets_nothing_said_before_it_joined() {
     let mut sim = Sim::new(47, LinkModel::default());
     build_group(&mut sim, 3, &spec(), Duration::from_millis(300), |_| {});
     sim.run_for(Duration::from_secs(5));
-    sim.with_node(0, |n, now, g| n.set_history_visibility(now, g, HistoryVisibility::Joined))
-        .expect("founder");
+    sim.with_node(0, |n, now, g| {
+        n.set_history_visibility(now, g, HistoryVisibility::Joined)
+    })
+    .expect("founder");
     sim.run_for(Duration::from_secs(2));
     for k in 0..40 {
         let text = format!("before-{k}");
@@ -229,7 +266,11 @@ fn with_visibility_joined_a_joiner_gets_nothing_said_before_it_joined() {
     sim.add_node(c);
     let j = join(&mut sim, 2, &Identity::from_seed(&[0xCD; 32]));
     assert!(sim.drive_until(Duration::from_secs(30), |s| done(s, j)));
-    assert_eq!(history_of(&sim, j).1, Some((0, 0)), "nothing from before it joined");
+    assert_eq!(
+        history_of(&sim, j).1,
+        Some((0, 0)),
+        "nothing from before it joined"
+    );
     let vis = sim.with_node(j, |n, _, g| n.history_visibility(g));
     assert_eq!(vis, Some(HistoryVisibility::Joined));
     // Cut off, it misses what is said next; asked again, it gets that (after its admission)
@@ -277,7 +318,9 @@ fn history_answers_stay_within_the_askers_reply_budget() {
     // The asker (a member the server validated) asks node 0 for everything 2,000 times
     // without padding, 158-byte datagrams. Unbounded, each would get four full datagrams.
     let from = sim.nodes[a].addr;
-    let server = sim.with_node(0, |n, _, g| n.group_info(g).map(|i| i.own_key)).unwrap();
+    let server = sim
+        .with_node(0, |n, _, g| n.group_info(g).map(|i| i.own_key))
+        .unwrap();
     let shared = precompute(asker.keypair(), &server);
     let before = sim.nodes[0].node.stats().history;
     let mut sent = 0u64;
@@ -294,7 +337,15 @@ fn history_answers_stay_within_the_askers_reply_budget() {
         let nonce = mac1_nonce(&counter, None, &server, &asker.public_key());
         let mut d = Vec::new();
         let payload = Payload::HistoryRequest(req);
-        seal_packet(&shared, &server, &asker.public_key(), &nonce, &payload, &mut d).unwrap();
+        seal_packet(
+            &shared,
+            &server,
+            &asker.public_key(),
+            &nonce,
+            &payload,
+            &mut d,
+        )
+        .unwrap();
         sent += d.len() as u64;
         sim.inject(from, 0, &d);
     }
@@ -306,9 +357,15 @@ fn history_answers_stay_within_the_askers_reply_budget() {
         after.pages - before.pages,
         after.withheld - before.withheld
     );
-    assert!(after.pages - before.pages >= 10, "the asker was served at first");
+    assert!(
+        after.pages - before.pages >= 10,
+        "the asker was served at first"
+    );
     assert!(out <= sent + burst, "{out} > {sent} + {burst}");
-    assert!(after.withheld - before.withheld > 1000, "most were withheld");
+    assert!(
+        after.withheld - before.withheld > 1000,
+        "most were withheld"
+    );
     // A key that is not a member gets nothing at all.
     let stranger = Identity::from_seed(&[0x77; 32]);
     let shared = precompute(stranger.keypair(), &server);
@@ -322,10 +379,22 @@ fn history_answers_stay_within_the_askers_reply_budget() {
         padding: 800,
     };
     let payload = Payload::HistoryRequest(req);
-    seal_packet(&shared, &server, &stranger.public_key(), &nonce, &payload, &mut d).unwrap();
+    seal_packet(
+        &shared,
+        &server,
+        &stranger.public_key(),
+        &nonce,
+        &payload,
+        &mut d,
+    )
+    .unwrap();
     let pages = sim.nodes[0].node.stats().history.pages;
     sim.inject(SocketAddr::from(([127, 9, 9, 9], 9)), 0, &d);
-    assert_eq!(sim.nodes[0].node.stats().history.pages, pages, "a stranger gets no page");
+    assert_eq!(
+        sim.nodes[0].node.stats().history.pages,
+        pages,
+        "a stranger gets no page"
+    );
 }
 
 #[test]
@@ -353,4 +422,39 @@ fn the_log_holds_at_most_1000_messages_by_default() {
         .unwrap();
     let (count, bytes) = sim.with_node(0, |n, _, g| n.history_size(g)).unwrap();
     assert!(bytes <= 10_000 && count < 1000, "{count} {bytes}");
+}
+
+#[test]
+fn restored_history_is_checked_against_its_signatures_again() {
+    let mut sim = Sim::new(61, LinkModel::default());
+    build_group(&mut sim, 2, &spec(), Duration::from_millis(300), |_| {});
+    sim.run_for(Duration::from_secs(3));
+    for k in 0..5 {
+        let text = format!("kept-{k}");
+        sim.with_node(1, |n, now, g| n.send_chat(now, g, text.as_bytes()))
+            .expect("send");
+        sim.run_for(Duration::from_millis(300));
+    }
+    let mut records = sim
+        .with_node(0, |n, now, g| n.history_since(g, 0, now))
+        .unwrap();
+    assert_eq!(records.len(), 5);
+    // A stored copy altered on disk: its signature no longer holds.
+    let last = records[4].plain.len() - 97;
+    records[4].plain[last] ^= 1;
+    // Empty node 0's log (as after a restart), then give the stored copies back.
+    let none = HistoryLimits {
+        max_messages: 0,
+        ..HistoryLimits::default()
+    };
+    let kept = sim.with_node(0, |n, now, g| {
+        n.set_history_limits(now, g, none).unwrap();
+        assert_eq!(n.history_size(g), Some((0, 0)));
+        n.set_history_limits(now, g, HistoryLimits::default())
+            .unwrap();
+        n.restore_history(now, g, &records)
+    });
+    assert_eq!(kept.unwrap(), 4, "the altered copy is refused");
+    let again = sim.with_node(0, |n, now, g| n.restore_history(now, g, &records));
+    assert_eq!(again.unwrap(), 0, "held already: not kept twice");
 }

@@ -19,7 +19,11 @@ use plain::{Chat, field};
 #[test]
 fn a_member_back_from_offline_gets_what_it_missed_marked_as_history() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut alice = Chat::start("alice", dirs[0].path(), &["--create", "lobby", "--nick", "alice"]);
+    let mut alice = Chat::start(
+        "alice",
+        dirs[0].path(),
+        &["--create", "lobby", "--nick", "alice"],
+    );
     let (ready, _) = alice.expect_at("READY", &[]);
     let join = field(&ready, "join").to_owned();
     let alice_pk = field(&ready, "pk").to_owned();
@@ -29,7 +33,11 @@ fn a_member_back_from_offline_gets_what_it_missed_marked_as_history() {
     alice.say("before");
     bob.expect("MSG", &[("pk", &alice_pk), ("text", "before")]);
     bob.signal("TERM");
-    let missed = ["while you were out 1", "while you were out 2", "while you were out 3"];
+    let missed = [
+        "while you were out 1",
+        "while you were out 2",
+        "while you were out 3",
+    ];
     for text in missed {
         alice.say(text);
     }
@@ -39,7 +47,10 @@ fn a_member_back_from_offline_gets_what_it_missed_marked_as_history() {
     let mut bob = Chat::start("bob again", dirs[1].path(), &[]);
     bob.expect_at("READY", &[]);
     for text in missed {
-        bob.expect("HIST", &[("pk", &alice_pk), ("kind", "chat"), ("text", text)]);
+        bob.expect(
+            "HIST",
+            &[("pk", &alice_pk), ("kind", "chat"), ("text", text)],
+        );
     }
     let (end, at) = bob.expect_at("HISTEND", &[]);
     println!(
@@ -53,11 +64,26 @@ fn a_member_back_from_offline_gets_what_it_missed_marked_as_history() {
         .map(|t| bob.seen.iter().position(|l| l.ends_with(t)).unwrap())
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "in the order said");
-    let end_line = bob.seen.iter().position(|l| l.starts_with("HISTEND")).unwrap();
-    assert!(order.iter().all(|i| *i < end_line), "history before the divider");
+    let end_line = bob
+        .seen
+        .iter()
+        .position(|l| l.starts_with("HISTEND"))
+        .unwrap();
+    assert!(
+        order.iter().all(|i| *i < end_line),
+        "history before the divider"
+    );
     alice.say("live now");
     bob.expect("MSG", &[("pk", &alice_pk), ("text", "live now")]);
     bob.drain_for(Duration::from_millis(500));
-    assert_eq!(bob.count("HIST", &[("text", "before")]), 0, "kept, not shown again");
-    assert_eq!(bob.count("MSG", &[("text", "while you were out 1")]), 0, "not live too");
+    assert_eq!(
+        bob.count("HIST", &[("text", "before")]),
+        0,
+        "kept, not shown again"
+    );
+    assert_eq!(
+        bob.count("MSG", &[("text", "while you were out 1")]),
+        0,
+        "not live too"
+    );
 }

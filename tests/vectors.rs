@@ -383,7 +383,13 @@ fn datagram_sizes() {
             Payload::Direct(d) => 110 + d.text.len(),
             Payload::Have(h) => 118 + h.filter().len(),
             Payload::HistoryRequest(q) => 158 + q.padding,
-            Payload::HistoryPage(p) => 119 + p.entries().flatten().map(|e| e.encoded_len()).sum::<usize>(),
+            Payload::HistoryPage(p) => {
+                119 + p
+                    .entries()
+                    .flatten()
+                    .map(|e| e.encoded_len())
+                    .sum::<usize>()
+            }
         };
         assert_eq!(len, expected, "{}", v.name());
     }
@@ -428,9 +434,14 @@ fn kinds_match_the_names() {
             }
             Payload::HistoryPage(p) => {
                 assert_eq!(name, "history_page");
-                assert_eq!((p.request_id, p.from, p.next, p.flags), (0x0001_0002, 0, 8, 3));
+                assert_eq!(
+                    (p.request_id, p.from, p.next, p.flags),
+                    (0x0001_0002, 0, 8, 3)
+                );
                 let entries: Vec<_> = p.entries().collect::<Result<_, _>>().unwrap();
-                let [e] = entries[..] else { panic!("one entry") };
+                let [e] = entries[..] else {
+                    panic!("one entry")
+                };
                 assert_eq!((e.age, e.prev, e.number, e.body), (90, 1, 3, &b"hi"[..]));
                 // The origin is the signer's X25519 form, and the signature is the author's.
                 let origin = dhtchat::crypto::x25519_of(&e.trailer.signer).unwrap();

@@ -169,8 +169,8 @@ impl Log {
         let max_age = self.limits.max_age;
         let too_old = |e: &Entry| now.saturating_duration_since(e.at) >= max_age;
         while let Some(front) = self.entries.front() {
-            let over = self.entries.len() > self.limits.max_messages
-                || self.bytes > self.limits.max_bytes;
+            let over =
+                self.entries.len() > self.limits.max_messages || self.bytes > self.limits.max_bytes;
             if !over && !too_old(front) {
                 break;
             }
@@ -323,7 +323,9 @@ impl Group {
                     pending = matching.next();
                     continue;
                 };
-                if body.len() + entry.len() > MAX_DATA - crate::wire::history::HISTORY_PAGE_HEADER_LEN {
+                if body.len() + entry.len()
+                    > MAX_DATA - crate::wire::history::HISTORY_PAGE_HEADER_LEN
+                {
                     break;
                 }
                 body.extend_from_slice(&entry);
@@ -428,7 +430,8 @@ impl Group {
     /// Checks a history broadcast as a live one is checked, signature first (§4.3); a
     /// banned origin's messages are not shown.
     pub(crate) fn check_entry(&self, b: &Broadcast<'_>) -> Result<(), DropReason> {
-        crate::crypto::verify_broadcast(&self.chat_id(), b).map_err(|_| DropReason::BadSignature)?;
+        crate::crypto::verify_broadcast(&self.chat_id(), b)
+            .map_err(|_| DropReason::BadSignature)?;
         if self.is_banned(&b.origin) {
             return Err(DropReason::Banned);
         }

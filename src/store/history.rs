@@ -78,7 +78,9 @@ impl Store {
                 let mut value = Vec::with_capacity(8 + r.plain.len());
                 value.extend_from_slice(&r.unix_secs.to_be_bytes());
                 value.extend_from_slice(&r.plain);
-                table.insert((id, &r.key()[..]), &value[..]).map_err(|e| self.err(e))?;
+                table
+                    .insert((id, &r.key()[..]), &value[..])
+                    .map_err(|e| self.err(e))?;
             }
             Ok(())
         })
@@ -170,10 +172,21 @@ mod tests {
         let id = store.put_group(&rec).unwrap();
         assert!(store.history(id).unwrap().is_empty());
         store.sync_history(id, &[row(2, 20), row(1, 10)]).unwrap();
-        assert_eq!(store.history(id).unwrap(), [row(1, 10), row(2, 20)], "oldest first");
+        assert_eq!(
+            store.history(id).unwrap(),
+            [row(1, 10), row(2, 20)],
+            "oldest first"
+        );
         store.sync_history(id, &[row(2, 20), row(3, 30)]).unwrap();
-        assert_eq!(store.history(id).unwrap(), [row(2, 20), row(3, 30)], "1 was trimmed");
-        assert!(store.sync_history(id + 1, &[row(1, 1)]).is_err(), "no such group");
+        assert_eq!(
+            store.history(id).unwrap(),
+            [row(2, 20), row(3, 30)],
+            "1 was trimmed"
+        );
+        assert!(
+            store.sync_history(id + 1, &[row(1, 1)]).is_err(),
+            "no such group"
+        );
         store.remove_group(id).unwrap();
         assert!(store.history(id).unwrap().is_empty());
     }

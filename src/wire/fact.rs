@@ -393,6 +393,8 @@ mod tests {
             FactValue::Voice(VoiceLevel::Founder),
             FactValue::PeerLimit(70000),
             FactValue::GroupName("rustaceans"),
+            FactValue::History(HistoryVisibility::Shared),
+            FactValue::History(HistoryVisibility::Joined),
             FactValue::GroupName(""),
         ] {
             let f = sample(value);

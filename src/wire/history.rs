@@ -325,11 +325,18 @@ mod tests {
         let mut entries = Vec::new();
         entry(b"hi").write(&mut entries).unwrap();
         for cut in [1, 5, entries.len() - 1] {
-            assert!(HistoryPage::new((1, 0, 1, 0), &entries[..cut]).is_err(), "{cut}");
+            assert!(
+                HistoryPage::new((1, 0, 1, 0), &entries[..cut]).is_err(),
+                "{cut}"
+            );
         }
         let mut short = entries.clone();
         short[0..2].copy_from_slice(&10u16.to_be_bytes());
         assert!(HistoryPage::new((1, 0, 1, 0), &short).is_err());
-        assert!(entry(&[0; MAX_SIGNED_PAYLOAD + 1]).write(&mut Vec::new()).is_err());
+        assert!(
+            entry(&[0; MAX_SIGNED_PAYLOAD + 1])
+                .write(&mut Vec::new())
+                .is_err()
+        );
     }
 }

@@ -96,8 +96,11 @@ pub struct Sim {
     seq: u64,
 }
 
+/// Rewrites (or, returning false, drops) one datagram: (sender, receiver, bytes).
+pub type Rewrite = dyn FnMut(usize, usize, &mut Vec<u8>) -> bool;
+
 /// A datagram rewriter on the path (see [`Sim::tamper`]).
-pub struct Tamper(pub Box<dyn FnMut(usize, usize, &mut Vec<u8>) -> bool>);
+pub struct Tamper(pub Box<Rewrite>);
 
 impl std::fmt::Debug for Tamper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -190,7 +190,11 @@ impl Group {
         let req = HistoryRequest {
             request_id: f.request_id(),
             cursor: f.cursor,
-            within: if f.target.is_some() { u32::MAX } else { f.within },
+            within: if f.target.is_some() {
+                u32::MAX
+            } else {
+                f.within
+            },
             origin: f.target,
             padding: MAX_DATA - HISTORY_REQUEST_LEN,
         };
@@ -247,7 +251,9 @@ impl Group {
         if (page.request_id >> 16) as u16 != self.fetch.pass {
             return Ok(());
         }
-        self.fetch.ahead.push((page.from, page.next, page.has(HistoryPage::END)));
+        self.fetch
+            .ahead
+            .push((page.from, page.next, page.has(HistoryPage::END)));
         if self.chain_pages(io.now) {
             self.finish_pass(io);
         } else if page.has(HistoryPage::LAST) && page.request_id == self.fetch.request_id() {
@@ -317,7 +323,12 @@ impl Group {
     fn known_below(&self, origin: &PublicKey, number: u32) -> Option<u32> {
         let in_log = self.history.below(origin, number);
         let range = (*origin, 0)..(*origin, number);
-        let in_got = self.fetch.got.range(range).next_back().map(|((_, n), _)| *n);
+        let in_got = self
+            .fetch
+            .got
+            .range(range)
+            .next_back()
+            .map(|((_, n), _)| *n);
         in_log.max(in_got)
     }
 
@@ -327,7 +338,9 @@ impl Group {
         let mut found = Vec::new();
         for &(origin, _, prev) in &self.fetch.claims {
             if prev != 0 && !self.known(&origin, prev) {
-                let lo = self.known_below(&origin, prev).map_or(1, |n| n.saturating_add(1));
+                let lo = self
+                    .known_below(&origin, prev)
+                    .map_or(1, |n| n.saturating_add(1));
                 found.push((origin, lo, prev));
             }
         }
@@ -382,7 +395,10 @@ impl Group {
             let Ok(Payload::Broadcast(b)) = Payload::decode(&got.plain) else {
                 continue;
             };
-            if !self.history.push(io.now, Duration::from_secs(u64::from(age)), &b) {
+            if !self
+                .history
+                .push(io.now, Duration::from_secs(u64::from(age)), &b)
+            {
                 continue;
             }
             let kind = match MessageId::try_from(b.message_id) {
@@ -415,17 +431,11 @@ impl Group {
 }
 
 #[cfg(test)]
-pub(super) fn tests_got(age: u32) -> Got {
-    Got {
-        age,
-        plain: Box::new([]),
-    }
-}
-
-#[cfg(test)]
 impl Fetch {
-    pub(super) fn insert_for_test(&mut self, key: (PublicKey, u32), got: Got) {
-        self.got.insert(key, got);
+    /// A checked entry of `age` seconds, for the display-order test.
+    pub(super) fn insert_for_test(&mut self, key: (PublicKey, u32), age: u32) {
+        let plain = Box::new([]);
+        self.got.insert(key, Got { age, plain });
     }
 
     pub(super) fn order_for_test(&self, max_age: u32) -> Vec<(PublicKey, u32, u32)> {

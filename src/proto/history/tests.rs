@@ -39,7 +39,10 @@ fn the_log_keeps_at_most_max_messages_oldest_out_first() {
     }
     assert_eq!(log.len(), 10);
     assert!(!log.holds(&id.public_key(), 15) && log.holds(&id.public_key(), 16));
-    assert!(!push(&mut log, t0, 0, &signed(&id, 20, b"again")), "held: not kept twice");
+    assert!(
+        !push(&mut log, t0, 0, &signed(&id, 20, b"again")),
+        "held: not kept twice"
+    );
 }
 
 #[test]
@@ -48,7 +51,12 @@ fn the_log_drops_what_is_past_max_age_and_over_bytes() {
     let id = Identity::from_seed(&[2; 32]);
     let day = 24 * 3600;
     let mut log = Log::new(HistoryLimits::default());
-    assert!(!push(&mut log, t0 + Duration::from_secs(8 * day), 8 * day, &signed(&id, 1, b"x")));
+    assert!(!push(
+        &mut log,
+        t0 + Duration::from_secs(8 * day),
+        8 * day,
+        &signed(&id, 1, b"x")
+    ));
     let t = t0 + Duration::from_secs(10 * day);
     assert!(push(&mut log, t, 6 * day, &signed(&id, 2, b"six days")));
     assert!(push(&mut log, t, 0, &signed(&id, 3, b"now")));
@@ -62,7 +70,12 @@ fn the_log_drops_what_is_past_max_age_and_over_bytes() {
     for n in 1..=20 {
         push(&mut small, t, 0, &signed(&id, n, &big));
     }
-    assert!(small.bytes() <= 4000 && small.len() == 4, "{} {}", small.bytes(), small.len());
+    assert!(
+        small.bytes() <= 4000 && small.len() == 4,
+        "{} {}",
+        small.bytes(),
+        small.len()
+    );
 }
 
 #[test]
@@ -70,11 +83,14 @@ fn display_order_keeps_each_origin_in_number_order_whatever_the_ages() {
     let a = PublicKey([1; 32]);
     let b = PublicKey([2; 32]);
     let mut f = Fetch::default();
-    let got = |age| fetch::tests_got(age);
-    f.insert_for_test((a, 1), got(50));
-    f.insert_for_test((a, 2), got(90)); // a lying age: older than its predecessor
-    f.insert_for_test((b, 7), got(60));
-    f.insert_for_test((b, 8), got(u32::MAX));
-    let order: Vec<_> = f.order_for_test(1000).into_iter().map(|(o, n, _)| (o, n)).collect();
+    f.insert_for_test((a, 1), 50);
+    f.insert_for_test((a, 2), 90); // a lying age: older than its predecessor
+    f.insert_for_test((b, 7), 60);
+    f.insert_for_test((b, 8), u32::MAX);
+    let order: Vec<_> = f
+        .order_for_test(1000)
+        .into_iter()
+        .map(|(o, n, _)| (o, n))
+        .collect();
     assert_eq!(order, [(b, 7), (b, 8), (a, 1), (a, 2)]);
 }
