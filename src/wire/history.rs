@@ -8,9 +8,11 @@
 //! | 4      | 4    | cursor, u32 BE: the server's log position to scan from (0: oldest) |
 //! | 8      | 4    | within, u32 BE: only entries at most this many seconds old         |
 //! | 12     | 32   | origin filter: all zero for every origin                          |
-//! | 44     | 4    | lo, u32 BE: with an origin, its numbers from lo ...              |
-//! | 48     | 4    | hi, u32 BE: ... to hi (inclusive, mod 2^32)                        |
+//! | 44     | 4    | lo, u32 BE: with an origin, its numbers from lo ...  (0 without)  |
+//! | 48     | 4    | hi, u32 BE: ... to hi (inclusive) (0 without)                     |
 //! | 52     | p    | padding, zero bytes: what the asker pays for the answer (§6.2)    |
+//!
+//! A non-zero padding byte, or a range without an origin, does not decode.
 //!
 //! **history page (57)**, data 13 + entries:
 //!
@@ -63,8 +65,19 @@ impl HistoryRequest {
         let within = r.u32_be()?;
         let key = PublicKey(r.array()?);
         let (lo, hi) = (r.u32_be()?, r.u32_be()?);
-        let padding = r.rest().len();
+        let rest = r.rest();
+        // Canonical only, so whatever decodes re-encodes: zero padding, and no range
+        // without an origin.
+        if rest.iter().any(|b| *b != 0) {
+            return Err(DecodeError::BadValue("history request padding"));
+        }
         let origin = (key.0 != [0; KEY_LEN]).then_some((key, lo, hi));
+        if origin.is_none() && (lo, hi) != (0, 0) {
+            return Err(DecodeError::BadValue(
+                "history request range without origin",
+            ));
+        }
+        let padding = rest.len();
         Ok(Self {
             request_id,
             cursor,
@@ -330,6 +343,24 @@ mod tests {
                 "{cut}"
             );
         }
+        let mut req = vec![56u8; 1];
+        HistoryRequest::write(
+            &HistoryRequest {
+                request_id: 1,
+                cursor: 0,
+                within: 0,
+                origin: None,
+                padding: 3,
+            },
+            &mut req,
+        );
+        assert!(Payload::decode(&req).is_ok());
+        let last = req.len() - 1;
+        req[last] = 1;
+        assert!(Payload::decode(&req).is_err(), "non-zero padding");
+        req[last] = 0;
+        req[45] = 1;
+        assert!(Payload::decode(&req).is_err(), "a range without an origin");
         let mut short = entries.clone();
         short[0..2].copy_from_slice(&10u16.to_be_bytes());
         assert!(HistoryPage::new((1, 0, 1, 0), &short).is_err());
