@@ -5,6 +5,8 @@
 //! against her signature), then the `HISTEND` divider "— new since you left —", and alice's
 //! next message as a live `MSG`. "before", which his store kept, is not shown again.
 //!
+//! A late joiner gets only what alice keeps: `--history 2` keeps her last two messages.
+//!
 //! Every wait is bounded; a process that does not say what is expected within the bound
 //! fails the test with everything it printed.
 // Real processes run in real time: the bounded waits below read the clock.
@@ -86,4 +88,36 @@ fn a_member_back_from_offline_gets_what_it_missed_marked_as_history() {
         0,
         "not live too"
     );
+}
+
+#[test]
+fn a_late_joiner_gets_the_history_alice_keeps_within_her_history_option() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let args = ["--create", "lobby", "--nick", "alice", "--history", "2"];
+    let mut alice = Chat::start("alice", dirs[0].path(), &args);
+    let (ready, _) = alice.expect_at("READY", &[]);
+    let join = field(&ready, "join").to_owned();
+    let alice_pk = field(&ready, "pk").to_owned();
+    for text in ["one", "two", "three"] {
+        alice.say(text);
+    }
+    // Past anti-entropy repair's 3 s (§6.11), which would bring them live.
+    alice.drain_for(Duration::from_secs(4));
+    let mut bob = Chat::start("bob", dirs[1].path(), &["--join", &join, "--nick", "bob"]);
+    bob.expect_at("READY", &[]);
+    for text in ["two", "three"] {
+        bob.expect(
+            "HIST",
+            &[("pk", &alice_pk), ("nick", "alice"), ("text", text)],
+        );
+    }
+    let end = bob.expect("HISTEND", &[]);
+    assert_eq!(
+        field(&end, "messages"),
+        "2",
+        "alice keeps two (--history 2)"
+    );
+    bob.drain_for(Duration::from_millis(500));
+    assert_eq!(bob.count("HIST", &[("text", "one")]), 0);
+    assert_eq!(bob.count("MSG", &[("text", "one")]), 0);
 }
