@@ -395,6 +395,45 @@ fn history_answers_stay_within_the_askers_reply_budget() {
         pages,
         "a stranger gets no page"
     );
+    // A page nobody asked for, with a well-signed message in it, shows nothing.
+    let chat_id = sim.with_node(0, |n, _, g| n.group_info(g).and_then(|i| i.chat_id));
+    let mut b = dhtchat::wire::Broadcast {
+        origin: asker.public_key(),
+        number: 999,
+        message_id: 64,
+        body: b"unasked",
+        trailer: None,
+    };
+    b.trailer = Some(asker.sign_broadcast(&chat_id.unwrap(), &b).unwrap());
+    let mut entries = Vec::new();
+    HistoryEntry::of(&b, 0, 0)
+        .unwrap()
+        .write(&mut entries)
+        .unwrap();
+    let page = HistoryPage::new((1, 0, 1, HistoryPage::END), &entries).unwrap();
+    let shared = precompute(asker.keypair(), &server);
+    let nonce = mac1_nonce(&[8; 8], None, &server, &asker.public_key());
+    let mut d = Vec::new();
+    let payload = Payload::HistoryPage(page);
+    seal_packet(
+        &shared,
+        &server,
+        &asker.public_key(),
+        &nonce,
+        &payload,
+        &mut d,
+    )
+    .unwrap();
+    let events = sim.nodes[0].events.len();
+    sim.inject(from, 0, &d);
+    sim.run_for(Duration::from_secs(2));
+    let shown = (sim.nodes[0].events[events..].iter()).any(|e| {
+        matches!(
+            e.2,
+            Event::HistoryMessage { .. } | Event::MessageReceived { .. }
+        )
+    });
+    assert!(!shown, "an unasked page is dropped");
 }
 
 #[test]

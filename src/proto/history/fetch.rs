@@ -34,8 +34,11 @@ use crate::wire::{
 const OVERLAP: u32 = 120;
 /// Requests without progress before the next member is asked.
 const TRIES: u32 = 3;
-/// Most gap requests per fetch (each asks one origin's range of another member).
+/// Most gap requests per fetch (each asks one origin's range of another member), and most
+/// entries that failed their check remembered per fetch.
 const GAPS_MAX: usize = 64;
+/// Most pages kept waiting for the one before them (a page is at most 16 datagrams).
+const AHEAD_MAX: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Phase {
@@ -251,9 +254,12 @@ impl Group {
         if (page.request_id >> 16) as u16 != self.fetch.pass {
             return Ok(());
         }
-        self.fetch
-            .ahead
-            .push((page.from, page.next, page.has(HistoryPage::END)));
+        if self.fetch.ahead.len() >= AHEAD_MAX {
+            // Pages far ahead of a lost one: the next request asks for them again.
+            self.fetch.ahead.remove(0);
+        }
+        let end = page.has(HistoryPage::END);
+        self.fetch.ahead.push((page.from, page.next, end));
         if self.chain_pages(io.now) {
             self.finish_pass(io);
         } else if page.has(HistoryPage::LAST) && page.request_id == self.fetch.request_id() {
@@ -290,7 +296,9 @@ impl Group {
             Err(DropReason::Banned) => return,
             _ => {
                 io.stats.history.rejected += 1;
-                self.fetch.suspects.push((origin, e.number));
+                if self.fetch.suspects.len() < GAPS_MAX {
+                    self.fetch.suspects.push((origin, e.number));
+                }
                 return;
             }
         }
