@@ -497,3 +497,37 @@ fn restored_history_is_checked_against_its_signatures_again() {
     let again = sim.with_node(0, |n, now, g| n.restore_history(now, g, &records));
     assert_eq!(again.unwrap(), 0, "held already: not kept twice");
 }
+
+#[test]
+fn a_member_cut_off_until_its_table_empties_fetches_what_it_missed_on_its_own() {
+    let mut sim = Sim::new(67, LinkModel::default());
+    build_group(&mut sim, 3, &spec(), Duration::from_millis(300), |_| {});
+    sim.run_for(Duration::from_secs(5));
+    let cut = 2;
+    let mut side = vec![false; 3];
+    side[cut] = true;
+    sim.partition = Some(side);
+    for k in 0..20 {
+        let text = format!("while-cut-{k}");
+        sim.with_node(k % 2, |n, now, g| n.send_chat(now, g, text.as_bytes()))
+            .expect("send");
+        sim.run_for(Duration::from_millis(500));
+    }
+    // Long enough for its table to empty (bad node 30 s), short of the peer timeout.
+    sim.run_for(Duration::from_secs(40));
+    let empty = sim.with_node(cut, |n, _, g| n.group_info(g).map(|i| i.table_len));
+    assert_eq!(empty, Some(0), "cut off");
+    sim.partition = None;
+    let got = |s: &Sim| {
+        let texts: Vec<String> = history_of(s, cut).0.into_iter().map(|m| m.2).collect();
+        (0..20).all(|k| texts.contains(&format!("while-cut-{k}")))
+    };
+    assert!(
+        sim.drive_until(Duration::from_secs(60), got),
+        "fetched on its own"
+    );
+    let live = (sim.nodes[cut].events.iter())
+        .filter(|e| matches!(&e.2, Event::MessageReceived { text, .. } if text.starts_with(b"while-cut")))
+        .count();
+    assert_eq!(live, 0, "none of them live, none twice");
+}

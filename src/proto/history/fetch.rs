@@ -14,6 +14,9 @@
 //! 3. When no gap is left to ask, the new messages are shown in display order (see
 //!    [`Fetch::display_order`]) as [`Event::HistoryMessage`], kept in our own log, and
 //!    [`Event::HistoryDone`] follows.
+//!
+//! It fetches again by itself when its ticks stalled for [`STALL`] (the process was stopped)
+//! or its table emptied and filled again (it was cut off).
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -32,6 +35,8 @@ use crate::wire::{
 /// A returning member also asks for entries this much older than its newest one, so what
 /// arrived around its departure is not missed.
 const OVERLAP: u32 = 120;
+/// A tick this long after the previous one means we were stopped: fetch again.
+const STALL: Duration = Duration::from_secs(10);
 /// Requests without progress before the next member is asked.
 const TRIES: u32 = 3;
 /// Most gap requests per fetch (each asks one origin's range of another member), and most
@@ -88,6 +93,9 @@ pub(crate) struct Fetch {
     suspects: Vec<(PublicKey, u32)>,
     gaps: VecDeque<(PublicKey, u32, u32)>,
     asked: HashSet<(PublicKey, u32)>,
+    /// The last tick, and whether our table was empty since the last fetch.
+    last_tick: Option<Instant>,
+    cut_off: bool,
 }
 
 impl Fetch {
@@ -131,6 +139,16 @@ impl Group {
         if off || !self.is_joined() {
             return;
         }
+        // Back from a stop (no tick for STALL: SIGSTOP, a suspended laptop) or from being cut
+        // off (our table emptied and filled again): what was said meanwhile is history.
+        let f = &mut self.fetch;
+        let stalled = f.last_tick.is_some_and(|t| io.now >= t + STALL);
+        let back = f.cut_off && !self.table.is_empty();
+        f.last_tick = Some(io.now);
+        f.cut_off |= self.table.is_empty();
+        if f.phase == Phase::Done && (stalled || back) {
+            f.restart(io.now);
+        }
         match self.fetch.phase {
             Phase::Idle => self.fetch.phase = Phase::Waiting(io.now),
             Phase::Waiting(at) if io.now >= at + io.config.history_delay => self.start_main(io),
@@ -145,6 +163,7 @@ impl Group {
         };
         let f = &mut self.fetch;
         f.phase = Phase::Main;
+        f.cut_off = false;
         f.within = match self.history.entries.back() {
             Some(e) => age_secs(io.now, e.at).saturating_add(OVERLAP),
             None => u32::MAX,
@@ -428,6 +447,7 @@ impl Group {
             .count();
         self.fetch = Fetch {
             phase: Phase::Done,
+            last_tick: self.fetch.last_tick,
             ..Fetch::default()
         };
         io.emit(Event::HistoryDone {
