@@ -405,6 +405,36 @@ mod tests {
     }
 
     #[test]
+    fn history_is_marked_with_its_age_and_ends_with_the_divider() {
+        let at = LocalTime { hour: 1, minute: 2 };
+        let from = Peer::new("k", "bob");
+        let ev = |action, age_secs| ChatEvent::History {
+            at,
+            from: from.clone(),
+            text: "earlier\u{1b}".into(),
+            action,
+            age_secs,
+        };
+        let line = |e: &ChatEvent| text(&event_lines(e)[0]);
+        assert_eq!(
+            line(&ev(false, 90)),
+            "01:02 [history -1m] <bob> earlier\u{FFFD}"
+        );
+        assert_eq!(
+            line(&ev(true, 3 * 86_400)),
+            "01:02 [history -3d] * bob earlier\u{FFFD}"
+        );
+        let end = |gaps| ChatEvent::HistoryEnd {
+            at,
+            messages: 4,
+            gaps,
+        };
+        assert!(line(&end(0)).ends_with("— new since you left —"));
+        assert_eq!(event_lines(&end(0)).len(), 1);
+        assert_eq!(event_lines(&end(2)).len(), 2, "unfilled gaps are said");
+    }
+
+    #[test]
     fn bidi_overrides_in_every_peer_field_are_neutralised() {
         let at = LocalTime { hour: 1, minute: 2 };
         let evil = Peer::new("k", "x\u{202E}gnp.exe");
