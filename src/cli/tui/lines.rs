@@ -183,6 +183,12 @@ pub(super) fn event_lines(ev: &ChatEvent) -> Vec<Line<'static>> {
             action,
             age_secs,
         } => vec![history_line(*at, from, text, *action, *age_secs)],
+        // Nothing fetched (a new group, nothing missed): no divider.
+        E::HistoryEnd {
+            messages: 0,
+            gaps: 0,
+            ..
+        } => Vec::new(),
         E::HistoryEnd { at, gaps, .. } => {
             let mut lines = vec![info(*at, "— new since you left —")];
             if *gaps > 0 {
@@ -429,6 +435,15 @@ mod tests {
             messages: 4,
             gaps,
         };
+        let nothing = ChatEvent::HistoryEnd {
+            at,
+            messages: 0,
+            gaps: 0,
+        };
+        assert!(
+            event_lines(&nothing).is_empty(),
+            "no divider when nothing came"
+        );
         assert!(line(&end(0)).ends_with("— new since you left —"));
         assert_eq!(event_lines(&end(0)).len(), 1);
         assert_eq!(event_lines(&end(2)).len(), 2, "unfilled gaps are said");
