@@ -19,7 +19,7 @@ use dhtchat::wire::{
 const PROTOCOL: &str = include_str!("../PROTOCOL.md");
 
 /// Every kind of datagram PROTOCOL.md §7 must have a vector for.
-const REQUIRED: [&str; 17] = [
+const REQUIRED: [&str; 19] = [
     "get_nodes",
     "have",
     "send_nodes_0",
@@ -37,6 +37,8 @@ const REQUIRED: [&str; 17] = [
     "signed_broadcast_chat",
     "signed_broadcast_quit",
     "direct",
+    "history_request",
+    "history_page",
 ];
 
 /// wire-2014.md §5: the public keys of the secrets 0x11×32 and 0x22×32.
@@ -380,6 +382,14 @@ fn datagram_sizes() {
             Payload::Broadcast(b) => 143 + b.body.len(),
             Payload::Direct(d) => 110 + d.text.len(),
             Payload::Have(h) => 118 + h.filter().len(),
+            Payload::HistoryRequest(q) => 158 + q.padding,
+            Payload::HistoryPage(p) => {
+                119 + p
+                    .entries()
+                    .flatten()
+                    .map(|e| e.encoded_len())
+                    .sum::<usize>()
+            }
         };
         assert_eq!(len, expected, "{}", v.name());
     }
@@ -416,6 +426,27 @@ fn kinds_match_the_names() {
                 assert_eq!((h.flags, h.hashes, h.span_ms), (0, 5, 8000));
                 assert_eq!(h.salt, 0x0102_0304_0506_0708);
                 assert!(h.holds(&origin, 10) && !h.holds(&origin, 11));
+            }
+            Payload::HistoryRequest(q) => {
+                assert_eq!(name, "history_request");
+                let fields = (q.request_id, q.cursor, q.within, q.origin, q.padding);
+                assert_eq!(fields, (0x0001_0002, 0, u32::MAX, None, 4));
+            }
+            Payload::HistoryPage(p) => {
+                assert_eq!(name, "history_page");
+                assert_eq!(
+                    (p.request_id, p.from, p.next, p.flags),
+                    (0x0001_0002, 0, 8, 3)
+                );
+                let entries: Vec<_> = p.entries().collect::<Result<_, _>>().unwrap();
+                let [e] = entries[..] else {
+                    panic!("one entry")
+                };
+                assert_eq!((e.age, e.prev, e.number, e.body), (90, 1, 3, &b"hi"[..]));
+                // The origin is the signer's X25519 form, and the signature is the author's.
+                let origin = dhtchat::crypto::x25519_of(&e.trailer.signer).unwrap();
+                assert_eq!(origin, PublicKey(v.key("origin")));
+                verify_broadcast(&v.key("chat-id"), &e.broadcast(origin)).unwrap();
             }
         }
     }

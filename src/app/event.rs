@@ -194,6 +194,29 @@ pub enum ChatEvent {
         /// The action text.
         text: String,
     },
+    /// A message said before we joined or while we were away, fetched from a member and
+    /// checked against its author's signature (PROTOCOL.md §6.13). Plain: `HIST`.
+    History {
+        /// When it arrived here (the fetch).
+        at: LocalTime,
+        /// Who said it.
+        from: Peer,
+        /// The text.
+        text: String,
+        /// True for a `/me` action.
+        action: bool,
+        /// About how long ago it was said, in seconds (the serving member's word).
+        age_secs: u32,
+    },
+    /// A history fetch ended: what follows is live. Shown as "— new since you left —".
+    HistoryEnd {
+        /// When.
+        at: LocalTime,
+        /// Messages the fetch showed.
+        messages: u32,
+        /// Gaps in an author's numbers no member could fill.
+        gaps: u32,
+    },
     /// A private message (`/msg`), to or from us.
     Private {
         /// When it arrived.

@@ -310,11 +310,22 @@ impl Runtime {
                 direct: m.direct,
             })
             .collect();
+        let unix = super::persist::unix_now();
+        let history = (self.store.history(record)?.into_iter())
+            .map(|h| crate::proto::HistoryRecord {
+                seq: 0,
+                age_secs: u32::try_from(unix.saturating_sub(h.unix_secs)).unwrap_or(u32::MAX),
+                origin: PublicKey::from(h.origin),
+                number: h.number,
+                plain: h.plain,
+            })
+            .collect();
         Ok(Resume {
             contacts,
             broadcast_after,
             direct_after,
             marks,
+            history,
         })
     }
 

@@ -94,6 +94,25 @@ impl Runtime {
                 from: self.peer(group, &from),
                 text: String::from_utf8_lossy(&text).into_owned(),
             },
+            Event::HistoryMessage {
+                group,
+                origin,
+                kind,
+                text,
+                age_secs,
+                ..
+            } => ChatEvent::History {
+                at,
+                from: self.peer(group, &origin),
+                text: String::from_utf8_lossy(&text).into_owned(),
+                action: kind == TextKind::Action,
+                age_secs,
+            },
+            Event::HistoryDone {
+                group: _,
+                messages,
+                gaps,
+            } => ChatEvent::HistoryEnd { at, messages, gaps },
             Event::GroupNameChanged { group, name } => return self.group_named(group, &name),
             Event::JoinFailed { group, .. } => return self.give_up_join(group).await,
             other => return self.on_authority_event(other),

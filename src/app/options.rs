@@ -46,6 +46,9 @@ pub struct Options {
     pub index_floor: bool,
     /// The driver's channel sizes and receive buffer (the config file's `[limits]`).
     pub driver: crate::net::DriverOptions,
+    /// How much signed history each group keeps (`--history`, `--history-days`,
+    /// PROTOCOL.md §6.13).
+    pub history: crate::proto::HistoryLimits,
 }
 
 impl Options {

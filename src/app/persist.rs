@@ -10,7 +10,15 @@
 use super::runtime::Runtime;
 use crate::net::PersistState;
 use crate::proto::GroupId;
-use crate::store::{StoredMark, StoredPeer};
+use crate::store::{StoredHistory, StoredMark, StoredPeer};
+
+/// Seconds since the unix epoch (0 if the clock is before it): stored history times.
+pub(super) fn unix_now() -> u64 {
+    #[allow(clippy::disallowed_methods)] // the application layer reads the wall clock
+    let now = std::time::SystemTime::now();
+    now.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// Our message numbers are stored at least this often (PROTOCOL.md §6.9).
 pub(super) const NUMBER_STORE_EVERY: u32 = 100;
@@ -50,6 +58,16 @@ impl Runtime {
             })
             .collect();
         let _ = self.store.set_marks(record, &marks);
+        let unix = unix_now();
+        let history: Vec<StoredHistory> = (state.history.iter())
+            .map(|r| StoredHistory {
+                unix_secs: unix.saturating_sub(u64::from(r.age_secs)),
+                origin: *r.origin.as_bytes(),
+                number: r.number,
+                plain: r.plain.clone(),
+            })
+            .collect();
+        let _ = self.store.sync_history(record, &history);
     }
 
     /// Writes the nicks we know in `group` (not ours): a restarted node's marks refuse the

@@ -59,6 +59,26 @@ fn fields(ev: &ChatEvent) -> Option<Fields> {
         E::Message { from, text, .. } => ("MSG", who_text(from, text)),
         E::Action { from, text, .. } => ("ACTION", who_text(from, text)),
         E::Private { from, text, .. } => ("PRIVMSG", who_text(from, text)),
+        E::History {
+            from,
+            text,
+            action,
+            age_secs,
+            ..
+        } => {
+            let mut f = who(from);
+            let kind = if *action { "action" } else { "chat" };
+            f.extend([("kind", kind.into()), ("age", age_secs.to_string())]);
+            ("HIST", with(f, "text", text))
+        }
+        E::HistoryEnd { messages, gaps, .. } => (
+            "HISTEND",
+            vec![
+                ("messages", messages.to_string()),
+                ("gaps", gaps.to_string()),
+                ("text", "— new since you left —".into()),
+            ],
+        ),
         E::Join {
             peer, role, status, ..
         } => {
@@ -326,6 +346,24 @@ mod tests {
                     text: "waves".into(),
                 },
                 format!("ACTION pk={ak} nick=alice text=waves"),
+            ),
+            (
+                ChatEvent::History {
+                    at: AT,
+                    from: a.clone(),
+                    text: "earlier".into(),
+                    action: false,
+                    age_secs: 90,
+                },
+                format!("HIST pk={ak} nick=alice kind=chat age=90 text=earlier"),
+            ),
+            (
+                ChatEvent::HistoryEnd {
+                    at: AT,
+                    messages: 3,
+                    gaps: 0,
+                },
+                "HISTEND messages=3 gaps=0 text=— new since you left —".to_owned(),
             ),
             (
                 ChatEvent::Private {

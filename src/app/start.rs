@@ -31,6 +31,7 @@ pub(super) async fn start_driver(options: &Options, store: &Store) -> anyhow::Re
     // (`--join`, `/join`). The node's own would also drop restored groups whose remembered
     // peers are all offline for a while, which must keep trying instead.
     config.join_timeout = std::time::Duration::MAX;
+    config.history = options.history;
     let (driver, handle, events) = bind(options.bind, &options.driver, config).await?;
     let advertised = advertised_addr(options.advertise, handle.local_addr());
     // `dhtchat id` reads it (read-only, while we run) to print the port actually bound.

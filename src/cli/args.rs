@@ -64,6 +64,17 @@ pub struct GroupArgs {
     #[arg(long, hide = true)]
     pub index_kdf_floor: bool,
 
+    /// Most messages of signed history each group keeps and serves to members that join
+    /// later or come back (default 1000; 0 keeps none)
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    pub history: Option<u64>,
+
+    /// Days of signed history each group keeps (default 7)
+    #[arg(long, value_name = "DAYS",
+          value_parser = clap::value_parser!(u64).range(1..=365))]
+    pub history_days: Option<u64>,
+
     /// Config file (default: dhtchat.toml in the data dir, if there is one); flags override
     /// it (docs/config.md)
     #[arg(long, value_name = "PATH")]
@@ -86,7 +97,20 @@ impl GroupArgs {
             index: self.index,
             index_floor: self.index_kdf_floor,
             driver: DriverOptions::default(),
+            history: self.history_limits(),
         }
+    }
+
+    /// `--history` and `--history-days` over the defaults (1,000 messages, 7 days, 1 MiB).
+    fn history_limits(&self) -> crate::proto::HistoryLimits {
+        let mut limits = crate::proto::HistoryLimits::default();
+        if let Some(n) = self.history {
+            limits.max_messages = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(days) = self.history_days {
+            limits.max_age = Duration::from_secs(days * 24 * 3600);
+        }
+        limits
     }
 
     /// The runtime's options with the config file applied under the flags: `--config`, else

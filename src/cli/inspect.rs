@@ -316,6 +316,23 @@ fn describe_payload(
             f.push("salt", format_args!("{:016X}", h.salt));
             f.push("filter_bits", h.filter().len() * 8);
         }
+        Payload::HistoryRequest(q) => {
+            f.push("kind", "history_request");
+            f.push("request_id", q.request_id);
+            f.push("cursor", q.cursor);
+            f.push("within", q.within);
+            if let Some((origin, lo, hi)) = q.origin {
+                f.push("origin", format_args!("{origin} {lo}..={hi}"));
+            }
+        }
+        Payload::HistoryPage(p) => {
+            f.push("kind", "history_page");
+            f.push("request_id", p.request_id);
+            f.push("from", p.from);
+            f.push("next", p.next);
+            f.push("flags", p.flags);
+            f.push("entries", p.entries().count());
+        }
     }
     Ok(())
 }

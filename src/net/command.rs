@@ -243,6 +243,8 @@ pub struct PersistState {
     pub last_direct: u32,
     /// The highest numbers accepted from each origin (replays stay refused after a restart).
     pub marks: Vec<Mark>,
+    /// The signed history the group keeps (PROTOCOL.md §6.13).
+    pub history: Vec<crate::proto::HistoryRecord>,
 }
 
 /// What a restarted group is given back from the store (PROTOCOL.md §6.9).
@@ -256,6 +258,8 @@ pub struct Resume {
     pub direct_after: u32,
     /// The stored high-water marks of every origin.
     pub marks: Vec<Mark>,
+    /// The stored history, checked again by the node (PROTOCOL.md §6.13).
+    pub history: Vec<crate::proto::HistoryRecord>,
 }
 
 /// Why a driver could not be started or a command not be carried out.

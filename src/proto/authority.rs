@@ -136,7 +136,8 @@ impl Authority {
             FactValue::TopicLock(_)
             | FactValue::Voice(_)
             | FactValue::PeerLimit(_)
-            | FactValue::GroupName(_) => by == Role::Founder,
+            | FactValue::GroupName(_)
+            | FactValue::History(_) => by == Role::Founder,
         }
     }
 
@@ -206,6 +207,15 @@ impl Authority {
         {
             Some(FactValue::GroupName(n)) if !n.is_empty() => Some(n.to_owned()),
             _ => None,
+        }
+    }
+
+    /// Which history members serve (PROTOCOL.md §6.13); shared unless the founder said.
+    pub(crate) fn history_visibility(&self) -> crate::wire::HistoryVisibility {
+        let kind = FactKind::HistoryVisibility;
+        match self.value(kind, &GROUP_WIDE).map(|f| f.value) {
+            Some(FactValue::History(v)) => v,
+            _ => crate::wire::HistoryVisibility::Shared,
         }
     }
 

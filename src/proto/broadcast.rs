@@ -102,6 +102,10 @@ impl Group {
         if matches!(msg, PeerMessage::Name(_) | PeerMessage::Status(_)) {
             self.keep_intro(b);
         }
+        if !self.keep_history(io, b) {
+            // Shown already, as fetched history (PROTOCOL.md §6.13).
+            return Err(DropReason::Duplicate);
+        }
         self.apply(io, b.origin, b.number, &msg);
         Ok(())
     }
@@ -216,7 +220,11 @@ impl Group {
                 }
             }
         }
-        self.members.admit(key, io.now, max)
+        let admitted = self.members.admit(key, io.now, max);
+        if let Ok((_, true)) = admitted {
+            self.history.admit(key); // visibility `joined` counts from here (§6.13)
+        }
+        admitted
     }
 
     /// Turns an accepted message into state changes and events.
@@ -385,6 +393,7 @@ impl Group {
         }
         self.remember(io, &b);
         self.keep_intro(&b);
+        self.keep_history(io, &b);
         Ok(b.number)
     }
 }

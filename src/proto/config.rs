@@ -146,6 +146,16 @@ pub struct Config {
     /// Broadcasts re-sent in answer to summaries, per group: (burst, per second). Default
     /// (64, 64).
     pub repair_rate: (u32, u32),
+    /// How much history each group keeps (PROTOCOL.md §6.13); `Node::set_history_limits`
+    /// changes one group's. Default 1,000 messages, 7 days, 1 MiB.
+    pub history: super::history::HistoryLimits,
+    /// Most datagrams in answer to one history request. Default 4.
+    pub history_page: usize,
+    /// A history fetch starts this long after we are joined (the fact and name syncs come
+    /// first). Default 1 s.
+    pub history_delay: Duration,
+    /// A history request without progress for this long is sent again. Default 1 s.
+    pub history_timeout: Duration,
 }
 
 /// A configuration value out of range.
@@ -211,12 +221,16 @@ impl Config {
             seen_max: 1024,
             have_reply_max: 16,
             repair_rate: (64, 64),
+            history: super::history::HistoryLimits::default(),
+            history_page: 4,
+            history_delay: Duration::from_secs(1),
+            history_timeout: Duration::from_secs(1),
         }
     }
 
     /// Checks every field and the rules between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(bool, &'static str); 19] = [
+        let checks: [(bool, &'static str); 20] = [
             (
                 (1..=64).contains(&self.close_size),
                 "close_size must be 1..=64",
@@ -278,6 +292,10 @@ impl Config {
                     && self.have_active <= self.recent_ttl
                     && self.recent_ttl <= self.seen_ttl,
                 "have_interval > 0, have_grace < recent_ttl, have_active <= recent_ttl <= seen_ttl",
+            ),
+            (
+                (1..=16).contains(&self.history_page) && !self.history_timeout.is_zero(),
+                "history_page must be 1..=16 and history_timeout positive",
             ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use crate::wire::{PublicKey, Role, Status, VoiceLevel};
+use crate::wire::{HistoryVisibility, PublicKey, Role, Status, VoiceLevel};
 
 /// A local handle of one group hosted by the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -228,6 +228,39 @@ pub enum Event {
         /// The text (valid UTF-8, 1..=785 bytes).
         text: Vec<u8>,
     },
+    /// The founder set who sees the group's history (PROTOCOL.md §6.13).
+    HistoryVisibilityChanged {
+        /// The group.
+        group: GroupId,
+        /// The new visibility.
+        visibility: HistoryVisibility,
+    },
+    /// A message said before we joined or while we were away, fetched from a member and
+    /// checked against its original signature (PROTOCOL.md §6.13). A fetch's messages come
+    /// together, in display order, followed by one [`Event::HistoryDone`].
+    HistoryMessage {
+        /// The group.
+        group: GroupId,
+        /// Its author.
+        origin: PublicKey,
+        /// The author's message number.
+        number: u32,
+        /// Chat or action.
+        kind: TextKind,
+        /// The text (raw bytes; usually UTF-8).
+        text: Vec<u8>,
+        /// About how many seconds ago it was said (the server's word, clamped).
+        age_secs: u32,
+    },
+    /// A history fetch finished: what follows is live ("new since you left").
+    HistoryDone {
+        /// The group.
+        group: GroupId,
+        /// Messages shown as history by this fetch.
+        messages: u32,
+        /// Gaps in an origin's numbers no member could fill.
+        gaps: u32,
+    },
 }
 
 impl Event {
@@ -254,7 +287,10 @@ impl Event {
             | Self::PeerLimitChanged { group, .. }
             | Self::GroupNameChanged { group, .. }
             | Self::FactsChanged { group }
-            | Self::DirectMessage { group, .. } => *group,
+            | Self::DirectMessage { group, .. }
+            | Self::HistoryVisibilityChanged { group, .. }
+            | Self::HistoryMessage { group, .. }
+            | Self::HistoryDone { group, .. } => *group,
         }
     }
 }
@@ -449,6 +485,31 @@ pub struct Stats {
     pub repairs_withheld: u64,
     /// Kept name and status broadcasts sent to fresh joiners (PROTOCOL.md §6.5).
     pub name_syncs: u64,
+    /// History counters (PROTOCOL.md §6.13).
+    pub history: HistoryStats,
+}
+
+/// What history fetches cost and found (PROTOCOL.md §6.13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HistoryStats {
+    /// History requests sent, and their datagram bytes.
+    pub requests: u64,
+    /// Bytes of the history requests sent.
+    pub request_bytes: u64,
+    /// History pages (datagrams) sent as a server, and their bytes.
+    pub pages: u64,
+    /// Bytes of the history pages sent.
+    pub page_bytes: u64,
+    /// Pages not sent because the asker's reply budget was spent (PROTOCOL.md §6.2).
+    pub withheld: u64,
+    /// Entries received whose signature or origin did not check: dropped, re-fetched.
+    pub rejected: u64,
+    /// Entries received that were new to us and kept.
+    pub accepted: u64,
+    /// Gaps in an origin's numbers found, and re-asked of another member.
+    pub gaps_found: u64,
+    /// Requests refused: `joined` visibility or a non-member asker.
+    pub refused: u64,
 }
 
 impl Default for Stats {
@@ -469,6 +530,7 @@ impl Default for Stats {
             repair_bytes: 0,
             repairs_withheld: 0,
             name_syncs: 0,
+            history: HistoryStats::default(),
         }
     }
 }

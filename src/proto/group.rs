@@ -65,6 +65,9 @@ pub(crate) struct Group {
     /// One-peer fact messages waiting for the pace, and the pace (`authority/digest.rs`).
     pub(crate) fact_queue: std::collections::VecDeque<super::authority::Queued>,
     pub(crate) fact_pace: super::spam::Bucket,
+    /// The signed history we keep and serve, and our fetch of it (PROTOCOL.md §6.13).
+    pub(crate) history: super::history::Log,
+    pub(crate) fetch: super::history::Fetch,
 }
 
 impl Group {
@@ -112,6 +115,8 @@ impl Group {
             digest_budget: super::spam::Bucket::default(),
             fact_queue: std::collections::VecDeque::new(),
             fact_pace: super::spam::Bucket::default(),
+            history: super::history::Log::new(config.history),
+            fetch: super::history::Fetch::default(),
         }
     }
 

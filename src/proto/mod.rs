@@ -18,6 +18,8 @@
 //! - `cookie`: mac2 cookies and cookie replies of the secure dialect (PROTOCOL.md §2.1).
 //! - `scope`: IP privacy, which node entries an asker may be told of.
 //! - `spam`: per-origin token buckets and the graylist of misbehaving hops.
+//! - `history`: the signed history every member keeps, served to joiners and fetched on
+//!   return (inner ids 56, 57).
 //! - `authority`: signed facts (roles, bans, kicks, topic lock, voice, peer limit) and
 //!   moderation commands, secure groups only.
 
@@ -31,6 +33,7 @@ mod direct;
 mod event;
 mod group;
 mod handlers;
+mod history;
 mod in_links;
 mod intro;
 mod io;
@@ -51,7 +54,8 @@ pub mod window;
 pub use authority::{Moderation, ModerationError};
 pub use broadcast::SendError;
 pub use config::{Config, ConfigError};
-pub use event::{DropReason, Event, GroupId, LeaveReason, Stats, TextKind, Transmit};
+pub use event::{DropReason, Event, GroupId, HistoryStats, LeaveReason, Stats, TextKind, Transmit};
+pub use history::{HistoryLimits, HistoryRecord};
 pub use join::{Dialect, JoinString, JoinStringError, Privacy};
 pub use marks::Mark;
 pub use node::{GroupError, GroupInfo, GroupSpec, MemberInfo, Node};

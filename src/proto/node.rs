@@ -483,6 +483,8 @@ impl Node {
             Ok(Payload::Broadcast(b)) => group.on_broadcast(&mut io, (sender, from), &b),
             Ok(Payload::Direct(d)) => group.on_direct(&mut io, sender, &d),
             Ok(Payload::Have(h)) => group.on_have(&mut io, sender, from, &h),
+            Ok(Payload::HistoryRequest(q)) => group.on_history_request(&mut io, sender, from, &q),
+            Ok(Payload::HistoryPage(p)) => group.on_history_page(&mut io, sender, from, &p),
         };
         if let Err(reason) = handled {
             if group.spam.penalise(sender, reason, now, &self.config) {
@@ -554,5 +556,6 @@ impl Node {
     }
 }
 
-// After the `io!` macro, which it uses.
+// After the `io!` macro, which they use.
+mod history_api;
 mod queries;

@@ -43,6 +43,7 @@ impl Group {
         self.expire_members(io);
         self.refresh_from_members(io);
         self.explore(io);
+        self.on_history_tick(io);
     }
 
     /// Asks one random known member outside the table, fit or not (see

@@ -80,6 +80,7 @@ impl Store {
                 .open_table(super::marks::NICKS)
                 .map_err(|e| self.err(e))?;
             nicks.remove(id).map_err(|e| self.err(e))?;
+            self.remove_history(txn, id)?;
             Ok(removed)
         })
     }

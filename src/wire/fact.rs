@@ -49,6 +49,19 @@ pub enum FactKind {
     PeerLimit = 6,
     /// The group's name (value: 0..=128 bytes of UTF-8; founder only).
     GroupName = 7,
+    /// Who sees the group's history (value: 1 byte, [`HistoryVisibility`]; founder only).
+    HistoryVisibility = 8,
+}
+
+/// Which history a member serves a joiner (PROTOCOL.md §6.13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u8)]
+pub enum HistoryVisibility {
+    /// Joiners see the history members keep (the default).
+    #[default]
+    Shared = 0,
+    /// A member sees only what was said since it joined.
+    Joined = 1,
 }
 
 /// A member's role in a secure group.
@@ -96,6 +109,8 @@ pub enum FactValue<'a> {
     PeerLimit(u32),
     /// The group's name; empty clears it.
     GroupName(&'a str),
+    /// Who sees the group's history.
+    History(HistoryVisibility),
 }
 
 impl FactValue<'_> {
@@ -109,6 +124,7 @@ impl FactValue<'_> {
             Self::Voice(_) => FactKind::Voice,
             Self::PeerLimit(_) => FactKind::PeerLimit,
             Self::GroupName(_) => FactKind::GroupName,
+            Self::History(_) => FactKind::HistoryVisibility,
         }
     }
 
@@ -139,6 +155,7 @@ impl FactValue<'_> {
             Self::TopicLock(l) => out.put_u8(u8::from(l)),
             Self::Voice(v) => out.put_u8(v as u8),
             Self::PeerLimit(n) => out.put_u32(n),
+            Self::History(h) => out.put_u8(h as u8),
         }
     }
 }
@@ -299,6 +316,11 @@ fn read_value(kind: u8, v: &[u8]) -> Result<FactValue<'_>, DecodeError> {
         7 => FactValue::GroupName(
             std::str::from_utf8(v).map_err(|_| DecodeError::BadValue("group name utf-8"))?,
         ),
+        8 => FactValue::History(match one(v)? {
+            0 => HistoryVisibility::Shared,
+            1 => HistoryVisibility::Joined,
+            _ => return Err(DecodeError::BadValue("history visibility")),
+        }),
         _ => return Err(DecodeError::BadValue("fact kind")),
     })
 }
@@ -371,6 +393,8 @@ mod tests {
             FactValue::Voice(VoiceLevel::Founder),
             FactValue::PeerLimit(70000),
             FactValue::GroupName("rustaceans"),
+            FactValue::History(HistoryVisibility::Shared),
+            FactValue::History(HistoryVisibility::Joined),
             FactValue::GroupName(""),
         ] {
             let f = sample(value);

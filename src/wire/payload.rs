@@ -8,6 +8,8 @@
 //! | 51       | signed broadcast  | as 50, then `[signer key 32][signature 64]`       |
 //! | 52       | direct            | `[number u32 BE][text]` (secure groups only)      |
 //! | 53       | have              | `[flags][k][span u16][salt u64][filter 0..=906]`   |
+//! | 56       | history request   | `[id][cursor][within][origin 32][lo][hi][padding]` (`history.rs`) |
+//! | 57       | history page      | `[id][from][next][flags][entries]` (`history.rs`)  |
 //!
 //! Decoding matches on the inner id, borrows the broadcast payload (and a direct message's
 //! text) from the input and rejects trailing bytes. The direct text's 1..=785 bytes and UTF-8
@@ -15,6 +17,7 @@
 
 use bytes::BufMut;
 
+use super::history::{HistoryPage, HistoryRequest};
 use super::{
     Broadcast, DecodeError, EncodeError, Have, MAX_DATA, MAX_NODES, MAX_PLAINTEXT, NODE_INFO_LEN,
     NodeInfo, PING_ID_LEN, Reader,
@@ -36,6 +39,10 @@ pub enum PayloadId {
     Direct = 52,
     /// An anti-entropy summary of the recent broadcasts a node holds.
     Have = 53,
+    /// A request for the group's history (PROTOCOL.md §6.13).
+    HistoryRequest = 56,
+    /// One datagram of a history answer.
+    HistoryPage = 57,
 }
 
 impl TryFrom<u8> for PayloadId {
@@ -49,6 +56,8 @@ impl TryFrom<u8> for PayloadId {
             51 => Ok(Self::SignedBroadcast),
             52 => Ok(Self::Direct),
             53 => Ok(Self::Have),
+            56 => Ok(Self::HistoryRequest),
+            57 => Ok(Self::HistoryPage),
             other => Err(DecodeError::UnknownPayloadId(other)),
         }
     }
@@ -182,6 +191,10 @@ pub enum Payload<'a> {
     Direct(Direct<'a>),
     /// Inner id 53.
     Have(Have<'a>),
+    /// Inner id 56.
+    HistoryRequest(HistoryRequest),
+    /// Inner id 57.
+    HistoryPage(HistoryPage<'a>),
 }
 
 impl<'a> Payload<'a> {
@@ -210,6 +223,8 @@ impl<'a> Payload<'a> {
                 text: r.rest(),
             }),
             PayloadId::Have => Self::Have(Have::read(&mut r)?),
+            PayloadId::HistoryRequest => Self::HistoryRequest(HistoryRequest::read(&mut r)?),
+            PayloadId::HistoryPage => Self::HistoryPage(HistoryPage::read(&mut r)?),
         };
         r.finish()?;
         Ok(payload)
@@ -224,6 +239,8 @@ impl<'a> Payload<'a> {
             Self::Broadcast(_) => PayloadId::Broadcast,
             Self::Direct(_) => PayloadId::Direct,
             Self::Have(_) => PayloadId::Have,
+            Self::HistoryRequest(_) => PayloadId::HistoryRequest,
+            Self::HistoryPage(_) => PayloadId::HistoryPage,
         }
     }
 
@@ -235,6 +252,8 @@ impl<'a> Payload<'a> {
             Self::Broadcast(b) => b.encoded_len(),
             Self::Direct(d) => 4 + d.text.len(),
             Self::Have(h) => h.encoded_len(),
+            Self::HistoryRequest(q) => q.encoded_len(),
+            Self::HistoryPage(p) => p.encoded_len(),
         }
     }
 
@@ -265,6 +284,8 @@ impl<'a> Payload<'a> {
                 out.put_slice(d.text);
             }
             Self::Have(h) => h.write(out),
+            Self::HistoryRequest(q) => q.write(out),
+            Self::HistoryPage(p) => p.write(out),
         }
         Ok(())
     }

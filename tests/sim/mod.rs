@@ -79,6 +79,10 @@ pub struct Sim {
     /// When set, every datagram a node sends is recorded here (sender, receiver, bytes),
     /// before the link model loses or duplicates it.
     pub capture: Option<Vec<(usize, usize, Vec<u8>)>>,
+    /// When set, every datagram a node sends to another node passes through it first
+    /// (sender, receiver, bytes): an attacker on the path may change it, or drop it by
+    /// returning false.
+    pub tamper: Option<Tamper>,
     seed: u64,
     start: Instant,
     now: Instant,
@@ -90,6 +94,18 @@ pub struct Sim {
     /// Addresses outside the simulation whose datagrams are kept (see [`Sim::listen`]).
     outside: HashMap<SocketAddr, Vec<Vec<u8>>>,
     seq: u64,
+}
+
+/// Rewrites (or, returning false, drops) one datagram: (sender, receiver, bytes).
+pub type Rewrite = dyn FnMut(usize, usize, &mut Vec<u8>) -> bool;
+
+/// A datagram rewriter on the path (see [`Sim::tamper`]).
+pub struct Tamper(pub Box<Rewrite>);
+
+impl std::fmt::Debug for Tamper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tamper")
+    }
 }
 
 /// Traffic counters of a run.
@@ -114,6 +130,7 @@ impl Sim {
             partition: None,
             counters: Counters::default(),
             capture: None,
+            tamper: None,
             seed,
             start,
             now: start,
@@ -356,7 +373,7 @@ impl Sim {
         }
     }
 
-    fn send(&mut self, from: usize, to: SocketAddr, bytes: Vec<u8>) {
+    fn send(&mut self, from: usize, to: SocketAddr, mut bytes: Vec<u8>) {
         let Some(&to) = self.by_addr.get(&to) else {
             if let Some(q) = self.outside.get_mut(&to) {
                 if q.len() < 100_000 {
@@ -367,6 +384,11 @@ impl Sim {
         };
         if let Some(c) = &mut self.capture {
             c.push((from, to, bytes.clone()));
+        }
+        if let Some(Tamper(t)) = &mut self.tamper {
+            if !t(from, to, &mut bytes) {
+                return;
+            }
         }
         if let Some(side) = &self.partition {
             if side[from] != side[to] {

@@ -176,6 +176,27 @@ pub(super) fn event_lines(ev: &ChatEvent) -> Vec<Line<'static>> {
             ])]
         }
         E::Private { at, from, text } => vec![private(*at, from, text)],
+        E::History {
+            at,
+            from,
+            text,
+            action,
+            age_secs,
+        } => vec![history_line(*at, from, text, *action, *age_secs)],
+        // Nothing fetched (a new group, nothing missed): no divider.
+        E::HistoryEnd {
+            messages: 0,
+            gaps: 0,
+            ..
+        } => Vec::new(),
+        E::HistoryEnd { at, gaps, .. } => {
+            let mut lines = vec![info(*at, "— new since you left —")];
+            if *gaps > 0 {
+                let text = format!("{gaps} gap(s) in the history could not be filled");
+                lines.push(error(*at, &text));
+            }
+            lines
+        }
         E::RoomMessage {
             at,
             author,
@@ -198,6 +219,28 @@ pub(super) fn event_lines(ev: &ChatEvent) -> Vec<Line<'static>> {
             .into_iter()
             .collect(),
     }
+}
+
+/// A fetched history message, dimmed and marked `hist` with its age, so it is never taken
+/// for a live one.
+fn history_line(at: LocalTime, from: &Peer, text: &str, action: bool, age: u32) -> Line<'static> {
+    let dim = Style::default().add_modifier(Modifier::DIM);
+    let ago = match age {
+        0..60 => format!("{age}s"),
+        60..3600 => format!("{}m", age / 60),
+        3600..86_400 => format!("{}h", age / 3600),
+        _ => format!("{}d", age / 86_400),
+    };
+    let open = if action { "* " } else { "<" };
+    let close = if action { " " } else { "> " };
+    Line::from(vec![
+        time(at),
+        Span::styled(format!("[history -{ago}] "), dim),
+        Span::styled(open.to_owned(), dim),
+        nick(from),
+        Span::styled(close.to_owned(), dim),
+        Span::styled(sanitise(text), dim),
+    ])
 }
 
 /// The lines of a window opening, closing or being renamed (`None` for other events).
@@ -306,6 +349,8 @@ fn membership_line(ev: &ChatEvent) -> Option<Line<'static>> {
         | E::Message { .. }
         | E::Action { .. }
         | E::Private { .. }
+        | E::History { .. }
+        | E::HistoryEnd { .. }
         | E::Info { .. }
         | E::Error { .. }
         | E::Opened { .. }
@@ -363,6 +408,45 @@ mod tests {
             text(&event_lines(&ev)[0]),
             "01:02 <ev\u{FFFD}il> a\u{FFFD}[2J b\u{FFFD}"
         );
+    }
+
+    #[test]
+    fn history_is_marked_with_its_age_and_ends_with_the_divider() {
+        let at = LocalTime { hour: 1, minute: 2 };
+        let from = Peer::new("k", "bob");
+        let ev = |action, age_secs| ChatEvent::History {
+            at,
+            from: from.clone(),
+            text: "earlier\u{1b}".into(),
+            action,
+            age_secs,
+        };
+        let line = |e: &ChatEvent| text(&event_lines(e)[0]);
+        assert_eq!(
+            line(&ev(false, 90)),
+            "01:02 [history -1m] <bob> earlier\u{FFFD}"
+        );
+        assert_eq!(
+            line(&ev(true, 3 * 86_400)),
+            "01:02 [history -3d] * bob earlier\u{FFFD}"
+        );
+        let end = |gaps| ChatEvent::HistoryEnd {
+            at,
+            messages: 4,
+            gaps,
+        };
+        let nothing = ChatEvent::HistoryEnd {
+            at,
+            messages: 0,
+            gaps: 0,
+        };
+        assert!(
+            event_lines(&nothing).is_empty(),
+            "no divider when nothing came"
+        );
+        assert!(line(&end(0)).ends_with("— new since you left —"));
+        assert_eq!(event_lines(&end(0)).len(), 1);
+        assert_eq!(event_lines(&end(2)).len(), 2, "unfilled gaps are said");
     }
 
     #[test]

@@ -293,6 +293,8 @@ fn event_time(ev: &ChatEvent) -> Option<LocalTime> {
         | E::Message { at, .. }
         | E::Action { at, .. }
         | E::Private { at, .. }
+        | E::History { at, .. }
+        | E::HistoryEnd { at, .. }
         | E::Join { at, .. }
         | E::Part { at, .. }
         | E::Kick { at, .. }

@@ -30,7 +30,7 @@ impl Driver {
             | Command::Role { .. }
             | Command::Bans { .. }
             | Command::Facts { .. }
-            | Command::Persisted { .. }) => self.query(c),
+            | Command::Persisted { .. }) => self.query(at, c),
             c => self.act(at, c),
         }
         ControlFlow::Continue(())
@@ -55,6 +55,7 @@ impl Driver {
                     .restore_marks(group, &resume.marks)
                     .and_then(|()| node.resume_numbers(group, resume.broadcast_after))
                     .and_then(|()| node.resume_direct_numbers(group, resume.direct_after))
+                    .and_then(|()| node.restore_history(at, group, &resume.history).map(|_| ()))
                     .and_then(|()| node.add_contacts(at, group, &resume.contacts));
                 let _ = reply.send(done);
             }
@@ -119,7 +120,7 @@ impl Driver {
     }
 
     /// Commands that only read the node.
-    fn query(&self, command: Command) {
+    fn query(&self, at: Instant, command: Command) {
         let node = &self.node;
         match command {
             Command::GroupInfo { group, reply } => {
@@ -160,6 +161,7 @@ impl Driver {
                     last_number,
                     last_direct: node.last_direct_number(group).unwrap_or(0),
                     marks: node.marks(group).unwrap_or_default(),
+                    history: node.history_since(group, 0, at).unwrap_or_default(),
                 });
                 let _ = reply.send(state);
             }

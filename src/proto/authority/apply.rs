@@ -81,6 +81,7 @@ impl Group {
                 group,
                 name: name.to_owned(),
             },
+            FactValue::History(visibility) => Event::HistoryVisibilityChanged { group, visibility },
         };
         io.emit(event);
     }

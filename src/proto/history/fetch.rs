@@ -1,0 +1,472 @@
+//! The asking side of a history fetch (PROTOCOL.md §6.13).
+//!
+//! 1. `history_delay` after we are joined, ask one relay target for every entry it may show
+//!    us (a member back from offline: only those at most as old as our newest entry, plus
+//!    [`OVERLAP`]), page by page: each request is padded to a full datagram, which pays for
+//!    the answer under the server's reply budget; a page ends with `last`, the whole answer
+//!    with `end`. A lost datagram leaves the cursor behind: the next request asks again from
+//!    there. No progress for `history_timeout`: ask again, after [`TRIES`] another member.
+//! 2. Every entry is checked against its original signature (the origin is the signer's
+//!    X25519 form). One that fails is counted, and its (origin, number) is asked of another
+//!    member. Every entry's `prev` names the server's previous entry of that origin: a `prev`
+//!    we hold neither in our log nor in this fetch is a gap (a dropped range), asked of
+//!    another member by origin and number range. Its answer may show further gaps.
+//! 3. When no gap is left to ask, the new messages are shown in display order (see
+//!    [`Fetch::display_order`]) as [`Event::HistoryMessage`], kept in our own log, and
+//!    [`Event::HistoryDone`] follows.
+//!
+//! It fetches again by itself when its ticks stalled for [`STALL`] (the process was stopped)
+//! or its table emptied and filled again (it was cut off).
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use super::{Group, age_secs, is_text};
+use crate::proto::io::Io;
+use crate::proto::{Dialect, DropReason, Event, TextKind};
+use crate::wire::{
+    HistoryEntry, HistoryPage, HistoryRequest, MAX_DATA, MessageId, Payload, PublicKey,
+    history::HISTORY_REQUEST_LEN,
+};
+
+/// A returning member also asks for entries this much older than its newest one, so what
+/// arrived around its departure is not missed.
+const OVERLAP: u32 = 120;
+/// A tick this long after the previous one means we were stopped: fetch again.
+const STALL: Duration = Duration::from_secs(10);
+/// Requests without progress before the next member is asked.
+const TRIES: u32 = 3;
+/// Most gap requests per fetch (each asks one origin's range of another member), and most
+/// entries that failed their check remembered per fetch.
+const GAPS_MAX: usize = 64;
+/// Most pages kept waiting for the one before them (a page is at most 16 datagrams).
+const AHEAD_MAX: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Phase {
+    /// Not joined yet.
+    #[default]
+    Idle,
+    /// Joined at this instant; the fetch starts `history_delay` later.
+    Waiting(Instant),
+    /// Paging through the first member's log.
+    Main,
+    /// Asking other members for gaps.
+    Gaps,
+    /// Finished.
+    Done,
+}
+
+/// A checked entry waiting to be shown.
+#[derive(Debug, Clone)]
+struct Got {
+    age: u32,
+    plain: Box<[u8]>,
+}
+
+/// One fetch's state (one per group).
+#[derive(Debug, Default)]
+pub(crate) struct Fetch {
+    phase: Phase,
+    /// The member asked now, and the one that answered the main pass.
+    server: Option<(PublicKey, SocketAddr)>,
+    main_server: Option<PublicKey>,
+    tried: Vec<PublicKey>,
+    /// `None`: every origin; else one origin's range (a gap).
+    target: Option<(PublicKey, u32, u32)>,
+    within: u32,
+    cursor: u32,
+    /// Pages that arrived ahead of the cursor: (from, next, end).
+    ahead: Vec<(u32, u32, bool)>,
+    /// Request ids are `pass << 16 | n`: a page of an earlier pass never moves the cursor.
+    pass: u16,
+    counter: u16,
+    sent_at: Option<Instant>,
+    tries: u32,
+    got: BTreeMap<(PublicKey, u32), Got>,
+    /// (origin, number, prev) of every checked entry.
+    claims: Vec<(PublicKey, u32, u32)>,
+    /// (origin, number) claimed by entries that failed their check.
+    suspects: Vec<(PublicKey, u32)>,
+    gaps: VecDeque<(PublicKey, u32, u32)>,
+    asked: HashSet<(PublicKey, u32)>,
+    /// The last tick, and whether our table was empty since the last fetch.
+    last_tick: Option<Instant>,
+    cut_off: bool,
+}
+
+impl Fetch {
+    /// Asks again from the start (the application's `/history`, or a test).
+    pub(crate) fn restart(&mut self, now: Instant) {
+        *self = Self {
+            phase: Phase::Waiting(now),
+            ..Self::default()
+        };
+    }
+
+    fn request_id(&self) -> u32 {
+        u32::from(self.pass) << 16 | u32::from(self.counter)
+    }
+
+    /// Display order: each origin's messages in number order, none shown older than the
+    /// one before it (the server's ages are unsigned hints, clamped to `max_age`), then
+    /// oldest first across origins, ties by origin and number.
+    fn display_order(&self, max_age: u32) -> Vec<(PublicKey, u32, u32)> {
+        let mut out = Vec::with_capacity(self.got.len());
+        let mut last: Option<(PublicKey, u32)> = None;
+        for ((origin, number), g) in &self.got {
+            let mut age = g.age.min(max_age);
+            if let Some((o, a)) = last.filter(|(o, _)| o == origin) {
+                age = age.min(a);
+                last = Some((o, age));
+            } else {
+                last = Some((*origin, age));
+            }
+            out.push((*origin, *number, age));
+        }
+        out.sort_by_key(|(o, n, a)| (std::cmp::Reverse(*a), *o, *n));
+        out
+    }
+}
+
+impl Group {
+    /// Drives the fetch from the tick: starts it once joined, re-asks on silence.
+    pub(crate) fn on_history_tick(&mut self, io: &mut Io<'_>) {
+        let off = self.dialect() != Dialect::Secure || self.history.limits.max_messages == 0;
+        if off || !self.is_joined() {
+            return;
+        }
+        // Back from a stop (no tick for STALL: SIGSTOP, a suspended laptop) or from being cut
+        // off (our table emptied and filled again): what was said meanwhile is history.
+        let f = &mut self.fetch;
+        let stalled = f.last_tick.is_some_and(|t| io.now >= t + STALL);
+        let back = f.cut_off && !self.table.is_empty();
+        f.last_tick = Some(io.now);
+        f.cut_off |= self.table.is_empty();
+        if f.phase == Phase::Done && (stalled || back) {
+            f.restart(io.now);
+        }
+        match self.fetch.phase {
+            Phase::Idle => self.fetch.phase = Phase::Waiting(io.now),
+            Phase::Waiting(at) if io.now >= at + io.config.history_delay => self.start_main(io),
+            Phase::Main | Phase::Gaps => self.on_fetch_silence(io),
+            Phase::Waiting(_) | Phase::Done => {}
+        }
+    }
+
+    fn start_main(&mut self, io: &mut Io<'_>) {
+        let Some(server) = self.pick_server(io, None) else {
+            return;
+        };
+        let f = &mut self.fetch;
+        f.phase = Phase::Main;
+        f.cut_off = false;
+        f.within = match self.history.entries.back() {
+            Some(e) => age_secs(io.now, e.at).saturating_add(OVERLAP),
+            None => u32::MAX,
+        };
+        f.main_server = Some(server.0);
+        self.begin_pass(io, server, None);
+    }
+
+    /// A relay target we have not asked in this fetch, other than `except`.
+    fn pick_server(
+        &self,
+        io: &mut Io<'_>,
+        except: Option<PublicKey>,
+    ) -> Option<(PublicKey, SocketAddr)> {
+        let targets: Vec<_> = (self.relay_targets(io.now, io.config.bad_node_timeout))
+            .into_iter()
+            .filter(|(k, _)| Some(*k) != except && !self.fetch.tried.contains(k))
+            .collect();
+        (!targets.is_empty()).then(|| targets[io.rng.random_range(0..targets.len())])
+    }
+
+    fn begin_pass(
+        &mut self,
+        io: &mut Io<'_>,
+        server: (PublicKey, SocketAddr),
+        target: Option<(PublicKey, u32, u32)>,
+    ) {
+        let f = &mut self.fetch;
+        f.tried.push(server.0);
+        f.server = Some(server);
+        f.target = target;
+        f.cursor = 0;
+        f.ahead.clear();
+        f.pass = f.pass.wrapping_add(1);
+        f.tries = 0;
+        self.send_history_request(io);
+    }
+
+    fn send_history_request(&mut self, io: &mut Io<'_>) {
+        let Some((key, addr)) = self.fetch.server else {
+            return;
+        };
+        let f = &mut self.fetch;
+        f.counter = f.counter.wrapping_add(1);
+        f.sent_at = Some(io.now);
+        let req = HistoryRequest {
+            request_id: f.request_id(),
+            cursor: f.cursor,
+            within: if f.target.is_some() {
+                u32::MAX
+            } else {
+                f.within
+            },
+            origin: f.target,
+            padding: MAX_DATA - HISTORY_REQUEST_LEN,
+        };
+        io.stats.history.requests += 1;
+        let before = io.stats.bytes_out;
+        io.send(self.identity(), &key, addr, &Payload::HistoryRequest(req));
+        io.stats.history.request_bytes += io.stats.bytes_out - before;
+    }
+
+    /// No progress for `history_timeout`: ask again, or another member.
+    fn on_fetch_silence(&mut self, io: &mut Io<'_>) {
+        let quiet = (self.fetch.sent_at).is_none_or(|t| io.now >= t + io.config.history_timeout);
+        if !quiet {
+            return;
+        }
+        self.fetch.tries += 1;
+        if self.fetch.tries < TRIES {
+            self.send_history_request(io);
+            return;
+        }
+        let target = self.fetch.target;
+        let except = self.fetch.main_server.filter(|_| target.is_some());
+        match self.pick_server(io, except) {
+            Some(server) => self.begin_pass(io, server, target),
+            None if target.is_some() => self.next_gap(io),
+            None => self.complete_fetch(io),
+        }
+    }
+
+    /// A page of a history answer from `hop` at `from`.
+    pub(crate) fn on_history_page(
+        &mut self,
+        io: &mut Io<'_>,
+        hop: PublicKey,
+        from: SocketAddr,
+        page: &HistoryPage<'_>,
+    ) -> Result<(), DropReason> {
+        if self.dialect() != Dialect::Secure {
+            return Err(DropReason::WrongDialect);
+        }
+        let asked = matches!(self.fetch.phase, Phase::Main | Phase::Gaps);
+        if !asked || self.fetch.server != Some((hop, from)) {
+            return Err(DropReason::UnknownSender);
+        }
+        for entry in page.entries() {
+            match entry {
+                Ok(e) => self.take_history_entry(io, &e),
+                Err(_) => {
+                    io.stats.history.rejected += 1;
+                    break;
+                }
+            }
+        }
+        if (page.request_id >> 16) as u16 != self.fetch.pass {
+            return Ok(());
+        }
+        if self.fetch.ahead.len() >= AHEAD_MAX {
+            // Pages far ahead of a lost one: the next request asks for them again.
+            self.fetch.ahead.remove(0);
+        }
+        let end = page.has(HistoryPage::END);
+        self.fetch.ahead.push((page.from, page.next, end));
+        if self.chain_pages(io.now) {
+            self.finish_pass(io);
+        } else if page.has(HistoryPage::LAST) && page.request_id == self.fetch.request_id() {
+            self.fetch.tries = 0;
+            self.send_history_request(io);
+        }
+        Ok(())
+    }
+
+    /// Moves the cursor over the pages that join it; true once the `end` page joined.
+    fn chain_pages(&mut self, now: Instant) -> bool {
+        let f = &mut self.fetch;
+        while let Some(i) = f.ahead.iter().position(|(from, _, _)| *from == f.cursor) {
+            let (_, next, end) = f.ahead.swap_remove(i);
+            f.cursor = next;
+            f.sent_at = Some(now);
+            f.tries = 0;
+            if end {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Checks one entry; keeps it if it is new to us.
+    fn take_history_entry(&mut self, io: &mut Io<'_>, e: &HistoryEntry<'_>) {
+        let Some(origin) = crate::crypto::x25519_of(&e.trailer.signer) else {
+            io.stats.history.rejected += 1;
+            return;
+        };
+        let b = e.broadcast(origin);
+        match self.check_entry(&b) {
+            Ok(()) if is_text(b.message_id) => {}
+            Err(DropReason::Banned) => return,
+            _ => {
+                io.stats.history.rejected += 1;
+                if self.fetch.suspects.len() < GAPS_MAX {
+                    self.fetch.suspects.push((origin, e.number));
+                }
+                return;
+            }
+        }
+        let cap = self.history.limits.max_messages.saturating_mul(4);
+        if self.fetch.claims.len() < cap {
+            self.fetch.claims.push((origin, e.number, e.prev));
+        }
+        let key = (origin, e.number);
+        let fresh = !self.history.holds(&origin, e.number) && !self.fetch.got.contains_key(&key);
+        if !fresh || self.fetch.got.len() >= self.history.limits.max_messages {
+            return;
+        }
+        let mut plain = Vec::with_capacity(1 + b.encoded_len());
+        if Payload::Broadcast(b).encode(&mut plain).is_ok() {
+            io.stats.history.accepted += 1;
+            let got = Got {
+                age: e.age,
+                plain: plain.into_boxed_slice(),
+            };
+            self.fetch.got.insert(key, got);
+        }
+    }
+
+    /// True if we hold `number` of `origin`, in our log or in this fetch.
+    fn known(&self, origin: &PublicKey, number: u32) -> bool {
+        self.history.holds(origin, number) || self.fetch.got.contains_key(&(*origin, number))
+    }
+
+    /// The highest number of `origin` we hold below `number`, in our log or this fetch.
+    fn known_below(&self, origin: &PublicKey, number: u32) -> Option<u32> {
+        let in_log = self.history.below(origin, number);
+        let range = (*origin, 0)..(*origin, number);
+        let in_got = self
+            .fetch
+            .got
+            .range(range)
+            .next_back()
+            .map(|((_, n), _)| *n);
+        in_log.max(in_got)
+    }
+
+    /// A pass ended: queue the gaps it showed, then ask the next one or finish.
+    fn finish_pass(&mut self, io: &mut Io<'_>) {
+        self.fetch.sent_at = None;
+        let mut found = Vec::new();
+        for &(origin, _, prev) in &self.fetch.claims {
+            if prev != 0 && !self.known(&origin, prev) {
+                let lo = self
+                    .known_below(&origin, prev)
+                    .map_or(1, |n| n.saturating_add(1));
+                found.push((origin, lo, prev));
+            }
+        }
+        for &(origin, number) in &self.fetch.suspects {
+            if !self.known(&origin, number) {
+                found.push((origin, number, number));
+            }
+        }
+        for (origin, lo, hi) in found {
+            if self.fetch.asked.len() < GAPS_MAX && self.fetch.asked.insert((origin, hi)) {
+                io.stats.history.gaps_found += 1;
+                self.fetch.gaps.push_back((origin, lo, hi));
+            }
+        }
+        // A gap this member did not fill either: ask the next member for it.
+        if let Some(gap) = self.fetch.target.filter(|g| !self.known(&g.0, g.2)) {
+            let except = self.fetch.main_server;
+            if let Some(server) = self.pick_server(io, except) {
+                self.begin_pass(io, server, Some(gap));
+                return;
+            }
+        }
+        self.next_gap(io);
+    }
+
+    /// Asks another member for the next gap, or finishes.
+    fn next_gap(&mut self, io: &mut Io<'_>) {
+        while let Some(gap) = self.fetch.gaps.pop_front() {
+            if self.known(&gap.0, gap.2) {
+                continue;
+            }
+            self.fetch.tried.clear();
+            let except = self.fetch.main_server;
+            if let Some(server) = self.pick_server(io, except) {
+                self.fetch.phase = Phase::Gaps;
+                self.begin_pass(io, server, Some(gap));
+                return;
+            }
+        }
+        self.complete_fetch(io);
+    }
+
+    /// Shows the new messages in display order, keeps them, and says the fetch is done.
+    fn complete_fetch(&mut self, io: &mut Io<'_>) {
+        let max_age = u32::try_from(self.history.limits.max_age.as_secs()).unwrap_or(u32::MAX);
+        let order = self.fetch.display_order(max_age);
+        let mut shown = 0u32;
+        for (origin, number, age) in order {
+            let Some(got) = self.fetch.got.remove(&(origin, number)) else {
+                continue;
+            };
+            let Ok(Payload::Broadcast(b)) = Payload::decode(&got.plain) else {
+                continue;
+            };
+            if !self
+                .history
+                .push(io.now, Duration::from_secs(u64::from(age)), &b)
+            {
+                continue;
+            }
+            let kind = match MessageId::try_from(b.message_id) {
+                Ok(MessageId::Chat) => TextKind::Chat,
+                _ => TextKind::Action,
+            };
+            shown += 1;
+            io.emit(Event::HistoryMessage {
+                group: self.id(),
+                origin,
+                number,
+                kind,
+                text: b.body.to_vec(),
+                age_secs: age,
+            });
+        }
+        let gaps = (self.fetch.asked.iter())
+            .filter(|(o, n)| !self.known(o, *n))
+            .count();
+        self.fetch = Fetch {
+            phase: Phase::Done,
+            last_tick: self.fetch.last_tick,
+            ..Fetch::default()
+        };
+        io.emit(Event::HistoryDone {
+            group: self.id(),
+            messages: shown,
+            gaps: u32::try_from(gaps).unwrap_or(u32::MAX),
+        });
+    }
+}
+
+#[cfg(test)]
+impl Fetch {
+    /// A checked entry of `age` seconds, for the display-order test.
+    pub(super) fn insert_for_test(&mut self, key: (PublicKey, u32), age: u32) {
+        let plain = Box::new([]);
+        self.got.insert(key, Got { age, plain });
+    }
+
+    pub(super) fn order_for_test(&self, max_age: u32) -> Vec<(PublicKey, u32, u32)> {
+        self.display_order(max_age)
+    }
+}

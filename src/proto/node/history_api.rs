@@ -1,0 +1,83 @@
+//! The history side of [`Node`] (PROTOCOL.md §6.13): persisting and restoring the kept
+//! messages, their limits, the founder's visibility fact, and asking again.
+
+use std::time::Instant;
+
+use super::Node;
+use crate::proto::io::Io;
+use crate::proto::{Dialect, GroupId, HistoryLimits, HistoryRecord, SendError};
+use crate::wire::{FactValue, HistoryVisibility, KEY_LEN, PublicKey};
+
+impl Node {
+    /// The kept history messages stored after log position `after` (0: all), oldest first:
+    /// persist them and give them back with [`Self::restore_history`] after a restart.
+    pub fn history_since(
+        &self,
+        group: GroupId,
+        after: u32,
+        now: Instant,
+    ) -> Option<Vec<HistoryRecord>> {
+        Some(self.groups.get(&group)?.history.since(after, now))
+    }
+
+    /// Takes back history stored before a restart; every record is checked against its
+    /// signature again, and the limits apply. Call right after creating or joining the group.
+    /// Returns how many were kept.
+    pub fn restore_history(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        records: &[HistoryRecord],
+    ) -> Result<usize, SendError> {
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        Ok(g.restore_history(now, records))
+    }
+
+    /// How many messages and bytes the group's history holds now.
+    pub fn history_size(&self, group: GroupId) -> Option<(usize, usize)> {
+        let g = self.groups.get(&group)?;
+        Some((g.history.len(), g.history.bytes()))
+    }
+
+    /// Sets how much history this group keeps (the oldest go first).
+    pub fn set_history_limits(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        limits: HistoryLimits,
+    ) -> Result<(), SendError> {
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        g.history.set_limits(limits, now);
+        Ok(())
+    }
+
+    /// Asks for the history again, as after joining (the fetch starts at the next tick plus
+    /// `history_delay`).
+    pub fn fetch_history(&mut self, now: Instant, group: GroupId) -> Result<(), SendError> {
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        g.fetch.restart(now);
+        Ok(())
+    }
+
+    /// Who sees the group's history: the founder's signed fact, `shared` by default.
+    pub fn history_visibility(&self, group: GroupId) -> Option<HistoryVisibility> {
+        Some(self.groups.get(&group)?.authority.history_visibility())
+    }
+
+    /// Sets who sees the history (founder only, secure groups): signs a fact one version
+    /// above the current and broadcasts it. Returns the broadcast's number.
+    pub fn set_history_visibility(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        visibility: HistoryVisibility,
+    ) -> Result<u32, SendError> {
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        if g.dialect() != Dialect::Secure {
+            return Err(SendError::NotSecure);
+        }
+        let mut io = io!(self, now);
+        let zero = PublicKey([0; KEY_LEN]);
+        Ok(g.issue(&mut io, zero, FactValue::History(visibility))?)
+    }
+}

@@ -1,0 +1,193 @@
+//! The signed history of each group (PROTOCOL.md §6.13): the accepted text broadcasts, kept
+//! whole so each can be checked again against its author's signature after a restart.
+//!
+//! | table | key | value |
+//! | --- | --- | --- |
+//! | `history` | (`u64` group id, origin key ‖ number u32 BE, 36 bytes) | unix seconds u64 BE ‖ the broadcast's plaintext |
+//!
+//! [`Store::sync_history`] makes a group's rows equal to what the node keeps (its limits:
+//! 1,000 messages, 7 days, 1 MiB by default), so the table is bounded by the node's limits.
+//! The rows go with the group ([`Store::remove_group`]).
+
+use std::collections::HashSet;
+
+use redb::{ReadableTable, TableDefinition};
+
+use super::{Store, StoreError};
+
+/// (group id, origin ‖ number) → unix seconds ‖ plaintext.
+pub(super) const HISTORY: TableDefinition<'_, (u64, &[u8]), &[u8]> =
+    TableDefinition::new("history");
+
+/// Most rows kept per group, whatever the node says.
+pub const MAX_HISTORY_ROWS: usize = 10_000;
+
+/// One kept message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredHistory {
+    /// When it was said (stored), in unix seconds.
+    pub unix_secs: u64,
+    /// Its author's key.
+    pub origin: [u8; 32],
+    /// Its author's number.
+    pub number: u32,
+    /// The signed broadcast's plaintext, as accepted.
+    pub plain: Vec<u8>,
+}
+
+impl StoredHistory {
+    fn key(&self) -> [u8; 36] {
+        let mut k = [0u8; 36];
+        k[..32].copy_from_slice(&self.origin);
+        k[32..].copy_from_slice(&self.number.to_be_bytes());
+        k
+    }
+}
+
+impl Store {
+    /// Makes the group's stored history equal to `rows` (at most [`MAX_HISTORY_ROWS`]):
+    /// new rows are written, rows the node no longer keeps are deleted.
+    pub fn sync_history(&self, id: u64, rows: &[StoredHistory]) -> Result<(), StoreError> {
+        let rows = &rows[rows.len().saturating_sub(MAX_HISTORY_ROWS)..];
+        let keep: HashSet<[u8; 36]> = rows.iter().map(StoredHistory::key).collect();
+        self.write(|txn| {
+            self.require_group(txn, id)?;
+            let mut table = txn.open_table(HISTORY).map_err(|e| self.err(e))?;
+            let mut stored = HashSet::new();
+            let mut gone = Vec::new();
+            let lo: (u64, &[u8]) = (id, &[]);
+            let hi: (u64, &[u8]) = (id, &[0xFF; 37]);
+            for row in table.range(lo..hi).map_err(|e| self.err(e))? {
+                let (k, _) = row.map_err(|e| self.err(e))?;
+                let key: [u8; 36] = match k.value().1.try_into() {
+                    Ok(key) => key,
+                    Err(_) => continue,
+                };
+                match keep.contains(&key) {
+                    true => stored.insert(key),
+                    false => {
+                        gone.push(key);
+                        false
+                    }
+                };
+            }
+            for key in gone {
+                table.remove((id, &key[..])).map_err(|e| self.err(e))?;
+            }
+            for r in rows.iter().filter(|r| !stored.contains(&r.key())) {
+                let mut value = Vec::with_capacity(8 + r.plain.len());
+                value.extend_from_slice(&r.unix_secs.to_be_bytes());
+                value.extend_from_slice(&r.plain);
+                table
+                    .insert((id, &r.key()[..]), &value[..])
+                    .map_err(|e| self.err(e))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// A group's stored history, oldest first (none if never stored).
+    pub fn history(&self, id: u64) -> Result<Vec<StoredHistory>, StoreError> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(HISTORY) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let lo: (u64, &[u8]) = (id, &[]);
+        let hi: (u64, &[u8]) = (id, &[0xFF; 37]);
+        let mut out = Vec::new();
+        for row in table.range(lo..hi).map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            let (key, value) = (k.value().1, v.value());
+            let (Some(origin), Some(number), Some(unix), Some(plain)) = (
+                key.get(..32).and_then(|o| <[u8; 32]>::try_from(o).ok()),
+                key.get(32..36).and_then(|n| <[u8; 4]>::try_from(n).ok()),
+                value.get(..8).and_then(|u| <[u8; 8]>::try_from(u).ok()),
+                value.get(8..),
+            ) else {
+                return Err(self.corrupt("history row".to_owned()));
+            };
+            out.push(StoredHistory {
+                unix_secs: u64::from_be_bytes(unix),
+                origin,
+                number: u32::from_be_bytes(number),
+                plain: plain.to_vec(),
+            });
+        }
+        out.sort_by_key(|r| r.unix_secs);
+        Ok(out)
+    }
+
+    /// Deletes a group's history rows (inside [`Store::remove_group`]'s transaction).
+    pub(super) fn remove_history(
+        &self,
+        txn: &redb::WriteTransaction,
+        id: u64,
+    ) -> Result<(), StoreError> {
+        let mut table = txn.open_table(HISTORY).map_err(|e| self.err(e))?;
+        let lo: (u64, &[u8]) = (id, &[]);
+        let hi: (u64, &[u8]) = (id, &[0xFF; 37]);
+        let keys: Vec<Vec<u8>> = (table.range(lo..hi).map_err(|e| self.err(e))?)
+            .filter_map(|row| row.ok().map(|(k, _)| k.value().1.to_vec()))
+            .collect();
+        for key in keys {
+            table.remove((id, &key[..])).map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Dialect, Privacy};
+    use crate::store::GroupRecord;
+
+    fn row(n: u32, unix: u64) -> StoredHistory {
+        StoredHistory {
+            unix_secs: unix,
+            origin: [7; 32],
+            number: n,
+            plain: vec![51, n as u8],
+        }
+    }
+
+    #[test]
+    fn history_rows_follow_the_node_and_go_with_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let rec = GroupRecord {
+            id: GroupRecord::NEW,
+            label: "g".into(),
+            dialect: Dialect::Secure,
+            privacy: Privacy::Public,
+            chat_id: None,
+            identity_seed: zeroize::Zeroizing::new([3; 32]),
+            nick: String::new(),
+            join: String::new(),
+            peers: Vec::new(),
+            created_by_us: true,
+        };
+        let id = store.put_group(&rec).unwrap();
+        assert!(store.history(id).unwrap().is_empty());
+        store.sync_history(id, &[row(2, 20), row(1, 10)]).unwrap();
+        assert_eq!(
+            store.history(id).unwrap(),
+            [row(1, 10), row(2, 20)],
+            "oldest first"
+        );
+        store.sync_history(id, &[row(2, 20), row(3, 30)]).unwrap();
+        assert_eq!(
+            store.history(id).unwrap(),
+            [row(2, 20), row(3, 30)],
+            "1 was trimmed"
+        );
+        assert!(
+            store.sync_history(id + 1, &[row(1, 1)]).is_err(),
+            "no such group"
+        );
+        store.remove_group(id).unwrap();
+        assert!(store.history(id).unwrap().is_empty());
+    }
+}
