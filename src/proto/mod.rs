@@ -17,6 +17,7 @@
 //! - `repair`: anti-entropy; recent broadcasts, have summaries (id 53) and their answers.
 //! - `cookie`: mac2 cookies and cookie replies of the secure dialect (PROTOCOL.md §2.1).
 //! - `scope`: IP privacy, which node entries an asker may be told of.
+//! - `verify`: batch signature verification of the signed broadcasts of one receive batch.
 //! - `spam`: per-origin token buckets and the graylist of misbehaving hops.
 //! - `authority`: signed facts (roles, bans, kicks, topic lock, voice, peer limit) and
 //!   moderation commands, secure groups only.
@@ -46,6 +47,7 @@ mod schedule;
 mod scope;
 mod spam;
 mod timers;
+mod verify;
 pub mod window;
 
 pub use authority::{Moderation, ModerationError};
@@ -54,5 +56,5 @@ pub use config::{Config, ConfigError};
 pub use event::{DropReason, Event, GroupId, LeaveReason, Stats, TextKind, Transmit};
 pub use join::{Dialect, JoinString, JoinStringError, Privacy};
 pub use marks::Mark;
-pub use node::{GroupError, GroupInfo, GroupSpec, MemberInfo, Node};
+pub use node::{BatchCounts, BatchScratch, GroupError, GroupInfo, GroupSpec, MemberInfo, Node};
 pub use spam::StateSizes;
