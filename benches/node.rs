@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use dhtchat::crypto::{Identity, open_in_place, precompute, seal_in_place};
 use dhtchat::proto::{
-    Config, Dialect, DropReason, Event, GroupId, GroupSpec, Node, Privacy, TextKind,
+    BatchScratch, Config, Dialect, DropReason, Event, GroupId, GroupSpec, Node, Privacy, TextKind,
 };
 use dhtchat::wire::{
     Broadcast, ENVELOPE_HEADER_LEN, GetNodes, MAC_LEN, MAX_PLAINTEXT, Payload, PublicKey,
@@ -164,6 +164,13 @@ impl Relay {
         // gives the hop no table slot and no in-link, so the relay set stays the 6 peers.
         f.node.invite(now, f.group, self.hop.key()).unwrap();
         assert_eq!(drain(&mut f.node).len(), usize::from(RELAY_PEERS));
+        // The origin is invited too: since membership is earned (PROTOCOL.md §6.7), an
+        // unknown origin is heard only through a hop that may vouch for it, which an invited
+        // hop without a proven address may not (`not_member`).
+        f.node
+            .invite(now, f.group, self.origin.public_key())
+            .unwrap();
+        assert_eq!(drain(&mut f.node).len(), usize::from(RELAY_PEERS));
         let (first, _) = signed_chat(&self.origin, &mut self.hop, f.key, &f.chat_id, 1);
         f.node.handle_datagram(now, self.hop.addr, &first);
         assert_eq!(drain(&mut f.node).len(), usize::from(RELAY_PEERS));
@@ -214,6 +221,10 @@ impl Case {
 const NEW_CHAT: &str = "node/new_chat200_relay6";
 const DUPLICATE: &str = "node/duplicate_chat200";
 const GET_NODES: &str = "node/get_nodes_answer6";
+const IN_SIXTEENS: &str = "node/new_chat200_relay6_in16";
+
+/// Datagrams per receive chunk in `node/new_chat200_relay6_in16` (the driver's chunk).
+const CHUNK: usize = 16;
 
 /// The bare parts of one chat: its signing input and signature, its nonce, MAC and
 /// ciphertext.
@@ -467,8 +478,66 @@ fn get_nodes_cases(now: Instant) -> Vec<Case> {
     ]
 }
 
+/// `node/new_chat200_relay6_in16`: the new chats of `node/new_chat200_relay6`, 16 at a time,
+/// as the driver hands them over: one `handle_datagram` after another (the baseline) against
+/// one `handle_datagrams` of 16, which checks their signatures in one batch
+/// (src/proto/verify.rs). Per packet; outputs drained after each 16.
+fn batch_cases(now: Instant) -> Vec<Case> {
+    let side = |batched: bool| {
+        let mut relay = Relay::new(now);
+        let (key, chat_id) = (relay.f.key, relay.f.chat_id);
+        let datagrams: Vec<Vec<u8>> = (0..BATCH as u32)
+            .map(|i| signed_chat(&relay.origin, &mut relay.hop, key, &chat_id, 2 + i).0)
+            .collect();
+        let hop = relay.hop.addr;
+        let mut scratch = BatchScratch::default();
+        // Checked once, outside the timing: 16 delivered, 96 copies, all 16 in one batch.
+        let input = datagrams[..CHUNK].iter().map(|d| (hop, d.as_slice()));
+        let counts = relay.f.node.handle_datagrams(now, input, &mut scratch);
+        assert_eq!(counts.batched, CHUNK as u64);
+        assert_eq!(
+            drain(&mut relay.f.node).len(),
+            CHUNK * usize::from(RELAY_PEERS)
+        );
+        assert_eq!(relay.f.node.stats().delivered, 1 + CHUNK as u64);
+        assert_eq!(relay.f.node.stats().total_drops(), 0);
+        relay.reset();
+        let mut next = 0;
+        move |n: u64| {
+            let chunks = n.div_ceil(CHUNK as u64);
+            let mut total = Duration::ZERO;
+            for _ in 0..chunks {
+                if next + CHUNK > datagrams.len() {
+                    relay.reset();
+                    next = 0;
+                }
+                let chunk = &datagrams[next..next + CHUNK];
+                let node = &mut relay.f.node;
+                total += timed(1, || {
+                    if batched {
+                        let input = chunk.iter().map(|d| (hop, black_box(d.as_slice())));
+                        black_box(node.handle_datagrams(now, input, &mut scratch));
+                    } else {
+                        for d in chunk {
+                            node.handle_datagram(now, hop, black_box(d));
+                        }
+                    }
+                    discard_outputs(node);
+                });
+                next += CHUNK;
+            }
+            total.mul_f64(n as f64 / (chunks * CHUNK as u64) as f64)
+        }
+    };
+    vec![
+        Case::new(IN_SIXTEENS, "handle_datagram_x16", side(false)),
+        Case::new(IN_SIXTEENS, "handle_datagrams_16", side(true)),
+    ]
+}
+
 fn all_cases(now: Instant) -> Vec<Case> {
     let mut cases = new_chat_cases(now);
+    cases.extend(batch_cases(now));
     cases.extend(duplicate_cases(now));
     cases.extend(get_nodes_cases(now));
     cases

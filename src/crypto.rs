@@ -213,6 +213,11 @@ impl SignerKey {
         self.key.to_bytes()
     }
 
+    /// The decompressed Ed25519 key, for batch verification (`proto/verify.rs`).
+    pub(crate) fn verifying_key(&self) -> &VerifyingKey {
+        &self.key
+    }
+
     /// Verifies a signed broadcast of this origin for group `chat_id`.
     pub fn verify(&self, chat_id: &[u8; KEY_LEN], b: &Broadcast<'_>) -> Result<(), VerifyError> {
         let trailer = b.trailer.ok_or(VerifyError::Unsigned)?;
@@ -314,7 +319,10 @@ pub fn is_acceptable_key(key: &PublicKey) -> bool {
 
 /// A bounded LRU of precomputed shared keys, keyed by (our key, their key).
 pub struct SharedKeys {
+    /// Unbounded to `lru`, bounded here by `cap`: `LruCache::new` would allocate room for
+    /// all `cap` entries up front (about 35 KiB at the default 1024), most never used.
     cache: LruCache<(PublicKey, PublicKey), SalsaBox>,
+    cap: NonZeroUsize,
     lookups: u64,
     misses: u64,
 }
@@ -323,7 +331,8 @@ impl SharedKeys {
     /// A cache holding at most `capacity` shared keys.
     pub fn new(capacity: NonZeroUsize) -> Self {
         Self {
-            cache: LruCache::new(capacity),
+            cache: LruCache::unbounded(),
+            cap: capacity,
             lookups: 0,
             misses: 0,
         }
@@ -336,6 +345,9 @@ impl SharedKeys {
             return None;
         }
         let key = (ours.public, *theirs);
+        if self.cache.len() >= self.cap.get() && !self.cache.contains(&key) {
+            self.cache.pop_lru();
+        }
         let misses = &mut self.misses;
         let shared = self.cache.get_or_insert(key, || {
             *misses += 1;
@@ -370,7 +382,7 @@ impl fmt::Debug for SharedKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedKeys")
             .field("len", &self.cache.len())
-            .field("cap", &self.cache.cap())
+            .field("cap", &self.cap)
             .finish_non_exhaustive()
     }
 }

@@ -5,6 +5,10 @@
 //! Measured path, with a warm shared-key cache: `Envelope::new_checked` → `SharedKeys::get` →
 //! `open_packet` into a stack scratch buffer → `Payload::decode` → iterating the nodes.
 //!
+//! The relay path (`relay_path` below): accepting a signed chat and relaying its copies, with
+//! the driver's `Node::recycle`, allocates the same whether it relays 2 copies or 6: nothing
+//! per datagram.
+//!
 //! The counting global allocator is `allocation_counter`'s (a dev-dependency): it wraps
 //! `System` and counts, per thread, only inside `allocation_counter::measure`, so the test
 //! harness and other tests running on other threads never pollute a count. It is a dependency
@@ -17,6 +21,8 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 
 use allocation_counter::{AllocationInfo, measure};
+
+mod peer;
 use dhtchat::crypto::{BoxKeypair, SharedKeys, open_packet, seal_packet};
 use dhtchat::wire::{
     Broadcast, Envelope, GetNodes, MAX_PLAINTEXT, NodeInfo, NodeList, Payload, PublicKey, SendNodes,
@@ -170,4 +176,159 @@ fn legacy_broadcast_receive_path_does_not_allocate() {
     let (info, seen) = count_receive(&bytes);
     assert_eq!(seen.body_len, 881);
     assert_eq!(info.count_total, 0, "{info:?}");
+}
+
+/// The relay hot path: a node accepts a new signed chat and relays it to every table peer,
+/// and the driver hands each sent payload back (`Node::recycle`). The allocations of one
+/// such message must not depend on how many copies are relayed: no allocation per datagram
+/// (what is left is per message: the delivered text, the copy kept for repair, the target
+/// list).
+mod relay_path {
+    use super::*;
+    use dhtchat::crypto::Identity;
+    use dhtchat::proto::{Config, Dialect, GroupId, GroupSpec, Node, Privacy};
+    use std::time::Instant;
+
+    use super::peer::{self, Peer};
+
+    const TEXT: [u8; 200] = [0x63; 200];
+
+    struct Relay {
+        node: Node,
+        key: PublicKey,
+        chat_id: [u8; 32],
+        now: Instant,
+        hop: Peer,
+        origin: Identity,
+        relayed: usize,
+    }
+
+    impl Relay {
+        /// A node with `table` admitted peers (its whole relay set) and a hop that is a
+        /// member but not a relay target.
+        fn new(table: u8) -> Self {
+            #[allow(clippy::disallowed_methods)] // a fixed epoch for hand-driven time
+            let now = Instant::now();
+            let mut config = Config::new([5; 32]);
+            config.origin_rate = (u32::MAX, u32::MAX);
+            let mut node = Node::new(config).unwrap();
+            let spec = GroupSpec {
+                dialect: Dialect::Secure,
+                privacy: Privacy::Public,
+                ..GroupSpec::default()
+            };
+            let group: GroupId = node.create_group(now, &spec).unwrap();
+            let info = node.group_info(group).unwrap();
+            let key = info.own_key;
+            for i in 1..=table {
+                peer::admit_to(&mut node, group, key, now, &mut Peer::new(i));
+            }
+            let hop = Peer::new(100);
+            let origin = Identity::from_seed(&[101; 32]);
+            // Members by invitation, neither in the table: the relay set stays the table.
+            node.invite(now, group, hop.key()).unwrap();
+            node.invite(now, group, origin.public_key()).unwrap();
+            let mut relay = Self {
+                node,
+                key,
+                chat_id: info.chat_id.unwrap(),
+                now,
+                hop,
+                origin,
+                relayed: 0,
+            };
+            relay.flush();
+            relay
+        }
+
+        fn chat(&mut self, number: u32) -> Vec<u8> {
+            let mut b = Broadcast {
+                origin: self.origin.public_key(),
+                number,
+                message_id: 64,
+                body: &TEXT,
+                trailer: None,
+            };
+            b.trailer = Some(self.origin.sign_broadcast(&self.chat_id, &b).unwrap());
+            self.hop.packet(self.key, &Payload::Broadcast(b))
+        }
+
+        /// What a driver does with the outputs: send (here: count) and recycle.
+        fn flush(&mut self) {
+            while let Some(t) = self.node.poll_transmit() {
+                self.relayed += 1;
+                self.node.recycle(t.payload);
+            }
+            while let Some(e) = self.node.poll_event() {
+                black_box(e);
+            }
+        }
+
+        /// Takes the outputs without recycling (as a caller that ignores `recycle` does).
+        fn drop_outputs(&mut self) {
+            while let Some(t) = self.node.poll_transmit() {
+                black_box(t.payload);
+            }
+            while let Some(e) = self.node.poll_event() {
+                black_box(e);
+            }
+        }
+
+        /// Relays chats 1..=warm, then counts the allocations of chat `warm + 1`.
+        fn measure_one(&mut self, warm: u32) -> (AllocationInfo, usize) {
+            let chats: Vec<Vec<u8>> = (1..=warm + 1).map(|n| self.chat(n)).collect();
+            for c in &chats[..chats.len() - 1] {
+                self.node.handle_datagram(self.now, self.hop.addr, c);
+                self.flush();
+            }
+            let last = chats.last().unwrap();
+            let before = self.relayed;
+            let info = measure(|| {
+                self.node
+                    .handle_datagram(self.now, self.hop.addr, black_box(last));
+                self.flush();
+            });
+            let stats = self.node.stats();
+            assert_eq!(stats.total_drops(), 0, "{stats:?}");
+            (info, self.relayed - before)
+        }
+    }
+
+    #[test]
+    fn relaying_allocates_nothing_per_datagram() {
+        let (two, copies_two) = Relay::new(2).measure_one(40);
+        let (six, copies_six) = Relay::new(6).measure_one(40);
+        assert_eq!(
+            (copies_two, copies_six),
+            (2, 6),
+            "every table peer gets a copy"
+        );
+        eprintln!("one relayed chat: 2 copies {two:?}; 6 copies {six:?}");
+        assert_eq!(
+            two.count_total, six.count_total,
+            "four more copies, no more allocations: {two:?} vs {six:?}"
+        );
+    }
+
+    #[test]
+    fn without_recycling_each_copy_allocates() {
+        // The counter-check: a caller that drops the payloads pays one allocation a copy, so
+        // the test above would see the difference.
+        let mut counts = Vec::new();
+        for table in [2, 6] {
+            let mut r = Relay::new(table);
+            let chats: Vec<Vec<u8>> = (1..=41).map(|n| r.chat(n)).collect();
+            for c in &chats[..40] {
+                r.node.handle_datagram(r.now, r.hop.addr, c);
+                r.drop_outputs();
+            }
+            let info = measure(|| {
+                r.node
+                    .handle_datagram(r.now, r.hop.addr, black_box(&chats[40]));
+                r.drop_outputs();
+            });
+            counts.push(info.count_total);
+        }
+        assert!(counts[1] >= counts[0] + 4, "{counts:?}");
+    }
 }

@@ -2,9 +2,13 @@
 //!
 //! One loop, three inputs, one `select!` (unbiased, so no input starves the others):
 //!
-//! - the socket is readable: up to `recv_batch` datagrams are read without waiting, each into
-//!   `Node::handle_datagram`. `ConnectionReset`/`ConnectionRefused` (an ICMP error for an
-//!   earlier send, reported on some systems) are skipped, as in quinn's `poll_socket`.
+//! - the socket is readable: up to `recv_batch` datagrams are read without waiting, in chunks
+//!   of up to `RECV_CHUNK` handed together to `Node::handle_datagrams` (which checks the
+//!   signatures of a chunk's broadcasts in one batch). `ConnectionReset`/`ConnectionRefused`
+//!   (an ICMP error for an earlier send, reported on some systems) are skipped, as in quinn's
+//!   `poll_socket`. The receive buffers and the node's batch scratch are one per worker
+//!   thread (`RecvScratch`), not one per driver: a read never awaits, so the drivers of
+//!   one thread take turns with them, and N nodes in one process do not hold N copies.
 //! - the node's timer: `sleep_until(poll_timeout())`; on waking the real clock is compared with
 //!   the deadline (quinn's `drive_timer`) before `handle_timeout` runs.
 //! - a [`Command`] from a front end (bounded channel). When every [`Handle`] is dropped the
@@ -18,6 +22,7 @@
 //! `::ffff:a.b.c.d`; the node is always given the plain IPv4 form, and IPv4 destinations are
 //! mapped back when sending from an IPv6 socket.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::ControlFlow;
@@ -31,13 +36,29 @@ use tracing::{debug, trace, warn};
 
 use super::command::Command;
 use super::{DriverError, Handle, now};
-use crate::proto::{Config, Event, GroupId, Node, Stats};
+use crate::proto::{BatchScratch, Config, Event, GroupId, Node, Stats};
 
 mod execute;
 
 /// Receive buffer size: above the 1024-byte datagram cap, so an oversize datagram is seen
 /// whole (and dropped by the node as malformed) instead of being truncated into a valid size.
 const RECV_BUF: usize = 2048;
+
+/// Most datagrams read before they are handed to the node together (its batch size).
+const RECV_CHUNK: usize = 16;
+
+/// Receive-side working memory of the drivers of one thread: datagram buffers, their
+/// senders and lengths, and the node's batch scratch.
+#[derive(Debug, Default)]
+struct RecvScratch {
+    bufs: Vec<[u8; RECV_BUF]>,
+    meta: Vec<(SocketAddr, usize)>,
+    batch: BatchScratch,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<RecvScratch> = RefCell::new(RecvScratch::default());
+}
 
 /// Channel sizes and work bounds of one driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +106,10 @@ pub struct DriverStats {
     pub send_errors: u64,
     /// `recv_from` failures other than would-block and connection resets.
     pub recv_errors: u64,
+    /// Broadcast signatures accepted by a batch verification that passed.
+    pub signatures_batched: u64,
+    /// Batch verifications that failed (their signatures were then checked one by one).
+    pub failed_batches: u64,
 }
 
 /// Owns one UDP socket and one [`Node`]; run it with [`Driver::run`] on its own task.
@@ -96,10 +121,10 @@ pub struct Driver {
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NodeEvent>,
     recv_batch: usize,
-    buf: Box<[u8; RECV_BUF]>,
     events_dropped: u64,
     send_errors: u64,
     recv_errors: u64,
+    batch: crate::proto::BatchCounts,
 }
 
 impl Driver {
@@ -131,10 +156,10 @@ impl Driver {
             commands,
             events,
             recv_batch: options.recv_batch.max(1),
-            buf: Box::new([0; RECV_BUF]),
             events_dropped: 0,
             send_errors: 0,
             recv_errors: 0,
+            batch: crate::proto::BatchCounts::default(),
         };
         Ok((driver, Handle::new(command_tx, local_addr), event_rx))
     }
@@ -198,21 +223,57 @@ impl Driver {
         }
     }
 
-    /// Reads up to `recv_batch` datagrams that are already waiting.
+    /// Reads up to `recv_batch` datagrams that are already waiting, a chunk at a time.
     fn read_batch(&mut self) {
-        for _ in 0..self.recv_batch {
-            match self.socket.try_recv_from(&mut self.buf[..]) {
-                Ok((len, from)) => {
-                    let at = now();
-                    let from = canonical(from);
-                    self.node.handle_datagram(at, from, &self.buf[..len]);
-                    self.drain_events(at);
+        SCRATCH.with_borrow_mut(|scratch| {
+            let mut left = self.recv_batch;
+            while left > 0 {
+                let want = left.min(RECV_CHUNK);
+                let more = self.recv_chunk(scratch, want);
+                left -= want;
+                self.handle_chunk(scratch);
+                if !more {
+                    return;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            }
+        });
+    }
+
+    /// Makes `want` attempts to read a datagram into the scratch buffers (a skipped reset
+    /// takes one); false once the socket has no more (or failed).
+    fn recv_chunk(&mut self, scratch: &mut RecvScratch, want: usize) -> bool {
+        scratch.meta.clear();
+        for _ in 0..want {
+            let slot = scratch.meta.len();
+            if scratch.bufs.len() <= slot {
+                scratch.bufs.push([0; RECV_BUF]);
+            }
+            match self.socket.try_recv_from(&mut scratch.bufs[slot]) {
+                Ok((len, from)) => scratch.meta.push((canonical(from), len)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if is_reset(&e) => trace!(error = %e, "ignored"),
-                Err(e) => return self.recv_failed(&e),
+                Err(e) => {
+                    self.recv_failed(&e);
+                    return false;
+                }
             }
         }
+        true
+    }
+
+    /// Hands the datagrams read into the scratch to the node, then its events onwards.
+    fn handle_chunk(&mut self, scratch: &mut RecvScratch) {
+        if scratch.meta.is_empty() {
+            return;
+        }
+        let at = now();
+        let RecvScratch { bufs, meta, batch } = scratch;
+        let datagrams =
+            (meta.iter().zip(bufs.iter())).map(|(&(from, len), buf)| (from, &buf[..len]));
+        let counts = self.node.handle_datagrams(at, datagrams, batch);
+        self.batch.batched += counts.batched;
+        self.batch.failed_batches += counts.failed_batches;
+        self.drain_events(at);
     }
 
     fn recv_failed(&mut self, e: &io::Error) {
@@ -255,6 +316,8 @@ impl Driver {
             events_dropped: self.events_dropped,
             send_errors: self.send_errors,
             recv_errors: self.recv_errors,
+            signatures_batched: self.batch.batched,
+            failed_batches: self.batch.failed_batches,
         }
     }
 
@@ -276,6 +339,7 @@ impl Driver {
                 self.send_errors += 1;
                 debug!(addr = %self.local_addr, %to, error = %e, "send_to failed");
             }
+            self.node.recycle(t.payload);
         }
     }
 }

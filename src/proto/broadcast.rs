@@ -30,7 +30,6 @@ use super::marks::Counter;
 use super::members::Member;
 use super::spam::Class;
 use super::{Dialect, DropReason, Event, LeaveReason, Privacy, TextKind};
-use crate::crypto::SignerKey;
 use crate::wire::{Broadcast, EncodeError, Payload, PeerMessage, PublicKey};
 
 /// Why an own broadcast could not be sent. Nothing was spent.
@@ -140,7 +139,7 @@ impl Group {
             return Err(DropReason::NotMember);
         }
         if self.dialect() == Dialect::Secure {
-            self.verify(member.and_then(Member::signer), b)?;
+            super::verify::check(io, &self.chat_id(), member.and_then(Member::signer), b)?;
         }
         Ok(())
     }
@@ -152,14 +151,6 @@ impl Group {
         self.members.may_vouch(hop, from)
             || (self.members.contains(hop)
                 && self.pending.to_key(hop).is_some_and(|r| r.addr == *from))
-    }
-
-    fn verify(&self, cached: Option<&SignerKey>, b: &Broadcast<'_>) -> Result<(), DropReason> {
-        let bad = |_| DropReason::BadSignature;
-        match cached {
-            Some(signer) => signer.verify(&self.chat_id(), b).map_err(bad),
-            None => crate::crypto::verify_broadcast(&self.chat_id(), b).map_err(bad),
-        }
     }
 
     /// The origin's member entry, created (and announced to the app) on first contact. In a

@@ -25,6 +25,12 @@ use super::window::SeenWindow;
 use crate::crypto::SignerKey;
 use crate::wire::{Broadcast, PublicKey, Status};
 
+/// A member silent this long lets its decompressed signing key go; its next broadcast checks
+/// the key afresh (PROTOCOL.md §4.3, about 20 % more than a cached check) and caches it
+/// again. Members that speak keep theirs; the many that only ping every 30 s do not hold
+/// one each (benches/README.md, "Memory per node").
+const SIGNER_IDLE: Duration = Duration::from_secs(10);
+
 /// What we know of one member.
 #[derive(Debug, Clone)]
 pub(crate) struct Member {
@@ -34,8 +40,9 @@ pub(crate) struct Member {
     last_seen: Instant,
     /// Its dedup window; `None` until its first broadcast.
     window: Option<SeenWindow>,
-    /// Its checked signing key (secure groups), cached after the first good signature.
-    signer: Option<SignerKey>,
+    /// Its checked signing key (secure groups), cached after the first good signature and
+    /// let go after [`SIGNER_IDLE`] of silence (boxed: about 220 bytes).
+    signer: Option<Box<SignerKey>>,
     /// When it quit; it is forgotten `quit_delay` later.
     departed_at: Option<Instant>,
     /// Its address, if known.
@@ -105,7 +112,7 @@ impl Member {
 
     /// Its cached signing key, if one of its signatures was checked.
     pub(crate) fn signer(&self) -> Option<&SignerKey> {
-        self.signer.as_ref()
+        self.signer.as_deref()
     }
 
     /// The tops of its windows, as a high-water mark of `key` (0: no window).
@@ -157,9 +164,9 @@ impl Member {
     /// Caches the signing key of its signed broadcast `b`, unless one is cached already.
     pub(crate) fn cache_signer(&mut self, b: &Broadcast<'_>) {
         if self.signer.is_none() {
-            self.signer = b
-                .trailer
-                .and_then(|t| SignerKey::new(b.origin, &t.signer).ok());
+            self.signer = (b.trailer)
+                .and_then(|t| SignerKey::new(b.origin, &t.signer).ok())
+                .map(Box::new);
         }
     }
 
@@ -221,9 +228,12 @@ impl Member {
     }
 }
 
-/// The members of one group, by key (ourselves never among them).
+/// The members of one group, by key (ourselves never among them). Each entry is boxed: a
+/// `Member` is about 600 bytes and a B-tree leaf holds room for 11 entries whether used or
+/// not, so unboxed entries cost about 1.5 times their size (benches/README.md, "Memory per
+/// node").
 #[derive(Debug, Default)]
-pub(crate) struct Members(BTreeMap<PublicKey, Member>);
+pub(crate) struct Members(BTreeMap<PublicKey, Box<Member>>);
 
 impl Members {
     /// How many are remembered (contacts and departed ones included).
@@ -238,7 +248,7 @@ impl Members {
 
     /// What we know of `key`.
     pub(crate) fn get(&self, key: &PublicKey) -> Option<&Member> {
-        self.0.get(key)
+        self.0.get(key).map(|m| &**m)
     }
 
     /// How many are listed (shown to the application; departed ones included).
@@ -248,7 +258,9 @@ impl Members {
 
     /// The listed members that have not quit, by key.
     pub(crate) fn live(&self) -> impl Iterator<Item = (&PublicKey, &Member)> + '_ {
-        self.0.iter().filter(|(_, m)| m.is_live())
+        (self.0.iter())
+            .filter(|(_, m)| m.is_live())
+            .map(|(k, m)| (k, &**m))
     }
 
     /// The members that have not quit and have a known address, by key.
@@ -281,7 +293,9 @@ impl Members {
             return Err(DropReason::MemberLimit);
         }
         Ok((
-            self.0.entry(key).or_insert_with(|| Member::new(now)),
+            self.0
+                .entry(key)
+                .or_insert_with(|| Box::new(Member::new(now))),
             is_new,
         ))
     }
@@ -341,13 +355,15 @@ impl Members {
 
     /// Lets `key` in (an invitation), whatever the member limit.
     pub(crate) fn invite(&mut self, key: PublicKey, now: Instant) {
-        self.0.entry(key).or_insert_with(|| Member::new(now));
+        self.0
+            .entry(key)
+            .or_insert_with(|| Box::new(Member::new(now)));
     }
 
     /// A bootstrap contact at `addr`: a new one is unlisted; a known one keeps its address
     /// if it has one.
     pub(crate) fn add_contact(&mut self, key: PublicKey, addr: SocketAddr, now: Instant) {
-        let member = (self.0.entry(key)).or_insert_with(|| Member::contact(now, addr));
+        let member = (self.0.entry(key)).or_insert_with(|| Box::new(Member::contact(now, addr)));
         if member.addr.is_none() {
             member.addr = Some(addr);
         }
@@ -439,7 +455,8 @@ impl Members {
 
     /// Forgets the members that quit `quit_delay` ago and those silent for `timeout`; returns
     /// the silent ones, each with whether it was listed. The tops of every forgotten
-    /// member's windows go to `gone`.
+    /// member's windows go to `gone`. Members silent for [`SIGNER_IDLE`] let their cached
+    /// signing key go.
     pub(crate) fn expire(
         &mut self,
         now: Instant,
@@ -458,6 +475,8 @@ impl Members {
             };
             if !keep {
                 gone.push(m.mark(*key));
+            } else if now.saturating_duration_since(m.last_seen) >= SIGNER_IDLE {
+                m.signer = None;
             }
             keep
         });
@@ -514,6 +533,36 @@ mod tests {
         assert!(m.expire(t0 + delay, (delay, timeout), &mut gone).is_empty());
         assert_eq!(m.len(), 0, "forgotten quit_delay after its quit");
         assert_eq!(gone.iter().map(|g| g.broadcast).collect::<Vec<_>>(), [5]);
+    }
+
+    #[test]
+    fn an_idle_member_lets_its_signing_key_go() {
+        let (mut m, t0) = (Members::default(), crate::test_epoch());
+        let origin = crate::crypto::Identity::from_seed(&[9; 32]);
+        let mut b = Broadcast {
+            origin: origin.public_key(),
+            number: 1,
+            message_id: 64,
+            body: b"hi",
+            trailer: None,
+        };
+        b.trailer = Some(origin.sign_broadcast(&[1; 32], &b).unwrap());
+        let member = m.admit(b.origin, t0, 8).unwrap().0;
+        member.heard(t0, 1);
+        member.cache_signer(&b);
+        assert!(m.get(&b.origin).unwrap().signer().is_some());
+        let delays = (Duration::from_secs(60), Duration::from_secs(600));
+        m.expire(t0 + SIGNER_IDLE / 2, delays, &mut Vec::new());
+        assert!(m.get(&b.origin).unwrap().signer().is_some(), "still active");
+        m.expire(t0 + SIGNER_IDLE, delays, &mut Vec::new());
+        let member = m.get(&b.origin).unwrap();
+        assert!(member.signer().is_none(), "idle: the key is let go");
+        assert_eq!(
+            member.check(2, 64),
+            Ok(()),
+            "the member and its window stay"
+        );
+        assert_eq!(member.check(1, 64), Err(DropReason::Duplicate));
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! - `repair`: anti-entropy; recent broadcasts, have summaries (id 53) and their answers.
 //! - `cookie`: mac2 cookies and cookie replies of the secure dialect (PROTOCOL.md §2.1).
 //! - `scope`: IP privacy, which node entries an asker may be told of.
+//! - `verify`: batch signature verification of the signed broadcasts of one receive batch.
 //! - `spam`: per-origin token buckets and the graylist of misbehaving hops.
 //! - `history`: the signed history every member keeps, served to joiners and fetched on
 //!   return (inner ids 56, 57).
@@ -49,6 +50,7 @@ mod schedule;
 mod scope;
 mod spam;
 mod timers;
+mod verify;
 pub mod window;
 
 pub use authority::{Moderation, ModerationError};
@@ -58,5 +60,5 @@ pub use event::{DropReason, Event, GroupId, HistoryStats, LeaveReason, Stats, Te
 pub use history::{HistoryLimits, HistoryRecord};
 pub use join::{Dialect, JoinString, JoinStringError, Privacy};
 pub use marks::Mark;
-pub use node::{GroupError, GroupInfo, GroupSpec, MemberInfo, Node};
+pub use node::{BatchCounts, BatchScratch, GroupError, GroupInfo, GroupSpec, MemberInfo, Node};
 pub use spam::StateSizes;

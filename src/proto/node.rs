@@ -108,10 +108,11 @@ pub struct GroupInfo {
 pub struct Node {
     config: Config,
     rng: ChaCha20Rng,
-    groups: BTreeMap<GroupId, Group>,
+    /// Boxed: a `Group` is over 1 KiB and a B-tree leaf has room for 11.
+    groups: BTreeMap<GroupId, Box<Group>>,
     by_key: HashMap<PublicKey, GroupId>,
     keys: SharedKeys,
-    transmits: VecDeque<Transmit>,
+    transmits: super::io::Outbox,
     events: VecDeque<Event>,
     stats: Stats,
     limiter: super::limiter::ReplyLimiter,
@@ -136,6 +137,7 @@ macro_rules! io {
             limiter: &mut $self.limiter,
             secure: &$self.secure,
             cookies: &mut $self.cookies,
+            verified: None,
         }
     };
 }
@@ -159,7 +161,7 @@ impl Node {
             config,
             groups: BTreeMap::new(),
             by_key: HashMap::new(),
-            transmits: VecDeque::new(),
+            transmits: super::io::Outbox::default(),
             events: VecDeque::new(),
             stats: Stats::default(),
             limiter,
@@ -229,7 +231,7 @@ impl Node {
         let mut io = io!(self, now);
         group.start(&mut io, &spec.nick, contact);
         self.by_key.insert(own, id);
-        self.groups.insert(id, group);
+        self.groups.insert(id, Box::new(group));
         Ok(id)
     }
 
@@ -428,9 +430,24 @@ impl Node {
         from: SocketAddr,
         datagram: &[u8],
     ) -> Result<(), DropReason> {
+        let mut scratch = [0u8; MAX_PLAINTEXT];
+        match self.open(now, from, datagram, &mut scratch)? {
+            Some(opened) => self.dispatch(now, from, opened, &scratch[..opened.len], None),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks and opens a datagram into `scratch`: `None` for a cookie reply (taken whole).
+    fn open(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        scratch: &mut [u8; MAX_PLAINTEXT],
+    ) -> Result<Option<Opened>, DropReason> {
         if datagram.first() == Some(&crate::crypto::COOKIE_REPLY_ID) {
             return match self.cookies.take_reply(from, datagram, now) {
-                true => Ok(()),
+                true => Ok(None),
                 false => Err(DropReason::Malformed),
             };
         }
@@ -469,13 +486,34 @@ impl Node {
                 return Err(DropReason::DhOverLimit);
             }
         }
-        let mut scratch = [0u8; MAX_PLAINTEXT];
         let shared = self.keys.get(ours, &sender).ok_or(DropReason::BadKey)?;
-        let plain = open_packet(shared, &env, &mut scratch).map_err(|_| DropReason::Decrypt)?;
+        let plain = open_packet(shared, &env, scratch).map_err(|_| DropReason::Decrypt)?;
         // The box opened: the sender key sealed it, so what follows is held against it, and
         // its bytes pay for replies to it (the reply budget, PROTOCOL.md §6.2).
         group.members.credit(&sender, datagram.len());
+        Ok(Some(Opened {
+            group: id,
+            sender,
+            len: plain.len(),
+        }))
+    }
+
+    /// Handles the plaintext of an opened datagram; `verified` is a batch verdict on its
+    /// signature, if it is a broadcast whose signature was in a batch (`verify.rs`).
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        opened: Opened,
+        plain: &[u8],
+        verified: Option<super::verify::Verified>,
+    ) -> Result<(), DropReason> {
+        let Opened {
+            group: id, sender, ..
+        } = opened;
+        let group = self.groups.get_mut(&id).ok_or(DropReason::UnknownGroup)?;
         let mut io = io!(self, now);
+        io.verified = verified;
         let handled = match Payload::decode(plain) {
             Err(_) => Err(DropReason::BadPayload),
             Ok(Payload::GetNodes(g)) => group.on_get_nodes(&mut io, sender, from, g),
@@ -503,7 +541,7 @@ impl Node {
         }
         self.stats.datagrams_out += 1;
         self.stats.bytes_out += payload.len() as u64;
-        self.transmits.push_back(Transmit {
+        self.transmits.push(Transmit {
             destination,
             payload,
         });
@@ -537,7 +575,13 @@ impl Node {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        self.transmits.pop()
+    }
+
+    /// Hands back the payload of a sent [`Transmit`]: the next datagram is sealed into it
+    /// instead of a new allocation (a bounded number are kept; optional).
+    pub fn recycle(&mut self, payload: Vec<u8>) {
+        self.transmits.recycle(payload);
     }
 
     /// The next event for the application.
@@ -557,5 +601,16 @@ impl Node {
 }
 
 // After the `io!` macro, which they use.
+mod batch;
 mod history_api;
 mod queries;
+
+pub use batch::{BatchCounts, BatchScratch};
+
+/// A datagram that opened: its group, the key that sealed it and its plaintext's length.
+#[derive(Debug, Clone, Copy)]
+struct Opened {
+    group: GroupId,
+    sender: PublicKey,
+    len: usize,
+}

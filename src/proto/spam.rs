@@ -17,18 +17,25 @@
 //!   linearly; at `graylist_threshold` the hop is graylisted for `graylist_cooldown`: all its
 //!   datagrams are dropped before the shared key is even looked up.
 //!
+//! A relay bucket is keyed by a 64-bit keyed hash of (hop, origin, class) rather than the
+//! 65-byte triple: a third of the memory (benches/README.md, "Memory per node"). The key is
+//! the process's random `RandomState`, so no one can aim two triples at one bucket; an
+//! accidental collision (about 2^-64 per pair) only makes two pairs share one limit.
+//!
 //! All maps are bounded by `max_scored_peers`; when full, entries that hold no information
 //! (score decayed to zero, bucket refilled) are forgotten first, and if none can be, the new
 //! key is simply not tracked (no penalty rather than unbounded state).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::time::Instant;
 
 use super::{Config, DropReason};
 use crate::wire::PublicKey;
 
-/// One token, in the bucket's unit (billionths of a token).
-const ONE: u128 = 1_000_000_000;
+/// One token, in the bucket's unit (billionths of a token). Any burst up to `u32::MAX`
+/// doubled fits a `u64` of billionths (8.6e18 < 1.8e19).
+const ONE: u64 = 1_000_000_000;
 
 /// Points per score unit (scores are kept in thousandths so decay is not rounded away).
 const MILLI: u64 = 1000;
@@ -49,7 +56,7 @@ pub(crate) fn weight(reason: DropReason) -> u32 {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Bucket {
     /// Tokens spent below full, in billionths (0 = full), so a new bucket needs no burst.
-    deficit: u128,
+    deficit: u64,
     /// Last refill; `None` while untouched.
     last: Option<Instant>,
 }
@@ -59,14 +66,15 @@ impl Bucket {
         let ns = self
             .last
             .map_or(0, |t| now.saturating_duration_since(t).as_nanos());
-        self.deficit = self.deficit.saturating_sub(ns * u128::from(rate));
+        let ns = u64::try_from(ns).unwrap_or(u64::MAX);
+        self.deficit = (self.deficit).saturating_sub(ns.saturating_mul(u64::from(rate)));
         self.last = Some(now);
     }
 
     /// Refills, then takes one token if there is one.
     pub(crate) fn take(&mut self, now: Instant, (burst, rate): (u32, u32)) -> bool {
         self.refill(now, rate);
-        let ok = self.deficit + ONE <= u128::from(burst) * ONE;
+        let ok = self.deficit + ONE <= u64::from(burst) * ONE;
         if ok {
             self.deficit += ONE;
         }
@@ -101,7 +109,9 @@ impl Score {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SpamGuard {
     scores: HashMap<PublicKey, Score>,
-    relays: HashMap<(PublicKey, PublicKey, Class), Bucket>,
+    /// Keyed by `hasher`'s hash of (hop, origin, class).
+    relays: HashMap<u64, Bucket>,
+    hasher: RandomState,
 }
 
 impl SpamGuard {
@@ -179,7 +189,7 @@ impl SpamGuard {
             ),
         };
         let cap = config.max_scored_peers;
-        let id = (hop, origin, class);
+        let id = self.hasher.hash_one((hop, origin, class));
         if !self.relays.contains_key(&id) && self.relays.len() >= cap {
             self.relays.retain(|_, b| !b.is_full(now, rate));
             if self.relays.len() >= cap {
