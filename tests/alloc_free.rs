@@ -89,6 +89,7 @@ fn receive(bob: &BoxKeypair, keys: &mut SharedKeys, datagram: &[u8], seen: &mut 
         Payload::Broadcast(b) => seen.body_len = b.body.len(),
         Payload::Direct(d) => seen.body_len = d.text.len(),
         Payload::Have(h) => seen.body_len = h.filter().len(),
+        Payload::Prune(p) => seen.body_len = usize::from(p.flags),
     }
 }
 

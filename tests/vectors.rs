@@ -19,9 +19,10 @@ use dhtchat::wire::{
 const PROTOCOL: &str = include_str!("../PROTOCOL.md");
 
 /// Every kind of datagram PROTOCOL.md §7 must have a vector for.
-const REQUIRED: [&str; 17] = [
+const REQUIRED: [&str; 18] = [
     "get_nodes",
     "have",
+    "prune",
     "send_nodes_0",
     "send_nodes_2",
     "broadcast_ping",
@@ -380,6 +381,7 @@ fn datagram_sizes() {
             Payload::Broadcast(b) => 143 + b.body.len(),
             Payload::Direct(d) => 110 + d.text.len(),
             Payload::Have(h) => 118 + h.filter().len(),
+            Payload::Prune(_) => 107,
         };
         assert_eq!(len, expected, "{}", v.name());
     }
@@ -416,6 +418,10 @@ fn kinds_match_the_names() {
                 assert_eq!((h.flags, h.hashes, h.span_ms), (0, 5, 8000));
                 assert_eq!(h.salt, 0x0102_0304_0506_0708);
                 assert!(h.holds(&origin, 10) && !h.holds(&origin, 11));
+            }
+            Payload::Prune(p) => {
+                assert_eq!(name, "prune");
+                assert_eq!(p.flags, 0);
             }
         }
     }

@@ -316,6 +316,10 @@ fn describe_payload(
             f.push("salt", format_args!("{:016X}", h.salt));
             f.push("filter_bits", h.filter().len() * 8);
         }
+        Payload::Prune(p) => {
+            f.push("kind", "prune");
+            f.push("flags", p.flags);
+        }
     }
     Ok(())
 }

@@ -15,6 +15,7 @@
 //! - `direct`: private messages to one member (inner id 52), never relayed.
 //! - `intro`: the name sync that shows a joiner every member's nick and status at once.
 //! - `repair`: anti-entropy; recent broadcasts, have summaries (id 53) and their answers.
+//! - `tree`: the eager tree of secure groups (prune, id 58; grafts by repair).
 //! - `cookie`: mac2 cookies and cookie replies of the secure dialect (PROTOCOL.md §2.1).
 //! - `scope`: IP privacy, which node entries an asker may be told of.
 //! - `spam`: per-origin token buckets and the graylist of misbehaving hops.
@@ -46,6 +47,7 @@ mod schedule;
 mod scope;
 mod spam;
 mod timers;
+mod tree;
 pub mod window;
 
 pub use authority::{Moderation, ModerationError};
@@ -56,3 +58,4 @@ pub use join::{Dialect, JoinString, JoinStringError, Privacy};
 pub use marks::Mark;
 pub use node::{GroupError, GroupInfo, GroupSpec, MemberInfo, Node};
 pub use spam::StateSizes;
+pub use tree::Traffic;

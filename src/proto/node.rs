@@ -483,6 +483,7 @@ impl Node {
             Ok(Payload::Broadcast(b)) => group.on_broadcast(&mut io, (sender, from), &b),
             Ok(Payload::Direct(d)) => group.on_direct(&mut io, sender, &d),
             Ok(Payload::Have(h)) => group.on_have(&mut io, sender, from, &h),
+            Ok(Payload::Prune(_)) => group.on_prune(sender, from),
         };
         if let Err(reason) = handled {
             if group.spam.penalise(sender, reason, now, &self.config) {

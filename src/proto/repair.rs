@@ -32,6 +32,7 @@ use rand::Rng;
 
 use super::group::Group;
 use super::io::Io;
+use super::tree::{Kind, send_as};
 use super::{Dialect, DropReason};
 use crate::wire::{
     BloomBuilder, Broadcast, ENVELOPE_HEADER_LEN, Have, MAC_LEN, Payload, PublicKey,
@@ -262,7 +263,7 @@ impl Group {
                 break;
             }
             if let Ok(payload) = Payload::decode(&self.recent.items[i].plain) {
-                io.send(self.identity(), &hop, to, &payload);
+                send_as(io, Kind::Repair, self.identity(), (&hop, to), &payload);
                 self.members.spend_reply(&hop, bytes, burst);
                 io.stats.repairs += 1;
                 sent = true;
@@ -270,6 +271,7 @@ impl Group {
         }
         if sent {
             self.recent.note(hop, now);
+            self.tree_repaired(io, &hop);
         }
     }
 
@@ -289,11 +291,7 @@ impl Group {
         let span = self.recent.span(io.now, io.config.seen_ttl).as_millis();
         let span = u16::try_from(span).unwrap_or(u16::MAX);
         io.stats.summaries += 1;
-        io.send(
-            self.identity(),
-            &key,
-            to,
-            &Payload::Have(bloom.have(flags, span)),
-        );
+        let have = Payload::Have(bloom.have(flags, span));
+        send_as(io, Kind::Lazy, self.identity(), (&key, to), &have);
     }
 }

@@ -8,6 +8,7 @@
 //! | 51       | signed broadcast  | as 50, then `[signer key 32][signature 64]`       |
 //! | 52       | direct            | `[number u32 BE][text]` (secure groups only)      |
 //! | 53       | have              | `[flags][k][span u16][salt u64][filter 0..=906]`   |
+//! | 58       | prune             | `[flags]` (secure groups, eager tree)             |
 //!
 //! Decoding matches on the inner id, borrows the broadcast payload (and a direct message's
 //! text) from the input and rejects trailing bytes. The direct text's 1..=785 bytes and UTF-8
@@ -36,6 +37,8 @@ pub enum PayloadId {
     Direct = 52,
     /// An anti-entropy summary of the recent broadcasts a node holds.
     Have = 53,
+    /// Eager tree: stop sending me full copies (PROTOCOL.md §6.12).
+    Prune = 58,
 }
 
 impl TryFrom<u8> for PayloadId {
@@ -49,9 +52,19 @@ impl TryFrom<u8> for PayloadId {
             51 => Ok(Self::SignedBroadcast),
             52 => Ok(Self::Direct),
             53 => Ok(Self::Have),
+            58 => Ok(Self::Prune),
             other => Err(DecodeError::UnknownPayloadId(other)),
         }
     }
+}
+
+/// prune (PROTOCOL.md §6.12): the sender got a duplicate from the receiver and asks it to
+/// send it no more full copies (the link turns lazy). The flags are reserved: sent 0, kept
+/// and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prune {
+    /// Reserved bits.
+    pub flags: u8,
 }
 
 /// get_nodes: asks the receiver for its close nodes. The ping id is opaque and is echoed.
@@ -182,6 +195,8 @@ pub enum Payload<'a> {
     Direct(Direct<'a>),
     /// Inner id 53.
     Have(Have<'a>),
+    /// Inner id 58.
+    Prune(Prune),
 }
 
 impl<'a> Payload<'a> {
@@ -210,6 +225,7 @@ impl<'a> Payload<'a> {
                 text: r.rest(),
             }),
             PayloadId::Have => Self::Have(Have::read(&mut r)?),
+            PayloadId::Prune => Self::Prune(Prune { flags: r.u8()? }),
         };
         r.finish()?;
         Ok(payload)
@@ -224,6 +240,7 @@ impl<'a> Payload<'a> {
             Self::Broadcast(_) => PayloadId::Broadcast,
             Self::Direct(_) => PayloadId::Direct,
             Self::Have(_) => PayloadId::Have,
+            Self::Prune(_) => PayloadId::Prune,
         }
     }
 
@@ -235,6 +252,7 @@ impl<'a> Payload<'a> {
             Self::Broadcast(b) => b.encoded_len(),
             Self::Direct(d) => 4 + d.text.len(),
             Self::Have(h) => h.encoded_len(),
+            Self::Prune(_) => 1,
         }
     }
 
@@ -265,6 +283,7 @@ impl<'a> Payload<'a> {
                 out.put_slice(d.text);
             }
             Self::Have(h) => h.write(out),
+            Self::Prune(p) => out.put_u8(p.flags),
         }
         Ok(())
     }
@@ -420,6 +439,23 @@ mod tests {
         );
         assert!(Direct::check_text(b"").is_err());
         assert!(Direct::check_text(&[0xFF]).is_err());
+    }
+
+    #[test]
+    fn prune_construct_deconstruct() {
+        let p = Payload::decode(&[58, 0]).unwrap();
+        assert_eq!(p, Payload::Prune(Prune { flags: 0 }));
+        assert_eq!(p.id(), PayloadId::Prune);
+        assert_eq!(p.encoded_len(), 2);
+        let kept = Payload::decode(&[58, 0xA5]).unwrap();
+        let mut out = Vec::new();
+        kept.encode(&mut out).unwrap();
+        assert_eq!(out, [58, 0xA5], "reserved bits are kept");
+        assert!(Payload::decode(&[58]).is_err());
+        assert_eq!(
+            Payload::decode(&[58, 0, 0]),
+            Err(DecodeError::TrailingBytes { extra: 1 })
+        );
     }
 
     #[test]
