@@ -59,9 +59,10 @@ pub struct Config {
     /// Most in-links kept per group: validated peers that keep us in their table and get our
     /// relays too. Default 32.
     pub max_in_links: usize,
-    /// Peers a relayed broadcast is re-sent to, drawn at random from the relay targets (table
-    /// entries and in-links) for each message; anti-entropy repairs what this misses. Our own
-    /// broadcasts go to every relay target. Default 6.
+    /// Legacy groups (and secure ones with `eager_tree` off): peers a relayed broadcast is
+    /// re-sent to, drawn at random from the relay targets (table entries and in-links) for
+    /// each message; anti-entropy repairs what this misses. Our own broadcasts go to every
+    /// relay target. Default 6.
     pub relay_fanout: usize,
     /// Secure groups relay along the eager tree (PROTOCOL.md §6.12) instead of the random
     /// `relay_fanout` draw: full copies to every relay target not pruned. Default true.

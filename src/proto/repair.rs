@@ -21,6 +21,9 @@
 //!   answers with its own, flagged `reply`, so the peer sends what it misses: this repairs
 //!   the first message after a silence. A reply is never answered with a summary.
 //! - A repaired broadcast goes through the normal checks (§6.4), and is relayed again.
+//! - In secure groups this is also the lazy half of the eager tree (`tree.rs`, §6.12): the
+//!   pruned links are the peers summaries go to first, and answering a summary with missing
+//!   copies grafts the asker's link.
 //! - Secure groups only: a 2014 peer cannot read a have, so a legacy group neither sends
 //!   one nor answers one (`wrong_dialect`), PROTOCOL.md §1.2.
 

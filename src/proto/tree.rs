@@ -253,7 +253,10 @@ mod tests {
         let mut t = Tree::default();
         assert!(!t.duplicate(key(1)));
         t.first_copy(key(9), 1, key(1));
-        assert!(!t.duplicate(key(1)), "a first copy between them starts over");
+        assert!(
+            !t.duplicate(key(1)),
+            "a first copy between them starts over"
+        );
         assert!(!t.duplicate(key(2)), "counted per hop");
         assert!(t.duplicate(key(1)));
         assert!(!t.duplicate(key(1)), "the count starts over once it fires");
@@ -281,7 +284,11 @@ mod tests {
         for n in 2..=FIRST_MAX as u32 {
             t.first_copy(key(9), n, key(2));
         }
-        assert_eq!(t.first_hop(&key(9), 1), Some(key(1)), "still within the cap");
+        assert_eq!(
+            t.first_hop(&key(9), 1),
+            Some(key(1)),
+            "still within the cap"
+        );
         t.first_copy(key(9), 1000, key(3));
         assert_eq!(t.first_hop(&key(9), 1), None, "the oldest gave way");
         assert_eq!(t.first.len(), FIRST_MAX);

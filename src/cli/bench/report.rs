@@ -262,12 +262,15 @@ mod tests {
             cpu: Some(Duration::from_secs(20)),
             peak_rss: Some(150 << 20),
             datagrams: 1_193_400,
-            kinds: Kinds::between(&[Traffic::default(); 4], &[
-                traffic(198_900, 80_000_000),
-                traffic(3_000, 1_500_000),
-                traffic(900, 400_000),
-                traffic(1_193_400, 82_000_000),
-            ]),
+            kinds: Kinds::between(
+                &[Traffic::default(); 4],
+                &[
+                    traffic(198_900, 80_000_000),
+                    traffic(3_000, 1_500_000),
+                    traffic(900, 400_000),
+                    traffic(1_193_400, 82_000_000),
+                ],
+            ),
             traffic_deliveries: 198_900,
             max_send_lag: Duration::from_micros(1_500),
             converged: true,
