@@ -188,7 +188,8 @@ fn a_tiny_run_ends_with_a_complete_bench_line() {
     let text = String::from_utf8(json.stdout).unwrap();
     assert!(json.status.success(), "{text}");
     let text = text.trim_end();
-    assert!(text.starts_with("{\"nodes\":5,") && text.ends_with(",\"seed\":5}"));
+    assert!(text.starts_with("{\"nodes\":5,") && text.contains(",\"seed\":5,"));
+    assert!(text.contains(",\"control_b_per_delivery\":") && text.ends_with('}'));
     assert!(!text.contains('\n') && text.contains("\"delivery_ratio\":"));
 }
 
