@@ -97,6 +97,7 @@ fn receive(bob: &BoxKeypair, keys: &mut SharedKeys, datagram: &[u8], seen: &mut 
         Payload::Have(h) => seen.body_len = h.filter().len(),
         Payload::HistoryRequest(q) => seen.body_len = q.padding,
         Payload::HistoryPage(p) => seen.body_len = p.encoded_len(),
+        Payload::Prune(p) => seen.body_len = usize::from(p.flags),
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// The BENCH line's keys, in order.
-const KEYS: [&str; 22] = [
+const KEYS: [&str; 30] = [
     "nodes",
     "publishers",
     "rate",
@@ -40,6 +40,14 @@ const KEYS: [&str; 22] = [
     "max_send_lag_ms",
     "converged",
     "seed",
+    "eager_dg_per_delivery",
+    "eager_b_per_delivery",
+    "lazy_dg_per_delivery",
+    "lazy_b_per_delivery",
+    "repair_dg_per_delivery",
+    "repair_b_per_delivery",
+    "control_dg_per_delivery",
+    "control_b_per_delivery",
 ];
 
 /// Runs `dhtchat bench <args>`; kills it after [`LIMIT`].
@@ -161,6 +169,14 @@ fn a_tiny_run_ends_with_a_complete_bench_line() {
     );
     assert!(number(&f, "delivered_per_s") > 0.0);
     assert!(number(&f, "datagrams_per_delivery") > 0.0);
+    // Most deliveries took an eager copy, and the kinds add up to the total.
+    assert!(number(&f, "eager_dg_per_delivery") > 0.5);
+    let kinds: f64 = ["eager", "lazy", "repair", "control"]
+        .iter()
+        .map(|k| number(&f, &format!("{k}_dg_per_delivery")))
+        .sum();
+    let total = number(&f, "datagrams_per_delivery");
+    assert!((kinds - total).abs() < 0.02, "{kinds} vs {total}");
     if std::path::Path::new("/proc/self/stat").exists() {
         assert!(number(&f, "cpu_us_per_delivery") > 0.0, "{stdout}");
         assert!(number(&f, "peak_rss_mb") > 0.0, "{stdout}");
@@ -172,7 +188,8 @@ fn a_tiny_run_ends_with_a_complete_bench_line() {
     let text = String::from_utf8(json.stdout).unwrap();
     assert!(json.status.success(), "{text}");
     let text = text.trim_end();
-    assert!(text.starts_with("{\"nodes\":5,") && text.ends_with(",\"seed\":5}"));
+    assert!(text.starts_with("{\"nodes\":5,") && text.contains(",\"seed\":5,"));
+    assert!(text.contains(",\"control_b_per_delivery\":") && text.ends_with('}'));
     assert!(!text.contains('\n') && text.contains("\"delivery_ratio\":"));
 }
 

@@ -11,7 +11,7 @@ use dhtchat::wire::message::{MAX_NAME_LEN, MAX_QUIT_REASON_LEN, MAX_TOPIC_LEN};
 use dhtchat::wire::{
     Ban, BanAction, BloomBuilder, Broadcast, Direct, Envelope, GetNodes, Have, MAX_DATAGRAM,
     MAX_FILTER_LEN, MAX_HASHES, MAX_NODES, MAX_PLAINTEXT, NodeInfo, NodeList, Payload, PeerMessage,
-    PublicKey, SendNodes, SignatureTrailer, Status, Topic,
+    Prune, PublicKey, SendNodes, SignatureTrailer, Status, Topic,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -195,6 +195,12 @@ proptest! {
         filter in vec(any::<u8>(), 0..=MAX_FILTER_LEN),
     ) {
         round_trip(&Payload::Have(Have::new(flags, (hashes, span), salt, &filter).unwrap()));
+    }
+
+    #[test]
+    fn prune_with_any_flags_round_trips(flags in any::<u8>()) {
+        let bytes = round_trip(&Payload::Prune(Prune { flags }));
+        prop_assert_eq!(bytes, vec![58, flags]);
     }
 
     #[test]

@@ -19,9 +19,10 @@ use dhtchat::wire::{
 const PROTOCOL: &str = include_str!("../PROTOCOL.md");
 
 /// Every kind of datagram PROTOCOL.md §7 must have a vector for.
-const REQUIRED: [&str; 19] = [
+const REQUIRED: [&str; 20] = [
     "get_nodes",
     "have",
+    "prune",
     "send_nodes_0",
     "send_nodes_2",
     "broadcast_ping",
@@ -390,6 +391,7 @@ fn datagram_sizes() {
                     .map(|e| e.encoded_len())
                     .sum::<usize>()
             }
+            Payload::Prune(_) => 107,
         };
         assert_eq!(len, expected, "{}", v.name());
     }
@@ -447,6 +449,10 @@ fn kinds_match_the_names() {
                 let origin = dhtchat::crypto::x25519_of(&e.trailer.signer).unwrap();
                 assert_eq!(origin, PublicKey(v.key("origin")));
                 verify_broadcast(&v.key("chat-id"), &e.broadcast(origin)).unwrap();
+            }
+            Payload::Prune(p) => {
+                assert_eq!(name, "prune");
+                assert_eq!(p.flags, 0);
             }
         }
     }

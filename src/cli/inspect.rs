@@ -333,6 +333,10 @@ fn describe_payload(
             f.push("flags", p.flags);
             f.push("entries", p.entries().count());
         }
+        Payload::Prune(p) => {
+            f.push("kind", "prune");
+            f.push("flags", p.flags);
+        }
     }
     Ok(())
 }

@@ -16,9 +16,11 @@
 //!    introduction tokens; the origin is within its class's token bucket (else the window
 //!    moves but nothing is delivered or relayed);
 //! 5. the window moves, then the body is decoded: a bad body is neither delivered nor relayed;
-//! 6. the message is applied (events), then relayed to `relay_fanout` relay targets (table
-//!    entries and fresh in-links) drawn at random, never the hop or the origin, and kept for
-//!    anti-entropy repair (`repair.rs`).
+//! 6. the message is applied (events), then relayed, never to the hop or the origin: in a
+//!    secure group to every eager relay target (`tree.rs`, PROTOCOL.md §6.12), in a legacy
+//!    group to `relay_fanout` relay targets (table entries and fresh in-links) drawn at
+//!    random; and kept for anti-entropy repair (`repair.rs`). A duplicate (step 3) prunes
+//!    its link in a secure group.
 
 use std::net::SocketAddr;
 
@@ -29,6 +31,7 @@ use super::io::Io;
 use super::marks::Counter;
 use super::members::Member;
 use super::spam::Class;
+use super::tree::{Kind, send_as};
 use super::{Dialect, DropReason, Event, LeaveReason, Privacy, TextKind};
 use crate::wire::{Broadcast, EncodeError, Payload, PeerMessage, PublicKey};
 
@@ -63,7 +66,12 @@ impl Group {
     ) -> Result<(), DropReason> {
         // Even a duplicate shows the hop holds it (summaries go to peers that may not).
         self.exchanged(hop, io.now);
-        self.check_broadcast(io, (hop, from), b)?;
+        if let Err(reason) = self.check_broadcast(io, (hop, from), b) {
+            if reason == DropReason::Duplicate {
+                self.tree_duplicate(io, (hop, from), b);
+            }
+            return Err(reason);
+        }
         let class = super::spam::class(b.message_id);
         (self.spam).relay_within((hop, b.origin, class), io.now, io.config)?;
         let member = self.accept_origin(io, hop, b)?;
@@ -88,6 +96,7 @@ impl Group {
             return Err(DropReason::Silenced);
         }
         io.stats.delivered += 1;
+        self.tree_first_copy(io, hop, b);
         // Relayed before it is applied, so a ban or kick still reaches its target. Before we
         // are joined there is no one to relay to, and what arrives is old (the fact and name
         // syncs): only its id is kept for repair, never the copy.
@@ -333,20 +342,29 @@ impl Group {
         }
     }
 
-    /// Re-sends an accepted broadcast, unchanged, never to `hop` or the origin, to
-    /// `relay_fanout` relay targets drawn at random for each message (PROTOCOL.md §6.4).
+    /// Re-sends an accepted broadcast, unchanged, never to `hop` or the origin: along the
+    /// eager tree to every eager relay target (PROTOCOL.md §6.12), or, in a legacy group, to
+    /// `relay_fanout` relay targets drawn at random for each message (§6.4).
     fn relay(&mut self, io: &mut Io<'_>, hop: PublicKey, b: &Broadcast<'_>) {
         let payload = Payload::Broadcast(*b);
-        let mut targets = self.relay_targets(io.now, io.config.bad_node_timeout);
+        let fresh = io.config.bad_node_timeout;
+        let tree = self.uses_tree(io);
+        let mut targets = match tree {
+            true => self.eager_targets(io.now, fresh),
+            false => self.relay_targets(io.now, fresh),
+        };
         targets.retain(|(key, _)| *key != hop && *key != b.origin);
-        let fanout = io.config.relay_fanout.min(targets.len());
-        for i in 0..fanout {
+        let fanout = match tree {
+            true => targets.len(),
+            false => io.config.relay_fanout.min(targets.len()),
+        };
+        for i in 0..fanout.min(targets.len().saturating_sub(1)) {
             let j = io.rng.random_range(i..targets.len());
             targets.swap(i, j);
         }
         for &(key, addr) in &targets[..fanout] {
             io.stats.relayed += 1;
-            io.send(self.identity(), &key, addr, &payload);
+            send_as(io, Kind::Eager, self.identity(), (&key, addr), &payload);
             self.exchanged(key, io.now);
         }
     }
@@ -378,8 +396,13 @@ impl Group {
         let quiet = io.now + io.jittered(io.config.ping_interval);
         self.schedule.ping_not_before(quiet);
         let payload = Payload::Broadcast(b);
-        for (key, addr) in self.relay_targets(io.now, io.config.bad_node_timeout) {
-            io.send(self.identity(), &key, addr, &payload);
+        let fresh = io.config.bad_node_timeout;
+        let targets = match self.uses_tree(io) {
+            true => self.eager_targets(io.now, fresh),
+            false => self.relay_targets(io.now, fresh),
+        };
+        for (key, addr) in targets {
+            send_as(io, Kind::Eager, self.identity(), (&key, addr), &payload);
             self.exchanged(key, io.now);
         }
         self.remember(io, &b);

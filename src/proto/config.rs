@@ -59,10 +59,14 @@ pub struct Config {
     /// Most in-links kept per group: validated peers that keep us in their table and get our
     /// relays too. Default 32.
     pub max_in_links: usize,
-    /// Peers a relayed broadcast is re-sent to, drawn at random from the relay targets (table
-    /// entries and in-links) for each message; anti-entropy repairs what this misses. Our own
-    /// broadcasts go to every relay target. Default 6.
+    /// Legacy groups (and secure ones with `eager_tree` off): peers a relayed broadcast is
+    /// re-sent to, drawn at random from the relay targets (table entries and in-links) for
+    /// each message; anti-entropy repairs what this misses. Our own broadcasts go to every
+    /// relay target. Default 6.
     pub relay_fanout: usize,
+    /// Secure groups relay along the eager tree (PROTOCOL.md §6.12) instead of the random
+    /// `relay_fanout` draw: full copies to every relay target not pruned. Default true.
+    pub eager_tree: bool,
     /// Probes (replies to senders not yet validated) per source IP: (burst, per second).
     /// Default (20, 10).
     pub probe_rate_per_ip: (u32, u32),
@@ -188,6 +192,7 @@ impl Config {
             tick: Duration::from_secs(1),
             max_in_links: 32,
             relay_fanout: 6,
+            eager_tree: true,
             explore_interval: Duration::from_secs(15),
             probe_rate_per_ip: (20, 10),
             probe_rate_global: (200, 100),

@@ -485,6 +485,16 @@ pub struct Stats {
     pub repairs_withheld: u64,
     /// Kept name and status broadcasts sent to fresh joiners (PROTOCOL.md §6.5).
     pub name_syncs: u64,
+    /// Prunes sent (PROTOCOL.md §6.12).
+    pub prunes: u64,
+    /// Links turned eager again by a repair (PROTOCOL.md §6.12).
+    pub grafts: u64,
+    /// Full copies pushed along the eager tree, or by the random relay (relayed and own).
+    pub eager: super::Traffic,
+    /// Have summaries (the lazy announcements).
+    pub lazy: super::Traffic,
+    /// Copies re-sent in answer to a summary. The rest of `datagrams_out` is control.
+    pub repair_traffic: super::Traffic,
     /// History counters (PROTOCOL.md §6.13).
     pub history: HistoryStats,
 }
@@ -531,6 +541,11 @@ impl Default for Stats {
             repairs_withheld: 0,
             name_syncs: 0,
             history: HistoryStats::default(),
+            prunes: 0,
+            grafts: 0,
+            eager: super::Traffic::default(),
+            lazy: super::Traffic::default(),
+            repair_traffic: super::Traffic::default(),
         }
     }
 }

@@ -51,6 +51,8 @@ pub(crate) struct Group {
     evicted: bool,
     /// Broadcasts kept for anti-entropy repair (PROTOCOL.md §6.11).
     pub(crate) recent: super::repair::Recent,
+    /// The eager tree: pruned links and recent first hops (PROTOCOL.md §6.12).
+    pub(crate) tree: super::tree::Tree,
     /// When the next have summary goes out; `None` while the group is not active
     /// (PROTOCOL.md §6.11).
     pub(crate) next_have: Option<Instant>,
@@ -108,6 +110,7 @@ impl Group {
             authority: Authority::new(chat_id),
             evicted: false,
             recent: super::repair::Recent::default(),
+            tree: super::tree::Tree::default(),
             next_have: None,
             repair: super::spam::Bucket::default(),
             own_intro: super::intro::Intro::default(),

@@ -15,6 +15,7 @@
 //! - `direct`: private messages to one member (inner id 52), never relayed.
 //! - `intro`: the name sync that shows a joiner every member's nick and status at once.
 //! - `repair`: anti-entropy; recent broadcasts, have summaries (id 53) and their answers.
+//! - `tree`: the eager tree of secure groups (prune, id 58; grafts by repair).
 //! - `cookie`: mac2 cookies and cookie replies of the secure dialect (PROTOCOL.md §2.1).
 //! - `scope`: IP privacy, which node entries an asker may be told of.
 //! - `verify`: batch signature verification of the signed broadcasts of one receive batch.
@@ -50,6 +51,7 @@ mod schedule;
 mod scope;
 mod spam;
 mod timers;
+mod tree;
 mod verify;
 pub mod window;
 
@@ -62,3 +64,4 @@ pub use join::{Dialect, JoinString, JoinStringError, Privacy};
 pub use marks::Mark;
 pub use node::{BatchCounts, BatchScratch, GroupError, GroupInfo, GroupSpec, MemberInfo, Node};
 pub use spam::StateSizes;
+pub use tree::Traffic;

@@ -523,6 +523,7 @@ impl Node {
             Ok(Payload::Have(h)) => group.on_have(&mut io, sender, from, &h),
             Ok(Payload::HistoryRequest(q)) => group.on_history_request(&mut io, sender, from, &q),
             Ok(Payload::HistoryPage(p)) => group.on_history_page(&mut io, sender, from, &p),
+            Ok(Payload::Prune(_)) => group.on_prune(sender, from),
         };
         if let Err(reason) = handled {
             if group.spam.penalise(sender, reason, now, &self.config) {

@@ -21,6 +21,9 @@
 //!   answers with its own, flagged `reply`, so the peer sends what it misses: this repairs
 //!   the first message after a silence. A reply is never answered with a summary.
 //! - A repaired broadcast goes through the normal checks (§6.4), and is relayed again.
+//! - In secure groups this is also the lazy half of the eager tree (`tree.rs`, §6.12): the
+//!   pruned links are the peers summaries go to first, and answering a summary with missing
+//!   copies grafts the asker's link.
 //! - Secure groups only: a 2014 peer cannot read a have, so a legacy group neither sends
 //!   one nor answers one (`wrong_dialect`), PROTOCOL.md §1.2.
 
@@ -32,6 +35,7 @@ use rand::Rng;
 
 use super::group::Group;
 use super::io::Io;
+use super::tree::{Kind, send_as};
 use super::{Dialect, DropReason};
 use crate::wire::{
     BloomBuilder, Broadcast, ENVELOPE_HEADER_LEN, Have, MAC_LEN, Payload, PublicKey,
@@ -262,7 +266,7 @@ impl Group {
                 break;
             }
             if let Ok(payload) = Payload::decode(&self.recent.items[i].plain) {
-                io.send(self.identity(), &hop, to, &payload);
+                send_as(io, Kind::Repair, self.identity(), (&hop, to), &payload);
                 self.members.spend_reply(&hop, bytes, burst);
                 io.stats.repairs += 1;
                 io.stats.repair_bytes += bytes as u64;
@@ -271,6 +275,7 @@ impl Group {
         }
         if sent {
             self.recent.note(hop, now);
+            self.tree_repaired(io, &hop);
         }
     }
 
@@ -292,6 +297,6 @@ impl Group {
         io.stats.summaries += 1;
         let have = Payload::Have(bloom.have(flags, span));
         io.stats.summary_bytes += (DATAGRAM_OVERHEAD + have.encoded_len()) as u64;
-        io.send(self.identity(), &key, to, &have);
+        send_as(io, Kind::Lazy, self.identity(), (&key, to), &have);
     }
 }

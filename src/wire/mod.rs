@@ -36,7 +36,7 @@ pub use have::{BloomBuilder, Have, MAX_FILTER_LEN, MAX_HASHES};
 pub use history::{HistoryEntry, HistoryPage, HistoryRequest};
 pub use message::{Ban, BanAction, MessageId, PeerMessage, Status, Topic};
 pub use node_info::NodeInfo;
-pub use payload::{Direct, GetNodes, NodeList, Payload, PayloadId, SendNodes};
+pub use payload::{Direct, GetNodes, NodeList, Payload, PayloadId, Prune, SendNodes};
 pub use public_key::{PublicKey, PublicKeyParseError};
 pub(crate) use reader::Reader;
 

@@ -10,6 +10,7 @@
 //! | 53       | have              | `[flags][k][span u16][salt u64][filter 0..=906]`   |
 //! | 56       | history request   | `[id][cursor][within][origin 32][lo][hi][padding]` (`history.rs`) |
 //! | 57       | history page      | `[id][from][next][flags][entries]` (`history.rs`)  |
+//! | 58       | prune             | `[flags]` (secure groups, eager tree)             |
 //!
 //! Decoding matches on the inner id, borrows the broadcast payload (and a direct message's
 //! text) from the input and rejects trailing bytes. The direct text's 1..=785 bytes and UTF-8
@@ -43,6 +44,8 @@ pub enum PayloadId {
     HistoryRequest = 56,
     /// One datagram of a history answer.
     HistoryPage = 57,
+    /// Eager tree: stop sending me full copies (PROTOCOL.md §6.12).
+    Prune = 58,
 }
 
 impl TryFrom<u8> for PayloadId {
@@ -58,9 +61,19 @@ impl TryFrom<u8> for PayloadId {
             53 => Ok(Self::Have),
             56 => Ok(Self::HistoryRequest),
             57 => Ok(Self::HistoryPage),
+            58 => Ok(Self::Prune),
             other => Err(DecodeError::UnknownPayloadId(other)),
         }
     }
+}
+
+/// prune (PROTOCOL.md §6.12): the sender got a duplicate from the receiver and asks it to
+/// send it no more full copies (the link turns lazy). The flags are reserved: sent 0, kept
+/// and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prune {
+    /// Reserved bits.
+    pub flags: u8,
 }
 
 /// get_nodes: asks the receiver for its close nodes. The ping id is opaque and is echoed.
@@ -195,6 +208,8 @@ pub enum Payload<'a> {
     HistoryRequest(HistoryRequest),
     /// Inner id 57.
     HistoryPage(HistoryPage<'a>),
+    /// Inner id 58.
+    Prune(Prune),
 }
 
 impl<'a> Payload<'a> {
@@ -225,6 +240,7 @@ impl<'a> Payload<'a> {
             PayloadId::Have => Self::Have(Have::read(&mut r)?),
             PayloadId::HistoryRequest => Self::HistoryRequest(HistoryRequest::read(&mut r)?),
             PayloadId::HistoryPage => Self::HistoryPage(HistoryPage::read(&mut r)?),
+            PayloadId::Prune => Self::Prune(Prune { flags: r.u8()? }),
         };
         r.finish()?;
         Ok(payload)
@@ -241,6 +257,7 @@ impl<'a> Payload<'a> {
             Self::Have(_) => PayloadId::Have,
             Self::HistoryRequest(_) => PayloadId::HistoryRequest,
             Self::HistoryPage(_) => PayloadId::HistoryPage,
+            Self::Prune(_) => PayloadId::Prune,
         }
     }
 
@@ -254,6 +271,7 @@ impl<'a> Payload<'a> {
             Self::Have(h) => h.encoded_len(),
             Self::HistoryRequest(q) => q.encoded_len(),
             Self::HistoryPage(p) => p.encoded_len(),
+            Self::Prune(_) => 1,
         }
     }
 
@@ -286,6 +304,7 @@ impl<'a> Payload<'a> {
             Self::Have(h) => h.write(out),
             Self::HistoryRequest(q) => q.write(out),
             Self::HistoryPage(p) => p.write(out),
+            Self::Prune(p) => out.put_u8(p.flags),
         }
         Ok(())
     }
@@ -441,6 +460,23 @@ mod tests {
         );
         assert!(Direct::check_text(b"").is_err());
         assert!(Direct::check_text(&[0xFF]).is_err());
+    }
+
+    #[test]
+    fn prune_construct_deconstruct() {
+        let p = Payload::decode(&[58, 0]).unwrap();
+        assert_eq!(p, Payload::Prune(Prune { flags: 0 }));
+        assert_eq!(p.id(), PayloadId::Prune);
+        assert_eq!(p.encoded_len(), 2);
+        let kept = Payload::decode(&[58, 0xA5]).unwrap();
+        let mut out = Vec::new();
+        kept.encode(&mut out).unwrap();
+        assert_eq!(out, [58, 0xA5], "reserved bits are kept");
+        assert!(Payload::decode(&[58]).is_err());
+        assert_eq!(
+            Payload::decode(&[58, 0, 0]),
+            Err(DecodeError::TrailingBytes { extra: 1 })
+        );
     }
 
     #[test]

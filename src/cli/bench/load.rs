@@ -10,7 +10,7 @@ use rand_chacha::ChaCha20Rng;
 use tokio::task::JoinSet;
 
 use super::ledger::{Ledger, payload};
-use super::report::{Latency, Report};
+use super::report::{Kinds, Latency, Report};
 use super::{BenchError, Options, procfs};
 use crate::cli::demo::nodes::{self, DemoNode};
 use crate::net::{DriverError, now};
@@ -86,7 +86,7 @@ pub(super) async fn measure(
         "publishing {} msg/s of {} B from {} publishers for {} s",
         options.rate, options.size, options.publishers, options.duration_s
     ));
-    let before = nodes::traffic(nodes).await;
+    let before = nodes::traffic_kinds(nodes).await;
     let cpu_before = procfs::cpu_time();
     let start = now();
     let mut ticker = Ticker {
@@ -104,7 +104,7 @@ pub(super) async fn measure(
     let s = ledger.snapshot();
     // An overloaded group answers the counter query late, and deliveries go on meanwhile:
     // the datagrams are divided by the deliveries counted when the answers are in.
-    let after = nodes::traffic(nodes).await;
+    let after = nodes::traffic_kinds(nodes).await;
     let (_, traffic_deliveries) = ledger.progress();
     let latency = s.latency.max().and_then(|max| {
         Some(Latency {
@@ -128,7 +128,8 @@ pub(super) async fn measure(
         latency,
         cpu,
         peak_rss: procfs::peak_rss(),
-        datagrams: after.0.saturating_sub(before.0),
+        datagrams: after[3].datagrams.saturating_sub(before[3].datagrams),
+        kinds: Kinds::between(&before, &after),
         traffic_deliveries,
         max_send_lag: schedule.max_lag,
         converged: convergence.converged,

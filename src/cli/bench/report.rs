@@ -4,11 +4,60 @@
 //! The keys, in order (benches/README.md documents them): `nodes publishers rate size
 //! duration_s sent delivery_ratio p50_ms p90_ms p99_ms max_ms delivered_per_s
 //! cpu_us_per_delivery peak_rss_mb`, then the extras `expected delivered duplicates
-//! send_failures datagrams_per_delivery max_send_lag_ms converged seed`. A figure that could
-//! not be measured is `na` (JSON: `null`).
+//! send_failures datagrams_per_delivery max_send_lag_ms converged seed`, then the traffic by
+//! kind (PROTOCOL.md §6.12), datagrams and bytes per delivery of each: `eager_dg eager_b
+//! lazy_dg lazy_b repair_dg repair_b control_dg control_b` (each `_per_delivery`). A figure
+//! that could not be measured is `na` (JSON: `null`).
 
 use std::fmt;
 use std::time::Duration;
+
+use crate::proto::Traffic;
+
+/// Datagrams and bytes all nodes sent during the measured window, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Kinds {
+    /// Full copies pushed along the eager tree (relayed and own).
+    pub eager: Traffic,
+    /// Lazy announcements (have summaries).
+    pub lazy: Traffic,
+    /// Copies re-sent in answer to a summary.
+    pub repair: Traffic,
+    /// Everything else: get_nodes and send_nodes, prunes, cookies, direct messages.
+    pub control: Traffic,
+}
+
+impl Kinds {
+    /// The traffic between two readings of `[eager, lazy, repair, all]`.
+    pub fn between(before: &[Traffic; 4], after: &[Traffic; 4]) -> Self {
+        let d = |i: usize| Traffic {
+            datagrams: after[i].datagrams.saturating_sub(before[i].datagrams),
+            bytes: after[i].bytes.saturating_sub(before[i].bytes),
+        };
+        let (eager, lazy, repair, all) = (d(0), d(1), d(2), d(3));
+        let known = |f: fn(&Traffic) -> u64| f(&eager) + f(&lazy) + f(&repair);
+        let control = Traffic {
+            datagrams: all.datagrams.saturating_sub(known(|t| t.datagrams)),
+            bytes: all.bytes.saturating_sub(known(|t| t.bytes)),
+        };
+        Self {
+            eager,
+            lazy,
+            repair,
+            control,
+        }
+    }
+
+    /// The kinds with their key prefixes, in output order.
+    fn named(&self) -> [(&'static str, Traffic); 4] {
+        [
+            ("eager", self.eager),
+            ("lazy", self.lazy),
+            ("repair", self.repair),
+            ("control", self.control),
+        ]
+    }
+}
 
 /// Latency percentiles from the publish call to each receiver's message event.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,6 +105,8 @@ pub struct Report {
     /// Datagrams all nodes sent from the first publish until their counters were read
     /// after the drain.
     pub datagrams: u64,
+    /// The same traffic by kind, with bytes.
+    pub kinds: Kinds,
     /// Deliveries counted when those counters were read (a busy group answers late, so
     /// this can exceed `delivered`).
     pub traffic_deliveries: u64,
@@ -94,7 +145,7 @@ impl Report {
         let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e3);
         let lat = |f: fn(&Latency) -> Duration| self.latency.as_ref().map(|l| ms(f(l)));
         let s = |v: &dyn fmt::Display| Some(v.to_string());
-        vec![
+        let mut fields = vec![
             ("nodes", s(&self.nodes)),
             ("publishers", s(&self.publishers)),
             ("rate", s(&self.rate)),
@@ -133,7 +184,28 @@ impl Report {
             ("max_send_lag_ms", Some(ms(self.max_send_lag))),
             ("converged", s(&self.converged)),
             ("seed", s(&self.seed)),
-        ]
+        ];
+        fields.extend(self.per_kind());
+        fields
+    }
+
+    /// `<kind>_dg_per_delivery` and `<kind>_b_per_delivery` for each kind.
+    fn per_kind(&self) -> Vec<(&'static str, Option<String>)> {
+        const KEYS: [[&str; 2]; 4] = [
+            ["eager_dg_per_delivery", "eager_b_per_delivery"],
+            ["lazy_dg_per_delivery", "lazy_b_per_delivery"],
+            ["repair_dg_per_delivery", "repair_b_per_delivery"],
+            ["control_dg_per_delivery", "control_b_per_delivery"],
+        ];
+        let d = self.traffic_deliveries;
+        (self.kinds.named().iter().zip(KEYS))
+            .flat_map(|((_, t), [dg, b])| {
+                [
+                    (dg, Some(format!("{:.3}", ratio(t.datagrams, d)))),
+                    (b, Some(format!("{:.1}", ratio(t.bytes, d)))),
+                ]
+            })
+            .collect()
     }
 
     /// The report as one line of JSON: the same keys, numbers as numbers, `null` for `na`.
@@ -165,6 +237,10 @@ fn ratio(a: u64, b: u64) -> f64 {
 mod tests {
     use super::*;
 
+    fn traffic(datagrams: u64, bytes: u64) -> Traffic {
+        Traffic { datagrams, bytes }
+    }
+
     fn report() -> Report {
         Report {
             nodes: 200,
@@ -186,6 +262,15 @@ mod tests {
             cpu: Some(Duration::from_secs(20)),
             peak_rss: Some(150 << 20),
             datagrams: 1_193_400,
+            kinds: Kinds::between(
+                &[Traffic::default(); 4],
+                &[
+                    traffic(198_900, 80_000_000),
+                    traffic(3_000, 1_500_000),
+                    traffic(900, 400_000),
+                    traffic(1_193_400, 82_000_000),
+                ],
+            ),
             traffic_deliveries: 198_900,
             max_send_lag: Duration::from_micros(1_500),
             converged: true,
@@ -201,7 +286,11 @@ mod tests {
              delivery_ratio=0.99950 p50_ms=3.210 p90_ms=8.000 p99_ms=41.500 max_ms=120.000 \
              delivered_per_s=9945.0 cpu_us_per_delivery=100.6 peak_rss_mb=150.0 \
              expected=199000 delivered=198900 duplicates=0 send_failures=0 \
-             datagrams_per_delivery=6.00 max_send_lag_ms=1.500 converged=true seed=7"
+             datagrams_per_delivery=6.00 max_send_lag_ms=1.500 converged=true seed=7 \
+             eager_dg_per_delivery=1.000 eager_b_per_delivery=402.2 \
+             lazy_dg_per_delivery=0.015 lazy_b_per_delivery=7.5 \
+             repair_dg_per_delivery=0.005 repair_b_per_delivery=2.0 \
+             control_dg_per_delivery=4.980 control_b_per_delivery=0.5"
         );
     }
 

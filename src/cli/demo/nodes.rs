@@ -289,6 +289,27 @@ pub(crate) async fn traffic<C>(nodes: &[DemoNode<C>]) -> (u64, u64) {
     })
 }
 
+/// Traffic by kind of the nodes that answer within [`QUERY_TIMEOUT`]: eager copies, lazy
+/// announcements, repairs, and all datagrams (PROTOCOL.md §6.12).
+pub(crate) async fn traffic_kinds<C>(nodes: &[DemoNode<C>]) -> [crate::proto::Traffic; 4] {
+    let stats = ask_all(nodes, now() + QUERY_TIMEOUT, |handle, _| async move {
+        handle.stats().await.map(Some)
+    })
+    .await;
+    let mut sum = [crate::proto::Traffic::default(); 4];
+    for n in stats.iter().flatten().map(|s| &s.node) {
+        let all = crate::proto::Traffic {
+            datagrams: n.datagrams_out,
+            bytes: n.bytes_out,
+        };
+        for (slot, t) in sum.iter_mut().zip([n.eager, n.lazy, n.repair_traffic, all]) {
+            slot.datagrams += t.datagrams;
+            slot.bytes += t.bytes;
+        }
+    }
+    sum
+}
+
 /// Asks every node in the group at once (`query` gets a clone of its handle); the answers
 /// by index, `None` for a node that failed or did not answer by `deadline`. Asking all at
 /// once keeps a busy group from making the demo wait N times over.

@@ -98,6 +98,24 @@ impl Node {
             .collect()
     }
 
+    /// The relay targets that get full copies now: in a secure group with the eager tree,
+    /// those not pruned (PROTOCOL.md §6.12); otherwise all of them.
+    pub fn eager_targets(&self, group: GroupId, now: Instant) -> Vec<NodeInfo> {
+        let Some(g) = self.groups.get(&group) else {
+            return Vec::new();
+        };
+        let fresh = self.config.bad_node_timeout;
+        let tree = self.config.eager_tree && g.dialect() == Dialect::Secure;
+        let targets = match tree {
+            true => g.eager_targets(now, fresh),
+            false => g.relay_targets(now, fresh),
+        };
+        targets
+            .into_iter()
+            .map(|(key, addr)| NodeInfo { key, addr })
+            .collect()
+    }
+
     /// The DHT table of one group.
     pub fn table(&self, group: GroupId) -> Vec<NodeInfo> {
         let Some(g) = self.groups.get(&group) else {
