@@ -137,6 +137,7 @@ fn scale_run(n: usize, warmup: usize, messages: usize) {
                 c.ping_interval = Duration::from_secs(30 * 24 * 3600);
                 c.peer_timeout = Duration::from_secs(60 * 24 * 3600);
                 c.shared_key_cache = 128;
+                c.eager_tree = true;
             },
         );
         sim.run_until(settle);
