@@ -16,7 +16,7 @@ use std::time::Duration;
 use dhtchat::crypto::Identity;
 use dhtchat::proto::{Config, Dialect, DropReason, Event, GroupSpec, Privacy, Stats};
 use dhtchat::wire::{Broadcast, Payload, Prune, PublicKey};
-use peer::{Fixture, Peer, admit, drain, fixture};
+use peer::{Fixture, Peer, admit, drain, fixture, fixture_with};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sim::{LinkModel, Sim, build_group};
@@ -333,7 +333,7 @@ fn eager(f: &Fixture) -> Vec<PublicKey> {
 
 #[test]
 fn two_duplicates_in_a_row_prune_a_link_a_network_duplicate_does_not_and_a_fresh_copy_grafts() {
-    let mut f = fixture(Dialect::Secure, Privacy::Public);
+    let mut f = fixture_with(Dialect::Secure, Privacy::Public, |c| c.eager_tree = true);
     let (mut a, mut b, mut c) = (Peer::new(1), Peer::new(2), Peer::new(3));
     admit(&mut f, &mut a);
     admit(&mut f, &mut b);
@@ -389,7 +389,7 @@ fn two_duplicates_in_a_row_prune_a_link_a_network_duplicate_does_not_and_a_fresh
 
 #[test]
 fn a_prune_from_a_stranger_or_in_a_legacy_group_changes_nothing() {
-    let mut f = fixture(Dialect::Secure, Privacy::Public);
+    let mut f = fixture_with(Dialect::Secure, Privacy::Public, |c| c.eager_tree = true);
     let mut a = Peer::new(1);
     admit(&mut f, &mut a);
     let mut stranger = Peer::new(60);

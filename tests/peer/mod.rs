@@ -63,9 +63,16 @@ pub struct Fixture {
 }
 
 pub fn fixture(dialect: Dialect, privacy: Privacy) -> Fixture {
+    fixture_with(dialect, privacy, |_| {})
+}
+
+/// As [`fixture`], with the node's configuration changed first.
+pub fn fixture_with(dialect: Dialect, privacy: Privacy, configure: fn(&mut Config)) -> Fixture {
     #[allow(clippy::disallowed_methods)] // a fixed epoch for hand-driven time
     let now = Instant::now();
-    let mut node = Node::new(Config::new([1; 32])).unwrap();
+    let mut config = Config::new([1; 32]);
+    configure(&mut config);
+    let mut node = Node::new(config).unwrap();
     let spec = GroupSpec {
         dialect,
         privacy,
