@@ -96,10 +96,6 @@ pub(crate) struct Fetch {
     /// The last tick, and whether our table was empty since the last fetch.
     last_tick: Option<Instant>,
     cut_off: bool,
-    /// When this fetch began waiting (we joined, came back or were let in again): an entry
-    /// the server says is younger than that was said while we were here, and is shown as a
-    /// live message, not as history.
-    began: Option<Instant>,
 }
 
 impl Fetch {
@@ -107,7 +103,6 @@ impl Fetch {
     pub(crate) fn restart(&mut self, now: Instant) {
         *self = Self {
             phase: Phase::Waiting(now),
-            began: Some(now),
             ..Self::default()
         };
     }
@@ -155,7 +150,7 @@ impl Group {
             f.restart(io.now);
         }
         match self.fetch.phase {
-            Phase::Idle => self.fetch.restart(io.now),
+            Phase::Idle => self.fetch.phase = Phase::Waiting(io.now),
             Phase::Waiting(at) if io.now >= at + io.config.history_delay => self.start_main(io),
             Phase::Main | Phase::Gaps => self.on_fetch_silence(io),
             Phase::Waiting(_) | Phase::Done => {}
@@ -419,10 +414,6 @@ impl Group {
     fn complete_fetch(&mut self, io: &mut Io<'_>) {
         let max_age = u32::try_from(self.history.limits.max_age.as_secs()).unwrap_or(u32::MAX);
         let order = self.fetch.display_order(max_age);
-        let here_for = self
-            .fetch
-            .began
-            .map(|b| io.now.saturating_duration_since(b));
         let mut shown = 0u32;
         for (origin, number, age) in order {
             let Some(got) = self.fetch.got.remove(&(origin, number)) else {
@@ -441,24 +432,13 @@ impl Group {
                 Ok(MessageId::Chat) => TextKind::Chat,
                 _ => TextKind::Action,
             };
-            let (group, text) = (self.id(), b.body.to_vec());
-            if here_for.is_some_and(|d| Duration::from_secs(u64::from(age)) < d) {
-                io.emit(Event::MessageReceived {
-                    group,
-                    origin,
-                    number,
-                    kind,
-                    text,
-                });
-                continue;
-            }
             shown += 1;
             io.emit(Event::HistoryMessage {
-                group,
+                group: self.id(),
                 origin,
                 number,
                 kind,
-                text,
+                text: b.body.to_vec(),
                 age_secs: age,
             });
         }
