@@ -17,29 +17,10 @@ use std::time::{Duration, Instant};
 
 use dhtchat::index::sql::Sql;
 use dhtchat::index::store::devices::device_keys;
-use index_procs::{Proc, WAIT, account_key, start_index_with};
+use index_procs::{Proc, WAIT, account_key, rooms_until, start_index_with};
 use index_support::backends;
 
 const PASSWORD: &str = "alice's password 123";
-
-/// Asks `/rooms` until `line` is printed.
-fn rooms_until(p: &mut Proc, line: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        p.say("/rooms");
-        let got = p.expect("INFO", "clients)", &[]);
-        if index_procs::text(&got) == line {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{}: never saw {line:?}:\n{}",
-            p.name,
-            p.printed()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// The authors of the stored room messages with these texts, once all are stored.
 fn stored_authors(backend: &index_support::Backend, texts: &[&str]) -> Vec<(String, String)> {

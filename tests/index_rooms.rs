@@ -19,7 +19,7 @@ mod index_procs;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use index_procs::{Proc, WAIT, start_index, start_index_with};
+use index_procs::{Proc, WAIT, rooms_until, start_index, start_index_with};
 
 /// Registers `name` on a fresh client in `dir` and opens `room`; waits for READY there.
 fn member(name: &'static str, dir: &std::path::Path, target: &str, room: &str) -> Proc {
@@ -29,26 +29,6 @@ fn member(name: &'static str, dir: &std::path::Path, target: &str, room: &str) -
     p.expect("INFO", &format!("room {room}: "), &[]);
     p.expect("READY", "", &[]);
     p
-}
-
-/// Asks `/rooms` until `line` is printed (counts follow the index node's member list,
-/// which learns of a join or a quit within a round trip).
-fn rooms_until(p: &mut Proc, line: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        p.say("/rooms");
-        let got = p.expect("INFO", "clients)", &[]);
-        if index_procs::text(&got) == line {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{}: never saw {line:?}:\n{}",
-            p.name,
-            p.printed()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn admin(index_dir: &std::path::Path, args: &[&str]) {

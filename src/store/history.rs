@@ -141,8 +141,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{Dialect, Privacy};
-    use crate::store::GroupRecord;
 
     fn row(n: u32, unix: u64) -> StoredHistory {
         StoredHistory {
@@ -157,18 +155,7 @@ mod tests {
     fn history_rows_follow_the_node_and_go_with_the_group() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let rec = GroupRecord {
-            id: GroupRecord::NEW,
-            label: "g".into(),
-            dialect: Dialect::Secure,
-            privacy: Privacy::Public,
-            chat_id: None,
-            identity_seed: zeroize::Zeroizing::new([3; 32]),
-            nick: String::new(),
-            join: String::new(),
-            peers: Vec::new(),
-            created_by_us: true,
-        };
+        let rec = crate::store::secure_group_for_test();
         let id = store.put_group(&rec).unwrap();
         assert!(store.history(id).unwrap().is_empty());
         store.sync_history(id, &[row(2, 20), row(1, 10)]).unwrap();

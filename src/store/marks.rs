@@ -120,25 +120,12 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{Dialect, Privacy};
-    use crate::store::GroupRecord;
 
     #[test]
     fn marks_and_direct_numbers_round_trip_and_go_with_the_group() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let rec = GroupRecord {
-            id: GroupRecord::NEW,
-            label: "g".into(),
-            dialect: Dialect::Secure,
-            privacy: Privacy::Public,
-            chat_id: None,
-            identity_seed: zeroize::Zeroizing::new([3; 32]),
-            nick: String::new(),
-            join: String::new(),
-            peers: Vec::new(),
-            created_by_us: true,
-        };
+        let rec = crate::store::secure_group_for_test();
         let id = store.put_group(&rec).unwrap();
         assert_eq!(
             (store.last_direct(id).unwrap(), store.marks(id).unwrap()),

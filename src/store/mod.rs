@@ -341,6 +341,23 @@ impl Store {
     }
 }
 
+/// A secure public group record not yet stored, for the store's own tests.
+#[cfg(test)]
+pub(crate) fn secure_group_for_test() -> GroupRecord {
+    GroupRecord {
+        id: GroupRecord::NEW,
+        label: "g".into(),
+        dialect: crate::proto::Dialect::Secure,
+        privacy: crate::proto::Privacy::Public,
+        chat_id: None,
+        identity_seed: zeroize::Zeroizing::new([3; 32]),
+        nick: String::new(),
+        join: String::new(),
+        peers: Vec::new(),
+        created_by_us: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -176,3 +176,23 @@ pub fn start_index_with(dir: &Path, extra: &[&str]) -> (Proc, String) {
     let target = format!("{key}@{addr}");
     (index, target)
 }
+
+/// Asks `/rooms` until `line` is printed (counts follow the index node's member list,
+/// which learns of a join or a quit within a round trip).
+pub fn rooms_until(p: &mut Proc, line: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        p.say("/rooms");
+        let got = p.expect("INFO", "clients)", &[]);
+        if text(&got) == line {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: never saw {line:?}:\n{}",
+            p.name,
+            p.printed()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
