@@ -14,7 +14,7 @@ use rand_chacha::ChaCha20Rng;
 use super::group::Group;
 use super::io::Io;
 use super::{
-    Config, ConfigError, Dialect, DropReason, Event, GroupId, JoinString, Mark, Privacy, SendError,
+    Config, ConfigError, Dialect, DropReason, Event, GroupId, JoinString, Privacy, SendError,
     Stats, Transmit,
 };
 use crate::crypto::{Identity, SharedKeys, open_packet};
@@ -333,48 +333,6 @@ impl Node {
         Ok(())
     }
 
-    /// The last message number we spent in the group (0: none yet).
-    pub fn last_number(&self, group: GroupId) -> Option<u32> {
-        self.groups.get(&group).map(|g| g.numbers.last())
-    }
-
-    /// Continues our message numbers after `last` (a restarted node must not reuse numbers its
-    /// peers' dedup windows have seen; PROTOCOL.md §6.9). Never moves them backwards.
-    pub fn resume_numbers(&mut self, group: GroupId, last: u32) -> Result<(), SendError> {
-        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
-        g.numbers.resume(last);
-        Ok(())
-    }
-
-    /// The last direct-message number we spent in the group (0: none yet).
-    pub fn last_direct_number(&self, group: GroupId) -> Option<u32> {
-        self.groups.get(&group).map(|g| g.numbers.last_direct())
-    }
-
-    /// Continues our direct-message numbers after `last`, as [`Self::resume_numbers`] does
-    /// for broadcasts (PROTOCOL.md §6.9, §6.10).
-    pub fn resume_direct_numbers(&mut self, group: GroupId, last: u32) -> Result<(), SendError> {
-        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
-        g.numbers.resume_direct(last);
-        Ok(())
-    }
-
-    /// The highest broadcast and direct numbers accepted from each origin, live members and
-    /// forgotten ones alike, by origin: what a restart needs to keep refusing replays
-    /// (PROTOCOL.md §6.9). Store it and give it back with [`Self::restore_marks`].
-    pub fn marks(&self, group: GroupId) -> Option<Vec<Mark>> {
-        let g = self.groups.get(&group)?;
-        Some(g.marks.export(g.members.marks()))
-    }
-
-    /// Takes the marks stored before a restart: numbers at or below them are refused as
-    /// `too_old` (PROTOCOL.md §6.9). Call right after creating or joining the group.
-    pub fn restore_marks(&mut self, group: GroupId, marks: &[Mark]) -> Result<(), SendError> {
-        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
-        g.marks.restore(marks);
-        Ok(())
-    }
-
     /// Broadcasts quit and forgets the group. The quit datagrams are already queued.
     pub fn leave_group(&mut self, now: Instant, group: GroupId) -> Result<(), SendError> {
         self.leave_group_with_reason(now, group, b"")
@@ -605,6 +563,7 @@ impl Node {
 mod batch;
 mod history_api;
 mod queries;
+mod resume;
 
 pub use batch::{BatchCounts, BatchScratch};
 
