@@ -15,19 +15,14 @@
 
 mod index_support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use dhtchat::crypto::{Identity, x25519_of};
 use dhtchat::index::account::Lists;
 use dhtchat::index::client::{ClientError, IndexClient};
 use dhtchat::index::devices::{Certificate, MAX_DEVICES, MAX_SKEW, device_identity};
-use dhtchat::index::roomkey::founder_key;
 use dhtchat::index::sql::Sql;
 use dhtchat::index::store::{self, Limits, Op, Outcome, devices::device_keys};
-use dhtchat::net::{Driver, DriverOptions};
-use dhtchat::proto::{Config, Dialect, GroupSpec, JoinString, Privacy};
-use dhtchat::wire::NodeInfo;
 use index_support::{Backend, FAST, backends, start_index, start_index_with};
 
 const PASSWORD: &str = "correct horse battery";
@@ -181,29 +176,8 @@ async fn member_in(
     dhtchat::proto::GroupId,
     tokio::sync::mpsc::Receiver<dhtchat::net::NodeEvent>,
 ) {
-    let bind: SocketAddr = bind.parse().unwrap();
-    let (driver, member, events) =
-        Driver::bind(bind, Config::new([7; 32]), &DriverOptions::default())
-            .await
-            .unwrap();
-    tokio::spawn(driver.run());
-    let string = JoinString {
-        dialect: Dialect::Secure,
-        privacy: Privacy::Public,
-        chat_id: Some(join.chat_id),
-        contact: NodeInfo {
-            key: founder_key(&join.chat_id).unwrap(),
-            addr: SocketAddr::new(index_ip, join.port),
-        },
-    };
-    let spec = GroupSpec {
-        dialect: Dialect::Secure,
-        privacy: Privacy::Public,
-        identity_seed: Some(seed),
-        nick: b"alice".to_vec(),
-    };
-    let group = member.join_group(string, spec).await.unwrap();
-    (member, group, events)
+    let bind = bind.parse().unwrap();
+    index_support::join_room_group(join, index_ip, bind, ([7; 32], seed), "alice").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

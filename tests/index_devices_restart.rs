@@ -18,43 +18,19 @@ use dhtchat::crypto::Identity;
 use dhtchat::index::account::Lists;
 use dhtchat::index::client::IndexClient;
 use dhtchat::index::driver::{IndexOptions, Running};
-use dhtchat::index::roomkey::founder_key;
 use dhtchat::index::sql::Sql;
 use dhtchat::index::store::{self, Limits};
-use dhtchat::net::{Driver, DriverOptions, Handle, NodeEvent};
-use dhtchat::proto::{Config, Dialect, Event, GroupId, GroupSpec, JoinString, Moderation, Privacy};
-use dhtchat::wire::{NodeInfo, PublicKey, Role};
-use index_support::{Backend, FAST, backends, start_index_with};
+use dhtchat::net::{Handle, NodeEvent};
+use dhtchat::proto::{Event, GroupId, Moderation};
+use dhtchat::wire::{PublicKey, Role};
+use index_support::{
+    Backend, FAST, backends, join_room_group, lobby_count, start_index_with, wait_for,
+};
 use tokio::sync::mpsc;
 
 const PASSWORD: &str = "correct horse battery";
 
 /// Waits up to 20 s for an event `pick` accepts.
-async fn wait_for(events: &mut mpsc::Receiver<NodeEvent>, pick: impl Fn(&Event) -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let ev = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .expect("event in time")
-            .expect("driver running");
-        if pick(&ev.event) {
-            return;
-        }
-    }
-}
-
-/// Lists the rooms every 100 ms for up to `secs` seconds until LOBBY has `n` clients.
-async fn lobby_count(c: &mut IndexClient, n: u32, secs: u32) {
-    for _ in 0..secs * 10 {
-        let rooms = c.list_rooms().await.unwrap();
-        if rooms.iter().any(|r| r.name == "LOBBY" && r.members == n) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("LOBBY never had {n} clients");
-}
-
 /// A port free on loopback now (the node binds it in both runs).
 fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
@@ -88,31 +64,14 @@ async fn member(
         .unwrap();
     c.login(name, PASSWORD).await.unwrap();
     let join = c.join_room("LOBBY").await.unwrap();
-    let (driver, handle, mut events) = Driver::bind(
-        bind.parse().unwrap(),
-        Config::new([seed; 32]),
-        &DriverOptions::default(),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(driver.run());
-    let string = JoinString {
-        dialect: Dialect::Secure,
-        privacy: Privacy::Public,
-        chat_id: Some(join.chat_id),
-        contact: NodeInfo {
-            key: founder_key(&join.chat_id).unwrap(),
-            addr: SocketAddr::new(index.addr.ip(), join.port),
-        },
-    };
-    let spec = GroupSpec {
-        dialect: Dialect::Secure,
-        privacy: Privacy::Public,
-        identity_seed: Some([seed; 32]),
-        nick: name.as_bytes().to_vec(),
-    };
-    let group = handle.join_group(string, spec).await.unwrap();
-    wait_for(&mut events, |e| matches!(e, Event::Joined { .. })).await;
+    let bind = bind.parse().unwrap();
+    let seeds = ([seed; 32], [seed; 32]);
+    let (handle, group, mut events) =
+        join_room_group(&join, index.addr.ip(), bind, seeds, name).await;
+    wait_for(&mut events, Duration::from_secs(20), |e| {
+        matches!(e, Event::Joined { .. })
+    })
+    .await;
     (c, handle, events, group, identity.public_key())
 }
 
@@ -130,8 +89,8 @@ async fn a_local_moderator_still_kicks_after_the_index_restarts() {
             assert!(store::set_moderator(db, "LOBBY", "alice", true, &limits, 0).unwrap());
         });
         let is_alice_mod = |e: &Event| matches!(e, Event::RoleChanged { peer, role: Role::Moderator, .. } if *peer == akey);
-        wait_for(&mut a_events, is_alice_mod).await;
-        wait_for(&mut b_events, is_alice_mod).await;
+        wait_for(&mut a_events, Duration::from_secs(20), is_alice_mod).await;
+        wait_for(&mut b_events, Duration::from_secs(20), is_alice_mod).await;
 
         // The index restarts: its node forgets every fact it signed.
         index.stop().await;
@@ -167,6 +126,7 @@ async fn a_local_moderator_still_kicks_after_the_index_restarts() {
         alice.moderate(ga, Moderation::Kick(bkey)).await.unwrap();
         wait_for(
             &mut b_events,
+            Duration::from_secs(20),
             |e| matches!(e, Event::Kicked { peer, .. } if *peer == bkey),
         )
         .await;

@@ -15,40 +15,14 @@ use dhtchat::crypto::Identity;
 use dhtchat::index::account::Lists;
 use dhtchat::index::client::IndexClient;
 use dhtchat::index::roomkey::founder_key;
-use dhtchat::net::{Driver, DriverOptions, NodeEvent};
+use dhtchat::net::{Driver, DriverOptions};
 use dhtchat::proto::{Config, Dialect, Event, GroupSpec, JoinString, Privacy};
 use dhtchat::wire::NodeInfo;
-use index_support::{FAST, backends, start_index_with};
-use tokio::sync::mpsc;
+use index_support::{FAST, backends, lobby_count, start_index_with, wait_for};
 
 const PASSWORD: &str = "correct horse battery";
 
 /// Waits up to 10 s for an event `pick` accepts.
-async fn wait_for(events: &mut mpsc::Receiver<NodeEvent>, pick: impl Fn(&Event) -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let ev = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .expect("event in time")
-            .expect("driver running");
-        if pick(&ev.event) {
-            return;
-        }
-    }
-}
-
-/// Lists the rooms every 100 ms for up to 10 s until LOBBY has `n` clients.
-async fn lobby_count(c: &mut IndexClient, n: u32) {
-    for _ in 0..100 {
-        let rooms = c.list_rooms().await.unwrap();
-        if rooms.iter().any(|r| r.name == "LOBBY" && r.members == n) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("LOBBY never had {n} clients");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_node_counts_and_stores_a_rooms_group_and_refounds_it_after_a_restart() {
     for backend in backends("room_groups") {
@@ -91,8 +65,11 @@ async fn the_index_node_counts_and_stores_a_rooms_group_and_refounds_it_after_a_
             nick: b"alice".to_vec(),
         };
         let group = member.join_group(string, spec.clone()).await.unwrap();
-        wait_for(&mut events, |e| matches!(e, Event::Joined { .. })).await;
-        lobby_count(&mut c, 1).await;
+        wait_for(&mut events, Duration::from_secs(10), |e| {
+            matches!(e, Event::Joined { .. })
+        })
+        .await;
+        lobby_count(&mut c, 1, 10).await;
 
         member.send_chat(group, "said peer to peer").await.unwrap();
         let mut stored = false;
@@ -113,7 +90,7 @@ async fn the_index_node_counts_and_stores_a_rooms_group_and_refounds_it_after_a_
         );
 
         member.leave_group(group, "bye").await.unwrap();
-        lobby_count(&mut c, 0).await;
+        lobby_count(&mut c, 0, 10).await;
         index.stop().await;
 
         // Restarted: the same chat id; the group is founded again at start.
@@ -143,7 +120,10 @@ async fn the_index_node_counts_and_stores_a_rooms_group_and_refounds_it_after_a_
             ..string
         };
         let group = member.join_group(string, spec.clone()).await.unwrap();
-        wait_for(&mut events, |e| matches!(e, Event::Joined { .. })).await;
+        wait_for(&mut events, Duration::from_secs(10), |e| {
+            matches!(e, Event::Joined { .. })
+        })
+        .await;
         member.send_chat(group, "after the restart").await.unwrap();
         let mut stored = false;
         for _ in 0..100 {

@@ -259,3 +259,72 @@ impl Raw {
         }
     }
 }
+
+/// Waits up to `within` for the node event `pick` accepts; panics if none comes.
+pub async fn wait_for(
+    events: &mut tokio::sync::mpsc::Receiver<dhtchat::net::NodeEvent>,
+    within: Duration,
+    pick: impl Fn(&dhtchat::proto::Event) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("event in time")
+            .expect("driver running");
+        if pick(&ev.event) {
+            return;
+        }
+    }
+}
+
+/// Lists the rooms every 100 ms for up to `secs` seconds until LOBBY has `n` clients.
+pub async fn lobby_count(c: &mut dhtchat::index::client::IndexClient, n: u32, secs: u32) {
+    for _ in 0..secs * 10 {
+        let rooms = c.list_rooms().await.unwrap();
+        if rooms.iter().any(|r| r.name == "LOBBY" && r.members == n) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("LOBBY never had {n} clients");
+}
+
+/// Joins the room's group (`join`, the index's answer to join room) as a plain node bound at
+/// `bind` with node seed `node_seed`, member identity seed `seed` and nick `nick`.
+pub async fn join_room_group(
+    join: &dhtchat::index::wire::RoomJoin,
+    index_ip: std::net::IpAddr,
+    bind: SocketAddr,
+    (node_seed, seed): ([u8; 32], [u8; 32]),
+    nick: &str,
+) -> (
+    dhtchat::net::Handle,
+    dhtchat::proto::GroupId,
+    tokio::sync::mpsc::Receiver<dhtchat::net::NodeEvent>,
+) {
+    use dhtchat::proto::{Config, Dialect, GroupSpec, JoinString, Privacy};
+    let options = dhtchat::net::DriverOptions::default();
+    let (driver, member, events) =
+        dhtchat::net::Driver::bind(bind, Config::new(node_seed), &options)
+            .await
+            .unwrap();
+    tokio::spawn(driver.run());
+    let string = JoinString {
+        dialect: Dialect::Secure,
+        privacy: Privacy::Public,
+        chat_id: Some(join.chat_id),
+        contact: dhtchat::wire::NodeInfo {
+            key: dhtchat::index::roomkey::founder_key(&join.chat_id).unwrap(),
+            addr: SocketAddr::new(index_ip, join.port),
+        },
+    };
+    let spec = GroupSpec {
+        dialect: Dialect::Secure,
+        privacy: Privacy::Public,
+        identity_seed: Some(seed),
+        nick: nick.as_bytes().to_vec(),
+    };
+    let group = member.join_group(string, spec).await.unwrap();
+    (member, group, events)
+}
