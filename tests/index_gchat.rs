@@ -7,7 +7,9 @@
 //! - a member offline during two rotations reads both epochs it belonged to, none other;
 //! - the index stores whole rotations only (consistency check) and refuses records signed
 //!   by another account than the session's;
-//! - stored messages are bounded per chat by count and age, epochs per chat by count.
+//! - stored messages are bounded per chat by count and age, epochs per chat by count;
+//! - a chat's member keys are named by the index (kind 29) only for a session, unknown keys
+//!   as empty names.
 
 mod index_support;
 
@@ -490,5 +492,30 @@ async fn any_online_admin_removes_when_the_creator_is_away() {
         ca.sync(&mut a2, &chat).await.unwrap();
         let read = texts(&ca.read(&mut a2, &chat).await.unwrap());
         assert_eq!(read, ["without carol"], "{}", backend.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_keys_are_named_for_a_session_only() {
+    for backend in backends("gc_names") {
+        let index = start_index(&backend).await;
+        let mut a = user(&index, "alice", 1).await;
+        let _b = user(&index, "bob", 2).await;
+        let alice = Identity::from_seed(&[1; 32]).signing_key();
+        let bob = Identity::from_seed(&[2; 32]).signing_key();
+        let names = a.user_names(&[bob, [7; 32], alice]).await.unwrap();
+        assert_eq!(names, ["bob", "", "alice"]);
+        // More keys than one request holds are asked in pages, in order.
+        let many: Vec<[u8; 32]> = (0..70)
+            .map(|i| if i == 69 { bob } else { [i; 32] })
+            .collect();
+        let names = a.user_names(&many).await.unwrap();
+        assert_eq!(names.len(), 70);
+        assert_eq!(names[69], "bob");
+        assert!(names[..69].iter().all(String::is_empty));
+        // Without a session: refused.
+        let mut anon = IndexClient::connect(index.key, index.addr).await.unwrap();
+        let err = anon.user_names(&[bob]).await.unwrap_err();
+        assert!(matches!(err, ClientError::NotLoggedIn), "{err:?}");
     }
 }

@@ -2,7 +2,8 @@
 //! private tmux server of `tests/tmux/`): `dhtchat chat --index` registers alice, `/gc create`
 //! opens the chat's window, `/gc add bob` adds a `--plain` client (harness
 //! `tests/index_procs`); bob's message shows in that window and not in the status window,
-//! and alice's message typed there reaches bob. Without tmux the test prints why and passes.
+//! and alice's message typed there reaches bob; the window lists and counts both members.
+//! Without tmux the test prints why and passes.
 // Real processes run in real time: the bounded waits read the clock.
 #![allow(clippy::disallowed_methods)]
 
@@ -52,6 +53,15 @@ fn a_group_chat_window_in_a_real_terminal() {
     tmux.type_line("/gc add bob");
     tmux.wait_for("the rotation", |s| {
         s.has_message("added bob: the chat's key rotated to epoch 1")
+    });
+    // The window lists the chat's members by name (request kind 29): the creator first as
+    // founder, then bob, and counts them in its topic bar.
+    tmux.wait_for("both members in the sidebar and the count", |s| {
+        let side = s.sidebar();
+        s.topic_bar().contains("devs · 2 members")
+            && side.iter().any(|r| r.trim() == "2 members")
+            && side.iter().any(|r| r.trim() == "~alice")
+            && side.iter().any(|r| r.trim() == "bob")
     });
     tmux.type_line("hello from the terminal");
     b.expect(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::Job;
 use crate::app::command::{ChatCommand, GcCommand, Input};
-use crate::app::event::{ChatEvent, LocalTime};
+use crate::app::event::{ChatEvent, LocalTime, MemberView, Peer, Role};
 use crate::app::runtime::{Flow, Runtime};
 use crate::index::client::ChatLine;
 use crate::index::groupkey::ChatId;
@@ -73,6 +73,43 @@ pub(in crate::app) enum GcDone {
     },
     /// We are no longer a member: close the window.
     Closed { chat: ChatId, reason: String },
+    /// The chat's members changed (or are known for the first time).
+    Members {
+        chat: ChatId,
+        members: Vec<GcMember>,
+    },
+}
+
+/// One member of a group chat, as its window lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::app) struct GcMember {
+    /// The account's Ed25519 key.
+    pub(in crate::app) key: [u8; 32],
+    /// Its username (the first hex digits of the key when the index names none).
+    pub(in crate::app) name: String,
+    /// It created the chat.
+    pub(in crate::app) creator: bool,
+    /// It may add and remove members.
+    pub(in crate::app) admin: bool,
+    /// It is us.
+    pub(in crate::app) me: bool,
+}
+
+impl GcMember {
+    /// The sidebar row: the creator as founder, admins as moderators.
+    fn view(&self) -> MemberView {
+        let role = match (self.creator, self.admin) {
+            (true, _) => Role::Founder,
+            (false, true) => Role::Moderator,
+            _ => Role::User,
+        };
+        MemberView {
+            peer: Peer::new(hex::encode(self.key), self.name.clone()),
+            role,
+            is_self: self.me,
+            ..MemberView::default()
+        }
+    }
 }
 
 /// The open group-chat and PM windows.
@@ -248,6 +285,12 @@ impl Runtime {
             GcDone::Closed { chat, reason } => {
                 if let Some(g) = self.windows().and_then(|w| w.chat_window(&chat)) {
                     self.gc_close_window(g, &reason);
+                }
+            }
+            GcDone::Members { chat, members } => {
+                if let Some(g) = self.windows().and_then(|w| w.chat_window(&chat)) {
+                    let views = members.iter().map(GcMember::view).collect();
+                    self.push(Some(g), ChatEvent::Members(views));
                 }
             }
         }

@@ -10,6 +10,7 @@
 
 mod direct;
 mod gc;
+mod members;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -135,6 +136,7 @@ struct Worker {
     done: mpsc::Sender<Done>,
     gc: gc::GcState,
     direct: direct::DirectState,
+    members: members::MemberLists,
 }
 
 /// Runs until the job channel closes or a [`Job::Shutdown`] is done.
@@ -165,6 +167,7 @@ pub(super) async fn run(
         done,
         gc: gc::GcState::default(),
         direct: direct::DirectState::new(link),
+        members: members::MemberLists::default(),
     };
     // Group chats and PMs are read through the index (PROTOCOL.md §8.10, §8.12); rooms are
     // groups and need no poll.

@@ -7,7 +7,7 @@ use rand::RngCore;
 use super::{ClientError, IndexClient};
 use crate::crypto::{self, Identity};
 use crate::index::names::normalize_username;
-use crate::index::wire::mailbox::{MAX_PM_BODY, MAX_PM_PAGE};
+use crate::index::wire::mailbox::{MAX_NAME_KEYS, MAX_PM_BODY, MAX_PM_PAGE};
 use crate::index::wire::{BOX_OVERHEAD, MailboxReply, MailboxRequest, ReplyBody, Request};
 use crate::wire::{MAC_LEN, NONCE_LEN, PublicKey};
 
@@ -70,6 +70,22 @@ impl IndexClient {
             MailboxReply::UserKey(key) => Ok(key),
             _ => Err(ClientError::Protocol),
         }
+    }
+
+    /// The usernames of the accounts with these keys, in order (empty for a key no account
+    /// has), asked in pages of [`MAX_NAME_KEYS`].
+    pub async fn user_names(&mut self, keys: &[[u8; 32]]) -> Result<Vec<String>, ClientError> {
+        let mut names = Vec::with_capacity(keys.len());
+        for page in keys.chunks(usize::from(MAX_NAME_KEYS)) {
+            let request = MailboxRequest::UserNames {
+                keys: page.to_vec(),
+            };
+            match self.mailbox(request).await? {
+                MailboxReply::UserNames(got) if got.len() == page.len() => names.extend(got),
+                _ => return Err(ClientError::Protocol),
+            }
+        }
+        Ok(names)
     }
 
     /// Stores a PM for `to` with a fresh random client message id; returns the PM's id.

@@ -233,6 +233,7 @@ impl Service {
             Outcome::Moderators(_) => Reply::status(p.kind, Status::Unavailable),
             Outcome::Forbidden => Reply::status(p.kind, Status::Forbidden),
             Outcome::UserKey(key) => ok(ReplyBody::Mailbox(MailboxReply::UserKey(key))),
+            Outcome::UserNames(names) => ok(ReplyBody::Mailbox(MailboxReply::UserNames(names))),
             Outcome::NoSuchUser => Reply::status(p.kind, Status::NoSuchUser),
             Outcome::PmStored(id) => ok(ReplyBody::Mailbox(MailboxReply::Stored(id))),
             Outcome::MailboxFull => Reply::status(p.kind, Status::MailboxFull),
@@ -325,6 +326,7 @@ fn mailbox_op(account: i64, request: MailboxRequest) -> Option<Op> {
             max,
         },
         MailboxRequest::AckPms { ids } => Op::AckPms { account, ids },
+        MailboxRequest::UserNames { keys } => Op::UserNames { keys },
     })
 }
 

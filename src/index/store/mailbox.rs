@@ -34,6 +34,23 @@ pub fn user_key(sql: &mut dyn Sql, name: &str) -> Result<Outcome, SqlError> {
     )
 }
 
+/// The username of each account key in `keys`, in order; empty for a key no account has.
+pub fn user_names(sql: &mut dyn Sql, keys: &[[u8; 32]]) -> Result<Outcome, SqlError> {
+    let mut names = Vec::with_capacity(keys.len());
+    for key in keys {
+        let rows = sql.query(
+            "SELECT name FROM accounts WHERE public_key = $1",
+            &[Value::Blob(key.to_vec())],
+        )?;
+        names.push(
+            rows.first()
+                .map(|r| r[0].text().to_owned())
+                .unwrap_or_default(),
+        );
+    }
+    Ok(Outcome::UserNames(names))
+}
+
 /// Stores one PM, or finds the first copy of a replay.
 pub fn store(
     sql: &mut dyn Sql,

@@ -128,4 +128,9 @@ CREATE TABLE devices (
 );
 CREATE INDEX devices_by_account ON devices (account_id, last_used);
 "#,
+    // 7: accounts by public key, for the user-names request (kind 29: a group chat's member
+    // keys to usernames) without a table scan per key.
+    r#"
+CREATE INDEX accounts_by_public_key ON accounts (public_key);
+"#,
 ];

@@ -27,7 +27,7 @@ use super::wire::{
 };
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Table bounds, checked before every insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +158,11 @@ pub enum Op {
         /// Normalised username.
         name: String,
     },
+    /// The usernames of accounts by their Ed25519 keys.
+    UserNames {
+        /// Keys, at most [`crate::index::wire::mailbox::MAX_NAME_KEYS`].
+        keys: Vec<[u8; 32]>,
+    },
     /// Store an offline PM (idempotent per sender, recipient and client id).
     StorePm {
         /// Sender's account id.
@@ -229,6 +234,8 @@ pub enum Outcome {
     Failed,
     /// An account's Ed25519 public key.
     UserKey([u8; 32]),
+    /// One username per key asked, empty where no account has the key.
+    UserNames(Vec<String>),
     /// Room moderators: (room name, the account's Ed25519 key), by room.
     Moderators(Vec<(String, [u8; 32])>),
     /// No account has that name.
@@ -435,6 +442,7 @@ pub fn apply(sql: &mut dyn Sql, op: &Op, limits: &Limits, now: i64) -> Result<Ou
             text: body,
         } => rooms::chat(sql, room, member_key, body, limits, now),
         Op::UserKey { name } => mailbox::user_key(sql, name),
+        Op::UserNames { keys } => mailbox::user_names(sql, keys),
         Op::StorePm {
             sender,
             recipient,

@@ -7,8 +7,9 @@
 //! | 16   | store PM      | recipient name, client message id u64, sealed body (u16 length, 1..=4096) | `[pm id u64]` |
 //! | 17   | fetch PMs     | after id u64 (0: from the start), max 1 (1..=50)              | `[n 1]` then n × `[id u64][sender name][sender key 32][sent unix secs u64][sealed body]`, oldest first |
 //! | 18   | ack PMs       | `[n 1]` (1..=50) then n × id u64                              | `[deleted u32]` |
+//! | 29   | user names    | `[n 1]` (1..=64) then n × Ed25519 key 32                      | `[n 1]` then n × `[len 1][name]`, in request order; len 0: no account has that key |
 //!
-//! All four need a session. The sealed body is `[nonce 24][mac 16][ciphertext]`: crypto_box
+//! All five need a session. The sealed body is `[nonce 24][mac 16][ciphertext]`: crypto_box
 //! from the sender's identity to the recipient's (X25519 forms of the Ed25519 keys); the
 //! index never sees the plaintext. A fetch reply holds at most [`MAX_PAGE_BYTES`] of bodies.
 
@@ -22,6 +23,8 @@ pub const MAX_PM_BODY: usize = 4096;
 pub const MAX_PM_PAGE: u8 = 50;
 /// Most body bytes in one fetch reply (the reply stays under one message).
 pub const MAX_PAGE_BYTES: usize = 64_000;
+/// Most keys in one user-names request (a group chat's member list is read in pages of it).
+pub const MAX_NAME_KEYS: u8 = 64;
 
 /// A mailbox request (kinds 15–18).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +55,11 @@ pub enum MailboxRequest {
         /// PM ids, 1..=50 of them.
         ids: Vec<u64>,
     },
+    /// Kind 29: the usernames of accounts by their Ed25519 keys (a group chat's members).
+    UserNames {
+        /// Account keys, 1..=[`MAX_NAME_KEYS`] of them.
+        keys: Vec<[u8; 32]>,
+    },
 }
 
 /// One stored PM as fetched.
@@ -80,6 +88,8 @@ pub enum MailboxReply {
     Pms(Vec<StoredPm>),
     /// Kind 18: PMs deleted.
     Acked(u32),
+    /// Kind 29: one username per requested key, in order; empty for a key no account has.
+    UserNames(Vec<String>),
 }
 
 /// Writes `[len u16][bytes]`.
@@ -100,6 +110,7 @@ impl MailboxRequest {
             Self::StorePm { .. } => Kind::StorePm,
             Self::FetchPms { .. } => Kind::FetchPms,
             Self::AckPms { .. } => Kind::AckPms,
+            Self::UserNames { .. } => Kind::UserNames,
         }
     }
 
@@ -127,10 +138,17 @@ impl MailboxRequest {
                     out.extend_from_slice(&id.to_be_bytes());
                 }
             }
+            Self::UserNames { keys } => {
+                let keys = &keys[..keys.len().min(usize::from(MAX_NAME_KEYS))];
+                out.push(keys.len() as u8); // at most MAX_NAME_KEYS after the line above
+                for key in keys {
+                    out.extend_from_slice(key);
+                }
+            }
         }
     }
 
-    /// Decodes the body of kind `kind` (15–18).
+    /// Decodes the body of kind `kind` (15–18, 29).
     pub(crate) fn decode_body(kind: u8, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match kind {
             15 => Self::UserKey {
@@ -157,6 +175,14 @@ impl MailboxRequest {
                 let ids = (0..n).map(|_| r.u64_be()).collect::<Result<_, _>>()?;
                 Self::AckPms { ids }
             }
+            29 => {
+                let n = r.u8()?;
+                if n == 0 || n > MAX_NAME_KEYS {
+                    return Err(DecodeError::BadValue("name key count"));
+                }
+                let keys = (0..n).map(|_| r.array()).collect::<Result<_, _>>()?;
+                Self::UserNames { keys }
+            }
             other => return Err(DecodeError::UnknownPayloadId(other)),
         })
     }
@@ -180,10 +206,19 @@ impl MailboxReply {
                     put_body(out, &pm.body);
                 }
             }
+            Self::UserNames(names) => {
+                let names = &names[..names.len().min(usize::from(MAX_NAME_KEYS))];
+                out.push(names.len() as u8); // at most MAX_NAME_KEYS after the line above
+                for name in names {
+                    let name = &name.as_bytes()[..name.len().min(MAX_USERNAME)];
+                    out.push(name.len() as u8); // at most MAX_USERNAME (< 256)
+                    out.extend_from_slice(name);
+                }
+            }
         }
     }
 
-    /// Decodes the ok body of kind `kind` (15–18).
+    /// Decodes the ok body of kind `kind` (15–18, 29).
     pub(crate) fn decode_body(kind: u8, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match kind {
             15 => Self::UserKey(r.array()?),
@@ -206,9 +241,30 @@ impl MailboxReply {
                 }
                 Self::Pms(pms)
             }
+            29 => Self::UserNames(read_names(r)?),
             other => return Err(DecodeError::UnknownPayloadId(other)),
         })
     }
+}
+
+/// Reads the names of a user-names reply: `[n 1]` (≤ [`MAX_NAME_KEYS`]) then n ×
+/// `[len 1][name]`, each name empty or a username.
+fn read_names(r: &mut Reader<'_>) -> Result<Vec<String>, DecodeError> {
+    let n = r.u8()?;
+    if n > MAX_NAME_KEYS {
+        return Err(DecodeError::BadValue("name count"));
+    }
+    let mut names = Vec::with_capacity(usize::from(n));
+    for _ in 0..n {
+        let len = usize::from(r.u8()?);
+        if len > MAX_USERNAME {
+            return Err(DecodeError::BadValue("name length"));
+        }
+        let bytes = r.take(len)?;
+        let name = std::str::from_utf8(bytes).map_err(|_| DecodeError::BadValue("name text"))?;
+        names.push(name.to_owned());
+    }
+    Ok(names)
 }
 
 #[cfg(test)]
@@ -241,6 +297,17 @@ mod tests {
             body: ReplyBody::Mailbox(MailboxReply::Stored(3)),
         };
         assert_eq!(hex(&stored.encode()), "10000000000000000003");
+        let names = Request::Mailbox(MailboxRequest::UserNames {
+            keys: vec![[0x11; 32], [0x22; 32]],
+        });
+        let want = format!("1d02{}{}", "11".repeat(32), "22".repeat(32));
+        assert_eq!(hex(&names.encode()), want);
+        let named = Reply {
+            kind: Kind::UserNames,
+            status: Status::Ok,
+            body: ReplyBody::Mailbox(MailboxReply::UserNames(vec!["bob".into(), String::new()])),
+        };
+        assert_eq!(hex(&named.encode()), "1d000203626f6200");
     }
 
     #[test]
@@ -269,6 +336,24 @@ mod tests {
         assert!(Request::decode(&big).is_err());
         assert!(Request::decode(&[17, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
         assert!(Request::decode(&[18, 0]).is_err());
+        // User names: 1..=64 keys; a reply of at most 64 names, each empty or ≤ 32 bytes.
+        let names = Request::Mailbox(MailboxRequest::UserNames {
+            keys: vec![[9; 32]; usize::from(MAX_NAME_KEYS)],
+        });
+        assert_eq!(Request::decode(&names.encode()).unwrap(), names);
+        assert!(Request::decode(&[29, 0]).is_err());
+        let mut many = vec![29, MAX_NAME_KEYS + 1];
+        many.extend_from_slice(&[9; 32 * (MAX_NAME_KEYS as usize + 1)]);
+        assert!(Request::decode(&many).is_err());
+        assert!(Request::decode(&[29, 1, 9, 9]).is_err());
+        let reply = Reply {
+            kind: Kind::UserNames,
+            status: Status::Ok,
+            body: ReplyBody::Mailbox(MailboxReply::UserNames(vec!["bob".into(), String::new()])),
+        };
+        assert_eq!(Reply::decode(&reply.encode()).unwrap(), reply);
+        assert!(Reply::decode(&[29, 0, 1, 33]).is_err());
+        assert!(Reply::decode(&[29, 0, 1, 2, 0xff, 0xfe]).is_err());
         let pms = Reply {
             kind: Kind::FetchPms,
             status: Status::Ok,

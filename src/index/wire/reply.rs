@@ -294,7 +294,7 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<ReplyBody, DecodeError>
         Kind::PostRoom => ReplyBody::Posted(r.u64_be()?),
         Kind::RoomHistory => ReplyBody::History(read_history(r)?),
         Kind::ServerMessage => ReplyBody::Delivered(r.u32_be()?),
-        Kind::UserKey | Kind::StorePm | Kind::FetchPms | Kind::AckPms => {
+        Kind::UserKey | Kind::StorePm | Kind::FetchPms | Kind::AckPms | Kind::UserNames => {
             ReplyBody::Mailbox(MailboxReply::decode_body(kind as u8, r)?)
         }
         Kind::PutRecord | Kind::FetchRecords | Kind::PostChat | Kind::FetchChat | Kind::MyChats => {

@@ -17,6 +17,7 @@
 //! | 13   | room history    | room name, before id u64 (0: newest), max 1 (1..=50)        | yes     |
 //! | 14   | server message  | all 1 (1: every room, 0: the named one), [room name], text (u16 length) | yes, admin |
 //! | 15–18 | mailbox        | user key, store PM, fetch PMs, ack PMs: see [`super::mailbox`] | yes     |
+//! | 29   | user names      | keys → usernames: see [`super::mailbox`]                    | yes     |
 //! | 19–23 | group chats    | put record, fetch records, post, fetch, my chats: see [`super::chats`] | yes |
 //! | 24–25 | devices        | register device, remove device: see [`super::devices`]      | yes     |
 //!
@@ -92,13 +93,15 @@ pub enum Kind {
     LookupPresence = 27,
     /// This device goes offline.
     WithdrawPresence = 28,
+    /// The usernames of accounts by their keys (a group chat's member list).
+    UserNames = 29,
 }
 
 impl Kind {
     /// The kind for a wire byte.
     pub fn from_u8(b: u8) -> Option<Self> {
         use Kind::*;
-        const ALL: [Kind; 28] = [
+        const ALL: [Kind; 29] = [
             Register,
             Prelogin,
             Login,
@@ -127,6 +130,7 @@ impl Kind {
             PublishPresence,
             LookupPresence,
             WithdrawPresence,
+            UserNames,
         ];
         ALL.get(usize::from(b).wrapping_sub(1)).copied()
     }
@@ -400,7 +404,7 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Request, DecodeError> {
             },
             text: read_text(r)?,
         },
-        Kind::UserKey | Kind::StorePm | Kind::FetchPms | Kind::AckPms => {
+        Kind::UserKey | Kind::StorePm | Kind::FetchPms | Kind::AckPms | Kind::UserNames => {
             Request::Mailbox(MailboxRequest::decode_body(kind as u8, r)?)
         }
         Kind::PutRecord | Kind::FetchRecords | Kind::PostChat | Kind::FetchChat | Kind::MyChats => {

@@ -61,6 +61,7 @@ impl Worker {
         for entry in self.lists.iter().flat_map(|l| l.chats.iter()) {
             chats.remember(entry.chat_id, &entry.name);
         }
+        self.members = super::members::MemberLists::default();
         self.gc = GcState {
             chats: Some(chats),
             saved: Vec::new(),
@@ -76,7 +77,7 @@ impl Worker {
         self.pm_poll().await;
     }
 
-    fn gc_chats(&self) -> Option<&GroupChats<Keyring>> {
+    pub(super) fn gc_chats(&self) -> Option<&GroupChats<Keyring>> {
         self.gc.chats.as_ref()
     }
 
@@ -106,6 +107,7 @@ impl Worker {
             .map(|c| c.name.clone())
             .unwrap_or_default();
         self.gc_send(GcDone::Opened { chat, name }).await;
+        self.gc_members(chat).await;
         match lines {
             Ok(lines) => self.gc_lines(chat, lines, stored).await,
             Err(e) => self.gc_error(None, Some(chat), &e).await,
@@ -169,6 +171,7 @@ impl Worker {
         self.gc_discover(false).await;
         for chat in known {
             self.gc_refresh(chat).await;
+            self.gc_members(chat).await;
         }
         self.gc_apply_leaves().await;
         self.gc_save().await;
@@ -296,6 +299,7 @@ impl Worker {
                 let name = name.to_owned();
                 self.gc_send(GcDone::Opened { chat, name }).await;
                 self.gc_send(GcDone::Info { chat, text }).await;
+                self.gc_members(chat).await;
                 self.gc_save().await;
             }
             Err(e) => self.gc_error(at, None, &e).await,
@@ -321,6 +325,7 @@ impl Worker {
                 };
                 let text = format!("{what} {user}: the chat's key rotated to epoch {epoch}");
                 self.gc_send(GcDone::Info { chat, text }).await;
+                self.gc_members(chat).await;
                 self.gc_save().await;
             }
             Err(e) => self.gc_error(None, Some(chat), &e).await,
