@@ -1,7 +1,7 @@
 //! `/gc` and `/pm` in the chat front end (issue #14 item 3) with real processes on loopback:
 //! one `dhtchat index` and `dhtchat chat --plain --index KEY@IP:PORT` clients on their own
 //! data dirs. Alice creates a group chat, adds bob (who finds it within a poll and reads
-//! it), adds carol while carol is offline, removes bob (his window closes and he reads
+//! it), renames it (bob may not; he sees her new name), adds carol while carol is offline, removes bob (his window closes and he reads
 //! nothing of the new epoch); a PM to carol while she is offline is delivered after her
 //! login, marked with its send time, exactly once; carol reads the chat from the epoch she
 //! was added in. Group-chat messages between online users go through the index too (polled
@@ -66,6 +66,18 @@ fn group_chat_add_remove_and_offline_pm_through_the_front_end() {
         "hello devs",
         &[("chat", "devs"), ("nick", "alice")],
     );
+    // Only an admin renames the chat; the signed name reaches the other member's window.
+    b.say("/gc rename bobs chat");
+    b.expect("ERROR", "only an admin of the chat may rename it", &[]);
+    a.say("/gc rename dev ops");
+    a.expect("NAME", "", &[("name", "dev ops")]);
+    b.expect("NAME", "", &[("name", "dev ops")]);
+    a.say("after the rename");
+    b.expect(
+        "GCMSG",
+        "after the rename",
+        &[("chat", "dev ops"), ("nick", "alice")],
+    );
 
     // Carol is added while offline, then bob is removed: his window closes.
     a.say("/gc add carol");
@@ -84,7 +96,7 @@ fn group_chat_add_remove_and_offline_pm_through_the_front_end() {
     a.say("after bob left");
     a.expect("GCMSG", "after bob left", &[("nick", "alice")]);
     a.say("/gc list");
-    a.expect("INFO", "devs (2 members, key epoch 3)", &[]);
+    a.expect("INFO", "dev ops (2 members, key epoch 3)", &[]);
 
     // A PM to carol while she is offline goes to her mailbox.
     a.say("/pm carol see you tomorrow");
@@ -101,7 +113,7 @@ fn group_chat_add_remove_and_offline_pm_through_the_front_end() {
     c2.expect(
         "GCMSG",
         "after bob left",
-        &[("chat", "devs"), ("nick", "alice")],
+        &[("chat", "dev ops"), ("nick", "alice")],
     );
     let pm = c2.expect(
         "PM",
@@ -136,7 +148,7 @@ fn group_chat_add_remove_and_offline_pm_through_the_front_end() {
     let _ = c2.child.wait();
     let mut c3 = Proc::chat("carol device 3", dirs[5].path(), &target);
     c3.account("login", "carol", PW);
-    c3.expect("GCMSG", "after bob left", &[("chat", "devs")]);
+    c3.expect("GCMSG", "after bob left", &[("chat", "dev ops")]);
     assert!(!sees(
         &mut c3,
         "PM",

@@ -145,7 +145,7 @@ pub enum ChatCommand {
         /// The message.
         text: String,
     },
-    /// `/gc create|add|remove|list`: group chats on the index.
+    /// `/gc create|add|remove|admin|leave|rename|list`: group chats on the index.
     Gc(GcCommand),
     /// `/pm <user> <text>`: a private message to an index account.
     Pm {
@@ -229,7 +229,7 @@ commands! {
     "/rooms" => "list the index's rooms: LOBBY (3 clients)",
     "/room <NAME>" => "open an index room (A-Z, 0-9 and spaces; /part leaves it)",
     "/admin say [ROOM] <text>" => "server message to one room or to all (index admins)",
-    "/gc create <name>|add <user>|remove <user>|admin <user>|list" => "end-to-end encrypted group chats on the index (add/remove/admin in the chat's window)",
+    "/gc create <name>|add <user>|remove <user>|admin <user>|leave|rename <name>|list" => "end-to-end encrypted group chats on the index (add/remove/admin/leave/rename in the chat's window)",
     "/pm <user> <text>" => "end-to-end encrypted private message to an index account, online or offline",
 }
 

@@ -25,6 +25,8 @@ pub enum GcCommand {
     List,
     /// `/gc leave`: leave this window's chat (the remaining members rotate its key).
     Leave,
+    /// `/gc rename NAME`: name this window's chat (its admins only; signed, PROTOCOL.md §8.12).
+    Rename(String),
 }
 
 fn user(name: &str) -> Result<String, CommandError> {
@@ -37,7 +39,7 @@ fn user(name: &str) -> Result<String, CommandError> {
 }
 
 impl Args<'_> {
-    /// `/gc create NAME | add USER | remove USER | list`.
+    /// `/gc create NAME | add USER | remove USER | admin USER | list | leave | rename NAME`.
     pub(super) fn gc(&self) -> Result<ChatCommand, CommandError> {
         let (sub, rest) = self
             .args
@@ -54,6 +56,9 @@ impl Args<'_> {
             ("admin", true) => GcCommand::Admin(user(rest)?),
             ("list", _) if rest.is_empty() => GcCommand::List,
             ("leave", _) if rest.is_empty() => GcCommand::Leave,
+            ("rename", _) if !rest.is_empty() => {
+                GcCommand::Rename(text_field("chat name", rest, MAX_CHAT_NAME)?)
+            }
             _ => return Err(self.usage()),
         };
         Ok(ChatCommand::Gc(gc))
@@ -99,6 +104,12 @@ mod tests {
         assert_eq!(cmd("/gc list"), gc(GcCommand::List));
         assert_eq!(cmd("/gc leave"), gc(GcCommand::Leave));
         assert!(cmd("/gc leave now").is_err());
+        assert_eq!(
+            cmd("/gc rename dev ops"),
+            gc(GcCommand::Rename("dev ops".into()))
+        );
+        assert!(cmd("/gc rename").is_err());
+        assert!(cmd(&format!("/gc rename {}", "n".repeat(MAX_CHAT_NAME + 1))).is_err());
         assert_eq!(cmd("/gc admin carol"), gc(GcCommand::Admin("carol".into())));
         assert!(cmd("/gc").is_err());
         assert!(cmd("/gc add").is_err());

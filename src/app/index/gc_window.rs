@@ -30,6 +30,7 @@ pub(in crate::app) enum GcJob {
     Post { chat: ChatId, text: String },
     Pm { to: String, text: String },
     Leave { chat: ChatId },
+    Rename { chat: ChatId, name: String },
 }
 
 impl GcJob {
@@ -73,6 +74,8 @@ pub(in crate::app) enum GcDone {
     },
     /// We are no longer a member: close the window.
     Closed { chat: ChatId, reason: String },
+    /// The chat has a new name (ours, or an admin's signed name read).
+    Named { chat: ChatId, name: String },
     /// The chat's members changed (or are known for the first time).
     Members {
         chat: ChatId,
@@ -220,8 +223,11 @@ impl Runtime {
         c: ChatCommand,
     ) -> anyhow::Result<Flow> {
         let here = at.and_then(|g| self.index.as_ref()?.gc.chats.get(&g).map(|c| c.0));
-        let need_chat =
-            || anyhow::anyhow!("type /gc add, remove, admin or leave in the group chat's window");
+        let need_chat = || {
+            anyhow::anyhow!(
+                "type /gc add, remove, admin, leave or rename in the group chat's window"
+            )
+        };
         let job = match c {
             ChatCommand::Gc(GcCommand::Create(name)) => GcJob::Create { at, name },
             ChatCommand::Gc(GcCommand::List) => GcJob::List { at },
@@ -239,6 +245,10 @@ impl Runtime {
             },
             ChatCommand::Gc(GcCommand::Leave) => GcJob::Leave {
                 chat: here.ok_or_else(need_chat)?,
+            },
+            ChatCommand::Gc(GcCommand::Rename(name)) => GcJob::Rename {
+                chat: here.ok_or_else(need_chat)?,
+                name,
             },
             ChatCommand::Pm { to, text } => GcJob::Pm { to, text },
             _ => anyhow::bail!("not a group chat command"),
@@ -287,6 +297,7 @@ impl Runtime {
                     self.gc_close_window(g, &reason);
                 }
             }
+            GcDone::Named { chat, name } => self.gc_named(chat, name),
             GcDone::Members { chat, members } => {
                 if let Some(g) = self.windows().and_then(|w| w.chat_window(&chat)) {
                     let views = members.iter().map(GcMember::view).collect();
@@ -380,6 +391,19 @@ impl Runtime {
             stored: stored.then(|| local(sent, self.offset())),
         };
         self.push(Some(g), ev);
+    }
+
+    /// Retitles `chat`'s window: its lines carry the new name from now on.
+    fn gc_named(&mut self, chat: ChatId, name: String) {
+        let Some(w) = self.windows() else { return };
+        let Some(g) = w.chat_window(&chat) else {
+            return;
+        };
+        if let Some(entry) = w.chats.get_mut(&g) {
+            entry.1.clone_from(&name);
+        }
+        let at = self.now();
+        self.push(Some(g), ChatEvent::GroupName { at, name });
     }
 
     fn gc_close_window(&mut self, g: GroupId, reason: &str) {

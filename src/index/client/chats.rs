@@ -469,6 +469,26 @@ impl<S: GroupKeySchedule> GroupChats<S> {
 }
 
 impl GroupChats<Keyring> {
+    /// Names the chat (`/gc rename`): an admin of our head epoch only, 1 to
+    /// [`MAX_CHAT_NAME`] bytes. The signed name carries the next serial, so it wins over
+    /// every earlier one at each member.
+    pub async fn rename(
+        &mut self,
+        client: &mut IndexClient,
+        chat: &ChatId,
+        name: &str,
+    ) -> Result<(), ChatError> {
+        if name.is_empty() || name.len() > MAX_CHAT_NAME {
+            return Err(ChatError::BadText);
+        }
+        let me = self.schedule.member_key();
+        let admin = (self.schedule.members(chat).iter()).any(|(m, admin)| *m == me && *admin);
+        if !admin {
+            return Err(ChatError::Schedule(ScheduleError::NotAllowed));
+        }
+        self.set_name(client, chat, name).await
+    }
+
     /// Leaves `chat`: posts a signed leave note for its head epoch and stops following it;
     /// a remaining member makes the leave record (a rotation we are not in).
     pub async fn leave(

@@ -28,7 +28,7 @@ enum Rotation {
 /// The group chats of the logged-in account and what was last saved to its list.
 #[derive(Debug, Default)]
 pub(super) struct GcState {
-    chats: Option<GroupChats<Keyring>>,
+    pub(super) chats: Option<GroupChats<Keyring>>,
     saved: Vec<(ChatId, u64)>,
 }
 
@@ -283,6 +283,7 @@ impl Worker {
             GcJob::Post { chat, text } => self.gc_post(chat, &text).await,
             GcJob::Pm { to, text } => self.pm_send(&to, &text).await,
             GcJob::Leave { chat } => self.gc_leave(chat).await,
+            GcJob::Rename { chat, name } => self.gc_rename(chat, &name).await,
         }
     }
 
