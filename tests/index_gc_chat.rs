@@ -223,3 +223,60 @@ fn a_member_leaves_and_the_others_rotate() {
     // Bob's next poll does not bring the chat back.
     assert!(!sees(&mut b, "INFO", "crew", Duration::from_secs(3)));
 }
+
+/// `/gc leave` while no other member is online (nobody can make the leave record yet): the
+/// leaver's own signed note on the index keeps the chat left across a restart of the
+/// leaver, instead of the chat coming back with its backlog; once alice is back she makes
+/// the record.
+#[test]
+fn a_left_chat_stays_left_across_a_restart() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (_index, target) = start_index(dirs[0].path());
+    let mut a = Proc::chat("alice", dirs[1].path(), &target);
+    a.account("register", "alice", PW);
+    let mut b = Proc::chat("bob", dirs[2].path(), &target);
+    b.account("register", "bob", PW);
+    a.say("/gc create lonely");
+    a.expect("INFO", "group chat lonely created", &[]);
+    a.say("/gc add bob");
+    a.expect("INFO", "added bob: the chat's key rotated to epoch 1", &[]);
+    a.say("before bob leaves");
+    b.expect("GCMSG", "before bob leaves", &[("chat", "lonely")]);
+    a.say("/quit");
+    let _ = a.child.wait();
+
+    b.say("/gc leave");
+    b.expect("CLOSED", "", &[]);
+    b.say("/quit");
+    let _ = b.child.wait();
+    let mut b = Proc::chat("bob again", dirs[2].path(), &target);
+    b.account("login", "bob", PW);
+    // Two polls and more: the chat does not come back.
+    assert!(!sees(
+        &mut b,
+        "GCMSG",
+        "before bob leaves",
+        Duration::from_secs(5)
+    ));
+
+    let mut a = Proc::chat("alice again", dirs[1].path(), &target);
+    a.account("login", "alice", PW);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        a.say("/gc list");
+        if sees(
+            &mut a,
+            "INFO",
+            "lonely (1 members, key epoch 2)",
+            Duration::from_secs(1),
+        ) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alice made no leave record:\n{}",
+            a.printed()
+        );
+    }
+    assert!(!sees(&mut b, "GCMSG", "", Duration::from_secs(3)));
+}

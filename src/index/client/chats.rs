@@ -528,6 +528,26 @@ impl GroupChats<Keyring> {
         Ok(())
     }
 
+    /// True if the messages read from `chat` hold our own leave note for its head epoch: we
+    /// left it (before a restart, or on another device) and no remaining member has made the
+    /// leave record yet. The chat is then treated as left (not shown, not followed again,
+    /// the note renewed if the head moves on) rather than opened again.
+    pub fn left_by_note(&mut self, chat: &ChatId) -> bool {
+        let me = self.schedule.member_key();
+        let head = self.schedule.current_epoch(chat);
+        let ours = |(n, _): &(LeaveNote, String)| n.chat_id == *chat && n.member == me;
+        let Some(epoch) = (self.leaves.iter().filter(|l| ours(l)))
+            .map(|(n, _)| n.epoch)
+            .find(|e| Some(*e) == head)
+        else {
+            return false;
+        };
+        self.leaves.retain(|l| !ours(l));
+        self.left.insert(*chat, epoch);
+        self.chats.remove(chat);
+        true
+    }
+
     /// True if we left `chat` (it is not followed again by [`Self::discover`]).
     pub fn has_left(&self, chat: &ChatId) -> bool {
         self.left.contains_key(chat)

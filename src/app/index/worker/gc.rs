@@ -101,6 +101,9 @@ impl Worker {
             return self.gc_send(GcDone::Closed { chat, reason }).await;
         }
         let lines = chats.read(&mut self.client, &chat).await;
+        if chats.left_by_note(&chat) {
+            return;
+        }
         let name = chats
             .chats()
             .get(&chat)
