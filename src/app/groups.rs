@@ -305,7 +305,16 @@ impl Runtime {
         let direct_after = (self.store.last_direct(record)?).saturating_add(NUMBER_RESUME_GAP);
         self.store.set_last_number(record, broadcast_after)?;
         self.store.set_last_direct(record, direct_after)?;
+        // The marks journal holds what was accepted since the last store (a kill -9).
+        let (journaled, read) = self.store.journal_marks(record).unwrap_or_default();
+        if read.bad > 0 {
+            tracing::warn!(
+                skipped = read.bad,
+                "marks journal: records whose check failed"
+            );
+        }
         let marks = (self.store.marks(record)?.into_iter())
+            .chain(journaled)
             .map(|m| Mark {
                 origin: PublicKey::from(m.key),
                 broadcast: m.broadcast,

@@ -7,6 +7,7 @@ use super::moderation::view_role;
 use super::runtime::Runtime;
 use crate::net::NodeEvent;
 use crate::proto::{Event, GroupId, LeaveReason, TextKind};
+use crate::store::JournalCounter;
 use crate::wire::PublicKey;
 
 impl Runtime {
@@ -57,10 +58,11 @@ impl Runtime {
             Event::MessageReceived {
                 group,
                 origin,
+                number,
                 kind,
                 text,
-                ..
             } => {
+                self.journal_shown(group, &origin, JournalCounter::Broadcast, number);
                 let from = self.peer(group, &origin);
                 let text = String::from_utf8_lossy(&text).into_owned();
                 if let Some(server) = self.server_message(group, &origin, &text) {
@@ -97,17 +99,20 @@ impl Runtime {
             Event::HistoryMessage {
                 group,
                 origin,
+                number,
                 kind,
                 text,
                 age_secs,
-                ..
-            } => ChatEvent::History {
-                at,
-                from: self.peer(group, &origin),
-                text: String::from_utf8_lossy(&text).into_owned(),
-                action: kind == TextKind::Action,
-                age_secs,
-            },
+            } => {
+                self.journal_shown(group, &origin, JournalCounter::Broadcast, number);
+                ChatEvent::History {
+                    at,
+                    from: self.peer(group, &origin),
+                    text: String::from_utf8_lossy(&text).into_owned(),
+                    action: kind == TextKind::Action,
+                    age_secs,
+                }
+            }
             Event::HistoryDone {
                 group: _,
                 messages,

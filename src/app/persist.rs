@@ -5,12 +5,16 @@
 //!
 //! Written every [`super::runtime::PERSIST_EVERY`], soon after the members change (so a
 //! kill -9 shortly after a join still comes back through the new peers), and on every clean
-//! exit; our broadcast number also every [`NUMBER_STORE_EVERY`] messages.
+//! exit; our broadcast number also every [`NUMBER_STORE_EVERY`] messages. Between those
+//! stores, every message number accepted is appended to the marks journal before the message
+//! is shown ([`Runtime::journal_shown`]), so a kill -9 shows nothing again; the journal is
+//! emptied once every group's marks are stored.
 
 use super::runtime::Runtime;
 use crate::net::PersistState;
 use crate::proto::GroupId;
-use crate::store::{StoredHistory, StoredMark, StoredPeer};
+use crate::store::{JOURNAL_SOON, JournalCounter, StoredHistory, StoredMark, StoredPeer};
+use crate::wire::PublicKey;
 
 /// Seconds since the unix epoch (0 if the clock is before it): stored history times.
 pub(super) fn unix_now() -> u64 {
@@ -28,18 +32,47 @@ impl Runtime {
     pub async fn persist(&mut self) {
         self.persist_due = None;
         let groups: Vec<(GroupId, u64)> = self.groups.iter().map(|(g, j)| (*g, j.record)).collect();
+        let mut all_marks = true;
         for (group, record) in groups {
             let Ok(Some(state)) = self.handle.persisted(group).await else {
+                all_marks = false;
                 continue;
             };
-            self.store_state(record, &state);
+            all_marks &= self.store_state(record, &state);
             self.store_nicks(group, record);
             self.store_number(group, state.last_number);
         }
+        if all_marks {
+            // Every number journaled so far is in the stored marks (fsynced).
+            let _ = self.store.journal_clear();
+        }
     }
 
-    /// Writes the peers (if any), the direct number and the marks of one group.
-    fn store_state(&self, record: u64, state: &PersistState) {
+    /// Notes in the marks journal that `number` of `origin` was accepted in `group`; call
+    /// before the message is shown (PROTOCOL.md §6.9). A long (or full) journal asks for
+    /// the marks to be stored soon, which empties it.
+    pub(super) fn journal_shown(
+        &mut self,
+        group: GroupId,
+        origin: &PublicKey,
+        counter: JournalCounter,
+        number: u32,
+    ) {
+        let Some(record) = self.groups.get(&group).map(|j| j.record) else {
+            return;
+        };
+        let kept = self
+            .store
+            .journal_accept(record, origin.as_bytes(), counter, number);
+        if kept.is_ok_and(|len| len < JOURNAL_SOON) {
+            return;
+        }
+        self.persist_soon();
+    }
+
+    /// Writes the peers (if any), the direct number and the marks of one group; true if the
+    /// marks were stored.
+    fn store_state(&self, record: u64, state: &PersistState) -> bool {
         let peers: Vec<StoredPeer> = (state.table.iter())
             .map(|e| StoredPeer {
                 key: *e.key.as_bytes(),
@@ -57,7 +90,7 @@ impl Runtime {
                 direct: m.direct,
             })
             .collect();
-        let _ = self.store.set_marks(record, &marks);
+        let marks_stored = self.store.set_marks(record, &marks).is_ok();
         let unix = unix_now();
         let history: Vec<StoredHistory> = (state.history.iter())
             .map(|r| StoredHistory {
@@ -68,6 +101,7 @@ impl Runtime {
             })
             .collect();
         let _ = self.store.sync_history(record, &history);
+        marks_stored
     }
 
     /// Writes the nicks we know in `group` (not ours): a restarted node's marks refuse the

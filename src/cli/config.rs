@@ -50,6 +50,21 @@ pub struct FileConfig {
     /// The `[limits]` table.
     #[serde(default)]
     pub limits: Limits,
+    /// The `[history]` table.
+    #[serde(default)]
+    pub history: History,
+}
+
+/// The `[history]` table: how much signed history each group keeps (PROTOCOL.md §6.13).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    /// Most messages kept per group (`--history`); 0..=100000, 0 keeps none.
+    #[serde(default, deserialize_with = "in_range::<_, 0, 100_000>")]
+    pub messages: Option<u64>,
+    /// Days kept (`--history-days`); 1..=365.
+    #[serde(default, deserialize_with = "in_range::<_, 1, 365>")]
+    pub days: Option<u64>,
 }
 
 /// The `[limits]` table: work and memory bounds of the runtime.
@@ -171,6 +186,8 @@ impl FileConfig {
         args.advertise = args.advertise.or(self.advertise);
         args.index = args.index.or(self.index);
         args.join_timeout = args.join_timeout.or(self.limits.join_timeout);
+        args.history = args.history.or(self.history.messages);
+        args.history_days = args.history_days.or(self.history.days);
     }
 
     /// Sets the driver's channel capacities and receive buffer from `[limits]`.
@@ -329,11 +346,29 @@ mod tests {
             recv_buffer: Some(1_048_576),
         };
         assert_eq!(config.limits, limits);
+        let history = History {
+            messages: Some(1000),
+            days: Some(7),
+        };
+        assert_eq!(config.history, history);
         assert_eq!(
             config.database.as_deref(),
             Some("postgres://dhtchat@db/index")
         );
         assert_eq!(config.database_file, None);
+    }
+
+    #[test]
+    fn history_limits_come_from_the_file_under_the_flags() {
+        let config = parse("[history]\nmessages = 200\ndays = 2\n").unwrap();
+        let mut group = args(&["--history", "50"]);
+        config.apply(&mut group);
+        assert_eq!((group.history, group.history_days), (Some(50), Some(2)));
+        let line = error("[history]\ndays = 0\n");
+        assert!(
+            line.contains("key days: 0 is out of range 1..=365"),
+            "{line}"
+        );
     }
 
     #[test]

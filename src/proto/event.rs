@@ -520,6 +520,10 @@ pub struct HistoryStats {
     pub gaps_found: u64,
     /// Requests refused: `joined` visibility or a non-member asker.
     pub refused: u64,
+    /// Entries stored after the fetch began (young): left to the live path and repair.
+    pub young: u64,
+    /// Young entries that had not arrived live within `recent_ttl`: shown as history.
+    pub young_late: u64,
 }
 
 impl Default for Stats {

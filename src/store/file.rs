@@ -46,6 +46,7 @@ pub(super) fn create_database(dir: &Path, path: &Path) -> Result<(), StoreError>
     let store = Store {
         db: super::Db::Writer(db),
         path: tmp.clone(),
+        journal: None,
     };
     store.check_schema()?;
     if let super::Db::Writer(db) = store.db {

@@ -33,6 +33,9 @@
 //! | `numbers` | `u64` group id | `u32`: the last broadcast number we spent |
 //! | `direct_numbers`, `marks` | `u64` group id | see `marks.rs`: the last direct number we spent; each origin's highest accepted numbers |
 //!
+//! Beside the file, `<data dir>/marks.journal` (`journal.rs`): the numbers shown since the
+//! marks were last stored, appended before each is shown, so a kill -9 shows nothing again.
+//!
 //! Postcard strings are length-prefixed UTF-8, `Option` a 0/1 byte, integers varints. Facts
 //! are keyed by chat id rather than group id, so removing a group ([`Store::remove_group`])
 //! keeps its bans, which apply again when the group is rejoined. A file whose schema record
@@ -45,6 +48,7 @@ mod facts;
 mod file;
 mod groups;
 mod history;
+mod journal;
 mod marks;
 mod records;
 
@@ -61,6 +65,7 @@ pub use error::StoreError;
 pub use facts::{Fact, MAX_FACT_KEY_LEN, MAX_FACT_LEN, MAX_FACTS_PER_CHAT};
 pub use groups::MAX_GROUPS;
 pub use history::{MAX_HISTORY_ROWS, StoredHistory};
+pub use journal::{JOURNAL_MAX, JOURNAL_NAME, JOURNAL_SOON, JournalCounter, JournalStats};
 pub use marks::{MAX_MARKS, StoredMark};
 pub use records::{GroupRecord, MAX_JOIN_LEN, MAX_LABEL_LEN, MAX_NICK_LEN, MAX_PEERS, StoredPeer};
 
@@ -102,6 +107,8 @@ fn data_dir_from(xdg_data_home: Option<OsString>, home: Option<OsString>) -> Opt
 pub struct Store {
     db: Db,
     path: PathBuf,
+    /// The marks journal (`journal.rs`); writer stores only.
+    journal: Option<journal::Journal>,
 }
 
 /// The redb handle: the writer, or a read-only reader.
@@ -146,9 +153,14 @@ impl Store {
             .create(&path)
             .map_err(|e| StoreError::from_redb(&path, e))?;
         file::remove_leftover_temp_files(dir);
+        let journal = journal::Journal::open(dir).map_err(|source| StoreError::Io {
+            path: dir.join(JOURNAL_NAME),
+            source,
+        })?;
         let store = Self {
             db: Db::Writer(db),
             path,
+            journal: Some(journal),
         };
         store.check_schema()?;
         Ok(store)
@@ -172,6 +184,7 @@ impl Store {
         let store = Self {
             db: Db::Reader(db),
             path,
+            journal: None,
         };
         store.require_schema(store.read_schema()?)?;
         Ok(store)

@@ -14,21 +14,26 @@
 //! 3. When no gap is left to ask, the new messages are shown in display order (see
 //!    [`Fetch::display_order`]) as [`Event::HistoryMessage`], kept in our own log, and
 //!    [`Event::HistoryDone`] follows.
+//! 4. Only what was said before the fetch began is history: an entry stored after it is
+//!    *young* and left to the live path (`young.rs`); one accepted before (in our log, at
+//!    or below its origin's mark, or in its live window) is not taken again.
 //!
 //! It fetches again by itself when its ticks stalled for [`STALL`] (the process was stopped)
 //! or its table emptied and filled again (it was cut off).
 
+mod young;
+
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::Rng;
 
 use super::{Group, age_secs, is_text};
 use crate::proto::io::Io;
-use crate::proto::{Dialect, DropReason, Event, TextKind};
+use crate::proto::{Dialect, DropReason, Event};
 use crate::wire::{
-    HistoryEntry, HistoryPage, HistoryRequest, MAX_DATA, MessageId, Payload, PublicKey,
+    HistoryEntry, HistoryPage, HistoryRequest, MAX_DATA, Payload, PublicKey,
     history::HISTORY_REQUEST_LEN,
 };
 
@@ -36,7 +41,7 @@ use crate::wire::{
 /// arrived around its departure is not missed.
 const OVERLAP: u32 = 120;
 /// A tick this long after the previous one means we were stopped: fetch again.
-const STALL: Duration = Duration::from_secs(10);
+const STALL: std::time::Duration = std::time::Duration::from_secs(10);
 /// Requests without progress before the next member is asked.
 const TRIES: u32 = 3;
 /// Most gap requests per fetch (each asks one origin's range of another member), and most
@@ -96,6 +101,10 @@ pub(crate) struct Fetch {
     /// The last tick, and whether our table was empty since the last fetch.
     last_tick: Option<Instant>,
     cut_off: bool,
+    /// When this fetch was triggered: entries stored after it are young.
+    began: Option<Instant>,
+    /// Young entries waiting for their live copies; outlive the fetch that found them.
+    young: young::Young,
 }
 
 impl Fetch {
@@ -103,6 +112,8 @@ impl Fetch {
     pub(crate) fn restart(&mut self, now: Instant) {
         *self = Self {
             phase: Phase::Waiting(now),
+            began: Some(now),
+            young: std::mem::take(&mut self.young),
             ..Self::default()
         };
     }
@@ -136,7 +147,11 @@ impl Group {
     /// Drives the fetch from the tick: starts it once joined, re-asks on silence.
     pub(crate) fn on_history_tick(&mut self, io: &mut Io<'_>) {
         let off = self.dialect() != Dialect::Secure || self.history.limits.max_messages == 0;
-        if off || !self.is_joined() {
+        if off {
+            return;
+        }
+        self.expire_young(io);
+        if !self.is_joined() {
             return;
         }
         // Back from a stop (no tick for STALL: SIGSTOP, a suspended laptop) or from being cut
@@ -150,7 +165,7 @@ impl Group {
             f.restart(io.now);
         }
         match self.fetch.phase {
-            Phase::Idle => self.fetch.phase = Phase::Waiting(io.now),
+            Phase::Idle => self.fetch.restart(io.now),
             Phase::Waiting(at) if io.now >= at + io.config.history_delay => self.start_main(io),
             Phase::Main | Phase::Gaps => self.on_fetch_silence(io),
             Phase::Waiting(_) | Phase::Done => {}
@@ -326,24 +341,28 @@ impl Group {
             self.fetch.claims.push((origin, e.number, e.prev));
         }
         let key = (origin, e.number);
-        let fresh = !self.history.holds(&origin, e.number) && !self.fetch.got.contains_key(&key);
-        if !fresh || self.fetch.got.len() >= self.history.limits.max_messages {
+        if self.known(&origin, e.number) || self.accepted_before(&origin, e.number) {
             return;
         }
         let mut plain = Vec::with_capacity(1 + b.encoded_len());
-        if Payload::Broadcast(b).encode(&mut plain).is_ok() {
+        if Payload::Broadcast(b).encode(&mut plain).is_err() {
+            return;
+        }
+        let plain = plain.into_boxed_slice();
+        if self.is_young(io.now, e.age) {
+            self.defer_young(io, key, e.age, plain);
+        } else if self.fetch.got.len() < self.history.limits.max_messages {
             io.stats.history.accepted += 1;
-            let got = Got {
-                age: e.age,
-                plain: plain.into_boxed_slice(),
-            };
-            self.fetch.got.insert(key, got);
+            self.fetch.got.insert(key, Got { age: e.age, plain });
         }
     }
 
-    /// True if we hold `number` of `origin`, in our log or in this fetch.
+    /// True if we hold `number` of `origin`, in our log or in this fetch (young or not).
     fn known(&self, origin: &PublicKey, number: u32) -> bool {
-        self.history.holds(origin, number) || self.fetch.got.contains_key(&(*origin, number))
+        let key = (*origin, number);
+        self.history.holds(origin, number)
+            || self.fetch.got.contains_key(&key)
+            || self.fetch.young.contains(&key)
     }
 
     /// The highest number of `origin` we hold below `number`, in our log or this fetch.
@@ -356,7 +375,9 @@ impl Group {
             .range(range)
             .next_back()
             .map(|((_, n), _)| *n);
-        in_log.max(in_got)
+        in_log
+            .max(in_got)
+            .max(self.fetch.young.below(origin, number))
     }
 
     /// A pass ended: queue the gaps it showed, then ask the next one or finish.
@@ -422,25 +443,7 @@ impl Group {
             let Ok(Payload::Broadcast(b)) = Payload::decode(&got.plain) else {
                 continue;
             };
-            if !self
-                .history
-                .push(io.now, Duration::from_secs(u64::from(age)), &b)
-            {
-                continue;
-            }
-            let kind = match MessageId::try_from(b.message_id) {
-                Ok(MessageId::Chat) => TextKind::Chat,
-                _ => TextKind::Action,
-            };
-            shown += 1;
-            io.emit(Event::HistoryMessage {
-                group: self.id(),
-                origin,
-                number,
-                kind,
-                text: b.body.to_vec(),
-                age_secs: age,
-            });
+            shown += u32::from(self.show_history(io, &b, age));
         }
         let gaps = (self.fetch.asked.iter())
             .filter(|(o, n)| !self.known(o, *n))
@@ -448,6 +451,7 @@ impl Group {
         self.fetch = Fetch {
             phase: Phase::Done,
             last_tick: self.fetch.last_tick,
+            young: std::mem::take(&mut self.fetch.young),
             ..Fetch::default()
         };
         io.emit(Event::HistoryDone {
