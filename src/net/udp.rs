@@ -23,7 +23,6 @@
 use std::io;
 use std::net::SocketAddr;
 
-use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use crate::proto::Transmit;
@@ -103,6 +102,7 @@ impl RecvBatch {
     #[cfg(target_os = "linux")]
     fn recv_linux(&mut self, socket: &UdpSocket, v6: bool, want: usize) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
+        use tokio::io::Interest;
         let fd = socket.as_raw_fd();
         for _ in 0..2 {
             let read = socket.try_io(Interest::READABLE, || {
@@ -130,7 +130,8 @@ impl RecvBatch {
             match socket.try_recv_from(&mut self.bufs[slot]) {
                 Ok((len, from)) => self.meta.push((canonical(from), slot, len)),
                 Err(e) if is_reset(&e) => tracing::trace!(error = %e, "ignored"),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // What was read stays in `meta`; `recv` reads would-block as drained.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(e),
                 Err(e) if self.meta.is_empty() => return Err(e),
                 Err(_) => break,
             }
@@ -283,6 +284,7 @@ fn send_some(socket: &UdpSocket, v6: bool, pending: &[Transmit]) -> io::Result<u
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
+        use tokio::io::Interest;
         let fd = socket.as_raw_fd();
         SEND_STATE.with_borrow_mut(|state| {
             socket.try_io(Interest::WRITABLE, || state.send(fd, v6, pending))
