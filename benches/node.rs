@@ -58,6 +58,7 @@ const CHAT_PLAINTEXT: usize = 1 + 37 + 200 + 96;
 const SEND_NODES6_PLAINTEXT: usize = 1 + 8 + 6 * 51;
 
 /// The hand-driven peer of the test suite (a key, an address, a shared-key cache).
+#[path = "node/harness.rs"]
 mod harness;
 use harness::{Case, criterion_benches, paired_report, run_one, timed};
 

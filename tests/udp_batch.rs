@@ -224,9 +224,8 @@ fn truncated_datagrams_are_dropped_and_counted() {
 #[test]
 fn ipv4_peers_of_a_dual_stack_socket_and_one_batch_for_both_families() {
     runtime().block_on(async {
-        let v6 = match UdpSocket::bind("[::]:0").await {
-            Ok(s) => s,
-            Err(_) => return, // no IPv6 on this machine
+        let Ok(v6) = UdpSocket::bind("[::]:0").await else {
+            return; // no IPv6 on this machine
         };
         let v6_port = v6.local_addr().unwrap().port();
         let v4 = UdpSocket::bind("127.0.0.1:0").await.unwrap();
