@@ -317,11 +317,19 @@ pub fn is_acceptable_key(key: &PublicKey) -> bool {
     is_canonical(key) && !is_low_order(key)
 }
 
-/// A bounded LRU of precomputed shared keys, keyed by (our key, their key).
+/// Most prepared mac1 states [`SharedKeys::mac1`] keeps: our own keys (one per group) and
+/// the peers we send to most (the eager tree's few targets). About 210 bytes each: at 64 the
+/// states took 2.7 MB of the 200-node bench's heap (random fan-out, every entry used).
+pub const MAC1_CACHE: usize = 16;
+
+/// A bounded LRU of precomputed shared keys, keyed by (our key, their key); and a smaller one
+/// of prepared mac1 states ([`Mac1Key`]), keyed by the receiver.
 pub struct SharedKeys {
     /// Unbounded to `lru`, bounded here by `cap`: `LruCache::new` would allocate room for
     /// all `cap` entries up front (about 35 KiB at the default 1024), most never used.
     cache: LruCache<(PublicKey, PublicKey), SalsaBox>,
+    /// Bounded here by [`MAC1_CACHE`], as `cache`.
+    mac1: LruCache<PublicKey, Mac1Key>,
     cap: NonZeroUsize,
     lookups: u64,
     misses: u64,
@@ -332,6 +340,7 @@ impl SharedKeys {
     pub fn new(capacity: NonZeroUsize) -> Self {
         Self {
             cache: LruCache::unbounded(),
+            mac1: LruCache::unbounded(),
             cap: capacity,
             lookups: 0,
             misses: 0,
@@ -355,6 +364,21 @@ impl SharedKeys {
         });
         self.lookups += 1;
         Some(shared)
+    }
+
+    /// The prepared mac1 of `receiver` (PROTOCOL.md §2.1), kept for the [`MAC1_CACHE`] most
+    /// recently used receivers: with it a mac1 costs two BLAKE2s compressions, not four.
+    pub fn mac1(&mut self, receiver: &PublicKey) -> &Mac1Key {
+        if self.mac1.len() >= MAC1_CACHE && !self.mac1.contains(receiver) {
+            self.mac1.pop_lru();
+        }
+        self.mac1
+            .get_or_insert(*receiver, || Mac1Key::new(receiver))
+    }
+
+    /// Number of prepared mac1 states held.
+    pub fn mac1_len(&self) -> usize {
+        self.mac1.len()
     }
 
     /// True if the shared key of `ours` and `theirs` is cached: using it costs no X25519.
@@ -493,9 +517,9 @@ pub fn open_datagram<'s>(
 
 mod mac;
 pub use mac::{
-    COOKIE_LEN, COOKIE_REPLY_ID, COOKIE_REPLY_LEN, MAC1_COVERS, MAC1_LEN, MAC2_COVERS,
+    COOKIE_LEN, COOKIE_REPLY_ID, COOKIE_REPLY_LEN, MAC1_COVERS, MAC1_LEN, MAC2_COVERS, Mac1Key,
     NONCE_RANDOM_LEN, check_mac1, check_mac2, cookie, cookie_reply_receiver, mac1, mac1_key,
-    mac1_nonce, mac1_of, open_cookie_reply, seal_cookie_reply,
+    mac1_nonce, mac1_nonce_with, mac1_of, open_cookie_reply, seal_cookie_reply,
 };
 
 #[cfg(test)]

@@ -64,6 +64,70 @@ pub fn mac1(receiver: &PublicKey, covered: &[u8]) -> [u8; MAC1_LEN] {
     blake2s64(&mac1_key(receiver), &[covered])
 }
 
+/// Bytes at the start of what a mac1 covers that depend only on the receiver: the outer id
+/// and the receiver key.
+const MAC1_PREFIX: usize = 1 + KEY_LEN;
+
+/// The mac1 of one receiver, prepared: its key derived and the key block and the covered
+/// bytes' fixed prefix (outer id, receiver key) absorbed, so a mac1 costs two BLAKE2s
+/// compressions instead of four (key derivation, key block, two data blocks). Same result
+/// as [`mac1`].
+#[derive(Clone)]
+pub struct Mac1Key {
+    state: Blake2sMac<U8>,
+    prefix: [u8; MAC1_PREFIX],
+}
+
+impl std::fmt::Debug for Mac1Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mac1Key").finish_non_exhaustive()
+    }
+}
+
+impl Mac1Key {
+    /// The prepared mac1 of `receiver`.
+    pub fn new(receiver: &PublicKey) -> Self {
+        let mut prefix = [0u8; MAC1_PREFIX];
+        prefix[0] = crate::wire::ENVELOPE_ID;
+        prefix[1..].copy_from_slice(&receiver.0);
+        let key = mac1_key(receiver);
+        let mut state =
+            <Blake2sMac<U8> as Mac>::new_from_slice(&key).unwrap_or_else(|_| unreachable!());
+        Mac::update(&mut state, &prefix);
+        Self { state, prefix }
+    }
+
+    /// mac1 over `covered` (the first [`MAC1_COVERS`] bytes of a datagram), as [`mac1`]
+    /// computes it for this receiver.
+    pub fn mac(&self, covered: &[u8]) -> [u8; MAC1_LEN] {
+        match covered.split_at_checked(MAC1_PREFIX) {
+            Some((prefix, rest)) if prefix == self.prefix => {
+                let mut m = self.state.clone();
+                Mac::update(&mut m, rest);
+                m.finalize_fixed().into()
+            }
+            _ => blake2s64(&mac1_key(&self.receiver()), &[covered]),
+        }
+    }
+
+    /// True if `datagram` carries a good mac1 for this receiver, as [`check_mac1`].
+    pub fn check(&self, datagram: &[u8]) -> bool {
+        let (Some(covered), Some(got)) = (
+            datagram.get(..MAC1_COVERS),
+            datagram.get(MAC1_COVERS..MAC1_COVERS + MAC1_LEN),
+        ) else {
+            return false;
+        };
+        same(&self.mac(covered), got)
+    }
+
+    fn receiver(&self) -> PublicKey {
+        let mut key = [0u8; KEY_LEN];
+        key.copy_from_slice(&self.prefix[1..]);
+        PublicKey(key)
+    }
+}
+
 /// A secure-dialect nonce for a datagram from `sender` to `receiver`: `counter`, then mac2
 /// under `cookie` (zeros without one), then mac1.
 pub fn mac1_nonce(
@@ -72,9 +136,18 @@ pub fn mac1_nonce(
     receiver: &PublicKey,
     sender: &PublicKey,
 ) -> [u8; NONCE_LEN] {
+    mac1_nonce_with(&Mac1Key::new(receiver), counter, cookie, sender)
+}
+
+/// [`mac1_nonce`] with the receiver's prepared mac1.
+pub fn mac1_nonce_with(
+    receiver: &Mac1Key,
+    counter: &[u8; NONCE_RANDOM_LEN],
+    cookie: Option<&[u8; COOKIE_LEN]>,
+    sender: &PublicKey,
+) -> [u8; NONCE_LEN] {
     let mut covered = [0u8; MAC1_COVERS];
-    covered[0] = crate::wire::ENVELOPE_ID;
-    covered[1..33].copy_from_slice(&receiver.0);
+    covered[..MAC1_PREFIX].copy_from_slice(&receiver.prefix);
     covered[33..65].copy_from_slice(&sender.0);
     covered[65..MAC2_COVERS].copy_from_slice(counter);
     if let Some(c) = cookie {
@@ -83,7 +156,7 @@ pub fn mac1_nonce(
     }
     let mut nonce = [0u8; NONCE_LEN];
     nonce[..16].copy_from_slice(&covered[65..]);
-    nonce[16..].copy_from_slice(&mac1(receiver, &covered));
+    nonce[16..].copy_from_slice(&receiver.mac(&covered));
     nonce
 }
 

@@ -269,3 +269,61 @@ fn secrets_are_zeroized_on_drop() {
     assert!(std::mem::needs_drop::<SalsaBox>());
     assert!(std::mem::needs_drop::<Identity>());
 }
+
+/// A prepared [`Mac1Key`] gives exactly [`mac1`]'s result, also for bytes whose prefix is not
+/// its receiver's (it then computes it afresh), and its check refuses any changed byte.
+#[test]
+fn prepared_mac1_equals_mac1() {
+    let receivers = [
+        PublicKey([3; 32]),
+        PublicKey([0xA5; 32]),
+        PublicKey([0; 32]),
+    ];
+    for (i, receiver) in receivers.iter().enumerate() {
+        let key = Mac1Key::new(receiver);
+        for cookie in [None, Some([i as u8; COOKIE_LEN])] {
+            let counter = [i as u8 + 1; NONCE_RANDOM_LEN];
+            let sender = PublicKey([0x40 + i as u8; 32]);
+            let nonce = mac1_nonce(&counter, cookie.as_ref(), receiver, &sender);
+            assert_eq!(
+                nonce,
+                mac1_nonce_with(&key, &counter, cookie.as_ref(), &sender)
+            );
+            let mut datagram = vec![crate::wire::ENVELOPE_ID];
+            datagram.extend_from_slice(&receiver.0);
+            datagram.extend_from_slice(&sender.0);
+            datagram.extend_from_slice(&nonce);
+            datagram.extend_from_slice(&[7; 40]);
+            assert_eq!(
+                key.mac(&datagram[..MAC1_COVERS]),
+                mac1(receiver, &datagram[..MAC1_COVERS])
+            );
+            assert!(key.check(&datagram) && check_mac1(receiver, &datagram));
+            for at in [0, 1, 32, 33, 70, MAC1_COVERS - 1, MAC1_COVERS + 3] {
+                let mut bad = datagram.clone();
+                bad[at] ^= 1;
+                assert_eq!(
+                    key.mac(&bad[..MAC1_COVERS]),
+                    mac1(receiver, &bad[..MAC1_COVERS])
+                );
+                assert!(!key.check(&bad), "byte {at} changed");
+            }
+            assert!(!key.check(&datagram[..MAC1_COVERS + 4]), "too short");
+        }
+    }
+}
+
+/// The mac1 cache is bounded and returns the receiver's own prepared state.
+#[test]
+fn mac1_cache_is_bounded() {
+    let mut keys = SharedKeys::new(NonZeroUsize::new(8).unwrap());
+    let covered = [9u8; MAC1_COVERS];
+    for i in 0..(MAC1_CACHE as u32 + 40) {
+        let mut k = [0u8; 32];
+        k[..4].copy_from_slice(&i.to_le_bytes());
+        let r = PublicKey(k);
+        assert_eq!(keys.mac1(&r).mac(&covered), mac1(&r, &covered));
+        assert!(keys.mac1_len() <= MAC1_CACHE);
+    }
+    assert_eq!(keys.mac1_len(), MAC1_CACHE);
+}

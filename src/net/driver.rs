@@ -3,12 +3,14 @@
 //! One loop, three inputs, one `select!` (unbiased, so no input starves the others):
 //!
 //! - the socket is readable: up to `recv_batch` datagrams are read without waiting, in chunks
-//!   of up to `RECV_CHUNK` handed together to `Node::handle_datagrams` (which checks the
-//!   signatures of a chunk's broadcasts in one batch). `ConnectionReset`/`ConnectionRefused`
-//!   (an ICMP error for an earlier send, reported on some systems) are skipped, as in quinn's
-//!   `poll_socket`. The receive buffers and the node's batch scratch are one per worker
-//!   thread (`RecvScratch`), not one per driver: a read never awaits, so the drivers of
-//!   one thread take turns with them, and N nodes in one process do not hold N copies.
+//!   of up to [`RECV_CHUNK`] (one `recvmmsg` each on Linux, `net/udp.rs`) handed together to
+//!   `Node::handle_datagrams` (which checks the signatures of a chunk's broadcasts in one
+//!   batch). `ConnectionReset`/`ConnectionRefused` (an ICMP error for an earlier send,
+//!   reported on some systems) are skipped, as in quinn's `poll_socket`; a datagram longer
+//!   than the receive buffer is dropped and counted. The receive buffers and the node's batch
+//!   scratch are one per worker thread (`RecvScratch`), not one per driver: a read never
+//!   awaits, so the drivers of one thread take turns with them, and N nodes in one process
+//!   do not hold N copies.
 //! - the node's timer: `sleep_until(poll_timeout())`; on waking the real clock is compared with
 //!   the deadline (quinn's `drive_timer`) before `handle_timeout` runs.
 //! - a [`Command`] from a front end (bounded channel). When every [`Handle`] is dropped the
@@ -16,7 +18,8 @@
 //!
 //! After every input the node's events go to the event channel (`try_send`: a full channel
 //! drops and counts, the protocol never waits for a slow front end), and before the next input
-//! is read every queued datagram is sent (send errors are counted and logged, never fatal).
+//! is read every queued datagram is sent, up to `SEND_CHUNK` per system call (`sendmmsg` on
+//! Linux; send errors are counted and logged, never fatal).
 //!
 //! Addresses: a socket bound to an IPv6 address with IPv4 peers sees them as
 //! `::ffff:a.b.c.d`; the node is always given the plain IPv4 form, and IPv4 destinations are
@@ -24,7 +27,7 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::time::Instant;
@@ -32,27 +35,20 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Sleep;
-use tracing::{debug, trace, warn};
+use tracing::{debug, warn};
 
 use super::command::Command;
+use super::udp::{RECV_CHUNK, Received, RecvBatch, SendQueue};
 use super::{DriverError, Handle, now};
 use crate::proto::{BatchScratch, Config, Event, GroupId, Node, Stats};
 
 mod execute;
 
-/// Receive buffer size: above the 1024-byte datagram cap, so an oversize datagram is seen
-/// whole (and dropped by the node as malformed) instead of being truncated into a valid size.
-const RECV_BUF: usize = 2048;
-
-/// Most datagrams read before they are handed to the node together (its batch size).
-const RECV_CHUNK: usize = 16;
-
-/// Receive-side working memory of the drivers of one thread: datagram buffers, their
-/// senders and lengths, and the node's batch scratch.
+/// Receive-side working memory of the drivers of one thread: the datagram buffers and the
+/// node's batch scratch.
 #[derive(Debug, Default)]
 struct RecvScratch {
-    bufs: Vec<[u8; RECV_BUF]>,
-    meta: Vec<(SocketAddr, usize)>,
+    recv: RecvBatch,
     batch: BatchScratch,
 }
 
@@ -106,6 +102,9 @@ pub struct DriverStats {
     pub send_errors: u64,
     /// `recv_from` failures other than would-block and connection resets.
     pub recv_errors: u64,
+    /// Datagrams dropped on arrival because they were longer than the receive buffer
+    /// (`net::udp::RECV_BUF`), so would have been handed on cut short.
+    pub recv_truncated: u64,
     /// Broadcast signatures accepted by a batch verification that passed.
     pub signatures_batched: u64,
     /// Batch verifications that failed (their signatures were then checked one by one).
@@ -121,9 +120,11 @@ pub struct Driver {
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NodeEvent>,
     recv_batch: usize,
+    /// Datagrams taken from the node and not yet sent.
+    out: SendQueue,
     events_dropped: u64,
-    send_errors: u64,
     recv_errors: u64,
+    recv_truncated: u64,
     batch: crate::proto::BatchCounts,
 }
 
@@ -156,9 +157,10 @@ impl Driver {
             commands,
             events,
             recv_batch: options.recv_batch.max(1),
+            out: SendQueue::new(),
             events_dropped: 0,
-            send_errors: 0,
             recv_errors: 0,
+            recv_truncated: 0,
             batch: crate::proto::BatchCounts::default(),
         };
         Ok((driver, Handle::new(command_tx, local_addr), event_rx))
@@ -226,51 +228,31 @@ impl Driver {
     /// Reads up to `recv_batch` datagrams that are already waiting, a chunk at a time.
     fn read_batch(&mut self) {
         SCRATCH.with_borrow_mut(|scratch| {
+            let v6 = self.local_addr.is_ipv6();
             let mut left = self.recv_batch;
             while left > 0 {
                 let want = left.min(RECV_CHUNK);
-                let more = self.recv_chunk(scratch, want);
                 left -= want;
+                let read = scratch.recv.recv(&self.socket, v6, want);
+                self.recv_truncated += scratch.recv.truncated();
                 self.handle_chunk(scratch);
-                if !more {
-                    return;
+                match read {
+                    Ok(Received::Full) => {}
+                    Ok(Received::Drained) => return,
+                    Err(e) => return self.recv_failed(&e),
                 }
             }
         });
     }
 
-    /// Makes `want` attempts to read a datagram into the scratch buffers (a skipped reset
-    /// takes one); false once the socket has no more (or failed).
-    fn recv_chunk(&mut self, scratch: &mut RecvScratch, want: usize) -> bool {
-        scratch.meta.clear();
-        for _ in 0..want {
-            let slot = scratch.meta.len();
-            if scratch.bufs.len() <= slot {
-                scratch.bufs.push([0; RECV_BUF]);
-            }
-            match self.socket.try_recv_from(&mut scratch.bufs[slot]) {
-                Ok((len, from)) => scratch.meta.push((canonical(from), len)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(e) if is_reset(&e) => trace!(error = %e, "ignored"),
-                Err(e) => {
-                    self.recv_failed(&e);
-                    return false;
-                }
-            }
-        }
-        true
-    }
-
     /// Hands the datagrams read into the scratch to the node, then its events onwards.
     fn handle_chunk(&mut self, scratch: &mut RecvScratch) {
-        if scratch.meta.is_empty() {
+        if scratch.recv.is_empty() {
             return;
         }
         let at = now();
-        let RecvScratch { bufs, meta, batch } = scratch;
-        let datagrams =
-            (meta.iter().zip(bufs.iter())).map(|(&(from, len), buf)| (from, &buf[..len]));
-        let counts = self.node.handle_datagrams(at, datagrams, batch);
+        let RecvScratch { recv, batch } = scratch;
+        let counts = self.node.handle_datagrams(at, recv.datagrams(), batch);
         self.batch.batched += counts.batched;
         self.batch.failed_batches += counts.failed_batches;
         self.drain_events(at);
@@ -314,8 +296,9 @@ impl Driver {
         DriverStats {
             node: self.node.stats().clone(),
             events_dropped: self.events_dropped,
-            send_errors: self.send_errors,
+            send_errors: self.out.errors(),
             recv_errors: self.recv_errors,
+            recv_truncated: self.recv_truncated,
             signatures_batched: self.batch.batched,
             failed_batches: self.batch.failed_batches,
         }
@@ -330,16 +313,18 @@ impl Driver {
         }
     }
 
-    /// Sends every queued datagram. The node's queue is bounded, so this is too.
+    /// Sends every queued datagram, up to `SEND_CHUNK` per system call, and hands their
+    /// buffers back to the node. The node's queue is bounded, so this is too.
     async fn flush_transmits(&mut self) {
         let v6 = self.local_addr.is_ipv6();
-        while let Some(t) = self.node.poll_transmit() {
-            let to = for_socket(t.destination, v6);
-            if let Err(e) = self.socket.send_to(&t.payload, to).await {
-                self.send_errors += 1;
-                debug!(addr = %self.local_addr, %to, error = %e, "send_to failed");
+        loop {
+            self.out.fill(|| self.node.poll_transmit());
+            if self.out.pending() == 0 {
+                return;
             }
-            self.node.recycle(t.payload);
+            self.out.flush(&self.socket, v6).await;
+            let node = &mut self.node;
+            self.out.recycle_done(|payload| node.recycle(payload));
         }
     }
 }
@@ -359,30 +344,10 @@ fn bind_socket(addr: SocketAddr, recv_buffer: Option<usize>) -> io::Result<UdpSo
     UdpSocket::from_std(socket.into())
 }
 
-/// Errors that report an ICMP message about an earlier datagram, not a broken socket.
-fn is_reset(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
-    )
-}
-
-/// An IPv4 peer seen through an IPv6 socket (`::ffff:a.b.c.d`) as the plain IPv4 address.
-fn canonical(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(addr.ip().to_canonical(), addr.port())
-}
-
-/// The destination as the socket can reach it: IPv4 addresses are mapped for an IPv6 socket.
-fn for_socket(addr: SocketAddr, socket_is_v6: bool) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V4(ip) if socket_is_v6 => SocketAddr::new(ip.to_ipv6_mapped().into(), addr.port()),
-        _ => addr,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::udp::{canonical, for_socket};
+    use std::net::SocketAddr;
 
     #[test]
     fn mapped_ipv4_is_canonicalised_and_mapped_back() {

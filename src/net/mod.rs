@@ -27,11 +27,13 @@
 //! - `command`: the typed [`Command`]s it accepts.
 //! - `handle`: the [`Handle`] that sends them and waits for the answers.
 //! - `clock`: [`now`], the one clock read of the crate, and [`os_seed`].
+//! - [`udp`]: batched socket I/O (`recvmmsg`/`sendmmsg` on Linux) for the driver.
 
 mod clock;
 mod command;
 mod driver;
 mod handle;
+pub mod udp;
 
 pub use clock::{now, os_seed};
 pub use command::{Command, DriverError, FactSet, GroupSnapshot, Outgoing, PersistState, Resume};

@@ -13,7 +13,7 @@ use std::time::Instant;
 use rand_chacha::ChaCha20Rng;
 
 use super::{Config, DropReason, Event, Stats, Transmit};
-use crate::crypto::{Identity, MAC1_LEN, SharedKeys, mac1_nonce, random_nonce, seal_packet};
+use crate::crypto::{Identity, MAC1_LEN, SharedKeys, mac1_nonce_with, random_nonce, seal_packet};
 use crate::wire::MAX_DATAGRAM;
 use crate::wire::{NONCE_LEN, PING_ID_LEN, Payload, PublicKey};
 
@@ -55,7 +55,7 @@ impl Io<'_> {
         let nonce = if secure {
             let counter = self.cookies.next_counter();
             let cookie = self.cookies.for_sending(&addr, self.now);
-            mac1_nonce(&counter, cookie.as_ref(), to, &own)
+            mac1_nonce_with(self.keys.mac1(to), &counter, cookie.as_ref(), &own)
         } else {
             random_nonce(self.rng)
         };

@@ -417,7 +417,7 @@ impl Node {
         let group = self.groups.get_mut(&id).ok_or(DropReason::UnknownGroup)?;
         let sender = env.sender();
         let secure = group.dialect() == Dialect::Secure;
-        if secure && !crate::crypto::check_mac1(&env.receiver(), datagram) {
+        if secure && !self.keys.mac1(&env.receiver()).check(datagram) {
             return Err(DropReason::BadMac);
         }
         if group.spam.is_graylisted(&sender, now) {
