@@ -29,6 +29,8 @@ use dhtchat::proto::JoinString;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
+pub mod tally;
+
 /// Longest wait for one expected line.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -263,7 +265,10 @@ impl Member {
             .args(["--bind", &self.bind.to_string(), "--data-dir"])
             .arg(self.dir.path())
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("DHTCHAT_CHURN_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(err)
@@ -384,6 +389,34 @@ impl Member {
     /// What it wrote on stderr over all runs.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.stderr_path()).unwrap_or_default()
+    }
+
+    /// Writes what it printed (`NAME.out`, each line with its run and seconds since its
+    /// first start) and its stderr (`NAME.err`) into `dir`.
+    pub fn save_logs(&self, dir: &std::path::Path) {
+        let t0 = self.lives.first().map(|l| l.started);
+        let lines: Vec<String> = (self.seen.iter())
+            .map(|(r, at, l)| {
+                let t = t0.map(|t| at.saturating_duration_since(t).as_secs_f64());
+                format!("[{r}] +{:.2} {l}", t.unwrap_or(0.0))
+            })
+            .collect();
+        let runs: Vec<String> = (self.lives.iter().enumerate())
+            .map(|(i, l)| {
+                let s = |x: Option<Instant>| {
+                    let t = t0.zip(x).map(|(t, x)| x.saturating_duration_since(t));
+                    t.map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64()))
+                };
+                let (start, ready, end) = (s(Some(l.started)), s(l.ready), s(l.ended));
+                format!(
+                    "run {i}: start {start} ready {ready} end {end} {:?}",
+                    l.signal
+                )
+            })
+            .collect();
+        let out = format!("{}\n{}\n", runs.join("\n"), lines.join("\n"));
+        let _ = std::fs::write(dir.join(format!("{}.out", self.name)), out);
+        let _ = std::fs::write(dir.join(format!("{}.err", self.name)), self.stderr());
     }
 
     pub fn printed(&self) -> String {
