@@ -4,7 +4,10 @@
 //! UDP impairment proxy that loses, duplicates and reorders their datagrams.
 //!
 //! **The proxy.** Each process `i` binds a real address `R_i`; the proxy binds a front
-//! address `F_i` for it, and the processes only ever learn fronts (join strings are rewritten
+//! address `F_i` for it, on an IP of its own (127.0.1.`i+1`: a node keeps at most 2 table
+//! entries per IP and meters X25519 work per IP, PROTOCOL.md §6.1-6.2, so members all seen
+//! from one IP would each keep 2 peers and share one DH budget, unlike members on hosts of
+//! their own), and the processes only ever learn fronts (join strings are rewritten
 //! to the front, and every datagram arrives from one). A datagram from `R_j` to `F_i` is
 //! forwarded to `R_i` from `F_j`, so `i` sees it from `j`'s front and answers there. On the
 //! way it is lost, duplicated or held back behind the next datagram (reordered) with the
@@ -67,9 +70,11 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy for processes at `reals` (index = process).
     pub fn start(reals: &[SocketAddr], imp: Impairment, seed: u64) -> Self {
+        assert!(reals.len() < 255, "one loopback IP per front");
         let fronts: Vec<Arc<UdpSocket>> = (0..reals.len())
-            .map(|_| {
-                let s = UdpSocket::bind("127.0.0.1:0").expect("bind a front");
+            .map(|i| {
+                let ip = std::net::Ipv4Addr::new(127, 0, 1, i as u8 + 1);
+                let s = UdpSocket::bind((ip, 0)).expect("bind a front");
                 s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
                 Arc::new(s)
             })
@@ -196,10 +201,26 @@ impl Lane {
 }
 
 /// A free loopback UDP address (bound, then released for the process to take), on
-/// 127.0.0.2 so that no proxy front (127.0.0.1) takes it meanwhile.
+/// 127.0.0.2 so that no proxy front (127.0.1.x) takes it meanwhile, and below the kernel's
+/// ephemeral range (32768 and up on Linux), so that no socket bound to port 0 elsewhere on
+/// the machine takes it while its member is stopped (a restart then could not bind it).
 pub fn free_addr() -> SocketAddr {
-    let s = UdpSocket::bind("127.0.0.2:0").expect("bind");
-    s.local_addr().unwrap()
+    // Each port once per test process.
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    let seed = u64::from(std::process::id()) << 20 | given.len() as u64;
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    for _ in 0..1000 {
+        let port = rng.random_range(20_000..32_000);
+        if given.contains(&port) {
+            continue;
+        }
+        if let Ok(s) = UdpSocket::bind(("127.0.0.2", port)) {
+            given.push(port);
+            return s.local_addr().unwrap();
+        }
+    }
+    panic!("no free port on 127.0.0.2 in 20000..32000");
 }
 
 /// One run of a process: when it started, was READY, and ended (if it did).
