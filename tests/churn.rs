@@ -12,7 +12,7 @@
 //! §6.9), no member exits by itself or panics. Each member's output and stderr are kept in
 //! `$CARGO_TARGET_TMPDIR/churn-<test>/` (`mN.out`, `mN.err`).
 //!
-//! `churn_in_ci` (20 members, 40 s of churn, about 75 s in all) runs with `cargo test`;
+//! `churn_in_ci` (20 members, 40 s of churn, about 70 s in all) runs with `cargo test`;
 //! `churn_for_minutes` is ignored and runs `DHTCHAT_CHURN_SECS` (default 180) seconds:
 //! `DHTCHAT_CHURN_SECS=180 cargo test --test churn -- --ignored --nocapture`.
 // Real processes run in real time: the bounded waits below read the clock.
