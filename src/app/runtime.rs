@@ -86,13 +86,13 @@ enum Wake {
 impl Wake {
     fn kind(&self) -> &'static str {
         match self {
-            Wake::Node(_) => "node",
-            Wake::Input(_) => "input",
-            Wake::Stop(_) => "stop",
-            Wake::Persist => "persist",
-            Wake::Report => "report",
-            Wake::JoinDue => "join",
-            Wake::Index(_) => "index",
+            Self::Node(_) => "node",
+            Self::Input(_) => "input",
+            Self::Stop(_) => "stop",
+            Self::Persist => "persist",
+            Self::Report => "report",
+            Self::JoinDue => "join",
+            Self::Index(_) => "index",
         }
     }
 }

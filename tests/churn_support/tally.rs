@@ -50,6 +50,9 @@ pub struct Missing {
     pub sender_end: Option<&'static str>,
 }
 
+/// A repeat: the member, the text, and the (run, kind) of every show.
+pub type Repeat = (usize, String, Vec<(usize, String)>);
+
 /// The counts of one run.
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -60,7 +63,7 @@ pub struct Tally {
     /// (member, text, runs that showed it): repeats after kill -9 restarts.
     pub reshown_after_kill: Vec<(usize, String, Vec<usize>)>,
     /// (member, text, (run, kind) of every show): every other repeat.
-    pub other_dups: Vec<(usize, String, Vec<(usize, String)>)>,
+    pub other_dups: Vec<Repeat>,
     /// Delays from sending to the first show, for the pairs shown in the live run.
     pub live_delays: Vec<Duration>,
     /// Pairs first shown as `HIST`.
