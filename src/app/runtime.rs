@@ -83,6 +83,23 @@ enum Wake {
     Index(Option<Done>),
 }
 
+impl Wake {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Node(_) => "node",
+            Self::Input(_) => "input",
+            Self::Stop(_) => "stop",
+            Self::Persist => "persist",
+            Self::Report => "report",
+            Self::JoinDue => "join",
+            Self::Index(_) => "index",
+        }
+    }
+}
+
+/// A turn of the event loop this long is logged (diagnostic).
+const SLOW_WAKE: Duration = Duration::from_millis(200);
+
 impl Runtime {
     /// Binds the socket and starts the driver (no group yet): the node seed comes from
     /// `store`, event times are local with `offset`.
@@ -154,6 +171,7 @@ impl Runtime {
                 () = sleep_until(due) => Wake::JoinDue,
                 done = IndexLink::next(self.index.as_mut()) => Wake::Index(done),
             };
+            let (started, kind) = (TokioInstant::now(), wake.kind());
             match wake {
                 Wake::Node(None) => {
                     tracing::warn!("the driver stopped");
@@ -177,6 +195,10 @@ impl Runtime {
                     self.error(None, "the index connection stopped");
                     self.index = None;
                 }
+            }
+            let took = started.elapsed();
+            if took >= SLOW_WAKE {
+                tracing::warn!(?took, kind, "slow event loop turn");
             }
         };
         front.show(self.take_events().await)?;

@@ -185,7 +185,7 @@ impl Group {
                 peer: b.origin,
             });
         }
-        if member.rejoin() {
+        if member.rejoin(b.number) {
             // It quit and came back (a restart resumes numbering past its quit).
             io.emit(Event::PeerJoined {
                 group,

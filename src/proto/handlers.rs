@@ -83,6 +83,23 @@ impl Group {
         Ok(())
     }
 
+    /// A request that needs its sender validated (a history request, PROTOCOL.md §6.13) came
+    /// from `from`, where `sender` is not: after we restarted (it is a stored contact) or
+    /// forgot it (its quit), the asker may still hold us as a peer. Ask it, as a keep-alive
+    /// would: its answer validates it, so its next try is served. Within the probe limits;
+    /// one request per key at a time; a datagram no larger than the one received.
+    pub(crate) fn validate_asker(&mut self, io: &mut Io<'_>, sender: PublicKey, from: SocketAddr) {
+        let known = self.members.contains(&sender) && self.authorized(&sender);
+        if !known || self.pending.to_key(&sender).is_some() {
+            return;
+        }
+        if self.pending.probes() >= io.config.max_probes || !io.limiter.allow(from.ip(), io.now) {
+            io.stats.count_drop(DropReason::RateLimited);
+            return;
+        }
+        self.request(io, sender, from, Purpose::Refresh);
+    }
+
     /// A send_nodes from `sender` at `from`.
     pub(crate) fn on_send_nodes(
         &mut self,

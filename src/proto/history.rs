@@ -288,6 +288,9 @@ impl Group {
             return Err(DropReason::Banned);
         }
         if !self.is_validated(&hop, &from) {
+            // Not validated here (we restarted, or forgot it after its quit): ask it, so
+            // its next try is served (PROTOCOL.md §6.13).
+            self.validate_asker(io, hop, from);
             return Err(DropReason::UnknownSender);
         }
         self.history.trim(io.now);

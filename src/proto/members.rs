@@ -136,10 +136,20 @@ impl Member {
             .is_some_and(|w| (number.wrapping_sub(w.top()) as i32) > 0)
     }
 
-    /// May its broadcast `number` be taken? Not if it quit (and this is not a rejoin), nor if
-    /// its dedup window refuses it. Changes nothing.
+    /// True if `number` is below its quit's and not taken yet: a message it sent before it
+    /// quit, arriving late (repaired, or reordered behind the quit).
+    fn sent_before_quit(&self, number: u32, forward_cap: u32) -> bool {
+        self.window.as_ref().is_some_and(|w| {
+            (w.top().wrapping_sub(number) as i32) > 0 && w.check(number, forward_cap).is_ok()
+        })
+    }
+
+    /// May its broadcast `number` be taken? Not if it quit, unless this is a rejoin or a
+    /// message it sent before its quit that we have not taken; nor if its dedup window
+    /// refuses it. Changes nothing.
     pub(crate) fn check(&self, number: u32, forward_cap: u32) -> Result<(), DropReason> {
-        if self.departed_at.is_some() && !self.came_back(number) {
+        let late = |n| self.sent_before_quit(n, forward_cap);
+        if self.departed_at.is_some() && !self.came_back(number) && !late(number) {
             return Err(DropReason::Departed);
         }
         match &self.window {
@@ -156,9 +166,10 @@ impl Member {
         first
     }
 
-    /// It broadcast after it quit: live again. True if it had quit.
-    pub(crate) fn rejoin(&mut self) -> bool {
-        self.departed_at.take().is_some()
+    /// Its broadcast `number` was taken: if it numbers past its quit, it came back and is
+    /// live again (true); one sent before its quit changes nothing.
+    pub(crate) fn rejoin(&mut self, number: u32) -> bool {
+        self.departed_at.is_some() && self.came_back(number) && self.departed_at.take().is_some()
     }
 
     /// Caches the signing key of its signed broadcast `b`, unless one is cached already.
@@ -522,6 +533,11 @@ mod tests {
         m.depart(&key(1), t0);
         let member = m.get(&key(1)).unwrap();
         assert_eq!(member.check(5, 64), Err(DropReason::Departed));
+        assert_eq!(
+            member.check(4, 64),
+            Ok(()),
+            "sent before its quit, not taken yet"
+        );
         assert_eq!(
             member.check(6, 64),
             Ok(()),

@@ -4,7 +4,10 @@
 //! UDP impairment proxy that loses, duplicates and reorders their datagrams.
 //!
 //! **The proxy.** Each process `i` binds a real address `R_i`; the proxy binds a front
-//! address `F_i` for it, and the processes only ever learn fronts (join strings are rewritten
+//! address `F_i` for it, on an IP of its own (127.0.1.`i+1`: a node keeps at most 2 table
+//! entries per IP and meters X25519 work per IP, PROTOCOL.md §6.1-6.2, so members all seen
+//! from one IP would each keep 2 peers and share one DH budget, unlike members on hosts of
+//! their own), and the processes only ever learn fronts (join strings are rewritten
 //! to the front, and every datagram arrives from one). A datagram from `R_j` to `F_i` is
 //! forwarded to `R_i` from `F_j`, so `i` sees it from `j`'s front and answers there. On the
 //! way it is lost, duplicated or held back behind the next datagram (reordered) with the
@@ -28,6 +31,8 @@ use dhtchat::app::plain::parse_plain;
 use dhtchat::proto::JoinString;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+
+pub mod tally;
 
 /// Longest wait for one expected line.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -65,9 +70,11 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy for processes at `reals` (index = process).
     pub fn start(reals: &[SocketAddr], imp: Impairment, seed: u64) -> Self {
+        assert!(reals.len() < 255, "one loopback IP per front");
         let fronts: Vec<Arc<UdpSocket>> = (0..reals.len())
-            .map(|_| {
-                let s = UdpSocket::bind("127.0.0.1:0").expect("bind a front");
+            .map(|i| {
+                let ip = std::net::Ipv4Addr::new(127, 0, 1, i as u8 + 1);
+                let s = UdpSocket::bind((ip, 0)).expect("bind a front");
                 s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
                 Arc::new(s)
             })
@@ -194,10 +201,26 @@ impl Lane {
 }
 
 /// A free loopback UDP address (bound, then released for the process to take), on
-/// 127.0.0.2 so that no proxy front (127.0.0.1) takes it meanwhile.
+/// 127.0.0.2 so that no proxy front (127.0.1.x) takes it meanwhile, and below the kernel's
+/// ephemeral range (32768 and up on Linux), so that no socket bound to port 0 elsewhere on
+/// the machine takes it while its member is stopped (a restart then could not bind it).
 pub fn free_addr() -> SocketAddr {
-    let s = UdpSocket::bind("127.0.0.2:0").expect("bind");
-    s.local_addr().unwrap()
+    // Each port once per test process.
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    let seed = u64::from(std::process::id()) << 20 | given.len() as u64;
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    for _ in 0..1000 {
+        let port = rng.random_range(20_000..32_000);
+        if given.contains(&port) {
+            continue;
+        }
+        if let Ok(s) = UdpSocket::bind(("127.0.0.2", port)) {
+            given.push(port);
+            return s.local_addr().unwrap();
+        }
+    }
+    panic!("no free port on 127.0.0.2 in 20000..32000");
 }
 
 /// One run of a process: when it started, was READY, and ended (if it did).
@@ -263,7 +286,10 @@ impl Member {
             .args(["--bind", &self.bind.to_string(), "--data-dir"])
             .arg(self.dir.path())
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("DHTCHAT_CHURN_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(err)
@@ -384,6 +410,34 @@ impl Member {
     /// What it wrote on stderr over all runs.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.stderr_path()).unwrap_or_default()
+    }
+
+    /// Writes what it printed (`NAME.out`, each line with its run and seconds since its
+    /// first start) and its stderr (`NAME.err`) into `dir`.
+    pub fn save_logs(&self, dir: &std::path::Path) {
+        let t0 = self.lives.first().map(|l| l.started);
+        let lines: Vec<String> = (self.seen.iter())
+            .map(|(r, at, l)| {
+                let t = t0.map(|t| at.saturating_duration_since(t).as_secs_f64());
+                format!("[{r}] +{:.2} {l}", t.unwrap_or(0.0))
+            })
+            .collect();
+        let runs: Vec<String> = (self.lives.iter().enumerate())
+            .map(|(i, l)| {
+                let s = |x: Option<Instant>| {
+                    let t = t0.zip(x).map(|(t, x)| x.saturating_duration_since(t));
+                    t.map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64()))
+                };
+                let (start, ready, end) = (s(Some(l.started)), s(l.ready), s(l.ended));
+                format!(
+                    "run {i}: start {start} ready {ready} end {end} {:?}",
+                    l.signal
+                )
+            })
+            .collect();
+        let out = format!("{}\n{}\n", runs.join("\n"), lines.join("\n"));
+        let _ = std::fs::write(dir.join(format!("{}.out", self.name)), out);
+        let _ = std::fs::write(dir.join(format!("{}.err", self.name)), self.stderr());
     }
 
     pub fn printed(&self) -> String {
