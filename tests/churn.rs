@@ -194,6 +194,12 @@ fn run(c: &Churn) {
         "shown twice (member, text, (run, kind)): {:?}",
         t.other_dups
     );
+    // The marks journal (PROTOCOL.md §6.9) makes what was shown durable before it is shown.
+    assert!(
+        t.reshown_after_kill.is_empty(),
+        "shown again after a kill -9 restart: {:?}",
+        t.reshown_after_kill
+    );
     assert!(
         t.missing.is_empty(),
         "{} of {} due pairs not delivered: {:#?}",

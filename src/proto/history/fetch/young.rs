@@ -57,10 +57,13 @@ impl Young {
 impl Group {
     /// True if `number` of `origin` was accepted before: it is in our log, or at or below
     /// the origin's mark (§6.9: restored after a restart, or raised when its member entry
-    /// went). Not the live dedup window: a number there may have been refused after the
-    /// window moved (over the origin's rate), never shown.
+    /// went), or it is ours and at or below the last number we spent (we showed it when we
+    /// sent it, before a restart too: the stored number is a reservation above it). Not the
+    /// live dedup window: a number there may have been refused after the window moved (over
+    /// the origin's rate), never shown.
     pub(crate) fn accepted_before(&self, origin: &PublicKey, number: u32) -> bool {
-        self.history.holds(origin, number)
+        (*origin == self.own() && number <= self.numbers.last())
+            || self.history.holds(origin, number)
             || self
                 .marks
                 .check(origin, Counter::Broadcast, number)
