@@ -43,6 +43,10 @@ const FLAGS_AT: usize = 13;
 /// Most members whose admission position we remember (for visibility `joined`).
 const ADMITTED_MAX: usize = 16_384;
 
+/// Most evictions remembered for the store (`Log::evicted_since`); older ones are lost and
+/// their rows stay stored until a restart's limits drop them.
+const EVICTED_MAX: usize = 4096;
+
 /// How much history a member keeps for one group (PROTOCOL.md §6.13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistoryLimits {
@@ -99,6 +103,9 @@ pub(crate) struct Log {
     next_seq: u32,
     /// Log position at which each member was admitted (visibility `joined`).
     admitted: HashMap<PublicKey, u32>,
+    /// The entries that went (limits), numbered, for the store to delete their rows.
+    evicted: VecDeque<(u64, PublicKey, u32)>,
+    evictions: u64,
 }
 
 impl Log {
@@ -110,6 +117,8 @@ impl Log {
             bytes: 0,
             next_seq: 1,
             admitted: HashMap::new(),
+            evicted: VecDeque::new(),
+            evictions: 0,
         }
     }
 
@@ -183,6 +192,11 @@ impl Log {
             return;
         };
         self.bytes -= e.plain.len();
+        self.evictions += 1;
+        if self.evicted.len() >= EVICTED_MAX {
+            self.evicted.pop_front();
+        }
+        (self.evicted).push_back((self.evictions, e.origin, e.number));
         if let Some(m) = self.by_origin.get_mut(&e.origin) {
             m.remove(&e.number);
             if m.is_empty() {
@@ -209,6 +223,21 @@ impl Log {
             HistoryVisibility::Shared => Some(0),
             HistoryVisibility::Joined => self.admitted.get(key).copied(),
         }
+    }
+
+    /// The (origin, number) of the entries that went after eviction `after` (the count
+    /// [`Self::evictions`] gave), and the count now.
+    pub(crate) fn evicted_since(&self, after: u64) -> (Vec<(PublicKey, u32)>, u64) {
+        let gone = (self.evicted.iter())
+            .filter(|(n, _, _)| *n > after)
+            .map(|(_, o, k)| (*o, *k))
+            .collect();
+        (gone, self.evictions)
+    }
+
+    /// The position of the newest entry (0: none yet).
+    pub(crate) fn last_seq(&self) -> u32 {
+        self.next_seq - 1
     }
 
     /// Records with a position after `after`, oldest first, with their ages at `now`.

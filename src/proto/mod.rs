@@ -62,6 +62,8 @@ pub use event::{DropReason, Event, GroupId, HistoryStats, LeaveReason, Stats, Te
 pub use history::{HistoryLimits, HistoryRecord};
 pub use join::{Dialect, JoinString, JoinStringError, Privacy};
 pub use marks::Mark;
-pub use node::{BatchCounts, BatchScratch, GroupError, GroupInfo, GroupSpec, MemberInfo, Node};
+pub use node::{
+    BatchCounts, BatchScratch, GroupError, GroupInfo, GroupSpec, HistoryChanges, MemberInfo, Node,
+};
 pub use spam::StateSizes;
 pub use tree::Traffic;

@@ -5,8 +5,10 @@
 //! | --- | --- | --- |
 //! | `history` | (`u64` group id, origin key ‖ number u32 BE, 36 bytes) | unix seconds u64 BE ‖ the broadcast's plaintext |
 //!
-//! [`Store::sync_history`] makes a group's rows equal to what the node keeps (its limits:
-//! 1,000 messages, 7 days, 1 MiB by default), so the table is bounded by the node's limits.
+//! [`Store::update_history`] writes what changed since the last store (the runtime's every
+//! 10 s): the new messages, and deletes the rows of those the node let go (its limits:
+//! 1,000 messages, 7 days, 1 MiB by default), so the table follows the node's limits.
+//! [`Store::sync_history`] makes a group's rows equal to a whole list.
 //! The rows go with the group ([`Store::remove_group`]).
 
 use std::collections::HashSet;
@@ -75,6 +77,36 @@ impl Store {
                 table.remove((id, &key[..])).map_err(|e| self.err(e))?;
             }
             for r in rows.iter().filter(|r| !stored.contains(&r.key())) {
+                let mut value = Vec::with_capacity(8 + r.plain.len());
+                value.extend_from_slice(&r.unix_secs.to_be_bytes());
+                value.extend_from_slice(&r.plain);
+                table
+                    .insert((id, &r.key()[..]), &value[..])
+                    .map_err(|e| self.err(e))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Writes what changed in a group's history in one transaction: `new` rows are written
+    /// (a row held already is written again), the rows of `gone` (origin, number) deleted.
+    pub fn update_history(
+        &self,
+        id: u64,
+        new: &[StoredHistory],
+        gone: &[([u8; 32], u32)],
+    ) -> Result<(), StoreError> {
+        let new = &new[new.len().saturating_sub(MAX_HISTORY_ROWS)..];
+        self.write(|txn| {
+            self.require_group(txn, id)?;
+            let mut table = txn.open_table(HISTORY).map_err(|e| self.err(e))?;
+            for (origin, number) in gone {
+                let mut key = [0u8; 36];
+                key[..32].copy_from_slice(origin);
+                key[32..].copy_from_slice(&number.to_be_bytes());
+                table.remove((id, &key[..])).map_err(|e| self.err(e))?;
+            }
+            for r in new {
                 let mut value = Vec::with_capacity(8 + r.plain.len());
                 value.extend_from_slice(&r.unix_secs.to_be_bytes());
                 value.extend_from_slice(&r.plain);
@@ -176,5 +208,25 @@ mod tests {
         );
         store.remove_group(id).unwrap();
         assert!(store.history(id).unwrap().is_empty());
+    }
+
+    #[test]
+    fn history_updates_write_the_new_rows_and_delete_the_gone_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = store
+            .put_group(&crate::store::secure_group_for_test())
+            .unwrap();
+        store
+            .update_history(id, &[row(1, 10), row(2, 20)], &[])
+            .unwrap();
+        store
+            .update_history(id, &[row(3, 30)], &[([7; 32], 1), ([9; 32], 5)])
+            .unwrap();
+        assert_eq!(store.history(id).unwrap(), [row(2, 20), row(3, 30)]);
+        assert!(
+            store.update_history(id + 1, &[], &[]).is_err(),
+            "no such group"
+        );
     }
 }

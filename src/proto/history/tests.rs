@@ -94,3 +94,31 @@ fn display_order_keeps_each_origin_in_number_order_whatever_the_ages() {
         .collect();
     assert_eq!(order, [(b, 7), (b, 8), (a, 1), (a, 2)]);
 }
+
+#[test]
+fn the_store_is_told_the_new_entries_and_the_evicted_ones_since_its_cursor() {
+    let t0 = crate::test_epoch();
+    let id = Identity::from_seed(&[2; 32]);
+    let mut log = Log::new(HistoryLimits {
+        max_messages: 3,
+        ..HistoryLimits::default()
+    });
+    for n in 1..=3 {
+        push(&mut log, t0, 0, &signed(&id, n, b"a"));
+    }
+    let cursor = (log.last_seq(), log.evicted_since(0).1);
+    assert_eq!(cursor, (3, 0));
+    for n in 4..=5 {
+        push(&mut log, t0, 0, &signed(&id, n, b"b"));
+    }
+    let new: Vec<u32> = log.since(cursor.0, t0).iter().map(|r| r.number).collect();
+    let (gone, count) = log.evicted_since(cursor.1);
+    assert_eq!(new, [4, 5], "only what came since");
+    let origin = id.public_key();
+    assert_eq!(gone, [(origin, 1), (origin, 2)], "what went since");
+    assert_eq!(
+        log.evicted_since(count).0,
+        [],
+        "nothing new after the new cursor"
+    );
+}
