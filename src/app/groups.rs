@@ -333,12 +333,19 @@ impl Runtime {
                 plain: h.plain,
             })
             .collect();
+        let admissions = (self.store.admissions(record)?.into_iter())
+            .map(|(key, from)| crate::proto::Admission {
+                key: PublicKey::from(key),
+                from: from.map(|(o, n)| (PublicKey::from(o), n)),
+            })
+            .collect();
         Ok(Resume {
             contacts,
             broadcast_after,
             direct_after,
             marks,
             history,
+            admissions,
         })
     }
 

@@ -13,7 +13,9 @@
 use super::runtime::Runtime;
 use crate::net::PersistState;
 use crate::proto::{GroupId, HistoryChanges};
-use crate::store::{JOURNAL_SOON, JournalCounter, StoredHistory, StoredMark, StoredPeer};
+use crate::store::{
+    JOURNAL_SOON, JournalCounter, StoredAdmission, StoredHistory, StoredMark, StoredPeer,
+};
 use crate::wire::PublicKey;
 
 /// Seconds since the unix epoch (0 if the clock is before it): stored history times.
@@ -114,6 +116,10 @@ impl Runtime {
         let gone: Vec<([u8; 32], u32)> = (changes.evicted.iter())
             .map(|(o, n)| (*o.as_bytes(), *n))
             .collect();
+        let admissions: Vec<StoredAdmission> = (changes.admissions.iter())
+            .map(|a| (*a.key.as_bytes(), a.from.map(|(o, n)| (*o.as_bytes(), n))))
+            .collect();
+        let _ = self.store.set_admissions(record, &admissions);
         self.store.update_history(record, &new, &gone).is_ok()
     }
 

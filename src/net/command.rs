@@ -262,6 +262,8 @@ pub struct Resume {
     pub marks: Vec<Mark>,
     /// The stored history, checked again by the node (PROTOCOL.md §6.13).
     pub history: Vec<crate::proto::HistoryRecord>,
+    /// The stored admissions (visibility `joined`).
+    pub admissions: Vec<crate::proto::Admission>,
 }
 
 /// Why a driver could not be started or a command not be carried out.

@@ -68,6 +68,15 @@ impl Default for HistoryLimits {
     }
 }
 
+/// When a member was admitted (visibility `joined`), for the application to persist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// The member.
+    pub key: PublicKey,
+    /// The first kept entry (origin, number) it may see; `None`: only what came after.
+    pub from: Option<(PublicKey, u32)>,
+}
+
 /// One kept message, for the application to persist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryRecord {
@@ -215,6 +224,32 @@ impl Log {
         }
         let seq = self.next_seq;
         self.admitted.entry(key).or_insert(seq);
+    }
+
+    /// Every admission (visibility `joined`) for the store: the member and the first entry
+    /// it may see (`None`: none held yet, only what comes next). Positions are renumbered
+    /// by a restart; the entries are not.
+    pub(crate) fn admissions(&self) -> Vec<Admission> {
+        (self.admitted.iter())
+            .map(|(key, seq)| {
+                let first = self.entries.partition_point(|e| e.seq < *seq);
+                let from = self.entries.get(first).map(|e| (e.origin, e.number));
+                Admission { key: *key, from }
+            })
+            .collect()
+    }
+
+    /// Takes back stored admissions (after the log was restored): a member sees from its
+    /// entry on; if that entry is not held (any more), only what comes next, which shows
+    /// less, never more. An admission made since counts.
+    pub(crate) fn restore_admissions(&mut self, list: &[Admission]) {
+        for a in list.iter().take(ADMITTED_MAX) {
+            let held = a
+                .from
+                .and_then(|(o, n)| self.by_origin.get(&o)?.get(&n).copied());
+            let seq = held.unwrap_or(self.next_seq);
+            self.admitted.entry(a.key).or_insert(seq);
+        }
     }
 
     /// Where `key`'s view of the log starts under `visibility`; `None`: it sees nothing.

@@ -59,7 +59,7 @@ pub use authority::{Moderation, ModerationError};
 pub use broadcast::SendError;
 pub use config::{Config, ConfigError};
 pub use event::{DropReason, Event, GroupId, HistoryStats, LeaveReason, Stats, TextKind, Transmit};
-pub use history::{HistoryLimits, HistoryRecord};
+pub use history::{Admission, HistoryLimits, HistoryRecord};
 pub use join::{Dialect, JoinString, JoinStringError, Privacy};
 pub use marks::Mark;
 pub use node::{

@@ -4,6 +4,7 @@
 //! | table | key | value |
 //! | --- | --- | --- |
 //! | `history` | (`u64` group id, origin key ‖ number u32 BE, 36 bytes) | unix seconds u64 BE ‖ the broadcast's plaintext |
+//! | `admissions` | `u64` group id | postcard `Vec<([u8;32], Option<([u8;32], u32)>)>`: each member and the first entry it may see (visibility `joined`), ≤ [`MAX_ADMISSIONS`] |
 //!
 //! [`Store::update_history`] writes what changed since the last store (the runtime's every
 //! 10 s): the new messages, and deletes the rows of those the node let go (its limits:
@@ -20,6 +21,16 @@ use super::{Store, StoreError};
 /// (group id, origin ‖ number) → unix seconds ‖ plaintext.
 pub(super) const HISTORY: TableDefinition<'_, (u64, &[u8]), &[u8]> =
     TableDefinition::new("history");
+
+/// Group id → postcard `Vec<([u8;32], Option<([u8;32], u32)>)>`: each member's admission
+/// (visibility `joined`): the first entry it may see, by origin and number.
+pub(super) const ADMISSIONS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("admissions");
+
+/// Most admissions kept per group (the node's cap).
+pub const MAX_ADMISSIONS: usize = 16_384;
+
+/// One stored admission: the member's key and the first entry it may see.
+pub type StoredAdmission = ([u8; 32], Option<([u8; 32], u32)>);
 
 /// Most rows kept per group, whatever the node says.
 pub const MAX_HISTORY_ROWS: usize = 10_000;
@@ -118,6 +129,32 @@ impl Store {
         })
     }
 
+    /// Replaces a group's admissions (the first [`MAX_ADMISSIONS`]).
+    pub fn set_admissions(&self, id: u64, list: &[StoredAdmission]) -> Result<(), StoreError> {
+        let list = &list[..list.len().min(MAX_ADMISSIONS)];
+        let bytes = postcard::to_allocvec(list).map_err(|e| self.corrupt(e.to_string()))?;
+        self.write(|txn| {
+            self.require_group(txn, id)?;
+            let mut table = txn.open_table(ADMISSIONS).map_err(|e| self.err(e))?;
+            table.insert(id, &bytes[..]).map_err(|e| self.err(e))?;
+            Ok(())
+        })
+    }
+
+    /// A group's stored admissions (none if never stored).
+    pub fn admissions(&self, id: u64) -> Result<Vec<StoredAdmission>, StoreError> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(ADMISSIONS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let Some(value) = table.get(id).map_err(|e| self.err(e))? else {
+            return Ok(Vec::new());
+        };
+        postcard::from_bytes(value.value()).map_err(|e| self.corrupt(format!("admissions: {e}")))
+    }
+
     /// A group's stored history, oldest first (none if never stored).
     pub fn history(&self, id: u64) -> Result<Vec<StoredHistory>, StoreError> {
         let txn = self.begin_read()?;
@@ -166,6 +203,8 @@ impl Store {
         for key in keys {
             table.remove((id, &key[..])).map_err(|e| self.err(e))?;
         }
+        let mut admissions = txn.open_table(ADMISSIONS).map_err(|e| self.err(e))?;
+        admissions.remove(id).map_err(|e| self.err(e))?;
         Ok(())
     }
 }
@@ -227,6 +266,14 @@ mod tests {
         assert!(
             store.update_history(id + 1, &[], &[]).is_err(),
             "no such group"
+        );
+        let list = [([1; 32], Some(([7; 32], 3))), ([2; 32], None)];
+        store.set_admissions(id, &list).unwrap();
+        assert_eq!(store.admissions(id).unwrap(), list);
+        store.remove_group(id).unwrap();
+        assert!(
+            store.admissions(id).unwrap().is_empty(),
+            "they go with the group"
         );
     }
 }

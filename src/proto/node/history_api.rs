@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::Node;
 use crate::proto::io::Io;
-use crate::proto::{Dialect, GroupId, HistoryLimits, HistoryRecord, SendError};
+use crate::proto::{Admission, Dialect, GroupId, HistoryLimits, HistoryRecord, SendError};
 use crate::wire::{FactValue, HistoryVisibility, KEY_LEN, PublicKey};
 
 /// What changed in a group's history since the last store ([`Node::history_changes`]).
@@ -17,6 +17,8 @@ pub struct HistoryChanges {
     pub evicted: Vec<(PublicKey, u32)>,
     /// Pass it next time: the newest position and the eviction count now.
     pub cursor: (u32, u64),
+    /// Every admission (visibility `joined`), whole.
+    pub admissions: Vec<Admission>,
 }
 
 impl Node {
@@ -47,7 +49,20 @@ impl Node {
             records: log.since(after_seq, now),
             evicted,
             cursor: (log.last_seq(), evictions),
+            admissions: log.admissions(),
         })
+    }
+
+    /// Takes back the stored admissions (visibility `joined`); call after
+    /// [`Self::restore_history`].
+    pub fn restore_admissions(
+        &mut self,
+        group: GroupId,
+        list: &[Admission],
+    ) -> Result<(), SendError> {
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        g.history.restore_admissions(list);
+        Ok(())
     }
 
     /// Takes back history stored before a restart; every record is checked against its
