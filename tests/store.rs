@@ -355,11 +355,13 @@ fn leftover_temp_files_of_a_crashed_creation_are_removed() {
     let store = Store::open(dir.path()).unwrap();
     assert!(!tmp.exists());
     store.put_fact(&CHAT, b"k", b"v").unwrap();
-    let names: Vec<_> = std::fs::read_dir(dir.path())
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names, [FILE_NAME]);
+    names.sort();
+    // The database and the marks journal beside it (PROTOCOL.md §6.9).
+    assert_eq!(names, [FILE_NAME, dhtchat::store::JOURNAL_NAME]);
 }
 
 #[test]

@@ -53,6 +53,8 @@ pub(super) struct Joined {
     pub(super) ready: bool,
     /// The last message number written to the store.
     pub(super) stored_number: u32,
+    /// The history cursor of the last store (`persist.rs`): only what changed since is written.
+    pub(super) history_cursor: (u32, u64),
     /// Set while an explicit join waits for its first answer.
     pub(super) pending: Option<PendingJoin>,
     /// A restored group we founded, until a peer answers: when to say we are alone, and
@@ -331,12 +333,19 @@ impl Runtime {
                 plain: h.plain,
             })
             .collect();
+        let admissions = (self.store.admissions(record)?.into_iter())
+            .map(|(key, from)| crate::proto::Admission {
+                key: PublicKey::from(key),
+                from: from.map(|(o, n)| (PublicKey::from(o), n)),
+            })
+            .collect();
         Ok(Resume {
             contacts,
             broadcast_after,
             direct_after,
             marks,
             history,
+            admissions,
         })
     }
 
@@ -393,6 +402,7 @@ impl Runtime {
             nicks: HashMap::from([(join.contact.key, nick.to_owned())]),
             ready: false,
             stored_number: 0,
+            history_cursor: (0, 0),
             pending: None,
             alone: None,
             sync_by: None,

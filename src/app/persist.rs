@@ -12,8 +12,10 @@
 
 use super::runtime::Runtime;
 use crate::net::PersistState;
-use crate::proto::GroupId;
-use crate::store::{JOURNAL_SOON, JournalCounter, StoredHistory, StoredMark, StoredPeer};
+use crate::proto::{GroupId, HistoryChanges};
+use crate::store::{
+    JOURNAL_SOON, JournalCounter, StoredAdmission, StoredHistory, StoredMark, StoredPeer,
+};
 use crate::wire::PublicKey;
 
 /// Seconds since the unix epoch (0 if the clock is before it): stored history times.
@@ -34,11 +36,17 @@ impl Runtime {
         let groups: Vec<(GroupId, u64)> = self.groups.iter().map(|(g, j)| (*g, j.record)).collect();
         let mut all_marks = true;
         for (group, record) in groups {
-            let Ok(Some(state)) = self.handle.persisted(group).await else {
+            let after = self.groups.get(&group).map_or((0, 0), |j| j.history_cursor);
+            let Ok(Some(state)) = self.handle.persisted(group, after).await else {
                 all_marks = false;
                 continue;
             };
             all_marks &= self.store_state(record, &state);
+            if self.store_history(record, &state.history) {
+                if let Some(j) = self.groups.get_mut(&group) {
+                    j.history_cursor = state.history.cursor;
+                }
+            }
             self.store_nicks(group, record);
             self.store_number(group, state.last_number);
         }
@@ -90,9 +98,14 @@ impl Runtime {
                 direct: m.direct,
             })
             .collect();
-        let marks_stored = self.store.set_marks(record, &marks).is_ok();
+        self.store.set_marks(record, &marks).is_ok()
+    }
+
+    /// Writes what changed in a group's history since the last store: the new records, and
+    /// the rows of the entries that went; true if it was stored.
+    fn store_history(&self, record: u64, changes: &HistoryChanges) -> bool {
         let unix = unix_now();
-        let history: Vec<StoredHistory> = (state.history.iter())
+        let new: Vec<StoredHistory> = (changes.records.iter())
             .map(|r| StoredHistory {
                 unix_secs: unix.saturating_sub(u64::from(r.age_secs)),
                 origin: *r.origin.as_bytes(),
@@ -100,8 +113,14 @@ impl Runtime {
                 plain: r.plain.clone(),
             })
             .collect();
-        let _ = self.store.sync_history(record, &history);
-        marks_stored
+        let gone: Vec<([u8; 32], u32)> = (changes.evicted.iter())
+            .map(|(o, n)| (*o.as_bytes(), *n))
+            .collect();
+        let admissions: Vec<StoredAdmission> = (changes.admissions.iter())
+            .map(|a| (*a.key.as_bytes(), a.from.map(|(o, n)| (*o.as_bytes(), n))))
+            .collect();
+        let _ = self.store.set_admissions(record, &admissions);
+        self.store.update_history(record, &new, &gone).is_ok()
     }
 
     /// Writes the nicks we know in `group` (not ours): a restarted node's marks refuse the

@@ -198,6 +198,8 @@ pub enum Command {
     Persisted {
         /// The group.
         group: GroupId,
+        /// The history cursor of the last store ([`crate::proto::HistoryChanges::cursor`]).
+        history_after: (u32, u64),
         /// `None` if there is no such group.
         reply: Reply<Option<PersistState>>,
     },
@@ -243,8 +245,8 @@ pub struct PersistState {
     pub last_direct: u32,
     /// The highest numbers accepted from each origin (replays stay refused after a restart).
     pub marks: Vec<Mark>,
-    /// The signed history the group keeps (PROTOCOL.md §6.13).
-    pub history: Vec<crate::proto::HistoryRecord>,
+    /// What changed in the signed history since the last store (PROTOCOL.md §6.13).
+    pub history: crate::proto::HistoryChanges,
 }
 
 /// What a restarted group is given back from the store (PROTOCOL.md §6.9).
@@ -260,6 +262,8 @@ pub struct Resume {
     pub marks: Vec<Mark>,
     /// The stored history, checked again by the node (PROTOCOL.md §6.13).
     pub history: Vec<crate::proto::HistoryRecord>,
+    /// The stored admissions (visibility `joined`).
+    pub admissions: Vec<crate::proto::Admission>,
 }
 
 /// Why a driver could not be started or a command not be carried out.

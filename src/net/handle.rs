@@ -243,8 +243,17 @@ impl Handle {
     }
 
     /// The table and last message number of a group; `None` if unknown.
-    pub async fn persisted(&self, group: GroupId) -> Result<Option<PersistState>, DriverError> {
-        self.ask(|reply| Command::Persisted { group, reply }).await
+    pub async fn persisted(
+        &self,
+        group: GroupId,
+        history_after: (u32, u64),
+    ) -> Result<Option<PersistState>, DriverError> {
+        let ask = |reply| Command::Persisted {
+            group,
+            history_after,
+            reply,
+        };
+        self.ask(ask).await
     }
 
     /// The driver's and the node's counters.

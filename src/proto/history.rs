@@ -43,6 +43,10 @@ const FLAGS_AT: usize = 13;
 /// Most members whose admission position we remember (for visibility `joined`).
 const ADMITTED_MAX: usize = 16_384;
 
+/// Most evictions remembered for the store (`Log::evicted_since`); older ones are lost and
+/// their rows stay stored until a restart's limits drop them.
+const EVICTED_MAX: usize = 4096;
+
 /// How much history a member keeps for one group (PROTOCOL.md §6.13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistoryLimits {
@@ -62,6 +66,15 @@ impl Default for HistoryLimits {
             max_bytes: 1 << 20,
         }
     }
+}
+
+/// When a member was admitted (visibility `joined`), for the application to persist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// The member.
+    pub key: PublicKey,
+    /// The first kept entry (origin, number) it may see; `None`: only what came after.
+    pub from: Option<(PublicKey, u32)>,
 }
 
 /// One kept message, for the application to persist.
@@ -99,6 +112,9 @@ pub(crate) struct Log {
     next_seq: u32,
     /// Log position at which each member was admitted (visibility `joined`).
     admitted: HashMap<PublicKey, u32>,
+    /// The entries that went (limits), numbered, for the store to delete their rows.
+    evicted: VecDeque<(u64, PublicKey, u32)>,
+    evictions: u64,
 }
 
 impl Log {
@@ -110,6 +126,8 @@ impl Log {
             bytes: 0,
             next_seq: 1,
             admitted: HashMap::new(),
+            evicted: VecDeque::new(),
+            evictions: 0,
         }
     }
 
@@ -183,6 +201,11 @@ impl Log {
             return;
         };
         self.bytes -= e.plain.len();
+        self.evictions += 1;
+        if self.evicted.len() >= EVICTED_MAX {
+            self.evicted.pop_front();
+        }
+        (self.evicted).push_back((self.evictions, e.origin, e.number));
         if let Some(m) = self.by_origin.get_mut(&e.origin) {
             m.remove(&e.number);
             if m.is_empty() {
@@ -203,12 +226,53 @@ impl Log {
         self.admitted.entry(key).or_insert(seq);
     }
 
+    /// Every admission (visibility `joined`) for the store: the member and the first entry
+    /// it may see (`None`: none held yet, only what comes next). Positions are renumbered
+    /// by a restart; the entries are not.
+    pub(crate) fn admissions(&self) -> Vec<Admission> {
+        (self.admitted.iter())
+            .map(|(key, seq)| {
+                let first = self.entries.partition_point(|e| e.seq < *seq);
+                let from = self.entries.get(first).map(|e| (e.origin, e.number));
+                Admission { key: *key, from }
+            })
+            .collect()
+    }
+
+    /// Takes back stored admissions (after the log was restored): a member sees from its
+    /// entry on; if that entry is not held (any more), only what comes next, which shows
+    /// less, never more. An admission made since counts.
+    pub(crate) fn restore_admissions(&mut self, list: &[Admission]) {
+        for a in list.iter().take(ADMITTED_MAX) {
+            let held = a
+                .from
+                .and_then(|(o, n)| self.by_origin.get(&o)?.get(&n).copied());
+            let seq = held.unwrap_or(self.next_seq);
+            self.admitted.entry(a.key).or_insert(seq);
+        }
+    }
+
     /// Where `key`'s view of the log starts under `visibility`; `None`: it sees nothing.
     fn start_for(&self, key: &PublicKey, visibility: HistoryVisibility) -> Option<u32> {
         match visibility {
             HistoryVisibility::Shared => Some(0),
             HistoryVisibility::Joined => self.admitted.get(key).copied(),
         }
+    }
+
+    /// The (origin, number) of the entries that went after eviction `after` (the count
+    /// [`Self::evictions`] gave), and the count now.
+    pub(crate) fn evicted_since(&self, after: u64) -> (Vec<(PublicKey, u32)>, u64) {
+        let gone = (self.evicted.iter())
+            .filter(|(n, _, _)| *n > after)
+            .map(|(_, o, k)| (*o, *k))
+            .collect();
+        (gone, self.evictions)
+    }
+
+    /// The position of the newest entry (0: none yet).
+    pub(crate) fn last_seq(&self) -> u32 {
+        self.next_seq - 1
     }
 
     /// Records with a position after `after`, oldest first, with their ages at `now`.

@@ -59,9 +59,11 @@ pub use authority::{Moderation, ModerationError};
 pub use broadcast::SendError;
 pub use config::{Config, ConfigError};
 pub use event::{DropReason, Event, GroupId, HistoryStats, LeaveReason, Stats, TextKind, Transmit};
-pub use history::{HistoryLimits, HistoryRecord};
+pub use history::{Admission, HistoryLimits, HistoryRecord};
 pub use join::{Dialect, JoinString, JoinStringError, Privacy};
 pub use marks::Mark;
-pub use node::{BatchCounts, BatchScratch, GroupError, GroupInfo, GroupSpec, MemberInfo, Node};
+pub use node::{
+    BatchCounts, BatchScratch, GroupError, GroupInfo, GroupSpec, HistoryChanges, MemberInfo, Node,
+};
 pub use spam::StateSizes;
 pub use tree::Traffic;

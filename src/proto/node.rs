@@ -562,6 +562,7 @@ impl Node {
 // After the `io!` macro, which they use.
 mod batch;
 mod history_api;
+pub use history_api::HistoryChanges;
 mod queries;
 mod resume;
 

@@ -4,9 +4,12 @@
 //! | table | key | value |
 //! | --- | --- | --- |
 //! | `history` | (`u64` group id, origin key ‖ number u32 BE, 36 bytes) | unix seconds u64 BE ‖ the broadcast's plaintext |
+//! | `admissions` | `u64` group id | postcard `Vec<([u8;32], Option<([u8;32], u32)>)>`: each member and the first entry it may see (visibility `joined`), ≤ [`MAX_ADMISSIONS`] |
 //!
-//! [`Store::sync_history`] makes a group's rows equal to what the node keeps (its limits:
-//! 1,000 messages, 7 days, 1 MiB by default), so the table is bounded by the node's limits.
+//! [`Store::update_history`] writes what changed since the last store (the runtime's every
+//! 10 s): the new messages, and deletes the rows of those the node let go (its limits:
+//! 1,000 messages, 7 days, 1 MiB by default), so the table follows the node's limits.
+//! [`Store::sync_history`] makes a group's rows equal to a whole list.
 //! The rows go with the group ([`Store::remove_group`]).
 
 use std::collections::HashSet;
@@ -18,6 +21,16 @@ use super::{Store, StoreError};
 /// (group id, origin ‖ number) → unix seconds ‖ plaintext.
 pub(super) const HISTORY: TableDefinition<'_, (u64, &[u8]), &[u8]> =
     TableDefinition::new("history");
+
+/// Group id → postcard `Vec<([u8;32], Option<([u8;32], u32)>)>`: each member's admission
+/// (visibility `joined`): the first entry it may see, by origin and number.
+pub(super) const ADMISSIONS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("admissions");
+
+/// Most admissions kept per group (the node's cap).
+pub const MAX_ADMISSIONS: usize = 16_384;
+
+/// One stored admission: the member's key and the first entry it may see.
+pub type StoredAdmission = ([u8; 32], Option<([u8; 32], u32)>);
 
 /// Most rows kept per group, whatever the node says.
 pub const MAX_HISTORY_ROWS: usize = 10_000;
@@ -86,6 +99,62 @@ impl Store {
         })
     }
 
+    /// Writes what changed in a group's history in one transaction: `new` rows are written
+    /// (a row held already is written again), the rows of `gone` (origin, number) deleted.
+    pub fn update_history(
+        &self,
+        id: u64,
+        new: &[StoredHistory],
+        gone: &[([u8; 32], u32)],
+    ) -> Result<(), StoreError> {
+        let new = &new[new.len().saturating_sub(MAX_HISTORY_ROWS)..];
+        self.write(|txn| {
+            self.require_group(txn, id)?;
+            let mut table = txn.open_table(HISTORY).map_err(|e| self.err(e))?;
+            for (origin, number) in gone {
+                let mut key = [0u8; 36];
+                key[..32].copy_from_slice(origin);
+                key[32..].copy_from_slice(&number.to_be_bytes());
+                table.remove((id, &key[..])).map_err(|e| self.err(e))?;
+            }
+            for r in new {
+                let mut value = Vec::with_capacity(8 + r.plain.len());
+                value.extend_from_slice(&r.unix_secs.to_be_bytes());
+                value.extend_from_slice(&r.plain);
+                table
+                    .insert((id, &r.key()[..]), &value[..])
+                    .map_err(|e| self.err(e))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Replaces a group's admissions (the first [`MAX_ADMISSIONS`]).
+    pub fn set_admissions(&self, id: u64, list: &[StoredAdmission]) -> Result<(), StoreError> {
+        let list = &list[..list.len().min(MAX_ADMISSIONS)];
+        let bytes = postcard::to_allocvec(list).map_err(|e| self.corrupt(e.to_string()))?;
+        self.write(|txn| {
+            self.require_group(txn, id)?;
+            let mut table = txn.open_table(ADMISSIONS).map_err(|e| self.err(e))?;
+            table.insert(id, &bytes[..]).map_err(|e| self.err(e))?;
+            Ok(())
+        })
+    }
+
+    /// A group's stored admissions (none if never stored).
+    pub fn admissions(&self, id: u64) -> Result<Vec<StoredAdmission>, StoreError> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(ADMISSIONS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let Some(value) = table.get(id).map_err(|e| self.err(e))? else {
+            return Ok(Vec::new());
+        };
+        postcard::from_bytes(value.value()).map_err(|e| self.corrupt(format!("admissions: {e}")))
+    }
+
     /// A group's stored history, oldest first (none if never stored).
     pub fn history(&self, id: u64) -> Result<Vec<StoredHistory>, StoreError> {
         let txn = self.begin_read()?;
@@ -134,6 +203,8 @@ impl Store {
         for key in keys {
             table.remove((id, &key[..])).map_err(|e| self.err(e))?;
         }
+        let mut admissions = txn.open_table(ADMISSIONS).map_err(|e| self.err(e))?;
+        admissions.remove(id).map_err(|e| self.err(e))?;
         Ok(())
     }
 }
@@ -176,5 +247,33 @@ mod tests {
         );
         store.remove_group(id).unwrap();
         assert!(store.history(id).unwrap().is_empty());
+    }
+
+    #[test]
+    fn history_updates_write_the_new_rows_and_delete_the_gone_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = store
+            .put_group(&crate::store::secure_group_for_test())
+            .unwrap();
+        store
+            .update_history(id, &[row(1, 10), row(2, 20)], &[])
+            .unwrap();
+        store
+            .update_history(id, &[row(3, 30)], &[([7; 32], 1), ([9; 32], 5)])
+            .unwrap();
+        assert_eq!(store.history(id).unwrap(), [row(2, 20), row(3, 30)]);
+        assert!(
+            store.update_history(id + 1, &[], &[]).is_err(),
+            "no such group"
+        );
+        let list = [([1; 32], Some(([7; 32], 3))), ([2; 32], None)];
+        store.set_admissions(id, &list).unwrap();
+        assert_eq!(store.admissions(id).unwrap(), list);
+        store.remove_group(id).unwrap();
+        assert!(
+            store.admissions(id).unwrap().is_empty(),
+            "they go with the group"
+        );
     }
 }

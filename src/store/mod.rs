@@ -64,7 +64,7 @@ use zeroize::Zeroizing;
 pub use error::StoreError;
 pub use facts::{Fact, MAX_FACT_KEY_LEN, MAX_FACT_LEN, MAX_FACTS_PER_CHAT};
 pub use groups::MAX_GROUPS;
-pub use history::{MAX_HISTORY_ROWS, StoredHistory};
+pub use history::{MAX_ADMISSIONS, MAX_HISTORY_ROWS, StoredAdmission, StoredHistory};
 pub use journal::{JOURNAL_MAX, JOURNAL_NAME, JOURNAL_SOON, JournalCounter, JournalStats};
 pub use marks::{MAX_MARKS, StoredMark};
 pub use records::{GroupRecord, MAX_JOIN_LEN, MAX_LABEL_LEN, MAX_NICK_LEN, MAX_PEERS, StoredPeer};

@@ -56,6 +56,7 @@ impl Driver {
                     .and_then(|()| node.resume_numbers(group, resume.broadcast_after))
                     .and_then(|()| node.resume_direct_numbers(group, resume.direct_after))
                     .and_then(|()| node.restore_history(at, group, &resume.history).map(|_| ()))
+                    .and_then(|()| node.restore_admissions(group, &resume.admissions))
                     .and_then(|()| node.add_contacts(at, group, &resume.contacts));
                 let _ = reply.send(done);
             }
@@ -155,13 +156,17 @@ impl Driver {
                 let facts = node.facts(group);
                 let _ = reply.send(FactSet { chat_id, facts });
             }
-            Command::Persisted { group, reply } => {
+            Command::Persisted {
+                group,
+                history_after,
+                reply,
+            } => {
                 let state = node.last_number(group).map(|last_number| PersistState {
                     table: node.table(group),
                     last_number,
                     last_direct: node.last_direct_number(group).unwrap_or(0),
                     marks: node.marks(group).unwrap_or_default(),
-                    history: node.history_since(group, 0, at).unwrap_or_default(),
+                    history: (node.history_changes(group, history_after, at)).unwrap_or_default(),
                 });
                 let _ = reply.send(state);
             }

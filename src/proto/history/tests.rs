@@ -94,3 +94,77 @@ fn display_order_keeps_each_origin_in_number_order_whatever_the_ages() {
         .collect();
     assert_eq!(order, [(b, 7), (b, 8), (a, 1), (a, 2)]);
 }
+
+#[test]
+fn the_store_is_told_the_new_entries_and_the_evicted_ones_since_its_cursor() {
+    let t0 = crate::test_epoch();
+    let id = Identity::from_seed(&[2; 32]);
+    let mut log = Log::new(HistoryLimits {
+        max_messages: 3,
+        ..HistoryLimits::default()
+    });
+    for n in 1..=3 {
+        push(&mut log, t0, 0, &signed(&id, n, b"a"));
+    }
+    let cursor = (log.last_seq(), log.evicted_since(0).1);
+    assert_eq!(cursor, (3, 0));
+    for n in 4..=5 {
+        push(&mut log, t0, 0, &signed(&id, n, b"b"));
+    }
+    let new: Vec<u32> = log.since(cursor.0, t0).iter().map(|r| r.number).collect();
+    let (gone, count) = log.evicted_since(cursor.1);
+    assert_eq!(new, [4, 5], "only what came since");
+    let origin = id.public_key();
+    assert_eq!(gone, [(origin, 1), (origin, 2)], "what went since");
+    assert_eq!(
+        log.evicted_since(count).0,
+        [],
+        "nothing new after the new cursor"
+    );
+}
+
+#[test]
+fn admissions_survive_a_restart_by_entry_and_only_ever_show_less() {
+    let t0 = crate::test_epoch();
+    let id = Identity::from_seed(&[3; 32]);
+    let (early, late, fresh) = (PublicKey([1; 32]), PublicKey([2; 32]), PublicKey([4; 32]));
+    let mut log = Log::new(HistoryLimits::default());
+    let plains: Vec<Vec<u8>> = (1..=4).map(|n| signed(&id, n, b"x")).collect();
+    push(&mut log, t0, 0, &plains[0]);
+    log.admit(early);
+    push(&mut log, t0, 0, &plains[1]);
+    push(&mut log, t0, 0, &plains[2]);
+    log.admit(late);
+    push(&mut log, t0, 0, &plains[3]);
+    log.admit(fresh);
+    let stored = log.admissions();
+    // After a restart the log is renumbered, and the first entry is gone.
+    let mut again = Log::new(HistoryLimits::default());
+    for p in &plains[1..] {
+        push(&mut again, t0, 0, p);
+    }
+    again.restore_admissions(&stored);
+    let sees = |log: &Log, k: &PublicKey| {
+        let from = log.start_for(k, HistoryVisibility::Joined).unwrap();
+        (log.entries.iter())
+            .filter(|e| e.seq >= from)
+            .map(|e| e.number)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        sees(&again, &early),
+        [2, 3, 4],
+        "from its first entry, 2, on"
+    );
+    assert_eq!(sees(&again, &late), [4]);
+    assert_eq!(
+        sees(&again, &fresh),
+        Vec::<u32>::new(),
+        "only what comes next"
+    );
+    assert_eq!(
+        sees(&log, &late),
+        sees(&again, &late),
+        "as before the restart"
+    );
+}

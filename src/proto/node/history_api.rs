@@ -5,8 +5,21 @@ use std::time::Instant;
 
 use super::Node;
 use crate::proto::io::Io;
-use crate::proto::{Dialect, GroupId, HistoryLimits, HistoryRecord, SendError};
+use crate::proto::{Admission, Dialect, GroupId, HistoryLimits, HistoryRecord, SendError};
 use crate::wire::{FactValue, HistoryVisibility, KEY_LEN, PublicKey};
+
+/// What changed in a group's history since the last store ([`Node::history_changes`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryChanges {
+    /// The records kept since, oldest first.
+    pub records: Vec<HistoryRecord>,
+    /// The (origin, number) of the entries that went since (limits).
+    pub evicted: Vec<(PublicKey, u32)>,
+    /// Pass it next time: the newest position and the eviction count now.
+    pub cursor: (u32, u64),
+    /// Every admission (visibility `joined`), whole.
+    pub admissions: Vec<Admission>,
+}
 
 impl Node {
     /// The kept history messages stored after log position `after` (0: all), oldest first:
@@ -18,6 +31,38 @@ impl Node {
         now: Instant,
     ) -> Option<Vec<HistoryRecord>> {
         Some(self.groups.get(&group)?.history.since(after, now))
+    }
+
+    /// What changed in the group's history since a store: the records after position
+    /// `after_seq` and the (origin, number) of the entries that went after eviction
+    /// `after_evicted`, with the position and eviction count to pass next time
+    /// (PROTOCOL.md §6.13, Storage).
+    pub fn history_changes(
+        &self,
+        group: GroupId,
+        (after_seq, after_evicted): (u32, u64),
+        now: Instant,
+    ) -> Option<HistoryChanges> {
+        let log = &self.groups.get(&group)?.history;
+        let (evicted, evictions) = log.evicted_since(after_evicted);
+        Some(HistoryChanges {
+            records: log.since(after_seq, now),
+            evicted,
+            cursor: (log.last_seq(), evictions),
+            admissions: log.admissions(),
+        })
+    }
+
+    /// Takes back the stored admissions (visibility `joined`); call after
+    /// [`Self::restore_history`].
+    pub fn restore_admissions(
+        &mut self,
+        group: GroupId,
+        list: &[Admission],
+    ) -> Result<(), SendError> {
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        g.history.restore_admissions(list);
+        Ok(())
     }
 
     /// Takes back history stored before a restart; every record is checked against its
