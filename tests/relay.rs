@@ -157,14 +157,19 @@ fn on_the_eager_tree_each_node_relays_to_its_eager_targets_and_the_tree_is_spars
     let before: Vec<u64> = sim.nodes.iter().map(|n| n.node.stats().relayed).collect();
     let base = counters(&sim);
     let now = sim.now();
+    // The sender `send_chats` will draw with seed 11, and its key: eager targets are per
+    // origin.
+    let next = ChaCha20Rng::seed_from_u64(11).random_range(0..sim.nodes.len());
+    let origin = sim.with_node(next, |node, _, g| node.group_info(g).unwrap().own_key);
     let eager: Vec<usize> = (sim.nodes.iter())
-        .map(|n| n.node.eager_targets(n.group.unwrap(), now).len())
+        .map(|n| n.node.eager_targets(n.group.unwrap(), now, &origin).len())
         .collect();
     let targets: Vec<usize> = (sim.nodes.iter())
         .map(|n| n.node.relay_targets(n.group.unwrap(), now).len())
         .collect();
     let sent = send_chats(&mut sim, 1, Duration::from_secs(5), 11);
     let from = sent[0].0;
+    assert_eq!(from, next);
     let later = sim.now();
     let targets_after: Vec<usize> = (sim.nodes.iter())
         .map(|n| n.node.relay_targets(n.group.unwrap(), later).len())
@@ -323,8 +328,8 @@ fn sent_kinds(f: &mut Fixture, peers: &mut [&mut Peer]) -> Vec<(PublicKey, &'sta
         .collect()
 }
 
-fn eager(f: &Fixture) -> Vec<PublicKey> {
-    let mut keys: Vec<_> = (f.node.eager_targets(f.group, f.now).iter())
+fn eager(f: &Fixture, origin: &PublicKey) -> Vec<PublicKey> {
+    let mut keys: Vec<_> = (f.node.eager_targets(f.group, f.now, origin).iter())
         .map(|n| n.key)
         .collect();
     keys.sort();
@@ -348,6 +353,7 @@ fn two_duplicates_in_a_row_prune_a_link_a_network_duplicate_does_not_and_a_fresh
         sent_kinds(f, all)
     };
     let (ka, kb, kc) = (all[0].key(), all[1].key(), all[2].key());
+    let ko = origin.public_key();
     let copies = from(&mut f, 0, 1, &mut all);
     assert_eq!(
         copies.len(),
@@ -371,16 +377,20 @@ fn two_duplicates_in_a_row_prune_a_link_a_network_duplicate_does_not_and_a_fresh
         "two in a row"
     );
     assert_eq!(f.node.stats().dropped(DropReason::Duplicate), 3);
-    assert!(!eager(&f).contains(&kb));
+    assert!(!eager(&f, &ko).contains(&kb));
     assert_eq!(from(&mut f, 0, 3, &mut all), [(kc, "copy")], "b is lazy");
     // A prune from c: it gets no copies either.
-    let prune = all[2].packet(f.key, &Payload::Prune(Prune { flags: 0 }));
+    let prune = Payload::Prune(Prune {
+        flags: 0,
+        origin: ko,
+    });
+    let prune = all[2].packet(f.key, &prune);
     f.node.handle_datagram(f.now, all[2].addr, &prune);
     assert!(from(&mut f, 0, 4, &mut all).is_empty(), "b and c are lazy");
     // A first copy from a pruned link (what a repair does) turns it eager again.
     assert_eq!(from(&mut f, 1, 5, &mut all), [(ka, "copy")]);
     assert_eq!(f.node.stats().grafts, 1);
-    assert_eq!(eager(&f), {
+    assert_eq!(eager(&f, &ko), {
         let mut k = vec![ka, kb];
         k.sort();
         k
@@ -393,22 +403,42 @@ fn a_prune_from_a_stranger_or_in_a_legacy_group_changes_nothing() {
     let mut a = Peer::new(1);
     admit(&mut f, &mut a);
     let mut stranger = Peer::new(60);
-    let prune = stranger.packet(f.key, &Payload::Prune(Prune { flags: 0 }));
+    let ka = a.key();
+    let prune = Payload::Prune(Prune {
+        flags: 0,
+        origin: ka,
+    });
+    let prune = &prune;
+    let prune = stranger.packet(f.key, prune);
     f.node.handle_datagram(f.now, stranger.addr, &prune);
     assert_eq!(f.node.stats().dropped(DropReason::UnknownSender), 1);
     // A's key from another address is not A.
     let mut moved = Peer::new(1);
     moved.addr = stranger.addr;
-    let prune = moved.packet(f.key, &Payload::Prune(Prune { flags: 0 }));
+    let prune = moved.packet(
+        f.key,
+        &Payload::Prune(Prune {
+            flags: 0,
+            origin: ka,
+        }),
+    );
     f.node.handle_datagram(f.now, moved.addr, &prune);
     assert_eq!(f.node.stats().dropped(DropReason::UnknownSender), 2);
-    assert_eq!(eager(&f), [a.key()]);
+    assert_eq!(eager(&f, &ka), [a.key()]);
 
     let mut legacy = fixture(Dialect::Legacy, Privacy::Public);
     let mut b = Peer::new(2);
     admit(&mut legacy, &mut b);
-    let prune = b.packet(legacy.key, &Payload::Prune(Prune { flags: 0 }));
+    let prune = Payload::Prune(Prune {
+        flags: 0,
+        origin: b.key(),
+    });
+    let prune = b.packet(legacy.key, &prune);
     legacy.node.handle_datagram(legacy.now, b.addr, &prune);
     assert_eq!(legacy.node.stats().dropped(DropReason::WrongDialect), 1);
-    assert_eq!(eager(&legacy), [b.key()], "legacy groups have no tree");
+    assert_eq!(
+        eager(&legacy, &b.key()),
+        [b.key()],
+        "legacy groups have no tree"
+    );
 }
