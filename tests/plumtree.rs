@@ -149,7 +149,17 @@ fn ihaves_go_only_to_links_lazy_in_the_origin_s_tree_after_the_flush_interval() 
             .any(|s| matches!(s, Sent::Copy(k, ..) if *k == ka)),
         "never the hop"
     );
-    // A new origin's tree starts from the latest decision on each link: b was pruned.
+    // A new origin's tree starts as a copy of the shared tree (the all-zero origin), where
+    // b pruned its link.
+    let shared = PublicKey([0; 32]);
+    let prune = all[1].packet(
+        f.key,
+        &Payload::Prune(Prune {
+            flags: 0,
+            origin: shared,
+        }),
+    );
+    f.node.handle_datagram(f.now, all[1].addr, &prune);
     let third = Identity::from_seed(&[44; 32]);
     deliver(&mut f, all[0], &third, &chat, 1);
     let kt = third.public_key();

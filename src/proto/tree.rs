@@ -112,7 +112,8 @@ impl Group {
         let links = &mut self.tree.links;
         links.touch(b.origin, io.now);
         links.first_copy(b.origin, b.number, hop);
-        if links.graft(b.origin, &hop, io.now) {
+        // The link delivered in this origin's tree; the shared tree keeps its own counts.
+        if links.graft_own(b.origin, &hop, io.now) {
             io.stats.grafts += 1;
         }
         self.tree.lazy.arrived(b.origin, b.number);
@@ -143,22 +144,23 @@ impl Group {
         if links.first_hop(&b.origin, b.number) == Some(hop) {
             return;
         }
-        if !links.duplicate(b.origin, hop, io.now) || !links.prune(b.origin, hop, io.now) {
-            return;
-        }
-        if self.is_validated(&hop, &from) {
-            io.stats.prunes += 1;
-            let prune = Payload::Prune(Prune {
-                flags: 0,
-                origin: b.origin,
-            });
-            io.send(self.identity(), &hop, from, &prune);
+        let (own, shared) = links.duplicate(b.origin, hop, io.now);
+        // A link redundant in one origin's tree is redundant in the shared one too (it
+        // carries the first broadcasts of new origins); an origin whose tree needs it again
+        // grafts it back there, and the graft holds whatever the shared tree does.
+        let trees = [(own, b.origin), (own || shared, links::SHARED)];
+        for (_, origin) in trees.into_iter().filter(|t| t.0) {
+            if self.tree.links.prune(origin, hop, io.now) && self.is_validated(&hop, &from) {
+                io.stats.prunes += 1;
+                let prune = Payload::Prune(Prune { flags: 0, origin });
+                io.send(self.identity(), &hop, from, &prune);
+            }
         }
     }
 
     /// A prune from `hop` at `from`: send it no more full copies of that origin's
-    /// broadcasts. An origin that is neither a member nor us changes nothing (a tree is
-    /// made only for a real origin).
+    /// broadcasts (the all-zero origin: in the shared tree). An origin that is neither a
+    /// member nor us changes nothing (a tree is made only for a real origin).
     pub(crate) fn on_prune(
         &mut self,
         io: &Io<'_>,
@@ -166,7 +168,8 @@ impl Group {
         prune: &Prune,
     ) -> Result<(), DropReason> {
         self.check_lazy_peer(hop, from)?;
-        if prune.origin == self.own() || self.members.contains(&prune.origin) {
+        let o = &prune.origin;
+        if *o == links::SHARED || *o == self.own() || self.members.contains(o) {
             self.tree.links.prune(prune.origin, hop, io.now);
         }
         Ok(())

@@ -138,7 +138,7 @@ impl Group {
                 raw.clear();
                 for (origin, number) in chunk {
                     write_id(&mut raw, origin, *number);
-                    if self.tree.links.graft(*origin, &peer, io.now) {
+                    if self.tree.links.graft_own(*origin, &peer, io.now) {
                         io.stats.grafts += 1;
                     }
                 }
@@ -168,7 +168,7 @@ impl Group {
                 continue;
             };
             known += 1;
-            if self.uses_tree(io) && self.tree.links.graft(origin, &hop, io.now) {
+            if self.uses_tree(io) && self.tree.links.graft_own(origin, &hop, io.now) {
                 io.stats.grafts += 1;
             }
             budget = budget && self.resend_kept(io, (hop, from), i);

@@ -1,15 +1,20 @@
 //! Which links are eager for which origin (PROTOCOL.md §6.12): one tree per origin, so
 //! duplicates of one origin's broadcasts never prune a link another origin's tree needs.
 //!
-//! - Each peer we link to gets a **slot** (at most [`SLOTS`]); an origin's tree is two bit
-//!   masks over the slots: `lazy` (pruned links) and `strike` (links that brought one
+//! - Each peer we link to gets a **slot** (at most [`SLOTS`]); an origin's tree is bit masks
+//!   over the slots: links it pruned, links it grafted, and `strike` (links that brought one
 //!   duplicate of this origin's broadcasts since their last first copy). A peer without a
 //!   slot is always eager. Slots of peers that are no longer relay targets are freed on the
 //!   tick ([`Links::retain`]), clearing their bits in every tree.
-//! - A new origin's tree starts from the **template**: the latest prune or graft decision
-//!   taken on each link for any origin. A new origin's first broadcast then goes along the
-//!   links the other trees found useful instead of flooding every link; what the template
-//!   misses, the lazy half (IHAVE and GRAFT) repairs, and grafts that origin's tree.
+//! - Besides the per-origin trees there is one **shared tree** ([`SHARED`], the all-zero
+//!   key, which is never an origin: it is not an acceptable X25519 key): a duplicate of any
+//!   origin's broadcast counts against its link there, and the second in a row (no first
+//!   copy of any origin between them) prunes it there, as Plumtree's single tree does. A
+//!   origin's tree is the shared tree changed by that origin's own prunes and grafts, so a
+//!   new or rarely heard origin's broadcasts follow a spanning tree instead of flooding
+//!   every link, and a link an origin grafted stays eager for it whatever the shared tree
+//!   does; what the shared tree misses the lazy half (IHAVE and GRAFT) repairs. A graft for
+//!   a repair (a have answer) also grafts the shared tree.
 //! - At most [`ORIGINS`] trees; a new origin past the cap takes the place of the least
 //!   recently used one.
 //! - The first hops of the last [`FIRST_MAX`] broadcasts tell a network duplicate (from the
@@ -29,12 +34,29 @@ pub(crate) const ORIGINS: usize = 1024;
 /// First hops remembered (for telling a network duplicate from a redundant link).
 pub(crate) const FIRST_MAX: usize = 64;
 
+/// The shared tree's name in prunes: the all-zero key, never an origin.
+pub(crate) const SHARED: PublicKey = PublicKey([0; 32]);
+
 /// One origin's tree at this node.
-#[derive(Debug, Clone, Copy)]
-struct OriginTree {
+#[derive(Debug, Clone, Copy, Default)]
+struct Masks {
     lazy: u128,
     strike: u128,
+}
+
+/// One origin's tree, as changes to the shared tree: links pruned and links grafted in it.
+#[derive(Debug, Clone, Copy)]
+struct OriginTree {
+    pruned: u128,
+    grafted: u128,
+    strike: u128,
     used: Instant,
+}
+
+impl OriginTree {
+    fn lazy(&self, shared: u128) -> u128 {
+        (shared | self.pruned) & !self.grafted
+    }
 }
 
 /// The per-origin eager trees of one group.
@@ -43,8 +65,8 @@ pub(crate) struct Links {
     slots: Vec<Option<PublicKey>>,
     index: HashMap<PublicKey, u8>,
     origins: HashMap<PublicKey, OriginTree>,
-    /// The latest decision on each slot, for any origin: a new tree starts from it.
-    template: u128,
+    /// The shared tree: a new origin's tree starts as a copy of it.
+    shared: Masks,
     /// (origin, number, first hop), oldest first.
     first: VecDeque<(PublicKey, u32, PublicKey)>,
 }
@@ -73,7 +95,7 @@ impl Links {
         Some(1u128 << free)
     }
 
-    /// The tree of `origin`, made from the template if new.
+    /// The tree of `origin` (new: the shared tree as it is, unchanged).
     fn tree(&mut self, origin: PublicKey, now: Instant) -> &mut OriginTree {
         if !self.origins.contains_key(&origin) && self.origins.len() >= ORIGINS {
             let oldest = (self.origins.iter())
@@ -83,9 +105,9 @@ impl Links {
                 self.origins.remove(&k);
             }
         }
-        let template = self.template;
         let t = self.origins.entry(origin).or_insert(OriginTree {
-            lazy: template,
+            pruned: 0,
+            grafted: 0,
             strike: 0,
             used: now,
         });
@@ -94,12 +116,13 @@ impl Links {
     }
 
     /// True unless the link to `peer` is lazy in `origin`'s tree (or, for an origin
-    /// without a tree yet, in the template).
+    /// without a tree yet, in the shared tree).
     pub(crate) fn is_eager(&self, origin: &PublicKey, peer: &PublicKey) -> bool {
         let Some(b) = self.bit(peer) else {
             return true;
         };
-        let lazy = self.origins.get(origin).map_or(self.template, |t| t.lazy);
+        let shared = self.shared.lazy;
+        let lazy = self.origins.get(origin).map_or(shared, |t| t.lazy(shared));
         lazy & b == 0
     }
 
@@ -108,51 +131,77 @@ impl Links {
         self.tree(origin, now);
     }
 
-    /// Turns `peer`'s link lazy in `origin`'s tree; false if `peer` has no slot to spare.
+    /// Turns `peer`'s link lazy in `origin`'s tree ([`SHARED`]: the shared tree); false if
+    /// `peer` has no slot to spare.
     pub(crate) fn prune(&mut self, origin: PublicKey, peer: PublicKey, now: Instant) -> bool {
         let Some(b) = self.slot(peer) else {
             return false;
         };
-        self.template |= b;
+        if origin == SHARED {
+            self.shared.lazy |= b;
+            self.shared.strike &= !b;
+            return true;
+        }
         let t = self.tree(origin, now);
-        t.lazy |= b;
+        t.pruned |= b;
+        t.grafted &= !b;
         t.strike &= !b;
         true
     }
 
-    /// Turns `peer`'s link eager in `origin`'s tree; true if it was lazy.
+    /// Turns `peer`'s link eager in `origin`'s tree and in the shared tree (a link that had
+    /// to repair a miss); true if it was lazy in `origin`'s.
     pub(crate) fn graft(&mut self, origin: PublicKey, peer: &PublicKey, now: Instant) -> bool {
+        if let Some(b) = self.bit(peer) {
+            self.shared.lazy &= !b;
+        }
+        self.graft_own(origin, peer, now)
+    }
+
+    /// Turns `peer`'s link eager in `origin`'s tree only; true if it was lazy there.
+    pub(crate) fn graft_own(&mut self, origin: PublicKey, peer: &PublicKey, now: Instant) -> bool {
         let Some(b) = self.bit(peer) else {
             return false;
         };
-        self.template &= !b;
+        let shared = self.shared.lazy;
         let t = self.tree(origin, now);
-        let was = t.lazy & b != 0;
-        t.lazy &= !b;
+        let was = t.lazy(shared) & b != 0;
+        t.grafted |= b;
+        t.pruned &= !b;
         was
     }
 
-    /// Counts a duplicate of `origin`'s broadcast from `hop`; true when it is the second in
-    /// a row (no first copy of that origin from `hop` between them): the link is redundant
-    /// in that tree. The count starts over.
-    pub(crate) fn duplicate(&mut self, origin: PublicKey, hop: PublicKey, now: Instant) -> bool {
+    /// Counts a duplicate of `origin`'s broadcast from `hop`, in that origin's tree and in
+    /// the shared tree; for each, true when it is the second in a row there (no first copy
+    /// between them, of that origin or of any): the link is redundant there. Counts that
+    /// fire start over.
+    pub(crate) fn duplicate(
+        &mut self,
+        origin: PublicKey,
+        hop: PublicKey,
+        now: Instant,
+    ) -> (bool, bool) {
         let Some(b) = self.slot(hop) else {
-            return false;
+            return (false, false);
         };
+        let strike = |m: &mut u128| {
+            let second = *m & b != 0;
+            *m ^= b;
+            second
+        };
+        let shared = strike(&mut self.shared.strike);
         let t = self.tree(origin, now);
-        if t.strike & b == 0 {
-            t.strike |= b;
-            return false;
-        }
-        t.strike &= !b;
-        true
+        (strike(&mut t.strike), shared)
     }
 
-    /// Records that `hop` delivered our first copy of (origin, number): its duplicate count
-    /// in that tree starts over.
+    /// Records that `hop` delivered our first copy of (origin, number): its duplicate
+    /// counts in that tree and in the shared tree start over.
     pub(crate) fn first_copy(&mut self, origin: PublicKey, number: u32, hop: PublicKey) {
-        if let (Some(b), Some(t)) = (self.bit(&hop), self.origins.get_mut(&origin)) {
-            t.strike &= !b;
+        if let Some(b) = self.bit(&hop) {
+            self.shared.strike &= !b;
+            if let Some(t) = self.origins.get_mut(&origin) {
+                t.strike &= !b;
+            }
         }
         if self.first.len() >= FIRST_MAX {
             self.first.pop_front();
@@ -180,9 +229,11 @@ impl Links {
             }
         }
         if freed != 0 {
-            self.template &= !freed;
+            self.shared.lazy &= !freed;
+            self.shared.strike &= !freed;
             for t in self.origins.values_mut() {
-                t.lazy &= !freed;
+                t.pruned &= !freed;
+                t.grafted &= !freed;
                 t.strike &= !freed;
             }
         }
@@ -235,9 +286,14 @@ mod tests {
             "pruned for some origin, never grafted"
         );
         assert!(l.is_eager(&key(3), &b), "grafted since");
-        l.touch(key(3), now);
-        l.graft(key(4), &a, now);
-        assert!(!l.is_eager(&key(3), &a), "a tree, once made, is its own");
+        l.graft_own(key(4), &a, now);
+        assert!(l.is_eager(&key(4), &a), "grafted in its own tree");
+        assert!(!l.is_eager(&key(3), &a), "and there only");
+        l.prune(SHARED, b, now);
+        assert!(
+            l.is_eager(&key(2), &b),
+            "a link an origin grafted stays eager for it"
+        );
     }
 
     #[test]
