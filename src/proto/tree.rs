@@ -1,14 +1,17 @@
 //! The eager tree of a secure group (PROTOCOL.md §6.12): Plumtree's epidemic broadcast tree
-//! (Leitão, Pereira, Rodrigues 2007) over the group's relay targets, one tree per origin.
+//! (Leitão, Pereira, Rodrigues 2007) over the group's relay targets: a shared tree and, over
+//! it, one tree per origin.
 //!
 //! - **Eager push.** A broadcast (relayed or our own) goes in full to every relay target
-//!   whose link is eager in its origin's tree (`links.rs`). A link whose far end sends us
-//!   [`links`]' second duplicate in a row of one origin's broadcasts is redundant in that
-//!   origin's tree: we turn it lazy there and send the hop a prune (inner id 58, naming the
-//!   origin), which turns it lazy on the hop's side too. Trees are per origin, so the
-//!   duplicates of broadcasts in flight at once from different origins never strip a link
-//!   another origin's tree needs. A duplicate from the hop that delivered our first copy
-//!   (the network duplicated a datagram) prunes nothing.
+//!   whose link is eager in its origin's tree (`links.rs`: the shared tree changed by the
+//!   origin's own prunes and grafts). A link that brings a second duplicate in a row is
+//!   redundant: we turn it lazy (in the origin's tree and the shared one, or in the shared
+//!   one alone) and send the hop a prune (inner id 58) naming the origin, or the all-zero
+//!   key for the shared tree, which turns it lazy on the hop's side too. A link an origin's
+//!   tree grafted stays eager for it whatever the shared tree does, so duplicates of
+//!   broadcasts in flight at once from different origins cannot strip a link another
+//!   origin needed. A duplicate from the hop that delivered our first copy (the network
+//!   duplicated a datagram) prunes nothing.
 //! - **Lazy push** (`flow.rs`, `lazy.rs`). The ids of what we accepted or sent are batched
 //!   for `ihave_interval` and announced in an IHAVE (inner id 59) to at most `lazy_fanout`
 //!   relay targets drawn among those whose link is lazy for one of the ids. A node that
