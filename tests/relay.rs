@@ -206,9 +206,11 @@ fn on_the_eager_tree_each_node_relays_to_its_eager_targets_and_the_tree_is_spars
     );
     assert!(delivered >= 199, "{delivered}");
     // The random relay sends about 6 copies per delivery, a flood one per relay target (25
-    // here): the pruned tree sends fewer than 2.5.
+    // here). The link-level tree sent fewer than 2.5 here; the per-origin trees over the
+    // shared tree (PROTOCOL.md §6.12) keep about 3.5 eager links per node in this 5-40 ms
+    // simulator and sent 3.5 (issue #15 note): the bound is 4, well under the random relay.
     assert!(
-        copies < 2.5,
+        copies < 4.0,
         "the tree is pruned: {copies:.2} copies per delivery"
     );
 }
