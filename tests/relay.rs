@@ -330,6 +330,7 @@ fn sent_kinds(f: &mut Fixture, peers: &mut [&mut Peer]) -> Vec<(PublicKey, &'sta
             let p = peers.iter_mut().find(|p| p.addr == to).expect("to a peer");
             let kind = match Payload::decode(&p.open(&d)).unwrap() {
                 Payload::Broadcast(_) => "copy",
+                Payload::Prune(p) if p.origin == PublicKey([0; 32]) => "prune shared",
                 Payload::Prune(_) => "prune",
                 _ => "other",
             };
@@ -383,8 +384,8 @@ fn two_duplicates_in_a_row_prune_a_link_a_network_duplicate_does_not_and_a_fresh
     assert_eq!(from(&mut f, 0, 2, &mut all).len(), 2, "b is still eager");
     assert_eq!(
         from(&mut f, 1, 2, &mut all),
-        [(kb, "prune")],
-        "two in a row"
+        [(kb, "prune"), (kb, "prune shared")],
+        "two in a row: pruned in the origin's tree and the shared tree"
     );
     assert_eq!(f.node.stats().dropped(DropReason::Duplicate), 3);
     assert!(!eager(&f, &ko).contains(&kb));

@@ -65,9 +65,9 @@ pub struct Config {
     /// relay target. Default 6.
     pub relay_fanout: usize,
     /// Secure groups relay along the eager tree (PROTOCOL.md §6.12) instead of the random
-    /// `relay_fanout` draw: full copies to every relay target not pruned. Default false:
-    /// measured at N = 200 it sends a third of the datagrams but its latency tail is far
-    /// worse (PROTOCOL.md §6.12, "Status").
+    /// `relay_fanout` draw: full copies to every relay target eager in the origin's tree,
+    /// IHAVEs and GRAFTs for the rest. Default false: measured, its latency tail at N = 50
+    /// is still worse than the random relay's (PROTOCOL.md §6.12, "Measured").
     pub eager_tree: bool,
     /// Eager tree, lazy half (PROTOCOL.md §6.12): the ids of what a node accepted or sent
     /// are batched this long before an IHAVE announces them. Default 20 ms.
