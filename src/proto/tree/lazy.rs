@@ -130,6 +130,7 @@ impl LazyState {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // a fixed epoch for hand-driven time
 mod tests {
     use super::*;
 

@@ -250,6 +250,7 @@ impl Links {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // a fixed epoch for hand-driven time
 mod tests {
     use super::*;
 
@@ -274,18 +275,20 @@ mod tests {
     }
 
     #[test]
-    fn a_new_origin_starts_from_the_latest_decisions() {
+    fn a_new_origin_starts_as_the_shared_tree_and_its_grafts_hold() {
         let now = Instant::now();
         let mut l = Links::default();
         let (a, b) = (key(100), key(101));
         l.prune(key(1), a, now);
-        l.prune(key(1), b, now);
+        assert!(l.is_eager(&key(3), &a), "an origin's prune is its own");
+        l.prune(SHARED, a, now);
+        l.prune(SHARED, b, now);
         l.graft(key(2), &b, now);
+        assert!(!l.is_eager(&key(3), &a), "pruned in the shared tree");
         assert!(
-            !l.is_eager(&key(3), &a),
-            "pruned for some origin, never grafted"
+            l.is_eager(&key(3), &b),
+            "a repair's graft grafts the shared tree"
         );
-        assert!(l.is_eager(&key(3), &b), "grafted since");
         l.graft_own(key(4), &a, now);
         assert!(l.is_eager(&key(4), &a), "grafted in its own tree");
         assert!(!l.is_eager(&key(3), &a), "and there only");
@@ -294,6 +297,7 @@ mod tests {
             l.is_eager(&key(2), &b),
             "a link an origin grafted stays eager for it"
         );
+        assert!(!l.is_eager(&key(3), &b));
     }
 
     #[test]
@@ -301,18 +305,23 @@ mod tests {
         let now = Instant::now();
         let mut l = Links::default();
         let (o, h) = (key(1), key(100));
-        assert!(!l.duplicate(o, h, now));
+        assert_eq!(l.duplicate(o, h, now), (false, false));
         l.first_copy(o, 1, h);
-        assert!(
-            !l.duplicate(o, h, now),
+        let fresh = l.duplicate(o, h, now);
+        assert_eq!(
+            fresh,
+            (false, false),
             "a first copy between them starts over"
         );
-        assert!(!l.duplicate(key(2), h, now), "counted per origin");
-        assert!(l.duplicate(o, h, now));
-        assert!(
-            !l.duplicate(o, h, now),
-            "the count starts over once it fires"
+        let other = l.duplicate(key(2), h, now);
+        assert_eq!(
+            other,
+            (false, true),
+            "per origin; any origin in the shared tree"
         );
+        assert_eq!(l.duplicate(o, h, now), (true, false));
+        let again = l.duplicate(o, h, now);
+        assert_eq!(again, (false, true), "counts start over once they fire");
     }
 
     #[test]
