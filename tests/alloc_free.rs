@@ -98,6 +98,7 @@ fn receive(bob: &BoxKeypair, keys: &mut SharedKeys, datagram: &[u8], seen: &mut 
         Payload::HistoryRequest(q) => seen.body_len = q.padding,
         Payload::HistoryPage(p) => seen.body_len = p.encoded_len(),
         Payload::Prune(p) => seen.body_len = usize::from(p.flags),
+        Payload::Lazy(l) => seen.body_len = l.len(),
     }
 }
 

@@ -9,9 +9,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use dhtchat::fuzzing;
 use dhtchat::wire::message::{MAX_NAME_LEN, MAX_QUIT_REASON_LEN, MAX_TOPIC_LEN};
 use dhtchat::wire::{
-    Ban, BanAction, BloomBuilder, Broadcast, Direct, Envelope, GetNodes, Have, MAX_DATAGRAM,
-    MAX_FILTER_LEN, MAX_HASHES, MAX_NODES, MAX_PLAINTEXT, NodeInfo, NodeList, Payload, PeerMessage,
-    Prune, PublicKey, SendNodes, SignatureTrailer, Status, Topic,
+    Ban, BanAction, BloomBuilder, Broadcast, Direct, Envelope, GetNodes, Have, Lazy, LazyKind,
+    MAX_DATAGRAM, MAX_FILTER_LEN, MAX_HASHES, MAX_NODES, MAX_PLAINTEXT, NodeInfo, NodeList,
+    Payload, PeerMessage, Prune, PublicKey, SendNodes, SignatureTrailer, Status, Topic,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -198,9 +198,22 @@ proptest! {
     }
 
     #[test]
-    fn prune_with_any_flags_round_trips(flags in any::<u8>()) {
-        let bytes = round_trip(&Payload::Prune(Prune { flags }));
-        prop_assert_eq!(bytes, vec![58, flags]);
+    fn prune_with_any_flags_round_trips(flags in any::<u8>(), origin in any::<[u8; 32]>()) {
+        let bytes = round_trip(&Payload::Prune(Prune { flags, origin: PublicKey(origin) }));
+        prop_assert_eq!(&bytes[..2], &[58, flags]);
+        prop_assert_eq!(&bytes[2..], &origin);
+    }
+
+    #[test]
+    fn lazy_with_any_ids_round_trips(
+        graft in any::<bool>(),
+        ids in (1..=dhtchat::wire::MAX_LAZY_IDS).prop_flat_map(|n| vec(any::<u8>(), n * 36)),
+    ) {
+        let kind = if graft { LazyKind::Graft } else { LazyKind::IHave };
+        let lazy = Lazy::new(kind, &ids).unwrap();
+        let bytes = round_trip(&Payload::Lazy(lazy));
+        prop_assert_eq!(bytes.len(), 3 + ids.len());
+        prop_assert_eq!(lazy.ids().count(), ids.len() / 36);
     }
 
     #[test]

@@ -155,16 +155,24 @@ fn on_the_eager_tree_each_node_relays_to_its_eager_targets_and_the_tree_is_spars
     send_chats(&mut sim, 40, Duration::from_millis(100), 5);
     sim.run_for(Duration::from_secs(5));
     let before: Vec<u64> = sim.nodes.iter().map(|n| n.node.stats().relayed).collect();
+    let accepted: Vec<u64> = sim.nodes.iter().map(|n| n.node.stats().delivered).collect();
+
     let base = counters(&sim);
     let now = sim.now();
+    // The sender `send_chats` will draw with seed 11, and its key: eager targets are per
+    // origin.
+    let next = ChaCha20Rng::seed_from_u64(11).random_range(0..sim.nodes.len());
+    let origin = sim.with_node(next, |node, _, g| node.group_info(g).unwrap().own_key);
     let eager: Vec<usize> = (sim.nodes.iter())
-        .map(|n| n.node.eager_targets(n.group.unwrap(), now).len())
+        .map(|n| n.node.eager_targets(n.group.unwrap(), now, &origin).len())
         .collect();
+
     let targets: Vec<usize> = (sim.nodes.iter())
         .map(|n| n.node.relay_targets(n.group.unwrap(), now).len())
         .collect();
     let sent = send_chats(&mut sim, 1, Duration::from_secs(5), 11);
     let from = sent[0].0;
+    assert_eq!(from, next);
     let later = sim.now();
     let targets_after: Vec<usize> = (sim.nodes.iter())
         .map(|n| n.node.relay_targets(n.group.unwrap(), later).len())
@@ -176,11 +184,15 @@ fn on_the_eager_tree_each_node_relays_to_its_eager_targets_and_the_tree_is_spars
         // Never to the hop or the origin: at most two eager targets are left out. Never
         // beyond the relay targets: in-links come and go (a new one starts eager), so the
         // bound is the larger target list of before and after.
+        // A member's first broadcast (its name) may cross the window too: the upper bound
+        // is per accepted broadcast.
         let most = targets[i].max(targets_after[i]);
+        let accepted_now = (n.node.stats().delivered - accepted[i]) as usize;
         assert!(
-            relayed <= most && relayed + 2 >= eager[i],
-            "node {i} relayed {relayed}, eager targets {}, relay targets {most}",
-            eager[i]
+            relayed <= most * accepted_now && relayed + 2 >= eager[i],
+            "node {i} relayed {relayed}, eager targets {}, relay targets {most}, accepted {}",
+            eager[i],
+            accepted_now
         );
     }
     let ([all, copies, lazy, repair], delivered) = per_delivery(&sim, &base);
@@ -194,9 +206,11 @@ fn on_the_eager_tree_each_node_relays_to_its_eager_targets_and_the_tree_is_spars
     );
     assert!(delivered >= 199, "{delivered}");
     // The random relay sends about 6 copies per delivery, a flood one per relay target (25
-    // here): the pruned tree sends fewer than 2.5.
+    // here). The link-level tree sent fewer than 2.5 here; the per-origin trees over the
+    // shared tree (PROTOCOL.md §6.12) keep about 3.5 eager links per node in this 5-40 ms
+    // simulator and sent 3.5 (issue #15 note): the bound is 4, well under the random relay.
     assert!(
-        copies < 2.5,
+        copies < 4.0,
         "the tree is pruned: {copies:.2} copies per delivery"
     );
 }
@@ -212,6 +226,7 @@ fn the_random_relay_sends_exactly_relay_fanout_copies_per_node() {
     };
     let mut sim = converged_200_with(3, LinkModel::default(), random);
     let before: Vec<u64> = sim.nodes.iter().map(|n| n.node.stats().relayed).collect();
+
     let now = sim.now();
     let fan_out: Vec<usize> = sim
         .nodes
@@ -315,6 +330,7 @@ fn sent_kinds(f: &mut Fixture, peers: &mut [&mut Peer]) -> Vec<(PublicKey, &'sta
             let p = peers.iter_mut().find(|p| p.addr == to).expect("to a peer");
             let kind = match Payload::decode(&p.open(&d)).unwrap() {
                 Payload::Broadcast(_) => "copy",
+                Payload::Prune(p) if p.origin == PublicKey([0; 32]) => "prune shared",
                 Payload::Prune(_) => "prune",
                 _ => "other",
             };
@@ -323,8 +339,8 @@ fn sent_kinds(f: &mut Fixture, peers: &mut [&mut Peer]) -> Vec<(PublicKey, &'sta
         .collect()
 }
 
-fn eager(f: &Fixture) -> Vec<PublicKey> {
-    let mut keys: Vec<_> = (f.node.eager_targets(f.group, f.now).iter())
+fn eager(f: &Fixture, origin: &PublicKey) -> Vec<PublicKey> {
+    let mut keys: Vec<_> = (f.node.eager_targets(f.group, f.now, origin).iter())
         .map(|n| n.key)
         .collect();
     keys.sort();
@@ -348,6 +364,7 @@ fn two_duplicates_in_a_row_prune_a_link_a_network_duplicate_does_not_and_a_fresh
         sent_kinds(f, all)
     };
     let (ka, kb, kc) = (all[0].key(), all[1].key(), all[2].key());
+    let ko = origin.public_key();
     let copies = from(&mut f, 0, 1, &mut all);
     assert_eq!(
         copies.len(),
@@ -367,20 +384,24 @@ fn two_duplicates_in_a_row_prune_a_link_a_network_duplicate_does_not_and_a_fresh
     assert_eq!(from(&mut f, 0, 2, &mut all).len(), 2, "b is still eager");
     assert_eq!(
         from(&mut f, 1, 2, &mut all),
-        [(kb, "prune")],
-        "two in a row"
+        [(kb, "prune"), (kb, "prune shared")],
+        "two in a row: pruned in the origin's tree and the shared tree"
     );
     assert_eq!(f.node.stats().dropped(DropReason::Duplicate), 3);
-    assert!(!eager(&f).contains(&kb));
+    assert!(!eager(&f, &ko).contains(&kb));
     assert_eq!(from(&mut f, 0, 3, &mut all), [(kc, "copy")], "b is lazy");
     // A prune from c: it gets no copies either.
-    let prune = all[2].packet(f.key, &Payload::Prune(Prune { flags: 0 }));
+    let prune = Payload::Prune(Prune {
+        flags: 0,
+        origin: ko,
+    });
+    let prune = all[2].packet(f.key, &prune);
     f.node.handle_datagram(f.now, all[2].addr, &prune);
     assert!(from(&mut f, 0, 4, &mut all).is_empty(), "b and c are lazy");
     // A first copy from a pruned link (what a repair does) turns it eager again.
     assert_eq!(from(&mut f, 1, 5, &mut all), [(ka, "copy")]);
     assert_eq!(f.node.stats().grafts, 1);
-    assert_eq!(eager(&f), {
+    assert_eq!(eager(&f, &ko), {
         let mut k = vec![ka, kb];
         k.sort();
         k
@@ -393,22 +414,42 @@ fn a_prune_from_a_stranger_or_in_a_legacy_group_changes_nothing() {
     let mut a = Peer::new(1);
     admit(&mut f, &mut a);
     let mut stranger = Peer::new(60);
-    let prune = stranger.packet(f.key, &Payload::Prune(Prune { flags: 0 }));
+    let ka = a.key();
+    let prune = Payload::Prune(Prune {
+        flags: 0,
+        origin: ka,
+    });
+    let prune = &prune;
+    let prune = stranger.packet(f.key, prune);
     f.node.handle_datagram(f.now, stranger.addr, &prune);
     assert_eq!(f.node.stats().dropped(DropReason::UnknownSender), 1);
     // A's key from another address is not A.
     let mut moved = Peer::new(1);
     moved.addr = stranger.addr;
-    let prune = moved.packet(f.key, &Payload::Prune(Prune { flags: 0 }));
+    let prune = moved.packet(
+        f.key,
+        &Payload::Prune(Prune {
+            flags: 0,
+            origin: ka,
+        }),
+    );
     f.node.handle_datagram(f.now, moved.addr, &prune);
     assert_eq!(f.node.stats().dropped(DropReason::UnknownSender), 2);
-    assert_eq!(eager(&f), [a.key()]);
+    assert_eq!(eager(&f, &ka), [a.key()]);
 
     let mut legacy = fixture(Dialect::Legacy, Privacy::Public);
     let mut b = Peer::new(2);
     admit(&mut legacy, &mut b);
-    let prune = b.packet(legacy.key, &Payload::Prune(Prune { flags: 0 }));
+    let prune = Payload::Prune(Prune {
+        flags: 0,
+        origin: b.key(),
+    });
+    let prune = b.packet(legacy.key, &prune);
     legacy.node.handle_datagram(legacy.now, b.addr, &prune);
     assert_eq!(legacy.node.stats().dropped(DropReason::WrongDialect), 1);
-    assert_eq!(eager(&legacy), [b.key()], "legacy groups have no tree");
+    assert_eq!(
+        eager(&legacy, &b.key()),
+        [b.key()],
+        "legacy groups have no tree"
+    );
 }

@@ -13,16 +13,19 @@ use dhtchat::crypto::{
     verify_broadcast, verify_fact,
 };
 use dhtchat::wire::{
-    Broadcast, Fact, MAX_PLAINTEXT, MessageId, NODE_INFO_LEN, Payload, PeerMessage, PublicKey,
+    Broadcast, Fact, LazyKind, MAX_PLAINTEXT, MessageId, NODE_INFO_LEN, Payload, PeerMessage,
+    PublicKey,
 };
 
 const PROTOCOL: &str = include_str!("../PROTOCOL.md");
 
 /// Every kind of datagram PROTOCOL.md §7 must have a vector for.
-const REQUIRED: [&str; 20] = [
+const REQUIRED: [&str; 22] = [
     "get_nodes",
     "have",
     "prune",
+    "ihave",
+    "graft",
     "send_nodes_0",
     "send_nodes_2",
     "broadcast_ping",
@@ -391,7 +394,8 @@ fn datagram_sizes() {
                     .map(|e| e.encoded_len())
                     .sum::<usize>()
             }
-            Payload::Prune(_) => 107,
+            Payload::Prune(_) => 139,
+            Payload::Lazy(l) => 108 + 36 * l.len(),
         };
         assert_eq!(len, expected, "{}", v.name());
     }
@@ -452,7 +456,22 @@ fn kinds_match_the_names() {
             }
             Payload::Prune(p) => {
                 assert_eq!(name, "prune");
-                assert_eq!(p.flags, 0);
+                assert_eq!((p.flags, p.origin), (0, PublicKey(v.key("origin"))));
+            }
+            Payload::Lazy(l) => {
+                let origin = PublicKey(v.key("origin"));
+                let ids: Vec<_> = l.ids().collect();
+                match l.kind {
+                    LazyKind::IHave => {
+                        assert_eq!(name, "ihave");
+                        let other = PublicKey(v.key("sender-public"));
+                        assert_eq!(ids, [(origin, 10), (other, 0x0102_0304)]);
+                    }
+                    LazyKind::Graft => {
+                        assert_eq!(name, "graft");
+                        assert_eq!(ids, [(origin, 10)]);
+                    }
+                }
             }
         }
     }

@@ -90,6 +90,11 @@ pub struct Args {
     #[arg(long)]
     pub seed: Option<u64>,
 
+    /// Relay along the eager tree (PROTOCOL.md §6.12): true or false; the node's default if
+    /// absent
+    #[arg(long, value_name = "BOOL")]
+    pub eager_tree: Option<bool>,
+
     /// Print the result as one JSON object instead of the BENCH line
     #[arg(long)]
     pub json: bool,
@@ -118,6 +123,8 @@ pub struct Options {
     pub stagger: Duration,
     /// Seed of the bench's own choices (not of the nodes' keys, which come from the OS).
     pub seed: u64,
+    /// `Config::eager_tree` of every node; `None` keeps the default.
+    pub eager_tree: Option<bool>,
 }
 
 impl Default for Options {
@@ -133,6 +140,7 @@ impl Default for Options {
             converge_timeout: Duration::from_secs(30),
             stagger: Duration::from_millis(5),
             seed: 0,
+            eager_tree: None,
         }
     }
 }
@@ -150,6 +158,7 @@ impl Options {
             warmup: Duration::from_secs(args.warmup.into()),
             drain: Duration::from_secs(args.drain.into()),
             seed,
+            eager_tree: args.eager_tree,
             ..Self::default()
         })
     }
@@ -256,7 +265,13 @@ pub async fn run_bench(
         nodes::demo_ip(options.nodes - 1)
     ));
     let ledger = Arc::new(ledger::Ledger::default());
-    let mut nodes = nodes::start_nodes_with(options.nodes, |i, events| {
+    let tree = options.eager_tree;
+    let configure = |c: &mut crate::proto::Config| {
+        if let Some(on) = tree {
+            c.eager_tree = on;
+        }
+    };
+    let mut nodes = nodes::start_nodes_with(options.nodes, configure, |i, events| {
         tokio::spawn(ledger::collect(i, events, Arc::clone(&ledger)))
     })
     .await?;

@@ -336,6 +336,16 @@ fn describe_payload(
         Payload::Prune(p) => {
             f.push("kind", "prune");
             f.push("flags", p.flags);
+            f.push("origin", p.origin);
+        }
+        Payload::Lazy(l) => {
+            let kind = match l.kind {
+                crate::wire::LazyKind::IHave => "ihave",
+                crate::wire::LazyKind::Graft => "graft",
+            };
+            f.push("kind", kind);
+            let ids: Vec<String> = l.ids().map(|(o, n)| format!("{o}#{n}")).collect();
+            f.push("ids", ids.join(","));
         }
     }
     Ok(())

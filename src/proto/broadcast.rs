@@ -17,10 +17,11 @@
 //!    moves but nothing is delivered or relayed);
 //! 5. the window moves, then the body is decoded: a bad body is neither delivered nor relayed;
 //! 6. the message is applied (events), then relayed, never to the hop or the origin: in a
-//!    secure group to every eager relay target (`tree.rs`, PROTOCOL.md §6.12), in a legacy
-//!    group to `relay_fanout` relay targets (table entries and fresh in-links) drawn at
-//!    random; and kept for anti-entropy repair (`repair.rs`). A duplicate (step 3) prunes
-//!    its link in a secure group.
+//!    secure group to every relay target eager in the origin's tree (`tree.rs`, PROTOCOL.md
+//!    §6.12), its id announced lazily (IHAVE) to a few of the others; in a legacy group to
+//!    `relay_fanout` relay targets (table entries and fresh in-links) drawn at random; and
+//!    kept for anti-entropy repair (`repair.rs`). In a secure group a duplicate (step 3)
+//!    counts against its link in the origin's tree.
 
 use std::net::SocketAddr;
 
@@ -350,7 +351,7 @@ impl Group {
         let fresh = io.config.bad_node_timeout;
         let tree = self.uses_tree(io);
         let mut targets = match tree {
-            true => self.eager_targets(io.now, fresh),
+            true => self.eager_targets(&b.origin, io.now, fresh),
             false => self.relay_targets(io.now, fresh),
         };
         targets.retain(|(key, _)| *key != hop && *key != b.origin);
@@ -367,6 +368,7 @@ impl Group {
             send_as(io, Kind::Eager, self.identity(), (&key, addr), &payload);
             self.exchanged(key, io.now);
         }
+        self.announce(io, (b.origin, b.number), Some(hop));
     }
 
     /// Sends our own message to every relay target. Every size is checked before a number is
@@ -398,13 +400,15 @@ impl Group {
         let payload = Payload::Broadcast(b);
         let fresh = io.config.bad_node_timeout;
         let targets = match self.uses_tree(io) {
-            true => self.eager_targets(io.now, fresh),
+            true => self.eager_targets(&b.origin, io.now, fresh),
             false => self.relay_targets(io.now, fresh),
         };
         for (key, addr) in targets {
             send_as(io, Kind::Eager, self.identity(), (&key, addr), &payload);
             self.exchanged(key, io.now);
         }
+        self.tree.links.touch(b.origin, io.now);
+        self.announce(io, (b.origin, b.number), None);
         self.remember(io, &b);
         self.keep_intro(&b);
         self.keep_history(io, &b);

@@ -65,10 +65,21 @@ pub struct Config {
     /// relay target. Default 6.
     pub relay_fanout: usize,
     /// Secure groups relay along the eager tree (PROTOCOL.md §6.12) instead of the random
-    /// `relay_fanout` draw: full copies to every relay target not pruned. Default false:
-    /// measured at N = 200 it sends a third of the datagrams but its latency tail is far
-    /// worse (PROTOCOL.md §6.12, "Status").
+    /// `relay_fanout` draw: full copies to every relay target eager in the origin's tree,
+    /// IHAVEs and GRAFTs for the rest. Default false: measured, its latency tail at N = 50
+    /// is still worse than the random relay's (PROTOCOL.md §6.12, "Measured").
     pub eager_tree: bool,
+    /// Eager tree, lazy half (PROTOCOL.md §6.12): the ids of what a node accepted or sent
+    /// are batched this long before an IHAVE announces them. Default 20 ms.
+    pub ihave_interval: Duration,
+    /// Relay targets an IHAVE goes to per flush, drawn among those whose link is lazy for
+    /// one of its ids; 0 sends none. Default 2.
+    pub lazy_fanout: usize,
+    /// A node that sees an IHAVE for a broadcast it misses grafts the announcer if the copy
+    /// has not come this long after. Default 20 ms.
+    pub graft_timeout: Duration,
+    /// GRAFTs a group sends: (burst, per second). Default (64, 64).
+    pub graft_rate: (u32, u32),
     /// Probes (replies to senders not yet validated) per source IP: (burst, per second).
     /// Default (20, 10).
     pub probe_rate_per_ip: (u32, u32),
@@ -195,6 +206,10 @@ impl Config {
             max_in_links: 32,
             relay_fanout: 6,
             eager_tree: false,
+            ihave_interval: Duration::from_millis(20),
+            lazy_fanout: 2,
+            graft_timeout: Duration::from_millis(20),
+            graft_rate: (64, 64),
             explore_interval: Duration::from_secs(15),
             probe_rate_per_ip: (20, 10),
             probe_rate_global: (200, 100),
@@ -237,7 +252,7 @@ impl Config {
 
     /// Checks every field and the rules between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(bool, &'static str); 20] = [
+        let checks: [(bool, &'static str); 21] = [
             (
                 (1..=64).contains(&self.close_size),
                 "close_size must be 1..=64",
@@ -299,6 +314,14 @@ impl Config {
                     && self.have_active <= self.recent_ttl
                     && self.recent_ttl <= self.seen_ttl,
                 "have_interval > 0, have_grace < recent_ttl, have_active <= recent_ttl <= seen_ttl",
+            ),
+            (
+                !self.ihave_interval.is_zero()
+                    && self.ihave_interval < self.recent_ttl
+                    && self.graft_timeout < self.recent_ttl
+                    && self.graft_rate.0 >= 1
+                    && self.graft_rate.1 >= 1,
+                "ihave_interval > 0, ihave_interval and graft_timeout < recent_ttl, graft_rate >= 1",
             ),
             (
                 (1..=16).contains(&self.history_page) && !self.history_timeout.is_zero(),

@@ -371,11 +371,13 @@ pub enum DropReason {
     /// source IP or of the node (`Config::dh_rate`) and (secure groups) without a mac2 that
     /// proves its address: dropped before the X25519; a secure one gets a cookie reply.
     DhOverLimit,
+    /// A GRAFT naming no broadcast we keep a copy of (PROTOCOL.md §6.12).
+    GraftUnknown,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [Self; 33] = [
+    pub const ALL: [Self; 34] = [
         Self::Malformed,
         Self::UnknownGroup,
         Self::BadKey,
@@ -409,11 +411,12 @@ impl DropReason {
         Self::AnnounceOverLimit,
         Self::BadMac,
         Self::DhOverLimit,
+        Self::GraftUnknown,
     ];
 
     /// A short snake_case name for logs and metrics.
     pub fn name(self) -> &'static str {
-        const NAMES: [&str; 33] = [
+        const NAMES: [&str; 34] = [
             "malformed",
             "unknown_group",
             "bad_key",
@@ -447,6 +450,7 @@ impl DropReason {
             "announce_over_limit",
             "bad_mac",
             "dh_over_limit",
+            "graft_unknown",
         ];
         NAMES[self as usize]
     }
@@ -487,13 +491,23 @@ pub struct Stats {
     pub name_syncs: u64,
     /// Prunes sent (PROTOCOL.md §6.12).
     pub prunes: u64,
-    /// Links turned eager again by a repair (PROTOCOL.md §6.12).
+    /// Links turned eager again in an origin's tree: by a repair, a GRAFT sent or received,
+    /// or a first copy over a lazy link (PROTOCOL.md §6.12).
     pub grafts: u64,
+    /// IHAVEs sent (PROTOCOL.md §6.12).
+    pub ihaves: u64,
+    /// GRAFTs sent.
+    pub grafts_sent: u64,
+    /// Announced ids not tracked (GRAFT timers at their caps) or not grafted (`graft_rate`).
+    pub lazy_ignored: u64,
+    /// Ids named by GRAFTs we got that we keep no copy of.
+    pub graft_unknown_ids: u64,
     /// Full copies pushed along the eager tree, or by the random relay (relayed and own).
     pub eager: super::Traffic,
-    /// Have summaries (the lazy announcements).
+    /// Lazy announcements: IHAVEs and have summaries.
     pub lazy: super::Traffic,
-    /// Copies re-sent in answer to a summary. The rest of `datagrams_out` is control.
+    /// Copies re-sent in answer to a summary or a GRAFT. The rest of `datagrams_out` is
+    /// control (GRAFTs and prunes among it).
     pub repair_traffic: super::Traffic,
     /// History counters (PROTOCOL.md §6.13).
     pub history: HistoryStats,
@@ -547,6 +561,10 @@ impl Default for Stats {
             history: HistoryStats::default(),
             prunes: 0,
             grafts: 0,
+            ihaves: 0,
+            grafts_sent: 0,
+            lazy_ignored: 0,
+            graft_unknown_ids: 0,
             eager: super::Traffic::default(),
             lazy: super::Traffic::default(),
             repair_traffic: super::Traffic::default(),

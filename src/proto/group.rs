@@ -51,7 +51,7 @@ pub(crate) struct Group {
     evicted: bool,
     /// Broadcasts kept for anti-entropy repair (PROTOCOL.md §6.11).
     pub(crate) recent: super::repair::Recent,
-    /// The eager tree: pruned links and recent first hops (PROTOCOL.md §6.12).
+    /// The eager trees (one per origin) and the lazy half (PROTOCOL.md §6.12).
     pub(crate) tree: super::tree::Tree,
     /// When the next have summary goes out; `None` while the group is not active
     /// (PROTOCOL.md §6.11).
@@ -248,9 +248,11 @@ impl Group {
         self.topic = Some((version, text.to_owned()));
     }
 
-    /// When the node must next call in: the tick, or the have summary if sooner.
+    /// When the node must next call in: the tick, or the have summary or the lazy half's
+    /// timers (PROTOCOL.md §6.12) if sooner.
     pub(crate) fn next_timeout(&self) -> Instant {
         let tick = self.schedule.next_tick();
+        let tick = self.lazy_timeout().map_or(tick, |l| l.min(tick));
         self.next_have.map_or(tick, |h| h.min(tick))
     }
 

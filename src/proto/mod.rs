@@ -15,7 +15,8 @@
 //! - `direct`: private messages to one member (inner id 52), never relayed.
 //! - `intro`: the name sync that shows a joiner every member's nick and status at once.
 //! - `repair`: anti-entropy; recent broadcasts, have summaries (id 53) and their answers.
-//! - `tree`: the eager tree of secure groups (prune, id 58; grafts by repair).
+//! - `tree`: the eager trees of secure groups, one per origin (prune, id 58), and their lazy
+//!   half (IHAVE and GRAFT, id 59).
 //! - `cookie`: mac2 cookies and cookie replies of the secure dialect (PROTOCOL.md §2.1).
 //! - `scope`: IP privacy, which node entries an asker may be told of.
 //! - `verify`: batch signature verification of the signed broadcasts of one receive batch.

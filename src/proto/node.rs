@@ -481,7 +481,8 @@ impl Node {
             Ok(Payload::Have(h)) => group.on_have(&mut io, sender, from, &h),
             Ok(Payload::HistoryRequest(q)) => group.on_history_request(&mut io, sender, from, &q),
             Ok(Payload::HistoryPage(p)) => group.on_history_page(&mut io, sender, from, &p),
-            Ok(Payload::Prune(_)) => group.on_prune(sender, from),
+            Ok(Payload::Prune(p)) => group.on_prune(&io, (sender, from), &p),
+            Ok(Payload::Lazy(l)) => group.on_lazy(&mut io, (sender, from), &l),
         };
         if let Err(reason) = handled {
             if group.spam.penalise(sender, reason, now, &self.config) {
@@ -523,6 +524,7 @@ impl Node {
         for group in self.groups.values_mut() {
             group.on_tick(&mut io);
             group.on_have_timer(&mut io);
+            group.on_lazy_timer(&mut io);
             if group.is_evicted() {
                 dropped.push(group.id());
             }

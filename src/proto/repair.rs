@@ -153,6 +153,11 @@ impl Recent {
         newest.is_some_and(|n| self.exchanged.get(peer).is_some_and(|t| *t >= n))
     }
 
+    /// The index of the kept copy of (origin, number), if any.
+    pub(crate) fn find(&self, origin: &PublicKey, number: u32) -> Option<usize> {
+        (self.items.iter()).position(|c| c.number == number && c.origin == *origin)
+    }
+
     /// Copies at least `grace` old (they are in order of arrival).
     fn settled(&self, now: Instant, grace: Duration) -> impl Iterator<Item = &Cached> {
         self.items
@@ -252,31 +257,46 @@ impl Group {
             .take(io.config.have_reply_max)
             .collect();
         let mut sent = false;
-        let burst = io.config.reply_burst;
         for i in missing {
-            // Per-key reply budget (PROTOCOL.md §6.2): re-sent copies count as replies, so a
-            // proven key gets no more bytes than it sends us beyond a small burst.
-            let bytes = DATAGRAM_OVERHEAD + self.recent.items[i].plain.len();
-            let room = self.members.reply_room(&hop, burst).unwrap_or(0);
-            if room < u32::try_from(bytes).unwrap_or(u32::MAX) {
-                io.stats.repairs_withheld += 1;
+            if !self.resend_kept(io, (hop, to), i) {
                 break;
             }
-            if !self.repair.take(now, io.config.repair_rate) {
-                break;
-            }
-            if let Ok(payload) = Payload::decode(&self.recent.items[i].plain) {
-                send_as(io, Kind::Repair, self.identity(), (&hop, to), &payload);
-                self.members.spend_reply(&hop, bytes, burst);
-                io.stats.repairs += 1;
-                io.stats.repair_bytes += bytes as u64;
-                sent = true;
-            }
+            sent = true;
+            let origin = self.recent.items[i].origin;
+            self.tree_repaired(io, &hop, origin);
         }
         if sent {
             self.recent.note(hop, now);
-            self.tree_repaired(io, &hop);
         }
+    }
+
+    /// Re-sends kept copy `i` to `hop` at `to` if its reply budget (PROTOCOL.md §6.2: a
+    /// proven key gets no more bytes than it sends us beyond a small burst) and the group's
+    /// repair budget pay for it; false if they do not (nothing sent).
+    pub(crate) fn resend_kept(
+        &mut self,
+        io: &mut Io<'_>,
+        (hop, to): (PublicKey, SocketAddr),
+        i: usize,
+    ) -> bool {
+        let burst = io.config.reply_burst;
+        let bytes = DATAGRAM_OVERHEAD + self.recent.items[i].plain.len();
+        let room = self.members.reply_room(&hop, burst).unwrap_or(0);
+        if room < u32::try_from(bytes).unwrap_or(u32::MAX) {
+            io.stats.repairs_withheld += 1;
+            return false;
+        }
+        if !self.repair.take(io.now, io.config.repair_rate) {
+            return false;
+        }
+        let Ok(payload) = Payload::decode(&self.recent.items[i].plain) else {
+            return false;
+        };
+        send_as(io, Kind::Repair, self.identity(), (&hop, to), &payload);
+        self.members.spend_reply(&hop, bytes, burst);
+        io.stats.repairs += 1;
+        io.stats.repair_bytes += bytes as u64;
+        true
     }
 
     fn expire_recent(&mut self, io: &Io<'_>) {

@@ -44,6 +44,7 @@ impl Group {
         self.refresh_from_members(io);
         self.explore(io);
         self.on_history_tick(io);
+        self.tree_tick(io);
     }
 
     /// Asks one random known member outside the table, fit or not (see

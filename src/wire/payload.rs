@@ -10,7 +10,8 @@
 //! | 53       | have              | `[flags][k][span u16][salt u64][filter 0..=906]`   |
 //! | 56       | history request   | `[id][cursor][within][origin 32][lo][hi][padding]` (`history.rs`) |
 //! | 57       | history page      | `[id][from][next][flags][entries]` (`history.rs`)  |
-//! | 58       | prune             | `[flags]` (secure groups, eager tree)             |
+//! | 58       | prune             | `[flags][origin 32]` (secure groups, eager tree)  |
+//! | 59       | lazy              | `[kind][n][n × (origin 32, number u32 BE)]` (`lazy.rs`) |
 //!
 //! Decoding matches on the inner id, borrows the broadcast payload (and a direct message's
 //! text) from the input and rejects trailing bytes. The direct text's 1..=785 bytes and UTF-8
@@ -19,9 +20,10 @@
 use bytes::BufMut;
 
 use super::history::{HistoryPage, HistoryRequest};
+use super::lazy::Lazy;
 use super::{
     Broadcast, DecodeError, EncodeError, Have, MAX_DATA, MAX_NODES, MAX_PLAINTEXT, NODE_INFO_LEN,
-    NodeInfo, PING_ID_LEN, Reader,
+    NodeInfo, PING_ID_LEN, PublicKey, Reader,
 };
 
 /// The inner packet ids.
@@ -44,8 +46,10 @@ pub enum PayloadId {
     HistoryRequest = 56,
     /// One datagram of a history answer.
     HistoryPage = 57,
-    /// Eager tree: stop sending me full copies (PROTOCOL.md §6.12).
+    /// Eager tree: stop sending me full copies of one origin's broadcasts (PROTOCOL.md §6.12).
     Prune = 58,
+    /// Eager tree, lazy half: IHAVE or GRAFT (PROTOCOL.md §6.12).
+    Lazy = 59,
 }
 
 impl TryFrom<u8> for PayloadId {
@@ -62,18 +66,22 @@ impl TryFrom<u8> for PayloadId {
             56 => Ok(Self::HistoryRequest),
             57 => Ok(Self::HistoryPage),
             58 => Ok(Self::Prune),
+            59 => Ok(Self::Lazy),
             other => Err(DecodeError::UnknownPayloadId(other)),
         }
     }
 }
 
-/// prune (PROTOCOL.md §6.12): the sender got a duplicate from the receiver and asks it to
-/// send it no more full copies (the link turns lazy). The flags are reserved: sent 0, kept
-/// and ignored.
+/// prune (PROTOCOL.md §6.12): the sender got duplicates of `origin`'s broadcasts from the
+/// receiver and asks it to send it no more full copies of that origin's broadcasts (the
+/// link turns lazy for that origin's tree). The flags are reserved: sent 0, kept and
+/// ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Prune {
     /// Reserved bits.
     pub flags: u8,
+    /// The origin whose tree loses the link.
+    pub origin: PublicKey,
 }
 
 /// get_nodes: asks the receiver for its close nodes. The ping id is opaque and is echoed.
@@ -210,6 +218,8 @@ pub enum Payload<'a> {
     HistoryPage(HistoryPage<'a>),
     /// Inner id 58.
     Prune(Prune),
+    /// Inner id 59.
+    Lazy(Lazy<'a>),
 }
 
 impl<'a> Payload<'a> {
@@ -240,7 +250,11 @@ impl<'a> Payload<'a> {
             PayloadId::Have => Self::Have(Have::read(&mut r)?),
             PayloadId::HistoryRequest => Self::HistoryRequest(HistoryRequest::read(&mut r)?),
             PayloadId::HistoryPage => Self::HistoryPage(HistoryPage::read(&mut r)?),
-            PayloadId::Prune => Self::Prune(Prune { flags: r.u8()? }),
+            PayloadId::Prune => Self::Prune(Prune {
+                flags: r.u8()?,
+                origin: PublicKey(r.array()?),
+            }),
+            PayloadId::Lazy => Self::Lazy(Lazy::read(&mut r)?),
         };
         r.finish()?;
         Ok(payload)
@@ -258,6 +272,7 @@ impl<'a> Payload<'a> {
             Self::HistoryRequest(_) => PayloadId::HistoryRequest,
             Self::HistoryPage(_) => PayloadId::HistoryPage,
             Self::Prune(_) => PayloadId::Prune,
+            Self::Lazy(_) => PayloadId::Lazy,
         }
     }
 
@@ -271,7 +286,8 @@ impl<'a> Payload<'a> {
             Self::Have(h) => h.encoded_len(),
             Self::HistoryRequest(q) => q.encoded_len(),
             Self::HistoryPage(p) => p.encoded_len(),
-            Self::Prune(_) => 1,
+            Self::Prune(_) => 1 + super::KEY_LEN,
+            Self::Lazy(l) => l.encoded_len(),
         }
     }
 
@@ -304,7 +320,11 @@ impl<'a> Payload<'a> {
             Self::Have(h) => h.write(out),
             Self::HistoryRequest(q) => q.write(out),
             Self::HistoryPage(p) => p.write(out),
-            Self::Prune(p) => out.put_u8(p.flags),
+            Self::Prune(p) => {
+                out.put_u8(p.flags);
+                out.put_slice(&p.origin.0);
+            }
+            Self::Lazy(l) => l.write(out),
         }
         Ok(())
     }
@@ -464,17 +484,42 @@ mod tests {
 
     #[test]
     fn prune_construct_deconstruct() {
-        let p = Payload::decode(&[58, 0]).unwrap();
-        assert_eq!(p, Payload::Prune(Prune { flags: 0 }));
+        let mut plain = vec![58, 0];
+        plain.extend([7; 32]);
+        let p = Payload::decode(&plain).unwrap();
+        let origin = PublicKey([7; 32]);
+        assert_eq!(p, Payload::Prune(Prune { flags: 0, origin }));
         assert_eq!(p.id(), PayloadId::Prune);
-        assert_eq!(p.encoded_len(), 2);
-        let kept = Payload::decode(&[58, 0xA5]).unwrap();
+        assert_eq!(p.encoded_len(), 34);
+        plain[1] = 0xA5;
+        let kept = Payload::decode(&plain).unwrap();
         let mut out = Vec::new();
         kept.encode(&mut out).unwrap();
-        assert_eq!(out, [58, 0xA5], "reserved bits are kept");
-        assert!(Payload::decode(&[58]).is_err());
+        assert_eq!(out, plain, "reserved bits are kept");
+        assert!(Payload::decode(&[58, 0]).is_err(), "no origin");
+        plain.push(0);
         assert_eq!(
-            Payload::decode(&[58, 0, 0]),
+            Payload::decode(&plain),
+            Err(DecodeError::TrailingBytes { extra: 1 })
+        );
+    }
+
+    #[test]
+    fn lazy_construct_deconstruct() {
+        let mut plain = vec![59, 1, 1];
+        plain.extend([9; 32]);
+        plain.extend(5u32.to_be_bytes());
+        let p = Payload::decode(&plain).unwrap();
+        let Payload::Lazy(l) = p else { panic!() };
+        assert_eq!(l.kind, super::super::lazy::LazyKind::Graft);
+        assert_eq!(l.ids().collect::<Vec<_>>(), [(PublicKey([9; 32]), 5)]);
+        assert_eq!(p.encoded_len(), plain.len());
+        let mut out = Vec::new();
+        p.encode(&mut out).unwrap();
+        assert_eq!(out, plain);
+        plain.push(0);
+        assert_eq!(
+            Payload::decode(&plain),
             Err(DecodeError::TrailingBytes { extra: 1 })
         );
     }

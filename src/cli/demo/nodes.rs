@@ -88,23 +88,27 @@ pub(super) async fn start_nodes(
     cap: usize,
     deliveries: &Arc<AtomicU64>,
 ) -> Result<Vec<DemoNode>, DemoError> {
-    start_nodes_with(n, |_, events| {
-        tokio::spawn(collect(events, Arc::clone(deliveries), cap))
-    })
+    start_nodes_with(
+        n,
+        |_| {},
+        |_, events| tokio::spawn(collect(events, Arc::clone(deliveries), cap)),
+    )
     .await
 }
 
-/// Binds and spawns `n` drivers on [`demo_ip`]s; `collector(i, events)` spawns the task
-/// that consumes node `i`'s events.
+/// Binds and spawns `n` drivers on [`demo_ip`]s, each with the default [`Config`] changed
+/// by `configure`; `collector(i, events)` spawns the task that consumes node `i`'s events.
 pub(crate) async fn start_nodes_with<C>(
     n: usize,
+    configure: impl Fn(&mut Config),
     mut collector: impl FnMut(usize, mpsc::Receiver<NodeEvent>) -> JoinHandle<C>,
 ) -> Result<Vec<DemoNode<C>>, DemoError> {
     let mut nodes = Vec::with_capacity(n);
     for i in 0..n {
         let addr = SocketAddr::from((demo_ip(i), 0));
         let bind = |source| DemoError::Bind { addr, source };
-        let config = Config::new(crate::net::os_seed().map_err(|e| bind(e.into()))?);
+        let mut config = Config::new(crate::net::os_seed().map_err(|e| bind(e.into()))?);
+        configure(&mut config);
         let (driver, handle, events) = Driver::bind(addr, config, &DriverOptions::default())
             .await
             .map_err(bind)?;

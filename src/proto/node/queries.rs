@@ -98,16 +98,17 @@ impl Node {
             .collect()
     }
 
-    /// The relay targets that get full copies now: in a secure group with the eager tree,
-    /// those not pruned (PROTOCOL.md §6.12); otherwise all of them.
-    pub fn eager_targets(&self, group: GroupId, now: Instant) -> Vec<NodeInfo> {
+    /// The relay targets that get full copies of `origin`'s broadcasts now: in a secure
+    /// group with the eager tree, those not pruned in that origin's tree (PROTOCOL.md
+    /// §6.12); otherwise all of them.
+    pub fn eager_targets(&self, group: GroupId, now: Instant, origin: &PublicKey) -> Vec<NodeInfo> {
         let Some(g) = self.groups.get(&group) else {
             return Vec::new();
         };
         let fresh = self.config.bad_node_timeout;
         let tree = self.config.eager_tree && g.dialect() == Dialect::Secure;
         let targets = match tree {
-            true => g.eager_targets(now, fresh),
+            true => g.eager_targets(origin, now, fresh),
             false => g.relay_targets(now, fresh),
         };
         targets

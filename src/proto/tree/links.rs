@@ -1,0 +1,369 @@
+//! Which links are eager for which origin (PROTOCOL.md §6.12): one tree per origin, so
+//! duplicates of one origin's broadcasts never prune a link another origin's tree needs.
+//!
+//! - Each peer we link to gets a **slot** (at most [`SLOTS`]); an origin's tree is bit masks
+//!   over the slots: links it pruned, links it grafted, and `strike` (links that brought one
+//!   duplicate of this origin's broadcasts since their last first copy). A peer without a
+//!   slot is always eager. Slots of peers that are no longer relay targets are freed on the
+//!   tick ([`Links::retain`]), clearing their bits in every tree.
+//! - Besides the per-origin trees there is one **shared tree** ([`SHARED`], the all-zero
+//!   key, which is never an origin: it is not an acceptable X25519 key): a duplicate of any
+//!   origin's broadcast counts against its link there, and the second in a row (no first
+//!   copy of any origin between them) prunes it there, as Plumtree's single tree does. A
+//!   origin's tree is the shared tree changed by that origin's own prunes and grafts, so a
+//!   new or rarely heard origin's broadcasts follow a spanning tree instead of flooding
+//!   every link, and a link an origin grafted stays eager for it whatever the shared tree
+//!   does; what the shared tree misses the lazy half (IHAVE and GRAFT) repairs. A graft for
+//!   a repair (a have answer) also grafts the shared tree.
+//! - At most [`ORIGINS`] trees; a new origin past the cap takes the place of the least
+//!   recently used one.
+//! - The first hops of the last [`FIRST_MAX`] broadcasts tell a network duplicate (from the
+//!   hop that delivered our first copy) from a redundant link.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use crate::wire::PublicKey;
+
+/// Most peers with a slot (a bit in every origin's masks).
+pub(crate) const SLOTS: usize = 128;
+
+/// Most origins with a tree.
+pub(crate) const ORIGINS: usize = 1024;
+
+/// First hops remembered (for telling a network duplicate from a redundant link).
+pub(crate) const FIRST_MAX: usize = 64;
+
+/// The shared tree's name in prunes: the all-zero key, never an origin.
+pub(crate) const SHARED: PublicKey = PublicKey([0; 32]);
+
+/// One origin's tree at this node.
+#[derive(Debug, Clone, Copy, Default)]
+struct Masks {
+    lazy: u128,
+    strike: u128,
+}
+
+/// One origin's tree, as changes to the shared tree: links pruned and links grafted in it.
+#[derive(Debug, Clone, Copy)]
+struct OriginTree {
+    pruned: u128,
+    grafted: u128,
+    strike: u128,
+    used: Instant,
+}
+
+impl OriginTree {
+    fn lazy(&self, shared: u128) -> u128 {
+        (shared | self.pruned) & !self.grafted
+    }
+}
+
+/// The per-origin eager trees of one group.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Links {
+    slots: Vec<Option<PublicKey>>,
+    index: HashMap<PublicKey, u8>,
+    origins: HashMap<PublicKey, OriginTree>,
+    /// The shared tree: a new origin's tree starts as a copy of it.
+    shared: Masks,
+    /// (origin, number, first hop), oldest first.
+    first: VecDeque<(PublicKey, u32, PublicKey)>,
+}
+
+impl Links {
+    fn bit(&self, peer: &PublicKey) -> Option<u128> {
+        self.index.get(peer).map(|&s| 1u128 << s)
+    }
+
+    /// The slot bit of `peer`, given one if there is room.
+    fn slot(&mut self, peer: PublicKey) -> Option<u128> {
+        if let Some(b) = self.bit(&peer) {
+            return Some(b);
+        }
+        let free = match self.slots.iter().position(Option::is_none) {
+            Some(i) => i,
+            None if self.slots.len() < SLOTS => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+            None => return None,
+        };
+        self.slots[free] = Some(peer);
+        // Cannot truncate: at most SLOTS = 128 slots.
+        self.index.insert(peer, free as u8);
+        Some(1u128 << free)
+    }
+
+    /// The tree of `origin` (new: the shared tree as it is, unchanged).
+    fn tree(&mut self, origin: PublicKey, now: Instant) -> &mut OriginTree {
+        if !self.origins.contains_key(&origin) && self.origins.len() >= ORIGINS {
+            let oldest = (self.origins.iter())
+                .min_by_key(|(_, t)| t.used)
+                .map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                self.origins.remove(&k);
+            }
+        }
+        let t = self.origins.entry(origin).or_insert(OriginTree {
+            pruned: 0,
+            grafted: 0,
+            strike: 0,
+            used: now,
+        });
+        t.used = now;
+        t
+    }
+
+    /// True unless the link to `peer` is lazy in `origin`'s tree (or, for an origin
+    /// without a tree yet, in the shared tree).
+    pub(crate) fn is_eager(&self, origin: &PublicKey, peer: &PublicKey) -> bool {
+        let Some(b) = self.bit(peer) else {
+            return true;
+        };
+        let shared = self.shared.lazy;
+        let lazy = self.origins.get(origin).map_or(shared, |t| t.lazy(shared));
+        lazy & b == 0
+    }
+
+    /// Makes sure `origin` has a tree (its first broadcast seen here), marked used at `now`.
+    pub(crate) fn touch(&mut self, origin: PublicKey, now: Instant) {
+        self.tree(origin, now);
+    }
+
+    /// Turns `peer`'s link lazy in `origin`'s tree ([`SHARED`]: the shared tree); false if
+    /// `peer` has no slot to spare.
+    pub(crate) fn prune(&mut self, origin: PublicKey, peer: PublicKey, now: Instant) -> bool {
+        let Some(b) = self.slot(peer) else {
+            return false;
+        };
+        if origin == SHARED {
+            self.shared.lazy |= b;
+            self.shared.strike &= !b;
+            return true;
+        }
+        let t = self.tree(origin, now);
+        t.pruned |= b;
+        t.grafted &= !b;
+        t.strike &= !b;
+        true
+    }
+
+    /// Turns `peer`'s link eager in `origin`'s tree and in the shared tree (a link that had
+    /// to repair a miss); true if it was lazy in `origin`'s.
+    pub(crate) fn graft(&mut self, origin: PublicKey, peer: &PublicKey, now: Instant) -> bool {
+        if let Some(b) = self.bit(peer) {
+            self.shared.lazy &= !b;
+        }
+        self.graft_own(origin, peer, now)
+    }
+
+    /// Turns `peer`'s link eager in `origin`'s tree only; true if it was lazy there.
+    pub(crate) fn graft_own(&mut self, origin: PublicKey, peer: &PublicKey, now: Instant) -> bool {
+        let Some(b) = self.bit(peer) else {
+            return false;
+        };
+        let shared = self.shared.lazy;
+        let t = self.tree(origin, now);
+        let was = t.lazy(shared) & b != 0;
+        t.grafted |= b;
+        t.pruned &= !b;
+        was
+    }
+
+    /// Counts a duplicate of `origin`'s broadcast from `hop`, in that origin's tree and in
+    /// the shared tree; for each, true when it is the second in a row there (no first copy
+    /// between them, of that origin or of any): the link is redundant there. Counts that
+    /// fire start over.
+    pub(crate) fn duplicate(
+        &mut self,
+        origin: PublicKey,
+        hop: PublicKey,
+        now: Instant,
+    ) -> (bool, bool) {
+        let Some(b) = self.slot(hop) else {
+            return (false, false);
+        };
+        let strike = |m: &mut u128| {
+            let second = *m & b != 0;
+            *m ^= b;
+            second
+        };
+        let shared = strike(&mut self.shared.strike);
+        let t = self.tree(origin, now);
+        (strike(&mut t.strike), shared)
+    }
+
+    /// Records that `hop` delivered our first copy of (origin, number): its duplicate
+    /// counts in that tree and in the shared tree start over.
+    pub(crate) fn first_copy(&mut self, origin: PublicKey, number: u32, hop: PublicKey) {
+        if let Some(b) = self.bit(&hop) {
+            self.shared.strike &= !b;
+            if let Some(t) = self.origins.get_mut(&origin) {
+                t.strike &= !b;
+            }
+        }
+        if self.first.len() >= FIRST_MAX {
+            self.first.pop_front();
+        }
+        self.first.push_back((origin, number, hop));
+    }
+
+    /// The hop that delivered our first copy of (origin, number), if still remembered.
+    pub(crate) fn first_hop(&self, origin: &PublicKey, number: u32) -> Option<PublicKey> {
+        (self.first.iter().rev())
+            .find(|(o, n, _)| o == origin && *n == number)
+            .map(|f| f.2)
+    }
+
+    /// Frees the slots of peers `keep` refuses, clearing their bits in every tree (a link
+    /// that comes back starts eager).
+    pub(crate) fn retain(&mut self, keep: impl Fn(&PublicKey) -> bool) {
+        let mut freed = 0u128;
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if slot.is_some_and(|k| !keep(&k)) {
+                if let Some(k) = slot.take() {
+                    self.index.remove(&k);
+                }
+                freed |= 1u128 << i;
+            }
+        }
+        if freed != 0 {
+            self.shared.lazy &= !freed;
+            self.shared.strike &= !freed;
+            for t in self.origins.values_mut() {
+                t.pruned &= !freed;
+                t.grafted &= !freed;
+                t.strike &= !freed;
+            }
+        }
+        while self.slots.last().is_some_and(Option::is_none) {
+            self.slots.pop();
+        }
+    }
+
+    /// Origins with a tree, and peers with a slot.
+    #[cfg(test)]
+    fn sizes(&self) -> (usize, usize) {
+        (self.origins.len(), self.index.len())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // a fixed epoch for hand-driven time
+mod tests {
+    use super::*;
+
+    fn key(i: u16) -> PublicKey {
+        let mut k = [0u8; 32];
+        k[..2].copy_from_slice(&i.to_be_bytes());
+        PublicKey(k)
+    }
+
+    #[test]
+    fn prunes_are_per_origin_and_grafts_undo_them() {
+        let now = Instant::now();
+        let mut l = Links::default();
+        let (o1, o2, p) = (key(1), key(2), key(100));
+        l.touch(o2, now);
+        assert!(l.prune(o1, p, now));
+        assert!(!l.is_eager(&o1, &p));
+        assert!(l.is_eager(&o2, &p), "another origin's tree keeps the link");
+        assert!(l.graft(o1, &p, now));
+        assert!(!l.graft(o1, &p, now), "already eager");
+        assert!(l.is_eager(&o1, &p));
+    }
+
+    #[test]
+    fn a_new_origin_starts_as_the_shared_tree_and_its_grafts_hold() {
+        let now = Instant::now();
+        let mut l = Links::default();
+        let (a, b) = (key(100), key(101));
+        l.prune(key(1), a, now);
+        assert!(l.is_eager(&key(3), &a), "an origin's prune is its own");
+        l.prune(SHARED, a, now);
+        l.prune(SHARED, b, now);
+        l.graft(key(2), &b, now);
+        assert!(!l.is_eager(&key(3), &a), "pruned in the shared tree");
+        assert!(
+            l.is_eager(&key(3), &b),
+            "a repair's graft grafts the shared tree"
+        );
+        l.graft_own(key(4), &a, now);
+        assert!(l.is_eager(&key(4), &a), "grafted in its own tree");
+        assert!(!l.is_eager(&key(3), &a), "and there only");
+        l.prune(SHARED, b, now);
+        assert!(
+            l.is_eager(&key(2), &b),
+            "a link an origin grafted stays eager for it"
+        );
+        assert!(!l.is_eager(&key(3), &b));
+    }
+
+    #[test]
+    fn only_duplicates_in_a_row_prune() {
+        let now = Instant::now();
+        let mut l = Links::default();
+        let (o, h) = (key(1), key(100));
+        assert_eq!(l.duplicate(o, h, now), (false, false));
+        l.first_copy(o, 1, h);
+        let fresh = l.duplicate(o, h, now);
+        assert_eq!(
+            fresh,
+            (false, false),
+            "a first copy between them starts over"
+        );
+        let other = l.duplicate(key(2), h, now);
+        assert_eq!(
+            other,
+            (false, true),
+            "per origin; any origin in the shared tree"
+        );
+        assert_eq!(l.duplicate(o, h, now), (true, false));
+        let again = l.duplicate(o, h, now);
+        assert_eq!(again, (false, true), "counts start over once they fire");
+    }
+
+    #[test]
+    fn slots_and_origins_are_bounded() {
+        let now = Instant::now();
+        let mut l = Links::default();
+        for i in 0..SLOTS as u16 {
+            assert!(l.prune(key(1), key(1000 + i), now));
+        }
+        assert!(!l.prune(key(1), key(5000), now), "no slot: stays eager");
+        assert!(l.is_eager(&key(1), &key(5000)));
+        l.retain(|k| *k != key(1000));
+        assert!(
+            l.is_eager(&key(1), &key(1000)),
+            "a freed slot's link starts eager"
+        );
+        assert!(l.prune(key(1), key(5000), now), "and its slot is reused");
+        for i in 0..ORIGINS as u16 + 10 {
+            l.touch(
+                key(10_000 + i),
+                now + std::time::Duration::from_millis(u64::from(i) + 1),
+            );
+        }
+        assert_eq!(l.sizes(), (ORIGINS, SLOTS));
+        assert!(
+            !l.origins.contains_key(&key(1)),
+            "the least recently used gave way"
+        );
+    }
+
+    #[test]
+    fn first_hops_are_bounded_and_newest_wins() {
+        let mut l = Links::default();
+        l.first_copy(key(9), 1, key(1));
+        assert_eq!(l.first_hop(&key(9), 1), Some(key(1)));
+        assert_eq!(l.first_hop(&key(9), 2), None);
+        for n in 2..=FIRST_MAX as u32 {
+            l.first_copy(key(9), n, key(2));
+        }
+        assert_eq!(l.first_hop(&key(9), 1), Some(key(1)));
+        l.first_copy(key(9), 1000, key(3));
+        assert_eq!(l.first_hop(&key(9), 1), None, "the oldest gave way");
+        assert_eq!(l.first.len(), FIRST_MAX);
+    }
+}

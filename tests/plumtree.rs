@@ -1,0 +1,330 @@
+//! The lazy half of the eager tree (PROTOCOL.md §6.12) on a hand-driven node: IHAVEs go to
+//! lazy links only, batched; an IHAVE for a missing broadcast grafts the announcer once its
+//! timer fires, unless the copy came first; a GRAFT is answered with the copy and turns the
+//! link eager; and the attacks: an IHAVE flood holds a bounded number of GRAFT timers, a
+//! GRAFT for ids we do not keep is a counted drop, repeated GRAFTs pull no more than the
+//! reply budget pays for, strangers and legacy groups are refused.
+
+mod peer;
+
+use std::time::Duration;
+
+use dhtchat::crypto::Identity;
+use dhtchat::proto::{Config, Dialect, DropReason, Privacy};
+use dhtchat::wire::{
+    Broadcast, Lazy, LazyKind, MAX_LAZY_IDS, Payload, Prune, PublicKey, lazy::write_id,
+};
+use peer::{Fixture, Peer, admit, drain, fixture_with};
+
+fn tree(c: &mut Config) {
+    c.eager_tree = true;
+    c.ping_interval = Duration::from_secs(3600);
+    c.peer_timeout = Duration::from_secs(7200);
+    // No have summaries (PROTOCOL.md §6.11) in the way of what these tests watch.
+    c.have_interval = Duration::from_secs(3600);
+}
+
+/// A chat from `origin` numbered `n`, signed, as a relay would forward it.
+fn signed(origin: &Identity, chat: &[u8; 32], n: u32) -> Broadcast<'static> {
+    let mut b = Broadcast {
+        origin: origin.public_key(),
+        number: n,
+        message_id: 64,
+        body: b"lazy",
+        trailer: None,
+    };
+    b.trailer = Some(origin.sign_broadcast(chat, &b).unwrap());
+    b
+}
+
+fn ids(list: &[(PublicKey, u32)]) -> Vec<u8> {
+    let mut raw = Vec::new();
+    for (o, n) in list {
+        write_id(&mut raw, o, *n);
+    }
+    raw
+}
+
+/// What the node sent, decoded: (to, kind, ids or the prune's origin).
+#[derive(Debug, PartialEq)]
+enum Sent {
+    Copy(PublicKey, PublicKey, u32),
+    IHave(PublicKey, Vec<(PublicKey, u32)>),
+    Graft(PublicKey, Vec<(PublicKey, u32)>),
+    Prune(PublicKey, PublicKey),
+    Other(PublicKey),
+}
+
+fn sent(f: &mut Fixture, peers: &mut [&mut Peer]) -> Vec<Sent> {
+    drain(&mut f.node)
+        .into_iter()
+        .map(|(to, d)| {
+            let p = peers.iter_mut().find(|p| p.addr == to).expect("to a peer");
+            let k = p.key();
+            match Payload::decode(&p.open(&d)).unwrap() {
+                Payload::Broadcast(b) => Sent::Copy(k, b.origin, b.number),
+                Payload::Lazy(l) if l.kind == LazyKind::IHave => Sent::IHave(k, l.ids().collect()),
+                Payload::Lazy(l) => Sent::Graft(k, l.ids().collect()),
+                Payload::Prune(p) => Sent::Prune(k, p.origin),
+                _ => Sent::Other(k),
+            }
+        })
+        .collect()
+}
+
+/// A node with three admitted peers, and the origin's first broadcast (number 1) accepted
+/// from the first, so the origin is a member. Returns the fixture, peers, origin and chat id.
+fn setup(configure: fn(&mut Config)) -> (Fixture, [Peer; 3], Identity, [u8; 32]) {
+    let mut f = fixture_with(Dialect::Secure, Privacy::Public, configure);
+    let mut p = [Peer::new(1), Peer::new(2), Peer::new(3)];
+    for peer in &mut p {
+        admit(&mut f, peer);
+    }
+    drain(&mut f.node);
+    let chat = f.node.group_info(f.group).unwrap().chat_id.unwrap();
+    let origin = Identity::from_seed(&[42; 32]);
+    deliver(&mut f, &mut p[0], &origin, &chat, 1);
+    drain(&mut f.node);
+    (f, p, origin, chat)
+}
+
+fn deliver(f: &mut Fixture, from: &mut Peer, origin: &Identity, chat: &[u8; 32], n: u32) {
+    let d = from.packet(f.key, &Payload::Broadcast(signed(origin, chat, n)));
+    f.node.handle_datagram(f.now, from.addr, &d);
+}
+
+fn lazy(f: &mut Fixture, from: &mut Peer, kind: LazyKind, list: &[(PublicKey, u32)]) {
+    let raw = ids(list);
+    let d = from.packet(f.key, &Payload::Lazy(Lazy::new(kind, &raw).unwrap()));
+    f.node.handle_datagram(f.now, from.addr, &d);
+}
+
+fn advance(f: &mut Fixture, ms: u64) {
+    f.now += Duration::from_millis(ms);
+    f.node.handle_timeout(f.now);
+}
+
+#[test]
+fn ihaves_go_only_to_links_lazy_in_the_origin_s_tree_after_the_flush_interval() {
+    let (mut f, mut p, origin, chat) = setup(tree);
+    let (ko, other) = (origin.public_key(), Identity::from_seed(&[43; 32]));
+    let [a, b, c] = &mut p;
+    deliver(&mut f, a, &other, &chat, 1);
+    drain(&mut f.node);
+    advance(&mut f, 20);
+    assert!(drain(&mut f.node).is_empty(), "every link eager: no IHAVE");
+    let prune = b.packet(
+        f.key,
+        &Payload::Prune(Prune {
+            flags: 0,
+            origin: ko,
+        }),
+    );
+    f.node.handle_datagram(f.now, b.addr, &prune);
+    deliver(&mut f, a, &origin, &chat, 2);
+    let (ka, kb, kc) = (a.key(), b.key(), c.key());
+    let mut all = [a, b, c];
+    assert_eq!(
+        sent(&mut f, &mut all),
+        [Sent::Copy(kc, ko, 2)],
+        "b is lazy for this origin"
+    );
+    advance(&mut f, 19);
+    assert!(
+        drain(&mut f.node).is_empty(),
+        "batched: not before the interval"
+    );
+    advance(&mut f, 1);
+    assert_eq!(sent(&mut f, &mut all), [Sent::IHave(kb, vec![(ko, 2)])]);
+    // The other origin's tree still has b eager: the prune was per origin.
+    deliver(&mut f, all[0], &other, &chat, 2);
+    let mut got = sent(&mut f, &mut all);
+    got.sort_by_key(|s| format!("{s:?}"));
+    let ok = other.public_key();
+    let mut want = [Sent::Copy(kb, ok, 2), Sent::Copy(kc, ok, 2)];
+    want.sort_by_key(|s| format!("{s:?}"));
+    assert_eq!(got, want);
+    assert!(
+        !got.iter()
+            .any(|s| matches!(s, Sent::Copy(k, ..) if *k == ka)),
+        "never the hop"
+    );
+    // A new origin's tree starts as a copy of the shared tree (the all-zero origin), where
+    // b pruned its link.
+    let shared = PublicKey([0; 32]);
+    let prune = all[1].packet(
+        f.key,
+        &Payload::Prune(Prune {
+            flags: 0,
+            origin: shared,
+        }),
+    );
+    f.node.handle_datagram(f.now, all[1].addr, &prune);
+    let third = Identity::from_seed(&[44; 32]);
+    deliver(&mut f, all[0], &third, &chat, 1);
+    let kt = third.public_key();
+    assert_eq!(sent(&mut f, &mut all), [Sent::Copy(kc, kt, 1)]);
+}
+
+#[test]
+fn an_ihave_for_a_missing_broadcast_grafts_the_announcer_unless_the_copy_comes_first() {
+    let (mut f, mut p, origin, chat) = setup(tree);
+    let ko = origin.public_key();
+    let [a, b, c] = &mut p;
+    let kb = b.key();
+    lazy(&mut f, b, LazyKind::IHave, &[(ko, 1), (ko, 2), (ko, 3)]);
+    assert!(drain(&mut f.node).is_empty(), "a timer, not a GRAFT yet");
+    deliver(&mut f, a, &origin, &chat, 3);
+    drain(&mut f.node);
+    advance(&mut f, 19);
+    assert!(
+        drain(&mut f.node).iter().all(|(to, _)| *to != b.addr),
+        "not before the timer"
+    );
+    advance(&mut f, 1);
+    let grafts: Vec<_> = sent(&mut f, &mut [a, b, c])
+        .into_iter()
+        .filter(|s| matches!(s, Sent::Graft(..)))
+        .collect();
+    // 1 was held already and 3 came first: only 2 is grafted, once.
+    assert_eq!(grafts, [Sent::Graft(kb, vec![(ko, 2)])]);
+    assert_eq!(f.node.stats().grafts_sent, 1);
+    advance(&mut f, 100);
+    assert!(
+        sent(&mut f, &mut [a, b, c])
+            .iter()
+            .all(|s| !matches!(s, Sent::Graft(..)))
+    );
+}
+
+#[test]
+fn a_graft_is_answered_with_the_copy_and_turns_the_link_eager_again() {
+    let (mut f, mut p, origin, _) = setup(tree);
+    let ko = origin.public_key();
+    let [a, b, c] = &mut p;
+    let kc = c.key();
+    let prune = c.packet(
+        f.key,
+        &Payload::Prune(Prune {
+            flags: 0,
+            origin: ko,
+        }),
+    );
+    f.node.handle_datagram(f.now, c.addr, &prune);
+    let targets = |f: &Fixture| f.node.eager_targets(f.group, f.now, &ko).len();
+    assert_eq!(targets(&f), 2, "c is lazy");
+    lazy(&mut f, c, LazyKind::Graft, &[(ko, 1)]);
+    assert_eq!(sent(&mut f, &mut [a, b, c]), [Sent::Copy(kc, ko, 1)]);
+    assert_eq!(targets(&f), 3, "the GRAFT made c eager");
+    assert_eq!(f.node.stats().repairs, 1);
+}
+
+#[test]
+fn a_graft_for_ids_we_keep_no_copy_of_is_a_counted_drop() {
+    let (mut f, mut p, origin, _) = setup(tree);
+    let ko = origin.public_key();
+    let [a, b, c] = &mut p;
+    let before = f.node.stats().datagrams_out;
+    lazy(&mut f, c, LazyKind::Graft, &[(ko, 99), (c.key(), 1)]);
+    assert_eq!(f.node.stats().dropped(DropReason::GraftUnknown), 1);
+    assert_eq!(f.node.stats().graft_unknown_ids, 2);
+    assert_eq!(f.node.stats().datagrams_out, before, "nothing sent");
+    lazy(&mut f, c, LazyKind::Graft, &[(ko, 99), (ko, 1)]);
+    assert_eq!(
+        sent(&mut f, &mut [a, b, c]).len(),
+        1,
+        "the kept one is sent"
+    );
+    assert_eq!(f.node.stats().dropped(DropReason::GraftUnknown), 1);
+    assert_eq!(f.node.stats().graft_unknown_ids, 3);
+}
+
+fn generous_repair(c: &mut Config) {
+    tree(c);
+    c.repair_rate = (1_000_000, 1_000_000);
+}
+
+#[test]
+fn repeated_grafts_pull_no_more_than_the_reply_budget_pays_for() {
+    let (mut f, mut p, origin, _) = setup(generous_repair);
+    let ko = origin.public_key();
+    let [_, _, c] = &mut p;
+    let burst = u64::from(Config::new([0; 32]).reply_burst);
+    let (grafts, graft_len) = (400u64, 108 + 36u64);
+    for _ in 0..grafts {
+        lazy(&mut f, c, LazyKind::Graft, &[(ko, 1)]);
+    }
+    let out = drain(&mut f.node);
+    let copy_len = out[0].1.len() as u64;
+    let copies = out.len() as u64;
+    let paid = burst + grafts * graft_len;
+    println!(
+        "{grafts} GRAFTs of {graft_len} B pulled {copies} copies of {copy_len} B; budget {paid} B"
+    );
+    assert!(copies * copy_len <= paid + copy_len, "{copies} copies");
+    assert!(copies < grafts, "the budget withheld some");
+    assert!(f.node.stats().repairs_withheld > 0);
+}
+
+#[test]
+fn an_ihave_flood_holds_a_bounded_number_of_graft_timers_and_honest_ones_still_graft() {
+    let (mut f, mut p, origin, _) = setup(tree);
+    let ko = origin.public_key();
+    let mut attacker = Peer::new(9);
+    admit(&mut f, &mut attacker);
+    drain(&mut f.node);
+    for k in 0..100u32 {
+        let list: Vec<_> = (0..MAX_LAZY_IDS as u32)
+            .map(|i| (ko, 10 + k * 25 + i))
+            .collect();
+        lazy(&mut f, &mut attacker, LazyKind::IHave, &list);
+    }
+    assert!(
+        drain(&mut f.node).is_empty(),
+        "IHAVEs are never answered at once"
+    );
+    let [a, b, c] = &mut p;
+    let kb = b.key();
+    lazy(&mut f, b, LazyKind::IHave, &[(ko, 5)]);
+    advance(&mut f, 20);
+    let mut peers = [a, b, c, &mut attacker];
+    let grafts: Vec<_> = sent(&mut f, &mut peers)
+        .into_iter()
+        .filter_map(|s| match s {
+            Sent::Graft(k, ids) => Some((k, ids.len())),
+            _ => None,
+        })
+        .collect();
+    let to_attacker: usize = grafts.iter().filter(|g| g.0 != kb).map(|g| g.1).sum();
+    assert_eq!(to_attacker, 16, "at most 16 timers per announcer");
+    assert!(grafts.contains(&(kb, 1)), "the honest announcer is grafted");
+    assert_eq!(f.node.stats().lazy_ignored, 100 * MAX_LAZY_IDS as u64 - 16);
+}
+
+#[test]
+fn lazy_packets_from_strangers_or_in_legacy_groups_are_refused() {
+    let (mut f, _, origin, _) = setup(tree);
+    let mut stranger = Peer::new(60);
+    lazy(
+        &mut f,
+        &mut stranger,
+        LazyKind::IHave,
+        &[(origin.public_key(), 7)],
+    );
+    lazy(
+        &mut f,
+        &mut stranger,
+        LazyKind::Graft,
+        &[(origin.public_key(), 1)],
+    );
+    assert_eq!(f.node.stats().dropped(DropReason::UnknownSender), 2);
+    advance(&mut f, 50);
+    assert_eq!(f.node.stats().grafts_sent, 0);
+
+    let mut legacy = fixture_with(Dialect::Legacy, Privacy::Public, tree);
+    let mut b = Peer::new(2);
+    admit(&mut legacy, &mut b);
+    let kb = b.key();
+    lazy(&mut legacy, &mut b, LazyKind::IHave, &[(kb, 7)]);
+    assert_eq!(legacy.node.stats().dropped(DropReason::WrongDialect), 1);
+}
