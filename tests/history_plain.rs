@@ -5,7 +5,8 @@
 //! against her signature), then the `HISTEND` divider "— new since you left —", and alice's
 //! next message as a live `MSG`. "before", which his store kept, is not shown again.
 //!
-//! A late joiner gets only what alice keeps: `--history 2` keeps her last two messages.
+//! A late joiner gets only what alice keeps: `--history 2` keeps her last two messages, and
+//! `/history keep 2` keeps two in that group only, across a restart.
 //!
 //! Every wait is bounded; a process that does not say what is expected within the bound
 //! fails the test with everything it printed.
@@ -120,4 +121,53 @@ fn a_late_joiner_gets_the_history_alice_keeps_within_her_history_option() {
     bob.drain_for(Duration::from_millis(500));
     assert_eq!(bob.count("HIST", &[("text", "one")]), 0);
     assert_eq!(bob.count("MSG", &[("text", "one")]), 0);
+}
+
+/// `/history keep N` (issue #12: history limits per group): alice's group keeps its last
+/// two messages, the limit is stored with the group, and after a restart she still keeps
+/// (and serves) only those two.
+#[test]
+fn a_group_keeps_its_own_history_limits_across_a_restart() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let args = ["--create", "lobby", "--nick", "alice"];
+    let mut alice = Chat::start("alice", dirs[0].path(), &args);
+    let (ready, _) = alice.expect_at("READY", &[]);
+    let alice_pk = field(&ready, "pk").to_owned();
+    for text in ["one", "two", "three", "four"] {
+        alice.say(text);
+    }
+    alice.say("/history keep 2");
+    let set = alice.expect("INFO", &[]);
+    assert!(
+        field(&set, "text").contains("keeps its last 2 messages for 7 days"),
+        "{set:?}"
+    );
+    alice.say("/history keep 200000");
+    alice.expect("ERROR", &[]);
+    alice.signal("TERM");
+    assert!(alice.wait_exit().success());
+
+    let mut alice = Chat::start("alice again", dirs[0].path(), &[]);
+    let (ready, _) = alice.expect_at("READY", &[]);
+    // A new port: the join string through her now.
+    let join = field(&ready, "join").to_owned();
+    alice.say("/history");
+    let shown = alice.expect("INFO", &[]);
+    let text = field(&shown, "text");
+    assert!(
+        text.contains("last 2 messages") && text.contains("own"),
+        "{text}"
+    );
+    // The restored node applies the limit too: "five" pushes "three" out.
+    alice.say("five");
+    alice.drain_for(Duration::from_secs(4));
+    let mut bob = Chat::start("bob", dirs[1].path(), &["--join", &join, "--nick", "bob"]);
+    bob.expect_at("READY", &[]);
+    for text in ["four", "five"] {
+        bob.expect("HIST", &[("pk", &alice_pk), ("text", text)]);
+    }
+    let end = bob.expect("HISTEND", &[]);
+    assert_eq!(field(&end, "messages"), "2", "the group's own limit");
+    bob.drain_for(Duration::from_millis(500));
+    assert_eq!(bob.count("HIST", &[("text", "three")]), 0);
 }

@@ -70,6 +70,8 @@ pub enum ChatCommand {
     },
     /// `/topic [text]`: show (`None`) or set; `/topic --clear` sets the empty topic.
     Topic(Option<String>),
+    /// `/history [keep N [DAYS]]`: show (`None`) or set this group's history limits.
+    History(Option<HistoryKeep>),
     /// `/names`: list members.
     Names,
     /// `/whois <nick|key>`.
@@ -210,6 +212,7 @@ commands! {
     "/create [--legacy] [--private] <name>" => "create a group",
     "/part [reason]" => "leave the group (alias /close)",
     "/chatid" => "show this group's join string",
+    "/history [keep <n> [days]]" => "show how much history this group keeps, or set it for this group",
     "/quit [reason]" => "leave and exit (aliases /exit, /q)",
     "/kick <nick|key> [reason]" => "remove a member (moderators)",
     "/ban <nick|key> [reason]" => "remove a member and keep them out (moderators)",
@@ -307,6 +310,7 @@ fn parse_command(rest: &str) -> Result<ChatCommand, CommandError> {
             .target_and_text()
             .map(|(target, text)| ChatCommand::Msg { target, text }),
         "topic" => a.topic(),
+        "history" => a.history(),
         "names" => a.none(ChatCommand::Names),
         "whois" => a.word().map(ChatCommand::Whois),
         "status" => a.status(),
@@ -545,8 +549,10 @@ fn shorten(name: &str) -> String {
 
 mod account;
 mod gc;
+mod history;
 #[cfg(test)]
 mod tests;
 
 pub use account::{Password, password_prompt, room_error};
 pub use gc::GcCommand;
+pub use history::{HistoryKeep, MAX_KEEP_DAYS, MAX_KEEP_MESSAGES};

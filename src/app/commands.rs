@@ -101,6 +101,7 @@ impl Runtime {
             ChatCommand::Topic(Some(topic)) => {
                 self.handle.set_topic(group, topic).await?;
             }
+            ChatCommand::History(keep) => self.history_command(group, keep).await?,
             ChatCommand::Names => self.names(group).await?,
             ChatCommand::Whois(target) => self.whois(group, &target).await?,
             ChatCommand::ChatId => self.chat_id(group)?,

@@ -279,6 +279,7 @@ impl Runtime {
         let resume = self.resume_from_store(rec.id, contacts)?;
         let number = resume.broadcast_after;
         self.handle.rejoin(group, resume).await?;
+        self.restore_history_keep(group, rec.id).await?;
         self.restore_facts(group, rec.chat_id).await?;
         let ours = self.join_through_us(group).await?;
         self.add(group, rec.id, &rec.label, ours, &nick, founded);

@@ -38,6 +38,7 @@ mod commands;
 pub mod event;
 pub mod front;
 mod groups;
+mod history_keep;
 mod inbound;
 pub mod index;
 mod moderation;

@@ -61,6 +61,8 @@ pub struct Runtime {
     /// The nick new groups get: `--nick`, then the last `/nick`.
     pub(super) nick: String,
     pub(super) join_timeout: Duration,
+    /// How much history a group keeps unless it has its own limits (`history_keep.rs`).
+    pub(super) history_default: crate::proto::HistoryLimits,
     out: VecDeque<AppEvent>,
     /// Groups whose member list changed since the front end last got a snapshot.
     pub(super) members_dirty: BTreeSet<GroupId>,
@@ -119,6 +121,7 @@ impl Runtime {
             groups: BTreeMap::new(),
             nick: String::new(),
             join_timeout: options.join_timeout(),
+            history_default: options.history,
             out: VecDeque::new(),
             members_dirty: BTreeSet::new(),
             facts_dirty: BTreeSet::new(),

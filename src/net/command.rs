@@ -10,8 +10,8 @@ use tokio::sync::oneshot;
 
 use super::DriverStats;
 use crate::proto::{
-    GroupError, GroupId, GroupInfo, GroupSpec, JoinString, Mark, MemberInfo, Moderation,
-    ModerationError, SendError,
+    GroupError, GroupId, GroupInfo, GroupSpec, HistoryLimits, JoinString, Mark, MemberInfo,
+    Moderation, ModerationError, SendError,
 };
 use crate::wire::{NodeInfo, PublicKey, Role, Status};
 
@@ -106,6 +106,15 @@ pub enum Command {
         name: String,
         /// The message number spent.
         reply: Reply<Result<u32, SendError>>,
+    },
+    /// Set how much history the group keeps (PROTOCOL.md §6.13).
+    SetHistoryLimits {
+        /// The group.
+        group: GroupId,
+        /// The new limits (the oldest entries beyond them go at once).
+        limits: HistoryLimits,
+        /// Done, or the group is unknown.
+        reply: Reply<Result<(), SendError>>,
     },
     /// Let a key into a private group and announce it.
     Invite {

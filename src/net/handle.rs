@@ -157,6 +157,21 @@ impl Handle {
             .await??)
     }
 
+    /// Sets how much history `group` keeps (PROTOCOL.md §6.13).
+    pub async fn set_history_limits(
+        &self,
+        group: GroupId,
+        limits: crate::proto::HistoryLimits,
+    ) -> Result<(), DriverError> {
+        Ok(self
+            .ask(|reply| Command::SetHistoryLimits {
+                group,
+                limits,
+                reply,
+            })
+            .await??)
+    }
+
     /// Lets `key` into a private group; returns the message number.
     pub async fn invite(&self, group: GroupId, key: PublicKey) -> Result<u32, DriverError> {
         Ok(self

@@ -5,6 +5,7 @@
 //! | --- | --- | --- |
 //! | `history` | (`u64` group id, origin key ‖ number u32 BE, 36 bytes) | unix seconds u64 BE ‖ the broadcast's plaintext |
 //! | `admissions` | `u64` group id | postcard `Vec<([u8;32], Option<([u8;32], u32)>)>`: each member and the first entry it may see (visibility `joined`), ≤ [`MAX_ADMISSIONS`] |
+//! | `history_keep` | `u64` group id | `u64`: messages (high 32 bits) ‖ days (low 32 bits), the group's own limits (`/history keep`) |
 //!
 //! [`Store::update_history`] writes what changed since the last store (the runtime's every
 //! 10 s): the new messages, and deletes the rows of those the node let go (its limits:
@@ -25,6 +26,9 @@ pub(super) const HISTORY: TableDefinition<'_, (u64, &[u8]), &[u8]> =
 /// Group id → postcard `Vec<([u8;32], Option<([u8;32], u32)>)>`: each member's admission
 /// (visibility `joined`): the first entry it may see, by origin and number.
 pub(super) const ADMISSIONS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("admissions");
+
+/// Group id → the group's own history limits: messages << 32 | days (`/history keep`).
+pub(super) const HISTORY_KEEP: TableDefinition<'_, u64, u64> = TableDefinition::new("history_keep");
 
 /// Most admissions kept per group (the node's cap).
 pub const MAX_ADMISSIONS: usize = 16_384;
@@ -205,7 +209,39 @@ impl Store {
         }
         let mut admissions = txn.open_table(ADMISSIONS).map_err(|e| self.err(e))?;
         admissions.remove(id).map_err(|e| self.err(e))?;
+        let mut keep = txn.open_table(HISTORY_KEEP).map_err(|e| self.err(e))?;
+        keep.remove(id).map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// Records a group's own history limits: (messages, days).
+    pub fn set_history_keep(
+        &self,
+        id: u64,
+        (messages, days): (u32, u32),
+    ) -> Result<(), StoreError> {
+        self.write(|txn| {
+            self.require_group(txn, id)?;
+            let mut table = txn.open_table(HISTORY_KEEP).map_err(|e| self.err(e))?;
+            let value = (u64::from(messages) << 32) | u64::from(days);
+            table.insert(id, value).map_err(|e| self.err(e))?;
+            Ok(())
+        })
+    }
+
+    /// A group's own history limits (messages, days), if it has any.
+    pub fn history_keep(&self, id: u64) -> Result<Option<(u32, u32)>, StoreError> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(HISTORY_KEEP) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.err(e)),
+        };
+        let value = table.get(id).map_err(|e| self.err(e))?;
+        Ok(value.map(|v| {
+            let v = v.value();
+            ((v >> 32) as u32, v as u32)
+        }))
     }
 }
 
@@ -270,7 +306,20 @@ mod tests {
         let list = [([1; 32], Some(([7; 32], 3))), ([2; 32], None)];
         store.set_admissions(id, &list).unwrap();
         assert_eq!(store.admissions(id).unwrap(), list);
+        assert_eq!(store.history_keep(id).unwrap(), None);
+        store.set_history_keep(id, (50, 2)).unwrap();
+        store.set_history_keep(id, (u32::MAX, 3650)).unwrap();
+        assert_eq!(store.history_keep(id).unwrap(), Some((u32::MAX, 3650)));
+        assert!(
+            store.set_history_keep(id + 1, (1, 1)).is_err(),
+            "no such group"
+        );
         store.remove_group(id).unwrap();
+        assert_eq!(
+            store.history_keep(id).unwrap(),
+            None,
+            "it goes with the group"
+        );
         assert!(
             store.admissions(id).unwrap().is_empty(),
             "they go with the group"

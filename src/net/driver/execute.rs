@@ -95,6 +95,13 @@ impl Driver {
             Command::Invite { group, key, reply } => {
                 let _ = reply.send(node.invite(at, group, key));
             }
+            Command::SetHistoryLimits {
+                group,
+                limits,
+                reply,
+            } => {
+                let _ = reply.send(node.set_history_limits(at, group, limits));
+            }
             Command::Moderate {
                 group,
                 action,
