@@ -136,7 +136,12 @@ fn spec(i: usize) -> GroupSpec {
 }
 
 /// What a stopped node's store held: its table, last number and marks.
-type Stored = (Vec<dhtchat::wire::NodeInfo>, u32, Vec<dhtchat::proto::Mark>);
+type Stored = (
+    Vec<dhtchat::wire::NodeInfo>,
+    u32,
+    Vec<dhtchat::proto::Mark>,
+    Vec<dhtchat::proto::HistoryRecord>,
+);
 
 /// Churn in the simulator: 20 members under 5 % loss, 1 % duplication and 15 ms jitter; every
 /// 1.5 s one of them stops (its store written as on SIGTERM, no quit sent: a crash after
@@ -177,7 +182,7 @@ fn twenty_members_churning_in_the_simulator_lose_nothing_and_show_nothing_twice(
         for i in 0..N {
             if let Some((until, _)) = &down[i] {
                 if *until <= now {
-                    let (_, (table, last, marks)) = down[i].take().unwrap();
+                    let (_, (table, last, marks, log)) = down[i].take().unwrap();
                     let mut c = sim.config(i);
                     c.rng_seed = [restarts as u8; 32];
                     let addr =
@@ -189,6 +194,7 @@ fn twenty_members_churning_in_the_simulator_lose_nothing_and_show_nothing_twice(
                     sim.with_node(i, |node, now, g| {
                         node.restore_marks(g, &marks).unwrap();
                         node.resume_numbers(g, last + 1000).unwrap();
+                        node.restore_history(now, g, &log).unwrap();
                         node.add_contacts(now, g, &table).unwrap();
                     });
                     up_since[i] = sim.elapsed();
@@ -200,11 +206,14 @@ fn twenty_members_churning_in_the_simulator_lose_nothing_and_show_nothing_twice(
         let live: Vec<usize> = (0..N).filter(|&i| down[i].is_none()).collect();
         if k % 5 == 4 && live.len() > N - 4 {
             let i = live[rng.random_range(0..live.len())];
-            let stored = sim.with_node(i, |node, _, g| {
+            // What the application stores at a clean stop: the table, numbers, marks and
+            // history log (PROTOCOL.md §6.9, §6.13).
+            let stored = sim.with_node(i, |node, now, g| {
                 (
                     node.table(g),
                     node.last_number(g).unwrap(),
                     node.marks(g).unwrap(),
+                    node.history_since(g, 0, now).unwrap(),
                 )
             });
             if !stored.0.is_empty() {

@@ -334,6 +334,13 @@ impl Runtime {
                 plain: h.plain,
             })
             .collect();
+        let shown = (self
+            .store
+            .journal_shown(record)
+            .unwrap_or_default()
+            .into_iter())
+        .map(|(key, number)| (PublicKey::from(key), number))
+        .collect();
         let admissions = (self.store.admissions(record)?.into_iter())
             .map(|(key, from)| crate::proto::Admission {
                 key: PublicKey::from(key),
@@ -341,6 +348,7 @@ impl Runtime {
             })
             .collect();
         Ok(Resume {
+            shown,
             contacts,
             broadcast_after,
             direct_after,

@@ -273,6 +273,8 @@ pub struct Resume {
     pub history: Vec<crate::proto::HistoryRecord>,
     /// The stored admissions (visibility `joined`).
     pub admissions: Vec<crate::proto::Admission>,
+    /// The numbers shown since the last store (the marks journal).
+    pub shown: Vec<(PublicKey, u32)>,
 }
 
 /// Why a driver could not be started or a command not be carried out.

@@ -19,7 +19,7 @@ mod fetch;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -115,7 +115,13 @@ pub(crate) struct Log {
     /// The entries that went (limits), numbered, for the store to delete their rows.
     evicted: VecDeque<(u64, PublicKey, u32)>,
     evictions: u64,
+    /// Numbers shown since the last store before a restart (the marks journal, §6.9), at most
+    /// [`SHOWN_MAX`]: a fetch does not show them again.
+    shown: HashSet<(PublicKey, u32)>,
 }
+
+/// Most restored shown numbers kept per group (the journal's size bounds them too).
+pub(crate) const SHOWN_MAX: usize = 16_384;
 
 impl Log {
     pub(crate) fn new(limits: HistoryLimits) -> Self {
@@ -128,6 +134,7 @@ impl Log {
             admitted: HashMap::new(),
             evicted: VecDeque::new(),
             evictions: 0,
+            shown: HashSet::new(),
         }
     }
 
@@ -146,6 +153,18 @@ impl Log {
 
     pub(crate) fn holds(&self, origin: &PublicKey, number: u32) -> bool {
         (self.by_origin.get(origin)).is_some_and(|m| m.contains_key(&number))
+    }
+
+    /// Takes the numbers shown since the last store (the marks journal at a restart).
+    pub(crate) fn restore_shown(&mut self, list: &[(PublicKey, u32)]) {
+        let room = SHOWN_MAX.saturating_sub(self.shown.len());
+        self.shown.extend(list.iter().copied().take(room));
+    }
+
+    /// True if `number` of `origin` was shown before the restart without being stored in
+    /// the log.
+    pub(crate) fn shown_before(&self, origin: &PublicKey, number: u32) -> bool {
+        self.shown.contains(&(*origin, number))
     }
 
     /// The highest number we hold of `origin` below `number`, if any.

@@ -37,6 +37,9 @@ pub const JOURNAL_MAX: u64 = 4 << 20;
 /// The runtime stores the marks early once the journal is this long.
 pub const JOURNAL_SOON: u64 = 1 << 20;
 
+/// One record as read: (origin key, counter, number).
+type Record = ([u8; 32], JournalCounter, u32);
+
 /// Which of an origin's counters a journal record raises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JournalCounter {
@@ -160,9 +163,8 @@ impl Store {
         Ok(len + RECORD_LEN as u64)
     }
 
-    /// The marks the journal holds for group `id`, per origin the highest number of each
-    /// counter; and what reading it found.
-    pub fn journal_marks(&self, id: u64) -> Result<(Vec<StoredMark>, JournalStats), StoreError> {
+    /// The records of group `id` in the journal, in order; and what reading it found.
+    fn journal_records(&self, id: u64) -> Result<(Vec<Record>, JournalStats), StoreError> {
         let j = self.journal()?;
         let mut bytes = Vec::new();
         // A handle of its own: the appending one stands at the end.
@@ -172,16 +174,26 @@ impl Store {
             .read_to_end(&mut bytes)
             .map_err(|e| self.io_err(e))?;
         let mut stats = JournalStats::default();
-        let mut marks: std::collections::BTreeMap<[u8; 32], (u32, u32)> = Default::default();
+        let mut records = Vec::new();
         for r in bytes.chunks_exact(RECORD_LEN) {
             let Some((group, key, counter, number)) = decode(r) else {
                 stats.bad += 1;
                 continue;
             };
             stats.records += 1;
-            if group != id {
-                continue;
+            if group == id {
+                records.push((key, counter, number));
             }
+        }
+        Ok((records, stats))
+    }
+
+    /// The marks the journal holds for group `id`, per origin the highest number of each
+    /// counter; and what reading it found.
+    pub fn journal_marks(&self, id: u64) -> Result<(Vec<StoredMark>, JournalStats), StoreError> {
+        let (records, stats) = self.journal_records(id)?;
+        let mut marks: std::collections::BTreeMap<[u8; 32], (u32, u32)> = Default::default();
+        for (key, counter, number) in records {
             let e = marks.entry(key).or_default();
             match counter {
                 JournalCounter::Broadcast => e.0 = later(e.0, number),
@@ -196,6 +208,16 @@ impl Store {
             })
             .collect();
         Ok((marks, stats))
+    }
+
+    /// The broadcast numbers the journal says were shown in group `id` (since the last store),
+    /// as (origin key, number): a history fetch after a restart does not show them again.
+    pub fn journal_shown(&self, id: u64) -> Result<Vec<([u8; 32], u32)>, StoreError> {
+        let (records, _) = self.journal_records(id)?;
+        Ok((records.into_iter())
+            .filter(|(_, c, _)| *c == JournalCounter::Broadcast)
+            .map(|(key, _, number)| (key, number))
+            .collect())
     }
 
     /// Empties the journal: call once every group's marks are stored.
@@ -230,6 +252,7 @@ mod tests {
                 .journal_accept(2, &[8; 32], JournalCounter::Broadcast, 4)
                 .unwrap();
             let (marks, stats) = store.journal_marks(1).unwrap();
+            assert!(!store.journal_shown(1).unwrap().is_empty());
             let want = StoredMark {
                 key: k,
                 broadcast: 9,

@@ -57,6 +57,7 @@ impl Driver {
                     .and_then(|()| node.resume_direct_numbers(group, resume.direct_after))
                     .and_then(|()| node.restore_history(at, group, &resume.history).map(|_| ()))
                     .and_then(|()| node.restore_admissions(group, &resume.admissions))
+                    .and_then(|()| node.restore_shown(group, &resume.shown))
                     .and_then(|()| node.add_contacts(at, group, &resume.contacts));
                 let _ = reply.send(done);
             }

@@ -341,7 +341,15 @@ impl Group {
             self.fetch.claims.push((origin, e.number, e.prev));
         }
         let key = (origin, e.number);
-        if self.known(&origin, e.number) || self.accepted_before(&origin, e.number) {
+        if self.known(&origin, e.number) {
+            return;
+        }
+        if self.accepted_before(&origin, e.number) {
+            if origin == self.own() {
+                // Ours, said before a restart: kept (checked) to serve to others, not shown.
+                let age = std::time::Duration::from_secs(u64::from(e.age));
+                self.history.push(io.now, age, &b);
+            }
             return;
         }
         let mut plain = Vec::with_capacity(1 + b.encoded_len());

@@ -78,6 +78,18 @@ impl Node {
         Ok(g.restore_history(now, records))
     }
 
+    /// Gives back the numbers shown since the last store (the marks journal, PROTOCOL.md
+    /// §6.9): a history fetch does not show them again.
+    pub fn restore_shown(
+        &mut self,
+        group: GroupId,
+        list: &[(PublicKey, u32)],
+    ) -> Result<(), SendError> {
+        let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
+        g.history.restore_shown(list);
+        Ok(())
+    }
+
     /// How many messages and bytes the group's history holds now.
     pub fn history_size(&self, group: GroupId) -> Option<(usize, usize)> {
         let g = self.groups.get(&group)?;

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use crate::proto::group::Group;
 use crate::proto::io::Io;
-use crate::proto::marks::Counter;
 use crate::proto::{Event, TextKind};
 use crate::wire::{Broadcast, MessageId, Payload, PublicKey};
 
@@ -55,19 +54,16 @@ impl Young {
 }
 
 impl Group {
-    /// True if `number` of `origin` was accepted before: it is in our log, or at or below
-    /// the origin's mark (§6.9: restored after a restart, or raised when its member entry
-    /// went), or it is ours and at or below the last number we spent (we showed it when we
-    /// sent it, before a restart too: the stored number is a reservation above it). Not the
-    /// live dedup window: a number there may have been refused after the window moved (over
-    /// the origin's rate), never shown.
+    /// True if `number` of `origin` was shown before: it is in our log, or it was shown since
+    /// the last store before a restart (the marks journal, §6.9), or it is ours and at or
+    /// below the last number we spent (we showed it when we sent it, before a restart too:
+    /// the stored number is a reservation above it). Not the origin's mark: a mark is a
+    /// high-water mark, and a number below it that was never shown (lost live, then a
+    /// restart before repair) must still come as history. Not the live dedup window either.
     pub(crate) fn accepted_before(&self, origin: &PublicKey, number: u32) -> bool {
         (*origin == self.own() && number <= self.numbers.last())
             || self.history.holds(origin, number)
-            || self
-                .marks
-                .check(origin, Counter::Broadcast, number)
-                .is_err()
+            || self.history.shown_before(origin, number)
     }
 
     /// True if an entry of server age `age` may have been stored after this fetch began.
