@@ -345,11 +345,10 @@ impl Group {
             return;
         }
         if self.accepted_before(&origin, e.number) {
-            if origin == self.own() {
-                // Ours, said before a restart: kept (checked) to serve to others, not shown.
-                let age = std::time::Duration::from_secs(u64::from(e.age));
-                self.history.push(io.now, age, &b);
-            }
+            // Shown before a restart (or ours): kept, checked, so the log serves it and
+            // remembers it across the next restart; not shown again.
+            let age = std::time::Duration::from_secs(u64::from(e.age));
+            self.history.push(io.now, age, &b);
             return;
         }
         let mut plain = Vec::with_capacity(1 + b.encoded_len());
