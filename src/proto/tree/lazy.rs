@@ -130,7 +130,6 @@ impl LazyState {
 }
 
 #[cfg(test)]
-#[allow(clippy::disallowed_methods)] // a fixed epoch for hand-driven time
 mod tests {
     use super::*;
 
@@ -145,7 +144,7 @@ mod tests {
 
     #[test]
     fn the_queue_flushes_when_due_or_full() {
-        let now = Instant::now();
+        let now = crate::test_epoch();
         let ms = Duration::from_millis;
         let mut l = LazyState::default();
         assert!(!l.announce((key(1), 1, None), now, ms(20)));
@@ -171,7 +170,7 @@ mod tests {
 
     #[test]
     fn graft_timers_are_bounded_per_announcer_and_in_all() {
-        let now = Instant::now();
+        let now = crate::test_epoch();
         let mut l = LazyState::default();
         for n in 0..WANTED_PER_PEER as u32 {
             assert_eq!(l.want((key(1), n), (key(9), ADDR), now), Want::Started);
@@ -191,7 +190,7 @@ mod tests {
 
     #[test]
     fn a_timer_stops_when_the_copy_arrives_and_fires_once() {
-        let now = Instant::now();
+        let now = crate::test_epoch();
         let ms = Duration::from_millis;
         let mut l = LazyState::default();
         l.want((key(1), 1), (key(9), ADDR), now + ms(10));

@@ -250,7 +250,6 @@ impl Links {
 }
 
 #[cfg(test)]
-#[allow(clippy::disallowed_methods)] // a fixed epoch for hand-driven time
 mod tests {
     use super::*;
 
@@ -262,7 +261,7 @@ mod tests {
 
     #[test]
     fn prunes_are_per_origin_and_grafts_undo_them() {
-        let now = Instant::now();
+        let now = crate::test_epoch();
         let mut l = Links::default();
         let (o1, o2, p) = (key(1), key(2), key(100));
         l.touch(o2, now);
@@ -276,7 +275,7 @@ mod tests {
 
     #[test]
     fn a_new_origin_starts_as_the_shared_tree_and_its_grafts_hold() {
-        let now = Instant::now();
+        let now = crate::test_epoch();
         let mut l = Links::default();
         let (a, b) = (key(100), key(101));
         l.prune(key(1), a, now);
@@ -302,7 +301,7 @@ mod tests {
 
     #[test]
     fn only_duplicates_in_a_row_prune() {
-        let now = Instant::now();
+        let now = crate::test_epoch();
         let mut l = Links::default();
         let (o, h) = (key(1), key(100));
         assert_eq!(l.duplicate(o, h, now), (false, false));
@@ -326,7 +325,7 @@ mod tests {
 
     #[test]
     fn slots_and_origins_are_bounded() {
-        let now = Instant::now();
+        let now = crate::test_epoch();
         let mut l = Links::default();
         for i in 0..SLOTS as u16 {
             assert!(l.prune(key(1), key(1000 + i), now));
