@@ -54,11 +54,24 @@ pub struct StoredHistory {
 
 impl StoredHistory {
     fn key(&self) -> [u8; 36] {
-        let mut k = [0u8; 36];
-        k[..32].copy_from_slice(&self.origin);
-        k[32..].copy_from_slice(&self.number.to_be_bytes());
-        k
+        row_key(&self.origin, self.number)
     }
+
+    /// The row's value: unix seconds u64 BE ‖ plaintext.
+    fn value(&self) -> Vec<u8> {
+        let mut value = Vec::with_capacity(8 + self.plain.len());
+        value.extend_from_slice(&self.unix_secs.to_be_bytes());
+        value.extend_from_slice(&self.plain);
+        value
+    }
+}
+
+/// A row's key within its group: origin ‖ number u32 BE.
+fn row_key(origin: &[u8; 32], number: u32) -> [u8; 36] {
+    let mut k = [0u8; 36];
+    k[..32].copy_from_slice(origin);
+    k[32..].copy_from_slice(&number.to_be_bytes());
+    k
 }
 
 impl Store {
@@ -92,11 +105,8 @@ impl Store {
                 table.remove((id, &key[..])).map_err(|e| self.err(e))?;
             }
             for r in rows.iter().filter(|r| !stored.contains(&r.key())) {
-                let mut value = Vec::with_capacity(8 + r.plain.len());
-                value.extend_from_slice(&r.unix_secs.to_be_bytes());
-                value.extend_from_slice(&r.plain);
                 table
-                    .insert((id, &r.key()[..]), &value[..])
+                    .insert((id, &r.key()[..]), &r.value()[..])
                     .map_err(|e| self.err(e))?;
             }
             Ok(())
@@ -116,17 +126,12 @@ impl Store {
             self.require_group(txn, id)?;
             let mut table = txn.open_table(HISTORY).map_err(|e| self.err(e))?;
             for (origin, number) in gone {
-                let mut key = [0u8; 36];
-                key[..32].copy_from_slice(origin);
-                key[32..].copy_from_slice(&number.to_be_bytes());
+                let key = row_key(origin, *number);
                 table.remove((id, &key[..])).map_err(|e| self.err(e))?;
             }
             for r in new {
-                let mut value = Vec::with_capacity(8 + r.plain.len());
-                value.extend_from_slice(&r.unix_secs.to_be_bytes());
-                value.extend_from_slice(&r.plain);
                 table
-                    .insert((id, &r.key()[..]), &value[..])
+                    .insert((id, &r.key()[..]), &r.value()[..])
                     .map_err(|e| self.err(e))?;
             }
             Ok(())
