@@ -36,6 +36,19 @@ fn sees(p: &mut Proc, kind: &str, text: &str, wait: Duration) -> bool {
     }
 }
 
+/// Asks `/gc list` each second until it prints `line` (a leave record made by whoever
+/// polls first), for at most 20 s; else fails with `why` and what `p` printed.
+fn list_until(p: &mut Proc, line: &str, why: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        p.say("/gc list");
+        if sees(p, "INFO", line, Duration::from_secs(1)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{why}:\n{}", p.printed());
+    }
+}
+
 #[test]
 fn group_chat_add_remove_and_offline_pm_through_the_front_end() {
     let dirs: Vec<tempfile::TempDir> = (0..6).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -191,23 +204,7 @@ fn a_member_leaves_and_the_others_rotate() {
     b.say("/gc leave");
     b.expect("CLOSED", "", &[]);
     // Alice or carol (whoever polls first) makes the leave record; the other sees epoch 3.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        a.say("/gc list");
-        if sees(
-            &mut a,
-            "INFO",
-            "crew (2 members, key epoch 3)",
-            Duration::from_secs(1),
-        ) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "nobody rotated:\n{}",
-            a.printed()
-        );
-    }
+    list_until(&mut a, "crew (2 members, key epoch 3)", "nobody rotated");
     a.say("after bob left");
     c.expect(
         "GCMSG",
@@ -261,22 +258,10 @@ fn a_left_chat_stays_left_across_a_restart() {
 
     let mut a = Proc::chat("alice again", dirs[1].path(), &target);
     a.account("login", "alice", PW);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        a.say("/gc list");
-        if sees(
-            &mut a,
-            "INFO",
-            "lonely (1 members, key epoch 2)",
-            Duration::from_secs(1),
-        ) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "alice made no leave record:\n{}",
-            a.printed()
-        );
-    }
+    list_until(
+        &mut a,
+        "lonely (1 members, key epoch 2)",
+        "alice made no leave record",
+    );
     assert!(!sees(&mut b, "GCMSG", "", Duration::from_secs(3)));
 }

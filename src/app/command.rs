@@ -550,6 +550,15 @@ fn shorten(name: &str) -> String {
 mod account;
 mod gc;
 mod history;
+
+/// The command a typed line parses to (the sub-command modules' tests).
+#[cfg(test)]
+fn command_for_test(line: &str) -> Result<ChatCommand, CommandError> {
+    match parse_input(line)? {
+        Input::Command(c) => Ok(c),
+        other => panic!("not a command: {other:?}"),
+    }
+}
 #[cfg(test)]
 mod tests;
 

@@ -46,15 +46,8 @@ impl Args<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Input, parse_input};
+    use super::super::command_for_test as cmd;
     use super::*;
-
-    fn cmd(line: &str) -> Result<ChatCommand, CommandError> {
-        match parse_input(line)? {
-            Input::Command(c) => Ok(c),
-            other => panic!("not a command: {other:?}"),
-        }
-    }
 
     #[test]
     fn history_parses_and_bounds() {
