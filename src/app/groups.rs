@@ -309,7 +309,7 @@ impl Runtime {
         self.store.set_last_number(record, broadcast_after)?;
         self.store.set_last_direct(record, direct_after)?;
         // The marks journal holds what was accepted since the last store (a kill -9).
-        let (journaled, read) = self.store.journal_marks(record).unwrap_or_default();
+        let (journaled, shown, read) = self.store.journal_fold(record).unwrap_or_default();
         if read.bad > 0 {
             tracing::warn!(
                 skipped = read.bad,
@@ -334,13 +334,9 @@ impl Runtime {
                 plain: h.plain,
             })
             .collect();
-        let shown = (self
-            .store
-            .journal_shown(record)
-            .unwrap_or_default()
-            .into_iter())
-        .map(|(key, number)| (PublicKey::from(key), number))
-        .collect();
+        let shown = (shown.into_iter())
+            .map(|(key, number)| (PublicKey::from(key), number))
+            .collect();
         let admissions = (self.store.admissions(record)?.into_iter())
             .map(|(key, from)| crate::proto::Admission {
                 key: PublicKey::from(key),

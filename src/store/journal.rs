@@ -37,6 +37,9 @@ pub const JOURNAL_MAX: u64 = 4 << 20;
 /// The runtime stores the marks early once the journal is this long.
 pub const JOURNAL_SOON: u64 = 1 << 20;
 
+/// The broadcast numbers a journal says were shown: (origin key, number).
+pub(crate) type Shown = Vec<([u8; 32], u32)>;
+
 /// One record as read: (origin key, counter, number).
 type Record = ([u8; 32], JournalCounter, u32);
 
@@ -188,15 +191,23 @@ impl Store {
         Ok((records, stats))
     }
 
-    /// The marks the journal holds for group `id`, per origin the highest number of each
-    /// counter; and what reading it found.
-    pub fn journal_marks(&self, id: u64) -> Result<(Vec<StoredMark>, JournalStats), StoreError> {
+    /// What the journal holds for group `id`, read once: the marks (per origin the highest
+    /// number of each counter), the broadcast numbers shown (origin key, number: a history
+    /// fetch after a restart does not show them again), and what reading it found.
+    pub fn journal_fold(
+        &self,
+        id: u64,
+    ) -> Result<(Vec<StoredMark>, Shown, JournalStats), StoreError> {
         let (records, stats) = self.journal_records(id)?;
         let mut marks: std::collections::BTreeMap<[u8; 32], (u32, u32)> = Default::default();
+        let mut shown = Vec::new();
         for (key, counter, number) in records {
             let e = marks.entry(key).or_default();
             match counter {
-                JournalCounter::Broadcast => e.0 = later(e.0, number),
+                JournalCounter::Broadcast => {
+                    e.0 = later(e.0, number);
+                    shown.push((key, number));
+                }
                 JournalCounter::Direct => e.1 = later(e.1, number),
             }
         }
@@ -207,17 +218,13 @@ impl Store {
                 direct,
             })
             .collect();
-        Ok((marks, stats))
+        Ok((marks, shown, stats))
     }
 
-    /// The broadcast numbers the journal says were shown in group `id` (since the last store),
-    /// as (origin key, number): a history fetch after a restart does not show them again.
-    pub fn journal_shown(&self, id: u64) -> Result<Vec<([u8; 32], u32)>, StoreError> {
-        let (records, _) = self.journal_records(id)?;
-        Ok((records.into_iter())
-            .filter(|(_, c, _)| *c == JournalCounter::Broadcast)
-            .map(|(key, _, number)| (key, number))
-            .collect())
+    /// The marks the journal holds for group `id`, and what reading it found.
+    pub fn journal_marks(&self, id: u64) -> Result<(Vec<StoredMark>, JournalStats), StoreError> {
+        let (marks, _, stats) = self.journal_fold(id)?;
+        Ok((marks, stats))
     }
 
     /// Empties the journal: call once every group's marks are stored.
@@ -252,7 +259,7 @@ mod tests {
                 .journal_accept(2, &[8; 32], JournalCounter::Broadcast, 4)
                 .unwrap();
             let (marks, stats) = store.journal_marks(1).unwrap();
-            assert!(!store.journal_shown(1).unwrap().is_empty());
+            assert!(!store.journal_fold(1).unwrap().1.is_empty());
             let want = StoredMark {
                 key: k,
                 broadcast: 9,
