@@ -39,7 +39,10 @@ use crate::wire::{
 
 /// A returning member also asks for entries this much older than its newest one, so what
 /// arrived around its departure is not missed.
-const OVERLAP: u32 = 120;
+const OVERLAP: u32 = 30;
+/// Members whose logs a main pass reads, one after the other: a member that was itself away
+/// (or missed a message live) when something was said lacks it without a visible gap.
+const MAIN_PASSES: u8 = 2;
 /// A tick this long after the previous one means we were stopped: fetch again.
 const STALL: std::time::Duration = std::time::Duration::from_secs(10);
 /// Requests without progress before the next member is asked.
@@ -79,6 +82,8 @@ pub(crate) struct Fetch {
     /// The member asked now, and the one that answered the main pass.
     server: Option<(PublicKey, SocketAddr)>,
     main_server: Option<PublicKey>,
+    /// Main passes begun in this fetch (at most [`MAIN_PASSES`]).
+    mains: u8,
     tried: Vec<PublicKey>,
     /// `None`: every origin; else one origin's range (a gap).
     target: Option<(PublicKey, u32, u32)>,
@@ -184,6 +189,7 @@ impl Group {
             None => u32::MAX,
         };
         f.main_server = Some(server.0);
+        f.mains = 1;
         self.begin_pass(io, server, None);
     }
 
@@ -408,6 +414,14 @@ impl Group {
             if self.fetch.asked.len() < GAPS_MAX && self.fetch.asked.insert((origin, hi)) {
                 io.stats.history.gaps_found += 1;
                 self.fetch.gaps.push_back((origin, lo, hi));
+            }
+        }
+        // A main pass ended: read one more member's log, if another member is there.
+        if self.fetch.target.is_none() && self.fetch.mains < MAIN_PASSES {
+            if let Some(server) = self.pick_server(io, None) {
+                self.fetch.mains += 1;
+                self.begin_pass(io, server, None);
+                return;
             }
         }
         // A gap this member did not fill either: ask the next member for it.
