@@ -74,3 +74,54 @@ fn messages_shown_before_a_kill_9_are_shown_0_further_times() {
         alice.printed()
     );
 }
+
+/// Shown in run 1, not fetched in run 2 (no member that holds it is up), fetched in run 3:
+/// shown 0 further times. Alice shows bob's message and is killed (-9) before her store
+/// (the journal holds its number, her stored log does not); bob quits (his log holds it);
+/// alice runs alone and quits, and her store empties the journal; then bob and alice come
+/// back and her fetch brings it from bob's log. The numbers shown before a restart are
+/// stored with the marks when the journal is emptied (PROTOCOL.md §6.9), so she knows it.
+#[test]
+fn a_message_shown_before_two_restarts_is_not_shown_again() {
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut alice = Chat::start(
+        "alice",
+        dirs[0].path(),
+        &["--create", "lobby", "--nick", "alice"],
+    );
+    let join = field(&alice.expect_at("READY", &[]).0, "join").to_owned();
+    let mut bob = Chat::start("bob", dirs[1].path(), &["--join", &join, "--nick", "bob"]);
+    let bob_ready = bob.expect_at("READY", &[]).0;
+    let (bob_pk, bob_addr) = (field(&bob_ready, "pk"), field(&bob_ready, "addr"));
+    alice.expect_at("JOIN", &[("pk", bob_pk)]);
+    // The new peer is stored about 1 s after it joined (PROTOCOL.md §6.9).
+    std::thread::sleep(Duration::from_secs(2));
+    let text = "said before two restarts";
+    bob.say(text);
+    alice.expect_at("MSG", &[("pk", bob_pk), ("text", text)]);
+    alice.signal("KILL");
+    bob.signal("TERM");
+    bob.wait_exit();
+
+    // Run 2: alone; her clean exit stores the marks and empties the journal.
+    let mut alice = Chat::start("alice run 2", dirs[0].path(), &[]);
+    alice.expect_at("READY", &[]);
+    alice.drain_for(Duration::from_secs(2));
+    assert_eq!(showings(&alice, text), 0, "{}", alice.printed());
+    alice.signal("TERM");
+    alice.wait_exit();
+
+    // Run 3: bob is back where she remembers him, with the message in his log.
+    // He waits for a member to answer: alice, who finds him at his stored address.
+    let mut bob = Chat::start_bound("bob again", dirs[1].path(), bob_addr, &[]);
+    let mut alice = Chat::start("alice run 3", dirs[0].path(), &[]);
+    alice.expect_at("READY", &[]);
+    bob.expect_at("READY", &[]);
+    alice.expect_at("HISTEND", &[]);
+    alice.drain_for(Duration::from_secs(4));
+    let shown = showings(&alice, text);
+    println!("shown in run 1, fetched in run 3: shown {shown} further times");
+    assert_eq!(shown, 0, "{}", alice.printed());
+    bob.say("after two restarts");
+    alice.expect_at("MSG", &[("pk", bob_pk), ("text", "after two restarts")]);
+}

@@ -334,7 +334,9 @@ impl Runtime {
                 plain: h.plain,
             })
             .collect();
+        // Shown before this restart: since the last store (the journal), then before it.
         let shown = (shown.into_iter())
+            .chain(self.store.shown(record).unwrap_or_default())
             .map(|(key, number)| (PublicKey::from(key), number))
             .collect();
         let admissions = (self.store.admissions(record)?.into_iter())

@@ -50,10 +50,21 @@ impl Runtime {
             self.store_nicks(group, record);
             self.store_number(group, state.last_number);
         }
-        if all_marks {
-            // Every number journaled so far is in the stored marks (fsynced).
+        if all_marks && self.keep_shown() {
+            // Every number journaled so far is in the stored marks (fsynced), and every
+            // number it says was shown is in the stored history or the stored shown list.
             let _ = self.store.journal_clear();
         }
+    }
+
+    /// Before the journal is emptied: its shown numbers join the stored ones, so a message
+    /// shown before this restart is still known as shown after the next ones (PROTOCOL.md
+    /// §6.9); true if every group's were stored.
+    fn keep_shown(&self) -> bool {
+        self.groups.values().all(|j| {
+            let shown = self.store.journal_fold(j.record).map(|(_, shown, _)| shown);
+            shown.is_ok_and(|s| self.store.add_shown(j.record, &s).is_ok())
+        })
     }
 
     /// Notes in the marks journal that `number` of `origin` was accepted in `group`; call

@@ -80,6 +80,10 @@ impl Store {
                 .open_table(super::marks::NICKS)
                 .map_err(|e| self.err(e))?;
             nicks.remove(id).map_err(|e| self.err(e))?;
+            let mut shown = txn
+                .open_table(super::marks::SHOWN)
+                .map_err(|e| self.err(e))?;
+            shown.remove(id).map_err(|e| self.err(e))?;
             self.remove_history(txn, id)?;
             Ok(removed)
         })

@@ -67,7 +67,7 @@ impl StoredHistory {
 }
 
 /// A row's key within its group: origin ‖ number u32 BE.
-fn row_key(origin: &[u8; 32], number: u32) -> [u8; 36] {
+pub(super) fn row_key(origin: &[u8; 32], number: u32) -> [u8; 36] {
     let mut k = [0u8; 36];
     k[..32].copy_from_slice(origin);
     k[32..].copy_from_slice(&number.to_be_bytes());

@@ -8,10 +8,11 @@
 //! | `direct_numbers` | `u64` group id | `u32`: the last direct-message number we spent |
 //! | `marks` | `u64` group id | postcard `Vec<StoredMark>` (key `[u8;32]`, broadcast u32, direct u32), ≤ [`MAX_MARKS`] |
 //! | `nicks` | `u64` group id | postcard `Vec<([u8;32], String)>`, ≤ [`MAX_MARKS`], each nick ≤ [`super::MAX_NICK_LEN`] bytes |
+//! | `shown` | `u64` group id | postcard `Vec<([u8;32], u32)>`: broadcast numbers shown whose message is not in the stored history, oldest first, ≤ [`MAX_SHOWN`] |
 //!
 //! All go with the group ([`Store::remove_group`]).
 
-use redb::TableDefinition;
+use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError};
@@ -23,6 +24,12 @@ pub(super) const DIRECT_NUMBERS: TableDefinition<'_, u64, u32> =
 pub(super) const MARKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("marks");
 /// Group id → the nicks of its members we knew.
 pub(super) const NICKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("nicks");
+
+/// Group id → the broadcast numbers shown that its stored history does not hold.
+pub(super) const SHOWN: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("shown");
+
+/// Most shown numbers kept per group (the node's bound, `history::SHOWN_MAX`).
+pub(super) const MAX_SHOWN: usize = 16_384;
 
 /// Most origins whose marks are kept per group (the node's member cap).
 pub const MAX_MARKS: usize = 16384;
@@ -102,6 +109,48 @@ impl Store {
         postcard::from_bytes(value.value()).map_err(|e| self.corrupt(format!("nicks: {e}")))
     }
 
+    /// Adds broadcast numbers shown in a group (the marks journal's, before it is emptied) to
+    /// the stored ones, and keeps only those whose message the stored history does not hold
+    /// (it knows those), the newest [`MAX_SHOWN`] (PROTOCOL.md §6.9).
+    pub fn add_shown(&self, id: u64, new: &[([u8; 32], u32)]) -> Result<(), StoreError> {
+        let mut list = self.shown(id)?;
+        list.extend_from_slice(new);
+        self.write(|txn| {
+            self.require_group(txn, id)?;
+            let history = txn
+                .open_table(super::history::HISTORY)
+                .map_err(|e| self.err(e))?;
+            let mut seen = std::collections::HashSet::new();
+            let mut kept = Vec::with_capacity(list.len().min(MAX_SHOWN));
+            for (key, number) in list.iter().rev() {
+                let row = super::history::row_key(key, *number);
+                let held = history.get((id, &row[..])).map_err(|e| self.err(e))?;
+                if held.is_none() && seen.insert((*key, *number)) && kept.len() < MAX_SHOWN {
+                    kept.push((*key, *number));
+                }
+            }
+            kept.reverse();
+            let bytes = postcard::to_allocvec(&kept).map_err(|e| self.corrupt(e.to_string()))?;
+            let mut table = txn.open_table(SHOWN).map_err(|e| self.err(e))?;
+            table.insert(id, &bytes[..]).map_err(|e| self.err(e))?;
+            Ok(())
+        })
+    }
+
+    /// A group's stored shown numbers, oldest first (none if never stored).
+    pub fn shown(&self, id: u64) -> Result<Vec<([u8; 32], u32)>, StoreError> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(SHOWN) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let Some(value) = table.get(id).map_err(|e| self.err(e))? else {
+            return Ok(Vec::new());
+        };
+        postcard::from_bytes(value.value()).map_err(|e| self.corrupt(format!("shown: {e}")))
+    }
+
     /// A group's stored marks (none if never stored).
     pub fn marks(&self, id: u64) -> Result<Vec<StoredMark>, StoreError> {
         let txn = self.begin_read()?;
@@ -154,5 +203,37 @@ mod tests {
             (store.last_direct(id).unwrap(), store.marks(id).unwrap()),
             (0, vec![])
         );
+    }
+
+    #[test]
+    fn shown_numbers_keep_only_what_the_stored_history_lacks_and_go_with_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = store
+            .put_group(&crate::store::secure_group_for_test())
+            .unwrap();
+        store.add_shown(id, &[([1; 32], 5), ([2; 32], 7)]).unwrap();
+        let row = crate::store::StoredHistory {
+            unix_secs: 1,
+            origin: [2; 32],
+            number: 9,
+            plain: vec![51],
+        };
+        store.update_history(id, &[row], &[]).unwrap();
+        // A second store: one number again, one whose message the history holds now.
+        store
+            .add_shown(id, &[([1; 32], 5), ([2; 32], 9), ([3; 32], 1)])
+            .unwrap();
+        assert_eq!(
+            store.shown(id).unwrap(),
+            [([2; 32], 7), ([1; 32], 5), ([3; 32], 1)],
+            "kept once, oldest first; the one the history holds is left out"
+        );
+        assert!(
+            store.add_shown(id + 1, &[([1; 32], 1)]).is_err(),
+            "no such group"
+        );
+        store.remove_group(id).unwrap();
+        assert!(store.shown(id).unwrap().is_empty());
     }
 }
