@@ -91,11 +91,19 @@ impl Runtime {
                 by: self.peer(group, &by),
                 topic,
             },
-            Event::DirectMessage { group, from, text } => ChatEvent::Private {
-                at,
-                from: self.peer(group, &from),
-                text: String::from_utf8_lossy(&text).into_owned(),
-            },
+            Event::DirectMessage {
+                group,
+                from,
+                number,
+                text,
+            } => {
+                self.journal_shown(group, &from, JournalCounter::Direct, number);
+                ChatEvent::Private {
+                    at,
+                    from: self.peer(group, &from),
+                    text: String::from_utf8_lossy(&text).into_owned(),
+                }
+            }
             Event::HistoryMessage {
                 group,
                 origin,

@@ -43,6 +43,7 @@ impl Group {
         io.emit(Event::DirectMessage {
             group: self.id(),
             from: sender,
+            number: d.number,
             text: d.text.to_vec(),
         });
         Ok(())

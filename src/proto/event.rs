@@ -225,6 +225,9 @@ pub enum Event {
         group: GroupId,
         /// Its sender (authenticated by the envelope's box).
         from: PublicKey,
+        /// Its direct-message number (the sender's counter separate from broadcasts): the
+        /// front end journals it before showing the text (PROTOCOL.md §6.9).
+        number: u32,
         /// The text (valid UTF-8, 1..=785 bytes).
         text: Vec<u8>,
     },

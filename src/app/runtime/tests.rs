@@ -174,3 +174,40 @@ async fn a_restart_without_nick_carries_the_stored_nick_into_a_new_group() {
     );
     let _ = rt.shutdown(None).await;
 }
+
+/// A direct message is journaled before it is shown (PROTOCOL.md §6.9), so after a kill -9
+/// (no store at exit) the restored marks hold its number and a replayed copy is refused as
+/// `too_old` (`tests/replay.rs` covers that refusal on the node).
+#[tokio::test]
+async fn a_shown_direct_message_is_journaled_so_a_kill_9_keeps_its_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rt = runtime(&dir, "alice").await;
+    let out = line(&mut rt, None, "/create lobby").await;
+    let group = out[0].group.expect("the new group's window");
+    let bob = crate::wire::PublicKey::from([7; 32]);
+    let event = crate::proto::Event::DirectMessage {
+        group,
+        from: bob,
+        number: 41,
+        text: b"psst".to_vec(),
+    };
+    let at = std::time::Instant::now();
+    rt.on_node_event(NodeEvent { at, event }).await;
+    let shown = rt.take_events().await;
+    assert!(
+        (shown.iter())
+            .any(|e| matches!(&e.event, ChatEvent::Private { text, .. } if text == "psst")),
+        "{shown:?}"
+    );
+    drop(rt); // a kill -9: nothing is stored at exit
+
+    let store = Store::open(dir.path()).unwrap();
+    let record = store.groups().unwrap()[0].id;
+    let (journaled, _, _) = store.journal_fold(record).unwrap();
+    let restored = (store.marks(record).unwrap().into_iter()).chain(journaled);
+    let direct = restored
+        .filter(|m| m.key == [7; 32])
+        .map(|m| m.direct)
+        .max();
+    assert_eq!(direct, Some(41));
+}
