@@ -366,6 +366,39 @@ impl SharedKeys {
         Some(shared)
     }
 
+    /// The shared key of `ours` and `theirs` with one cache lookup: cached, or, on a miss,
+    /// computed if `admit` allows the X25519 (asked only on a miss, and only for a key that
+    /// passes [`is_acceptable_key`]). A refused miss changes nothing.
+    pub fn get_or_admit(
+        &mut self,
+        ours: &BoxKeypair,
+        theirs: &PublicKey,
+        admit: impl FnOnce() -> bool,
+    ) -> Result<&SalsaBox, KeyMiss> {
+        if !is_acceptable_key(theirs) {
+            return Err(KeyMiss::BadKey);
+        }
+        let key = (ours.public, *theirs);
+        let mut admit = Some(admit);
+        // Only a full cache needs to know beforehand whether this is a miss.
+        if self.cache.len() >= self.cap.get() && !self.cache.contains(&key) {
+            if admit.take().is_some_and(|a| !a()) {
+                return Err(KeyMiss::Refused);
+            }
+            self.cache.pop_lru();
+        }
+        let misses = &mut self.misses;
+        let shared = self.cache.try_get_or_insert(key, || {
+            if admit.take().is_some_and(|a| !a()) {
+                return Err(KeyMiss::Refused);
+            }
+            *misses += 1;
+            Ok(precompute(ours, theirs))
+        })?;
+        self.lookups += 1;
+        Ok(shared)
+    }
+
     /// The prepared mac1 of `receiver` (PROTOCOL.md §2.1), kept for the [`MAC1_CACHE`] most
     /// recently used receivers: with it a mac1 costs two BLAKE2s compressions, not four.
     pub fn mac1(&mut self, receiver: &PublicKey) -> &Mac1Key {
@@ -409,6 +442,15 @@ impl fmt::Debug for SharedKeys {
             .field("cap", &self.cap)
             .finish_non_exhaustive()
     }
+}
+
+/// Why [`SharedKeys::get_or_admit`] gave no shared key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMiss {
+    /// Their key is of small order or not canonical ([`is_acceptable_key`]).
+    BadKey,
+    /// Not cached, and the X25519 was not admitted.
+    Refused,
 }
 
 /// The shared key of `ours` and `theirs`, without a cache (the X25519 step plus HSalsa20).
