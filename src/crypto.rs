@@ -321,6 +321,10 @@ pub fn is_acceptable_key(key: &PublicKey) -> bool {
 /// the peers we send to most (the eager tree's few targets). About 210 bytes each: at 64 the
 /// states took 2.7 MB of the 200-node bench's heap (random fan-out, every entry used).
 pub const MAC1_CACHE: usize = 16;
+const MAC1_CAP: NonZeroUsize = match NonZeroUsize::new(MAC1_CACHE) {
+    Some(cap) => cap,
+    None => NonZeroUsize::MIN,
+};
 
 /// A bounded LRU of precomputed shared keys, keyed by (our key, their key); and a smaller one
 /// of prepared mac1 states ([`Mac1Key`]), keyed by the receiver.
@@ -328,7 +332,9 @@ pub struct SharedKeys {
     /// Unbounded to `lru`, bounded here by `cap`: `LruCache::new` would allocate room for
     /// all `cap` entries up front (about 35 KiB at the default 1024), most never used.
     cache: LruCache<(PublicKey, PublicKey), SalsaBox>,
-    /// Bounded here by [`MAC1_CACHE`], as `cache`.
+    /// Bounded by `lru` itself at [`MAC1_CACHE`]: a hit is one lookup, and a miss in a full
+    /// cache reuses the least recent entry's node (no allocation, no second lookup). Its
+    /// table is sized for 16 entries up front; the states themselves as they come.
     mac1: LruCache<PublicKey, Mac1Key>,
     cap: NonZeroUsize,
     lookups: u64,
@@ -340,7 +346,7 @@ impl SharedKeys {
     pub fn new(capacity: NonZeroUsize) -> Self {
         Self {
             cache: LruCache::unbounded(),
-            mac1: LruCache::unbounded(),
+            mac1: LruCache::new(MAC1_CAP),
             cap: capacity,
             lookups: 0,
             misses: 0,
@@ -402,9 +408,6 @@ impl SharedKeys {
     /// The prepared mac1 of `receiver` (PROTOCOL.md §2.1), kept for the [`MAC1_CACHE`] most
     /// recently used receivers: with it a mac1 costs two BLAKE2s compressions, not four.
     pub fn mac1(&mut self, receiver: &PublicKey) -> &Mac1Key {
-        if self.mac1.len() >= MAC1_CACHE && !self.mac1.contains(receiver) {
-            self.mac1.pop_lru();
-        }
         self.mac1
             .get_or_insert(*receiver, || Mac1Key::new(receiver))
     }
