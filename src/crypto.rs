@@ -321,6 +321,10 @@ pub fn is_acceptable_key(key: &PublicKey) -> bool {
 /// the peers we send to most (the eager tree's few targets). About 210 bytes each: at 64 the
 /// states took 2.7 MB of the 200-node bench's heap (random fan-out, every entry used).
 pub const MAC1_CACHE: usize = 16;
+const MAC1_CAP: NonZeroUsize = match NonZeroUsize::new(MAC1_CACHE) {
+    Some(cap) => cap,
+    None => NonZeroUsize::MIN,
+};
 
 /// A bounded LRU of precomputed shared keys, keyed by (our key, their key); and a smaller one
 /// of prepared mac1 states ([`Mac1Key`]), keyed by the receiver.
@@ -328,7 +332,9 @@ pub struct SharedKeys {
     /// Unbounded to `lru`, bounded here by `cap`: `LruCache::new` would allocate room for
     /// all `cap` entries up front (about 35 KiB at the default 1024), most never used.
     cache: LruCache<(PublicKey, PublicKey), SalsaBox>,
-    /// Bounded here by [`MAC1_CACHE`], as `cache`.
+    /// Bounded by `lru` itself at [`MAC1_CACHE`]: a hit is one lookup, and a miss in a full
+    /// cache reuses the least recent entry's node (no allocation, no second lookup). Its
+    /// table is sized for 16 entries up front; the states themselves as they come.
     mac1: LruCache<PublicKey, Mac1Key>,
     cap: NonZeroUsize,
     lookups: u64,
@@ -340,7 +346,7 @@ impl SharedKeys {
     pub fn new(capacity: NonZeroUsize) -> Self {
         Self {
             cache: LruCache::unbounded(),
-            mac1: LruCache::unbounded(),
+            mac1: LruCache::new(MAC1_CAP),
             cap: capacity,
             lookups: 0,
             misses: 0,
@@ -366,12 +372,42 @@ impl SharedKeys {
         Some(shared)
     }
 
+    /// The shared key of `ours` and `theirs` with one cache lookup: cached, or, on a miss,
+    /// computed if `admit` allows the X25519 (asked only on a miss, and only for a key that
+    /// passes [`is_acceptable_key`]). A refused miss changes nothing.
+    pub fn get_or_admit(
+        &mut self,
+        ours: &BoxKeypair,
+        theirs: &PublicKey,
+        admit: impl FnOnce() -> bool,
+    ) -> Result<&SalsaBox, KeyMiss> {
+        if !is_acceptable_key(theirs) {
+            return Err(KeyMiss::BadKey);
+        }
+        let key = (ours.public, *theirs);
+        let mut admit = Some(admit);
+        // Only a full cache needs to know beforehand whether this is a miss.
+        if self.cache.len() >= self.cap.get() && !self.cache.contains(&key) {
+            if admit.take().is_some_and(|a| !a()) {
+                return Err(KeyMiss::Refused);
+            }
+            self.cache.pop_lru();
+        }
+        let misses = &mut self.misses;
+        let shared = self.cache.try_get_or_insert(key, || {
+            if admit.take().is_some_and(|a| !a()) {
+                return Err(KeyMiss::Refused);
+            }
+            *misses += 1;
+            Ok(precompute(ours, theirs))
+        })?;
+        self.lookups += 1;
+        Ok(shared)
+    }
+
     /// The prepared mac1 of `receiver` (PROTOCOL.md §2.1), kept for the [`MAC1_CACHE`] most
     /// recently used receivers: with it a mac1 costs two BLAKE2s compressions, not four.
     pub fn mac1(&mut self, receiver: &PublicKey) -> &Mac1Key {
-        if self.mac1.len() >= MAC1_CACHE && !self.mac1.contains(receiver) {
-            self.mac1.pop_lru();
-        }
         self.mac1
             .get_or_insert(*receiver, || Mac1Key::new(receiver))
     }
@@ -409,6 +445,15 @@ impl fmt::Debug for SharedKeys {
             .field("cap", &self.cap)
             .finish_non_exhaustive()
     }
+}
+
+/// Why [`SharedKeys::get_or_admit`] gave no shared key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMiss {
+    /// Their key is of small order or not canonical ([`is_acceptable_key`]).
+    BadKey,
+    /// Not cached, and the X25519 was not admitted.
+    Refused,
 }
 
 /// The shared key of `ours` and `theirs`, without a cache (the X25519 step plus HSalsa20).

@@ -150,6 +150,45 @@ fn shared_key_cache_is_bounded_and_counts() {
     assert_eq!(keys.counters(), (5, 5));
 }
 
+/// `get_or_admit` asks its gate only on a miss of an acceptable key; a refused miss leaves
+/// the cache and its counters as they were; a full cache evicts only for an admitted miss.
+#[test]
+fn get_or_admit_asks_the_gate_only_on_a_miss() {
+    let ours = BoxKeypair::from_secret_bytes([0x11; 32]);
+    let theirs = |i: u8| BoxKeypair::from_secret_bytes([i + 0x40; 32]).public_key();
+    let mut keys = SharedKeys::new(NonZeroUsize::new(2).unwrap());
+    let mut asked = 0;
+    let refused = keys.get_or_admit(&ours, &theirs(0), || {
+        asked += 1;
+        false
+    });
+    assert_eq!(refused.err(), Some(KeyMiss::Refused));
+    assert_eq!((asked, keys.len(), keys.counters()), (1, 0, (0, 0)));
+    let tag = |k: &SalsaBox| seal_in_place(k, &[7; NONCE_LEN], &mut [1, 2, 3]);
+    let got = tag(keys.get_or_admit(&ours, &theirs(0), || true).unwrap());
+    assert_eq!(got, tag(&precompute(&ours, &theirs(0))));
+    assert!(
+        keys.get_or_admit(&ours, &theirs(0), || panic!("hit"))
+            .is_ok()
+    );
+    assert_eq!(keys.counters(), (1, 1));
+    keys.get_or_admit(&ours, &theirs(1), || true).unwrap();
+    // Full: a refused miss evicts nothing.
+    let refused = keys.get_or_admit(&ours, &theirs(2), || false);
+    assert_eq!(refused.err(), Some(KeyMiss::Refused));
+    assert!(keys.contains(&ours.public_key(), &theirs(0)));
+    assert!(keys.contains(&ours.public_key(), &theirs(1)));
+    keys.get_or_admit(&ours, &theirs(2), || true).unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(
+        !keys.contains(&ours.public_key(), &theirs(0)),
+        "least recent"
+    );
+    let low = keys.get_or_admit(&ours, &PublicKey([0; 32]), || panic!("asked"));
+    assert_eq!(low.err(), Some(KeyMiss::BadKey));
+    assert_eq!(keys.counters(), (1, 3));
+}
+
 #[test]
 fn low_order_keys_are_refused() {
     let ours = BoxKeypair::from_secret_bytes([0x11; 32]);

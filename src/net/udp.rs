@@ -13,12 +13,12 @@
 //! Both keep tokio's readiness: the system calls run inside `UdpSocket::try_io`, which clears
 //! the readiness on would-block so that `readable()`/`writable()` wait again. Every buffer is
 //! allocated once: the receive buffers and `recvmmsg` headers belong to the caller (one set
-//! per worker thread in the driver), the `sendmmsg` headers are one set per thread, and the
+//! per worker thread in the driver), the `sendmmsg` addresses are one set per thread, and the
 //! queue holds the node's own datagram buffers, which go back to the node (`Node::recycle`)
 //! once sent.
 //!
-//! The system calls go through `nix` (its safe `recvmmsg`/`sendmmsg` wrappers); this crate has
-//! no `unsafe` (Cargo.toml forbids it).
+//! The system calls go through safe wrappers (`nix`'s `recvmmsg`, `rustix`'s `sendmmsg`); this
+//! crate has no `unsafe` (Cargo.toml forbids it).
 
 use std::io;
 use std::net::SocketAddr;
@@ -272,7 +272,7 @@ impl SendQueue {
 
 #[cfg(target_os = "linux")]
 thread_local! {
-    /// `sendmmsg` headers and addresses, shared by the queues of one thread: they are used
+    /// `sendmmsg` addresses and control buffers, shared by the queues of one thread: they are used
     /// only inside one synchronous call.
     static SEND_STATE: std::cell::RefCell<mmsg::SendState> =
         std::cell::RefCell::new(mmsg::SendState::new());
@@ -283,9 +283,9 @@ thread_local! {
 fn send_some(socket: &UdpSocket, v6: bool, pending: &[Transmit]) -> io::Result<usize> {
     #[cfg(target_os = "linux")]
     {
-        use std::os::fd::AsRawFd;
+        use std::os::fd::AsFd;
         use tokio::io::Interest;
-        let fd = socket.as_raw_fd();
+        let fd = socket.as_fd();
         SEND_STATE.with_borrow_mut(|state| {
             socket.try_io(Interest::WRITABLE, || state.send(fd, v6, pending))
         })

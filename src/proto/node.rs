@@ -17,7 +17,7 @@ use super::{
     Config, ConfigError, Dialect, DropReason, Event, GroupId, JoinString, Privacy, SendError,
     Stats, Transmit,
 };
-use crate::crypto::{Identity, SharedKeys, open_packet};
+use crate::crypto::{Identity, KeyMiss, SharedKeys, open_packet};
 use crate::wire::{
     Envelope, KEY_LEN, MAX_PLAINTEXT, NodeInfo, Payload, PeerMessage, PublicKey, Role, Status,
     VoiceLevel,
@@ -425,26 +425,28 @@ impl Node {
         }
         let ours = group.identity().keypair();
         // A member at the address it proved never waits for the X25519 budget, so a flood of
-        // fresh keys cannot lock the group's own members out (PROTOCOL.md §2.1).
-        let needs_dh = !self.keys.contains(&ours.public_key(), &sender)
-            && !group.members.is_validated(&sender, &from)
-            && crate::crypto::is_acceptable_key(&sender);
-        if needs_dh {
+        // fresh keys cannot lock the group's own members out (PROTOCOL.md §2.1). Asked only
+        // when the shared key is not cached (one cache lookup per datagram).
+        let mut reply = None;
+        let (members, cookies, rng) = (&group.members, &mut self.cookies, &mut self.rng);
+        let admit = || {
             let node_key = env.receiver();
-            let gate = (self.cookies).admit_x25519(
-                (&node_key, from),
-                (datagram, secure),
-                now,
-                &mut self.rng,
-            );
-            if let Err(reply) = gate {
+            members.is_validated(&sender, &from)
+                || cookies
+                    .admit_x25519((&node_key, from), (datagram, secure), now, rng)
+                    .map_err(|r| reply = r)
+                    .is_ok()
+        };
+        let shared = match self.keys.get_or_admit(ours, &sender, admit) {
+            Ok(shared) => shared,
+            Err(KeyMiss::BadKey) => return Err(DropReason::BadKey),
+            Err(KeyMiss::Refused) => {
                 if let Some(payload) = reply {
                     self.send_raw(from, payload);
                 }
                 return Err(DropReason::DhOverLimit);
             }
-        }
-        let shared = self.keys.get(ours, &sender).ok_or(DropReason::BadKey)?;
+        };
         let plain = open_packet(shared, &env, scratch).map_err(|_| DropReason::Decrypt)?;
         // The box opened: the sender key sealed it, so what follows is held against it, and
         // its bytes pay for replies to it (the reply budget, PROTOCOL.md §6.2).

@@ -149,14 +149,19 @@ impl Pending {
     }
 
     /// Verifies every item (see [`verify_all`]); returns how many were checked in a batch
-    /// that passed.
+    /// that passed. Allocates nothing of its own (the batch check itself does).
     pub(crate) fn verify(&mut self) -> usize {
-        let inputs: Vec<&[u8]> = (self.items.iter().enumerate())
-            .map(|(i, item)| &self.inputs[i][..item.len])
-            .collect();
-        let keys: Vec<VerifyingKey> = self.items.iter().map(|i| i.key).collect();
-        let sigs: Vec<Signature> = self.items.iter().map(|i| i.signature).collect();
-        let (good, batched) = verify_all(&inputs, &sigs, &keys);
+        let n = self.items.len().min(BATCH_MAX);
+        let mut inputs: [&[u8]; BATCH_MAX] = [&[]; BATCH_MAX];
+        let mut keys = [VerifyingKey::default(); BATCH_MAX];
+        let mut sigs = [Signature::from_bytes(&[0; SIGNATURE_LEN]); BATCH_MAX];
+        for (i, item) in self.items.iter().take(n).enumerate() {
+            inputs[i] = &self.inputs[i][..item.len];
+            keys[i] = item.key;
+            sigs[i] = item.signature;
+        }
+        let mut good = [false; BATCH_MAX];
+        let batched = verify_all(&inputs[..n], &sigs[..n], &keys[..n], &mut good[..n]);
         for (item, ok) in self.items.iter_mut().zip(good) {
             item.verdict.good = ok;
         }
@@ -172,19 +177,24 @@ impl Pending {
 }
 
 /// Verifies each `(message, signature, key)`: first all together (when there are two or
-/// more), and if that batch fails, each on its own with `verify_strict`. Returns one verdict
-/// per item, and how many were accepted by a passing batch.
+/// more), and if that batch fails, each on its own with `verify_strict`. Writes one verdict
+/// per item into `good` (as many items as it holds) and returns how many were accepted by a
+/// passing batch.
 pub(crate) fn verify_all(
     messages: &[&[u8]],
     signatures: &[Signature],
     keys: &[VerifyingKey],
-) -> (Vec<bool>, usize) {
-    let n = messages.len().min(signatures.len()).min(keys.len());
+    good: &mut [bool],
+) -> usize {
+    let n = (messages.len().min(signatures.len()).min(keys.len())).min(good.len());
     if n >= 2 && ed25519_dalek::verify_batch(&messages[..n], &signatures[..n], &keys[..n]).is_ok() {
-        return (vec![true; n], n);
+        good[..n].fill(true);
+        return n;
     }
-    let one = |i: usize| keys[i].verify_strict(messages[i], &signatures[i]).is_ok();
-    ((0..n).map(one).collect(), 0)
+    for (i, ok) in good[..n].iter_mut().enumerate() {
+        *ok = keys[i].verify_strict(messages[i], &signatures[i]).is_ok();
+    }
+    0
 }
 
 impl Group {
@@ -222,7 +232,9 @@ mod tests {
         let msgs: Vec<&[u8]> = items.iter().map(|i| i.0.as_slice()).collect();
         let sigs: Vec<Signature> = items.iter().map(|i| i.1).collect();
         let keys: Vec<VerifyingKey> = items.iter().map(|i| i.2).collect();
-        verify_all(&msgs, &sigs, &keys)
+        let mut good = vec![false; items.len()];
+        let batched = verify_all(&msgs, &sigs, &keys, &mut good);
+        (good, batched)
     }
 
     #[test]

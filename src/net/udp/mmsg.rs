@@ -1,4 +1,6 @@
-//! Linux: `recvmmsg(2)` and `sendmmsg(2)` through `nix`'s safe wrappers.
+//! Linux: `recvmmsg(2)` through `nix`'s safe wrapper and `sendmmsg(2)` through `rustix`'s
+//! (which returns the count sent; `nix`'s would make us walk result headers whose address
+//! slots `sendmmsg` never fills).
 //!
 //! `nix::sys::socket::MultiHeaders` holds the `mmsghdr` array and the address slots; it is
 //! allocated once here and reused by every call. One caveat shapes [`RecvHeaders`]: `nix`
@@ -10,12 +12,10 @@
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 
-use nix::sys::socket::{
-    ControlMessage, MsgFlags, MultiHeaders, SockaddrIn, SockaddrIn6, SockaddrLike, SockaddrStorage,
-    recvmmsg, sendmmsg,
-};
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrIn, SockaddrIn6, SockaddrLike, recvmmsg};
+use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, sendmmsg};
 
 use super::{RECV_BUF, RECV_CHUNK, SEND_CHUNK, canonical, for_socket};
 use crate::proto::Transmit;
@@ -96,39 +96,48 @@ where
     Ok(arrived)
 }
 
-/// `sendmmsg` headers and destination addresses for [`SEND_CHUNK`] datagrams.
-#[derive(Debug)]
+/// Destination addresses and (empty) control buffers for [`SEND_CHUNK`] datagrams, reused by
+/// every `sendmmsg`; only the first addresses of a call are rewritten.
 pub(super) struct SendState {
-    headers: MultiHeaders<SockaddrStorage>,
-    addrs: Vec<Option<SockaddrStorage>>,
+    addrs: [SocketAddrAny; SEND_CHUNK],
+    control: [SendAncillaryBuffer<'static, 'static, 'static>; SEND_CHUNK],
+}
+
+impl std::fmt::Debug for SendState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendState").finish_non_exhaustive()
+    }
 }
 
 impl SendState {
     pub(super) fn new() -> Self {
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
         Self {
-            headers: MultiHeaders::preallocate(SEND_CHUNK, None),
-            addrs: Vec::with_capacity(SEND_CHUNK),
+            addrs: std::array::from_fn(|_| SocketAddrAny::from(unspecified)),
+            control: std::array::from_fn(|_| SendAncillaryBuffer::default()),
         }
     }
 
     /// One `sendmmsg` of up to [`SEND_CHUNK`] of `pending`; returns how many were sent (a
     /// prefix). An error is about the first datagram (or the socket would block).
-    pub(super) fn send(&mut self, fd: RawFd, v6: bool, pending: &[Transmit]) -> io::Result<usize> {
+    pub(super) fn send(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        v6: bool,
+        pending: &[Transmit],
+    ) -> io::Result<usize> {
         let n = pending.len().min(SEND_CHUNK);
-        self.addrs.clear();
-        let to = |t: &Transmit| Some(SockaddrStorage::from(for_socket(t.destination, v6)));
-        self.addrs.extend(pending[..n].iter().map(to));
+        for (slot, t) in self.addrs.iter_mut().zip(&pending[..n]) {
+            *slot = SocketAddrAny::from(for_socket(t.destination, v6));
+        }
         let iovs: [[IoSlice<'_>; 1]; SEND_CHUNK] =
             std::array::from_fn(|i| [IoSlice::new(pending.get(i).map_or(&[], |t| &t.payload))]);
-        let none: [ControlMessage<'_>; 0] = [];
-        let sent = sendmmsg(
-            fd,
-            &mut self.headers,
-            &iovs[..n],
-            &self.addrs,
-            none,
-            MsgFlags::empty(),
-        )?;
-        Ok(sent.count())
+        let mut i = 0;
+        let mut msgs = self.control.each_mut().map(|control| {
+            let msg = MMsgHdr::new_with_addr(&self.addrs[i], &iovs[i], control);
+            i += 1;
+            msg
+        });
+        Ok(sendmmsg(fd, &mut msgs[..n], SendFlags::empty())?)
     }
 }
