@@ -453,3 +453,99 @@ fn a_prune_from_a_stranger_or_in_a_legacy_group_changes_nothing() {
         "legacy groups have no tree"
     );
 }
+
+/// Publishes from `publishers` (node indices), round robin, `rate` messages per second for
+/// `secs` seconds; returns (sender, origin, number).
+fn publish(
+    sim: &mut Sim,
+    publishers: &[usize],
+    rate: u32,
+    secs: u32,
+) -> Vec<(usize, PublicKey, u32)> {
+    let mut sent = Vec::new();
+    for k in 0..(rate * secs) as usize {
+        let from = publishers[k % publishers.len()];
+        let (origin, number) = sim.with_node(from, |node, now, g| {
+            let number = node.send_chat(now, g, b"steady").unwrap();
+            (node.group_info(g).unwrap().own_key, number)
+        });
+        sent.push((from, origin, number));
+        sim.run_for(Duration::from_secs(1) / rate);
+    }
+    sent
+}
+
+/// The bench's load on the simulator (10 publishers, 50 messages per second, 50 nodes, tree
+/// on): every message reaches every node exactly once; prints datagrams per delivery by kind,
+/// prunes, grafts, IHAVEs, summaries and the delivery delays (issue #15: counts that do not
+/// depend on the machine, for tuning the tree; no bound asserted yet).
+#[test]
+fn under_steady_load_the_tree_settles_at_about_one_copy_per_delivery() {
+    let mut sim = Sim::new(5, LinkModel::default());
+    let configure = quiet;
+    build_group(
+        &mut sim,
+        50,
+        &GroupSpec::default(),
+        Duration::from_millis(100),
+        configure,
+    );
+    sim.run_until(Duration::from_secs(30));
+    let publishers: Vec<usize> = (0..10).map(|i| i * 5).collect();
+    let warm = publish(&mut sim, &publishers, 50, 4);
+    let base = counters(&sim);
+    let ctl = |sim: &Sim| {
+        [
+            total(sim, |s| s.prunes),
+            total(sim, |s| s.grafts),
+            total(sim, |s| s.grafts_sent),
+            total(sim, |s| s.ihaves),
+            total(sim, |s| s.summaries),
+        ]
+    };
+    let c0 = ctl(&sim);
+    let start = sim.elapsed();
+    let sent = publish(&mut sim, &publishers, 50, 6);
+    sim.run_for(Duration::from_secs(3));
+    let lat = latencies(&sim, &sent, start, 50);
+    let ([all, copies, lazy, repair], delivered) = per_delivery(&sim, &base);
+    let c1 = ctl(&sim);
+    let d: Vec<u64> = c0.iter().zip(c1).map(|(a, b)| b - a).collect();
+    let (ratio, dups) = score(&sim, &[warm, sent].concat());
+    println!(
+        "steady: delivered {ratio:.5}, duplicates {dups}; per delivery: datagrams {all:.3}, \
+         eager {copies:.3}, lazy {lazy:.3}, repair {repair:.3} ({delivered} deliveries); \
+         prunes {}, grafts {}, grafts_sent {}, ihaves {}, summaries {}; latency p99 {:?} max {:?}",
+        d[0],
+        d[1],
+        d[2],
+        d[3],
+        d[4],
+        lat[lat.len() * 99 / 100],
+        lat[lat.len() - 1]
+    );
+    assert_eq!((ratio, dups), (1.0, 0));
+}
+
+/// Delivery delays of `sent` (published from `start`, `rate` per second, in order), sorted.
+fn latencies(
+    sim: &Sim,
+    sent: &[(usize, PublicKey, u32)],
+    start: Duration,
+    rate: u32,
+) -> Vec<Duration> {
+    let at: HashMap<(PublicKey, u32), Duration> = (sent.iter().enumerate())
+        .map(|(k, (_, o, n))| ((*o, *n), start + Duration::from_secs(1) / rate * k as u32))
+        .collect();
+    let mut out: Vec<Duration> = (sim.nodes.iter())
+        .flat_map(|n| n.events.iter())
+        .filter_map(|(t, _, e)| match e {
+            Event::MessageReceived { origin, number, .. } => {
+                at.get(&(*origin, *number)).map(|s| t.saturating_sub(*s))
+            }
+            _ => None,
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
