@@ -53,6 +53,8 @@ pub const MAX_SECONDS: u32 = 3600;
 pub const MIN_SIZE: usize = ledger::SEQ_LEN;
 /// Largest `--size`: the longest chat text a signed broadcast carries.
 pub const MAX_SIZE: usize = MAX_SIGNED_PAYLOAD;
+/// Largest `--history-messages` (the `/history keep` limit).
+pub const MAX_HISTORY: usize = 100_000;
 
 /// Command line of `dhtchat bench`. The ranges are checked by [`Options::check`], so a bad
 /// value gives a one-line error.
@@ -95,6 +97,12 @@ pub struct Args {
     #[arg(long, value_name = "BOOL")]
     pub eager_tree: Option<bool>,
 
+    /// Messages each node keeps in its group history (PROTOCOL.md §6.13, 0..=100000); the
+    /// node's default (1000) if absent. 0 keeps none: to measure what the rest of a node
+    /// holds (benches/README.md, "Memory per node")
+    #[arg(long, value_name = "N")]
+    pub history_messages: Option<usize>,
+
     /// Print the result as one JSON object instead of the BENCH line
     #[arg(long)]
     pub json: bool,
@@ -125,6 +133,9 @@ pub struct Options {
     pub seed: u64,
     /// `Config::eager_tree` of every node; `None` keeps the default.
     pub eager_tree: Option<bool>,
+    /// `Config::history.max_messages` of every node, at most [`MAX_HISTORY`]; `None` keeps
+    /// the default.
+    pub history_messages: Option<usize>,
 }
 
 impl Default for Options {
@@ -141,6 +152,7 @@ impl Default for Options {
             stagger: Duration::from_millis(5),
             seed: 0,
             eager_tree: None,
+            history_messages: None,
         }
     }
 }
@@ -159,6 +171,7 @@ impl Options {
             drain: Duration::from_secs(args.drain.into()),
             seed,
             eager_tree: args.eager_tree,
+            history_messages: args.history_messages,
             ..Self::default()
         })
     }
@@ -195,6 +208,9 @@ impl Options {
                  first; a signed chat text holds at most {MAX_SIZE}), got {}",
                 self.size
             ));
+        }
+        if self.history_messages.is_some_and(|h| h > MAX_HISTORY) {
+            return bad(format!("--history-messages must be 0..={MAX_HISTORY}"));
         }
         let deliveries = self.messages().saturating_mul(n as u64 - 1);
         if self.messages() > MAX_MESSAGES || deliveries > MAX_DELIVERIES {
@@ -265,10 +281,16 @@ pub async fn run_bench(
         nodes::demo_ip(options.nodes - 1)
     ));
     let ledger = Arc::new(ledger::Ledger::default());
-    let tree = options.eager_tree;
+    let (tree, history) = (options.eager_tree, options.history_messages);
+    if let Some(h) = history {
+        progress(&format!("every node keeps at most {h} history messages"));
+    }
     let configure = |c: &mut crate::proto::Config| {
         if let Some(on) = tree {
             c.eager_tree = on;
+        }
+        if let Some(h) = history {
+            c.history.max_messages = h;
         }
     };
     let mut nodes = nodes::start_nodes_with(options.nodes, configure, |i, events| {
@@ -328,6 +350,10 @@ mod tests {
             },
             Options {
                 drain: Duration::from_secs(3601),
+                ..d()
+            },
+            Options {
+                history_messages: Some(100_001),
                 ..d()
             },
             Options {

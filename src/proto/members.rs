@@ -13,6 +13,8 @@
 //! with a role; unproven entries before the longest silent. Each member also carries its
 //! announcement and introduction buckets and its reply budget (PROTOCOL.md §6.2, §6.7).
 
+mod seen;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -24,6 +26,7 @@ use super::spam::Bucket;
 use super::window::SeenWindow;
 use crate::crypto::SignerKey;
 use crate::wire::{Broadcast, PublicKey, Status};
+use seen::Seen;
 
 /// A member silent this long lets its decompressed signing key go; its next broadcast checks
 /// the key afresh (PROTOCOL.md §4.3, about 20 % more than a cached check) and caches it
@@ -38,8 +41,9 @@ pub(crate) struct Member {
     status: Status,
     /// Last accepted broadcast from it (or when it was validated/announced).
     last_seen: Instant,
-    /// Its dedup window; `None` until its first broadcast.
-    window: Option<SeenWindow>,
+    /// Its dedup window; `None` until its first broadcast. Compact while it holds no number
+    /// more than 63 below its newest ([`Seen`]).
+    window: Option<Seen>,
     /// Its checked signing key (secure groups), cached after the first good signature and
     /// let go after [`SIGNER_IDLE`] of silence (boxed: about 220 bytes).
     signer: Option<Box<SignerKey>>,
@@ -186,7 +190,7 @@ impl Member {
         self.last_seen = now;
         match &mut self.window {
             Some(w) => w.mark(number),
-            None => self.window = Some(SeenWindow::new(number)),
+            None => self.window = Some(Seen::new(number)),
         }
     }
 
