@@ -191,7 +191,7 @@ async fn a_shown_direct_message_is_journaled_so_a_kill_9_keeps_its_number() {
         number: 41,
         text: b"psst".to_vec(),
     };
-    let at = std::time::Instant::now();
+    let at = crate::test_epoch();
     rt.on_node_event(NodeEvent { at, event }).await;
     let shown = rt.take_events().await;
     assert!(
