@@ -10,6 +10,31 @@ use super::DropReason;
 pub const WINDOW: u32 = 1024;
 const WORDS: usize = (WINDOW / 64) as usize;
 
+/// Where `number` stands against a window whose highest accepted number is `top`, modulo
+/// 2^32: ahead within `forward_cap` (`None`), or `behind` places below the top inside the
+/// window (`Some(behind)`, 1..[`WINDOW`]); the top itself is a duplicate, further ahead is
+/// too far ahead, further behind too old.
+pub(crate) fn behind_top(
+    top: u32,
+    number: u32,
+    forward_cap: u32,
+) -> Result<Option<u32>, DropReason> {
+    let ahead = number.wrapping_sub(top);
+    if ahead == 0 {
+        return Err(DropReason::Duplicate);
+    }
+    if ahead < 1 << 31 {
+        return match ahead > forward_cap {
+            true => Err(DropReason::TooFarAhead),
+            false => Ok(None),
+        };
+    }
+    match top.wrapping_sub(number) {
+        behind if behind >= WINDOW => Err(DropReason::TooOld),
+        behind => Ok(Some(behind)),
+    }
+}
+
 /// The numbers of one origin seen so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenWindow {
@@ -33,23 +58,9 @@ impl SeenWindow {
 
     /// Would `number` be accepted? Changes nothing.
     pub fn check(&self, number: u32, forward_cap: u32) -> Result<(), DropReason> {
-        let ahead = number.wrapping_sub(self.top);
-        if ahead == 0 {
-            return Err(DropReason::Duplicate);
-        }
-        if ahead < 1 << 31 {
-            return match ahead > forward_cap {
-                true => Err(DropReason::TooFarAhead),
-                false => Ok(()),
-            };
-        }
-        let behind = self.top.wrapping_sub(number);
-        if behind >= WINDOW {
-            return Err(DropReason::TooOld);
-        }
-        match self.bit(behind) {
-            true => Err(DropReason::Duplicate),
-            false => Ok(()),
+        match behind_top(self.top, number, forward_cap)? {
+            Some(behind) if self.bit(behind) => Err(DropReason::Duplicate),
+            _ => Ok(()),
         }
     }
 

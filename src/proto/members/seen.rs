@@ -10,7 +10,7 @@
 //! (benches/README.md, "Memory per node").
 
 use crate::proto::DropReason;
-use crate::proto::window::{SeenWindow, WINDOW};
+use crate::proto::window::{SeenWindow, WINDOW, behind_top};
 
 /// Bits a short window holds: numbers `top - 63 ..= top`.
 const SHORT: u32 = 64;
@@ -47,20 +47,8 @@ impl Seen {
             Self::Short { top, bits } => (*top, *bits),
             Self::Full(w) => return w.check(number, forward_cap),
         };
-        let ahead = number.wrapping_sub(top);
-        if ahead == 0 {
-            return Err(DropReason::Duplicate);
-        }
-        if ahead < 1 << 31 {
-            return match ahead > forward_cap {
-                true => Err(DropReason::TooFarAhead),
-                false => Ok(()),
-            };
-        }
-        let behind = top.wrapping_sub(number);
-        match behind {
-            b if b >= WINDOW => Err(DropReason::TooOld),
-            b if b < SHORT && bits & (1 << b) != 0 => Err(DropReason::Duplicate),
+        match behind_top(top, number, forward_cap)? {
+            Some(b) if b < SHORT && bits & (1 << b) != 0 => Err(DropReason::Duplicate),
             _ => Ok(()),
         }
     }
