@@ -20,9 +20,9 @@ fn showings(c: &Chat, text: &str) -> usize {
     c.count("MSG", &[("text", text)]) + c.count("HIST", &[("text", text)])
 }
 
-#[test]
-fn messages_shown_before_a_kill_9_are_shown_0_further_times() {
-    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+/// Alice creates a group in `dirs[0]`, bob joins it from `dirs[1]`; returns both and bob's
+/// READY fields, once alice saw him join and had time to store him as a peer.
+fn alice_and_bob(dirs: &[tempfile::TempDir]) -> (Chat, Chat, Vec<(String, String)>) {
     let mut alice = Chat::start(
         "alice",
         dirs[0].path(),
@@ -30,10 +30,18 @@ fn messages_shown_before_a_kill_9_are_shown_0_further_times() {
     );
     let join = field(&alice.expect_at("READY", &[]).0, "join").to_owned();
     let mut bob = Chat::start("bob", dirs[1].path(), &["--join", &join, "--nick", "bob"]);
-    let bob_pk = field(&bob.expect_at("READY", &[]).0, "pk").to_owned();
-    alice.expect_at("JOIN", &[("pk", &bob_pk)]);
+    let bob_ready = bob.expect_at("READY", &[]).0;
+    alice.expect_at("JOIN", &[("pk", field(&bob_ready, "pk"))]);
     // The new peer is stored about 1 s after it joined (PROTOCOL.md §6.9).
     std::thread::sleep(Duration::from_secs(2));
+    (alice, bob, bob_ready)
+}
+
+#[test]
+fn messages_shown_before_a_kill_9_are_shown_0_further_times() {
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (mut alice, mut bob, bob_ready) = alice_and_bob(&dirs);
+    let bob_pk = field(&bob_ready, "pk").to_owned();
     let texts: Vec<String> = (0..10)
         .map(|k| format!("said before the crash {k}"))
         .collect();
@@ -84,18 +92,8 @@ fn messages_shown_before_a_kill_9_are_shown_0_further_times() {
 #[test]
 fn a_message_shown_before_two_restarts_is_not_shown_again() {
     let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut alice = Chat::start(
-        "alice",
-        dirs[0].path(),
-        &["--create", "lobby", "--nick", "alice"],
-    );
-    let join = field(&alice.expect_at("READY", &[]).0, "join").to_owned();
-    let mut bob = Chat::start("bob", dirs[1].path(), &["--join", &join, "--nick", "bob"]);
-    let bob_ready = bob.expect_at("READY", &[]).0;
+    let (mut alice, mut bob, bob_ready) = alice_and_bob(&dirs);
     let (bob_pk, bob_addr) = (field(&bob_ready, "pk"), field(&bob_ready, "addr"));
-    alice.expect_at("JOIN", &[("pk", bob_pk)]);
-    // The new peer is stored about 1 s after it joined (PROTOCOL.md §6.9).
-    std::thread::sleep(Duration::from_secs(2));
     let text = "said before two restarts";
     bob.say(text);
     alice.expect_at("MSG", &[("pk", bob_pk), ("text", text)]);
