@@ -152,16 +152,7 @@ impl Store {
 
     /// A group's stored admissions (none if never stored).
     pub fn admissions(&self, id: u64) -> Result<Vec<StoredAdmission>, StoreError> {
-        let txn = self.begin_read()?;
-        let table = match txn.open_table(ADMISSIONS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(self.err(e)),
-        };
-        let Some(value) = table.get(id).map_err(|e| self.err(e))? else {
-            return Ok(Vec::new());
-        };
-        postcard::from_bytes(value.value()).map_err(|e| self.corrupt(format!("admissions: {e}")))
+        self.group_list(ADMISSIONS, id)
     }
 
     /// A group's stored history, oldest first (none if never stored).

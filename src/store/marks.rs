@@ -97,16 +97,7 @@ impl Store {
 
     /// A group's stored nicks (none if never stored).
     pub fn nicks(&self, id: u64) -> Result<Vec<([u8; 32], String)>, StoreError> {
-        let txn = self.begin_read()?;
-        let table = match txn.open_table(NICKS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(self.err(e)),
-        };
-        let Some(value) = table.get(id).map_err(|e| self.err(e))? else {
-            return Ok(Vec::new());
-        };
-        postcard::from_bytes(value.value()).map_err(|e| self.corrupt(format!("nicks: {e}")))
+        self.group_list(NICKS, id)
     }
 
     /// Adds broadcast numbers shown in a group (the marks journal's, before it is emptied) to
@@ -139,30 +130,34 @@ impl Store {
 
     /// A group's stored shown numbers, oldest first (none if never stored).
     pub fn shown(&self, id: u64) -> Result<Vec<([u8; 32], u32)>, StoreError> {
-        let txn = self.begin_read()?;
-        let table = match txn.open_table(SHOWN) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(self.err(e)),
-        };
-        let Some(value) = table.get(id).map_err(|e| self.err(e))? else {
-            return Ok(Vec::new());
-        };
-        postcard::from_bytes(value.value()).map_err(|e| self.corrupt(format!("shown: {e}")))
+        self.group_list(SHOWN, id)
     }
 
     /// A group's stored marks (none if never stored).
     pub fn marks(&self, id: u64) -> Result<Vec<StoredMark>, StoreError> {
+        self.group_list(MARKS, id)
+    }
+}
+
+impl Store {
+    /// A group's postcard-encoded list in `table` (none if the table or its row was never
+    /// written); a row that does not decode is corruption named by the table.
+    pub(super) fn group_list<T: serde::de::DeserializeOwned>(
+        &self,
+        table: TableDefinition<'_, u64, &[u8]>,
+        id: u64,
+    ) -> Result<Vec<T>, StoreError> {
         let txn = self.begin_read()?;
-        let table = match txn.open_table(MARKS) {
+        let opened = match txn.open_table(table) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(self.err(e)),
         };
-        let Some(value) = table.get(id).map_err(|e| self.err(e))? else {
+        let Some(value) = opened.get(id).map_err(|e| self.err(e))? else {
             return Ok(Vec::new());
         };
-        postcard::from_bytes(value.value()).map_err(|e| self.corrupt(format!("marks: {e}")))
+        let name = redb::TableHandle::name(&table);
+        postcard::from_bytes(value.value()).map_err(|e| self.corrupt(format!("{name}: {e}")))
     }
 }
 
