@@ -59,11 +59,14 @@ impl Runtime {
 
     /// Before the journal is emptied: its shown numbers join the stored ones, so a message
     /// shown before this restart is still known as shown after the next ones (PROTOCOL.md
-    /// §6.9); true if every group's were stored.
+    /// §6.9); true if every group's were stored. The journal is read once for all groups.
     fn keep_shown(&self) -> bool {
+        let Ok(mut shown) = self.store.journal_shown_by_group() else {
+            return false;
+        };
         self.groups.values().all(|j| {
-            let shown = self.store.journal_fold(j.record).map(|(_, shown, _)| shown);
-            shown.is_ok_and(|s| self.store.add_shown(j.record, &s).is_ok())
+            let s = shown.remove(&j.record).unwrap_or_default();
+            self.store.add_shown(j.record, &s).is_ok()
         })
     }
 

@@ -166,8 +166,8 @@ impl Store {
         Ok(len + RECORD_LEN as u64)
     }
 
-    /// The records of group `id` in the journal, in order; and what reading it found.
-    fn journal_records(&self, id: u64) -> Result<(Vec<Record>, JournalStats), StoreError> {
+    /// Every record in the journal with its group, in order; and what reading it found.
+    fn journal_all(&self) -> Result<(Vec<(u64, Record)>, JournalStats), StoreError> {
         let j = self.journal()?;
         let mut bytes = Vec::new();
         // A handle of its own: the appending one stands at the end.
@@ -184,11 +184,30 @@ impl Store {
                 continue;
             };
             stats.records += 1;
-            if group == id {
-                records.push((key, counter, number));
-            }
+            records.push((group, (key, counter, number)));
         }
         Ok((records, stats))
+    }
+
+    /// The records of group `id` in the journal, in order; and what reading it found.
+    fn journal_records(&self, id: u64) -> Result<(Vec<Record>, JournalStats), StoreError> {
+        let (all, stats) = self.journal_all()?;
+        let records = (all.into_iter()).filter(|(group, _)| *group == id);
+        Ok((records.map(|(_, r)| r).collect(), stats))
+    }
+
+    /// The broadcast numbers the journal says were shown, per group (only groups with
+    /// some), the whole journal read once: what is kept before it is emptied (§6.9).
+    pub fn journal_shown_by_group(
+        &self,
+    ) -> Result<std::collections::BTreeMap<u64, Shown>, StoreError> {
+        let mut out: std::collections::BTreeMap<u64, Shown> = Default::default();
+        for (group, (key, counter, number)) in self.journal_all()?.0 {
+            if counter == JournalCounter::Broadcast {
+                out.entry(group).or_default().push((key, number));
+            }
+        }
+        Ok(out)
     }
 
     /// What the journal holds for group `id`, read once: the marks (per origin the highest
