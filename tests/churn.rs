@@ -14,7 +14,8 @@
 //!
 //! `churn_in_ci` (20 members, 40 s of churn, about 70 s in all) runs with `cargo test`;
 //! `churn_for_minutes` is ignored and runs `DHTCHAT_CHURN_SECS` (default 180) seconds:
-//! `DHTCHAT_CHURN_SECS=180 cargo test --test churn -- --ignored --nocapture`.
+//! `DHTCHAT_CHURN_SECS=180 cargo test --test churn -- --ignored --nocapture` (the proxy's and
+//! the churn's seed is 12; `DHTCHAT_CHURN_SEED` sets another).
 // Real processes run in real time: the bounded waits below read the clock.
 #![allow(clippy::disallowed_methods)]
 
@@ -231,7 +232,9 @@ fn churn_for_minutes() {
         members: 20,
         time: Duration::from_secs(secs),
         max_down: 5,
-        seed: 12,
+        seed: (std::env::var("DHTCHAT_CHURN_SEED").ok())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(12),
         name: "minutes",
     });
 }
