@@ -11,7 +11,7 @@
 //! emptied once every group's marks are stored.
 
 use super::runtime::Runtime;
-use crate::net::PersistState;
+use crate::net::{NodeEvent, PersistState};
 use crate::proto::{GroupId, HistoryChanges};
 use crate::store::{
     JOURNAL_SOON, JournalCounter, StoredAdmission, StoredHistory, StoredMark, StoredPeer,
@@ -29,15 +29,51 @@ pub(super) fn unix_now() -> u64 {
 /// Our message numbers are stored at least this often (PROTOCOL.md §6.9).
 pub(super) const NUMBER_STORE_EVERY: u32 = 100;
 
+/// A group's state as read for a store: (group, its record, the state if the driver had it).
+pub(super) type ReadState = (GroupId, u64, Option<PersistState>);
+
 impl Runtime {
-    /// Stores our table as each group's last known peers, the message numbers and the marks.
+    /// Stores our table as each group's last known peers, the message numbers and the marks
+    /// (the driver's state now, see [`Runtime::read_state`]).
     pub async fn persist(&mut self) {
+        let (states, next) = self.read_state().await;
+        self.write_state(states);
+        if let Some(ev) = next {
+            self.on_node_event(ev).await;
+        }
+    }
+
+    /// Reads every group's state from the driver, at one instant, for
+    /// [`Runtime::write_state`]; also returns the first event made after it, if one was
+    /// taken from the channel here (handle it after the write).
+    ///
+    /// The state holds messages whose events are still queued for us: they are handled here
+    /// (journaled, and queued for the front end, which the event loop shows before it writes
+    /// the state), so the store never says a message was taken that this process did not
+    /// show. Otherwise a quit or a kill -9 right after the write loses it for good: the
+    /// restarted member holds it in its log and does not fetch it again. No later event is
+    /// handled before the write: the write empties the marks journal, which must then hold
+    /// nothing the written marks lack.
+    pub(super) async fn read_state(&mut self) -> (Vec<ReadState>, Option<NodeEvent>) {
         self.persist_due = None;
-        let groups: Vec<(GroupId, u64)> = self.groups.iter().map(|(g, j)| (*g, j.record)).collect();
+        let asked: Vec<(GroupId, u64, (u32, u64))> = (self.groups.iter())
+            .map(|(g, j)| (*g, j.record, j.history_cursor))
+            .collect();
+        let groups = asked.iter().map(|(g, _, after)| (*g, *after)).collect();
+        let Ok(snapshot) = self.handle.persisted(groups).await else {
+            return (Vec::new(), None);
+        };
+        let states = (asked.into_iter().zip(snapshot.states))
+            .map(|((group, record, _), state)| (group, record, state))
+            .collect();
+        (states, self.on_events_before(snapshot.events_before).await)
+    }
+
+    /// Writes what [`Runtime::read_state`] read.
+    pub(super) fn write_state(&mut self, states: Vec<ReadState>) {
         let mut all_marks = true;
-        for (group, record) in groups {
-            let after = self.groups.get(&group).map_or((0, 0), |j| j.history_cursor);
-            let Ok(Some(state)) = self.handle.persisted(group, after).await else {
+        for (group, record, state) in states {
+            let Some(state) = state else {
                 all_marks = false;
                 continue;
             };

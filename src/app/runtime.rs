@@ -190,7 +190,14 @@ impl Runtime {
                     tracing::info!(signal = %why, "stopping: leaving every group");
                     break None;
                 }
-                Wake::Persist => self.persist().await,
+                Wake::Persist => {
+                    let (states, next) = self.read_state().await;
+                    front.show(self.take_events().await)?;
+                    self.write_state(states);
+                    if let Some(ev) = next {
+                        self.on_node_event(ev).await;
+                    }
+                }
                 Wake::Report => front.report(&self.report().await),
                 Wake::JoinDue => self.expire_joins().await,
                 Wake::Index(Some(done)) => self.on_index(done).await,
@@ -240,6 +247,18 @@ impl Runtime {
         }
     }
 
+    /// Handles the queued events made before event `seq`; returns the first later one if it
+    /// was taken from the channel (the channel holds at most its capacity, so this ends).
+    pub(super) async fn on_events_before(&mut self, seq: u64) -> Option<NodeEvent> {
+        while let Ok(ev) = self.events.try_recv() {
+            if ev.seq >= seq {
+                return Some(ev);
+            }
+            self.on_node_event(ev).await;
+        }
+        None
+    }
+
     /// The counters and every group's summary.
     pub async fn report(&self) -> Report {
         let driver = self.handle.stats().await.unwrap_or_default();
@@ -274,14 +293,15 @@ impl Runtime {
     }
 
     /// Stores everything, leaves every group with `reason` (quit is broadcast) and stops
-    /// the driver; returns its final counters.
-    pub async fn shutdown(mut self, reason: Option<&str>) -> DriverStats {
+    /// the driver; returns its final counters and the events still to show: those of the
+    /// messages the last store holds (see [`Runtime::persist`]).
+    pub async fn shutdown(mut self, reason: Option<&str>) -> (DriverStats, Vec<AppEvent>) {
         let rooms = self.room_records();
         if let Some(link) = self.index.take() {
             link.shutdown().await;
         }
         self.persist().await;
-        self.store_facts().await;
+        let events = self.take_events().await;
         let groups: Vec<GroupId> = self.groups.keys().copied().collect();
         for group in groups {
             let _ = self.handle.leave_group(group, reason.unwrap_or("")).await;
@@ -294,7 +314,7 @@ impl Runtime {
             Some(task) => task.await.ok(),
             None => None,
         };
-        last.or(stats.ok()).unwrap_or_default()
+        (last.or(stats.ok()).unwrap_or_default(), events)
     }
 
     /// The local time now, for event stamps.
@@ -377,7 +397,8 @@ pub async fn run<F: Front>(
         Err(e) => Err(e),
     };
     let reason = result.as_ref().ok().cloned().flatten();
-    let last = rt.shutdown(reason.as_deref()).await;
+    let (last, events) = rt.shutdown(reason.as_deref()).await;
+    let result = result.and_then(|r| front.show(events).map(|()| r));
     if result.is_ok() {
         front.report(&Report {
             driver: last,

@@ -203,14 +203,14 @@ pub enum Command {
         /// The chat id and the facts.
         reply: Reply<FactSet>,
     },
-    /// What a restart needs: the group's table and the last message number spent.
+    /// What a restart needs, of several groups at one instant: each group's table, numbers,
+    /// marks and history changes.
     Persisted {
-        /// The group.
-        group: GroupId,
-        /// The history cursor of the last store ([`crate::proto::HistoryChanges::cursor`]).
-        history_after: (u32, u64),
-        /// `None` if there is no such group.
-        reply: Reply<Option<PersistState>>,
+        /// The groups, each with the history cursor of its last store
+        /// ([`crate::proto::HistoryChanges::cursor`]).
+        groups: Vec<(GroupId, (u32, u64))>,
+        /// The states, in the order asked.
+        reply: Reply<PersistSnapshot>,
     },
     /// The counters so far.
     Stats {
@@ -256,6 +256,16 @@ pub struct PersistState {
     pub marks: Vec<Mark>,
     /// What changed in the signed history since the last store (PROTOCOL.md §6.13).
     pub history: crate::proto::HistoryChanges,
+}
+
+/// The state of several groups at one instant, and how many events the driver had made
+/// before it: those with a lower `seq` are the ones the state may already hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersistSnapshot {
+    /// One per group asked, in order; `None` for an unknown group.
+    pub states: Vec<Option<PersistState>>,
+    /// The `seq` of the first event made after the snapshot.
+    pub events_before: u64,
 }
 
 /// What a restarted group is given back from the store (PROTOCOL.md §6.9).

@@ -87,6 +87,9 @@ impl Default for DriverOptions {
 pub struct NodeEvent {
     /// When the datagram, timer or command that produced the event was handled.
     pub at: Instant,
+    /// Its place among the events the driver made (dropped ones count): a
+    /// [`crate::net::PersistSnapshot`] says how many came before it.
+    pub seq: u64,
     /// The event.
     pub event: Event,
 }
@@ -123,6 +126,8 @@ pub struct Driver {
     /// Datagrams taken from the node and not yet sent.
     out: SendQueue,
     events_dropped: u64,
+    /// Events made so far, dropped ones included (the next one's `seq`).
+    events_made: u64,
     recv_errors: u64,
     recv_truncated: u64,
     batch: crate::proto::BatchCounts,
@@ -159,6 +164,7 @@ impl Driver {
             recv_batch: options.recv_batch.max(1),
             out: SendQueue::new(),
             events_dropped: 0,
+            events_made: 0,
             recv_errors: 0,
             recv_truncated: 0,
             batch: crate::proto::BatchCounts::default(),
@@ -307,7 +313,9 @@ impl Driver {
     /// Hands every queued event to the front end; a full or closed channel drops and counts.
     fn drain_events(&mut self, at: Instant) {
         while let Some(event) = self.node.poll_event() {
-            if self.events.try_send(NodeEvent { at, event }).is_err() {
+            let seq = self.events_made;
+            self.events_made += 1;
+            if self.events.try_send(NodeEvent { at, seq, event }).is_err() {
                 self.events_dropped += 1;
             }
         }

@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::DriverStats;
 use super::command::{
-    Command, DriverError, FactSet, GroupSnapshot, Outgoing, PersistState, Reply, Resume,
+    Command, DriverError, FactSet, GroupSnapshot, Outgoing, PersistSnapshot, Reply, Resume,
 };
 use crate::proto::{GroupId, GroupInfo, GroupSpec, JoinString, MemberInfo, Moderation};
 use crate::wire::{PublicKey, Role, Status};
@@ -257,18 +257,13 @@ impl Handle {
         self.ask(|reply| Command::Facts { group, reply }).await
     }
 
-    /// The table and last message number of a group; `None` if unknown.
+    /// The state to store of each of `groups` (with its last store's history cursor), all
+    /// at one instant.
     pub async fn persisted(
         &self,
-        group: GroupId,
-        history_after: (u32, u64),
-    ) -> Result<Option<PersistState>, DriverError> {
-        let ask = |reply| Command::Persisted {
-            group,
-            history_after,
-            reply,
-        };
-        self.ask(ask).await
+        groups: Vec<(GroupId, (u32, u64))>,
+    ) -> Result<PersistSnapshot, DriverError> {
+        self.ask(|reply| Command::Persisted { groups, reply }).await
     }
 
     /// The driver's and the node's counters.

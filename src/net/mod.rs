@@ -36,6 +36,8 @@ mod handle;
 pub mod udp;
 
 pub use clock::{now, os_seed};
-pub use command::{Command, DriverError, FactSet, GroupSnapshot, Outgoing, PersistState, Resume};
+pub use command::{
+    Command, DriverError, FactSet, GroupSnapshot, Outgoing, PersistSnapshot, PersistState, Resume,
+};
 pub use driver::{Driver, DriverOptions, DriverStats, NodeEvent};
 pub use handle::Handle;

@@ -192,7 +192,7 @@ async fn a_shown_direct_message_is_journaled_so_a_kill_9_keeps_its_number() {
         text: b"psst".to_vec(),
     };
     let at = crate::test_epoch();
-    rt.on_node_event(NodeEvent { at, event }).await;
+    rt.on_node_event(NodeEvent { at, seq: 0, event }).await;
     let shown = rt.take_events().await;
     assert!(
         (shown.iter())
@@ -210,4 +210,64 @@ async fn a_shown_direct_message_is_journaled_so_a_kill_9_keeps_its_number() {
         .map(|m| m.direct)
         .max();
     assert_eq!(direct, Some(41));
+}
+
+/// Pumps `rt`'s node events until `done` holds for what they showed (at most 10 s).
+async fn pump_until(rt: &mut Runtime, done: impl Fn(&[AppEvent]) -> bool) -> Vec<AppEvent> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done(&seen) {
+        let ev = tokio::time::timeout_at(deadline, rt.events.recv()).await;
+        let ev = ev.expect("in time").expect("the driver runs");
+        rt.on_node_event(ev).await;
+        seen.extend(rt.take_events().await);
+    }
+    seen
+}
+
+/// A message the node took while its event still waited for the runtime (here: the whole
+/// time; in the churn, a SIGTERM just after it arrived) is shown before the store that holds
+/// it is written: the stored log would otherwise make the restarted member skip it in its
+/// history fetch, and it would never be shown (PROTOCOL.md §6.9).
+#[tokio::test]
+async fn a_message_in_the_last_store_is_shown_before_the_exit() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut alice, mut bob) = (runtime(&da, "alice").await, runtime(&db, "bob").await);
+    let out = line(&mut alice, None, "/create lobby").await;
+    let (group, join) = match &out[0] {
+        AppEvent {
+            group: Some(g),
+            event: ChatEvent::Opened { join, .. },
+        } => (*g, join.clone()),
+        other => panic!("{other:?}"),
+    };
+    line(&mut bob, None, &format!("/join {join}")).await;
+    pump_until(&mut bob, |seen| {
+        seen.iter()
+            .any(|e| matches!(e.event, ChatEvent::Ready { .. }))
+    })
+    .await;
+    let bobs = bob.groups.keys().next().copied();
+    line(&mut bob, bobs, "said just before the quit").await;
+    // Alice's node takes it; her runtime does not read its event before the quit.
+    let mut tries = 0;
+    loop {
+        let snapshot = alice.handle.persisted(vec![(group, (0, 0))]).await.unwrap();
+        let state = snapshot.states[0].as_ref().expect("alice's group");
+        if !state.history.records.is_empty() {
+            break;
+        }
+        tries += 1;
+        assert!(tries < 1000, "alice's node took it within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (_, shown) = alice.shutdown(None).await;
+    assert!(
+        (shown.iter()).any(|e| matches!(
+            &e.event,
+            ChatEvent::Message { text, .. } if text == "said just before the quit"
+        )),
+        "{shown:?}"
+    );
+    let _ = bob.shutdown(None).await;
 }

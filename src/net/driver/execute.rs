@@ -8,7 +8,9 @@ use tokio::sync::oneshot;
 
 use super::Driver;
 use crate::net::DriverStats;
-use crate::net::command::{Command, FactSet, GroupSnapshot, Outgoing, PersistState};
+use crate::net::command::{
+    Command, FactSet, GroupSnapshot, Outgoing, PersistSnapshot, PersistState,
+};
 use crate::proto::{Dialect, GroupId, GroupInfo, SendError};
 
 impl Driver {
@@ -164,19 +166,24 @@ impl Driver {
                 let facts = node.facts(group);
                 let _ = reply.send(FactSet { chat_id, facts });
             }
-            Command::Persisted {
-                group,
-                history_after,
-                reply,
-            } => {
-                let state = node.last_number(group).map(|last_number| PersistState {
-                    table: node.table(group),
-                    last_number,
-                    last_direct: node.last_direct_number(group).unwrap_or(0),
-                    marks: node.marks(group).unwrap_or_default(),
-                    history: (node.history_changes(group, history_after, at)).unwrap_or_default(),
+            Command::Persisted { groups, reply } => {
+                let states = (groups.into_iter())
+                    .map(|(group, history_after)| {
+                        node.last_number(group).map(|last_number| PersistState {
+                            table: node.table(group),
+                            last_number,
+                            last_direct: node.last_direct_number(group).unwrap_or(0),
+                            marks: node.marks(group).unwrap_or_default(),
+                            history: (node.history_changes(group, history_after, at))
+                                .unwrap_or_default(),
+                        })
+                    })
+                    .collect();
+                let events_before = self.events_made;
+                let _ = reply.send(PersistSnapshot {
+                    states,
+                    events_before,
                 });
-                let _ = reply.send(state);
             }
             other => debug_assert!(false, "not a query: {other:?}"),
         }
