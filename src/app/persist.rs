@@ -100,9 +100,10 @@ impl Runtime {
         let Ok(mut shown) = self.store.journal_shown_by_group() else {
             return false;
         };
+        // A group with nothing journaled is not written (a redb commit each, every 10 s).
         self.groups.values().all(|j| {
             let s = shown.remove(&j.record).unwrap_or_default();
-            self.store.add_shown(j.record, &s).is_ok()
+            s.is_empty() || self.store.add_shown(j.record, &s).is_ok()
         })
     }
 
