@@ -16,8 +16,11 @@
 //! - a [`Command`] from a front end (bounded channel). When every [`Handle`] is dropped the
 //!   driver leaves its groups and stops, as on [`Command::Quit`].
 //!
-//! After every input the node's events go to the event channel (`try_send`: a full channel
-//! drops and counts, the protocol never waits for a slow front end), and before the next input
+//! After every input the node's events go to the event channel. A full channel keeps them in
+//! a backlog, in order, and no datagram is read until the front end has made room (timers and
+//! commands still run; the kernel buffer, then loss and repair, absorb the burst): a message
+//! the node took is never dropped before it is shown, since the node would not take it again.
+//! Only a closed channel, or a backlog past [`BACKLOG_MAX`], drops and counts. Before the next input
 //! is read every queued datagram is sent, up to `SEND_CHUNK` per system call (`sendmmsg` on
 //! Linux; send errors are counted and logged, never fatal).
 //!
@@ -26,6 +29,7 @@
 //! mapped back when sending from an IPv6 socket.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
@@ -33,6 +37,7 @@ use std::pin::Pin;
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Sleep;
 use tracing::{debug, warn};
@@ -61,7 +66,8 @@ thread_local! {
 pub struct DriverOptions {
     /// Commands waiting for the driver. Default 64.
     pub command_capacity: usize,
-    /// Events waiting for the front end; more are dropped and counted. Default 4096.
+    /// Events waiting for the front end; more wait in the driver's backlog (see the module
+    /// docs). Default 4096.
     pub event_capacity: usize,
     /// Most datagrams read per wake-up before the queued output is sent. Default 64.
     pub recv_batch: usize,
@@ -81,6 +87,10 @@ impl Default for DriverOptions {
         }
     }
 }
+
+/// Most events kept for a front end whose channel is full (while any wait, no datagram is
+/// read, so only timers and commands add to it).
+const BACKLOG_MAX: usize = 65_536;
 
 /// An event of the node, with the instant of the input that caused it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +136,8 @@ pub struct Driver {
     /// Datagrams taken from the node and not yet sent.
     out: SendQueue,
     events_dropped: u64,
+    /// Events the channel had no room for, oldest first (at most [`BACKLOG_MAX`]).
+    backlog: VecDeque<NodeEvent>,
     /// Events made so far, dropped ones included (the next one's `seq`).
     events_made: u64,
     recv_errors: u64,
@@ -164,6 +176,7 @@ impl Driver {
             recv_batch: options.recv_batch.max(1),
             out: SendQueue::new(),
             events_dropped: 0,
+            backlog: VecDeque::new(),
             events_made: 0,
             recv_errors: 0,
             recv_truncated: 0,
@@ -212,8 +225,18 @@ impl Driver {
         timer: Pin<&mut Sleep>,
         armed: Option<Instant>,
     ) -> ControlFlow<Option<oneshot::Sender<DriverStats>>> {
+        let backlogged = !self.backlog.is_empty();
         tokio::select! {
-            ready = self.socket.readable() => {
+            // An owned permit does not hold `self` (a clone of the sender: one atomic add).
+            permit = self.events.clone().reserve_owned(), if backlogged => {
+                match (permit, self.backlog.pop_front()) {
+                    (Ok(permit), Some(ev)) => drop(permit.send(ev)),
+                    _ => self.drop_backlog(),
+                }
+                self.release_backlog();
+                ControlFlow::Continue(())
+            }
+            ready = self.socket.readable(), if !backlogged => {
                 match ready {
                     Ok(()) => self.read_batch(),
                     Err(e) => self.recv_failed(&e),
@@ -310,15 +333,48 @@ impl Driver {
         }
     }
 
-    /// Hands every queued event to the front end; a full or closed channel drops and counts.
+    /// Hands every queued event to the front end, through the backlog while it is not empty.
     fn drain_events(&mut self, at: Instant) {
         while let Some(event) = self.node.poll_event() {
             let seq = self.events_made;
             self.events_made += 1;
-            if self.events.try_send(NodeEvent { at, seq, event }).is_err() {
-                self.events_dropped += 1;
+            let ev = NodeEvent { at, seq, event };
+            if !self.backlog.is_empty() {
+                self.hold(ev);
+                continue;
+            }
+            match self.events.try_send(ev) {
+                Ok(()) => {}
+                Err(TrySendError::Full(ev)) => self.hold(ev),
+                Err(TrySendError::Closed(_)) => self.events_dropped += 1,
             }
         }
+    }
+
+    /// Keeps an event the channel has no room for; past [`BACKLOG_MAX`] drops and counts.
+    fn hold(&mut self, ev: NodeEvent) {
+        if self.backlog.len() < BACKLOG_MAX {
+            self.backlog.push_back(ev);
+        } else {
+            self.events_dropped += 1;
+        }
+    }
+
+    /// Moves backlogged events into the channel while it has room.
+    fn release_backlog(&mut self) {
+        while let Some(ev) = self.backlog.pop_front() {
+            match self.events.try_send(ev) {
+                Ok(()) => {}
+                Err(TrySendError::Full(ev)) => return self.backlog.push_front(ev),
+                Err(TrySendError::Closed(_)) => return self.drop_backlog(),
+            }
+        }
+    }
+
+    /// The front end is gone: the backlog is dropped and counted.
+    fn drop_backlog(&mut self) {
+        self.events_dropped += self.backlog.len() as u64;
+        self.backlog.clear();
     }
 
     /// Sends every queued datagram, up to `SEND_CHUNK` per system call, and hands their
