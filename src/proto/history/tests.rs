@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::*;
-use crate::wire::HistoryVisibility;
 use crate::crypto::Identity;
+use crate::wire::HistoryVisibility;
 
 fn signed(id: &Identity, number: u32, text: &[u8]) -> Vec<u8> {
     let mut b = Broadcast {

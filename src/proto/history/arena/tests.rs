@@ -181,13 +181,10 @@ fn prev_and_below_skip_what_the_asker_may_not_see() {
     assert_eq!(a.below(&o, 9), Some(7));
     assert_eq!(a.below(&o, 2), None);
     assert_eq!(a.prev_visible(&o, 9, 0), 7);
-    assert_eq!(
-        a.prev_visible(&o, 9, 4),
-        0,
-        "7 and 5 were stored before the view"
-    );
-    assert_eq!(a.prev_visible(&o, 7, 2), 0);
+    assert_eq!(a.prev_visible(&o, 9, 4), 2, "7 and 5 came before the view");
+    assert_eq!(a.prev_visible(&o, 9, 5), 0, "none the asker may see");
     assert_eq!(a.prev_visible(&o, 7, 1), 5);
+    assert_eq!(a.prev_visible(&o, 5, 0), 2);
     assert_eq!(a.find(&o, 6), None);
 }
 
