@@ -184,7 +184,7 @@ impl Arena {
         let held = self.by_key.get(&b.origin).copied();
         let own = held.is_some_and(|s| self.slots[s as usize].signer != t.signer);
         let len = 1 + b.body.len() + SIGNATURE_LEN + usize::from(own) * KEY_LEN;
-        let Some(flags) = u16::try_from(len).ok().filter(|_| len <= PAGE) else {
+        let Some(len16) = u16::try_from(len).ok().filter(|_| len <= PAGE) else {
             return false;
         };
         let slot = held.unwrap_or_else(|| self.open_slot(b.origin, t.signer));
@@ -208,7 +208,7 @@ impl Arena {
             slot,
             page,
             off,
-            len: flags | u16::from(own) * OWN_SIGNER,
+            len: len16 | (u16::from(own) * OWN_SIGNER),
             at,
         });
         self.bytes += plain_len(len, own);
