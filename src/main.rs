@@ -121,6 +121,8 @@ Output (stdout, one line; na = not measured):
   delivery_ratio=0.99950 p50_ms=.. p90_ms=.. p99_ms=.. max_ms=.. delivered_per_s=..
   cpu_us_per_delivery=.. peak_rss_mb=.. expected=.. delivered=.. duplicates=..
   send_failures=.. datagrams_per_delivery=.. max_send_lag_ms=.. converged=true seed=..
+  <kind>_dg_per_delivery=.. <kind>_b_per_delivery=.. (eager, lazy, repair, control)
+  eager_tree=.. history_messages=..
 
 delivery_ratio = delivered / (sent x (nodes - 1)); latency from the publish call to each
 receiver's message event; delivered_per_s = delivered / duration_s; cpu_us_per_delivery =

@@ -17,7 +17,7 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// The BENCH line's keys, in order.
-const KEYS: [&str; 30] = [
+const KEYS: [&str; 32] = [
     "nodes",
     "publishers",
     "rate",
@@ -48,6 +48,8 @@ const KEYS: [&str; 30] = [
     "repair_b_per_delivery",
     "control_dg_per_delivery",
     "control_b_per_delivery",
+    "eager_tree",
+    "history_messages",
 ];
 
 /// Runs `dhtchat bench <args>`; kills it after [`LIMIT`].
@@ -136,6 +138,8 @@ fn a_tiny_run_ends_with_a_complete_bench_line() {
         "0",
         "--seed",
         "5",
+        "--history-messages",
+        "50",
     ];
     let out = bench(&args);
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -153,6 +157,7 @@ fn a_tiny_run_ends_with_a_complete_bench_line() {
         ("sent", 40.0),
         ("expected", 160.0),
         ("seed", 5.0),
+        ("history_messages", 50.0),
     ] {
         assert_eq!(number(&f, key), want, "{key}: {stdout}");
     }

@@ -114,6 +114,7 @@ pub(super) async fn measure(
             max,
         })
     });
+    let defaults = crate::proto::Config::new([0; 32]);
     Ok(Report {
         nodes: nodes.len(),
         publishers: publishers.len(),
@@ -134,6 +135,8 @@ pub(super) async fn measure(
         max_send_lag: schedule.max_lag,
         converged: convergence.converged,
         seed: options.seed,
+        eager_tree: options.eager_tree.unwrap_or(defaults.eager_tree),
+        history_messages: (options.history_messages).unwrap_or(defaults.history.max_messages),
     })
 }
 

@@ -6,7 +6,8 @@
 //! cpu_us_per_delivery peak_rss_mb`, then the extras `expected delivered duplicates
 //! send_failures datagrams_per_delivery max_send_lag_ms converged seed`, then the traffic by
 //! kind (PROTOCOL.md §6.12), datagrams and bytes per delivery of each: `eager_dg eager_b
-//! lazy_dg lazy_b repair_dg repair_b control_dg control_b` (each `_per_delivery`). A figure
+//! lazy_dg lazy_b repair_dg repair_b control_dg control_b` (each `_per_delivery`), then the
+//! nodes' settings that change the figures: `eager_tree history_messages`. A figure
 //! that could not be measured is `na` (JSON: `null`).
 
 use std::fmt;
@@ -116,6 +117,10 @@ pub struct Report {
     pub converged: bool,
     /// Seed of the bench's own choices (joins, publishers).
     pub seed: u64,
+    /// Whether the nodes relayed along the eager tree (PROTOCOL.md §6.12).
+    pub eager_tree: bool,
+    /// Messages each node kept in its group history (PROTOCOL.md §6.13).
+    pub history_messages: usize,
 }
 
 impl Report {
@@ -186,6 +191,8 @@ impl Report {
             ("seed", s(&self.seed)),
         ];
         fields.extend(self.per_kind());
+        fields.push(("eager_tree", s(&self.eager_tree)));
+        fields.push(("history_messages", s(&self.history_messages)));
         fields
     }
 
@@ -275,6 +282,8 @@ mod tests {
             max_send_lag: Duration::from_micros(1_500),
             converged: true,
             seed: 7,
+            eager_tree: true,
+            history_messages: 1000,
         }
     }
 
@@ -290,7 +299,8 @@ mod tests {
              eager_dg_per_delivery=1.000 eager_b_per_delivery=402.2 \
              lazy_dg_per_delivery=0.015 lazy_b_per_delivery=7.5 \
              repair_dg_per_delivery=0.005 repair_b_per_delivery=2.0 \
-             control_dg_per_delivery=4.980 control_b_per_delivery=0.5"
+             control_dg_per_delivery=4.980 control_b_per_delivery=0.5 eager_tree=true \
+             history_messages=1000"
         );
     }
 
