@@ -22,9 +22,7 @@ use rand_chacha::ChaCha20Rng;
 use sim::{LinkModel, Sim, build_group};
 
 fn quiet(c: &mut Config) {
-    // The tree is off by default (PROTOCOL.md §6.12); these tests exercise it unless they
-    // switch it off again.
-    c.eager_tree = true;
+    // The tree is on by default (PROTOCOL.md §6.12); some tests switch it off.
     c.ping_interval = Duration::from_secs(3600);
     c.peer_timeout = Duration::from_secs(7200);
 }
@@ -348,7 +346,7 @@ fn eager(f: &Fixture, origin: &PublicKey) -> Vec<PublicKey> {
 }
 
 #[test]
-fn two_duplicates_in_a_row_prune_a_link_a_network_duplicate_does_not_and_a_fresh_copy_grafts() {
+fn a_duplicate_prunes_the_shared_tree_two_in_a_row_the_origin_s_and_a_network_duplicate_nothing() {
     let mut f = fixture_with(Dialect::Secure, Privacy::Public, |c| c.eager_tree = true);
     let (mut a, mut b, mut c) = (Peer::new(1), Peer::new(2), Peer::new(3));
     admit(&mut f, &mut a);
@@ -376,12 +374,17 @@ fn two_duplicates_in_a_row_prune_a_link_a_network_duplicate_does_not_and_a_fresh
         from(&mut f, 0, 1, &mut all).is_empty(),
         "a network duplicate"
     );
-    assert!(
-        from(&mut f, 1, 1, &mut all).is_empty(),
-        "one duplicate from b"
+    assert_eq!(
+        from(&mut f, 1, 1, &mut all),
+        [(kb, "prune shared")],
+        "one duplicate from b: pruned in the shared tree (Plumtree's rule)"
     );
-    assert_eq!(f.node.stats().prunes, 0);
-    assert_eq!(from(&mut f, 0, 2, &mut all).len(), 2, "b is still eager");
+    assert_eq!(f.node.stats().prunes, 1);
+    assert_eq!(
+        from(&mut f, 0, 2, &mut all).len(),
+        2,
+        "b is still eager in the origin's tree"
+    );
     assert_eq!(
         from(&mut f, 1, 2, &mut all),
         [(kb, "prune"), (kb, "prune shared")],
@@ -398,14 +401,11 @@ fn two_duplicates_in_a_row_prune_a_link_a_network_duplicate_does_not_and_a_fresh
     let prune = all[2].packet(f.key, &prune);
     f.node.handle_datagram(f.now, all[2].addr, &prune);
     assert!(from(&mut f, 0, 4, &mut all).is_empty(), "b and c are lazy");
-    // A first copy from a pruned link (what a repair does) turns it eager again.
+    // A first copy from a pruned link (what a repair does) does not graft while IHAVEs are
+    // on: only a GRAFT does (tests/plumtree.rs).
     assert_eq!(from(&mut f, 1, 5, &mut all), [(ka, "copy")]);
-    assert_eq!(f.node.stats().grafts, 1);
-    assert_eq!(eager(&f, &ko), {
-        let mut k = vec![ka, kb];
-        k.sort();
-        k
-    });
+    assert_eq!(f.node.stats().grafts, 0);
+    assert_eq!(eager(&f, &ko), [ka]);
 }
 
 #[test]
@@ -478,7 +478,7 @@ fn publish(
 /// The bench's load on the simulator (10 publishers, 50 messages per second, 50 nodes, tree
 /// on): every message reaches every node exactly once; prints datagrams per delivery by kind,
 /// prunes, grafts, IHAVEs, summaries and the delivery delays (issue #15: counts that do not
-/// depend on the machine, for tuning the tree; no bound asserted yet).
+/// depend on the machine), and at most 1.5 datagrams of all kinds per delivery.
 #[test]
 fn under_steady_load_the_tree_settles_at_about_one_copy_per_delivery() {
     let mut sim = Sim::new(5, LinkModel::default());
@@ -525,6 +525,8 @@ fn under_steady_load_the_tree_settles_at_about_one_copy_per_delivery() {
         lat[lat.len() - 1]
     );
     assert_eq!((ratio, dups), (1.0, 0));
+    // Measured 1.375 (eager 1.010, lazy 0.276) at 4a: the 1.5 of issue #15 with some room.
+    assert!(all <= 1.5, "{all:.3} datagrams per delivery");
 }
 
 /// Delivery delays of `sent` (published from `start`, `rate` per second, in order), sorted.

@@ -177,6 +177,12 @@ impl Group {
         }
     }
 
+    /// True while the group is active (its newest kept copy is younger than `have_active`):
+    /// it sends summaries.
+    pub(crate) fn is_active(&self, io: &Io<'_>) -> bool {
+        self.recent.active(io.now, io.config.have_active)
+    }
+
     /// Records that we hold `b` without keeping a copy to re-send: a broadcast accepted
     /// before we are joined (the fact and name syncs, PROTOCOL.md §6.5) is old, and our peers
     /// have it; its id in our summaries keeps them from re-sending it to us.
@@ -249,7 +255,7 @@ impl Group {
         let window = span.saturating_sub(SPAN_MARGIN);
         let missing: Vec<usize> = self
             .recent
-            .settled(now, io.config.have_grace)
+            .settled(now, self.repair_grace(io))
             .enumerate()
             .filter(|(_, c)| now.saturating_duration_since(c.at) < window)
             .filter(|(_, c)| c.origin != hop && !have.holds(&c.origin, c.number))
@@ -267,6 +273,17 @@ impl Group {
         }
         if sent {
             self.recent.note(hop, now);
+        }
+    }
+
+    /// How old a kept copy must be before a summary's answer re-sends it: `have_grace`, and
+    /// with the tree's IHAVEs on also an IHAVE flush and a GRAFT timer (PROTOCOL.md §6.12),
+    /// so the GRAFT that fixes the tree comes before a repair that would only patch it.
+    fn repair_grace(&self, io: &Io<'_>) -> Duration {
+        let c = io.config;
+        match self.uses_tree(io) && c.lazy_fanout > 0 {
+            true => c.have_grace + c.ihave_interval + c.graft_timeout,
+            false => c.have_grace,
         }
     }
 

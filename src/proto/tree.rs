@@ -115,17 +115,20 @@ impl Group {
         let links = &mut self.tree.links;
         links.touch(b.origin, io.now);
         links.first_copy(b.origin, b.number, hop);
-        // The link delivered in this origin's tree; the shared tree keeps its own counts.
-        if links.graft_own(b.origin, &hop, io.now) {
+        // Without IHAVEs a first copy over a lazy link (a repair) is what grafts. With them
+        // only a GRAFT grafts: a summary's answer races the slower eager copy, and grafting
+        // on it would add a link the next broadcast prunes again.
+        if io.config.lazy_fanout == 0 && links.graft_own(b.origin, &hop, io.now) {
             io.stats.grafts += 1;
         }
         self.tree.lazy.arrived(b.origin, b.number);
     }
 
-    /// We re-sent `peer` a broadcast of `origin` it lacked: it hears eagerly from us again
-    /// in that origin's tree.
+    /// We re-sent `peer` a broadcast of `origin` it lacked: without IHAVEs it hears eagerly
+    /// from us again in that origin's tree (with them, only a GRAFT grafts).
     pub(crate) fn tree_repaired(&mut self, io: &mut Io<'_>, peer: &PublicKey, origin: PublicKey) {
-        if self.uses_tree(io) && self.tree.links.graft(origin, peer, io.now) {
+        let lazy_off = io.config.lazy_fanout == 0;
+        if lazy_off && self.uses_tree(io) && self.tree.links.graft(origin, peer, io.now) {
             io.stats.grafts += 1;
         }
     }
@@ -147,11 +150,11 @@ impl Group {
         if links.first_hop(&b.origin, b.number) == Some(hop) {
             return;
         }
-        let (own, shared) = links.duplicate(b.origin, hop, io.now);
+        let (own, shared) = links.duplicate((b.origin, hop), io.now, io.config.prune_hold);
         // A link redundant in one origin's tree is redundant in the shared one too (it
         // carries the first broadcasts of new origins); an origin whose tree needs it again
         // grafts it back there, and the graft holds whatever the shared tree does.
-        let trees = [(own, b.origin), (own || shared, links::SHARED)];
+        let trees = [(own, b.origin), (shared, links::SHARED)];
         for (_, origin) in trees.into_iter().filter(|t| t.0) {
             if self.tree.links.prune(origin, hop, io.now) && self.is_validated(&hop, &from) {
                 io.stats.prunes += 1;

@@ -16,7 +16,9 @@ use crate::wire::{Lazy, LazyKind, MAX_LAZY_IDS, Payload, PublicKey, lazy::write_
 
 impl Group {
     /// Queues the id of a broadcast we accepted from `hop` (or sent, `None`) for the next
-    /// IHAVE; a full queue goes out at once.
+    /// IHAVE; a full queue goes out at once. Called before the copy is kept: if the group
+    /// was inactive (a silence, §6.11), the IHAVE goes to every lazy link, so a member the
+    /// tree no longer reaches still hears of it from every neighbour that has it.
     pub(crate) fn announce(
         &mut self,
         io: &mut Io<'_>,
@@ -27,7 +29,8 @@ impl Group {
             return;
         }
         let interval = io.config.ihave_interval;
-        if self.tree.lazy.announce((b.0, b.1, hop), io.now, interval) {
+        let wide = !self.is_active(io);
+        if self.tree.lazy.announce(((b.0, b.1, hop), wide), io.now, interval) {
             self.flush_ihave(io, true);
         }
     }
@@ -44,10 +47,11 @@ impl Group {
     }
 
     /// Sends the queued ids, if due (or `force`), to at most `lazy_fanout` relay targets
-    /// drawn among those whose link is lazy for one of them; each gets the ids it is lazy
-    /// for (never its own broadcasts, nor those it sent us first).
+    /// drawn among those whose link is lazy for one of them (to all of them if one id came
+    /// after a silence); each gets the ids it is lazy for (never its own broadcasts, nor
+    /// those it sent us first).
     fn flush_ihave(&mut self, io: &mut Io<'_>, force: bool) {
-        let Some(queue) = self.tree.lazy.take_due(io.now, force) else {
+        let Some((queue, wide)) = self.tree.lazy.take_due(io.now, force) else {
             return;
         };
         let links = &self.tree.links;
@@ -56,7 +60,10 @@ impl Group {
         };
         let mut pool = self.relay_targets(io.now, io.config.bad_node_timeout);
         pool.retain(|(k, _)| queue.iter().any(|q| lazy_for(k, q)));
-        let fanout = io.config.lazy_fanout.min(pool.len());
+        let fanout = match wide {
+            true => pool.len(),
+            false => io.config.lazy_fanout.min(pool.len()),
+        };
         for i in 0..fanout {
             let j = io.rng.random_range(i..pool.len());
             pool.swap(i, j);
@@ -138,7 +145,7 @@ impl Group {
                 raw.clear();
                 for (origin, number) in chunk {
                     write_id(&mut raw, origin, *number);
-                    if self.tree.links.graft_own(*origin, &peer, io.now) {
+                    if self.tree.links.graft(*origin, &peer, io.now) {
                         io.stats.grafts += 1;
                     }
                 }
@@ -168,7 +175,7 @@ impl Group {
                 continue;
             };
             known += 1;
-            if self.uses_tree(io) && self.tree.links.graft_own(origin, &hop, io.now) {
+            if self.uses_tree(io) && self.tree.links.graft(origin, &hop, io.now) {
                 io.stats.grafts += 1;
             }
             budget = budget && self.resend_kept(io, (hop, from), i);
