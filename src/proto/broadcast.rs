@@ -398,10 +398,9 @@ impl Group {
         let quiet = io.now + io.jittered(io.config.ping_interval);
         self.schedule.ping_not_before(quiet);
         let payload = Payload::Broadcast(b);
-        let fresh = io.config.bad_node_timeout;
         let targets = match self.uses_tree(io) {
-            true => self.eager_targets(&b.origin, io.now, fresh),
-            false => self.relay_targets(io.now, fresh),
+            true => self.own_targets(io),
+            false => self.relay_targets(io.now, io.config.bad_node_timeout),
         };
         for (key, addr) in targets {
             send_as(io, Kind::Eager, self.identity(), (&key, addr), &payload);

@@ -177,10 +177,10 @@ impl Group {
         }
     }
 
-    /// True while the group is active (its newest kept copy is younger than `have_active`):
-    /// it sends summaries.
-    pub(crate) fn is_active(&self, io: &Io<'_>) -> bool {
-        self.recent.active(io.now, io.config.have_active)
+    /// The (origin, number) of the newest `max` kept copies, newest first.
+    pub(crate) fn newest_kept(&self, max: usize) -> Vec<(PublicKey, u32)> {
+        let items = self.recent.items.iter().rev().take(max);
+        items.map(|c| (c.origin, c.number)).collect()
     }
 
     /// Records that we hold `b` without keeping a copy to re-send: a broadcast accepted
@@ -199,6 +199,8 @@ impl Group {
         self.expire_recent(io);
         if !self.recent.active(io.now, io.config.have_active) {
             self.next_have = None;
+            // The last broadcasts before a silence: announced to every lazy link (§6.12).
+            self.announce_tail(io);
             return;
         }
         self.next_have = Some(io.now + io.jittered(io.config.have_interval));

@@ -16,9 +16,7 @@ use crate::wire::{Lazy, LazyKind, MAX_LAZY_IDS, Payload, PublicKey, lazy::write_
 
 impl Group {
     /// Queues the id of a broadcast we accepted from `hop` (or sent, `None`) for the next
-    /// IHAVE; a full queue goes out at once. Called before the copy is kept: if the group
-    /// was inactive (a silence, §6.11), the IHAVE goes to every lazy link, so a member the
-    /// tree no longer reaches still hears of it from every neighbour that has it.
+    /// IHAVE; a full queue goes out at once.
     pub(crate) fn announce(
         &mut self,
         io: &mut Io<'_>,
@@ -29,10 +27,24 @@ impl Group {
             return;
         }
         let interval = io.config.ihave_interval;
-        let wide = !self.is_active(io);
-        if self.tree.lazy.announce(((b.0, b.1, hop), wide), io.now, interval) {
+        if self.tree.lazy.announce(((b.0, b.1, hop), false), io.now, interval) {
             self.flush_ihave(io, true);
         }
+    }
+
+    /// The group falls silent (§6.11: no longer active): the ids of the newest kept copies
+    /// (at most one IHAVE's worth) go at once to every relay target lazy for one of them,
+    /// so a member the tree no longer reaches, that missed the last broadcasts before the
+    /// silence, hears of them from every neighbour that holds them and grafts.
+    pub(crate) fn announce_tail(&mut self, io: &mut Io<'_>) {
+        if !self.uses_tree(io) || io.config.lazy_fanout == 0 {
+            return;
+        }
+        let interval = io.config.ihave_interval;
+        for (origin, number) in self.newest_kept(MAX_LAZY_IDS) {
+            (self.tree.lazy).announce(((origin, number, None), true), io.now, interval);
+        }
+        self.flush_ihave(io, true);
     }
 
     /// The lazy half's timers: the IHAVE flush and the GRAFT timers that fired.
@@ -47,8 +59,8 @@ impl Group {
     }
 
     /// Sends the queued ids, if due (or `force`), to at most `lazy_fanout` relay targets
-    /// drawn among those whose link is lazy for one of them (to all of them if one id came
-    /// after a silence); each gets the ids it is lazy for (never its own broadcasts, nor
+    /// drawn among those whose link is lazy for one of them (to all of them for the ids of
+    /// `announce_tail`); each gets the ids it is lazy for (never its own broadcasts, nor
     /// those it sent us first).
     fn flush_ihave(&mut self, io: &mut Io<'_>, force: bool) {
         let Some((queue, wide)) = self.tree.lazy.take_due(io.now, force) else {

@@ -3,7 +3,8 @@
 //!
 //! - **Announce queue**: the (origin, number) of every broadcast we accepted or sent since
 //!   the last flush, with the hop it came from, at most [`ANNOUNCE_MAX`] (a full queue is
-//!   flushed at once). The flush timer is armed by the first id queued.
+//!   flushed at once). The flush timer is armed by the first id queued. Ids queued `wide`
+//!   (the newest ids, when the group falls silent) make the flush go to every lazy link.
 //! - **Wanted**: an id some peer announced that we do not hold, with the announcer and the
 //!   instant its GRAFT timer fires. At most [`WANTED_MAX`] in all and [`WANTED_PER_PEER`]
 //!   per announcer, so a peer that floods IHAVEs holds at most a quarter of the timers; the
