@@ -22,7 +22,9 @@ use rand_chacha::ChaCha20Rng;
 use sim::{LinkModel, Sim, build_group};
 
 fn quiet(c: &mut Config) {
-    // The tree is on by default (PROTOCOL.md §6.12); some tests switch it off.
+    // The tree is off by default (PROTOCOL.md §6.12); these tests exercise it unless they
+    // switch it off again.
+    c.eager_tree = true;
     c.ping_interval = Duration::from_secs(3600);
     c.peer_timeout = Duration::from_secs(7200);
 }
@@ -483,7 +485,11 @@ fn publish(
 #[test]
 fn under_steady_load_the_tree_settles_at_about_one_copy_per_delivery() {
     let mut sim = Sim::new(5, LinkModel::default());
-    let configure = quiet;
+    // The tree's tuned summary interval (benches/README.md, "Tuning the eager tree").
+    let configure = |c: &mut Config| {
+        quiet(c);
+        c.have_interval = Duration::from_millis(250);
+    };
     build_group(
         &mut sim,
         50,

@@ -66,7 +66,8 @@ pub struct Config {
     pub relay_fanout: usize,
     /// Secure groups relay along the eager tree (PROTOCOL.md §6.12) instead of the random
     /// `relay_fanout` draw: full copies to every relay target eager in the origin's tree,
-    /// IHAVEs and GRAFTs for the rest. Default true.
+    /// IHAVEs and GRAFTs for the rest. Default false: with it on, tests/flood.rs graylists an
+    /// honest relay, tests/scale.rs at 2,000 nodes misses deliveries (benches/README.md).
     pub eager_tree: bool,
     /// Eager tree, lazy half (PROTOCOL.md §6.12): the ids of what a node accepted or sent
     /// are batched this long before an IHAVE announces them. Default 100 ms.
@@ -144,7 +145,8 @@ pub struct Config {
     /// Most hops scored, and most (hop, origin) relay buckets, per group. Default 1024.
     pub max_scored_peers: usize,
     /// Anti-entropy (PROTOCOL.md §6.11): while a group is active (`have_active`), a relay
-    /// target gets a have summary this often (jittered ±50 %). Default 250 ms.
+    /// target gets a have summary this often (jittered ±50 %). Default 50 ms (250 ms is
+    /// the eager tree's tuned setting, benches/README.md "Tuning the eager tree").
     pub have_interval: Duration,
     /// A kept broadcast is re-sent in answer to a summary only once it is this old, so copies
     /// still in flight are not re-sent. Default 30 ms.
@@ -208,7 +210,7 @@ impl Config {
             tick: Duration::from_secs(1),
             max_in_links: 32,
             relay_fanout: 6,
-            eager_tree: true,
+            eager_tree: false,
             ihave_interval: Duration::from_millis(100),
             lazy_fanout: 1,
             graft_timeout: Duration::from_millis(20),
@@ -238,7 +240,7 @@ impl Config {
             graylist_decay: 10,
             graylist_cooldown: Duration::from_secs(60),
             max_scored_peers: 1024,
-            have_interval: Duration::from_millis(250),
+            have_interval: Duration::from_millis(50),
             have_grace: Duration::from_millis(30),
             have_active: Duration::from_secs(1),
             recent_ttl: Duration::from_secs(3),

@@ -178,6 +178,11 @@ impl Group {
         }
     }
 
+    /// True while the group is active (its newest kept copy is younger than `have_active`).
+    pub(crate) fn is_active(&self, io: &Io<'_>) -> bool {
+        self.recent.active(io.now, io.config.have_active)
+    }
+
     /// The (origin, number) of the newest `max` kept copies, newest first.
     pub(crate) fn newest_kept(&self, max: usize) -> Vec<(PublicKey, u32)> {
         let items = self.recent.items.iter().rev().take(max);

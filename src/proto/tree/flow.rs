@@ -27,7 +27,13 @@ impl Group {
             return;
         }
         let interval = io.config.ihave_interval;
-        if self.tree.lazy.announce(((b.0, b.1, hop), false), io.now, interval) {
+        // After a silence (the group not active) the id goes to every lazy link too.
+        let wide = !self.is_active(io);
+        if self
+            .tree
+            .lazy
+            .announce(((b.0, b.1, hop), wide), io.now, interval)
+        {
             self.flush_ihave(io, true);
         }
     }

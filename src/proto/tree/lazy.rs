@@ -168,7 +168,8 @@ mod tests {
         );
         assert!(l.take_due(now + ms(19), false).is_none());
         assert_eq!(
-            l.take_due(now + ms(20), false).map(|(q, wide)| (q.len(), wide)),
+            l.take_due(now + ms(20), false)
+                .map(|(q, wide)| (q.len(), wide)),
             Some((2, true)),
             "wide if any id is"
         );

@@ -320,8 +320,16 @@ mod tests {
         assert_eq!(l.duplicate((o, h), now, hold), (false, true));
         l.first_copy(o, 1, h);
         let fresh = l.duplicate((o, h), now, hold);
-        assert_eq!(fresh, (false, true), "a first copy between them starts over");
-        assert_eq!(l.duplicate((key(2), h), now, hold), (false, true), "per origin");
+        assert_eq!(
+            fresh,
+            (false, true),
+            "a first copy between them starts over"
+        );
+        assert_eq!(
+            l.duplicate((key(2), h), now, hold),
+            (false, true),
+            "per origin"
+        );
         assert_eq!(l.duplicate((o, h), now, hold), (true, true));
         let again = l.duplicate((o, h), now, hold);
         assert_eq!(again, (false, true), "counts start over once they fire");
@@ -337,7 +345,11 @@ mod tests {
         assert!(l.graft(o, &h, now));
         let soon = now + Duration::from_millis(999);
         assert_eq!(l.duplicate((o, h), soon, hold), (false, false), "held");
-        assert_eq!(l.duplicate((o, h), soon, hold), (false, false), "still held");
+        assert_eq!(
+            l.duplicate((o, h), soon, hold),
+            (false, false),
+            "still held"
+        );
         let later = now + hold;
         assert_eq!(l.duplicate((o, h), later, hold), (false, true));
         assert_eq!(l.duplicate((o, h), later, hold), (true, true));
@@ -355,7 +367,10 @@ mod tests {
         l.touch(o, now + ORIGIN_IDLE - Duration::from_millis(1));
         assert!(!l.is_eager(&o, &b) && l.is_eager(&o, &a), "still its own");
         l.touch(o, now + ORIGIN_IDLE * 2);
-        assert!(!l.is_eager(&o, &a) && l.is_eager(&o, &b), "idle: the shared tree again");
+        assert!(
+            !l.is_eager(&o, &a) && l.is_eager(&o, &b),
+            "idle: the shared tree again"
+        );
     }
 
     #[test]
