@@ -73,7 +73,7 @@ pub struct Config {
     /// are batched this long before an IHAVE announces them. Default 100 ms.
     pub ihave_interval: Duration,
     /// Relay targets an IHAVE goes to per flush, drawn among those whose link is lazy for
-    /// one of its ids (every one, for the newest ids, when the group falls silent); 0 sends
+    /// one of its ids (every one around a silence, PROTOCOL.md §6.12); 0 sends
     /// none. Default 1.
     pub lazy_fanout: usize,
     /// A node that sees an IHAVE for a broadcast it misses grafts the announcer if the copy

@@ -12,8 +12,8 @@
 //!   `prune_hold` ago, prunes nothing.
 //! - **Lazy push** (`flow.rs`, `lazy.rs`). The ids of what we accepted or sent are batched
 //!   for `ihave_interval` and announced in an IHAVE (inner id 59) to at most `lazy_fanout`
-//!   relay targets drawn among those whose link is lazy for one of the ids; when the group
-//!   falls silent, its newest ids go to every lazy link. A node that sees an IHAVE for a
+//!   relay targets drawn among those whose link is lazy for one of the ids; an id accepted
+//!   after a silence, and the newest ids when the group falls silent, go to every lazy link. A node that sees an IHAVE for a
 //!   broadcast it misses starts a `graft_timeout` timer; if the copy has not come when it
 //!   fires, it sends the announcer a GRAFT (inner id 59), which answers with the copy and
 //!   turns the link eager in that origin's tree and the shared one on both sides. While
