@@ -111,7 +111,7 @@ fn ihaves_go_only_to_links_lazy_in_the_origin_s_tree_after_the_flush_interval() 
     let [a, b, c] = &mut p;
     deliver(&mut f, a, &other, &chat, 1);
     drain(&mut f.node);
-    advance(&mut f, 20);
+    advance(&mut f, 100);
     assert!(drain(&mut f.node).is_empty(), "every link eager: no IHAVE");
     let prune = b.packet(
         f.key,
@@ -129,7 +129,8 @@ fn ihaves_go_only_to_links_lazy_in_the_origin_s_tree_after_the_flush_interval() 
         [Sent::Copy(kc, ko, 2)],
         "b is lazy for this origin"
     );
-    advance(&mut f, 19);
+    // `ihave_interval` is 100 ms.
+    advance(&mut f, 99);
     assert!(
         drain(&mut f.node).is_empty(),
         "batched: not before the interval"

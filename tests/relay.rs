@@ -206,11 +206,11 @@ fn on_the_eager_tree_each_node_relays_to_its_eager_targets_and_the_tree_is_spars
     );
     assert!(delivered >= 199, "{delivered}");
     // The random relay sends about 6 copies per delivery, a flood one per relay target (25
-    // here). The link-level tree sent fewer than 2.5 here; the per-origin trees over the
-    // shared tree (PROTOCOL.md §6.12) keep about 3.5 eager links per node in this 5-40 ms
-    // simulator and sent 3.5 (issue #15 note): the bound is 4, well under the random relay.
+    // here). After the silence the origin's tree is a fresh copy of the shared tree
+    // (PROTOCOL.md §6.12), pruned at the first duplicate: 2.75 measured (issue #15); the
+    // per-origin trees before that kept 3.5.
     assert!(
-        copies < 4.0,
+        copies < 3.0,
         "the tree is pruned: {copies:.2} copies per delivery"
     );
 }
@@ -267,6 +267,7 @@ fn lossy() -> LinkModel {
 fn with_5pct_loss_1pct_duplication_and_reordering_the_tree_and_repair_deliver_all_exactly_once() {
     let mut sim = converged_200(4, lossy());
     let base = counters(&sim);
+    let (prunes, grafts) = (total(&sim, |s| s.prunes), total(&sim, |s| s.grafts));
     let sent = send_chats(&mut sim, 100, Duration::from_millis(200), 13);
     sim.run_for(Duration::from_secs(5));
     let (ratio, dups) = score(&sim, &sent);
@@ -274,9 +275,9 @@ fn with_5pct_loss_1pct_duplication_and_reordering_the_tree_and_repair_deliver_al
     println!(
         "200 nodes, tree + repair, 5% loss, 1% dup, 30 ms jitter, 100 messages: delivered \
          {ratio:.5}, duplicates {dups}; per delivery: datagrams {all:.2}, eager {copies:.2}, \
-         lazy {lazy:.2}, repair {repair:.2}; prunes {}, grafts {}; {:?}",
-        total(&sim, |s| s.prunes),
-        total(&sim, |s| s.grafts),
+         lazy {lazy:.2}, repair {repair:.2}; prunes {}, grafts {} (while sending); {:?}",
+        total(&sim, |s| s.prunes) - prunes,
+        total(&sim, |s| s.grafts) - grafts,
         sim.counters
     );
     assert_eq!(ratio, 1.0);
@@ -348,7 +349,7 @@ fn eager(f: &Fixture, origin: &PublicKey) -> Vec<PublicKey> {
 }
 
 #[test]
-fn two_duplicates_in_a_row_prune_a_link_a_network_duplicate_does_not_and_a_fresh_copy_grafts() {
+fn a_duplicate_prunes_the_shared_tree_two_in_a_row_the_origin_s_and_a_network_duplicate_nothing() {
     let mut f = fixture_with(Dialect::Secure, Privacy::Public, |c| c.eager_tree = true);
     let (mut a, mut b, mut c) = (Peer::new(1), Peer::new(2), Peer::new(3));
     admit(&mut f, &mut a);
@@ -376,12 +377,17 @@ fn two_duplicates_in_a_row_prune_a_link_a_network_duplicate_does_not_and_a_fresh
         from(&mut f, 0, 1, &mut all).is_empty(),
         "a network duplicate"
     );
-    assert!(
-        from(&mut f, 1, 1, &mut all).is_empty(),
-        "one duplicate from b"
+    assert_eq!(
+        from(&mut f, 1, 1, &mut all),
+        [(kb, "prune shared")],
+        "one duplicate from b: pruned in the shared tree (Plumtree's rule)"
     );
-    assert_eq!(f.node.stats().prunes, 0);
-    assert_eq!(from(&mut f, 0, 2, &mut all).len(), 2, "b is still eager");
+    assert_eq!(f.node.stats().prunes, 1);
+    assert_eq!(
+        from(&mut f, 0, 2, &mut all).len(),
+        2,
+        "b is still eager in the origin's tree"
+    );
     assert_eq!(
         from(&mut f, 1, 2, &mut all),
         [(kb, "prune"), (kb, "prune shared")],
@@ -398,14 +404,11 @@ fn two_duplicates_in_a_row_prune_a_link_a_network_duplicate_does_not_and_a_fresh
     let prune = all[2].packet(f.key, &prune);
     f.node.handle_datagram(f.now, all[2].addr, &prune);
     assert!(from(&mut f, 0, 4, &mut all).is_empty(), "b and c are lazy");
-    // A first copy from a pruned link (what a repair does) turns it eager again.
+    // A first copy from a pruned link (what a repair does) does not graft while IHAVEs are
+    // on: only a GRAFT does (tests/plumtree.rs).
     assert_eq!(from(&mut f, 1, 5, &mut all), [(ka, "copy")]);
-    assert_eq!(f.node.stats().grafts, 1);
-    assert_eq!(eager(&f, &ko), {
-        let mut k = vec![ka, kb];
-        k.sort();
-        k
-    });
+    assert_eq!(f.node.stats().grafts, 0);
+    assert_eq!(eager(&f, &ko), [ka]);
 }
 
 #[test]
@@ -478,11 +481,15 @@ fn publish(
 /// The bench's load on the simulator (10 publishers, 50 messages per second, 50 nodes, tree
 /// on): every message reaches every node exactly once; prints datagrams per delivery by kind,
 /// prunes, grafts, IHAVEs, summaries and the delivery delays (issue #15: counts that do not
-/// depend on the machine, for tuning the tree; no bound asserted yet).
+/// depend on the machine), and at most 1.5 datagrams of all kinds per delivery.
 #[test]
 fn under_steady_load_the_tree_settles_at_about_one_copy_per_delivery() {
     let mut sim = Sim::new(5, LinkModel::default());
-    let configure = quiet;
+    // The tree's tuned summary interval (benches/README.md, "Tuning the eager tree").
+    let configure = |c: &mut Config| {
+        quiet(c);
+        c.have_interval = Duration::from_millis(250);
+    };
     build_group(
         &mut sim,
         50,
@@ -506,10 +513,14 @@ fn under_steady_load_the_tree_settles_at_about_one_copy_per_delivery() {
     let c0 = ctl(&sim);
     let start = sim.elapsed();
     let sent = publish(&mut sim, &publishers, 50, 6);
-    sim.run_for(Duration::from_secs(3));
-    let lat = latencies(&sim, &sent, start, 50);
+    // Counted 500 ms after the last send (every copy has arrived: max delay 178 ms): the
+    // IHAVEs every node sends when its group falls silent, 1 s later, are not steady load
+    // (about 0.06 datagrams per delivery of this 6 s window).
+    sim.run_for(Duration::from_millis(500));
     let ([all, copies, lazy, repair], delivered) = per_delivery(&sim, &base);
     let c1 = ctl(&sim);
+    sim.run_for(Duration::from_millis(2500));
+    let lat = latencies(&sim, &sent, start, 50);
     let d: Vec<u64> = c0.iter().zip(c1).map(|(a, b)| b - a).collect();
     let (ratio, dups) = score(&sim, &[warm, sent].concat());
     println!(
@@ -525,6 +536,8 @@ fn under_steady_load_the_tree_settles_at_about_one_copy_per_delivery() {
         lat[lat.len() - 1]
     );
     assert_eq!((ratio, dups), (1.0, 0));
+    // Measured 1.372 (eager 1.033, lazy 0.262, repair 0.002): issue #15's 1.5.
+    assert!(all <= 1.5, "{all:.3} datagrams per delivery");
 }
 
 /// Delivery delays of `sent` (published from `start`, `rate` per second, in order), sorted.

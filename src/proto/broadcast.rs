@@ -65,14 +65,17 @@ impl Group {
         (hop, from): (PublicKey, SocketAddr),
         b: &Broadcast<'_>,
     ) -> Result<(), DropReason> {
-        // Even a duplicate shows the hop holds it (summaries go to peers that may not).
-        self.exchanged(hop, io.now);
         if let Err(reason) = self.check_broadcast(io, (hop, from), b) {
             if reason == DropReason::Duplicate {
+                // A duplicate shows the hop holds it (summaries go to peers that may not).
+                self.exchanged(hop, io.now);
                 self.tree_duplicate(io, (hop, from), b);
             }
+            // A refused one does not: the hop holds what we lack, so our summaries must
+            // still go to it (an origin not yet admitted here; its copies come by repair).
             return Err(reason);
         }
+        self.exchanged(hop, io.now);
         let class = super::spam::class(b.message_id);
         (self.spam).relay_within((hop, b.origin, class), io.now, io.config)?;
         let member = self.accept_origin(io, hop, b)?;
@@ -398,10 +401,9 @@ impl Group {
         let quiet = io.now + io.jittered(io.config.ping_interval);
         self.schedule.ping_not_before(quiet);
         let payload = Payload::Broadcast(b);
-        let fresh = io.config.bad_node_timeout;
         let targets = match self.uses_tree(io) {
-            true => self.eager_targets(&b.origin, io.now, fresh),
-            false => self.relay_targets(io.now, fresh),
+            true => self.own_targets(io),
+            false => self.relay_targets(io.now, io.config.bad_node_timeout),
         };
         for (key, addr) in targets {
             send_as(io, Kind::Eager, self.identity(), (&key, addr), &payload);

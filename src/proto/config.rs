@@ -66,20 +66,24 @@ pub struct Config {
     pub relay_fanout: usize,
     /// Secure groups relay along the eager tree (PROTOCOL.md §6.12) instead of the random
     /// `relay_fanout` draw: full copies to every relay target eager in the origin's tree,
-    /// IHAVEs and GRAFTs for the rest. Default false: measured, its latency tail at N = 50
-    /// is still worse than the random relay's (PROTOCOL.md §6.12, "Measured").
+    /// IHAVEs and GRAFTs for the rest. Default false: with it on, tests/flood.rs graylists an
+    /// honest relay, tests/scale.rs at 2,000 nodes misses deliveries (benches/README.md).
     pub eager_tree: bool,
     /// Eager tree, lazy half (PROTOCOL.md §6.12): the ids of what a node accepted or sent
-    /// are batched this long before an IHAVE announces them. Default 20 ms.
+    /// are batched this long before an IHAVE announces them. Default 100 ms.
     pub ihave_interval: Duration,
     /// Relay targets an IHAVE goes to per flush, drawn among those whose link is lazy for
-    /// one of its ids; 0 sends none. Default 2.
+    /// one of its ids (every one around a silence, PROTOCOL.md §6.12); 0 sends
+    /// none. Default 1.
     pub lazy_fanout: usize,
     /// A node that sees an IHAVE for a broadcast it misses grafts the announcer if the copy
     /// has not come this long after. Default 20 ms.
     pub graft_timeout: Duration,
     /// GRAFTs a group sends: (burst, per second). Default (64, 64).
     pub graft_rate: (u32, u32),
+    /// A link grafted (in any tree) is not pruned again for this long, whatever duplicates
+    /// it brings (PROTOCOL.md §6.12): no prune/graft churn under loss. Default 1 s.
+    pub prune_hold: Duration,
     /// Probes (replies to senders not yet validated) per source IP: (burst, per second).
     /// Default (20, 10).
     pub probe_rate_per_ip: (u32, u32),
@@ -141,7 +145,8 @@ pub struct Config {
     /// Most hops scored, and most (hop, origin) relay buckets, per group. Default 1024.
     pub max_scored_peers: usize,
     /// Anti-entropy (PROTOCOL.md §6.11): while a group is active (`have_active`), a relay
-    /// target gets a have summary this often (jittered ±50 %). Default 50 ms.
+    /// target gets a have summary this often (jittered ±50 %). Default 50 ms (250 ms is
+    /// the eager tree's tuned setting, benches/README.md "Tuning the eager tree").
     pub have_interval: Duration,
     /// A kept broadcast is re-sent in answer to a summary only once it is this old, so copies
     /// still in flight are not re-sent. Default 30 ms.
@@ -206,10 +211,11 @@ impl Config {
             max_in_links: 32,
             relay_fanout: 6,
             eager_tree: false,
-            ihave_interval: Duration::from_millis(20),
-            lazy_fanout: 2,
+            ihave_interval: Duration::from_millis(100),
+            lazy_fanout: 1,
             graft_timeout: Duration::from_millis(20),
             graft_rate: (64, 64),
+            prune_hold: Duration::from_secs(1),
             explore_interval: Duration::from_secs(15),
             probe_rate_per_ip: (20, 10),
             probe_rate_global: (200, 100),

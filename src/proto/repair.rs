@@ -8,7 +8,8 @@
 //! - An active group sends a have summary (id 53) every `have_interval` (jittered ±50 %): a
 //!   Bloom filter, freshly salted, of every id held. It goes to a random relay target among
 //!   those that no broadcast went to or came from since our newest copy arrived (the peers
-//!   likeliest to have missed it), or among all when there are none.
+//!   likeliest to have missed it), or among all when there are none; every other summary
+//!   (at random) among all.
 //! - The summary's span says how far back the filter is complete: `seen_ttl`, or less once
 //!   the ids have had to drop their oldest at `seen_max`.
 //! - A have from a validated peer is answered with the kept broadcasts that its filter does
@@ -177,6 +178,17 @@ impl Group {
         }
     }
 
+    /// True while the group is active (its newest kept copy is younger than `have_active`).
+    pub(crate) fn is_active(&self, io: &Io<'_>) -> bool {
+        self.recent.active(io.now, io.config.have_active)
+    }
+
+    /// The (origin, number) of the newest `max` kept copies, newest first.
+    pub(crate) fn newest_kept(&self, max: usize) -> Vec<(PublicKey, u32)> {
+        let items = self.recent.items.iter().rev().take(max);
+        items.map(|c| (c.origin, c.number)).collect()
+    }
+
     /// Records that we hold `b` without keeping a copy to re-send: a broadcast accepted
     /// before we are joined (the fact and name syncs, PROTOCOL.md §6.5) is old, and our peers
     /// have it; its id in our summaries keeps them from re-sending it to us.
@@ -193,6 +205,8 @@ impl Group {
         self.expire_recent(io);
         if !self.recent.active(io.now, io.config.have_active) {
             self.next_have = None;
+            // The last broadcasts before a silence: announced to every lazy link (§6.12).
+            self.announce_tail(io);
             return;
         }
         self.next_have = Some(io.now + io.jittered(io.config.have_interval));
@@ -202,7 +216,13 @@ impl Group {
             .filter(|(k, _)| !self.recent.in_step(k))
             .copied()
             .collect();
-        let pool = if behind.is_empty() { &targets } else { &behind };
+        // Every other summary (at random) goes to any relay target: a peer that sends us
+        // broadcasts looks in step, yet may hold some we lack (its own, said before we
+        // could take them), and only our summary makes it send them.
+        let pool = match behind.is_empty() || io.rng.random_bool(0.5) {
+            true => &targets,
+            false => &behind,
+        };
         if pool.is_empty() {
             return;
         }
@@ -249,7 +269,7 @@ impl Group {
         let window = span.saturating_sub(SPAN_MARGIN);
         let missing: Vec<usize> = self
             .recent
-            .settled(now, io.config.have_grace)
+            .settled(now, self.repair_grace(io))
             .enumerate()
             .filter(|(_, c)| now.saturating_duration_since(c.at) < window)
             .filter(|(_, c)| c.origin != hop && !have.holds(&c.origin, c.number))
@@ -267,6 +287,17 @@ impl Group {
         }
         if sent {
             self.recent.note(hop, now);
+        }
+    }
+
+    /// How old a kept copy must be before a summary's answer re-sends it: `have_grace`, and
+    /// with the tree's IHAVEs on also an IHAVE flush and a GRAFT timer (PROTOCOL.md §6.12),
+    /// so the GRAFT that fixes the tree comes before a repair that would only patch it.
+    fn repair_grace(&self, io: &Io<'_>) -> Duration {
+        let c = io.config;
+        match self.uses_tree(io) && c.lazy_fanout > 0 {
+            true => c.have_grace + c.ihave_interval + c.graft_timeout,
+            false => c.have_grace,
         }
     }
 

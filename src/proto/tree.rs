@@ -3,23 +3,23 @@
 //! it, one tree per origin.
 //!
 //! - **Eager push.** A broadcast (relayed or our own) goes in full to every relay target
-//!   whose link is eager in its origin's tree (`links.rs`: the shared tree changed by the
-//!   origin's own prunes and grafts). A link that brings a second duplicate in a row is
-//!   redundant: we turn it lazy (in the origin's tree and the shared one, or in the shared
-//!   one alone) and send the hop a prune (inner id 58) naming the origin, or the all-zero
-//!   key for the shared tree, which turns it lazy on the hop's side too. A link an origin's
-//!   tree grafted stays eager for it whatever the shared tree does, so duplicates of
-//!   broadcasts in flight at once from different origins cannot strip a link another
-//!   origin needed. A duplicate from the hop that delivered our first copy (the network
-//!   duplicated a datagram) prunes nothing.
+//!   whose link is eager in its origin's tree (`links.rs`: a copy of the shared tree, then
+//!   changed by the origin's own prunes and grafts). A duplicate prunes its link in the
+//!   shared tree at once and in the origin's tree at the second in a row, and the hop is
+//!   sent a prune (inner id 58) naming the origin, or the all-zero key for the shared tree,
+//!   which turns it lazy on the hop's side too. A duplicate from the hop that delivered our
+//!   first copy (the network duplicated it), or over a link grafted less than
+//!   `prune_hold` ago, prunes nothing.
 //! - **Lazy push** (`flow.rs`, `lazy.rs`). The ids of what we accepted or sent are batched
 //!   for `ihave_interval` and announced in an IHAVE (inner id 59) to at most `lazy_fanout`
-//!   relay targets drawn among those whose link is lazy for one of the ids. A node that
-//!   sees an IHAVE for a broadcast it misses starts a `graft_timeout` timer; if the copy
-//!   has not come when it fires, it sends the announcer a GRAFT (inner id 59), which
-//!   answers with the copy and turns the link eager in that origin's tree on both sides.
+//!   relay targets drawn among those whose link is lazy for one of the ids; an id accepted
+//!   after a silence, and the newest ids when the group falls silent, go to every lazy link. A node that sees an IHAVE for a
+//!   broadcast it misses starts a `graft_timeout` timer; if the copy has not come when it
+//!   fires, it sends the announcer a GRAFT (inner id 59), which answers with the copy and
+//!   turns the link eager in that origin's tree and the shared one on both sides. While
+//!   IHAVEs are on, only a GRAFT grafts.
 //! - **Anti-entropy** (`repair.rs`, §6.11) stays under both as the backstop: it repairs
-//!   whatever an IHAVE, a GRAFT or its answer lost, and an answer grafts the link.
+//!   whatever an IHAVE, a GRAFT or its answer lost.
 //! - Legacy groups keep the 2014 behaviour (random fan-out, no prune, no IHAVE): see
 //!   `broadcast.rs`.
 
@@ -38,6 +38,11 @@ use crate::wire::{Broadcast, Payload, Prune, PublicKey};
 
 pub(crate) use lazy::LazyState;
 pub(crate) use links::Links;
+
+/// Our own broadcasts go to at least this many relay targets (eager ones first): a tree
+/// may give the origin a single eager link, and an origin that stops (or a copy lost) right
+/// after sending would leave no one holding the broadcast to announce it.
+pub(crate) const OWN_MIN: usize = 3;
 
 /// Datagrams and bytes of one kind of traffic (PROTOCOL.md §6.12, `dhtchat bench`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -94,6 +99,20 @@ impl Group {
         io.config.eager_tree && self.dialect() == Dialect::Secure
     }
 
+    /// The relay targets that get full copies of our own broadcast: the eager ones in our
+    /// tree, and up to [`OWN_MIN`] in all with the first lazy ones in the relay targets'
+    /// order (table, then in-links). The same peers each time: random extra copies would
+    /// win races against the tree and prune its links, message after message.
+    pub(crate) fn own_targets(&self, io: &Io<'_>) -> Vec<(PublicKey, SocketAddr)> {
+        let all = self.relay_targets(io.now, io.config.bad_node_timeout);
+        let own = self.own();
+        let eager = |k: &PublicKey| self.tree.links.is_eager(&own, k);
+        let mut out: Vec<_> = all.iter().filter(|(k, _)| eager(k)).copied().collect();
+        let extra = OWN_MIN.saturating_sub(out.len());
+        out.extend(all.iter().filter(|(k, _)| !eager(k)).take(extra));
+        out
+    }
+
     /// The relay targets that get full copies of `origin`'s broadcasts: the eager ones.
     pub(crate) fn eager_targets(
         &self,
@@ -115,17 +134,20 @@ impl Group {
         let links = &mut self.tree.links;
         links.touch(b.origin, io.now);
         links.first_copy(b.origin, b.number, hop);
-        // The link delivered in this origin's tree; the shared tree keeps its own counts.
-        if links.graft_own(b.origin, &hop, io.now) {
+        // Without IHAVEs a first copy over a lazy link (a repair) is what grafts. With them
+        // only a GRAFT grafts: a summary's answer races the slower eager copy, and grafting
+        // on it would add a link the next broadcast prunes again.
+        if io.config.lazy_fanout == 0 && links.graft_own(b.origin, &hop, io.now) {
             io.stats.grafts += 1;
         }
         self.tree.lazy.arrived(b.origin, b.number);
     }
 
-    /// We re-sent `peer` a broadcast of `origin` it lacked: it hears eagerly from us again
-    /// in that origin's tree.
+    /// We re-sent `peer` a broadcast of `origin` it lacked: without IHAVEs it hears eagerly
+    /// from us again in that origin's tree (with them, only a GRAFT grafts).
     pub(crate) fn tree_repaired(&mut self, io: &mut Io<'_>, peer: &PublicKey, origin: PublicKey) {
-        if self.uses_tree(io) && self.tree.links.graft(origin, peer, io.now) {
+        let lazy_off = io.config.lazy_fanout == 0;
+        if lazy_off && self.uses_tree(io) && self.tree.links.graft(origin, peer, io.now) {
             io.stats.grafts += 1;
         }
     }
@@ -147,13 +169,15 @@ impl Group {
         if links.first_hop(&b.origin, b.number) == Some(hop) {
             return;
         }
-        let (own, shared) = links.duplicate(b.origin, hop, io.now);
-        // A link redundant in one origin's tree is redundant in the shared one too (it
-        // carries the first broadcasts of new origins); an origin whose tree needs it again
-        // grafts it back there, and the graft holds whatever the shared tree does.
-        let trees = [(own, b.origin), (own || shared, links::SHARED)];
+        let (own, shared) = links.duplicate((b.origin, hop), io.now, io.config.prune_hold);
+        // The origin's own copies beyond its tree (`OWN_MIN`) are deliberate: a duplicate
+        // from the origin asks it again only if the link was still eager here.
+        let quiet = |links: &Links, o: &PublicKey| hop == b.origin && !links.is_eager(o, &hop);
+        let trees = [(own, b.origin), (shared, links::SHARED)];
         for (_, origin) in trees.into_iter().filter(|t| t.0) {
-            if self.tree.links.prune(origin, hop, io.now) && self.is_validated(&hop, &from) {
+            let quiet = quiet(&self.tree.links, &origin);
+            let pruned = self.tree.links.prune(origin, hop, io.now);
+            if pruned && !quiet && self.is_validated(&hop, &from) {
                 io.stats.prunes += 1;
                 let prune = Payload::Prune(Prune { flags: 0, origin });
                 io.send(self.identity(), &hop, from, &prune);

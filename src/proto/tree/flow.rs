@@ -27,9 +27,30 @@ impl Group {
             return;
         }
         let interval = io.config.ihave_interval;
-        if self.tree.lazy.announce((b.0, b.1, hop), io.now, interval) {
+        // After a silence (the group not active) the id goes to every lazy link too.
+        let wide = !self.is_active(io);
+        if self
+            .tree
+            .lazy
+            .announce(((b.0, b.1, hop), wide), io.now, interval)
+        {
             self.flush_ihave(io, true);
         }
+    }
+
+    /// The group falls silent (§6.11: no longer active): the ids of the newest kept copies
+    /// (at most one IHAVE's worth) go at once to every relay target lazy for one of them,
+    /// so a member the tree no longer reaches, that missed the last broadcasts before the
+    /// silence, hears of them from every neighbour that holds them and grafts.
+    pub(crate) fn announce_tail(&mut self, io: &mut Io<'_>) {
+        if !self.uses_tree(io) || io.config.lazy_fanout == 0 {
+            return;
+        }
+        let interval = io.config.ihave_interval;
+        for (origin, number) in self.newest_kept(MAX_LAZY_IDS) {
+            (self.tree.lazy).announce(((origin, number, None), true), io.now, interval);
+        }
+        self.flush_ihave(io, true);
     }
 
     /// The lazy half's timers: the IHAVE flush and the GRAFT timers that fired.
@@ -44,10 +65,11 @@ impl Group {
     }
 
     /// Sends the queued ids, if due (or `force`), to at most `lazy_fanout` relay targets
-    /// drawn among those whose link is lazy for one of them; each gets the ids it is lazy
-    /// for (never its own broadcasts, nor those it sent us first).
+    /// drawn among those whose link is lazy for one of them (to all of them for the ids of
+    /// `announce_tail`); each gets the ids it is lazy for (never its own broadcasts, nor
+    /// those it sent us first).
     fn flush_ihave(&mut self, io: &mut Io<'_>, force: bool) {
-        let Some(queue) = self.tree.lazy.take_due(io.now, force) else {
+        let Some((queue, wide)) = self.tree.lazy.take_due(io.now, force) else {
             return;
         };
         let links = &self.tree.links;
@@ -56,7 +78,10 @@ impl Group {
         };
         let mut pool = self.relay_targets(io.now, io.config.bad_node_timeout);
         pool.retain(|(k, _)| queue.iter().any(|q| lazy_for(k, q)));
-        let fanout = io.config.lazy_fanout.min(pool.len());
+        let fanout = match wide {
+            true => pool.len(),
+            false => io.config.lazy_fanout.min(pool.len()),
+        };
         for i in 0..fanout {
             let j = io.rng.random_range(i..pool.len());
             pool.swap(i, j);
@@ -138,7 +163,7 @@ impl Group {
                 raw.clear();
                 for (origin, number) in chunk {
                     write_id(&mut raw, origin, *number);
-                    if self.tree.links.graft_own(*origin, &peer, io.now) {
+                    if self.tree.links.graft(*origin, &peer, io.now) {
                         io.stats.grafts += 1;
                     }
                 }
@@ -168,7 +193,7 @@ impl Group {
                 continue;
             };
             known += 1;
-            if self.uses_tree(io) && self.tree.links.graft_own(origin, &hop, io.now) {
+            if self.uses_tree(io) && self.tree.links.graft(origin, &hop, io.now) {
                 io.stats.grafts += 1;
             }
             budget = budget && self.resend_kept(io, (hop, from), i);

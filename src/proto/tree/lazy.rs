@@ -3,7 +3,8 @@
 //!
 //! - **Announce queue**: the (origin, number) of every broadcast we accepted or sent since
 //!   the last flush, with the hop it came from, at most [`ANNOUNCE_MAX`] (a full queue is
-//!   flushed at once). The flush timer is armed by the first id queued.
+//!   flushed at once). The flush timer is armed by the first id queued. Ids queued `wide`
+//!   (the newest ids, when the group falls silent) make the flush go to every lazy link.
 //! - **Wanted**: an id some peer announced that we do not hold, with the announcer and the
 //!   instant its GRAFT timer fires. At most [`WANTED_MAX`] in all and [`WANTED_PER_PEER`]
 //!   per announcer, so a peer that floods IHAVEs holds at most a quarter of the timers; the
@@ -51,28 +52,39 @@ pub(crate) enum Want {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LazyState {
     queue: Vec<Queued>,
+    /// True if an id queued since the last flush arrived after a silence: the flush goes
+    /// to every lazy link.
+    wide: bool,
     flush_at: Option<Instant>,
     wanted: HashMap<(PublicKey, u32), Wanted>,
 }
 
 impl LazyState {
-    /// Queues an id for the next IHAVE, arming the flush `interval` from `now`; true when the
-    /// queue is full (flush it now).
-    pub(crate) fn announce(&mut self, id: Queued, now: Instant, interval: Duration) -> bool {
+    /// Queues an id for the next IHAVE (`wide`: to every lazy link), arming the flush
+    /// `interval` from `now`; true when the queue is full (flush it now).
+    pub(crate) fn announce(
+        &mut self,
+        (id, wide): (Queued, bool),
+        now: Instant,
+        interval: Duration,
+    ) -> bool {
         if self.queue.len() < ANNOUNCE_MAX {
             self.queue.push(id);
         }
+        self.wide |= wide;
         self.flush_at.get_or_insert(now + interval);
         self.queue.len() >= ANNOUNCE_MAX
     }
 
-    /// The queued ids if the flush is due at `now` (or `force`), emptying the queue.
-    pub(crate) fn take_due(&mut self, now: Instant, force: bool) -> Option<Vec<Queued>> {
+    /// The queued ids if the flush is due at `now` (or `force`), emptying the queue, and
+    /// whether they go to every lazy link.
+    pub(crate) fn take_due(&mut self, now: Instant, force: bool) -> Option<(Vec<Queued>, bool)> {
         if !force && self.flush_at.is_none_or(|t| now < t) {
             return None;
         }
         self.flush_at = None;
-        Some(std::mem::take(&mut self.queue))
+        let wide = std::mem::take(&mut self.wide);
+        Some((std::mem::take(&mut self.queue), wide))
     }
 
     /// Starts a GRAFT timer for (origin, number), announced by `from` at `addr`.
@@ -147,25 +159,33 @@ mod tests {
         let now = crate::test_epoch();
         let ms = Duration::from_millis;
         let mut l = LazyState::default();
-        assert!(!l.announce((key(1), 1, None), now, ms(20)));
-        assert!(!l.announce((key(1), 2, None), now + ms(5), ms(20)));
+        assert!(!l.announce(((key(1), 1, None), false), now, ms(20)));
+        assert!(!l.announce(((key(1), 2, None), true), now + ms(5), ms(20)));
         assert_eq!(
             l.next_timeout(),
             Some(now + ms(20)),
             "armed by the first id"
         );
         assert!(l.take_due(now + ms(19), false).is_none());
-        assert_eq!(l.take_due(now + ms(20), false).map(|q| q.len()), Some(2));
+        assert_eq!(
+            l.take_due(now + ms(20), false)
+                .map(|(q, wide)| (q.len(), wide)),
+            Some((2, true)),
+            "wide if any id is"
+        );
         assert_eq!(l.next_timeout(), None);
         for n in 0..ANNOUNCE_MAX as u32 - 1 {
-            assert!(!l.announce((key(2), n, None), now, ms(20)));
+            assert!(!l.announce(((key(2), n, None), false), now, ms(20)));
         }
-        assert!(l.announce((key(2), 99, None), now, ms(20)), "full");
+        assert!(l.announce(((key(2), 99, None), false), now, ms(20)), "full");
         assert!(
-            l.announce((key(2), 100, None), now, ms(20)),
+            l.announce(((key(2), 100, None), false), now, ms(20)),
             "still full, not grown"
         );
-        assert_eq!(l.take_due(now, true).map(|q| q.len()), Some(ANNOUNCE_MAX));
+        assert_eq!(
+            l.take_due(now, true).map(|(q, wide)| (q.len(), wide)),
+            Some((ANNOUNCE_MAX, false))
+        );
     }
 
     #[test]

@@ -1,27 +1,32 @@
 //! Which links are eager for which origin (PROTOCOL.md §6.12): one tree per origin, so
 //! duplicates of one origin's broadcasts never prune a link another origin's tree needs.
 //!
-//! - Each peer we link to gets a **slot** (at most [`SLOTS`]); an origin's tree is bit masks
-//!   over the slots: links it pruned, links it grafted, and `strike` (links that brought one
-//!   duplicate of this origin's broadcasts since their last first copy). A peer without a
-//!   slot is always eager. Slots of peers that are no longer relay targets are freed on the
-//!   tick ([`Links::retain`]), clearing their bits in every tree.
-//! - Besides the per-origin trees there is one **shared tree** ([`SHARED`], the all-zero
-//!   key, which is never an origin: it is not an acceptable X25519 key): a duplicate of any
-//!   origin's broadcast counts against its link there, and the second in a row (no first
-//!   copy of any origin between them) prunes it there, as Plumtree's single tree does. A
-//!   origin's tree is the shared tree changed by that origin's own prunes and grafts, so a
-//!   new or rarely heard origin's broadcasts follow a spanning tree instead of flooding
-//!   every link, and a link an origin grafted stays eager for it whatever the shared tree
-//!   does; what the shared tree misses the lazy half (IHAVE and GRAFT) repairs. A graft for
-//!   a repair (a have answer) also grafts the shared tree.
+//! - Each peer we link to gets a **slot** (at most [`SLOTS`]); a tree is bit masks over the
+//!   slots: `lazy` (links pruned in it) and `strike` (links that brought one duplicate of
+//!   its broadcasts since their last first copy). A peer without a slot is always eager.
+//!   Slots of peers that are no longer relay targets are freed on the tick
+//!   ([`Links::retain`]), clearing their bits in every tree (a link that comes back starts
+//!   eager).
+//! - The **shared tree** ([`SHARED`], the all-zero key, which is never an origin: it is not
+//!   an acceptable X25519 key) is Plumtree's single tree: a duplicate of any origin's
+//!   broadcast prunes its link there at once, and every graft grafts it there too, so it
+//!   converges to a spanning tree that the lazy half repairs. (Counting duplicates in a
+//!   row there, as the origins' trees do, kept every link that alternately brings first
+//!   copies and duplicates of different origins: about 3.8 eager links a node.)
+//! - An **origin's tree** starts as a copy of the shared tree when its first broadcast is
+//!   seen here, and from then on changes only by that origin's own prunes and grafts: a
+//!   duplicate of origin A never strips a link origin B's tree relies on.
+//! - A link grafted (in any tree) is not pruned again for `hold` (the caller's
+//!   `Config::prune_hold`): a graft answers a miss, and the duplicates that follow while
+//!   the trees settle would otherwise prune it at once (prune/graft churn under loss).
+//! - An origin's tree unused for [`ORIGIN_IDLE`] starts again as a copy of the shared tree.
 //! - At most [`ORIGINS`] trees; a new origin past the cap takes the place of the least
 //!   recently used one.
 //! - The first hops of the last [`FIRST_MAX`] broadcasts tell a network duplicate (from the
 //!   hop that delivered our first copy) from a redundant link.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::wire::PublicKey;
 
@@ -31,32 +36,31 @@ pub(crate) const SLOTS: usize = 128;
 /// Most origins with a tree.
 pub(crate) const ORIGINS: usize = 1024;
 
+/// An origin's tree not used for this long starts again as a copy of the shared tree: it
+/// was copied when the shared tree was younger and denser (a member's first broadcasts
+/// come as it joins), and an origin that sends rarely never brings the duplicates in a row
+/// that would prune it.
+pub(crate) const ORIGIN_IDLE: Duration = Duration::from_secs(2);
+
 /// First hops remembered (for telling a network duplicate from a redundant link).
 pub(crate) const FIRST_MAX: usize = 64;
 
 /// The shared tree's name in prunes: the all-zero key, never an origin.
 pub(crate) const SHARED: PublicKey = PublicKey([0; 32]);
 
-/// One origin's tree at this node.
+/// One tree at this node (the shared tree uses only `lazy`).
 #[derive(Debug, Clone, Copy, Default)]
 struct Masks {
     lazy: u128,
     strike: u128,
 }
 
-/// One origin's tree, as changes to the shared tree: links pruned and links grafted in it.
+/// One origin's tree: its masks (a copy of the shared tree's lazy links at first) and when
+/// it was last used.
 #[derive(Debug, Clone, Copy)]
 struct OriginTree {
-    pruned: u128,
-    grafted: u128,
-    strike: u128,
+    masks: Masks,
     used: Instant,
-}
-
-impl OriginTree {
-    fn lazy(&self, shared: u128) -> u128 {
-        (shared | self.pruned) & !self.grafted
-    }
 }
 
 /// The per-origin eager trees of one group.
@@ -69,6 +73,8 @@ pub(crate) struct Links {
     shared: Masks,
     /// (origin, number, first hop), oldest first.
     first: VecDeque<(PublicKey, u32, PublicKey)>,
+    /// When each slot's link was last grafted, in any tree (indexed by slot).
+    grafted_at: Vec<Option<Instant>>,
 }
 
 impl Links {
@@ -95,7 +101,7 @@ impl Links {
         Some(1u128 << free)
     }
 
-    /// The tree of `origin` (new: the shared tree as it is, unchanged).
+    /// The tree of `origin` (new: a copy of the shared tree's lazy links).
     fn tree(&mut self, origin: PublicKey, now: Instant) -> &mut OriginTree {
         if !self.origins.contains_key(&origin) && self.origins.len() >= ORIGINS {
             let oldest = (self.origins.iter())
@@ -105,12 +111,14 @@ impl Links {
                 self.origins.remove(&k);
             }
         }
+        let lazy = self.shared.lazy;
         let t = self.origins.entry(origin).or_insert(OriginTree {
-            pruned: 0,
-            grafted: 0,
-            strike: 0,
+            masks: Masks { lazy, strike: 0 },
             used: now,
         });
+        if now.saturating_duration_since(t.used) >= ORIGIN_IDLE {
+            t.masks = Masks { lazy, strike: 0 };
+        }
         t.used = now;
         t
     }
@@ -121,8 +129,7 @@ impl Links {
         let Some(b) = self.bit(peer) else {
             return true;
         };
-        let shared = self.shared.lazy;
-        let lazy = self.origins.get(origin).map_or(shared, |t| t.lazy(shared));
+        let lazy = (self.origins.get(origin)).map_or(self.shared.lazy, |t| t.masks.lazy);
         lazy & b == 0
     }
 
@@ -137,20 +144,17 @@ impl Links {
         let Some(b) = self.slot(peer) else {
             return false;
         };
-        if origin == SHARED {
-            self.shared.lazy |= b;
-            self.shared.strike &= !b;
-            return true;
-        }
-        let t = self.tree(origin, now);
-        t.pruned |= b;
-        t.grafted &= !b;
-        t.strike &= !b;
+        let masks = match origin {
+            SHARED => &mut self.shared,
+            _ => &mut self.tree(origin, now).masks,
+        };
+        masks.lazy |= b;
+        masks.strike &= !b;
         true
     }
 
-    /// Turns `peer`'s link eager in `origin`'s tree and in the shared tree (a link that had
-    /// to repair a miss); true if it was lazy in `origin`'s.
+    /// Turns `peer`'s link eager in `origin`'s tree and in the shared tree (a GRAFT, sent or
+    /// answered); true if it was lazy in `origin`'s.
     pub(crate) fn graft(&mut self, origin: PublicKey, peer: &PublicKey, now: Instant) -> bool {
         if let Some(b) = self.bit(peer) {
             self.shared.lazy &= !b;
@@ -160,47 +164,52 @@ impl Links {
 
     /// Turns `peer`'s link eager in `origin`'s tree only; true if it was lazy there.
     pub(crate) fn graft_own(&mut self, origin: PublicKey, peer: &PublicKey, now: Instant) -> bool {
-        let Some(b) = self.bit(peer) else {
+        let Some(&s) = self.index.get(peer) else {
             return false;
         };
-        let shared = self.shared.lazy;
+        let b = 1u128 << s;
         let t = self.tree(origin, now);
-        let was = t.lazy(shared) & b != 0;
-        t.grafted |= b;
-        t.pruned &= !b;
+        let was = t.masks.lazy & b != 0;
+        t.masks.lazy &= !b;
+        let s = usize::from(s);
+        if self.grafted_at.len() <= s {
+            self.grafted_at.resize(s + 1, None);
+        }
+        self.grafted_at[s] = Some(now);
         was
     }
 
-    /// Counts a duplicate of `origin`'s broadcast from `hop`, in that origin's tree and in
-    /// the shared tree; for each, true when it is the second in a row there (no first copy
-    /// between them, of that origin or of any): the link is redundant there. Counts that
-    /// fire start over.
+    /// Counts a duplicate of `origin`'s broadcast from `hop`: (true when it is the second in
+    /// a row in that origin's tree, no first copy from `hop` between them; true at once in
+    /// the shared tree, Plumtree's rule). Counts that fire start over. A link grafted less
+    /// than `hold` ago counts nothing.
     pub(crate) fn duplicate(
         &mut self,
-        origin: PublicKey,
-        hop: PublicKey,
+        (origin, hop): (PublicKey, PublicKey),
         now: Instant,
+        hold: Duration,
     ) -> (bool, bool) {
         let Some(b) = self.slot(hop) else {
             return (false, false);
         };
-        let strike = |m: &mut u128| {
-            let second = *m & b != 0;
-            *m ^= b;
-            second
-        };
-        let shared = strike(&mut self.shared.strike);
+        let s = b.trailing_zeros() as usize;
+        let held = (self.grafted_at.get(s).copied().flatten())
+            .is_some_and(|t| now.saturating_duration_since(t) < hold);
+        if held {
+            return (false, false);
+        }
         let t = self.tree(origin, now);
-        (strike(&mut t.strike), shared)
+        let second = t.masks.strike & b != 0;
+        t.masks.strike ^= b;
+        (second, true)
     }
 
     /// Records that `hop` delivered our first copy of (origin, number): its duplicate
     /// counts in that tree and in the shared tree start over.
     pub(crate) fn first_copy(&mut self, origin: PublicKey, number: u32, hop: PublicKey) {
         if let Some(b) = self.bit(&hop) {
-            self.shared.strike &= !b;
             if let Some(t) = self.origins.get_mut(&origin) {
-                t.strike &= !b;
+                t.masks.strike &= !b;
             }
         }
         if self.first.len() >= FIRST_MAX {
@@ -226,20 +235,23 @@ impl Links {
                     self.index.remove(&k);
                 }
                 freed |= 1u128 << i;
+                if let Some(g) = self.grafted_at.get_mut(i) {
+                    *g = None;
+                }
             }
         }
         if freed != 0 {
             self.shared.lazy &= !freed;
             self.shared.strike &= !freed;
             for t in self.origins.values_mut() {
-                t.pruned &= !freed;
-                t.grafted &= !freed;
-                t.strike &= !freed;
+                t.masks.lazy &= !freed;
+                t.masks.strike &= !freed;
             }
         }
         while self.slots.last().is_some_and(Option::is_none) {
             self.slots.pop();
         }
+        self.grafted_at.truncate(self.slots.len());
     }
 
     /// Origins with a tree, and peers with a slot.
@@ -300,27 +312,65 @@ mod tests {
     }
 
     #[test]
-    fn only_duplicates_in_a_row_prune() {
+    fn a_duplicate_prunes_the_shared_tree_at_once_and_an_origin_s_at_the_second_in_a_row() {
         let now = crate::test_epoch();
+        let hold = Duration::from_secs(1);
         let mut l = Links::default();
         let (o, h) = (key(1), key(100));
-        assert_eq!(l.duplicate(o, h, now), (false, false));
+        assert_eq!(l.duplicate((o, h), now, hold), (false, true));
         l.first_copy(o, 1, h);
-        let fresh = l.duplicate(o, h, now);
+        let fresh = l.duplicate((o, h), now, hold);
         assert_eq!(
             fresh,
-            (false, false),
+            (false, true),
             "a first copy between them starts over"
         );
-        let other = l.duplicate(key(2), h, now);
         assert_eq!(
-            other,
+            l.duplicate((key(2), h), now, hold),
             (false, true),
-            "per origin; any origin in the shared tree"
+            "per origin"
         );
-        assert_eq!(l.duplicate(o, h, now), (true, false));
-        let again = l.duplicate(o, h, now);
+        assert_eq!(l.duplicate((o, h), now, hold), (true, true));
+        let again = l.duplicate((o, h), now, hold);
         assert_eq!(again, (false, true), "counts start over once they fire");
+    }
+
+    #[test]
+    fn a_grafted_link_is_held_against_prunes_for_a_while() {
+        let now = crate::test_epoch();
+        let hold = Duration::from_secs(1);
+        let mut l = Links::default();
+        let (o, h) = (key(1), key(100));
+        l.prune(o, h, now);
+        assert!(l.graft(o, &h, now));
+        let soon = now + Duration::from_millis(999);
+        assert_eq!(l.duplicate((o, h), soon, hold), (false, false), "held");
+        assert_eq!(
+            l.duplicate((o, h), soon, hold),
+            (false, false),
+            "still held"
+        );
+        let later = now + hold;
+        assert_eq!(l.duplicate((o, h), later, hold), (false, true));
+        assert_eq!(l.duplicate((o, h), later, hold), (true, true));
+    }
+
+    #[test]
+    fn an_idle_origin_s_tree_starts_again_from_the_shared_tree() {
+        let now = crate::test_epoch();
+        let mut l = Links::default();
+        let (o, a, b) = (key(1), key(100), key(101));
+        l.touch(o, now);
+        l.prune(SHARED, a, now);
+        assert!(l.is_eager(&o, &a), "a copy taken before the shared prune");
+        l.prune(o, b, now);
+        l.touch(o, now + ORIGIN_IDLE - Duration::from_millis(1));
+        assert!(!l.is_eager(&o, &b) && l.is_eager(&o, &a), "still its own");
+        l.touch(o, now + ORIGIN_IDLE * 2);
+        assert!(
+            !l.is_eager(&o, &a) && l.is_eager(&o, &b),
+            "idle: the shared tree again"
+        );
     }
 
     #[test]
@@ -341,7 +391,7 @@ mod tests {
         for i in 0..ORIGINS as u16 + 10 {
             l.touch(
                 key(10_000 + i),
-                now + std::time::Duration::from_millis(u64::from(i) + 1),
+                now + Duration::from_millis(u64::from(i) + 1),
             );
         }
         assert_eq!(l.sizes(), (ORIGINS, SLOTS));
