@@ -8,8 +8,7 @@
 //! - An active group sends a have summary (id 53) every `have_interval` (jittered ±50 %): a
 //!   Bloom filter, freshly salted, of every id held. It goes to a random relay target among
 //!   those that no broadcast went to or came from since our newest copy arrived (the peers
-//!   likeliest to have missed it), or among all when there are none; every other summary
-//!   (at random) among all.
+//!   likeliest to have missed it), or among all when there are none.
 //! - The summary's span says how far back the filter is complete: `seen_ttl`, or less once
 //!   the ids have had to drop their oldest at `seen_max`.
 //! - A have from a validated peer is answered with the kept broadcasts that its filter does
@@ -216,13 +215,7 @@ impl Group {
             .filter(|(k, _)| !self.recent.in_step(k))
             .copied()
             .collect();
-        // Every other summary (at random) goes to any relay target: a peer that sends us
-        // broadcasts looks in step, yet may hold some we lack (its own, said before we
-        // could take them), and only our summary makes it send them.
-        let pool = match behind.is_empty() || io.rng.random_bool(0.5) {
-            true => &targets,
-            false => &behind,
-        };
+        let pool = if behind.is_empty() { &targets } else { &behind };
         if pool.is_empty() {
             return;
         }
