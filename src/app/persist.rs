@@ -61,7 +61,9 @@ impl Runtime {
             .collect();
         let groups = asked.iter().map(|(g, _, after)| (*g, *after)).collect();
         let Ok(snapshot) = self.handle.persisted(groups).await else {
-            return (Vec::new(), None);
+            // No state read: every group counts as not stored, so the journal is kept.
+            let none = asked.into_iter().map(|(g, record, _)| (g, record, None));
+            return (none.collect(), None);
         };
         let states = (asked.into_iter().zip(snapshot.states))
             .map(|((group, record, _), state)| (group, record, state))
