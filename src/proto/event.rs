@@ -541,6 +541,8 @@ pub struct HistoryStats {
     pub young: u64,
     /// Young entries that had not arrived live within `recent_ttl`: shown as history.
     pub young_late: u64,
+    /// Heal fetches begun: a table peer dropped for silence answered again (§6.13).
+    pub heals: u64,
 }
 
 impl Default for Stats {

@@ -119,6 +119,7 @@ impl Group {
             return Err(DropReason::UnsolicitedSendNodes);
         };
         self.validate(io, sender, from, request.purpose);
+        self.heal_from(io, sender, from);
         if let Purpose::Probe { owed } = request.purpose {
             self.answer(io, sender, from, owed);
         }

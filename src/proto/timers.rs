@@ -18,6 +18,7 @@
 //!   not fit, so parts of the overlay that lost touch merge again.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use super::group::Group;
 use super::io::Io;
@@ -69,14 +70,15 @@ impl Group {
 
     fn upkeep_table(&mut self, io: &mut Io<'_>) {
         let now = io.now;
-        let bad: Vec<PublicKey> = self
+        let bad: Vec<(PublicKey, Instant)> = self
             .table
             .iter()
             .filter(|e| now.saturating_duration_since(e.last_pong) >= io.config.bad_node_timeout)
-            .map(|e| e.key)
+            .map(|e| (e.key, e.last_pong))
             .collect();
-        for key in bad {
+        for (key, heard) in bad {
             self.table.remove(&key);
+            self.note_silent(key, heard);
         }
         let fresh = io.config.bad_node_timeout;
         self.in_links.expire(now, fresh);

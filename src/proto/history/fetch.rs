@@ -19,7 +19,9 @@
 //!    or below its origin's mark, or in its live window) is not taken again.
 //!
 //! It fetches again by itself when its ticks stalled for [`STALL`] (the process was stopped)
-//! or its table emptied and filled again (it was cut off).
+//! or its table emptied and filled again (it was cut off); and, from that peer, when a table
+//! peer it dropped for silence answers again (a heal: the two were cut apart, and each holds
+//! what the other's side said meanwhile).
 
 mod young;
 
@@ -52,6 +54,8 @@ const TRIES: u32 = 3;
 const GAPS_MAX: usize = 64;
 /// Most pages kept waiting for the one before them (a page is at most 16 datagrams).
 const AHEAD_MAX: usize = 16;
+/// Most table peers remembered as dropped for silence (for a heal fetch).
+const SILENT_MAX: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Phase {
@@ -110,6 +114,11 @@ pub(crate) struct Fetch {
     began: Option<Instant>,
     /// Young entries waiting for their live copies; outlive the fetch that found them.
     young: young::Young,
+    /// Table peers dropped for silence, with when we last heard them (at most
+    /// [`SILENT_MAX`]); outlive fetches.
+    silent: Vec<(PublicKey, Instant)>,
+    /// A heal fetch to run next: the peer to read and the window (seconds).
+    heal: Option<((PublicKey, SocketAddr), u32)>,
 }
 
 impl Fetch {
@@ -119,6 +128,8 @@ impl Fetch {
             phase: Phase::Waiting(now),
             began: Some(now),
             young: std::mem::take(&mut self.young),
+            silent: std::mem::take(&mut self.silent),
+            heal: self.heal.take(),
             ..Self::default()
         };
     }
@@ -178,15 +189,17 @@ impl Group {
     }
 
     fn start_main(&mut self, io: &mut Io<'_>) {
-        let Some(server) = self.pick_server(io, None) else {
+        let heal = self.fetch.heal.take();
+        let Some(server) = heal.map(|h| h.0).or_else(|| self.pick_server(io, None)) else {
             return;
         };
         let f = &mut self.fetch;
         f.phase = Phase::Main;
         f.cut_off = false;
-        f.within = match self.history.entries.back() {
-            Some(e) => age_secs(io.now, e.at).saturating_add(OVERLAP),
-            None => u32::MAX,
+        f.within = match (heal, self.history.entries.back()) {
+            (Some((_, within)), _) => within,
+            (None, Some(e)) => age_secs(io.now, e.at).saturating_add(OVERLAP),
+            (None, None) => u32::MAX,
         };
         f.main_server = Some(server.0);
         f.mains = 1;
@@ -473,13 +486,49 @@ impl Group {
             phase: Phase::Done,
             last_tick: self.fetch.last_tick,
             young: std::mem::take(&mut self.fetch.young),
+            silent: std::mem::take(&mut self.fetch.silent),
+            heal: self.fetch.heal.take(),
             ..Fetch::default()
         };
+        if self.fetch.heal.is_some() {
+            self.fetch.restart(io.now);
+        }
         io.emit(Event::HistoryDone {
             group: self.id(),
             messages: shown,
             gaps: u32::try_from(gaps).unwrap_or(u32::MAX),
         });
+    }
+}
+
+impl Group {
+    /// A table peer was dropped for silence; `heard` is when it last answered.
+    pub(crate) fn note_silent(&mut self, key: PublicKey, heard: Instant) {
+        let silent = &mut self.fetch.silent;
+        silent.retain(|(k, _)| *k != key);
+        if silent.len() >= SILENT_MAX {
+            silent.remove(0);
+        }
+        silent.push((key, heard));
+    }
+
+    /// `key` answered us at `addr`: if it is a peer we dropped for silence (the two of us
+    /// were cut apart), read its log for what was said meanwhile (PROTOCOL.md §6.13, "Heal").
+    pub(crate) fn heal_from(&mut self, io: &mut Io<'_>, key: PublicKey, addr: SocketAddr) {
+        let Some(i) = self.fetch.silent.iter().position(|(k, _)| *k == key) else {
+            return;
+        };
+        let (_, heard) = self.fetch.silent.swap_remove(i);
+        let off = self.dialect() != Dialect::Secure || self.history.limits.max_messages == 0;
+        if off || !self.is_joined() {
+            return;
+        }
+        io.stats.history.heals += 1;
+        let within = age_secs(io.now, heard).saturating_add(OVERLAP);
+        self.fetch.heal = Some(((key, addr), within));
+        if self.fetch.phase == Phase::Done {
+            self.fetch.restart(io.now);
+        }
     }
 }
 
