@@ -205,6 +205,11 @@ impl Lane {
 /// ephemeral range (32768 and up on Linux), so that no socket bound to port 0 elsewhere on
 /// the machine takes it while its member is stopped (a restart then could not bind it).
 pub fn free_addr() -> SocketAddr {
+    free_addr_on(std::net::Ipv4Addr::new(127, 0, 0, 2))
+}
+
+/// [`free_addr`] on `ip` (a loopback address of the member's own, as a host of its own).
+pub fn free_addr_on(ip: std::net::Ipv4Addr) -> SocketAddr {
     // Each port once per test process.
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap();
@@ -215,12 +220,12 @@ pub fn free_addr() -> SocketAddr {
         if given.contains(&port) {
             continue;
         }
-        if let Ok(s) = UdpSocket::bind(("127.0.0.2", port)) {
+        if let Ok(s) = UdpSocket::bind((ip, port)) {
             given.push(port);
             return s.local_addr().unwrap();
         }
     }
-    panic!("no free port on 127.0.0.2 in 20000..32000");
+    panic!("no free port on {ip} in 20000..32000");
 }
 
 /// One run of a process: when it started, was READY, and ended (if it did).
@@ -250,9 +255,14 @@ pub struct Member {
 
 impl Member {
     pub fn new(name: &str) -> Self {
+        Self::bound(name, free_addr())
+    }
+
+    /// A member that binds `bind` (see [`free_addr_on`]).
+    pub fn bound(name: &str, bind: SocketAddr) -> Self {
         Self {
             name: name.to_owned(),
-            bind: free_addr(),
+            bind,
             dir: tempfile::tempdir().unwrap(),
             child: None,
             stdin: None,
