@@ -376,11 +376,15 @@ pub enum DropReason {
     DhOverLimit,
     /// A GRAFT naming no broadcast we keep a copy of (PROTOCOL.md §6.12).
     GraftUnknown,
+    /// A join request from a key we do not know while we are joining ourselves: a joiner
+    /// answers strangers only once a member answered it (PROTOCOL.md §6.3), so two joiners
+    /// never make a group of their own.
+    NotJoinedYet,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [Self; 34] = [
+    pub const ALL: [Self; 35] = [
         Self::Malformed,
         Self::UnknownGroup,
         Self::BadKey,
@@ -415,11 +419,12 @@ impl DropReason {
         Self::BadMac,
         Self::DhOverLimit,
         Self::GraftUnknown,
+        Self::NotJoinedYet,
     ];
 
     /// A short snake_case name for logs and metrics.
     pub fn name(self) -> &'static str {
-        const NAMES: [&str; 34] = [
+        const NAMES: [&str; 35] = [
             "malformed",
             "unknown_group",
             "bad_key",
@@ -454,6 +459,7 @@ impl DropReason {
             "bad_mac",
             "dh_over_limit",
             "graft_unknown",
+            "not_joined_yet",
         ];
         NAMES[self as usize]
     }

@@ -41,6 +41,9 @@ pub(crate) struct Group {
     /// The join string's member, kept for re-bootstrapping.
     pub(crate) contact: Option<NodeInfo>,
     pub(crate) joined: bool,
+    /// Strangers who asked us while we were still joining, answered once we are in
+    /// (`handlers.rs`, PROTOCOL.md §6.3).
+    pub(crate) deferred: super::handlers::Deferred,
     /// Our timers: tick, ping, nick, exploration, join retry and deadline.
     pub(crate) schedule: super::schedule::Schedule,
     /// Hop scores and relay buckets (PROTOCOL.md §6.7).
@@ -105,6 +108,7 @@ impl Group {
             topic: None,
             contact: None,
             joined: false,
+            deferred: super::handlers::Deferred::default(),
             schedule: super::schedule::Schedule::new(now, config),
             spam: super::spam::SpamGuard::default(),
             authority: Authority::new(chat_id),
@@ -211,6 +215,11 @@ impl Group {
     /// True once a member answered us (we are in the group).
     pub(crate) fn is_joined(&self) -> bool {
         self.joined
+    }
+
+    /// True while we join through a contact and no member answered us yet.
+    pub(crate) fn still_joining(&self) -> bool {
+        !self.joined && self.contact.is_some()
     }
 
     /// True when we were kicked or banned, or our join failed: the node drops the group.

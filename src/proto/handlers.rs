@@ -69,6 +69,12 @@ impl Group {
         if !self.authorized(&sender) {
             return Err(DropReason::NotInvited);
         }
+        if self.still_joining() && !self.members.contains(&sender) {
+            // Our answer would make a stranger joined through us, and its answer us through
+            // it: two joiners, a group of their own (§6.3). It is asked once we are in.
+            self.deferred.push(sender, from, g.ping_id);
+            return Err(DropReason::NotJoinedYet);
+        }
         // One probe per key at a time; a keep-alive still out to its old address does not
         // hold up a restarted member asking from a new one (PROTOCOL.md §6.9).
         let probing = self.pending.to_key(&sender);
@@ -160,6 +166,7 @@ impl Group {
             io.emit(Event::Joined { group: self.id() });
             self.fetch.restart(now); // history: what was said before now (§6.13)
             self.check_state_synced(io);
+            self.probe_deferred(io);
         }
         let joined_through_us = matches!(why, Purpose::Probe { .. });
         if newly_validated {
@@ -175,6 +182,23 @@ impl Group {
         if is_new && joined_through_us && io.config.announce_new_peers {
             let _ = self.broadcast(io, &PeerMessage::NewPeer(key));
             self.greet_new_peer(io);
+        }
+    }
+
+    /// We are in: the strangers who asked while we were joining are probed now, as a
+    /// get_nodes from them would be (their requests are still pending at them).
+    fn probe_deferred(&mut self, io: &mut Io<'_>) {
+        for (key, addr, owed) in self.deferred.take() {
+            let busy = self.pending.to_key(&key).is_some();
+            if busy || self.is_validated(&key, &addr) || !self.authorized(&key) {
+                continue;
+            }
+            if self.pending.probes() >= io.config.max_probes || !io.limiter.allow(addr.ip(), io.now)
+            {
+                io.stats.count_drop(DropReason::RateLimited);
+                continue;
+            }
+            self.request(io, key, addr, Purpose::Probe { owed });
         }
     }
 
@@ -231,5 +255,31 @@ impl Group {
         if fits && self.pending.to_key(&node.key).is_none() {
             self.request(io, node.key, node.addr, Purpose::Refresh);
         }
+    }
+}
+
+/// Most strangers remembered while we are still joining.
+const DEFERRED_MAX: usize = 16;
+
+/// Strangers whose get_nodes came while we were still joining (at most [`DEFERRED_MAX`],
+/// the latest request of each): probed once a member answered us.
+#[derive(Debug, Default)]
+pub(crate) struct Deferred {
+    asked: Vec<(PublicKey, SocketAddr, [u8; PING_ID_LEN])>,
+}
+
+impl Deferred {
+    /// Remembers `key`'s request; its earlier one, or the oldest when full, is forgotten.
+    pub(crate) fn push(&mut self, key: PublicKey, addr: SocketAddr, ping_id: [u8; PING_ID_LEN]) {
+        self.asked.retain(|(k, _, _)| *k != key);
+        if self.asked.len() >= DEFERRED_MAX {
+            self.asked.remove(0);
+        }
+        self.asked.push((key, addr, ping_id));
+    }
+
+    /// Every request remembered, oldest first; none is left.
+    pub(crate) fn take(&mut self) -> Vec<(PublicKey, SocketAddr, [u8; PING_ID_LEN])> {
+        std::mem::take(&mut self.asked)
     }
 }

@@ -116,7 +116,13 @@ impl Group {
         };
         let target = known.get(i).copied();
         if let Some((key, addr)) = target {
-            if self.pending.to_key(&key).is_none() {
+            // A join request still unanswered (lost, or dropped by a contact that was still
+            // joining itself) does not hold the retry up for request_timeout: ask again with
+            // a new ping id; an answer to either is taken. A probe out to the key is its own
+            // exchange and is left alone.
+            let probing = (self.pending.to_key(&key))
+                .is_some_and(|r| matches!(r.purpose, Purpose::Probe { .. }));
+            if !probing {
                 self.request(io, key, addr, Purpose::Join);
             }
         }
