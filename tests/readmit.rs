@@ -4,6 +4,8 @@
 //! - bob, admitted at one address, asks again from a new one while a keep-alive to the old
 //!   one is still outstanding: the node probes the new address at once, and bob's answer
 //!   from there moves his table entry;
+//! - the same when bob's first datagram from the new address is a history request (his
+//!   fetch after the restart): probed at once, not after the keep-alive's 5 s;
 //! - a copy of bob's get_nodes replayed from a third address only gets a probe that nobody
 //!   there can answer, and a broadcast of bob's relayed by carol moves nothing.
 
@@ -13,7 +15,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use dhtchat::proto::{Dialect, Privacy};
-use dhtchat::wire::{GetNodes, NodeList, Payload, PublicKey, SendNodes};
+use dhtchat::wire::{GetNodes, HistoryRequest, NodeList, Payload, PublicKey, SendNodes};
 use peer::{Fixture, Peer, admit, drain, fixture};
 
 fn bob_addr(f: &Fixture, bob: &PublicKey) -> Option<SocketAddr> {
@@ -71,6 +73,38 @@ fn a_member_asking_from_a_new_address_is_probed_there_at_once_and_moved() {
     // Its owed answer goes to the new address too.
     let out = drain(&mut f.node);
     assert!(out.iter().any(|(a, _)| *a == bob.addr), "{out:?}");
+}
+
+#[test]
+fn a_member_asking_for_history_from_a_new_address_is_probed_there_at_once() {
+    let mut f = fixture(Dialect::Secure, Privacy::Public);
+    let mut bob = Peer::new(1);
+    admit(&mut f, &mut bob);
+    let old = bob.addr;
+    f.now += Duration::from_secs(11);
+    f.node.handle_timeout(f.now);
+    let out = drain(&mut f.node);
+    assert!(
+        probe_to(&mut bob, &out, old).is_some(),
+        "a keep-alive to {old}"
+    );
+
+    bob.addr = SocketAddr::from(([127, 0, 9, 1], 5999));
+    let req = HistoryRequest {
+        request_id: 1,
+        cursor: 0,
+        within: u32::MAX,
+        origin: None,
+        padding: 800,
+    };
+    let ask = bob.packet(f.key, &Payload::HistoryRequest(req));
+    f.node.handle_datagram(f.now, bob.addr, &ask);
+    let out = drain(&mut f.node);
+    let new = bob.addr;
+    assert!(
+        probe_to(&mut bob, &out, new).is_some(),
+        "a probe to the new address while the keep-alive to the old one is out: {out:?}"
+    );
 }
 
 #[test]

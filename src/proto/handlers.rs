@@ -93,10 +93,13 @@ impl Group {
     /// from `from`, where `sender` is not: after we restarted (it is a stored contact) or
     /// forgot it (its quit), the asker may still hold us as a peer. Ask it, as a keep-alive
     /// would: its answer validates it, so its next try is served. Within the probe limits;
-    /// one request per key at a time; a datagram no larger than the one received.
+    /// one request per key and address at a time; a datagram no larger than the one received.
     pub(crate) fn validate_asker(&mut self, io: &mut Io<'_>, sender: PublicKey, from: SocketAddr) {
         let known = self.members.contains(&sender) && self.authorized(&sender);
-        if !known || self.pending.to_key(&sender).is_some() {
+        // A request out to the asker's old address (a keep-alive, 5 s) does not hold up a
+        // restarted asker on a new one, as for a get_nodes.
+        let asking_there = (self.pending.to_key(&sender)).is_some_and(|r| r.addr == from);
+        if !known || asking_there {
             return;
         }
         if self.pending.probes() >= io.config.max_probes || !io.limiter.allow(from.ip(), io.now) {
