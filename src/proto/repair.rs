@@ -27,6 +27,8 @@
 //! - Secure groups only: a 2014 peer cannot read a have, so a legacy group neither sends
 //!   one nor answers one (`wrong_dialect`), PROTOCOL.md §1.2.
 
+mod ids;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -72,10 +74,8 @@ struct Cached {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Recent {
     items: VecDeque<Cached>,
-    seen: VecDeque<(PublicKey, u32, Instant)>,
-    /// Arrival of the newest id dropped at the count cap: the ids are complete only for
-    /// what arrived after it.
-    capped: Option<Instant>,
+    /// The ids, 12 bytes each (`repair/ids.rs`).
+    seen: ids::Ids,
     /// When a broadcast last went to or came from each peer (at most [`EXCHANGED_MAX`]).
     exchanged: HashMap<PublicKey, Instant>,
 }
@@ -96,22 +96,13 @@ impl Recent {
             at: now,
             plain: plain.into_boxed_slice(),
         });
-        if self.seen.len() >= seen_max {
-            self.capped = self.seen.pop_front().map(|(_, _, at)| at);
-        }
-        self.seen.push_back((b.origin, b.number, now));
+        self.seen.push(now, &b.origin, b.number, seen_max);
     }
 
     /// Records only the (origin, number) of `b`, accepted at `now`: our summaries then say we
     /// hold it, but we never re-send it (the id gives way at the cap like any other).
     fn push_id(&mut self, now: Instant, b: &Broadcast<'_>, seen_max: usize) {
-        if seen_max == 0 {
-            return;
-        }
-        if self.seen.len() >= seen_max {
-            self.capped = self.seen.pop_front().map(|(_, _, at)| at);
-        }
-        self.seen.push_back((b.origin, b.number, now));
+        self.seen.push(now, &b.origin, b.number, seen_max);
     }
 
     /// Forgets copies `ttl` old and ids `seen_ttl` old.
@@ -120,15 +111,12 @@ impl Recent {
         while self.items.front().is_some_and(|c| old(c.at, ttl)) {
             self.items.pop_front();
         }
-        while self.seen.front().is_some_and(|s| old(s.2, seen_ttl)) {
-            self.seen.pop_front();
-        }
+        self.seen.expire(now, seen_ttl);
     }
 
     /// How far back (from `now`) the ids hold everything that arrived, at most `seen_ttl`.
     fn span(&self, now: Instant, seen_ttl: Duration) -> Duration {
-        let since = |t: Instant| now.saturating_duration_since(t);
-        self.capped.map_or(seen_ttl, |t| since(t).min(seen_ttl))
+        self.seen.span(now, seen_ttl)
     }
 
     /// True while the newest copy is younger than `active`: the group sends summaries.
@@ -333,9 +321,7 @@ impl Group {
         let salt = io.rng.random();
         let seen = &self.recent.seen;
         let mut bloom = BloomBuilder::new(seen.len(), BITS_PER_ITEM, HASHES, salt);
-        for (origin, number, _) in seen {
-            bloom.insert(origin, *number);
-        }
+        seen.keys().for_each(|key| bloom.insert_key(key));
         let span = self.recent.span(io.now, io.config.seen_ttl).as_millis();
         let span = u16::try_from(span).unwrap_or(u16::MAX);
         io.stats.summaries += 1;
