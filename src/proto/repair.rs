@@ -27,6 +27,7 @@
 //! - Secure groups only: a 2014 peer cannot read a have, so a legacy group neither sends
 //!   one nor answers one (`wrong_dialect`), PROTOCOL.md §1.2.
 
+mod copies;
 mod ids;
 
 use std::collections::{HashMap, VecDeque};
@@ -58,13 +59,14 @@ const EXCHANGED_MAX: usize = 512;
 const BITS_PER_ITEM: usize = 10;
 const HASHES: u8 = 5;
 
-/// One relayed broadcast, as sent: the plaintext `[inner id][data]`.
+/// One relayed broadcast, as sent: the plaintext `[inner id][data]`; `None` once the
+/// history log holds it (`repair/copies.rs`).
 #[derive(Debug, Clone)]
 struct Cached {
     origin: PublicKey,
     number: u32,
     at: Instant,
-    plain: Box<[u8]>,
+    plain: Option<Box<[u8]>>,
 }
 
 /// The broadcasts a group relayed recently, oldest first: whole copies for `recent_ttl`
@@ -74,7 +76,7 @@ struct Cached {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Recent {
     items: VecDeque<Cached>,
-    /// The ids, 12 bytes each (`repair/ids.rs`).
+    /// The ids, 16 bytes each (`repair/ids.rs`).
     seen: ids::Ids,
     /// When a broadcast last went to or came from each peer (at most [`EXCHANGED_MAX`]).
     exchanged: HashMap<PublicKey, Instant>,
@@ -94,7 +96,7 @@ impl Recent {
             origin: b.origin,
             number: b.number,
             at: now,
-            plain: plain.into_boxed_slice(),
+            plain: Some(plain.into_boxed_slice()),
         });
         self.seen.push(now, &b.origin, b.number, seen_max);
     }
@@ -292,7 +294,10 @@ impl Group {
         i: usize,
     ) -> bool {
         let burst = io.config.reply_burst;
-        let bytes = DATAGRAM_OVERHEAD + self.recent.items[i].plain.len();
+        let Some(plain) = self.kept_copy(i) else {
+            return false;
+        };
+        let bytes = DATAGRAM_OVERHEAD + plain.len();
         let room = self.members.reply_room(&hop, burst).unwrap_or(0);
         if room < u32::try_from(bytes).unwrap_or(u32::MAX) {
             io.stats.repairs_withheld += 1;
@@ -301,7 +306,7 @@ impl Group {
         if !self.repair.take(io.now, io.config.repair_rate) {
             return false;
         }
-        let Ok(payload) = Payload::decode(&self.recent.items[i].plain) else {
+        let Ok(payload) = Payload::decode(&plain) else {
             return false;
         };
         send_as(io, Kind::Repair, self.identity(), (&hop, to), &payload);

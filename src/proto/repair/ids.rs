@@ -1,46 +1,31 @@
-//! The ids repair's summaries announce (PROTOCOL.md §6.11), in 12 bytes each.
+//! The ids repair's summaries announce (PROTOCOL.md §6.11), in 16 bytes each.
 //!
 //! A have filter hashes an item (origin, number) only through its 64-bit [`item_key`]
 //! (`w0 ⊕ w1 ⊕ w2 ⊕ w3 ⊕ number`, PROTOCOL.md §3.5, salted afterwards), so keeping that key
 //! instead of the 36-byte pair builds bit for bit the same filter for every salt: the
 //! summaries on the wire do not change, and no item is lost or added. Two items with equal
-//! keys are one to the filter with or without this store (see the appendix of
-//! PROTOCOL.md §6.11 on collisions); this store adds none. The arrival time is kept as
-//! milliseconds after `base`, rounded up, so an id is kept at most 1 ms longer than its ttl
-//! and the span it backs is at most 1 ms shorter: a summary never claims less than it did.
-//! Bounded by count (the caller's `max`) and age (`expire`).
+//! keys are one to the filter with or without this store; this store adds no collision.
+//! The arrival time is kept exactly, as nanoseconds after the first arrival (`u64`: 584
+//! years), so expiry and span are those of whole instants. Bounded by count (the caller's
+//! `max`) and age (`expire`).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::wire::{PublicKey, item_key};
 
-/// Stamps are rebased once `now` is this many milliseconds past the base (≈ 24.9 days).
-const REBASE_MS: u64 = 1 << 31;
-
-/// A rebase puts the base this far before `now` (≈ 12.4 days): older stamps are clamped to
-/// it, so they still look far older than any ttl.
-const KEEP_MS: u64 = 1 << 30;
-
-/// One id: its filter key as two halves (the struct stays at 4-byte alignment, 12 bytes) and
-/// its arrival in milliseconds after [`Ids::base`], rounded up.
+/// One id: its filter key and its arrival in nanoseconds after [`Ids::base`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Id {
-    key: [u32; 2],
-    at: u32,
-}
-
-impl Id {
-    fn key(&self) -> u64 {
-        u64::from(self.key[0]) | (u64::from(self.key[1]) << 32)
-    }
+    key: u64,
+    at: u64,
 }
 
 /// The recent ids, oldest first.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Ids {
     items: VecDeque<Id>,
-    /// The stamps' origin: the first arrival's time (moved forward by a rebase).
+    /// The stamps' origin: the first arrival's time.
     base: Option<Instant>,
     /// Arrival of the newest id dropped at the count cap: the ids are complete only for what
     /// arrived after it.
@@ -67,7 +52,6 @@ impl Ids {
             self.capped = self.instant(gone.at);
         }
         let key = item_key(origin, number);
-        let key = [key as u32, (key >> 32) as u32];
         self.items.push_back(Id { key, at });
     }
 
@@ -89,46 +73,20 @@ impl Ids {
 
     /// The filter keys, oldest first.
     pub(crate) fn keys(&self) -> impl Iterator<Item = u64> + '_ {
-        self.items.iter().map(Id::key)
+        self.items.iter().map(|id| id.key)
     }
 
-    /// The stamp of `now`: milliseconds after the base, rounded up; rebases first when
-    /// `now` is [`REBASE_MS`] past it. A `now` before the base (the node's clock does not go
-    /// back) stamps 0.
-    fn stamp(&mut self, now: Instant) -> u32 {
+    /// The stamp of `now`: nanoseconds after the base (the first arrival). A `now` before
+    /// the base (the node's clock does not go back) stamps 0.
+    fn stamp(&mut self, now: Instant) -> u64 {
         let base = *self.base.get_or_insert(now);
-        if millis_ceil(now.saturating_duration_since(base)) >= REBASE_MS {
-            self.rebase(now);
-        }
-        let base = self.base.unwrap_or(now);
-        u32::try_from(millis_ceil(now.saturating_duration_since(base))).unwrap_or(u32::MAX)
-    }
-
-    /// Moves the base to [`KEEP_MS`] before `now`; older stamps are clamped to it.
-    fn rebase(&mut self, now: Instant) {
-        let Some(old) = self.base else {
-            return;
-        };
-        let new = now
-            .checked_sub(Duration::from_millis(KEEP_MS))
-            .unwrap_or(old)
-            .max(old);
-        let shift = millis_ceil(new.saturating_duration_since(old));
-        for id in &mut self.items {
-            id.at = u32::try_from(u64::from(id.at).saturating_sub(shift)).unwrap_or(0);
-        }
-        self.base = Some(old + Duration::from_millis(shift));
+        u64::try_from(now.saturating_duration_since(base).as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// The time stamp `at` stands for (`None` before the first push).
-    fn instant(&self, at: u32) -> Option<Instant> {
-        Some(self.base? + Duration::from_millis(u64::from(at)))
+    fn instant(&self, at: u64) -> Option<Instant> {
+        self.base?.checked_add(Duration::from_nanos(at))
     }
-}
-
-/// Whole milliseconds of `d`, rounded up.
-fn millis_ceil(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
