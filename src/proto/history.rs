@@ -132,7 +132,10 @@ impl Group {
         if self.history.holds(&b.origin, b.number) {
             return false;
         }
-        self.history.push(io.now, Duration::ZERO, b);
+        if self.history.push(io.now, Duration::ZERO, b) {
+            // Repair reads its copy of it from the log from now on.
+            self.share_copy(io, b);
+        }
         true
     }
 

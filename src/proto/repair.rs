@@ -27,6 +27,9 @@
 //! - Secure groups only: a 2014 peer cannot read a have, so a legacy group neither sends
 //!   one nor answers one (`wrong_dialect`), PROTOCOL.md §1.2.
 
+mod copies;
+mod ids;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -56,13 +59,14 @@ const EXCHANGED_MAX: usize = 512;
 const BITS_PER_ITEM: usize = 10;
 const HASHES: u8 = 5;
 
-/// One relayed broadcast, as sent: the plaintext `[inner id][data]`.
+/// One relayed broadcast, as sent: the plaintext `[inner id][data]`; `None` once the
+/// history log holds it (`repair/copies.rs`).
 #[derive(Debug, Clone)]
 struct Cached {
     origin: PublicKey,
     number: u32,
     at: Instant,
-    plain: Box<[u8]>,
+    plain: Option<Box<[u8]>>,
 }
 
 /// The broadcasts a group relayed recently, oldest first: whole copies for `recent_ttl`
@@ -72,10 +76,8 @@ struct Cached {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Recent {
     items: VecDeque<Cached>,
-    seen: VecDeque<(PublicKey, u32, Instant)>,
-    /// Arrival of the newest id dropped at the count cap: the ids are complete only for
-    /// what arrived after it.
-    capped: Option<Instant>,
+    /// The ids, 16 bytes each (`repair/ids.rs`).
+    seen: ids::Ids,
     /// When a broadcast last went to or came from each peer (at most [`EXCHANGED_MAX`]).
     exchanged: HashMap<PublicKey, Instant>,
 }
@@ -94,24 +96,15 @@ impl Recent {
             origin: b.origin,
             number: b.number,
             at: now,
-            plain: plain.into_boxed_slice(),
+            plain: Some(plain.into_boxed_slice()),
         });
-        if self.seen.len() >= seen_max {
-            self.capped = self.seen.pop_front().map(|(_, _, at)| at);
-        }
-        self.seen.push_back((b.origin, b.number, now));
+        self.seen.push(now, &b.origin, b.number, seen_max);
     }
 
     /// Records only the (origin, number) of `b`, accepted at `now`: our summaries then say we
     /// hold it, but we never re-send it (the id gives way at the cap like any other).
     fn push_id(&mut self, now: Instant, b: &Broadcast<'_>, seen_max: usize) {
-        if seen_max == 0 {
-            return;
-        }
-        if self.seen.len() >= seen_max {
-            self.capped = self.seen.pop_front().map(|(_, _, at)| at);
-        }
-        self.seen.push_back((b.origin, b.number, now));
+        self.seen.push(now, &b.origin, b.number, seen_max);
     }
 
     /// Forgets copies `ttl` old and ids `seen_ttl` old.
@@ -120,15 +113,12 @@ impl Recent {
         while self.items.front().is_some_and(|c| old(c.at, ttl)) {
             self.items.pop_front();
         }
-        while self.seen.front().is_some_and(|s| old(s.2, seen_ttl)) {
-            self.seen.pop_front();
-        }
+        self.seen.expire(now, seen_ttl);
     }
 
     /// How far back (from `now`) the ids hold everything that arrived, at most `seen_ttl`.
     fn span(&self, now: Instant, seen_ttl: Duration) -> Duration {
-        let since = |t: Instant| now.saturating_duration_since(t);
-        self.capped.map_or(seen_ttl, |t| since(t).min(seen_ttl))
+        self.seen.span(now, seen_ttl)
     }
 
     /// True while the newest copy is younger than `active`: the group sends summaries.
@@ -304,7 +294,10 @@ impl Group {
         i: usize,
     ) -> bool {
         let burst = io.config.reply_burst;
-        let bytes = DATAGRAM_OVERHEAD + self.recent.items[i].plain.len();
+        let Some(plain) = self.kept_copy(i) else {
+            return false;
+        };
+        let bytes = DATAGRAM_OVERHEAD + plain.len();
         let room = self.members.reply_room(&hop, burst).unwrap_or(0);
         if room < u32::try_from(bytes).unwrap_or(u32::MAX) {
             io.stats.repairs_withheld += 1;
@@ -313,7 +306,7 @@ impl Group {
         if !self.repair.take(io.now, io.config.repair_rate) {
             return false;
         }
-        let Ok(payload) = Payload::decode(&self.recent.items[i].plain) else {
+        let Ok(payload) = Payload::decode(&plain) else {
             return false;
         };
         send_as(io, Kind::Repair, self.identity(), (&hop, to), &payload);
@@ -333,9 +326,7 @@ impl Group {
         let salt = io.rng.random();
         let seen = &self.recent.seen;
         let mut bloom = BloomBuilder::new(seen.len(), BITS_PER_ITEM, HASHES, salt);
-        for (origin, number, _) in seen {
-            bloom.insert(origin, *number);
-        }
+        seen.keys().for_each(|key| bloom.insert_key(key));
         let span = self.recent.span(io.now, io.config.seen_ttl).as_millis();
         let span = u16::try_from(span).unwrap_or(u16::MAX);
         io.stats.summaries += 1;

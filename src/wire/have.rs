@@ -93,7 +93,7 @@ impl<'a> Have<'a> {
     pub fn holds(&self, origin: &PublicKey, number: u32) -> bool {
         let bits = self.filter.len() as u64 * 8;
         bits > 0
-            && positions(self.salt, self.hashes, bits, origin, number)
+            && positions(self.salt, self.hashes, bits, item_key(origin, number))
                 .all(|i| self.filter[(i / 8) as usize] & (1 << (i % 8)) != 0)
     }
 
@@ -133,11 +133,16 @@ impl BloomBuilder {
 
     /// Adds (origin, number).
     pub fn insert(&mut self, origin: &PublicKey, number: u32) {
+        self.insert_key(item_key(origin, number));
+    }
+
+    /// Adds the item whose [`item_key`] is `key`: the same bits as [`Self::insert`].
+    pub fn insert_key(&mut self, key: u64) {
         let bits = self.filter.len() as u64 * 8;
         if bits == 0 {
             return;
         }
-        for i in positions(self.salt, self.hashes, bits, origin, number) {
+        for i in positions(self.salt, self.hashes, bits, key) {
             self.filter[(i / 8) as usize] |= 1 << (i % 8);
         }
     }
@@ -154,21 +159,22 @@ impl BloomBuilder {
     }
 }
 
-/// The k bit positions of (origin, number) in a filter of `bits` bits (`bits` > 0).
-fn positions(
-    salt: u64,
-    hashes: u8,
-    bits: u64,
-    origin: &PublicKey,
-    number: u32,
-) -> impl Iterator<Item = u64> {
-    let mut x = salt ^ u64::from(number);
+/// The 64 bits of (origin, number) that every salt's bit positions derive from:
+/// `w0 ⊕ w1 ⊕ w2 ⊕ w3 ⊕ number` (the module docs' `x` before the salt), so a set of these
+/// keys builds the same filter as the items themselves.
+pub fn item_key(origin: &PublicKey, number: u32) -> u64 {
+    let mut x = u64::from(number);
     for word in origin.as_bytes().chunks_exact(8) {
         let mut w = [0; 8];
         w.copy_from_slice(word);
         x ^= u64::from_le_bytes(w);
     }
-    let h1 = mix(x);
+    x
+}
+
+/// The k bit positions of the item `key` in a filter of `bits` bits (`bits` > 0).
+fn positions(salt: u64, hashes: u8, bits: u64, key: u64) -> impl Iterator<Item = u64> {
+    let h1 = mix(salt ^ key);
     let h2 = mix(h1) | 1;
     (0..u64::from(hashes)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
 }

@@ -33,7 +33,7 @@ pub use broadcast::{Broadcast, SignatureTrailer};
 pub use digest::FactDigest;
 pub use envelope::Envelope;
 pub use fact::{Fact, FactKind, FactList, FactValue, HistoryVisibility, Role, VoiceLevel};
-pub use have::{BloomBuilder, Have, MAX_FILTER_LEN, MAX_HASHES};
+pub use have::{BloomBuilder, Have, MAX_FILTER_LEN, MAX_HASHES, item_key};
 pub use history::{HistoryEntry, HistoryPage, HistoryRequest};
 pub use lazy::{LAZY_ID_LEN, Lazy, LazyKind, MAX_LAZY_IDS};
 pub use message::{Ban, BanAction, MessageId, PeerMessage, Status, Topic};

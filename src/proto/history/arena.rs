@@ -20,6 +20,12 @@ pub(super) const PAGE: usize = 8 * 1024;
 /// Flag in [`Meta::len`]: the record carries its own signer (not its slot's).
 const OWN_SIGNER: u16 = 0x8000;
 
+/// Flag in [`Meta::len`]: repair reads its copy of this entry from here (`Log::share`).
+const SHARED: u16 = 0x4000;
+
+/// The length bits of [`Meta::len`] (a record is at most [`PAGE`] bytes).
+const LEN: u16 = 0x3FFF;
+
 /// One entry's place and facts, in the ring.
 #[derive(Debug, Clone, Copy)]
 struct Meta {
@@ -30,7 +36,7 @@ struct Meta {
     /// The page's number (its index plus `Arena::first_page`, wrapping).
     page: u32,
     off: u16,
-    /// The record's length, with [`OWN_SIGNER`].
+    /// The record's length, with [`OWN_SIGNER`] and [`SHARED`].
     len: u16,
     /// When it was stored: nanoseconds from `Arena::base`, `i64` little-endian (keeps the
     /// struct at 4-byte alignment, 28 bytes).
@@ -151,7 +157,7 @@ impl Arena {
         let page = self
             .pages
             .get(m.page.wrapping_sub(self.first_page) as usize)?;
-        let len = usize::from(m.len & !OWN_SIGNER);
+        let len = usize::from(m.len & LEN);
         let rec = page.get(usize::from(m.off)..usize::from(m.off) + len)?;
         let (head, signature) = rec.split_at_checked(len.checked_sub(SIGNATURE_LEN)?)?;
         let (head, signer) = match m.len & OWN_SIGNER != 0 {
@@ -215,11 +221,21 @@ impl Arena {
         true
     }
 
+    /// Marks entry `i` as the copy repair reads (`Log::share`); false if there is none.
+    pub(crate) fn mark_shared(&mut self, i: usize) -> bool {
+        self.metas.get_mut(i).map(|m| m.len |= SHARED).is_some()
+    }
+
+    /// True if entry `i` is marked by [`Self::mark_shared`].
+    pub(crate) fn is_shared(&self, i: usize) -> bool {
+        self.metas.get(i).is_some_and(|m| m.len & SHARED != 0)
+    }
+
     /// Drops the oldest entry; returns its origin and number.
     pub(crate) fn pop_front(&mut self) -> Option<(PublicKey, u32)> {
         let m = self.metas.pop_front()?;
         let own = m.len & OWN_SIGNER != 0;
-        self.bytes -= plain_len(usize::from(m.len & !OWN_SIGNER), own);
+        self.bytes -= plain_len(usize::from(m.len & LEN), own);
         let slot = &mut self.slots[m.slot as usize];
         let key = slot.key;
         let i = slot.index.partition_point(|(n, _)| *n < m.number);

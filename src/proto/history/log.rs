@@ -2,6 +2,11 @@
 //! stored them, each with a log position (`seq`, the cursor of the wire), bounded by
 //! [`HistoryLimits`] (count, age, bytes); the admissions for visibility `joined`; the
 //! evictions the store has yet to delete; the numbers shown before a restart.
+//!
+//! Repair's copy of a text message it kept is read from here (`share`, `copy`) rather than
+//! held twice. Should the limits drop such an entry while repair may still re-send it
+//! (younger than repair's ttl), its plaintext is moved to a small list of rescued copies,
+//! bounded by repair's own count and ttl, so a shared copy is never lost early.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -36,6 +41,20 @@ pub(crate) struct Log {
     /// Numbers shown since the last store before a restart (the marks journal, §6.9), at most
     /// [`SHOWN_MAX`]: a fetch does not show them again.
     shown: HashSet<(PublicKey, u32)>,
+    /// Repair's ttl and count of copies (`share`): how long and how many shared entries
+    /// that the limits drop are rescued.
+    young: (Duration, usize),
+    /// Shared entries the limits dropped while younger than `young.0`, oldest first.
+    rescued: VecDeque<Rescued>,
+}
+
+/// A shared entry the limits dropped early: its plaintext (`[51][broadcast]`).
+#[derive(Debug)]
+struct Rescued {
+    origin: PublicKey,
+    number: u32,
+    at: Instant,
+    plain: Box<[u8]>,
 }
 
 impl Log {
@@ -48,6 +67,8 @@ impl Log {
             evicted: VecDeque::new(),
             evictions: 0,
             shown: HashSet::new(),
+            young: (Duration::ZERO, 0),
+            rescued: VecDeque::new(),
         }
     }
 
@@ -105,11 +126,18 @@ impl Log {
     /// Drops the oldest entries beyond the count and byte limits, and those past the age.
     pub(crate) fn trim(&mut self, now: Instant) {
         let max_age = self.limits.max_age;
+        let ttl = self.young.0;
+        while (self.rescued.front()).is_some_and(|r| now.saturating_duration_since(r.at) >= ttl) {
+            self.rescued.pop_front();
+        }
         while let Some(front) = self.entries.get(0) {
             let over = self.entries.len() > self.limits.max_messages
                 || self.entries.bytes() > self.limits.max_bytes;
             if !over && now.saturating_duration_since(front.at) < max_age {
                 break;
+            }
+            if self.entries.is_shared(0) && now.saturating_duration_since(front.at) < ttl {
+                self.rescue_front(front);
             }
             let Some(gone) = self.entries.pop_front() else {
                 break;
@@ -120,6 +148,60 @@ impl Log {
             }
             self.evicted.push_back(gone);
         }
+    }
+
+    /// Repair reads its copy of (origin, number) from here from now on (it keeps a copy for
+    /// `young`: its ttl and count); false if the entry is not held (repair keeps its own).
+    pub(crate) fn share(
+        &mut self,
+        origin: &PublicKey,
+        number: u32,
+        young: (Duration, usize),
+    ) -> bool {
+        let Some(seq) = self.entries.find(origin, number) else {
+            return false;
+        };
+        self.young = young;
+        young.1 > 0 && self.entries.mark_shared(self.entries.first_from(seq))
+    }
+
+    /// The plaintext (`[51][broadcast]`) of (origin, number), held or rescued.
+    pub(crate) fn copy(&self, origin: &PublicKey, number: u32) -> Option<Vec<u8>> {
+        if let Some(seq) = self.entries.find(origin, number) {
+            let mut plain = Vec::new();
+            let b = self.entries.broadcast(self.entries.first_from(seq))?;
+            Payload::Broadcast(b).encode(&mut plain).ok()?;
+            return Some(plain);
+        }
+        (self.rescued.iter())
+            .find(|r| r.number == number && r.origin == *origin)
+            .map(|r| r.plain.to_vec())
+    }
+
+    /// Shared copies rescued now (tests).
+    #[cfg(test)]
+    pub(crate) fn rescued(&self) -> usize {
+        self.rescued.len()
+    }
+
+    /// Keeps the plaintext of the oldest entry (`front`, shared) that the limits drop now.
+    fn rescue_front(&mut self, front: Entry) {
+        let mut plain = Vec::new();
+        let Some(b) = self.entries.broadcast(0) else {
+            return;
+        };
+        if Payload::Broadcast(b).encode(&mut plain).is_err() || self.young.1 == 0 {
+            return;
+        }
+        while self.rescued.len() >= self.young.1 {
+            self.rescued.pop_front();
+        }
+        self.rescued.push_back(Rescued {
+            origin: front.origin,
+            number: front.number,
+            at: front.at,
+            plain: plain.into_boxed_slice(),
+        });
     }
 
     /// Records that `key` became a member now: with visibility `joined` it is served only
@@ -215,3 +297,6 @@ impl Log {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;
