@@ -227,9 +227,7 @@ impl SignerKey {
         let mut buf = [0u8; MAX_SIGNING_INPUT];
         let input = signing_input(chat_id, b, &mut buf).ok_or(VerifyError::BadSignature)?;
         let sig = Signature::from_bytes(&trailer.signature);
-        self.key
-            .verify_strict(input, &sig)
-            .map_err(|_| VerifyError::BadSignature)
+        strict::verify_strict(&self.key, input, &sig).map_err(|_| VerifyError::BadSignature)
     }
 }
 
@@ -561,6 +559,7 @@ pub fn open_datagram<'s>(
 }
 
 mod mac;
+pub(crate) mod strict;
 pub use mac::{
     COOKIE_LEN, COOKIE_REPLY_ID, COOKIE_REPLY_LEN, MAC1_COVERS, MAC1_LEN, MAC2_COVERS, Mac1Key,
     NONCE_RANDOM_LEN, check_mac1, check_mac2, cookie, cookie_reply_receiver, mac1, mac1_key,
