@@ -210,7 +210,7 @@ impl Config {
             tick: Duration::from_secs(1),
             max_in_links: 32,
             relay_fanout: 6,
-            eager_tree: false,
+            eager_tree: true,
             ihave_interval: Duration::from_millis(100),
             lazy_fanout: 1,
             graft_timeout: Duration::from_millis(20),
