@@ -165,11 +165,7 @@ impl Group {
             self.send_fact_sync(io, key, addr);
             if fresh && joined_through_us {
                 self.send_join_summary(io, key, addr);
-                // A joiner some member announced (new_peer) has had its sync from that
-                // member (PROTOCOL.md §6.5): the rest send one only as spares.
-                if self.syncs_joiner(&key, is_new) {
-                    self.send_name_sync(io, key, addr);
-                }
+                self.send_name_sync(io, key, addr);
             }
         } else if back {
             // Validated before, then out of our table (a healed partition): compare facts.

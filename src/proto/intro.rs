@@ -30,11 +30,6 @@ use crate::wire::{Broadcast, MessageId, Payload, PublicKey};
 /// a newer broadcast of that origin reached the joiner first.
 pub(crate) const SYNC_SPAN: u32 = 1000;
 
-/// Besides the member that announces a joiner (new_peer), this many members closest to the
-/// joiner by XOR distance, among those we know, sync it too (PROTOCOL.md §6.5): spares for a
-/// lost datagram of the announcer's sync.
-pub(crate) const SYNC_SPARES: usize = 2;
-
 /// Legacy groups: after a nick broadcast the next is due this far away, i.e. only when a new
 /// member appears (the 2014 code has no periodic nick).
 pub(crate) const LEGACY_NAME_IDLE: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -106,21 +101,6 @@ impl Group {
         } else {
             self.members.keep_intro(b);
         }
-    }
-
-    /// Whether a fresh joiner `to` that validated through our probe gets a name sync from
-    /// us: if we had not heard of it (`unheard`: no new_peer announced it, so we announce
-    /// it), or if we are one of the [`SYNC_SPARES`] live members closest to it that we know
-    /// (ourselves included). A member that heard the announcement knows the announcer sent
-    /// one; the spares cover its lost datagrams.
-    pub(crate) fn syncs_joiner(&self, to: &PublicKey, unheard: bool) -> bool {
-        use super::dht::distance;
-        let ours = distance(&self.own(), to);
-        let closer = (self.members.live())
-            .filter(|(k, _)| *k != to && distance(k, to) < ours)
-            .take(SYNC_SPARES)
-            .count();
-        unheard || closer < SYNC_SPARES
     }
 
     /// Sends a fresh joiner `to` at `addr` the kept name and status broadcasts (secure
