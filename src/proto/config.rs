@@ -66,8 +66,8 @@ pub struct Config {
     pub relay_fanout: usize,
     /// Secure groups relay along the eager tree (PROTOCOL.md §6.12) instead of the random
     /// `relay_fanout` draw: full copies to every relay target eager in the origin's tree,
-    /// IHAVEs and GRAFTs for the rest. Default false: with it on, tests/flood.rs graylists an
-    /// honest relay, tests/scale.rs at 2,000 nodes misses deliveries (benches/README.md).
+    /// IHAVEs and GRAFTs for the rest. Default true; false relays secure groups like legacy
+    /// ones (a random draw of `relay_fanout`). Legacy groups never use the tree.
     pub eager_tree: bool,
     /// Eager tree, lazy half (PROTOCOL.md §6.12): the ids of what a node accepted or sent
     /// are batched this long before an IHAVE announces them. Default 100 ms.

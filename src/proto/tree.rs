@@ -175,7 +175,10 @@ impl Group {
         let quiet = |links: &Links, o: &PublicKey| hop == b.origin && !links.is_eager(o, &hop);
         let trees = [(own, b.origin), (shared, links::SHARED)];
         for (_, origin) in trees.into_iter().filter(|t| t.0) {
-            let quiet = quiet(&self.tree.links, &origin);
+            // The shared tree's prune goes once, when the link turns lazy there: a lost one
+            // is made up by the origin's own (every second duplicate in a row).
+            let again = origin == links::SHARED && !self.tree.links.is_eager(&origin, &hop);
+            let quiet = quiet(&self.tree.links, &origin) || again;
             let pruned = self.tree.links.prune(origin, hop, io.now);
             if pruned && !quiet && self.is_validated(&hop, &from) {
                 io.stats.prunes += 1;
