@@ -116,7 +116,10 @@ fn pushing_to_all() -> impl FnMut(&mut Config) {
 #[test]
 fn a_flooding_member_is_held_to_its_bucket_and_graylisted_while_honest_chat_flows() {
     let mut sim = converged(91, pushing_to_all());
-    assert!(sim.config(0).eager_tree, "the honest nodes run the tree (the default)");
+    assert!(
+        sim.config(0).eager_tree,
+        "the honest nodes run the tree (the default)"
+    );
     flood_and_check(&mut sim, true);
 }
 

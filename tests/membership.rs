@@ -414,7 +414,10 @@ fn a_joiner_knows_every_nick_status_and_role_within_2s_of_joining() {
     assert!((1..=8).contains(&on_tree), "{on_tree} on the tree");
     assert!((1..=3).contains(&off_tree), "{off_tree} off the tree");
     let most = (0..8).map(|i| sim.nodes[i].node.stats().name_syncs).max();
-    assert!(most <= Some(2 * 8), "one sync per sender, two copies a member: {most:?}");
+    assert!(
+        most <= Some(2 * 8),
+        "one sync per sender, two copies a member: {most:?}"
+    );
 }
 
 #[test]
