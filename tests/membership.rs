@@ -383,7 +383,7 @@ fn roster(
 #[test]
 fn a_joiner_knows_every_nick_status_and_role_within_2s_of_joining() {
     use dhtchat::wire::{Role, Status};
-    let (sim, _) = join_a_named_group(41, 8, Dialect::Secure, |_| {});
+    let (sim, _) = join_a_named_group(41, 8, Dialect::Secure, |c| c.eager_tree = true);
     let got = roster(&sim, 8);
     assert_eq!(got.len(), 8, "{got:?}");
     for i in 0..8 {
@@ -401,7 +401,8 @@ fn a_joiner_knows_every_nick_status_and_role_within_2s_of_joining() {
     // Only the member it joined through, and any other that validated it through a probe
     // before any broadcast of it arrived, sent it. Along the eager tree (the default) the
     // joiner's name takes more hops than its probes of the members it learns of, so every
-    // member may (PROTOCOL.md Appendix A.4); with the random relay it outruns them.
+    // member may (PROTOCOL.md Appendix A.4); with the random relay (the default) it
+    // outruns them.
     let senders = |sim: &Sim| {
         (0..8)
             .filter(|&i| sim.nodes[i].node.stats().name_syncs > 0)

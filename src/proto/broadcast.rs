@@ -100,17 +100,13 @@ impl Group {
             return Err(DropReason::Silenced);
         }
         io.stats.delivered += 1;
-        // A new member's name, the first broadcast we hear of it (PROTOCOL.md §6.12).
-        let new_origin = self.uses_tree(io)
-            && b.message_id == crate::wire::MessageId::Name as u8
-            && !self.tree.links.has_tree(&b.origin);
         self.tree_first_copy(io, hop, b);
         // Relayed before it is applied, so a ban or kick still reaches its target. Before we
         // are joined there is no one to relay to, and what arrives is old (the fact and name
         // syncs): only its id is kept for repair, never the copy.
         let one_peer = matches!(msg, PeerMessage::FactSync(_) | PeerMessage::FactDigest(_));
         if !one_peer && self.is_joined() {
-            self.relay(io, (hop, new_origin), b);
+            self.relay(io, hop, b);
             self.remember(io, b);
         } else if !one_peer {
             self.remember_id(io, b);
@@ -353,12 +349,11 @@ impl Group {
     /// Re-sends an accepted broadcast, unchanged, never to `hop` or the origin: along the
     /// eager tree to every eager relay target (PROTOCOL.md §6.12), or, in a legacy group, to
     /// `relay_fanout` relay targets drawn at random for each message (§6.4).
-    fn relay(&mut self, io: &mut Io<'_>, (hop, new_origin): (PublicKey, bool), b: &Broadcast<'_>) {
+    fn relay(&mut self, io: &mut Io<'_>, hop: PublicKey, b: &Broadcast<'_>) {
         let payload = Payload::Broadcast(*b);
         let fresh = io.config.bad_node_timeout;
         let tree = self.uses_tree(io);
         let mut targets = match tree {
-            true if new_origin => self.first_targets(&b.origin, io.now, fresh),
             true => self.eager_targets(&b.origin, io.now, fresh),
             false => self.relay_targets(io.now, fresh),
         };

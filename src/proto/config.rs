@@ -66,8 +66,9 @@ pub struct Config {
     pub relay_fanout: usize,
     /// Secure groups relay along the eager tree (PROTOCOL.md §6.12) instead of the random
     /// `relay_fanout` draw: full copies to every relay target eager in the origin's tree,
-    /// IHAVEs and GRAFTs for the rest. Default true; false relays secure groups like legacy
-    /// ones (a random draw of `relay_fanout`). Legacy groups never use the tree.
+    /// IHAVEs and GRAFTs for the rest. Default false: with it on, tests/history_live.rs's
+    /// demo shape seed 2 loses 740 of 2,900 deliveries and tests/index_rooms.rs shows a
+    /// joiner's first chat under a bare key (benches/README.md, "Tuning the eager tree").
     pub eager_tree: bool,
     /// Eager tree, lazy half (PROTOCOL.md §6.12): the ids of what a node accepted or sent
     /// are batched this long before an IHAVE announces them. Default 100 ms.
@@ -210,7 +211,7 @@ impl Config {
             tick: Duration::from_secs(1),
             max_in_links: 32,
             relay_fanout: 6,
-            eager_tree: true,
+            eager_tree: false,
             ihave_interval: Duration::from_millis(100),
             lazy_fanout: 1,
             graft_timeout: Duration::from_millis(20),

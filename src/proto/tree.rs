@@ -113,25 +113,6 @@ impl Group {
         out
     }
 
-    /// The relay targets that get a new origin's name when it is the first broadcast we hear
-    /// of it (a member joining): the eager ones in its tree, and up to [`OWN_MIN`] + 2 in all
-    /// (the hop and the origin may be among them) with the first lazy ones, as for our own.
-    /// Along the tree alone, members lazy there heard of the joiner only from its first
-    /// chat, sent straight to them, and showed it under a bare key (tests/index_rooms.rs).
-    pub(crate) fn first_targets(
-        &self,
-        origin: &PublicKey,
-        now: Instant,
-        fresh: Duration,
-    ) -> Vec<(PublicKey, SocketAddr)> {
-        let all = self.relay_targets(now, fresh);
-        let eager = |k: &PublicKey| self.tree.links.is_eager(origin, k);
-        let mut out: Vec<_> = all.iter().filter(|(k, _)| eager(k)).copied().collect();
-        let extra = (OWN_MIN + 2).saturating_sub(out.len());
-        out.extend(all.iter().filter(|(k, _)| !eager(k)).take(extra));
-        out
-    }
-
     /// The relay targets that get full copies of `origin`'s broadcasts: the eager ones.
     pub(crate) fn eager_targets(
         &self,

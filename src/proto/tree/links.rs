@@ -133,11 +133,6 @@ impl Links {
         lazy & b == 0
     }
 
-    /// True if `origin` has a tree here (we have seen one of its broadcasts).
-    pub(crate) fn has_tree(&self, origin: &PublicKey) -> bool {
-        self.origins.contains_key(origin)
-    }
-
     /// Makes sure `origin` has a tree (its first broadcast seen here), marked used at `now`.
     pub(crate) fn touch(&mut self, origin: PublicKey, now: Instant) {
         self.tree(origin, now);
