@@ -7,7 +7,14 @@
 //! - what each honest node delivered and relayed of the flood (bounded by the origin bucket:
 //!   burst 20 + 5/s);
 //! - delivery ratio and p95 latency of the honest messages at the other honest nodes;
-//! - the flooder is graylisted everywhere, and no honest node is graylisted by anyone;
+//! - the flooder is graylisted everywhere, and no honest node is graylisted by anyone. The
+//!   flooder of the first test is an attacker that pushes every message to every member
+//!   (it runs with the eager tree off: its own broadcasts go to every relay target); the
+//!   honest nodes run the eager tree (PROTOCOL.md §6.12) in the first two tests (it is off
+//!   by default; the third runs the default). A flooder that follows the tree
+//!   (second test) pushes only along its eager links: it is graylisted by every node it
+//!   pushes its flood to, and a node it only reaches through honest relays gets no more
+//!   than the bucket and has no one to graylist;
 //! - (second test, hand-driven) a colluding relay that pushes an origin's messages faster
 //!   than any honest relay could is graylisted, while an honest relay forwarding the same
 //!   origin within its bucket is not;
@@ -40,9 +47,10 @@ fn key(sim: &Sim, i: usize) -> PublicKey {
     n.node.group_info(n.group.unwrap()).unwrap().own_key
 }
 
-/// A converged 5-node secure group: everyone has everyone else in its table.
-fn converged(configure: impl FnMut(&mut Config)) -> Sim {
-    let mut sim = Sim::new(91, LinkModel::default());
+/// A converged 5-node secure group: everyone has everyone else in its table. `configure`
+/// is called for nodes 0, 1, … in turn.
+fn converged(seed: u64, configure: impl FnMut(&mut Config)) -> Sim {
+    let mut sim = Sim::new(seed, LinkModel::default());
     build_group(
         &mut sim,
         NODES,
@@ -96,20 +104,45 @@ fn arrivals(sim: &Sim, i: usize) -> HashMap<(PublicKey, u32), Duration> {
         .collect()
 }
 
+/// The flooder pushes every message to every member, as an attacker would: the eager
+/// tree off at that node only.
+fn pushing_to_all() -> impl FnMut(&mut Config) {
+    let mut i = 0;
+    move |c: &mut Config| {
+        c.eager_tree = i != FLOODER;
+        i += 1;
+    }
+}
+
 #[test]
 fn a_flooding_member_is_held_to_its_bucket_and_graylisted_while_honest_chat_flows() {
-    let mut sim = converged(|_| {});
-    let keys: Vec<PublicKey> = (0..NODES).map(|i| key(&sim, i)).collect();
+    let mut sim = converged(91, pushing_to_all());
+    flood_and_check(&mut sim, true);
+}
+
+/// A flooder running the honest code pushes its flood along its eager links only. Seed 2:
+/// one honest node is lazy in the flooder's tree and hears the flood only through relays.
+#[test]
+fn a_flooder_that_follows_the_tree_is_graylisted_by_every_node_it_pushes_to() {
+    let mut sim = converged(2, |c| c.eager_tree = true);
+    flood_and_check(&mut sim, false);
+}
+
+/// Floods, then checks the bucket, the honest chat, the graylists and the memory. With
+/// `everywhere` every honest node must have graylisted the flooder; otherwise every honest
+/// node that refused at least a graylisting's worth of its pushes (`relay_over_limit`).
+fn flood_and_check(sim: &mut Sim, everywhere: bool) {
+    let keys: Vec<PublicKey> = (0..NODES).map(|i| key(sim, i)).collect();
     let relayed_before: Vec<u64> = sim.nodes.iter().map(|n| n.node.stats().relayed).collect();
     let mut sent = Vec::new();
-    let mem = measure(|| sent = flood(&mut sim));
+    let mem = measure(|| sent = flood(sim));
     let now = sim.now();
 
     // 1. The flood is held to the bucket at every honest node.
     let (burst, rate) = Config::new([0; 32]).origin_rate;
     let cap = u64::from(burst) + u64::from(rate) * FLOOD_SECS;
     for (i, before) in relayed_before.iter().enumerate().take(FLOODER) {
-        let got = arrivals(&sim, i)
+        let got = arrivals(sim, i)
             .keys()
             .filter(|(o, _)| *o == keys[FLOODER])
             .count() as u64;
@@ -132,7 +165,7 @@ fn a_flooding_member_is_held_to_its_bucket_and_graylisted_while_honest_chat_flow
     let mut latencies = Vec::new();
     let mut want = 0;
     for i in 0..FLOODER {
-        let got = arrivals(&sim, i);
+        let got = arrivals(sim, i);
         for &(from, number, at) in sent.iter().filter(|s| s.0 != i) {
             want += 1;
             if let Some(t) = got.get(&(keys[from], number)) {
@@ -152,13 +185,19 @@ fn a_flooding_member_is_held_to_its_bucket_and_graylisted_while_honest_chat_flow
     assert!(ratio >= 0.99, "honest delivery {ratio}");
     assert!(p95 < Duration::from_secs(1), "p95 {p95:?}");
 
-    // 3. The flooder is graylisted everywhere; no honest relay is graylisted by anyone.
+    // 3. No honest relay is graylisted by anyone; the flooder by every honest node it
+    //    pushed to (everywhere, when it pushes to all).
+    let threshold = u64::from(Config::new([0; 32]).graylist_threshold);
+    let mut pushed_to = 0;
     for i in 0..NODES {
         let n = &sim.nodes[i];
         let g = n.group.unwrap();
+        let pushed = n.node.stats().dropped(DropReason::RelayOverLimit) >= threshold;
+        pushed_to += usize::from(pushed && i != FLOODER);
         for j in (0..NODES).filter(|&j| j != i) {
             let gray = n.node.is_graylisted(g, &keys[j], now);
-            assert_eq!(gray, j == FLOODER && i != FLOODER, "node {i} on node {j}");
+            let want = j == FLOODER && i != FLOODER && (everywhere || pushed);
+            assert_eq!(gray, want, "node {i} graylists node {j}");
         }
     }
     let graylistings: Vec<u64> = sim
@@ -166,8 +205,13 @@ fn a_flooding_member_is_held_to_its_bucket_and_graylisted_while_honest_chat_flow
         .iter()
         .map(|n| n.node.stats().graylistings)
         .collect();
-    println!("graylistings per node: {graylistings:?}");
-    assert_eq!(&graylistings[..FLOODER], &[1; FLOODER]);
+    println!("graylistings per node: {graylistings:?}; the flooder pushed to {pushed_to}");
+    assert!(graylistings.iter().all(|&g| g <= 1), "only the flooder");
+    match everywhere {
+        true => assert_eq!(&graylistings[..FLOODER], &[1; FLOODER]),
+        // The tree's eager links and its own broadcasts' `OWN_MIN` targets: at least 3.
+        false => assert!(pushed_to >= 3, "pushed to {pushed_to}"),
+    }
 
     // 4. Memory.
     let sizes: Vec<_> = sim.nodes.iter().map(|n| n.node.state_sizes()).collect();
@@ -189,7 +233,7 @@ fn a_flooding_member_is_held_to_its_bucket_and_graylisted_while_honest_chat_flow
 
 #[test]
 fn without_the_graylist_the_origin_bucket_alone_holds_the_flood() {
-    let mut sim = converged(|c| c.graylist_threshold = u32::MAX);
+    let mut sim = converged(91, |c| c.graylist_threshold = u32::MAX);
     let keys: Vec<PublicKey> = (0..NODES).map(|i| key(&sim, i)).collect();
     let sent = flood(&mut sim);
     let config = Config::new([0; 32]);

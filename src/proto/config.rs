@@ -66,8 +66,9 @@ pub struct Config {
     pub relay_fanout: usize,
     /// Secure groups relay along the eager tree (PROTOCOL.md §6.12) instead of the random
     /// `relay_fanout` draw: full copies to every relay target eager in the origin's tree,
-    /// IHAVEs and GRAFTs for the rest. Default false: with it on, tests/flood.rs graylists an
-    /// honest relay, tests/scale.rs at 2,000 nodes misses deliveries (benches/README.md).
+    /// IHAVEs and GRAFTs for the rest. Default false: with it on, tests/history_live.rs's
+    /// demo shape seed 2 loses 740 of 2,900 deliveries and tests/index_rooms.rs shows a
+    /// joiner's first chat under a bare key (benches/README.md, "Tuning the eager tree").
     pub eager_tree: bool,
     /// Eager tree, lazy half (PROTOCOL.md §6.12): the ids of what a node accepted or sent
     /// are batched this long before an IHAVE announces them. Default 100 ms.

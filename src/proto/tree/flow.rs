@@ -1,7 +1,7 @@
 //! The lazy half's flows (PROTOCOL.md §6.12): sending IHAVEs, starting GRAFT timers on the
 //! IHAVEs we get, sending GRAFTs when they fire, and answering GRAFTs with copies.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use rand::Rng;
@@ -146,7 +146,8 @@ impl Group {
     /// Sends a GRAFT to the announcer of every id whose timer fired and that we still
     /// miss, and turns those links eager for those origins; within `graft_rate`.
     fn send_grafts(&mut self, io: &mut Io<'_>) {
-        let mut by_peer: HashMap<PublicKey, (SocketAddr, Vec<(PublicKey, u32)>)> = HashMap::new();
+        // Ordered by key: the order of sends must not depend on a hash map's.
+        let mut by_peer: BTreeMap<PublicKey, (SocketAddr, Vec<(PublicKey, u32)>)> = BTreeMap::new();
         for ((origin, number), w) in self.tree.lazy.fired(io.now) {
             if self.misses(io, &origin, number) && self.is_validated(&w.from, &w.addr) {
                 let e = by_peer.entry(w.from).or_insert((w.addr, Vec::new()));

@@ -113,12 +113,14 @@ impl LazyState {
         }
     }
 
-    /// Removes and returns the timers that fired by `now`.
+    /// Removes and returns the timers that fired by `now`, earliest first (then by id: the
+    /// map's order is random, and what is sent must not depend on it).
     pub(crate) fn fired(&mut self, now: Instant) -> Vec<((PublicKey, u32), Wanted)> {
-        let due: Vec<_> = (self.wanted.iter())
+        let mut due: Vec<_> = (self.wanted.iter())
             .filter(|(_, w)| w.due <= now)
             .map(|(id, w)| (*id, *w))
             .collect();
+        due.sort_unstable_by_key(|(id, w)| (w.due, *id));
         for (id, _) in &due {
             self.wanted.remove(id);
         }

@@ -105,7 +105,7 @@ impl Links {
     fn tree(&mut self, origin: PublicKey, now: Instant) -> &mut OriginTree {
         if !self.origins.contains_key(&origin) && self.origins.len() >= ORIGINS {
             let oldest = (self.origins.iter())
-                .min_by_key(|(_, t)| t.used)
+                .min_by_key(|(k, t)| (t.used, **k))
                 .map(|(k, _)| *k);
             if let Some(k) = oldest {
                 self.origins.remove(&k);
