@@ -107,3 +107,52 @@ fn a_lost_join_request_is_retried_after_one_second() {
         "joined {took:?} after the start, not after the lost request's 5 s"
     );
 }
+
+/// The rule is for first joins only: a member restarted while every other member is away
+/// (it holds the group: its numbers resumed) still lets a newcomer in, so the two can talk
+/// before the others come back.
+#[test]
+fn a_restarted_member_alone_still_lets_a_newcomer_in() {
+    let spec = GroupSpec {
+        nick: b"n".to_vec(),
+        ..GroupSpec::default()
+    };
+    let mut sim = Sim::new(7, LinkModel::default());
+    for i in 0..3 {
+        let c = sim.config(i);
+        sim.add_node(c);
+    }
+    let (founder, bob, carol) = (0, 1, 2);
+    sim.create_group(founder, &spec);
+    let js = sim.join_string(founder);
+    sim.join(bob, &js, &spec);
+    assert!(sim.drive_until(Duration::from_secs(10), |s| joined_at(s, bob).is_some()));
+    sim.run_for(Duration::from_secs(2));
+    let (table, last) = sim.with_node(bob, |n, _, g| (n.table(g), n.last_number(g).unwrap()));
+    // The founder goes away; bob restarts on a new address with what he stored.
+    let away = Rc::new(Cell::new(true));
+    let gate = away.clone();
+    sim.tamper = Some(Tamper(Box::new(move |from, to, _| {
+        !(gate.get() && (from == founder || to == founder))
+    })));
+    let mut c = sim.config(bob);
+    c.rng_seed = [42; 32];
+    sim.restart_at(bob, c, std::net::SocketAddr::from(([127, 9, 9, 8], 40001)));
+    let restarted = sim.elapsed();
+    sim.join(bob, &js, &spec);
+    sim.with_node(bob, |n, now, g| {
+        n.resume_numbers(g, last + 1000).unwrap();
+        n.add_contacts(now, g, &table).unwrap();
+    });
+    sim.run_for(Duration::from_millis(500));
+    let via_bob = sim.join_string(bob);
+    sim.join(carol, &via_bob, &spec);
+    let in_ = sim.drive_until(Duration::from_secs(5), |s| joined_at(s, carol).is_some());
+    assert!(in_, "carol let in by bob while the founder is away");
+    assert!(joined_at(&sim, carol).unwrap() >= restarted);
+    sim.run_for(Duration::from_secs(1));
+    sim.with_node(carol, |n, now, g| n.send_chat(now, g, b"hi bob"))
+        .expect("send");
+    sim.run_for(Duration::from_secs(2));
+    assert!(shows(&sim, bob, b"hi bob"));
+}

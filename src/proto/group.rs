@@ -41,6 +41,8 @@ pub(crate) struct Group {
     /// The join string's member, kept for re-bootstrapping.
     pub(crate) contact: Option<NodeInfo>,
     pub(crate) joined: bool,
+    /// Set when a restart resumed our numbers: we were in the group before.
+    been_in: bool,
     /// Strangers who asked us while we were still joining, answered once we are in
     /// (`handlers.rs`, PROTOCOL.md §6.3).
     pub(crate) deferred: super::handlers::Deferred,
@@ -108,6 +110,7 @@ impl Group {
             topic: None,
             contact: None,
             joined: false,
+            been_in: false,
             deferred: super::handlers::Deferred::default(),
             schedule: super::schedule::Schedule::new(now, config),
             spam: super::spam::SpamGuard::default(),
@@ -217,9 +220,16 @@ impl Group {
         self.joined
     }
 
-    /// True while we join through a contact and no member answered us yet.
+    /// True while we join a group for the first time (through a contact, nothing of it
+    /// restored) and no member has answered us yet.
     pub(crate) fn still_joining(&self) -> bool {
-        !self.joined && self.contact.is_some()
+        !self.joined && self.contact.is_some() && !self.been_in
+    }
+
+    /// We were in this group before (a restart resumed our numbers): we hold its state and
+    /// may let others in before a member answers us (PROTOCOL.md §6.3).
+    pub(crate) fn note_been_in(&mut self) {
+        self.been_in = true;
     }
 
     /// True when we were kicked or banned, or our join failed: the node drops the group.

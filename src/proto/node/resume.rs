@@ -11,10 +11,15 @@ impl Node {
     }
 
     /// Continues our message numbers after `last` (a restarted node must not reuse numbers its
-    /// peers' dedup windows have seen; PROTOCOL.md §6.9). Never moves them backwards.
+    /// peers' dedup windows have seen; PROTOCOL.md §6.9). Never moves them backwards. A node
+    /// that spent numbers here was in the group: it lets others in before a member answers
+    /// it (§6.3).
     pub fn resume_numbers(&mut self, group: GroupId, last: u32) -> Result<(), SendError> {
         let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
         g.numbers.resume(last);
+        if last > 0 {
+            g.note_been_in();
+        }
         Ok(())
     }
 
