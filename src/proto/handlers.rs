@@ -5,7 +5,9 @@
 //! - get_nodes from a peer we are asking ourselves (a probe of us): answered.
 //! - get_nodes from a peer we are asking ourselves (it is probing us): answered.
 //! - get_nodes from a peer we may admit but have not validated: answered with one get_nodes
-//!   of our own (a probe, same size as the request), which owes the peer its answer.
+//!   of our own (a probe, same size as the request), which owes the peer its answer; while we
+//!   join for the first time and no member has answered us, a stranger's is kept
+//!   ([`Deferred`]) and probed once one has (two joiners never make a group of their own).
 //! - every send_nodes answer lists only entries whose address scope includes the asker (IP
 //!   privacy, `scope.rs`) and only as many as the asker's reply budget pays for.
 //! - send_nodes: accepted only for a ping id we issued to that key and address; it validates
