@@ -25,17 +25,23 @@ fn shows(sim: &Sim, i: usize, text: &[u8]) -> bool {
     )
 }
 
-#[test]
-fn a_joiner_asked_by_another_joiner_answers_it_only_once_it_is_in() {
+/// A simulation of `n` nodes (none in a group yet) and the group spec they all use.
+fn nodes(seed: u64, n: usize) -> (Sim, GroupSpec) {
+    let mut sim = Sim::new(seed, LinkModel::default());
+    for i in 0..n {
+        let c = sim.config(i);
+        sim.add_node(c);
+    }
     let spec = GroupSpec {
         nick: b"n".to_vec(),
         ..GroupSpec::default()
     };
-    let mut sim = Sim::new(5, LinkModel::default());
-    for i in 0..3 {
-        let c = sim.config(i);
-        sim.add_node(c);
-    }
+    (sim, spec)
+}
+
+#[test]
+fn a_joiner_asked_by_another_joiner_answers_it_only_once_it_is_in() {
+    let (mut sim, spec) = nodes(5, 3);
     let (founder, b, a) = (0, 1, 2);
     sim.create_group(founder, &spec);
     // B cannot reach the founder, its contact, for the first 3 s.
@@ -77,15 +83,7 @@ fn a_joiner_asked_by_another_joiner_answers_it_only_once_it_is_in() {
 /// that request's 5 s ping id runs out.
 #[test]
 fn a_lost_join_request_is_retried_after_one_second() {
-    let spec = GroupSpec {
-        nick: b"n".to_vec(),
-        ..GroupSpec::default()
-    };
-    let mut sim = Sim::new(6, LinkModel::default());
-    for i in 0..2 {
-        let c = sim.config(i);
-        sim.add_node(c);
-    }
+    let (mut sim, spec) = nodes(6, 2);
     sim.create_group(0, &spec);
     let lost = Rc::new(Cell::new(0u32));
     let count = lost.clone();
@@ -113,15 +111,7 @@ fn a_lost_join_request_is_retried_after_one_second() {
 /// before the others come back.
 #[test]
 fn a_restarted_member_alone_still_lets_a_newcomer_in() {
-    let spec = GroupSpec {
-        nick: b"n".to_vec(),
-        ..GroupSpec::default()
-    };
-    let mut sim = Sim::new(7, LinkModel::default());
-    for i in 0..3 {
-        let c = sim.config(i);
-        sim.add_node(c);
-    }
+    let (mut sim, spec) = nodes(7, 3);
     let (founder, bob, carol) = (0, 1, 2);
     sim.create_group(founder, &spec);
     let js = sim.join_string(founder);

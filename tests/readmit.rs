@@ -32,13 +32,12 @@ fn probe_to(peer: &mut Peer, out: &[(SocketAddr, Vec<u8>)], to: SocketAddr) -> O
     }
 }
 
-#[test]
-fn a_member_asking_from_a_new_address_is_probed_there_at_once_and_moved() {
+/// Bob admitted, then gone: a keep-alive goes out to his address and is never answered.
+fn keep_alive_to_a_gone_bob() -> (Fixture, Peer) {
     let mut f = fixture(Dialect::Secure, Privacy::Public);
     let mut bob = Peer::new(1);
     admit(&mut f, &mut bob);
     let old = bob.addr;
-    // A keep-alive goes out to bob's old address (bob is gone: it is never answered).
     f.now += Duration::from_secs(11);
     f.node.handle_timeout(f.now);
     let out = drain(&mut f.node);
@@ -46,6 +45,13 @@ fn a_member_asking_from_a_new_address_is_probed_there_at_once_and_moved() {
         probe_to(&mut bob, &out, old).is_some(),
         "a keep-alive to {old}"
     );
+    (f, bob)
+}
+
+#[test]
+fn a_member_asking_from_a_new_address_is_probed_there_at_once_and_moved() {
+    let (mut f, mut bob) = keep_alive_to_a_gone_bob();
+    let old = bob.addr;
 
     // Bob restarted on a new port asks from there: probed at once.
     bob.addr = SocketAddr::from(([127, 0, 9, 1], 5999));
@@ -77,17 +83,7 @@ fn a_member_asking_from_a_new_address_is_probed_there_at_once_and_moved() {
 
 #[test]
 fn a_member_asking_for_history_from_a_new_address_is_probed_there_at_once() {
-    let mut f = fixture(Dialect::Secure, Privacy::Public);
-    let mut bob = Peer::new(1);
-    admit(&mut f, &mut bob);
-    let old = bob.addr;
-    f.now += Duration::from_secs(11);
-    f.node.handle_timeout(f.now);
-    let out = drain(&mut f.node);
-    assert!(
-        probe_to(&mut bob, &out, old).is_some(),
-        "a keep-alive to {old}"
-    );
+    let (mut f, mut bob) = keep_alive_to_a_gone_bob();
 
     bob.addr = SocketAddr::from(([127, 0, 9, 1], 5999));
     let req = HistoryRequest {

@@ -376,9 +376,7 @@ pub enum DropReason {
     DhOverLimit,
     /// A GRAFT naming no broadcast we keep a copy of (PROTOCOL.md §6.12).
     GraftUnknown,
-    /// A join request from a key we do not know while we are joining ourselves: a joiner
-    /// answers strangers only once a member answered it (PROTOCOL.md §6.3), so two joiners
-    /// never make a group of their own.
+    /// A stranger's join request while we first join ourselves (kept, PROTOCOL.md §6.3).
     NotJoinedYet,
 }
 

@@ -160,10 +160,14 @@ impl Fetch {
 }
 
 impl Group {
+    /// True when the group keeps no history: legacy, or a limit of 0 messages.
+    fn history_off(&self) -> bool {
+        self.dialect() != Dialect::Secure || self.history.limits.max_messages == 0
+    }
+
     /// Drives the fetch from the tick: starts it once joined, re-asks on silence.
     pub(crate) fn on_history_tick(&mut self, io: &mut Io<'_>) {
-        let off = self.dialect() != Dialect::Secure || self.history.limits.max_messages == 0;
-        if off {
+        if self.history_off() {
             return;
         }
         self.expire_young(io);
@@ -519,8 +523,7 @@ impl Group {
             return;
         };
         let (_, heard) = self.fetch.silent.swap_remove(i);
-        let off = self.dialect() != Dialect::Secure || self.history.limits.max_messages == 0;
-        if off || !self.is_joined() {
+        if self.history_off() || !self.is_joined() {
             return;
         }
         io.stats.history.heals += 1;
