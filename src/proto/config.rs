@@ -172,8 +172,14 @@ pub struct Config {
     /// How much history each group keeps (PROTOCOL.md §6.13); `Node::set_history_limits`
     /// changes one group's. Default 1,000 messages, 7 days, 1 MiB.
     pub history: super::history::HistoryLimits,
-    /// Most datagrams in answer to one history request. Default 4.
+    /// Most datagrams in answer to one history request. Default 16.
     pub history_page: usize,
+    /// History pages each asker may get beyond its reply budget: (burst, per second).
+    /// Default (64, 32): a 1,000-message log in about three round trips.
+    pub history_rate: (u32, u32),
+    /// History pages all askers of a group together may get beyond their reply budgets:
+    /// (burst, per second). Default (256, 128).
+    pub history_rate_group: (u32, u32),
     /// A history fetch starts this long after we are joined (the fact and name syncs come
     /// first). Default 1 s.
     pub history_delay: Duration,
@@ -251,7 +257,9 @@ impl Config {
             have_reply_max: 16,
             repair_rate: (64, 64),
             history: super::history::HistoryLimits::default(),
-            history_page: 4,
+            history_page: 16,
+            history_rate: (64, 32),
+            history_rate_group: (256, 128),
             history_delay: Duration::from_secs(1),
             history_timeout: Duration::from_secs(1),
         }

@@ -75,6 +75,8 @@ pub(crate) struct Group {
     /// The signed history we keep and serve, and our fetch of it (PROTOCOL.md §6.13).
     pub(crate) history: super::history::Log,
     pub(crate) fetch: super::history::Fetch,
+    /// The page buckets our history answers draw on before the reply budget (§6.13).
+    pub(crate) allowance: super::history::Allowance,
 }
 
 impl Group {
@@ -127,6 +129,7 @@ impl Group {
             fact_pace: super::spam::Bucket::default(),
             history: super::history::Log::new(config.history),
             fetch: super::history::Fetch::default(),
+            allowance: super::history::Allowance::default(),
         }
     }
 
@@ -269,9 +272,10 @@ impl Group {
 
     /// When the node must next call in: the tick, or the have summary or the lazy half's
     /// timers (PROTOCOL.md §6.12) if sooner.
-    pub(crate) fn next_timeout(&self) -> Instant {
+    pub(crate) fn next_timeout(&self, config: &Config) -> Instant {
         let tick = self.schedule.next_tick();
         let tick = self.lazy_timeout().map_or(tick, |l| l.min(tick));
+        let tick = self.fetch_due(config).map_or(tick, |f| f.min(tick));
         self.next_have.map_or(tick, |h| h.min(tick))
     }
 

@@ -7,8 +7,9 @@
 //!   bytes); held compactly in byte pages (`arena.rs`).
 //! - Serving (`on_history_request`): only to a validated member at its proven address; with
 //!   visibility `joined` only entries stored since that member was admitted; at most
-//!   `history_page` datagrams per request, and only while the asker's reply budget
-//!   (PROTOCOL.md §6.2) pays for them, so a request cannot be used for amplification.
+//!   `history_page` datagrams per request, each paid by the page buckets (`allowance.rs`)
+//!   or the asker's reply budget (PROTOCOL.md §6.2); they go only to the proven address, so a
+//!   request cannot be reflected at anyone else.
 //! - Fetching (`fetch.rs`): the asker pages through one member's log, checks every entry
 //!   against its original signature, finds the gaps in each origin's numbers from the
 //!   `prev` links and asks another member for them, then shows the result in display order.
@@ -16,6 +17,7 @@
 //! The application persists the log (`Node::history_since`) and gives it back after a
 //! restart (`Node::restore_history`); every restored entry is checked again.
 
+mod allowance;
 mod arena;
 mod fetch;
 mod log;
@@ -25,6 +27,7 @@ mod tests;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+pub(crate) use allowance::Allowance;
 use arena::Entry;
 pub(crate) use fetch::Fetch;
 pub(crate) use log::Log;
@@ -250,15 +253,7 @@ impl Group {
                 pages.push(plain);
             }
         }
-        let burst = io.config.reply_burst;
-        let mut room = self.members.reply_room(&hop, burst).unwrap_or(0) as usize;
-        let fit = (pages.iter())
-            .take_while(|p| {
-                let ok = room >= DATAGRAM_OVERHEAD + p.len();
-                room = room.saturating_sub(DATAGRAM_OVERHEAD + p.len());
-                ok
-            })
-            .count();
+        let fit = self.pages_paid_for(io, &hop, &pages);
         io.stats.history.withheld += (pages.len() - fit) as u64;
         pages.truncate(fit);
         if let Some(flags) = pages.last_mut().and_then(|p| p.get_mut(FLAGS_AT)) {
@@ -266,15 +261,36 @@ impl Group {
             *flags |= HistoryPage::LAST;
         }
         for plain in pages {
-            let bytes = DATAGRAM_OVERHEAD + plain.len();
             let Ok(payload) = Payload::decode(&plain) else {
                 continue;
             };
             io.send(self.identity(), &hop, to, &payload);
-            self.members.spend_reply(&hop, bytes, burst);
             io.stats.history.pages += 1;
-            io.stats.history.page_bytes += bytes as u64;
+            io.stats.history.page_bytes += (DATAGRAM_OVERHEAD + plain.len()) as u64;
         }
+    }
+
+    /// How many of `pages`, from the first, go to `hop`: each is paid by the page buckets
+    /// (the asker's and the group's) or, when they are empty, by the asker's reply budget
+    /// (§6.2), which it then takes from.
+    fn pages_paid_for(&mut self, io: &Io<'_>, hop: &PublicKey, pages: &[Vec<u8>]) -> usize {
+        let burst = io.config.reply_burst;
+        let rates = (io.config.history_rate, io.config.history_rate_group);
+        let mut fit = 0;
+        for p in pages {
+            let bytes = DATAGRAM_OVERHEAD + p.len();
+            if self.allowance.take(io.now, hop, rates.0, rates.1) {
+                fit += 1;
+                continue;
+            }
+            let room = self.members.reply_room(hop, burst).unwrap_or(0) as usize;
+            if room < bytes {
+                break;
+            }
+            self.members.spend_reply(hop, bytes, burst);
+            fit += 1;
+        }
+        fit
     }
 
     /// Takes back the history stored before a restart: each record is checked against its

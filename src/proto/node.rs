@@ -527,6 +527,7 @@ impl Node {
             group.on_tick(&mut io);
             group.on_have_timer(&mut io);
             group.on_lazy_timer(&mut io);
+            group.on_fetch_timer(&mut io);
             if group.is_evicted() {
                 dropped.push(group.id());
             }
@@ -554,7 +555,9 @@ impl Node {
 
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.groups.values().map(|g| g.next_timeout()).min()
+        (self.groups.values())
+            .map(|g| g.next_timeout(&self.config))
+            .min()
     }
 
     /// Counters since the node started.

@@ -83,7 +83,14 @@ impl Bucket {
         ok
     }
 
-    fn is_full(&mut self, now: Instant, rate: u32) -> bool {
+    /// Refills, then says whether a token is there, taking none.
+    pub(crate) fn has(&mut self, now: Instant, (burst, rate): (u32, u32)) -> bool {
+        self.refill(now, rate);
+        self.deficit + ONE <= u64::from(burst) * ONE
+    }
+
+    /// Refills, then says whether the bucket is full (as good as a new one).
+    pub(crate) fn is_full(&mut self, now: Instant, rate: u32) -> bool {
         self.refill(now, rate);
         self.deficit == 0
     }

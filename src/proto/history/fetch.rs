@@ -32,6 +32,7 @@ use std::time::Instant;
 use rand::Rng;
 
 use super::{Group, age_secs, is_text};
+use crate::proto::Config;
 use crate::proto::io::Io;
 use crate::proto::{Dialect, DropReason, Event};
 use crate::wire::{
@@ -119,6 +120,8 @@ pub(crate) struct Fetch {
     silent: Vec<(PublicKey, Instant)>,
     /// A heal fetch to run next: the peer to read and the window (seconds).
     heal: Option<((PublicKey, SocketAddr), u32)>,
+    /// The last instant the fetch's own timer ran for (it runs once per instant).
+    looked: Option<Instant>,
 }
 
 impl Fetch {
@@ -163,6 +166,30 @@ impl Group {
     /// True when the group keeps no history: legacy, or a limit of 0 messages.
     fn history_off(&self) -> bool {
         self.dialect() != Dialect::Secure || self.history.limits.max_messages == 0
+    }
+
+    /// When the fetch's own timer is due: its start `history_delay` after joining, or its
+    /// re-ask `history_timeout` after the last request (not at the next 1 s tick); `None`
+    /// when it waits for nothing or already ran for that instant.
+    pub(crate) fn fetch_due(&self, config: &Config) -> Option<Instant> {
+        if self.history_off() || !self.is_joined() {
+            return None;
+        }
+        let f = &self.fetch;
+        let at = match f.phase {
+            Phase::Waiting(at) => at + config.history_delay,
+            Phase::Main | Phase::Gaps => f.sent_at? + config.history_timeout,
+            Phase::Idle | Phase::Done => return None,
+        };
+        (f.looked != Some(at)).then_some(at)
+    }
+
+    /// Runs the fetch's own timer if it is due.
+    pub(crate) fn on_fetch_timer(&mut self, io: &mut Io<'_>) {
+        if let Some(at) = self.fetch_due(io.config).filter(|at| io.now >= *at) {
+            self.fetch.looked = Some(at);
+            self.on_history_tick(io);
+        }
     }
 
     /// Drives the fetch from the tick: starts it once joined, re-asks on silence.
