@@ -8,6 +8,8 @@
 //!   waiting; a datagram longer than the receive buffer is dropped and counted, one that fits
 //!   is handed on whole; IPv4 peers of a dual-stack IPv6 socket read as plain IPv4, and one
 //!   `RecvBatch` serves IPv4 and IPv6 sockets in turn without mixing their addresses.
+//! - A read that finds fewer datagrams than it asked for clears the socket's readiness (no
+//!   extra `recvmmsg` to hear `EAGAIN`), and the next datagram wakes the reader again.
 //! - With warm buffers, a read of 16 datagrams and a send of 16 allocate nothing (counting
 //!   allocator, as tests/alloc_free.rs): nothing per datagram.
 
@@ -191,6 +193,54 @@ fn a_burst_goes_out_and_comes_in_whole_through_the_batched_path() {
             full >= N / RECV_CHUNK,
             "a waiting burst is read a full chunk at a time"
         );
+    });
+}
+
+/// Is the socket readable right now, without waiting? (`biased`: `readable()` is polled
+/// once, and the runtime's I/O driver does not run in between.)
+async fn readable_now(socket: &UdpSocket) -> bool {
+    tokio::select! {
+        biased;
+        r = socket.readable() => r.is_ok(),
+        () = std::future::ready(()) => false,
+    }
+}
+
+/// A read that finds fewer datagrams than it asked for has emptied the queue: on Linux it
+/// clears the socket's readiness itself (no second `recvmmsg` to hear `EAGAIN`), and a
+/// datagram sent afterwards wakes the reader again.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_short_read_clears_readiness_and_the_next_datagram_wakes_the_reader() {
+    runtime().block_on(async {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b_addr = b.local_addr().unwrap();
+        let mut batch = RecvBatch::new();
+        for round in 0..3 {
+            for i in 0..2 {
+                a.send_to(&[round, i, 0, 0, 9], b_addr).unwrap();
+            }
+            let wait = std::time::Duration::from_secs(5);
+            tokio::time::timeout(wait, b.readable())
+                .await
+                .expect("the datagrams wake the reader")
+                .unwrap();
+            assert_eq!(
+                batch.recv(&b, false, RECV_CHUNK).unwrap(),
+                Received::Drained
+            );
+            let got: Vec<Vec<u8>> = batch.datagrams().map(|(_, d)| d.to_vec()).collect();
+            assert_eq!(
+                got,
+                [[round, 0, 0, 0, 9], [round, 1, 0, 0, 9]],
+                "round {round}"
+            );
+            assert!(
+                !readable_now(&b).await,
+                "the short read cleared the readiness"
+            );
+        }
     });
 }
 
