@@ -227,7 +227,9 @@ impl SignerKey {
         let mut buf = [0u8; MAX_SIGNING_INPUT];
         let input = signing_input(chat_id, b, &mut buf).ok_or(VerifyError::BadSignature)?;
         let sig = Signature::from_bytes(&trailer.signature);
-        strict::verify_strict(&self.key, input, &sig).map_err(|_| VerifyError::BadSignature)
+        // `new` refused a weak key: the check need not test it again.
+        strict::verify_strict_not_weak(&self.key, input, &sig)
+            .map_err(|_| VerifyError::BadSignature)
     }
 }
 

@@ -278,6 +278,24 @@ fn cached_signer_key_checks_origin_and_key() {
     );
 }
 
+/// `SignerKey::verify` does not test the key for small order again (`crypto/strict.rs`,
+/// `verify_strict_not_weak`): `SignerKey::new` must refuse every weak key.
+#[test]
+fn a_signer_key_is_never_weak() {
+    let mut refused = 0;
+    for enc in strict::SMALL_ORDER {
+        let key = VerifyingKey::from_bytes(&enc).expect("a point");
+        assert!(key.is_weak());
+        let origin = PublicKey(key.to_montgomery().to_bytes());
+        assert_eq!(
+            SignerKey::new(origin, &enc).unwrap_err(),
+            VerifyError::BadSignerKey
+        );
+        refused += 1;
+    }
+    assert_eq!(refused, 8);
+}
+
 #[test]
 fn signing_refuses_an_oversized_body() {
     let id = Identity::from_seed(&[1; 32]);
