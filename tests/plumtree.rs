@@ -1,15 +1,17 @@
 //! The lazy half of the eager tree (PROTOCOL.md §6.12) on a hand-driven node: IHAVEs go to
 //! lazy links only, batched; an IHAVE for a missing broadcast grafts the announcer once its
 //! timer fires, unless the copy came first; a GRAFT is answered with the copy and turns the
-//! link eager; and the attacks: an IHAVE flood holds a bounded number of GRAFT timers, a
-//! GRAFT for ids we do not keep is a counted drop, repeated GRAFTs pull no more than the
-//! reply budget pays for, strangers and legacy groups are refused.
+//! link eager; a new origin's copy of a shared tree with no eager link keeps one; and the
+//! attacks: an IHAVE flood holds a bounded number of GRAFT timers, a GRAFT for ids we do
+//! not keep is a counted drop, repeated GRAFTs pull no more than the reply budget pays for,
+//! strangers and legacy groups are refused.
 
 mod peer;
 
 use std::time::Duration;
 
 use dhtchat::crypto::Identity;
+use dhtchat::proto::dht::distance;
 use dhtchat::proto::{Config, Dialect, DropReason, Privacy};
 use dhtchat::wire::{
     Broadcast, Lazy, LazyKind, MAX_LAZY_IDS, Payload, Prune, PublicKey, lazy::write_id,
@@ -165,6 +167,40 @@ fn ihaves_go_only_to_links_lazy_in_the_origin_s_tree_after_the_flush_interval() 
     deliver(&mut f, all[0], &third, &chat, 1);
     let kt = third.public_key();
     assert_eq!(sent(&mut f, &mut all), [Sent::Copy(kc, kt, 1)]);
+}
+
+#[test]
+fn a_new_origin_s_copy_of_a_shared_tree_with_no_eager_link_keeps_the_closest_one() {
+    let (mut f, mut p, _, chat) = setup(tree);
+    let shared = PublicKey([0; 32]);
+    let [a, b, c] = &mut p;
+    for peer in [&mut *b, &mut *c] {
+        let prune = peer.packet(
+            f.key,
+            &Payload::Prune(Prune {
+                flags: 0,
+                origin: shared,
+            }),
+        );
+        f.node.handle_datagram(f.now, peer.addr, &prune);
+    }
+    let own = f.node.group_info(f.group).unwrap().own_key;
+    let (kb, kc) = (b.key(), c.key());
+    let closest = match distance(&own, &kb) < distance(&own, &kc) {
+        true => kb,
+        false => kc,
+    };
+    let third = Identity::from_seed(&[44; 32]);
+    deliver(&mut f, a, &third, &chat, 1);
+    let kt = third.public_key();
+    let copies: Vec<_> = (sent(&mut f, &mut [a, b, c]).into_iter())
+        .filter(|s| matches!(s, Sent::Copy(..)))
+        .collect();
+    assert_eq!(
+        copies,
+        [Sent::Copy(closest, kt, 1)],
+        "b and c are lazy in the shared tree: the closer of them stays eager in the copy"
+    );
 }
 
 #[test]

@@ -44,6 +44,13 @@ pub(crate) use links::Links;
 /// after sending would leave no one holding the broadcast to announce it.
 pub(crate) const OWN_MIN: usize = 3;
 
+/// An origin's tree copied from the shared tree relays to at least this many relay targets
+/// (besides the hop and the origin): the shared tree prunes at the first duplicate of any
+/// origin and can leave a node with no eager link at all, and every tree copied from it
+/// would then reach no one from here until an IHAVE and a GRAFT repaired it. The closest
+/// lazy targets (XOR) are kept eager in the copy (PROTOCOL.md §6.12, Appendix F.1).
+pub(crate) const FRESH_MIN: usize = 1;
+
 /// Datagrams and bytes of one kind of traffic (PROTOCOL.md §6.12, `dhtchat bench`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Traffic {
@@ -131,8 +138,10 @@ impl Group {
         if !self.uses_tree(io) {
             return;
         }
+        if self.tree.links.touch(b.origin, io.now) {
+            self.keep_fresh(io, b.origin, hop);
+        }
         let links = &mut self.tree.links;
-        links.touch(b.origin, io.now);
         links.first_copy(b.origin, b.number, hop);
         // Without IHAVEs a first copy over a lazy link (a repair) is what grafts. With them
         // only a GRAFT grafts: a summary's answer races the slower eager copy, and grafting
@@ -141,6 +150,26 @@ impl Group {
             io.stats.grafts += 1;
         }
         self.tree.lazy.arrived(b.origin, b.number);
+    }
+
+    /// `origin`'s tree was just copied from the shared tree: if it relays to fewer than
+    /// [`FRESH_MIN`] relay targets (never `hop` or the origin), the closest lazy ones are
+    /// kept eager in it.
+    fn keep_fresh(&mut self, io: &Io<'_>, origin: PublicKey, hop: PublicKey) {
+        let mut targets = self.relay_targets(io.now, io.config.bad_node_timeout);
+        targets.retain(|(k, _)| *k != hop && *k != origin);
+        let links = &self.tree.links;
+        let eager = targets.iter().filter(|(k, _)| links.is_eager(&origin, k));
+        let missing = FRESH_MIN.saturating_sub(eager.count());
+        if missing == 0 {
+            return;
+        }
+        let own = self.own();
+        targets.retain(|(k, _)| !links.is_eager(&origin, k));
+        targets.sort_unstable_by_key(|(k, _)| crate::proto::dht::distance(&own, k));
+        for (k, _) in targets.iter().take(missing) {
+            self.tree.links.keep(origin, k, io.now);
+        }
     }
 
     /// We re-sent `peer` a broadcast of `origin` it lacked: without IHAVEs it hears eagerly

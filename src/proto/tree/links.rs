@@ -103,6 +103,12 @@ impl Links {
 
     /// The tree of `origin` (new: a copy of the shared tree's lazy links).
     fn tree(&mut self, origin: PublicKey, now: Instant) -> &mut OriginTree {
+        self.tree_fresh(origin, now).0
+    }
+
+    /// The tree of `origin`, and true if it was copied from the shared tree just now (new,
+    /// or idle for [`ORIGIN_IDLE`]).
+    fn tree_fresh(&mut self, origin: PublicKey, now: Instant) -> (&mut OriginTree, bool) {
         if !self.origins.contains_key(&origin) && self.origins.len() >= ORIGINS {
             let oldest = (self.origins.iter())
                 .min_by_key(|(k, t)| (t.used, **k))
@@ -112,15 +118,17 @@ impl Links {
             }
         }
         let lazy = self.shared.lazy;
+        let mut fresh = !self.origins.contains_key(&origin);
         let t = self.origins.entry(origin).or_insert(OriginTree {
             masks: Masks { lazy, strike: 0 },
             used: now,
         });
         if now.saturating_duration_since(t.used) >= ORIGIN_IDLE {
             t.masks = Masks { lazy, strike: 0 };
+            fresh = true;
         }
         t.used = now;
-        t
+        (t, fresh)
     }
 
     /// True unless the link to `peer` is lazy in `origin`'s tree (or, for an origin
@@ -133,9 +141,18 @@ impl Links {
         lazy & b == 0
     }
 
-    /// Makes sure `origin` has a tree (its first broadcast seen here), marked used at `now`.
-    pub(crate) fn touch(&mut self, origin: PublicKey, now: Instant) {
-        self.tree(origin, now);
+    /// Makes sure `origin` has a tree (its first broadcast seen here), marked used at `now`;
+    /// true if the tree was copied from the shared tree just now.
+    pub(crate) fn touch(&mut self, origin: PublicKey, now: Instant) -> bool {
+        self.tree_fresh(origin, now).1
+    }
+
+    /// Turns `peer`'s link eager in `origin`'s tree without a graft (no prune hold: a
+    /// fresh copy's kept link, PROTOCOL.md §6.12, is pruned by its duplicates as usual).
+    pub(crate) fn keep(&mut self, origin: PublicKey, peer: &PublicKey, now: Instant) {
+        if let Some(b) = self.bit(peer) {
+            self.tree(origin, now).masks.lazy &= !b;
+        }
     }
 
     /// Turns `peer`'s link lazy in `origin`'s tree ([`SHARED`]: the shared tree); false if
@@ -371,6 +388,21 @@ mod tests {
             !l.is_eager(&o, &a) && l.is_eager(&o, &b),
             "idle: the shared tree again"
         );
+    }
+
+    #[test]
+    fn a_fresh_copy_is_reported_and_a_kept_link_is_eager_in_that_copy_only() {
+        let now = crate::test_epoch();
+        let mut l = Links::default();
+        let (o, a) = (key(1), key(100));
+        l.prune(SHARED, a, now);
+        assert!(l.touch(o, now), "a new origin: copied");
+        assert!(!l.touch(o, now), "in use: not copied again");
+        l.keep(o, &a, now);
+        assert!(l.is_eager(&o, &a) && !l.is_eager(&key(2), &a));
+        l.prune(o, a, now);
+        assert!(!l.is_eager(&o, &a), "kept without a prune hold");
+        assert!(l.touch(o, now + ORIGIN_IDLE), "idle: copied again");
     }
 
     #[test]
