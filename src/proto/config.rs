@@ -67,8 +67,9 @@ pub struct Config {
     /// Secure groups relay along the eager tree (PROTOCOL.md §6.12) instead of the random
     /// `relay_fanout` draw: full copies to every relay target eager in the origin's tree,
     /// IHAVEs and GRAFTs for the rest. Default false: with it on, tests/index_rooms.rs
-    /// shows a joiner's first chat under a bare key (benches/README.md, "Tuning the eager
-    /// tree"); legacy groups always keep the random relay.
+    /// shows a joiner's first chat under a bare key, and with 250 ms summaries the
+    /// 2,000-node scale run misses a delivery at seeds 10 and 12 (benches/README.md,
+    /// "Tuning the eager tree: default on, tried"). Legacy groups always keep the random relay.
     pub eager_tree: bool,
     /// Eager tree, lazy half (PROTOCOL.md §6.12): the ids of what a node accepted or sent
     /// are batched this long before an IHAVE announces them. Default 100 ms.
@@ -145,14 +146,10 @@ pub struct Config {
     pub graylist_cooldown: Duration,
     /// Most hops scored, and most (hop, origin) relay buckets, per group. Default 1024.
     pub max_scored_peers: usize,
-    /// Anti-entropy (PROTOCOL.md §6.11): while a group on the eager tree is active
-    /// (`have_active`), a relay target gets a have summary this often (jittered ±50 %).
-    /// Default 250 ms: the tree's IHAVEs find most misses first, and 50 ms cost about 0.35
-    /// datagrams per delivery more (benches/README.md, "Tuning the eager tree").
+    /// Anti-entropy (PROTOCOL.md §6.11): while a group is active (`have_active`), a relay
+    /// target gets a have summary this often (jittered ±50 %). Default 50 ms (250 ms is
+    /// the eager tree's tuned setting, benches/README.md "Tuning the eager tree").
     pub have_interval: Duration,
-    /// The same for a secure group on the random relay (`eager_tree` off), which has no
-    /// IHAVEs. Default 50 ms.
-    pub have_interval_random: Duration,
     /// A kept broadcast is re-sent in answer to a summary only once it is this old, so copies
     /// still in flight are not re-sent. Default 30 ms.
     pub have_grace: Duration,
@@ -251,8 +248,7 @@ impl Config {
             graylist_decay: 10,
             graylist_cooldown: Duration::from_secs(60),
             max_scored_peers: 1024,
-            have_interval: Duration::from_millis(250),
-            have_interval_random: Duration::from_millis(50),
+            have_interval: Duration::from_millis(50),
             have_grace: Duration::from_millis(30),
             have_active: Duration::from_secs(1),
             recent_ttl: Duration::from_secs(3),
@@ -330,11 +326,10 @@ impl Config {
             ),
             (
                 !self.have_interval.is_zero()
-                    && !self.have_interval_random.is_zero()
                     && self.have_grace < self.recent_ttl
                     && self.have_active <= self.recent_ttl
                     && self.recent_ttl <= self.seen_ttl,
-                "have_interval(_random) > 0, have_grace < recent_ttl, have_active <= recent_ttl <= seen_ttl",
+                "have_interval > 0, have_grace < recent_ttl, have_active <= recent_ttl <= seen_ttl",
             ),
             (
                 !self.ihave_interval.is_zero()

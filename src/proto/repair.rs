@@ -5,8 +5,7 @@
 //!   `recent_max` messages and `recent_ttl`, and its (origin, number) for `seen_ttl` (at
 //!   most `seen_max`). A group whose newest kept broadcast is younger than `have_active` is
 //!   *active*.
-//! - An active group sends a have summary (id 53) every `have_interval` on the eager tree,
-//!   `have_interval_random` on the random relay (jittered ±50 %): a
+//! - An active group sends a have summary (id 53) every `have_interval` (jittered ±50 %): a
 //!   Bloom filter, freshly salted, of every id held. It goes to a random relay target among
 //!   those that no broadcast went to or came from since our newest copy arrived (the peers
 //!   likeliest to have missed it), or among all when there are none.
@@ -164,7 +163,7 @@ impl Group {
         self.recent.push(io.now, b, caps);
         // A 2014 peer cannot read a have (id 53): legacy groups never send one (§1.2).
         if self.next_have.is_none() && self.dialect() == Dialect::Secure {
-            self.next_have = Some(io.now + io.jittered(self.have_interval(io)));
+            self.next_have = Some(io.now + io.jittered(io.config.have_interval));
         }
     }
 
@@ -199,7 +198,7 @@ impl Group {
             self.announce_tail(io);
             return;
         }
-        self.next_have = Some(io.now + io.jittered(self.have_interval(io)));
+        self.next_have = Some(io.now + io.jittered(io.config.have_interval));
         let targets = self.relay_targets(io.now, io.config.bad_node_timeout);
         let behind: Vec<_> = targets
             .iter()
@@ -271,15 +270,6 @@ impl Group {
         }
         if sent {
             self.recent.note(hop, now);
-        }
-    }
-
-    /// The summary interval: `have_interval` on the eager tree, `have_interval_random`
-    /// on the random relay (PROTOCOL.md §6.11).
-    fn have_interval(&self, io: &Io<'_>) -> Duration {
-        match self.uses_tree(io) {
-            true => io.config.have_interval,
-            false => io.config.have_interval_random,
         }
     }
 
