@@ -4,7 +4,8 @@
 //! cargo test --release --test scale -- --ignored --nocapture
 //! ```
 //!
-//! (`DHTCHAT_SCALE_NODES=2000` runs a smaller group.) A 2,000-node run is part of the normal
+//! (`DHTCHAT_SCALE_NODES=2000` runs a smaller group; `DHTCHAT_SCALE_HAVE_MS=50` sets the
+//! 2,000-node run's summary interval, `Config::have_interval`.) A 2,000-node run is part of the normal
 //! `cargo test`. Both send warm-up broadcasts first (the first ones flood every link and
 //! their duplicates prune the eager tree, PROTOCOL.md §6.12), then measure broadcasts from
 //! other origins along the tree. They report broadcast hop counts
@@ -149,6 +150,10 @@ fn scale_run(n: usize, warmup: usize, messages: usize) {
                 c.peer_timeout = Duration::from_secs(60 * 24 * 3600);
                 c.shared_key_cache = 128;
                 c.eager_tree = true;
+                let have = std::env::var("DHTCHAT_SCALE_HAVE_MS").ok();
+                if let Some(ms) = have.and_then(|s| s.parse().ok()) {
+                    c.have_interval = Duration::from_millis(ms);
+                }
             },
         );
         sim.run_until(settle);
