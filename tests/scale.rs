@@ -129,8 +129,9 @@ fn scale_run(n: usize, warmup: usize, messages: usize) {
     // of this build (2,000 joins 10 ms apart, each through a random earlier node, mostly not
     // yet joined), and with it the tree's deepest path: seed 10 now reaches max 22 hops (1
     // over 2·log2 N; 18 without the rule), seeds 11 and 12 reach 18 and 15 (18 and 17
-    // without it). The tree (off by default) has a depth tail to fix before it can be the
-    // default (issue #15); this run keeps seed 11 and the bound.
+    // without it). Since a fresh copy of the shared tree keeps an eager link (PROTOCOL.md
+    // §6.12, 2026-12-07) seeds 10 and 11 reach 19 hops (benches/README.md, "Tuning the eager
+    // tree: default on, tried"); this run keeps seed 11 and the bound.
     let seed = std::env::var("DHTCHAT_SCALE_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
