@@ -101,6 +101,12 @@ fn lazy(f: &mut Fixture, from: &mut Peer, kind: LazyKind, list: &[(PublicKey, u3
     f.node.handle_datagram(f.now, from.addr, &d);
 }
 
+/// `from` sends the node a prune of `origin`'s tree (the all-zero key: the shared tree).
+fn prune(f: &mut Fixture, from: &mut Peer, origin: PublicKey) {
+    let d = from.packet(f.key, &Payload::Prune(Prune { flags: 0, origin }));
+    f.node.handle_datagram(f.now, from.addr, &d);
+}
+
 fn advance(f: &mut Fixture, ms: u64) {
     f.now += Duration::from_millis(ms);
     f.node.handle_timeout(f.now);
@@ -115,14 +121,7 @@ fn ihaves_go_only_to_links_lazy_in_the_origin_s_tree_after_the_flush_interval() 
     drain(&mut f.node);
     advance(&mut f, 100);
     assert!(drain(&mut f.node).is_empty(), "every link eager: no IHAVE");
-    let prune = b.packet(
-        f.key,
-        &Payload::Prune(Prune {
-            flags: 0,
-            origin: ko,
-        }),
-    );
-    f.node.handle_datagram(f.now, b.addr, &prune);
+    prune(&mut f, b, ko);
     deliver(&mut f, a, &origin, &chat, 2);
     let (ka, kb, kc) = (a.key(), b.key(), c.key());
     let mut all = [a, b, c];
@@ -155,14 +154,7 @@ fn ihaves_go_only_to_links_lazy_in_the_origin_s_tree_after_the_flush_interval() 
     // A new origin's tree starts as a copy of the shared tree (the all-zero origin), where
     // b pruned its link.
     let shared = PublicKey([0; 32]);
-    let prune = all[1].packet(
-        f.key,
-        &Payload::Prune(Prune {
-            flags: 0,
-            origin: shared,
-        }),
-    );
-    f.node.handle_datagram(f.now, all[1].addr, &prune);
+    prune(&mut f, all[1], shared);
     let third = Identity::from_seed(&[44; 32]);
     deliver(&mut f, all[0], &third, &chat, 1);
     let kt = third.public_key();
@@ -175,14 +167,7 @@ fn a_new_origin_s_copy_of_a_shared_tree_with_no_eager_link_keeps_the_closest_one
     let shared = PublicKey([0; 32]);
     let [a, b, c] = &mut p;
     for peer in [&mut *b, &mut *c] {
-        let prune = peer.packet(
-            f.key,
-            &Payload::Prune(Prune {
-                flags: 0,
-                origin: shared,
-            }),
-        );
-        f.node.handle_datagram(f.now, peer.addr, &prune);
+        prune(&mut f, peer, shared);
     }
     let own = f.node.group_info(f.group).unwrap().own_key;
     let (kb, kc) = (b.key(), c.key());
@@ -240,14 +225,7 @@ fn a_graft_is_answered_with_the_copy_and_turns_the_link_eager_again() {
     let ko = origin.public_key();
     let [a, b, c] = &mut p;
     let kc = c.key();
-    let prune = c.packet(
-        f.key,
-        &Payload::Prune(Prune {
-            flags: 0,
-            origin: ko,
-        }),
-    );
-    f.node.handle_datagram(f.now, c.addr, &prune);
+    prune(&mut f, c, ko);
     let targets = |f: &Fixture| f.node.eager_targets(f.group, f.now, &ko).len();
     assert_eq!(targets(&f), 2, "c is lazy");
     lazy(&mut f, c, LazyKind::Graft, &[(ko, 1)]);
