@@ -122,12 +122,16 @@ Output (stdout, one line; na = not measured):
   cpu_us_per_delivery=.. peak_rss_mb=.. expected=.. delivered=.. duplicates=..
   send_failures=.. datagrams_per_delivery=.. max_send_lag_ms=.. converged=true seed=..
   <kind>_dg_per_delivery=.. <kind>_b_per_delivery=.. (eager, lazy, repair, control)
-  eager_tree=.. history_messages=..
+  eager_tree=.. history_messages=.. ref_verify_us=.. ref_seal_open_us=..
+  cpu_verifies_per_delivery=..
 
 delivery_ratio = delivered / (sent x (nodes - 1)); latency from the publish call to each
 receiver's message event; delivered_per_s = delivered / duration_s; cpu_us_per_delivery =
 process user+system CPU (/proc/self/stat) from the first publish to the end of the drain,
-per delivery; peak_rss_mb = VmHWM (/proc/self/status). See benches/README.md.")]
+per delivery; peak_rss_mb = VmHWM (/proc/self/status); ref_* = this machine's time for one
+Ed25519 check and one seal+open just before the window, and cpu_verifies_per_delivery =
+cpu_us_per_delivery / ref_verify_us, which does not drift with the machine's speed. See
+benches/README.md.")]
     Bench(cli::bench::Args),
     /// Run the account/room index (SQLite in --data-dir, or PostgreSQL with --database)
     #[command(after_help = "\

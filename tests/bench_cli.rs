@@ -17,7 +17,7 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// The BENCH line's keys, in order.
-const KEYS: [&str; 32] = [
+const KEYS: [&str; 35] = [
     "nodes",
     "publishers",
     "rate",
@@ -50,6 +50,9 @@ const KEYS: [&str; 32] = [
     "control_b_per_delivery",
     "eager_tree",
     "history_messages",
+    "ref_verify_us",
+    "ref_seal_open_us",
+    "cpu_verifies_per_delivery",
 ];
 
 /// Runs `dhtchat bench <args>`; kills it after [`LIMIT`].
@@ -185,7 +188,18 @@ fn a_tiny_run_ends_with_a_complete_bench_line() {
     if std::path::Path::new("/proc/self/stat").exists() {
         assert!(number(&f, "cpu_us_per_delivery") > 0.0, "{stdout}");
         assert!(number(&f, "peak_rss_mb") > 0.0, "{stdout}");
+        // CPU in signature checks: the CPU figure over the machine's own check time.
+        let (cpu, verify) = (
+            number(&f, "cpu_us_per_delivery"),
+            number(&f, "ref_verify_us"),
+        );
+        let in_checks = number(&f, "cpu_verifies_per_delivery");
+        assert!(
+            (in_checks - cpu / verify).abs() < 0.01 + 0.01 * in_checks,
+            "{stdout}"
+        );
     }
+    assert!(number(&f, "ref_seal_open_us") > 0.0, "{stdout}");
     assert_eq!(f["converged"], "true");
     assert!(stderr.contains("publishing 20 msg/s of 200 B from 3 publishers for 2 s"));
 

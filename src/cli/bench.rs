@@ -22,6 +22,7 @@
 //! - `load`: phases 1–4.
 //! - `histogram`: the bounded latency histogram.
 //! - `procfs`: CPU time and peak RSS from `/proc`.
+//! - `reference`: the machine's speed (one Ed25519 check, one seal and open) at the run.
 //! - `report`: the [`Report`] and its `BENCH` and JSON lines.
 
 use std::future::Future;
@@ -36,8 +37,10 @@ mod histogram;
 mod ledger;
 mod load;
 mod procfs;
+mod reference;
 mod report;
 
+pub use reference::Reference;
 pub use report::{Latency, Report};
 
 /// Most messages one run may send (`rate × duration`).

@@ -7,12 +7,15 @@
 //! send_failures datagrams_per_delivery max_send_lag_ms converged seed`, then the traffic by
 //! kind (PROTOCOL.md §6.12), datagrams and bytes per delivery of each: `eager_dg eager_b
 //! lazy_dg lazy_b repair_dg repair_b control_dg control_b` (each `_per_delivery`), then the
-//! nodes' settings that change the figures: `eager_tree history_messages`. A figure
-//! that could not be measured is `na` (JSON: `null`).
+//! nodes' settings that change the figures: `eager_tree history_messages`, then the
+//! machine's speed and the CPU in its units: `ref_verify_us ref_seal_open_us
+//! cpu_verifies_per_delivery` ([`Reference`]). A figure that could not be measured is `na`
+//! (JSON: `null`).
 
 use std::fmt;
 use std::time::Duration;
 
+use super::reference::Reference;
 use crate::proto::Traffic;
 
 /// Datagrams and bytes all nodes sent during the measured window, by kind.
@@ -121,6 +124,9 @@ pub struct Report {
     pub eager_tree: bool,
     /// Messages each node kept in its group history (PROTOCOL.md §6.13).
     pub history_messages: usize,
+    /// The machine's speed just before the window ([`Reference`]); `None` if it could not
+    /// be measured.
+    pub reference: Option<Reference>,
 }
 
 impl Report {
@@ -138,6 +144,14 @@ impl Report {
     pub fn cpu_us_per_delivery(&self) -> Option<f64> {
         let cpu = self.cpu?;
         (self.delivered > 0).then(|| cpu.as_secs_f64() * 1e6 / self.delivered as f64)
+    }
+
+    /// CPU per delivery in Ed25519 checks of this machine at the time of the run
+    /// ([`Reference::verify_us`]): comparable across days when the machine's speed is not.
+    pub fn cpu_verifies_per_delivery(&self) -> Option<f64> {
+        let us = self.cpu_us_per_delivery()?;
+        let verify = self.reference?.verify_us;
+        (verify > 0.0).then(|| us / verify)
     }
 
     /// Datagrams sent per delivery (the relay's fan-out cost).
@@ -193,6 +207,16 @@ impl Report {
         fields.extend(self.per_kind());
         fields.push(("eager_tree", s(&self.eager_tree)));
         fields.push(("history_messages", s(&self.history_messages)));
+        let r = self.reference;
+        fields.push(("ref_verify_us", r.map(|r| format!("{:.1}", r.verify_us))));
+        fields.push((
+            "ref_seal_open_us",
+            r.map(|r| format!("{:.2}", r.seal_open_us)),
+        ));
+        fields.push((
+            "cpu_verifies_per_delivery",
+            self.cpu_verifies_per_delivery().map(|c| format!("{c:.2}")),
+        ));
         fields
     }
 
@@ -284,6 +308,10 @@ mod tests {
             seed: 7,
             eager_tree: true,
             history_messages: 1000,
+            reference: Some(Reference {
+                verify_us: 40.2,
+                seal_open_us: 2.5,
+            }),
         }
     }
 
@@ -300,7 +328,8 @@ mod tests {
              lazy_dg_per_delivery=0.015 lazy_b_per_delivery=7.5 \
              repair_dg_per_delivery=0.005 repair_b_per_delivery=2.0 \
              control_dg_per_delivery=4.980 control_b_per_delivery=0.5 eager_tree=true \
-             history_messages=1000"
+             history_messages=1000 ref_verify_us=40.2 ref_seal_open_us=2.50 \
+             cpu_verifies_per_delivery=2.50"
         );
     }
 
@@ -311,6 +340,7 @@ mod tests {
             cpu: None,
             peak_rss: None,
             delivered: 0,
+            reference: None,
             ..report()
         };
         let line = r.to_string();
@@ -320,6 +350,8 @@ mod tests {
             "max_ms",
             "cpu_us_per_delivery",
             "peak_rss_mb",
+            "cpu_verifies_per_delivery",
+            "ref_verify_us",
         ] {
             assert!(line.contains(&format!(" {k}=na")), "{k}: {line}");
         }
