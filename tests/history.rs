@@ -89,8 +89,15 @@ fn history_bytes(sim: &Sim) -> u64 {
         .sum()
 }
 
-/// A group of 1 + SENDERS members that said 300 messages, and a joiner with a known seed.
+/// A named group (as the application's always are) of 1 + SENDERS members that said 300
+/// messages, and a joiner with a known seed.
 fn group_with_300(seed: u64, loss: f64) -> (Sim, Identity) {
+    group_of_300(seed, loss, true)
+}
+
+/// [`group_with_300`], named or not: an unnamed group has no facts, so its joiner's state
+/// never syncs (no fact summary to match) and its fetch waits for `history_delay`.
+fn group_of_300(seed: u64, loss: f64, named: bool) -> (Sim, Identity) {
     let link = LinkModel {
         loss,
         ..LinkModel::default()
@@ -103,6 +110,10 @@ fn group_with_300(seed: u64, loss: f64) -> (Sim, Identity) {
         Duration::from_millis(300),
         |_| {},
     );
+    if named {
+        sim.with_node(0, |n, now, g| n.set_group_name(now, g, "history"))
+            .unwrap();
+    }
     sim.run_for(Duration::from_secs(5));
     chatter(&mut sim, 1);
     sim.run_for(Duration::from_secs(5));
@@ -133,8 +144,8 @@ fn fetch_secs(sim: &Sim, i: usize) -> f64 {
     (done - joined).as_secs_f64()
 }
 
-fn fetch_at(loss: f64) -> (usize, u64, f64) {
-    let (mut sim, joiner) = group_with_300(41, loss);
+fn fetch_at(loss: f64, named: bool) -> (usize, u64, f64) {
+    let (mut sim, joiner) = group_of_300(41, loss, named);
     let before = history_bytes(&sim);
     let j = join(&mut sim, 2, &joiner);
     assert!(
@@ -157,14 +168,28 @@ fn fetch_at(loss: f64) -> (usize, u64, f64) {
 #[test]
 fn a_joiner_after_300_messages_sees_them_all_at_0_and_5_percent_loss() {
     for loss in [0.0, 0.05] {
-        let (shown, bytes, secs) = fetch_at(loss);
+        let (shown, bytes, secs) = fetch_at(loss, true);
         println!(
             "history fetch, loss {:.0} %: {shown} messages, {bytes} history bytes, {:.1} bytes per \
              delivered message, shown {secs:.2} s after Joined",
             loss * 100.0,
             bytes as f64 / shown as f64
         );
+        if loss == 0.0 {
+            // The fetch starts at StateSynced, not history_delay (1 s) after Joined.
+            assert!(secs < 1.0, "shown {secs:.2} s after Joined");
+        }
     }
+}
+
+#[test]
+fn a_joiner_whose_state_never_syncs_fetches_after_history_delay() {
+    let (shown, _, secs) = fetch_at(0.0, false);
+    assert_eq!(shown, 300);
+    assert!(
+        secs >= 1.0,
+        "shown {secs:.2} s after Joined, before history_delay"
+    );
 }
 
 /// Rewrites the history pages the first member the joiner asks sends it: the body of `m0-10`

@@ -169,7 +169,7 @@ impl Group {
             // see our first message under a bare key.
             self.announce_name(io);
             io.emit(Event::Joined { group: self.id() });
-            self.fetch.restart(now); // history: what was said before now (§6.13)
+            self.fetch.restart_joined(now); // history: what was said before now (§6.13)
             self.check_state_synced(io);
             self.probe_deferred(io);
         }

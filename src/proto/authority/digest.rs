@@ -128,6 +128,11 @@ impl Group {
         }
     }
 
+    /// True once `StateSynced` was raised: joined, holding the group's facts.
+    pub(crate) fn state_synced(&self) -> bool {
+        self.authority.sync.raised
+    }
+
     /// Raises `StateSynced` once, when we are joined and hold the state (PROTOCOL.md §6.3).
     pub(crate) fn check_state_synced(&mut self, io: &mut Io<'_>) {
         let legacy = self.dialect() != crate::proto::Dialect::Secure;

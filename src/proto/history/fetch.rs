@@ -1,10 +1,11 @@
 //! The asking side of a history fetch (PROTOCOL.md §6.13).
 //!
-//! 1. `history_delay` after we are joined, ask one relay target for every entry it may show
-//!    us (a member back from offline: only those at most as old as our newest entry, plus
-//!    [`OVERLAP`]), page by page: each request is padded to a full datagram, which pays for
-//!    the answer under the server's reply budget; a page ends with `last`, the whole answer
-//!    with `end`. A lost datagram leaves the cursor behind: the next request asks again from
+//! 1. When we are joined and hold the group's state (`StateSynced`), at most `history_delay`
+//!    after joining (a later fetch: `history_delay` after it is asked for), ask one relay
+//!    target for every entry it may show us (a member back from offline: only those at most
+//!    as old as our newest entry, plus [`OVERLAP`]), page by page: each request is padded to
+//!    a full datagram, which pays for the answer under the server's reply budget; a page
+//!    ends with `last`, the whole answer with `end`. A lost datagram leaves the cursor behind: the next request asks again from
 //!    there. No progress for `history_timeout`: ask again, after [`TRIES`] another member.
 //! 2. Every entry is checked against its original signature (the origin is the signer's
 //!    X25519 form). One that fails is counted, and its (origin, number) is asked of another
@@ -63,7 +64,8 @@ enum Phase {
     /// Not joined yet.
     #[default]
     Idle,
-    /// Joined at this instant; the fetch starts `history_delay` later.
+    /// Asked for at this instant; the fetch starts `history_delay` later, or earlier
+    /// ([`Fetch::on_sync`]).
     Waiting(Instant),
     /// Paging through the first member's log.
     Main,
@@ -122,6 +124,9 @@ pub(crate) struct Fetch {
     heal: Option<((PublicKey, SocketAddr), u32)>,
     /// The last instant the fetch's own timer ran for (it runs once per instant).
     looked: Option<Instant>,
+    /// The fetch of a fresh join: it starts as soon as the state is synced, if that comes
+    /// before `history_delay`.
+    on_sync: bool,
 }
 
 impl Fetch {
@@ -135,6 +140,12 @@ impl Fetch {
             heal: self.heal.take(),
             ..Self::default()
         };
+    }
+
+    /// The fetch of a fresh join: as [`Fetch::restart`], but it may start at `StateSynced`.
+    pub(crate) fn restart_joined(&mut self, now: Instant) {
+        self.restart(now);
+        self.on_sync = true;
     }
 
     fn request_id(&self) -> u32 {
@@ -177,11 +188,21 @@ impl Group {
         }
         let f = &self.fetch;
         let at = match f.phase {
-            Phase::Waiting(at) => at + config.history_delay,
+            Phase::Waiting(at) => self.fetch_start(at, config),
             Phase::Main | Phase::Gaps => f.sent_at? + config.history_timeout,
             Phase::Idle | Phase::Done => return None,
         };
         (f.looked != Some(at)).then_some(at)
+    }
+
+    /// When a fetch waiting since `at` starts: `history_delay` later, or at once when it is
+    /// a fresh join's and the state is synced (the fact and name syncs are in).
+    fn fetch_start(&self, at: Instant, config: &Config) -> Instant {
+        if self.fetch.on_sync && self.state_synced() {
+            at
+        } else {
+            at + config.history_delay
+        }
     }
 
     /// Runs the fetch's own timer if it is due.
@@ -213,7 +234,7 @@ impl Group {
         }
         match self.fetch.phase {
             Phase::Idle => self.fetch.restart(io.now),
-            Phase::Waiting(at) if io.now >= at + io.config.history_delay => self.start_main(io),
+            Phase::Waiting(at) if io.now >= self.fetch_start(at, io.config) => self.start_main(io),
             Phase::Main | Phase::Gaps => self.on_fetch_silence(io),
             Phase::Waiting(_) | Phase::Done => {}
         }

@@ -108,8 +108,7 @@ impl Node {
         Ok(())
     }
 
-    /// Asks for the history again, as after joining (the fetch starts at the next tick plus
-    /// `history_delay`).
+    /// Asks for the history again (the fetch starts `history_delay` later).
     pub fn fetch_history(&mut self, now: Instant, group: GroupId) -> Result<(), SendError> {
         let g = self.groups.get_mut(&group).ok_or(SendError::UnknownGroup)?;
         g.fetch.restart(now);
