@@ -500,8 +500,7 @@ pub struct Stats {
     pub names_first: u64,
     /// Prunes sent (PROTOCOL.md §6.12).
     pub prunes: u64,
-    /// Links turned eager again in an origin's tree: by a repair, a GRAFT sent or received,
-    /// or a first copy over a lazy link (PROTOCOL.md §6.12).
+    /// Links turned eager again in an origin's tree: repairs, GRAFTs, lazy first copies (§6.12).
     pub grafts: u64,
     /// IHAVEs sent (PROTOCOL.md §6.12).
     pub ihaves: u64,

@@ -43,12 +43,9 @@ impl Group {
             self.mark_named(&origin, targets);
             return;
         }
-        let links = &self.tree.links;
-        let missing: Vec<_> = (targets.iter())
-            .filter(|(k, _)| !links.has_name(&origin, k))
-            .copied()
-            .collect();
-        if missing.is_empty() {
+        // Nothing is allocated unless a name goes out (the relay path allocates nothing).
+        let lacks = |g: &Self, k: &PublicKey| !g.tree.links.has_name(&origin, k);
+        if !targets.iter().any(|(k, _)| lacks(self, k)) {
             return;
         }
         let intro = match origin == self.own() {
@@ -61,10 +58,12 @@ impl Group {
         let Ok(name) = Payload::decode(&plain) else {
             return;
         };
-        for (key, addr) in missing {
-            send_as(io, Kind::Eager, self.identity(), (&key, addr), &name);
-            io.stats.names_first += 1;
-            self.tree.links.named(&origin, key);
+        for &(key, addr) in targets {
+            if lacks(self, &key) {
+                send_as(io, Kind::Eager, self.identity(), (&key, addr), &name);
+                io.stats.names_first += 1;
+                self.tree.links.named(&origin, key);
+            }
         }
     }
 
