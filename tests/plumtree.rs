@@ -28,11 +28,21 @@ fn tree(c: &mut Config) {
 
 /// A chat from `origin` numbered `n`, signed, as a relay would forward it.
 fn signed(origin: &Identity, chat: &[u8; 32], n: u32) -> Broadcast<'static> {
+    signed_as(origin, chat, n, (64, b"lazy"))
+}
+
+/// A broadcast of `origin` numbered `n` with (message id, body), signed.
+fn signed_as(
+    origin: &Identity,
+    chat: &[u8; 32],
+    n: u32,
+    (message_id, body): (u8, &'static [u8]),
+) -> Broadcast<'static> {
     let mut b = Broadcast {
         origin: origin.public_key(),
         number: n,
-        message_id: 64,
-        body: b"lazy",
+        message_id,
+        body,
         trailer: None,
     };
     b.trailer = Some(origin.sign_broadcast(chat, &b).unwrap());
@@ -186,6 +196,49 @@ fn a_new_origin_s_copy_of_a_shared_tree_with_no_eager_link_keeps_the_closest_one
         [Sent::Copy(closest, kt, 1)],
         "b and c are lazy in the shared tree: the closer of them stays eager in the copy"
     );
+}
+
+#[test]
+fn an_origin_s_name_crosses_each_link_before_its_other_broadcasts_and_its_duplicates_prune_nothing()
+{
+    let (mut f, mut p, _, chat) = setup(tree);
+    let [a, b, c] = &mut p;
+    let origin = Identity::from_seed(&[45; 32]);
+    let ko = origin.public_key();
+    let name = |n| Payload::Broadcast(signed_as(&origin, &chat, n, (48, b"carol")));
+    let d = a.packet(f.key, &name(1));
+    f.node.handle_datagram(f.now, a.addr, &d);
+    let (kb, kc) = (b.key(), c.key());
+    let mut got = sent(&mut f, &mut [&mut *a, &mut *b, &mut *c]);
+    got.sort_by_key(|s| format!("{s:?}"));
+    let mut want = [Sent::Copy(kb, ko, 1), Sent::Copy(kc, ko, 1)];
+    want.sort_by_key(|s| format!("{s:?}"));
+    assert_eq!(got, want, "the name along the tree");
+    // A peer admitted later never had it: the name goes first, on that link only.
+    let mut e = Peer::new(4);
+    admit(&mut f, &mut e);
+    deliver(&mut f, a, &origin, &chat, 2);
+    let ke = e.key();
+    let all = &mut [&mut *a, &mut *b, &mut *c, &mut e];
+    let to_e: Vec<_> = (sent(&mut f, all).into_iter())
+        .filter(|s| matches!(s, Sent::Copy(..)))
+        .collect();
+    let firsts = f.node.stats().names_first;
+    assert_eq!(firsts, 1, "{to_e:?}");
+    let e_got: Vec<_> = (to_e.iter())
+        .filter(|s| matches!(s, Sent::Copy(k, ..) if *k == ke))
+        .collect();
+    assert_eq!(e_got, [&Sent::Copy(ke, ko, 1), &Sent::Copy(ke, ko, 2)]);
+    assert_eq!(to_e.len(), 4, "b and c get the chat alone: {to_e:?}");
+    // The name sync and this rule send names outside the tree: a duplicate of one from a
+    // peer prunes nothing (a duplicate chat prunes the shared tree at once).
+    let d = b.packet(f.key, &name(1));
+    f.node.handle_datagram(f.now, b.addr, &d);
+    let out = sent(&mut f, &mut [&mut *a, &mut *b, &mut *c, &mut e]);
+    assert!(out.is_empty(), "{out:?}");
+    deliver(&mut f, b, &origin, &chat, 2);
+    let out = sent(&mut f, &mut [&mut *a, &mut *b, &mut *c, &mut e]);
+    assert_eq!(out, [Sent::Prune(kb, PublicKey([0; 32]))]);
 }
 
 #[test]

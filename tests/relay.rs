@@ -22,8 +22,8 @@ use rand_chacha::ChaCha20Rng;
 use sim::{LinkModel, Sim, build_group};
 
 fn quiet(c: &mut Config) {
-    // The tree is off by default (PROTOCOL.md §6.12); these tests exercise it unless they
-    // switch it off again.
+    // The tree is on by default (PROTOCOL.md §6.12); set here so these tests exercise it
+    // whatever the default, unless they switch it off again.
     c.eager_tree = true;
     c.ping_interval = Duration::from_secs(3600);
     c.peer_timeout = Duration::from_secs(7200);

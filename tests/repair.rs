@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use dhtchat::proto::{Config, Dialect, DropReason, Event, GroupSpec, Privacy};
 use dhtchat::wire::{BloomBuilder, Have, Payload, PublicKey};
-use peer::{Fixture, Peer, admit, drain, fixture};
+use peer::{Fixture, Peer, admit, drain, fixture, fixture_with};
 use sim::{LinkModel, Sim, build_group};
 
 fn quiet(c: &mut Config) {
@@ -198,17 +198,28 @@ fn a_have_is_answered_with_what_it_lacks_within_the_caps() {
 
 #[test]
 fn broadcasts_younger_than_the_grace_are_not_re_sent() {
-    let mut f = secure();
-    let mut bob = Peer::new(1);
-    admit(&mut f, &mut bob);
-    own_chats(&mut f, 2);
-    let node = &mut f.node;
-    let ask = have(&mut bob, f.key, 0, &[]);
-    node.handle_datagram(f.now + Duration::from_millis(10), bob.addr, &ask);
-    assert!(drain(node).is_empty(), "still in flight");
-    let ask = have(&mut bob, f.key, 0, &[]);
-    node.handle_datagram(f.now + Duration::from_millis(60), bob.addr, &ask);
-    assert_eq!(drain(node).len(), 3, "the new_peer for bob and the 2 chats");
+    // The grace is 30 ms; with the eager tree's IHAVEs on, 30 ms + IHAVE batch (100 ms) +
+    // GRAFT timer (20 ms), so the GRAFT comes first (PROTOCOL.md §6.11).
+    let random_relay: fn(&mut Config) = |c| c.eager_tree = false;
+    let tree: fn(&mut Config) = |c| c.eager_tree = true;
+    for (configure, grace) in [(random_relay, 30), (tree, 150)] {
+        let mut f = fixture_with(Dialect::Secure, Privacy::Public, configure);
+        let mut bob = Peer::new(1);
+        admit(&mut f, &mut bob);
+        own_chats(&mut f, 2);
+        let node = &mut f.node;
+        let ask = have(&mut bob, f.key, 0, &[]);
+        node.handle_datagram(f.now + Duration::from_millis(grace - 1), bob.addr, &ask);
+        assert!(drain(node).is_empty(), "still in flight ({grace} ms)");
+        let ask = have(&mut bob, f.key, 0, &[]);
+        node.handle_datagram(f.now + Duration::from_millis(grace), bob.addr, &ask);
+        let out = drain(node);
+        assert_eq!(
+            out.len(),
+            3,
+            "the new_peer for bob and the 2 chats ({grace} ms)"
+        );
+    }
 }
 
 #[test]

@@ -66,10 +66,9 @@ pub struct Config {
     pub relay_fanout: usize,
     /// Secure groups relay along the eager tree (PROTOCOL.md §6.12) instead of the random
     /// `relay_fanout` draw: full copies to every relay target eager in the origin's tree,
-    /// IHAVEs and GRAFTs for the rest. Default false: with it on, tests/index_rooms.rs
-    /// shows a joiner's first chat under a bare key, and with 250 ms summaries the
-    /// 2,000-node scale run misses a delivery at seeds 10 and 12 (benches/README.md,
-    /// "Tuning the eager tree: default on, tried"). Legacy groups always keep the random relay.
+    /// IHAVEs and GRAFTs for the rest. Default true (a third of the random relay's
+    /// datagrams per delivery, benches/README.md, "Tuning the eager tree: on by default").
+    /// Legacy groups always keep the random relay.
     pub eager_tree: bool,
     /// Eager tree, lazy half (PROTOCOL.md §6.12): the ids of what a node accepted or sent
     /// are batched this long before an IHAVE announces them. Default 100 ms.
@@ -218,7 +217,7 @@ impl Config {
             tick: Duration::from_secs(1),
             max_in_links: 32,
             relay_fanout: 6,
-            eager_tree: false,
+            eager_tree: true,
             ihave_interval: Duration::from_millis(100),
             lazy_fanout: 1,
             graft_timeout: Duration::from_millis(20),

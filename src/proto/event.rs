@@ -496,10 +496,11 @@ pub struct Stats {
     pub repairs_withheld: u64,
     /// Kept name and status broadcasts sent to fresh joiners (PROTOCOL.md §6.5).
     pub name_syncs: u64,
+    /// Kept names sent ahead of an origin's broadcast along the tree (PROTOCOL.md §6.12).
+    pub names_first: u64,
     /// Prunes sent (PROTOCOL.md §6.12).
     pub prunes: u64,
-    /// Links turned eager again in an origin's tree: by a repair, a GRAFT sent or received,
-    /// or a first copy over a lazy link (PROTOCOL.md §6.12).
+    /// Links turned eager again in an origin's tree: repairs, GRAFTs, lazy first copies (§6.12).
     pub grafts: u64,
     /// IHAVEs sent (PROTOCOL.md §6.12).
     pub ihaves: u64,
@@ -567,6 +568,7 @@ impl Default for Stats {
             repair_bytes: 0,
             repairs_withheld: 0,
             name_syncs: 0,
+            names_first: 0,
             history: HistoryStats::default(),
             prunes: 0,
             grafts: 0,

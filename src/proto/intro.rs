@@ -78,6 +78,11 @@ impl Intro {
         }
     }
 
+    /// The kept name broadcast, `[inner id][data]` as received.
+    pub(crate) fn name(&self) -> Option<&[u8]> {
+        self.name.as_ref().map(|k| &*k.plain)
+    }
+
     /// The copies fewer than [`SYNC_SPAN`] numbers behind `top`, oldest first.
     fn copies(&self, top: u32) -> Vec<&Kept> {
         let mut out: Vec<&Kept> = [&self.name, &self.status]

@@ -450,6 +450,11 @@ impl Members {
         }
     }
 
+    /// The kept name and status broadcasts of `key`.
+    pub(crate) fn intro(&self, key: &PublicKey) -> Option<&Intro> {
+        self.0.get(key).map(|m| &m.intro)
+    }
+
     /// For the name sync to `to`: every other live member that broadcast, most recently
     /// seen first, with the top of its window and its kept copies.
     pub(crate) fn intros(&self, to: &PublicKey) -> Vec<(u32, &Intro)> {

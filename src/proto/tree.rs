@@ -26,6 +26,7 @@
 mod flow;
 mod lazy;
 mod links;
+mod names;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -143,6 +144,9 @@ impl Group {
         }
         let links = &mut self.tree.links;
         links.first_copy(b.origin, b.number, hop);
+        if b.message_id == crate::wire::MessageId::Name as u8 {
+            links.named(&b.origin, hop);
+        }
         // Without IHAVEs a first copy over a lazy link (a repair) is what grafts. With them
         // only a GRAFT grafts: a summary's answer races the slower eager copy, and grafting
         // on it would add a link the next broadcast prunes again.
@@ -195,6 +199,14 @@ impl Group {
             return;
         }
         let links = &mut self.tree.links;
+        if names::is_intro(b) {
+            // Names and statuses also go outside the tree (name sync, names first): their
+            // duplicates say nothing about a link, but the hop holds the name.
+            if b.message_id == crate::wire::MessageId::Name as u8 {
+                links.named(&b.origin, hop);
+            }
+            return;
+        }
         if links.first_hop(&b.origin, b.number) == Some(hop) {
             return;
         }

@@ -55,12 +55,13 @@ struct Masks {
     strike: u128,
 }
 
-/// One origin's tree: its masks (a copy of the shared tree's lazy links at first) and when
-/// it was last used.
+/// One origin's tree: its masks (a copy of the shared tree's lazy links at first), when it
+/// was last used, and the links known to hold the origin's name (kept across copies).
 #[derive(Debug, Clone, Copy)]
 struct OriginTree {
     masks: Masks,
     used: Instant,
+    named: u128,
 }
 
 /// The per-origin eager trees of one group.
@@ -122,6 +123,7 @@ impl Links {
         let t = self.origins.entry(origin).or_insert(OriginTree {
             masks: Masks { lazy, strike: 0 },
             used: now,
+            named: 0,
         });
         if now.saturating_duration_since(t.used) >= ORIGIN_IDLE {
             t.masks = Masks { lazy, strike: 0 };
@@ -152,6 +154,30 @@ impl Links {
     pub(crate) fn keep(&mut self, origin: PublicKey, peer: &PublicKey, now: Instant) {
         if let Some(b) = self.bit(peer) {
             self.tree(origin, now).masks.lazy &= !b;
+        }
+    }
+
+    /// True if `peer` is known to hold `origin`'s name (PROTOCOL.md §6.12, names first): it
+    /// sent us one or we sent it one. A peer that cannot get a slot (all taken) counts as
+    /// holding it (nothing could be recorded for it), an origin without a tree as not.
+    pub(crate) fn has_name(&self, origin: &PublicKey, peer: &PublicKey) -> bool {
+        let Some(b) = self.bit(peer) else {
+            return self.slots.len() >= SLOTS && self.slots.iter().all(Option::is_some);
+        };
+        self.origins.get(origin).is_some_and(|t| t.named & b != 0)
+    }
+
+    /// Records that `peer` holds `origin`'s name. Neither marks the tree used nor makes one:
+    /// an origin without a tree (never seen, or given way) records nothing.
+    pub(crate) fn named(&mut self, origin: &PublicKey, peer: PublicKey) {
+        if !self.origins.contains_key(origin) {
+            return;
+        }
+        let Some(b) = self.slot(peer) else {
+            return;
+        };
+        if let Some(t) = self.origins.get_mut(origin) {
+            t.named |= b;
         }
     }
 
@@ -263,6 +289,7 @@ impl Links {
             for t in self.origins.values_mut() {
                 t.masks.lazy &= !freed;
                 t.masks.strike &= !freed;
+                t.named &= !freed;
             }
         }
         while self.slots.last().is_some_and(Option::is_none) {
@@ -406,6 +433,24 @@ mod tests {
     }
 
     #[test]
+    fn names_are_recorded_per_origin_kept_across_copies_and_freed_with_the_slot() {
+        let now = crate::test_epoch();
+        let mut l = Links::default();
+        let (o, p) = (key(1), key(100));
+        l.named(&o, p);
+        assert!(!l.has_name(&o, &p), "no tree yet: nothing recorded");
+        l.touch(o, now);
+        l.named(&o, p);
+        assert!(l.has_name(&o, &p) && !l.has_name(&key(2), &p), "per origin");
+        assert!(l.touch(o, now + ORIGIN_IDLE), "idle: copied again");
+        assert!(l.has_name(&o, &p), "the copy keeps what is known of names");
+        l.retain(|k| *k != p);
+        l.prune(key(3), p, now);
+        assert!(!l.has_name(&o, &p), "a freed slot's peer starts over");
+        assert!(!l.has_name(&o, &key(101)), "not slotted yet: not known");
+    }
+
+    #[test]
     fn slots_and_origins_are_bounded() {
         let now = crate::test_epoch();
         let mut l = Links::default();
@@ -414,6 +459,7 @@ mod tests {
         }
         assert!(!l.prune(key(1), key(5000), now), "no slot: stays eager");
         assert!(l.is_eager(&key(1), &key(5000)));
+        assert!(l.has_name(&key(1), &key(5000)), "no slot: no name sent");
         l.retain(|k| *k != key(1000));
         assert!(
             l.is_eager(&key(1), &key(1000)),
