@@ -107,7 +107,7 @@ reads the store, so it works while `dhtchat chat` or `dhtchat node` runs on the 
 Examples:
   dhtchat bench                          50 nodes, 50 msg/s of 200 B from 10 publishers, 20 s
   dhtchat bench -n 200                   the same load on 200 nodes
-  dhtchat bench -n 100 --rate 200 --size 500 --publishers 20 --duration 60
+  dhtchat bench -n 100 --rate 200 --size 500 --publishers 40 --duration 60
   dhtchat bench -n 5 --rate 20 --duration 2 --warmup 0 --json
 
 The nodes are demo's: each has its own UDP socket on its own loopback IP and one secure group

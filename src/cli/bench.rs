@@ -225,6 +225,26 @@ impl Options {
         }
         Ok(())
     }
+
+    /// A warning when each publisher would send more than a node accepts from one origin
+    /// (`Config::origin_rate`, a flood defence): relays drop the excess, so the run measures
+    /// that limit, not the relay's capacity.
+    pub fn origin_rate_warning(&self) -> Option<String> {
+        let (burst, per_s) = crate::proto::Config::new([0; 32]).origin_rate;
+        let each = f64::from(self.rate) / self.publishers as f64;
+        let need = self.rate.div_ceil(per_s);
+        let most = u64::from(per_s) * self.nodes as u64;
+        let fix = match need as usize <= self.nodes {
+            true => format!("give --publishers of at least {need}"),
+            false => format!("{} nodes carry at most {most} msg/s", self.nodes),
+        };
+        (each > f64::from(per_s)).then(|| {
+            format!(
+                "warning: {each:.1} msg/s per publisher is above the {per_s}/s (burst {burst}) \
+                 a node accepts from one origin: relays drop the excess; for capacity, {fix}"
+            )
+        })
+    }
 }
 
 /// Why the bench could not run.
@@ -283,6 +303,9 @@ pub async fn run_bench(
         nodes::demo_ip(0),
         nodes::demo_ip(options.nodes - 1)
     ));
+    if let Some(warning) = options.origin_rate_warning() {
+        progress(&warning);
+    }
     let ledger = Arc::new(ledger::Ledger::default());
     let (tree, history) = (options.eager_tree, options.history_messages);
     if let Some(h) = history {
@@ -320,6 +343,36 @@ mod tests {
         assert_eq!(o.publishers, 10);
         assert_eq!(o.messages(), 1000);
         assert!(o.check().is_ok());
+    }
+
+    #[test]
+    fn a_rate_above_what_one_origin_may_send_is_warned_about() {
+        // The default load: 5 msg/s per publisher, the origin limit itself.
+        assert_eq!(Options::default().origin_rate_warning(), None);
+        let over = Options {
+            rate: 100,
+            ..Options::default()
+        };
+        let w = over.origin_rate_warning().unwrap();
+        assert!(
+            w.contains("10.0 msg/s per publisher") && w.contains("at least 20"),
+            "{w}"
+        );
+        assert!(!w.contains('\n'));
+        let spread = Options {
+            rate: 100,
+            publishers: 20,
+            ..Options::default()
+        };
+        assert_eq!(spread.origin_rate_warning(), None);
+        let few = Options {
+            nodes: 5,
+            publishers: 5,
+            rate: 100,
+            ..Options::default()
+        };
+        let w = few.origin_rate_warning().unwrap();
+        assert!(w.contains("5 nodes carry at most 25 msg/s"), "{w}");
     }
 
     #[test]
