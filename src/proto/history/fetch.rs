@@ -5,8 +5,9 @@
 //!    target for every entry it may show us (a member back from offline: only those at most
 //!    as old as our newest entry, plus [`OVERLAP`]), page by page: each request is padded to
 //!    a full datagram, which pays for the answer under the server's reply budget; a page
-//!    ends with `last`, the whole answer with `end`. A lost datagram leaves the cursor behind: the next request asks again from
-//!    there. No progress for `history_timeout`: ask again, after [`TRIES`] another member.
+//!    ends with `last`, the whole answer with `end`. A lost datagram leaves the cursor
+//!    behind: the next request asks again from there. No progress for `history_timeout`: ask
+//!    again, after [`TRIES`] another member.
 //! 2. Every entry is checked against its original signature (the origin is the signer's
 //!    X25519 form). One that fails is counted, and its (origin, number) is asked of another
 //!    member. Every entry's `prev` names the server's previous entry of that origin: a `prev`
