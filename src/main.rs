@@ -129,7 +129,7 @@ delivery_ratio = delivered / (sent x (nodes - 1)); latency from the publish call
 receiver's message event; delivered_per_s = delivered / duration_s; cpu_us_per_delivery =
 process user+system CPU (/proc/self/stat) from the first publish to the end of the drain,
 per delivery; peak_rss_mb = VmHWM (/proc/self/status); ref_* = this machine's time for one
-Ed25519 check and one seal+open just before the window, and cpu_verifies_per_delivery =
+Ed25519 check and one seal+open before the nodes start, and cpu_verifies_per_delivery =
 cpu_us_per_delivery / ref_verify_us, which does not drift with the machine's speed. See
 benches/README.md.")]
     Bench(cli::bench::Args),

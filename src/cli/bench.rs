@@ -306,6 +306,12 @@ pub async fn run_bench(
     if let Some(warning) = options.origin_rate_warning() {
         progress(&warning);
     }
+    // Before any node runs, so the figure is the machine's, not what the nodes leave of it
+    // (on a blocking thread: it takes about 50 ms).
+    let reference = tokio::task::spawn_blocking(Reference::measure)
+        .await
+        .ok()
+        .flatten();
     let ledger = Arc::new(ledger::Ledger::default());
     let (tree, history) = (options.eager_tree, options.history_messages);
     if let Some(h) = history {
@@ -324,7 +330,10 @@ pub async fn run_bench(
     })
     .await?;
     let outcome = tokio::select! {
-        r = load::measure(options, &mut nodes, &ledger, progress) => r,
+        r = load::measure(options, &mut nodes, &ledger, progress) => r.map(|r| Report {
+            reference,
+            ..r
+        }),
         () = interrupt => Err(BenchError::Interrupted),
     };
     progress("leaving the group");

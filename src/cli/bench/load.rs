@@ -10,7 +10,6 @@ use rand_chacha::ChaCha20Rng;
 use tokio::task::JoinSet;
 
 use super::ledger::{Ledger, payload};
-use super::reference::Reference;
 use super::report::{Kinds, Latency, Report};
 use super::{BenchError, Options, procfs};
 use crate::cli::demo::nodes::{self, DemoNode};
@@ -87,11 +86,6 @@ pub(super) async fn measure(
         "publishing {} msg/s of {} B from {} publishers for {} s",
         options.rate, options.size, options.publishers, options.duration_s
     ));
-    // On a blocking thread: the nodes' drivers keep the runtime's workers.
-    let reference = tokio::task::spawn_blocking(Reference::measure)
-        .await
-        .ok()
-        .flatten();
     let before = nodes::traffic_kinds(nodes).await;
     let cpu_before = procfs::cpu_time();
     let start = now();
@@ -143,7 +137,7 @@ pub(super) async fn measure(
         seed: options.seed,
         eager_tree: options.eager_tree.unwrap_or(defaults.eager_tree),
         history_messages: (options.history_messages).unwrap_or(defaults.history.max_messages),
-        reference,
+        reference: None,
     })
 }
 

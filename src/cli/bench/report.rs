@@ -124,8 +124,8 @@ pub struct Report {
     pub eager_tree: bool,
     /// Messages each node kept in its group history (PROTOCOL.md §6.13).
     pub history_messages: usize,
-    /// The machine's speed just before the window ([`Reference`]); `None` if it could not
-    /// be measured.
+    /// The machine's speed before the nodes started ([`Reference`]); `None` if it could
+    /// not be measured.
     pub reference: Option<Reference>,
 }
 
