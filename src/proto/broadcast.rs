@@ -34,7 +34,7 @@ use super::members::Member;
 use super::spam::Class;
 use super::tree::{Kind, send_as};
 use super::{Dialect, DropReason, Event, LeaveReason, Privacy, TextKind};
-use crate::wire::{Broadcast, EncodeError, MessageId, Payload, PeerMessage, PublicKey};
+use crate::wire::{Broadcast, EncodeError, Payload, PeerMessage, PublicKey};
 
 /// Why an own broadcast could not be sent. Nothing was spent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -406,15 +406,12 @@ impl Group {
             true => self.own_targets(io),
             false => self.relay_targets(io.now, io.config.bad_node_timeout),
         };
+        // Our tree first, so names first can record a name it sends (our first one too).
+        self.tree.links.touch(b.origin, io.now);
         self.names_first(io, &b, &targets);
         for &(key, addr) in &targets {
             send_as(io, Kind::Eager, self.identity(), (&key, addr), &payload);
             self.exchanged(key, io.now);
-        }
-        self.tree.links.touch(b.origin, io.now);
-        if self.uses_tree(io) && b.message_id == MessageId::Name as u8 {
-            // Our first name: the tree was made just now.
-            self.mark_named(&b.origin, &targets);
         }
         self.announce(io, (b.origin, b.number), None);
         self.remember(io, &b);

@@ -68,7 +68,7 @@ impl Group {
     }
 
     /// `targets` were sent (or `hop` sent us) a name broadcast of `origin`: they hold it.
-    pub(crate) fn mark_named(&mut self, origin: &PublicKey, targets: &[(PublicKey, SocketAddr)]) {
+    fn mark_named(&mut self, origin: &PublicKey, targets: &[(PublicKey, SocketAddr)]) {
         for (key, _) in targets {
             self.tree.links.named(origin, *key);
         }
