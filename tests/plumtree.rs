@@ -127,6 +127,10 @@ fn ihaves_go_only_to_links_lazy_in_the_origin_s_tree_after_the_flush_interval() 
     let (mut f, mut p, origin, chat) = setup(tree);
     let (ko, other) = (origin.public_key(), Identity::from_seed(&[43; 32]));
     let [a, b, c] = &mut p;
+    // Our own name's id goes out in the first flush: our tree was made before these links
+    // were, so they are lazy in it (PROTOCOL.md §6.12).
+    advance(&mut f, 100);
+    drain(&mut f.node);
     deliver(&mut f, a, &other, &chat, 1);
     drain(&mut f.node);
     advance(&mut f, 100);
@@ -217,6 +221,10 @@ fn an_origin_s_name_crosses_each_link_before_its_other_broadcasts_and_its_duplic
     // A peer admitted later never had it: the name goes first, on that link only.
     let mut e = Peer::new(4);
     admit(&mut f, &mut e);
+    // A link new since the origin's tree was made is lazy in it (§6.12); the tree is
+    // copied again from the shared tree, where e is eager, after ORIGIN_IDLE (2 s).
+    advance(&mut f, 2_000);
+    drain(&mut f.node);
     deliver(&mut f, a, &origin, &chat, 2);
     let ke = e.key();
     let all = &mut [&mut *a, &mut *b, &mut *c, &mut e];
@@ -395,4 +403,43 @@ fn lazy_packets_from_strangers_or_in_legacy_groups_are_refused() {
     let kb = b.key();
     lazy(&mut legacy, &mut b, LazyKind::IHave, &[(kb, 7)]);
     assert_eq!(legacy.node.stats().dropped(DropReason::WrongDialect), 1);
+}
+
+#[test]
+fn a_link_new_since_an_origin_s_tree_was_made_is_lazy_in_it_and_eager_in_the_shared_tree() {
+    let (mut f, mut p, origin, chat) = setup(tree);
+    let ko = origin.public_key();
+    advance(&mut f, 100);
+    drain(&mut f.node);
+    let mut e = Peer::new(4);
+    admit(&mut f, &mut e);
+    let [a, b, c] = &mut p;
+    deliver(&mut f, a, &origin, &chat, 2);
+    let (kb, kc, ke) = (b.key(), c.key(), e.key());
+    let all = &mut [&mut *a, &mut *b, &mut *c, &mut e];
+    let mut got = sent(&mut f, all);
+    got.sort_by_key(|s| format!("{s:?}"));
+    let mut want = [Sent::Copy(kb, ko, 2), Sent::Copy(kc, ko, 2)];
+    want.sort_by_key(|s| format!("{s:?}"));
+    assert_eq!(got, want, "e joined after the origin's tree: no copy");
+    advance(&mut f, 100);
+    // (Our own broadcasts' ids may ride along: e is lazy in our tree too.)
+    let ihaves = sent(&mut f, all);
+    let to_e = |s: &Sent| matches!(s, Sent::IHave(k, ids) if *k == ke && ids.contains(&(ko, 2)));
+    assert!(
+        ihaves.len() == 1 && to_e(&ihaves[0]),
+        "an IHAVE to e: {ihaves:?}"
+    );
+    // A new origin's tree is a copy of the shared tree, where the new link is eager.
+    let third = Identity::from_seed(&[44; 32]);
+    deliver(&mut f, all[0], &third, &chat, 1);
+    let kt = third.public_key();
+    let copies: Vec<_> = (sent(&mut f, all).into_iter())
+        .filter_map(|s| match s {
+            Sent::Copy(k, o, _) if o == kt => Some(k),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(copies.len(), 3, "b, c and e: {copies:?}");
+    assert!(copies.contains(&ke));
 }

@@ -139,6 +139,7 @@ impl Group {
         if !self.uses_tree(io) {
             return;
         }
+        self.admit_links(io);
         if self.tree.links.touch(b.origin, io.now) {
             self.keep_fresh(io, b.origin, hop);
         }
@@ -260,6 +261,18 @@ impl Group {
             return Err(DropReason::UnknownSender);
         }
         Ok(())
+    }
+
+    /// Relay targets new since the last call become links (§6.12: lazy in the origins'
+    /// trees that exist, eager in the shared tree).
+    pub(crate) fn admit_links(&mut self, io: &Io<'_>) {
+        let fresh = io.config.bad_node_timeout;
+        for e in self.table.iter() {
+            self.tree.links.admit(e.key);
+        }
+        for (k, _) in self.in_links.fresh(io.now, fresh) {
+            self.tree.links.admit(k);
+        }
     }
 
     /// Housekeeping: links to peers that are no longer relay targets give up their slots.

@@ -4,9 +4,12 @@
 //! - Each peer we link to gets a **slot** (at most [`SLOTS`]); a tree is bit masks over the
 //!   slots: `lazy` (links pruned in it) and `strike` (links that brought one duplicate of
 //!   its broadcasts since their last first copy). A peer without a slot is always eager.
-//!   Slots of peers that are no longer relay targets are freed on the tick
-//!   ([`Links::retain`]), clearing their bits in every tree (a link that comes back starts
-//!   eager).
+//! - A **new link** (a relay target without a slot, [`Links::admit`]) is eager in the
+//!   shared tree and lazy in every origin's tree that exists already: those trees reach
+//!   their members without it, and under load each new link would otherwise cost every
+//!   active origin's tree duplicates and prunes. Slots of peers that are no longer relay
+//!   targets are freed on the tick ([`Links::retain`]), clearing their bits in every tree
+//!   (a link that comes back is new again).
 //! - The **shared tree** ([`SHARED`], the all-zero key, which is never an origin: it is not
 //!   an acceptable X25519 key) is Plumtree's single tree: a duplicate of any origin's
 //!   broadcast prunes its link there at once, and every graft grafts it there too, so it
@@ -100,6 +103,22 @@ impl Links {
         // Cannot truncate: at most SLOTS = 128 slots.
         self.index.insert(peer, free as u8);
         Some(1u128 << free)
+    }
+
+    /// Gives `peer`, a relay target, its slot if it has none: a new link joins the shared
+    /// tree eager and every origin's tree that exists already lazy (those origins' copies
+    /// reach their members without it; a member it alone reaches learns of their
+    /// broadcasts from IHAVEs and grafts it). Trees copied later copy the shared tree.
+    pub(crate) fn admit(&mut self, peer: PublicKey) {
+        if self.index.contains_key(&peer) {
+            return;
+        }
+        let Some(b) = self.slot(peer) else {
+            return;
+        };
+        for t in self.origins.values_mut() {
+            t.masks.lazy |= b;
+        }
     }
 
     /// The tree of `origin` (new: a copy of the shared tree's lazy links).
@@ -353,6 +372,34 @@ mod tests {
             "a link an origin grafted stays eager for it"
         );
         assert!(!l.is_eager(&key(3), &b));
+    }
+
+    #[test]
+    fn a_new_link_is_lazy_in_the_trees_that_exist_and_eager_in_the_shared_tree() {
+        let now = crate::test_epoch();
+        let mut l = Links::default();
+        let (o1, o2, p) = (key(1), key(2), key(100));
+        l.touch(o1, now);
+        l.admit(p);
+        assert!(!l.is_eager(&o1, &p), "lazy in a tree made before it");
+        assert!(l.is_eager(&SHARED, &p), "eager in the shared tree");
+        l.touch(o2, now);
+        assert!(
+            l.is_eager(&o2, &p),
+            "a later copy of the shared tree has it eager"
+        );
+        assert!(l.graft(o1, &p, now));
+        l.admit(p);
+        assert!(
+            l.is_eager(&o1, &p),
+            "admitting a known link changes nothing"
+        );
+        l.retain(|k| *k != p);
+        l.admit(p);
+        assert!(
+            !l.is_eager(&o1, &p) && !l.is_eager(&o2, &p),
+            "back after leaving: new"
+        );
     }
 
     #[test]
