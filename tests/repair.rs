@@ -254,3 +254,31 @@ fn an_inactive_node_asks_back_once_and_never_answers_a_reply() {
         "an empty summary shows nothing to ask for"
     );
 }
+
+/// Summaries `f`'s node sends in the `ms` milliseconds after `chats` own chats, its timers
+/// run every 5 ms.
+fn summaries_after(chats: usize, ms: u64) -> u64 {
+    let mut f = secure();
+    for i in 1..=3 {
+        admit(&mut f, &mut Peer::new(i));
+    }
+    drain(&mut f.node);
+    let before = f.node.stats().summaries;
+    own_chats(&mut f, chats);
+    for _ in 0..ms / 5 {
+        f.now += Duration::from_millis(5);
+        f.node.handle_timeout(f.now);
+        drain(&mut f.node);
+    }
+    f.node.stats().summaries - before
+}
+
+#[test]
+fn with_the_eager_tree_a_busy_group_paces_its_summaries() {
+    // `have_interval` 50 ms jittered to 25–75 ms while the group is active (1 s); with 40
+    // copies kept in the last second the wait is 4 intervals (100–300 ms).
+    let quiet = summaries_after(1, 900);
+    let busy = summaries_after(40, 900);
+    assert!(quiet >= 12, "one chat: the full pace, {quiet} summaries");
+    assert!((2..=9).contains(&busy), "40 chats: paced, {busy} summaries");
+}

@@ -5,7 +5,8 @@
 //!   `recent_max` messages and `recent_ttl`, and its (origin, number) for `seen_ttl` (at
 //!   most `seen_max`). A group whose newest kept broadcast is younger than `have_active` is
 //!   *active*.
-//! - An active group sends a have summary (id 53) every `have_interval` (jittered ±50 %): a
+//! - An active group sends a have summary (id 53) every `have_interval` (jittered ±50 %;
+//!   with the eager tree, paced by how many copies arrived in the last second): a
 //!   Bloom filter, freshly salted, of every id held. It goes to a random relay target among
 //!   those that no broadcast went to or came from since our newest copy arrived (the peers
 //!   likeliest to have missed it), or among all when there are none.
@@ -50,6 +51,13 @@ const DATAGRAM_OVERHEAD: usize = ENVELOPE_HEADER_LEN + MAC_LEN;
 /// Copies arrive at different nodes at different times: a kept broadcast is re-sent only if
 /// it is at least this much younger than the asker's span.
 const SPAN_MARGIN: Duration = Duration::from_millis(250);
+
+/// With the eager tree, the summary interval grows by one `have_interval` per this many
+/// copies kept in the last `have_active` (PROTOCOL.md §6.11).
+const HAVE_PACE_STEP: usize = 10;
+
+/// At most this many `have_interval`s between summaries (400 ms at the default 50 ms).
+const HAVE_PACE_MAX: usize = 8;
 
 /// Most peers whose last broadcast exchange is remembered; past it the record starts over.
 const EXCHANGED_MAX: usize = 512;
@@ -128,6 +136,13 @@ impl Recent {
             .is_some_and(|c| now.saturating_duration_since(c.at) < active)
     }
 
+    /// Copies kept that arrived less than `window` before `now`.
+    fn arrived_within(&self, now: Instant, window: Duration) -> usize {
+        (self.items.iter().rev())
+            .take_while(|c| now.saturating_duration_since(c.at) < window)
+            .count()
+    }
+
     /// Records that a broadcast went to or came from `peer` at `now`.
     fn note(&mut self, peer: PublicKey, now: Instant) {
         if self.exchanged.len() >= EXCHANGED_MAX && !self.exchanged.contains_key(&peer) {
@@ -198,7 +213,7 @@ impl Group {
             self.announce_tail(io);
             return;
         }
-        self.next_have = Some(io.now + io.jittered(io.config.have_interval));
+        self.next_have = Some(io.now + io.jittered(self.have_pace(io)));
         let targets = self.relay_targets(io.now, io.config.bad_node_timeout);
         let behind: Vec<_> = targets
             .iter()
@@ -211,6 +226,21 @@ impl Group {
         }
         let (key, addr) = pool[io.rng.random_range(0..pool.len())];
         self.send_summary(io, key, addr, 0);
+    }
+
+    /// The wait before the next summary: `have_interval`, and with the eager tree one more
+    /// per [`HAVE_PACE_STEP`] copies kept in the last `have_active` (at most
+    /// [`HAVE_PACE_MAX`] in all). A busy group's members hear IHAVEs for each id from
+    /// their neighbours, and each summary covers more new ids, so it sends them more
+    /// slowly; a quiet one keeps the full pace, its repair counting on summaries.
+    fn have_pace(&self, io: &Io<'_>) -> Duration {
+        if !self.uses_tree(io) {
+            return io.config.have_interval;
+        }
+        let recent = self.recent.arrived_within(io.now, io.config.have_active);
+        let steps = (recent / HAVE_PACE_STEP).clamp(1, HAVE_PACE_MAX);
+        // At most HAVE_PACE_MAX (8): fits a u32.
+        io.config.have_interval * steps as u32
     }
 
     /// Records that a broadcast went to or came from `peer` (summaries go first to peers
