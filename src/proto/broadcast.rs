@@ -403,10 +403,7 @@ impl Group {
         self.schedule.ping_not_before(quiet);
         let payload = Payload::Broadcast(b);
         let targets = match self.uses_tree(io) {
-            true => {
-                self.admit_links(io);
-                self.own_targets(io)
-            }
+            true => self.own_targets(io),
             false => self.relay_targets(io.now, io.config.bad_node_timeout),
         };
         // Our tree first, so names first can record a name it sends (our first one too).

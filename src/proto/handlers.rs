@@ -51,6 +51,7 @@ impl Group {
             let close = g.ping_id[PING_ID_LEN - 1] & 1 == 1;
             let cap = io.config.max_in_links;
             self.in_links.note(sender, from, (io.now, close), cap);
+            self.admit_link(sender);
             self.answer(io, sender, from, g.ping_id);
             self.consider(
                 io,
@@ -162,6 +163,9 @@ impl Group {
             });
         }
         let back = matches!(self.table.insert(key, addr, now), super::dht::Insert::Added);
+        if back {
+            self.admit_link(key);
+        }
         if !self.joined {
             self.joined = true;
             self.schedule.joined(io.config.join_retry_min);

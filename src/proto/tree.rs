@@ -139,7 +139,6 @@ impl Group {
         if !self.uses_tree(io) {
             return;
         }
-        self.admit_links(io);
         if self.tree.links.touch(b.origin, io.now) {
             self.keep_fresh(io, b.origin, hop);
         }
@@ -263,21 +262,21 @@ impl Group {
         Ok(())
     }
 
-    /// Relay targets new since the last call become links (§6.12: lazy in the origins'
-    /// trees that exist, eager in the shared tree).
-    pub(crate) fn admit_links(&mut self, io: &Io<'_>) {
-        let fresh = io.config.bad_node_timeout;
-        for e in self.table.iter() {
-            self.tree.links.admit(e.key);
-        }
-        for (k, _) in self.in_links.fresh(io.now, fresh) {
-            self.tree.links.admit(k);
-        }
+    /// `peer` has just become a relay target (it entered our table, or its keep-alive made
+    /// it a fresh in-link): a new link (§6.12: lazy in the origins' trees that exist, eager
+    /// in the shared tree) unless it is one already.
+    pub(crate) fn admit_link(&mut self, peer: PublicKey) {
+        self.tree.links.admit(peer);
     }
 
-    /// Housekeeping: links to peers that are no longer relay targets give up their slots.
+    /// Housekeeping: relay targets that became so by another way (a restored table) are
+    /// admitted as links, and links to peers that are no longer relay targets give up
+    /// their slots.
     pub(crate) fn tree_tick(&mut self, io: &Io<'_>) {
         let targets = self.relay_targets(io.now, io.config.bad_node_timeout);
+        for &(k, _) in &targets {
+            self.tree.links.admit(k);
+        }
         (self.tree.links).retain(|k| targets.iter().any(|(t, _)| t == k));
     }
 }
