@@ -330,10 +330,7 @@ pub async fn run_bench(
     })
     .await?;
     let outcome = tokio::select! {
-        r = load::measure(options, &mut nodes, &ledger, progress) => r.map(|r| Report {
-            reference,
-            ..r
-        }),
+        r = load::measure(options, &mut nodes, (&ledger, reference), progress) => r,
         () = interrupt => Err(BenchError::Interrupted),
     };
     progress("leaving the group");

@@ -10,6 +10,7 @@ use rand_chacha::ChaCha20Rng;
 use tokio::task::JoinSet;
 
 use super::ledger::{Ledger, payload};
+use super::reference::Reference;
 use super::report::{Kinds, Latency, Report};
 use super::{BenchError, Options, procfs};
 use crate::cli::demo::nodes::{self, DemoNode};
@@ -68,7 +69,7 @@ impl Ticker<'_> {
 pub(super) async fn measure(
     options: &Options,
     nodes: &mut [DemoNode<()>],
-    ledger: &Arc<Ledger>,
+    (ledger, reference): (&Arc<Ledger>, Option<Reference>),
     progress: &mut dyn FnMut(&str),
 ) -> Result<Report, BenchError> {
     let mut rng = ChaCha20Rng::seed_from_u64(options.seed);
@@ -137,7 +138,7 @@ pub(super) async fn measure(
         seed: options.seed,
         eager_tree: options.eager_tree.unwrap_or(defaults.eager_tree),
         history_messages: (options.history_messages).unwrap_or(defaults.history.max_messages),
-        reference: None,
+        reference,
     })
 }
 
