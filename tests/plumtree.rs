@@ -443,3 +443,36 @@ fn a_link_new_since_an_origin_s_tree_was_made_is_lazy_in_it_and_eager_in_the_sha
     assert_eq!(copies.len(), 3, "b, c and e: {copies:?}");
     assert!(copies.contains(&ke));
 }
+
+#[test]
+fn an_old_copy_re_sent_after_our_id_expired_prunes_nothing_and_is_listed_again() {
+    let (mut f, mut p, origin, chat) = setup(tree);
+    let [a, b, c] = &mut p;
+    deliver(&mut f, a, &origin, &chat, 2);
+    drain(&mut f.node);
+    // A duplicate while our summaries still list the id: a redundant link, pruned in the
+    // shared tree at once (PROTOCOL.md §6.12).
+    deliver(&mut f, b, &origin, &chat, 2);
+    let prunes = |s: &[Sent], k: PublicKey| {
+        (s.iter())
+            .filter(|x| matches!(x, Sent::Prune(to, _) if *to == k))
+            .count()
+    };
+    let kb = b.key();
+    assert_eq!(
+        prunes(&sent(&mut f, &mut [&mut *a, &mut *b, &mut *c]), kb),
+        1
+    );
+    // Nine seconds later (ids are listed for 8 s, §6.11) c re-sends the same copy: an old
+    // copy re-sent by repair, not a link of the tree. No prune; the id is listed again.
+    f.now += Duration::from_secs(9);
+    deliver(&mut f, c, &origin, &chat, 2);
+    let kc = c.key();
+    let out = sent(&mut f, &mut [&mut *a, &mut *b, &mut *c]);
+    assert_eq!(prunes(&out, kc), 0, "{out:?}");
+    // Listed again: the next copy of it is a duplicate of a listed id, and counts.
+    deliver(&mut f, c, &origin, &chat, 2);
+    let out = sent(&mut f, &mut [&mut *a, &mut *b, &mut *c]);
+    assert_eq!(prunes(&out, kc), 1, "{out:?}");
+    assert_eq!(f.node.stats().dropped(DropReason::Duplicate), 3);
+}

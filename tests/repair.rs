@@ -282,3 +282,33 @@ fn with_the_eager_tree_a_busy_group_paces_its_summaries() {
     assert!(quiet >= 12, "one chat: the full pace, {quiet} summaries");
     assert!((2..=9).contains(&busy), "40 chats: paced, {busy} summaries");
 }
+
+#[test]
+fn pings_alone_pace_summaries_to_about_one_a_second_and_a_chat_restores_the_pace() {
+    let mut sim = Sim::new(17, LinkModel::default());
+    build_group(
+        &mut sim,
+        10,
+        &GroupSpec::default(),
+        Duration::from_millis(50),
+        |c| c.ping_interval = Duration::from_millis(400),
+    );
+    sim.run_until(Duration::from_secs(30));
+    let summaries = |sim: &Sim| -> u64 { sim.nodes.iter().map(|n| n.node.stats().summaries).sum() };
+    let before = summaries(&sim);
+    sim.run_for(Duration::from_secs(10));
+    // Each node pings every 0.2–0.6 s, so the group is always active (§6.11). At the full
+    // pace (25–75 ms) that was about 2,000 summaries in 10 s; with pings alone about one a
+    // second a node, and still some: a lost ping is still repaired.
+    let pinged = summaries(&sim) - before;
+    assert!((50..=200).contains(&pinged), "{pinged} summaries in 10 s");
+    let before = summaries(&sim);
+    chat(&mut sim, 0, "wake");
+    sim.run_for(Duration::from_millis(300));
+    let woke = summaries(&sim) - before;
+    assert!(
+        woke >= 20,
+        "a chat is summarised at the full pace: {woke} in 300 ms"
+    );
+    assert!((1..10).all(|i| got(&sim, i, "wake") == 1));
+}

@@ -69,7 +69,10 @@ impl Group {
             if reason == DropReason::Duplicate {
                 // A duplicate shows the hop holds it (summaries go to peers that may not).
                 self.exchanged(hop, io.now);
-                self.tree_duplicate(io, (hop, from), b);
+                // A copy we no longer list is an old one re-sent: it says nothing of the tree.
+                if self.remember_duplicate(io, b) {
+                    self.tree_duplicate(io, (hop, from), b);
+                }
             }
             // A refused one does not: the hop holds what we lack, so our summaries must
             // still go to it (an origin not yet admitted here; its copies come by repair).

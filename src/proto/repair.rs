@@ -6,7 +6,8 @@
 //!   most `seen_max`). A group whose newest kept broadcast is younger than `have_active` is
 //!   *active*.
 //! - An active group sends a have summary (id 53) every `have_interval` (jittered ±50 %;
-//!   with the eager tree, paced by how many copies arrived in the last second): a
+//!   with the eager tree, paced by how many copies arrived in the last second; every
+//!   `have_active` while those were all pings): a
 //!   Bloom filter, freshly salted, of every id held. It goes to a random relay target among
 //!   those that no broadcast went to or came from since our newest copy arrived (the peers
 //!   likeliest to have missed it), or among all when there are none.
@@ -22,6 +23,8 @@
 //!   answers with its own, flagged `reply`, so the peer sends what it misses: this repairs
 //!   the first message after a silence. A reply is never answered with a summary.
 //! - A repaired broadcast goes through the normal checks (§6.4), and is relayed again.
+//! - A duplicate whose id we no longer hold is listed again ([`Group::remember_duplicate`]):
+//!   a peer that took it in seconds after us re-sent it, and others would too.
 //! - In secure groups this is also the lazy half of the eager tree (`tree.rs`, §6.12): the
 //!   pruned links are the peers summaries go to first, and answering a summary with missing
 //!   copies grafts the asker's link.
@@ -42,7 +45,7 @@ use super::io::Io;
 use super::tree::{Kind, send_as};
 use super::{Dialect, DropReason};
 use crate::wire::{
-    BloomBuilder, Broadcast, ENVELOPE_HEADER_LEN, Have, MAC_LEN, Payload, PublicKey,
+    BloomBuilder, Broadcast, ENVELOPE_HEADER_LEN, Have, MAC_LEN, MessageId, Payload, PublicKey,
 };
 
 /// Bytes a datagram adds to its plaintext: envelope header and MAC.
@@ -88,6 +91,9 @@ pub(crate) struct Recent {
     seen: ids::Ids,
     /// When a broadcast last went to or came from each peer (at most [`EXCHANGED_MAX`]).
     exchanged: HashMap<PublicKey, Instant>,
+    /// Arrival of the newest kept copy that is not a ping (pings alone pace summaries
+    /// slowly, PROTOCOL.md §6.11).
+    newest_busy: Option<Instant>,
 }
 
 impl Recent {
@@ -107,6 +113,9 @@ impl Recent {
             plain: Some(plain.into_boxed_slice()),
         });
         self.seen.push(now, &b.origin, b.number, seen_max);
+        if b.message_id != MessageId::Ping as u8 {
+            self.newest_busy = Some(now);
+        }
     }
 
     /// Records only the (origin, number) of `b`, accepted at `now`: our summaries then say we
@@ -134,6 +143,12 @@ impl Recent {
         self.items
             .back()
             .is_some_and(|c| now.saturating_duration_since(c.at) < active)
+    }
+
+    /// True while a kept copy that is not a ping arrived less than `active` ago.
+    fn busy(&self, now: Instant, active: Duration) -> bool {
+        self.newest_busy
+            .is_some_and(|t| now.saturating_duration_since(t) < active)
     }
 
     /// Copies kept that arrived less than `window` before `now`.
@@ -175,11 +190,32 @@ impl Group {
     /// Keeps a relayed (or own) broadcast for repair and arms the summary timer.
     pub(crate) fn remember(&mut self, io: &mut Io<'_>, b: &Broadcast<'_>) {
         let caps = (io.config.recent_max, io.config.seen_max);
+        let was_busy = self.recent.busy(io.now, io.config.have_active);
         self.recent.push(io.now, b, caps);
         // A 2014 peer cannot read a have (id 53): legacy groups never send one (§1.2).
-        if self.next_have.is_none() && self.dialect() == Dialect::Secure {
-            self.next_have = Some(io.now + io.jittered(io.config.have_interval));
+        if self.dialect() != Dialect::Secure {
+            return;
         }
+        // The first copy after a silence, or the first that is not a ping while only pings
+        // paced the summaries, is summarised after one interval.
+        let woke = !was_busy && self.recent.busy(io.now, io.config.have_active);
+        if self.next_have.is_none() || woke {
+            let due = io.now + io.jittered(io.config.have_interval);
+            self.next_have = Some(self.next_have.map_or(due, |t| t.min(due)));
+        }
+    }
+
+    /// `b` was dropped as a duplicate (our dedup window holds its number). True if our
+    /// summaries still said we hold it. If not (its id expired, or we took it in seconds
+    /// before the peer that re-sent it), they say so again, so no peer re-sends it to us a
+    /// second time; and the copy is an old one re-sent, not a redundant link of the tree.
+    pub(crate) fn remember_duplicate(&mut self, io: &Io<'_>, b: &Broadcast<'_>) -> bool {
+        self.expire_recent(io);
+        let held = self.recent.seen.holds(&b.origin, b.number);
+        if !held {
+            self.recent.push_id(io.now, b, io.config.seen_max);
+        }
+        held || io.config.seen_max == 0
     }
 
     /// True while the group is active (its newest kept copy is younger than `have_active`).
@@ -234,6 +270,10 @@ impl Group {
     /// their neighbours, and each summary covers more new ids, so it sends them more
     /// slowly; a quiet one keeps the full pace, its repair counting on summaries.
     fn have_pace(&self, io: &Io<'_>) -> Duration {
+        if !self.recent.busy(io.now, io.config.have_active) {
+            // Only pings keep the group active: their repair is not in a hurry (§6.11).
+            return io.config.have_active;
+        }
         if !self.uses_tree(io) {
             return io.config.have_interval;
         }

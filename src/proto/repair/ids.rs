@@ -71,6 +71,13 @@ impl Ids {
         self.capped.map_or(ttl, |t| since(t).min(ttl))
     }
 
+    /// True if (origin, number) is held (by its filter key: a key shared with another item
+    /// counts, as it does in the filter).
+    pub(crate) fn holds(&self, origin: &PublicKey, number: u32) -> bool {
+        let key = item_key(origin, number);
+        self.items.iter().any(|id| id.key == key)
+    }
+
     /// The filter keys, oldest first.
     pub(crate) fn keys(&self) -> impl Iterator<Item = u64> + '_ {
         self.items.iter().map(|id| id.key)
