@@ -312,3 +312,41 @@ fn pings_alone_pace_summaries_to_about_one_a_second_and_a_chat_restores_the_pace
     );
     assert!((1..10).all(|i| got(&sim, i, "wake") == 1));
 }
+
+/// The span of the first summary `f`'s node sends after its first peer answered (it
+/// joined), `ms` milliseconds went by, and it chatted.
+fn first_span_after_join(ms: u64) -> u16 {
+    let mut f = secure();
+    let mut bob = Peer::new(1);
+    admit(&mut f, &mut bob);
+    f.now += Duration::from_millis(ms);
+    own_chats(&mut f, 1);
+    for _ in 0..40 {
+        f.now += Duration::from_millis(5);
+        f.node.handle_timeout(f.now);
+        for (to, d) in drain(&mut f.node) {
+            if let (true, Ok(Payload::Have(h))) = (to == bob.addr, Payload::decode(&bob.open(&d))) {
+                return h.span_ms;
+            }
+        }
+    }
+    panic!("no summary");
+}
+
+#[test]
+fn a_fresh_member_s_summaries_are_complete_only_since_it_joined() {
+    // What was said before we joined comes by the history fetch (§6.13), not by repair:
+    // a peer must not re-send it (members that joined seconds apart re-sent each other the
+    // joins' new_peers for seconds). The span is the time since the join plus 250 ms.
+    let soon = first_span_after_join(0);
+    assert!(
+        (250..=700).contains(&soon),
+        "span {soon} ms just after the join"
+    );
+    let later = first_span_after_join(3000);
+    assert!(
+        (3250..=3700).contains(&later),
+        "span {later} ms 3 s after it"
+    );
+    assert_eq!(first_span_after_join(20_000), 8000, "8 s at most");
+}
