@@ -168,7 +168,6 @@ impl Group {
         }
         if !self.joined {
             self.joined = true;
-            self.note_joined_span(now);
             self.schedule.joined(io.config.join_retry_min);
             // Our nick goes out before the application can say anything, so members never
             // see our first message under a bare key.

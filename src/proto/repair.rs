@@ -94,9 +94,6 @@ pub(crate) struct Recent {
     /// Arrival of the newest kept copy that is not a ping (pings alone pace summaries
     /// slowly, PROTOCOL.md §6.11).
     newest_busy: Option<Instant>,
-    /// When we joined: our summaries are complete only for what arrived since (what was
-    /// said before comes by the history fetch, §6.13, not by repair).
-    joined: Option<Instant>,
 }
 
 impl Recent {
@@ -136,13 +133,9 @@ impl Recent {
         self.seen.expire(now, seen_ttl);
     }
 
-    /// How far back (from `now`) the ids hold everything that arrived: at most `seen_ttl`,
-    /// and since we joined plus [`SPAN_MARGIN`] (a peer re-sends only what it took in
-    /// since; `ZERO` until we are joined).
+    /// How far back (from `now`) the ids hold everything that arrived, at most `seen_ttl`.
     fn span(&self, now: Instant, seen_ttl: Duration) -> Duration {
-        let since = |t| now.saturating_duration_since(t) + SPAN_MARGIN;
-        let since_join = self.joined.map_or(Duration::ZERO, since);
-        self.seen.span(now, seen_ttl).min(since_join)
+        self.seen.span(now, seen_ttl)
     }
 
     /// True while the newest copy is younger than `active`: the group sends summaries.
@@ -210,11 +203,6 @@ impl Group {
             let due = io.now + io.jittered(io.config.have_interval);
             self.next_have = Some(self.next_have.map_or(due, |t| t.min(due)));
         }
-    }
-
-    /// We are joined (a member answered us) at `now`: our summaries' span counts from here.
-    pub(crate) fn note_joined_span(&mut self, now: Instant) {
-        self.recent.joined.get_or_insert(now);
     }
 
     /// `b` was dropped as a duplicate (our dedup window holds its number). True if our
