@@ -289,7 +289,8 @@ impl Group {
         self.recent.note(peer, now);
     }
 
-    /// A have summary from `hop` at `from`: send what it lacks; if we are not active, ask back.
+    /// A have summary from `hop` at `from`: send what it lacks; if nothing but pings arrived
+    /// lately (or nothing at all), ask back.
     pub(crate) fn on_have(
         &mut self,
         io: &mut Io<'_>,
@@ -309,7 +310,8 @@ impl Group {
         self.expire_recent(io);
         self.send_missing(io, hop, from, have);
         let asks = !have.has(Have::REPLY) && !have.filter().is_empty();
-        if asks && !self.recent.active(io.now, io.config.have_active) {
+        // Not busy: nothing but pings lately, so our own summaries are a second apart.
+        if asks && !self.recent.busy(io.now, io.config.have_active) {
             self.send_summary(io, hop, from, Have::REPLY);
         }
         Ok(())
