@@ -19,7 +19,8 @@
 //!   may have let an older copy go), at most `have_reply_max` per summary and `repair_rate`
 //!   in all. A false positive of the filter (about 1 %) only defers a repair
 //!   to the next summary, whose salt differs.
-//! - An *inactive* group (it sends no summaries) that is sent a non-empty summary also
+//! - An *inactive* group (it sends no summaries), or one that kept only pings in the last
+//!   `have_active` (its summaries are a second apart), that is sent a non-empty summary also
 //!   answers with its own, flagged `reply`, so the peer sends what it misses: this repairs
 //!   the first message after a silence. A reply is never answered with a summary.
 //! - A repaired broadcast goes through the normal checks (§6.4), and is relayed again.
