@@ -17,18 +17,29 @@ fn quiet(c: &mut Config) {
     c.peer_timeout = Duration::from_secs(7200);
 }
 
-/// A converged group of `n` with no broadcast in the last seconds (every repair cache empty).
-fn idle_group(seed: u64, n: usize) -> Sim {
+/// A group of `n` configured by `configure`, converged 30 s after its first join.
+fn settled_group(seed: u64, n: usize, configure: fn(&mut Config)) -> Sim {
     let mut sim = Sim::new(seed, LinkModel::default());
     build_group(
         &mut sim,
         n,
         &GroupSpec::default(),
         Duration::from_millis(50),
-        quiet,
+        configure,
     );
     sim.run_until(Duration::from_secs(30));
     sim
+}
+
+/// A converged group of `n` with no broadcast in the last seconds (every repair cache empty).
+fn idle_group(seed: u64, n: usize) -> Sim {
+    settled_group(seed, n, quiet)
+}
+
+/// A converged group of `n` whose members ping every 0.2–0.6 s: always active (§6.11), and
+/// nothing but pings.
+fn pinging_group(seed: u64, n: usize) -> Sim {
+    settled_group(seed, n, |c| c.ping_interval = Duration::from_millis(400))
 }
 
 /// How many times node `i` delivered the chat `text`.
@@ -285,15 +296,7 @@ fn with_the_eager_tree_a_busy_group_paces_its_summaries() {
 
 #[test]
 fn pings_alone_pace_summaries_to_about_one_a_second_and_a_chat_restores_the_pace() {
-    let mut sim = Sim::new(17, LinkModel::default());
-    build_group(
-        &mut sim,
-        10,
-        &GroupSpec::default(),
-        Duration::from_millis(50),
-        |c| c.ping_interval = Duration::from_millis(400),
-    );
-    sim.run_until(Duration::from_secs(30));
+    let mut sim = pinging_group(17, 10);
     let summaries = |sim: &Sim| -> u64 { sim.nodes.iter().map(|n| n.node.stats().summaries).sum() };
     let before = summaries(&sim);
     sim.run_for(Duration::from_secs(10));
@@ -319,15 +322,7 @@ fn a_node_that_hears_only_pings_asks_back_for_a_chat_it_missed() {
     // Pings keep every node active (§6.11) but pace its own summaries at 1 s: a node that
     // missed a chat after a silence is repaired by asking back when a neighbour's summary
     // lists what it lacks, as an idle node is, not a second later by its own summary.
-    let mut sim = Sim::new(19, LinkModel::default());
-    build_group(
-        &mut sim,
-        20,
-        &GroupSpec::default(),
-        Duration::from_millis(50),
-        |c| c.ping_interval = Duration::from_millis(400),
-    );
-    sim.run_until(Duration::from_secs(30));
+    let mut sim = pinging_group(19, 20);
     let x = 7;
     miss_then_heal(&mut sim, x, "after the pings");
     let mut waited = 0;
